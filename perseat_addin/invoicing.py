@@ -1,0 +1,631 @@
+"""Invoices for a period: seats, devices, add-ons, overage, minimums, discount and tax.
+
+The heavy part (every roster row, every day) is columnar; the per-client part
+turns the priced arrays into lines a client understands. Every line is rounded
+to cents once, here; an invoice total is the exact sum of its lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from .model import (
+    AddOn,
+    Basis,
+    BillingTiming,
+    Book,
+    Client,
+    DayCount,
+    Period,
+    Plan,
+    ProrationMode,
+    Tiering,
+    day_number,
+)
+from .money import (
+    MICRO,
+    MICROS_PER_CENT,
+    Rounding,
+    cents_to_decimal,
+    fmt_rate,
+    micros_to_decimal,
+    round_div,
+    round_div_array,
+)
+from .pricing import PlanTable, day_weights
+from .seats import DayCounts, classify, count_days, reasons
+
+IntArray = npt.NDArray[np.int64]
+PPM = 1_000_000
+
+RECURRING = ("seats", "seat-change", "devices", "device-change", "addon")
+"""Line kinds that count toward MinFee (this period's recurring charges)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One invoice line. ``amount_cents`` is authoritative; quantity × unit is for reading."""
+
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount_cents: int
+    taxable: bool = True
+
+    @property
+    def amount(self) -> Decimal:
+        return cents_to_decimal(self.amount_cents)
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """An invoice: header facts and its lines (discount and tax are lines too)."""
+
+    number: str
+    client: Client
+    period: Period
+    issue_date: dt.date
+    due_date: dt.date
+    currency: str
+    lines: tuple[Line, ...]
+    status: str = "Draft"
+    seats: int = 0  # billed seats on the period's last day, for the register
+
+    @property
+    def subtotal_cents(self) -> int:
+        return sum(ln.amount_cents for ln in self.lines if ln.kind not in ("discount", "tax"))
+
+    @property
+    def discount_cents(self) -> int:
+        return sum(ln.amount_cents for ln in self.lines if ln.kind == "discount")
+
+    @property
+    def tax_cents(self) -> int:
+        return sum(ln.amount_cents for ln in self.lines if ln.kind == "tax")
+
+    @property
+    def total_cents(self) -> int:
+        return sum(ln.amount_cents for ln in self.lines)
+
+    @property
+    def file_stem(self) -> str:
+        safe = "".join(ch if ch.isalnum() or ch in " -_." else "_" for ch in self.client.name)
+        return f"{self.number} {safe}".strip()
+
+
+@dataclass
+class Run:
+    """The result of pricing one period."""
+
+    book: Book
+    period: Period
+    invoices: list[Invoice]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    _reasons: Callable[[], pd.Series] | None = None
+
+    def user_reasons(self) -> pd.Series:
+        """Why each Roster row is or is not billed (aligned with ``book.roster``)."""
+        return self._reasons() if self._reasons else pd.Series([], dtype="str")
+
+    @property
+    def total_cents(self) -> int:
+        return sum(i.total_cents for i in self.invoices)
+
+
+# --------------------------------------------------------------------------
+# Columnar part
+
+
+@dataclass
+class _Groups:
+    """Plan groups: (client, plan) pairs. Own group g of client c is own[c]."""
+
+    client: IntArray
+    plan: IntArray
+    own: IntArray
+    is_own: npt.NDArray[np.bool_]
+
+
+@dataclass
+class _Series:
+    """Everything priced for one period, per group (G) and day (N)."""
+
+    period: Period
+    users: IntArray  # (G, N) billable users before MinUsers
+    seats: IntArray  # (G, N) billed seats
+    seat_price: IntArray  # (G, N) micros
+    devices: IntArray  # (G, N) shared devices billed separately (0 under Basis=greater)
+    device_price: IntArray  # (G, N) micros
+    client_users: IntArray  # (C, N) billable users of each client
+    full_seats: IntArray  # (G,) seats under ProrationMode full
+    full_devices: IntArray  # (G,)
+    client_users_any: IntArray  # (C,)
+    user_counts: DayCounts
+
+
+class _Context:
+    def __init__(self, book: Book, period: Period, clients: list[Client]):
+        self.book = book
+        self.period = period
+        self.clients = clients
+        self.plan_list: list[Plan] = list(book.plans.values())
+        self.plan_idx = {k: i for i, k in enumerate(book.plans)}
+        self.table = PlanTable.build(self.plan_list)
+        self.client_idx = {c.name.lower(): i for i, c in enumerate(clients)}
+        self.rounding = book.settings.rounding
+        roster = book.roster
+        n_plans = max(len(self.plan_list), 1)
+        ci = roster["client"].str.lower().map(self.client_idx).fillna(-1).to_numpy(np.int64)
+        own_plan = np.array([self.plan_idx[c.plan.lower()] for c in clients], dtype=np.int64)
+        rp = roster["plan"].str.lower()
+        pi = rp.map(self.plan_idx).to_numpy()
+        pi = np.where(pd.isna(pi), -1, pi).astype(np.int64)
+        pi = np.where(pi < 0, own_plan[np.maximum(ci, 0)] if len(own_plan) else -1, pi)
+        own_keys = np.arange(len(clients), dtype=np.int64) * n_plans + own_plan
+        row_keys = np.where(ci >= 0, ci * n_plans + pi, -1)
+        keys = np.unique(np.concatenate([own_keys, row_keys[row_keys >= 0]]))
+        self.groups = _Groups(
+            client=keys // n_plans, plan=keys % n_plans,
+            own=np.searchsorted(keys, own_keys), is_own=np.isin(keys, own_keys),
+        )
+        self.groups_per_client = np.bincount(self.groups.client, minlength=len(clients))
+        self.row_group = np.where(row_keys >= 0, np.searchsorted(keys, np.maximum(row_keys, 0)), -1)
+        self.row_client = ci
+        ukey = roster["user"].str.strip().str.lower()
+        self.user_key = np.where(ci >= 0, pd.factorize(pd.Series(ci).astype("str") + "\x1f"
+                                                       + ukey.to_numpy())[0], -1)
+        self.client_ok = ci >= 0
+        dev = book.devices
+        self.dev_client = dev["client"].str.lower().map(self.client_idx).fillna(-1).to_numpy(np.int64)
+        self.dev_key = pd.factorize(pd.Series(self.dev_client).astype("str") + "\x1f"
+                                    + dev["device"].str.strip().str.lower().to_numpy())[0]
+
+    def series(self, period: Period) -> _Series:
+        """Count and price every group on every day of ``period``."""
+        book, g = self.book, self.groups
+        first, n_days = day_number(period.first), period.days
+        n_groups, n_clients = len(g.client), len(self.clients)
+        roster = book.roster
+        user_cand, dev_cand, min_days = classify(roster, book.user_types, self.client_ok,
+                                                 first, n_days)
+        start = roster["start"].to_numpy(np.int64)
+        end = roster["end"].to_numpy(np.int64)
+        uc = count_days(np.where(user_cand, self.row_group, -1), self.user_key, start, end,
+                        min_days, first, n_days, n_groups)
+        # shared devices: Devices rows and Device-type users, in the client's own group
+        own_of_row = np.where(self.row_client >= 0, g.own[np.maximum(self.row_client, 0)], -1)
+        own_of_dev = np.where(self.dev_client >= 0, g.own[np.maximum(self.dev_client, 0)], -1)
+        offset = int(self.dev_key.max()) + 1 if len(self.dev_key) else 0
+        dc = count_days(
+            np.concatenate([own_of_dev, np.where(dev_cand, own_of_row, -1)]),
+            np.concatenate([self.dev_key, np.where(self.user_key >= 0, self.user_key + offset, -1)]),
+            np.concatenate([book.devices["start"].to_numpy(np.int64), start]),
+            np.concatenate([book.devices["end"].to_numpy(np.int64), end]),
+            np.zeros(len(self.dev_key) + len(start), np.int64), first, n_days, n_groups)
+        users = uc.daily
+        client_users = np.zeros((n_clients, n_days), np.int64)
+        np.add.at(client_users, g.client, users)
+        client_any = np.bincount(g.client, weights=uc.any_day, minlength=n_clients).astype(np.int64)
+        t = self.table
+        own_plan = g.plan[g.own]
+        pad = np.maximum(t.min_users[own_plan][:, None] - client_users, 0)
+        pad_any = np.maximum(t.min_users[own_plan] - client_any, 0)
+        seats = users.copy()
+        seats[g.own] += pad
+        full = uc.any_day.copy()
+        full[g.own] += pad_any
+        greater = t.greater[g.plan] & g.is_own
+        devices = dc.daily
+        seats = np.where(greater[:, None], np.maximum(seats, devices), seats)
+        full = np.where(greater, np.maximum(full, dc.any_day), full)
+        devices = np.where(greater[:, None], 0, devices)
+        full_dev = np.where(greater, 0, dc.any_day)
+        return _Series(
+            period=period, users=users, seats=seats,
+            seat_price=t.seat_price(g.plan, seats),
+            devices=devices, device_price=devices * t.device_rate[g.plan][:, None],
+            client_users=client_users, full_seats=full, full_devices=full_dev,
+            client_users_any=client_any, user_counts=uc,
+        )
+
+
+# --------------------------------------------------------------------------
+# Descriptions
+
+
+def _day(d: dt.date) -> str:
+    return f"{d:%b} {d.day}"
+
+
+def _span(period: Period) -> str:
+    return f"{period.first:%b} 1–{period.days}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if abs(n) == 1 else f"{n} {word}s"
+
+
+def _seat_line(plan: Plan, table: PlanTable, p_idx: int, seats: int, price: int) -> tuple[str, Decimal]:
+    """Description head and unit price of ``seats`` billed seats of ``plan``."""
+    if plan.tiering is Tiering.FLAT or seats == 0:
+        return f"{_plural(seats, 'user')} × {fmt_rate(plan.rate_micros)} {plan.name}", \
+            micros_to_decimal(plan.rate_micros if plan.tiering is Tiering.FLAT else 0)
+    t = int(table.tier_index(np.array(p_idx), np.array(seats)))
+    if plan.tiering is Tiering.VOLUME:
+        rate = int(table.rate[p_idx, t])
+        return f"{_plural(seats, 'user')} × {fmt_rate(rate)} {plan.name} (volume tier {_tier_name(table, p_idx, t)})", \
+            micros_to_decimal(rate)
+    parts = []
+    for j in range(t + 1):
+        n = min(seats, int(table.upper[p_idx, j])) - int(table.lower[p_idx, j])
+        parts.append(f"{n} × {fmt_rate(int(table.rate[p_idx, j]))}")
+    unit = (Decimal(price) / Decimal(seats) / MICRO).quantize(Decimal("0.0001")).normalize()
+    return f"{_plural(seats, 'user')} {plan.name} ({' + '.join(parts)})", unit
+
+
+def _tier_name(table: PlanTable, p: int, t: int) -> str:
+    lo = int(table.lower[p, t]) + 1
+    up = int(table.upper[p, t])
+    return f"{lo}+" if up >= np.iinfo(np.int64).max // 4 else f"{lo}–{up}"
+
+
+# --------------------------------------------------------------------------
+# Per-client assembly
+
+
+def _change_index(diff: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Nonzero changes of a (G, N−1) day-to-day difference: (group, day index, start offset per group)."""
+    g, d = np.nonzero(diff)
+    starts = np.searchsorted(g, np.arange(diff.shape[0] + 1))
+    return g, d + 1, starts
+
+
+class _Pricer:
+    """Builds the recurring lines (seats, devices, add-ons) of one period for each client."""
+
+    def __init__(self, ctx: _Context, s: _Series, prefix: str = "", advance_only: bool = False):
+        self.ctx, self.s, self.prefix = ctx, s, prefix
+        self.advance_only = advance_only
+        st = ctx.book.settings
+        self.remaining, self.weights, self.denom = day_weights(s.period.days, st.day_count)
+        r = self.remaining
+        self.seat_changes = _change_index(np.diff(s.seat_price, axis=1))
+        self.dev_changes = _change_index(np.diff(s.device_price, axis=1))
+        g, d, _ = self.seat_changes
+        dp = s.seat_price[g, d] - s.seat_price[g, d - 1]
+        self.seat_change_cents = round_div_array(dp * r[d], self.denom * MICROS_PER_CENT, ctx.rounding)
+        g2, d2, _ = self.dev_changes
+        dd = s.device_price[g2, d2] - s.device_price[g2, d2 - 1]
+        self.dev_change_cents = round_div_array(dd * r[d2], self.denom * MICROS_PER_CENT, ctx.rounding)
+        snap = st.snapshot_day
+        self.snap_idx = s.period.days - 1 if snap is None else min(snap, s.period.days) - 1
+
+    def cents(self, micros: int) -> int:
+        return round_div(micros, MICROS_PER_CENT, self.ctx.rounding)
+
+    def padding_note(self, g: int, mode: ProrationMode, base_only: bool, seats: int, plan: Plan) -> str:
+        """Why billed seats exceed users: MinUsers, or shared devices under Basis=greater."""
+        s = self.s
+        c = int(self.ctx.groups.client[g])
+        if mode is ProrationMode.FULL and not base_only:
+            users = int(s.client_users_any[c])
+        else:
+            day = {ProrationMode.SNAPSHOT: self.snap_idx,
+                   ProrationMode.PEAK: int(np.argmax(s.seats[g]))}.get(mode, 0) if not base_only else 0
+            users = int(s.client_users[c, day])
+        if users >= seats:
+            return ""
+        if plan.basis is Basis.GREATER and seats > max(users, plan.min_users):
+            return f" (greater of {_plural(users, 'user')} and {_plural(seats, 'shared device')})"
+        return f" (minimum {plan.min_users}; {_plural(users, 'user')})"
+
+    def days_text(self, d: int) -> str:
+        return f"{int(self.remaining[d])}/{self.denom} days"
+
+    def group_lines(self, g: int, mode: ProrationMode, base_only: bool) -> list[Line]:
+        """Seat and device lines of group ``g``; ``base_only`` charges day 1 for the month."""
+        ctx, s = self.ctx, self.s
+        p_idx = int(ctx.groups.plan[g])
+        plan = ctx.plan_list[p_idx]
+        period = s.period
+        multi = ctx.groups_per_client[int(ctx.groups.client[g])] > 1
+        out: list[Line] = []
+        tag = f" ({plan.name})" if multi else ""
+        if base_only or mode is ProrationMode.DAILY:
+            seats0, price0 = int(s.seats[g, 0]), int(s.seat_price[g, 0])
+            when = _span(period)
+        else:
+            if mode is ProrationMode.SNAPSHOT:
+                day = self.snap_idx
+                seats0, price0 = int(s.seats[g, day]), int(s.seat_price[g, day])
+                when = f"as of {_day(period.first + dt.timedelta(days=day))}"
+            elif mode is ProrationMode.PEAK:
+                day = int(np.argmax(s.seats[g]))
+                seats0, price0 = int(s.seats[g, day]), int(s.seat_price[g, day])
+                when = f"peak on {_day(period.first + dt.timedelta(days=day))}"
+            else:
+                seats0 = int(s.full_seats[g])
+                price0 = int(ctx.table.seat_price(np.array([p_idx]), np.array([seats0]))[0])
+                when = f"everyone active in {period.first:%b}"
+        head, unit = _seat_line(plan, ctx.table, p_idx, seats0, price0)
+        if ctx.groups.is_own[g] and seats0:
+            head += self.padding_note(g, mode, base_only, seats0, plan)
+        if seats0 or price0:
+            out.append(Line("seats", f"{self.prefix}{head}, {when}", Decimal(seats0), unit,
+                            self.cents(price0), plan.taxable))
+        if mode is ProrationMode.DAILY and not base_only:
+            gg, dd, starts = self.seat_changes
+            for k in range(starts[g], starts[g + 1]):
+                d = int(dd[k])
+                delta = int(s.seats[g, d] - s.seats[g, d - 1])
+                dprice = int(s.seat_price[g, d] - s.seat_price[g, d - 1])
+                who = _plural(abs(delta), "user") if delta else "price change"
+                sign = "+" if delta > 0 else "−" if delta < 0 else ""
+                text = (f"{self.prefix}{sign}{who}{tag} from "
+                        f"{_day(period.first + dt.timedelta(days=d))}, {self.days_text(d)}")
+                unit_d = (Decimal(dprice) / delta / MICRO) if delta else Decimal(dprice) / MICRO
+                out.append(Line("seat-change", text, Decimal(delta or 1), unit_d,
+                                int(self.seat_change_cents[k]), plan.taxable))
+        # shared devices billed separately
+        rate = plan.device_rate_micros
+        if rate and ctx.groups.is_own[g]:
+            if base_only or mode is ProrationMode.DAILY:
+                n0 = int(s.devices[g, 0])
+            elif mode is ProrationMode.SNAPSHOT:
+                n0 = int(s.devices[g, self.snap_idx])
+            elif mode is ProrationMode.PEAK:
+                n0 = int(s.devices[g].max())
+            else:
+                n0 = int(s.full_devices[g])
+            if n0:
+                out.append(Line("devices", f"{self.prefix}{_plural(n0, 'shared device')} × "
+                                f"{fmt_rate(rate)}, {when}", Decimal(n0), micros_to_decimal(rate),
+                                self.cents(n0 * rate), plan.taxable))
+            if mode is ProrationMode.DAILY and not base_only:
+                gg, dd, starts = self.dev_changes
+                for k in range(starts[g], starts[g + 1]):
+                    d = int(dd[k])
+                    delta = int(s.devices[g, d] - s.devices[g, d - 1])
+                    sign = "+" if delta > 0 else "−"
+                    out.append(Line("device-change",
+                                    f"{self.prefix}{sign}{_plural(abs(delta), 'shared device')} from "
+                                    f"{_day(period.first + dt.timedelta(days=d))}, {self.days_text(d)}",
+                                    Decimal(delta), micros_to_decimal(rate),
+                                    int(self.dev_change_cents[k]), plan.taxable))
+        return out
+
+    def addon_line(self, a: AddOn, c: int, mode: ProrationMode, base_only: bool) -> Line | None:
+        """The add-on's line for the period (None when it is not active in it)."""
+        s = self.s
+        first = day_number(s.period.first)
+        n_days = s.period.days
+        lo, hi = max(a.start, first) - first, min(a.end, first + n_days - 1) - first
+        if hi < lo:
+            return None
+        active = np.zeros(n_days, dtype=bool)
+        active[lo:hi + 1] = True
+        per_unit = a.quantity_micros * a.unit_price_micros  # micro·micro
+        users = s.client_users[c] if a.per_user else np.ones(n_days, np.int64)
+        values = [per_unit * int(u) if on else 0 for u, on in zip(users, active, strict=True)]
+        scale = MICRO * MICRO // 100  # micro·micro per cent
+        if base_only:
+            num, den, qty_users = values[0], 1, int(users[0])
+        elif mode is ProrationMode.DAILY:
+            num = sum(v * int(w) for v, w in zip(values, self.weights, strict=True))
+            den, qty_users = self.denom, int(users[lo])
+        elif mode is ProrationMode.SNAPSHOT:
+            num, den, qty_users = values[self.snap_idx], 1, int(users[self.snap_idx])
+        elif mode is ProrationMode.PEAK:
+            day = int(np.argmax(values))
+            num, den, qty_users = values[day], 1, int(users[day])
+        else:
+            qty_users = int(s.client_users_any[c]) if a.per_user else 1
+            num, den = per_unit * qty_users, 1
+        if num == 0 and base_only:
+            return None
+        cents = round_div(num, den * scale, self.ctx.rounding)
+        qty = micros_to_decimal(a.quantity_micros)
+        unit = micros_to_decimal(a.unit_price_micros)
+        desc = a.description
+        if a.per_user:
+            times = "" if qty == 1 else f"{qty.normalize():f} × "
+            desc += f": {times}{_plural(qty_users, 'user')} × {fmt_rate(a.unit_price_micros)}"
+            qty = qty * qty_users
+        elif qty != 1:
+            desc += f": {qty.normalize():f} × {fmt_rate(a.unit_price_micros)}"
+        if not base_only and mode is ProrationMode.DAILY and (lo > 0 or hi < n_days - 1
+                                                             or len(set(values)) > 1):
+            days = f"{_day(s.period.first + dt.timedelta(days=lo))}–{s.period.first.replace(day=hi + 1):%-d}"
+            desc += f", {days}, prorated daily"
+        else:
+            desc += f", {_span(s.period)}"
+        return Line("addon", f"{self.prefix}{desc}", qty, unit, cents, a.taxable)
+
+
+def _mode_of(client: Client, book: Book) -> ProrationMode:
+    return client.proration_mode or book.settings.proration_mode
+
+
+def invoice_run(book: Book, period: Period | None = None,
+                progress: Callable[[int], None] | None = None) -> Run:
+    """Price every active client of ``book`` for ``period`` (default: BillingPeriod)."""
+    st = book.settings
+    period = period or st.period
+    final = _final_clients(book, period)
+    clients = [c for c in book.clients if c.active and c.name.lower() not in final]
+    skipped = [(c.name, "inactive") for c in book.clients if not c.active]
+    skipped += [(c.name, f"already final: {final[c.name.lower()]}") for c in book.clients
+                if c.active and c.name.lower() in final]
+    ctx = _Context(book, period, clients)
+    advance = st.billing_timing is BillingTiming.ADVANCE
+    cur = ctx.series(period)
+    pricer = _Pricer(ctx, cur)
+    prev_pricer = None
+    if advance:
+        prev = period.prev()
+        prev_pricer = _Pricer(ctx, ctx.series(prev), prefix=f"{prev.first:%b} adjustment: ")
+    usage_period = period.prev() if advance else period
+    hours = _hours_by_client(book, ctx, usage_period)
+    usage_users = (prev_pricer.s if prev_pricer else cur).client_users
+    addons_by_client: dict[int, list[AddOn]] = {}
+    for a in book.addons:
+        ci = ctx.client_idx.get(a.client.lower())
+        if ci is not None:
+            addons_by_client.setdefault(ci, []).append(a)
+    groups_by_client: dict[int, list[int]] = {}
+    for gi, ci in enumerate(ctx.groups.client):
+        groups_by_client.setdefault(int(ci), []).append(gi)
+    issue = period.first if advance else period.next().first
+    number = st.next_invoice_number
+    invoices: list[Invoice] = []
+    for ci, client in enumerate(clients):
+        mode = _mode_of(client, book)
+        lines: list[Line] = []
+        gs = sorted(groups_by_client.get(ci, []), key=lambda g: (not ctx.groups.is_own[g], g))
+        for g in gs:
+            lines += pricer.group_lines(g, mode, base_only=advance)
+        for a in addons_by_client.get(ci, []):
+            ln = pricer.addon_line(a, ci, mode, base_only=advance)
+            if ln is not None:
+                lines.append(ln)
+        if prev_pricer is not None:
+            lines += _adjustment_lines(prev_pricer, gs, addons_by_client.get(ci, []), ci, mode)
+        plan = ctx.plan_list[int(ctx.groups.plan[ctx.groups.own[ci]])]
+        ov = _overage_line(plan, hours.get(ci, 0), usage_users[ci], usage_period, ctx.rounding)
+        if ov is not None:
+            lines.append(ov)
+        recurring = sum(ln.amount_cents for ln in lines if ln.kind in RECURRING)
+        min_fee = round_div(plan.min_fee_micros, MICROS_PER_CENT, ctx.rounding)
+        if recurring < min_fee:
+            lines.append(Line("minimum", "Minimum monthly fee adjustment", Decimal(1),
+                              cents_to_decimal(min_fee - recurring), min_fee - recurring,
+                              plan.taxable))
+        lines = [ln for ln in lines if ln.amount_cents or ln.kind in ("seats", "addon")]
+        if not lines or all(ln.amount_cents == 0 for ln in lines):
+            skipped.append((client.name, "no billable users or charges"))
+            if progress:
+                progress(1)
+            continue
+        lines += _discount_and_tax(lines, client, st.default_tax_ppm, ctx.rounding)
+        invoices.append(Invoice(
+            number=f"{st.invoice_prefix}{number}", client=client, period=period,
+            issue_date=issue, due_date=issue + dt.timedelta(days=st.payment_terms_days),
+            currency=st.currency, lines=tuple(lines),
+            seats=int(cur.seats[gs, -1].sum()),
+        ))
+        number += 1
+        if progress:
+            progress(1)
+
+    def _why() -> pd.Series:
+        all_ok = ctx.client_ok
+        dev_rows = classify(book.roster, book.user_types, all_ok, day_number(period.first),
+                            period.days)[1]
+        uc = cur.user_counts
+        return reasons(book.roster, book.user_types, uc.counted, dev_rows, uc.active_days,
+                       day_number(period.first), period.days, all_ok)
+
+    return Run(book, period, invoices, skipped, _why)
+
+
+def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: int,
+                      mode: ProrationMode) -> list[Line]:
+    """Previous period as priced by ProrationMode, minus what was billed in advance."""
+    out: list[Line] = []
+    for g in groups:
+        full = p.group_lines(g, mode, base_only=False)
+        base = p.group_lines(g, mode, base_only=True)
+        if mode is ProrationMode.DAILY:
+            out += [ln for ln in full if ln.kind in ("seat-change", "device-change")]
+            continue
+        diff = sum(ln.amount_cents for ln in full) - sum(ln.amount_cents for ln in base)
+        if diff:
+            out.append(Line("adjustment", f"{full[0].description} vs. billed in advance"
+                            if full else f"{p.prefix}seats", Decimal(1), cents_to_decimal(diff),
+                            diff, full[0].taxable if full else True))
+    for a in addons:
+        full_a = p.addon_line(a, ci, mode, base_only=False)
+        base_a = p.addon_line(a, ci, mode, base_only=True)
+        diff = (full_a.amount_cents if full_a else 0) - (base_a.amount_cents if base_a else 0)
+        if diff and full_a is not None:
+            out.append(Line("adjustment", f"{full_a.description} vs. billed in advance",
+                            Decimal(1), cents_to_decimal(diff), diff, a.taxable))
+    return out
+
+
+def _hours_by_client(book: Book, ctx: _Context, period: Period) -> dict[int, int]:
+    u = book.usage
+    if u.empty:
+        return {}
+    first = day_number(period.first)
+    inside = (u["date"] >= first) & (u["date"] < first + period.days)
+    sub = u[inside]
+    ci = sub["client"].str.lower().map(ctx.client_idx).dropna().astype(np.int64)
+    sums = sub.loc[ci.index, "hours_centi"].groupby(ci.to_numpy()).sum()
+    return {int(k): int(v) for k, v in sums.items()}
+
+
+def _overage_line(plan: Plan, hours_centi: int, users: IntArray, period: Period,
+                  rounding: Rounding) -> Line | None:
+    """Hours above IncludedHours × average billable users, at OverageRate."""
+    if plan.included_hours_centi is None or not plan.overage_rate_micros or not hours_centi:
+        return None
+    n = len(users)
+    user_days = int(users.sum())
+    excess_num = hours_centi * n - plan.included_hours_centi * user_days  # centi-hours × n
+    if excess_num <= 0:
+        return None
+    cents = round_div(excess_num * plan.overage_rate_micros, n * 100 * MICROS_PER_CENT, rounding)
+    avg = Decimal(user_days) / n
+    included = Decimal(plan.included_hours_centi) / 100 * avg
+    excess = Decimal(excess_num) / n / 100
+    return Line("overage",
+                f"Support hours above plan, {period.first:%b}: {Decimal(hours_centi) / 100:.2f} h used, "
+                f"{included:.2f} h included ({Decimal(plan.included_hours_centi) / 100:.2f} h × "
+                f"{avg:.1f} avg users)",
+                excess.quantize(Decimal("0.01")), micros_to_decimal(plan.overage_rate_micros),
+                cents, plan.taxable)
+
+
+def _discount_and_tax(lines: list[Line], client: Client, default_tax_ppm: int,
+                      rounding: Rounding) -> list[Line]:
+    out: list[Line] = []
+    subtotal = sum(ln.amount_cents for ln in lines)
+    taxable = sum(ln.amount_cents for ln in lines if ln.taxable)
+    pct = client.discount_ppm
+    if pct and subtotal:
+        disc = -round_div(pct * subtotal, PPM, rounding)
+        out.append(Line("discount", f"Discount {Decimal(pct) / 10000:.4g}%", Decimal(1),
+                        cents_to_decimal(disc), disc, False))
+    rate = default_tax_ppm if client.tax_ppm is None else client.tax_ppm
+    if rate and taxable:
+        base_num = taxable * (PPM - pct)  # cents × ppm
+        tax = round_div(rate * base_num, PPM * PPM, rounding)
+        base = Decimal(base_num) / PPM / 100
+        out.append(Line("tax", f"Tax {Decimal(rate) / 10000:.4g}% on {base:,.2f}", Decimal(1),
+                        cents_to_decimal(tax), tax, False))
+    return out
+
+
+def _final_clients(book: Book, period: Period) -> dict[str, str]:
+    """Clients whose invoice for ``period`` is already Final → its number."""
+    inv = book.invoices
+    if inv.empty or "Status" not in inv or "Period" not in inv or "Client" not in inv:
+        return {}
+    out: dict[str, str] = {}
+    for c, p, s, n in zip(inv["Client"], inv["Period"], inv["Status"],
+                          inv.get("InvoiceNo", [""] * len(inv)), strict=True):
+        if str(s).strip().lower() == "final" and str(p).strip() == str(period):
+            out[str(c).strip().lower()] = str(n)
+    return out
+
+
+__all__ = ["DayCount", "Invoice", "Line", "Run", "invoice_run"]

@@ -1,0 +1,245 @@
+"""Dumb data: the workbook's settings, plans, user types, clients and add-ons as frozen values.
+
+Large tables (Roster, Devices, Usage) stay columnar as pandas DataFrames with
+dates as integer day numbers (days since 1970-01-01); see :mod:`.schema`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+
+import pandas as pd
+
+from .errors import Problem
+from .money import Rounding
+
+FOREVER = 10**7
+"""Day number standing for a blank End (still active)."""
+
+SINCE_EVER = -(10**7)
+"""Day number standing for a blank Start (active since before any period)."""
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def day_number(d: dt.date) -> int:
+    """Days since 1970-01-01."""
+    return (d - EPOCH).days
+
+
+def from_day_number(n: int) -> dt.date:
+    """Inverse of :func:`day_number`."""
+    return EPOCH + dt.timedelta(days=int(n))
+
+
+class ProrationMode(str, Enum):
+    """How seat changes within a month are charged (SPEC §4)."""
+
+    DAILY = "daily"
+    SNAPSHOT = "snapshot"
+    PEAK = "peak"
+    FULL = "full"
+
+
+class DayCount(str, Enum):
+    """Denominator of daily proration: days in the month, or 30."""
+
+    ACTUAL = "actual"
+    THIRTY = "thirty"
+
+
+class BillingTiming(str, Enum):
+    """Arrears: bill the month just ended. Advance: bill the coming month, adjust the last."""
+
+    ARREARS = "arrears"
+    ADVANCE = "advance"
+
+
+class Tiering(str, Enum):
+    """Flat rate, volume (all seats at one tier's rate) or graduated (each seat its tier)."""
+
+    FLAT = "flat"
+    VOLUME = "volume"
+    GRADUATED = "graduated"
+
+
+class Basis(str, Enum):
+    """Bill users, or the greater of users and shared devices."""
+
+    USERS = "users"
+    GREATER = "greater"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """``'2026-11'`` → Period(2026, 11); raises ValueError."""
+        t = str(text).strip()
+        try:
+            y, m = t.split("-")[:2]
+            p = cls(int(y), int(m))
+        except ValueError:
+            raise ValueError(f"billing period {text!r} is not YYYY-MM (e.g. 2026-11)") from None
+        if not 1 <= p.month <= 12 or not 1900 <= p.year <= 9999:
+            raise ValueError(f"billing period {text!r} is not YYYY-MM (e.g. 2026-11)")
+        return p
+
+    @property
+    def first(self) -> dt.date:
+        return dt.date(self.year, self.month, 1)
+
+    @property
+    def last(self) -> dt.date:
+        return self.next().first - dt.timedelta(days=1)
+
+    @property
+    def days(self) -> int:
+        return (self.next().first - self.first).days
+
+    def next(self) -> Period:
+        return Period(self.year + self.month // 12, self.month % 12 + 1)
+
+    def prev(self) -> Period:
+        return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    def label(self) -> str:
+        """``'November 2026'``."""
+        return self.first.strftime("%B %Y")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The Settings table, typed, with SPEC defaults filled in."""
+
+    period: Period
+    next_invoice_number: int
+    msp_name: str = ""
+    msp_address: str = ""
+    msp_email: str = ""
+    currency: str = "USD"
+    invoice_prefix: str = "INV-"
+    payment_terms_days: int = 30
+    default_tax_ppm: int = 0
+    proration_mode: ProrationMode = ProrationMode.DAILY
+    day_count: DayCount = DayCount.ACTUAL
+    snapshot_day: int | None = 1  # None = last day of the month
+    billing_timing: BillingTiming = BillingTiming.ARREARS
+    rounding: Rounding = Rounding.HALF_UP
+    labor_cost_per_hour_micros: int | None = None
+    target_margin_ppm: int | None = None
+    price_step_micros: int | None = None
+    output_folder: str = ""
+    xero_account_code: str = "200"
+    xero_tax_type: str = "Tax on Sales"
+    xero_tax_exempt_type: str = "Tax Exempt"
+    quickbooks_item: str = "Managed services"
+    csv_date_format: str = ""  # blank: MM/DD/YYYY for USD, else DD/MM/YYYY
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A price list entry; tiers are (UpTo or None, rate micros), ascending."""
+
+    name: str
+    rate_micros: int
+    tiering: Tiering = Tiering.FLAT
+    min_users: int = 0
+    min_fee_micros: int = 0
+    basis: Basis = Basis.USERS
+    device_rate_micros: int = 0
+    included_hours_centi: int | None = None  # hundredths of an hour; None = unlimited
+    overage_rate_micros: int = 0
+    taxable: bool = True
+    description: str = ""
+    tiers: tuple[tuple[int | None, int], ...] = ()
+
+    def tier_table(self) -> tuple[tuple[int | None, int], ...]:
+        """Tiers used for pricing: a flat plan is one unbounded tier at Rate."""
+        if self.tiering is Tiering.FLAT or not self.tiers:
+            return ((None, self.rate_micros),)
+        return self.tiers
+
+
+@dataclass(frozen=True)
+class UserType:
+    """A Roster Type: Yes (billable user), No, or Device (billed as a shared device)."""
+
+    name: str
+    billable: str  # "Yes" | "No" | "Device"
+    min_active_days: int = 0
+    definition: str = ""
+
+
+DEFAULT_USER_TYPES: tuple[UserType, ...] = (
+    UserType("Employee", "Yes", 0, "A named person employed by the client."),
+    UserType("Contractor", "Yes", 0, "A named contractor with their own login."),
+    UserType("Intern", "Yes", 5, "An intern; billable once active 5 days in the month."),
+    UserType("Seasonal", "Yes", 5, "A seasonal worker; billable once active 5 days in the month."),
+    UserType("Shared", "No", 0, "A shared login; its workstation is billed as a device."),
+    UserType("Service", "No", 0, "A service account used by software, not a person."),
+    UserType("Guest", "No", 0, "A guest account from outside the client."),
+    UserType("Room", "No", 0, "A room or resource mailbox."),
+)
+
+
+@dataclass(frozen=True)
+class Client:
+    """A row of Clients."""
+
+    name: str
+    plan: str
+    row: int
+    active: bool = True
+    billing_contact: str = ""
+    billing_email: str = ""
+    address: str = ""
+    po_number: str = ""
+    discount_ppm: int = 0
+    tax_ppm: int | None = None
+    proration_mode: ProrationMode | None = None
+
+
+@dataclass(frozen=True)
+class AddOn:
+    """A recurring extra on a client's invoice."""
+
+    client: str
+    description: str
+    quantity_micros: int
+    unit_price_micros: int
+    per_user: bool
+    start: int  # day number, SINCE_EVER when blank
+    end: int  # day number, FOREVER when blank
+    taxable: bool
+    row: int
+
+
+@dataclass
+class Book:
+    """Everything read from a workbook, typed and validated."""
+
+    path: str
+    settings: Settings
+    plans: dict[str, Plan]  # key: plan name, lower-case
+    user_types: dict[str, UserType]  # key: type name, lower-case
+    clients: list[Client]
+    roster: pd.DataFrame
+    devices: pd.DataFrame
+    addons: list[AddOn]
+    usage: pd.DataFrame
+    invoices: pd.DataFrame
+    warnings: list[Problem] = field(default_factory=list)
+
+    def plan(self, name: str) -> Plan:
+        return self.plans[name.strip().lower()]

@@ -1,0 +1,110 @@
+"""The one door for money: exact amounts, cents and rounding.
+
+Rates and prices are held as integer micro-units (1e-6 of the currency unit),
+so tiers and proration stay exact; an amount is rounded to integer cents once,
+here, with the workbook's Rounding mode. Decimals appear only at the edges.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+MICRO = 1_000_000
+"""Micro-units per currency unit: the precision of rates and prices."""
+
+MICROS_PER_CENT = MICRO // 100
+
+IntArray = npt.NDArray[np.int64]
+
+
+class Rounding(str, Enum):
+    """How an amount becomes cents: half-up (away from zero at .5) or down (toward zero)."""
+
+    HALF_UP = "half-up"
+    DOWN = "down"
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Exact decimal of a number as typed (floats through their shortest repr)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a Yes/No value is not a number")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("not a finite number")
+        return Decimal(repr(value))
+    text = str(value).strip().replace(",", "").replace("$", "").replace("€", "").replace("£", "")
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not d.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return d
+
+
+def to_micros(value: Any) -> int:
+    """A rate or price in integer micro-units (half-up beyond 6 decimals)."""
+    d = to_decimal(value) * MICRO
+    return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def round_div(num: int, den: int, mode: Rounding) -> int:
+    """``num / den`` rounded to an integer with ``mode`` (exact, any size)."""
+    if den <= 0:
+        raise ValueError("denominator must be positive")
+    sign = -1 if num < 0 else 1
+    a = abs(num)
+    if mode is Rounding.DOWN:
+        return sign * (a // den)
+    return sign * ((2 * a + den) // (2 * den))
+
+
+def round_div_array(num: IntArray, den: IntArray | int, mode: Rounding) -> IntArray:
+    """Vectorised :func:`round_div` for int64 arrays (no overflow below 4.6e18)."""
+    num = np.asarray(num, dtype=np.int64)
+    den_arr = np.asarray(den, dtype=np.int64)
+    sign = np.where(num < 0, -1, 1).astype(np.int64)
+    a = np.abs(num)
+    if mode is Rounding.DOWN:
+        return sign * (a // den_arr)
+    q, r = np.divmod(a, den_arr)
+    return sign * (q + (2 * r >= den_arr).astype(np.int64))
+
+
+def micros_to_cents(num_micros: int, den: int, mode: Rounding) -> int:
+    """Cents of ``num_micros / den`` micro-units, rounded once."""
+    return round_div(num_micros, den * MICROS_PER_CENT, mode)
+
+
+def cents_to_decimal(cents: int) -> Decimal:
+    """Integer cents as a two-place Decimal."""
+    return Decimal(int(cents)).scaleb(-2)
+
+
+def micros_to_decimal(micros: int) -> Decimal:
+    """Micro-units as a Decimal without trailing zeros beyond two places."""
+    d = Decimal(int(micros)).scaleb(-6)
+    q = d.quantize(Decimal("0.01"))
+    return q if q == d else d.normalize()
+
+
+def fmt_money(cents: int) -> str:
+    """``1234567`` cents → ``'12,345.67'``."""
+    return f"{cents_to_decimal(cents):,.2f}"
+
+
+def fmt_rate(micros: int) -> str:
+    """A rate for descriptions: two places unless more are needed."""
+    d = micros_to_decimal(micros)
+    exp = d.as_tuple().exponent
+    places = max(2, -exp) if isinstance(exp, int) else 2
+    return f"{d:,.{places}f}"

@@ -1,0 +1,389 @@
+"""SPEC §3 table schemas and the column-wise conversion of raw cells into typed values.
+
+Every conversion collects :class:`~.errors.Problem` values naming sheet, Excel
+row and column instead of raising; a whole column is converted at once so a
+100,000-row Roster costs milliseconds, not seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import Problem
+from .model import EPOCH, FOREVER, SINCE_EVER
+from .money import to_decimal
+from .reader import ExcelError, RawTable
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column of a schema table."""
+
+    name: str
+    kind: str = "text"  # text | number | int | date | yesno | pct | choice
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+SCHEMA: dict[str, tuple[Col, ...]] = {
+    "Settings": (Col("Setting", required=True), Col("Value", "any")),
+    "Plans": (
+        Col("Plan", required=True),
+        Col("Rate", "number", required=True, aliases=("price", "rateperuser", "peruserrate")),
+        Col("Tiering", "choice", choices=("flat", "volume", "graduated")),
+        Col("MinUsers", "int"),
+        Col("MinFee", "number"),
+        Col("Basis", "choice", choices=("users", "greater")),
+        Col("DeviceRate", "number"),
+        Col("IncludedHours", "number"),
+        Col("OverageRate", "number"),
+        Col("Taxable", "yesno"),
+        Col("Description"),
+    ),
+    "Tiers": (
+        Col("Plan", required=True),
+        Col("UpTo", "int", aliases=("upto", "maxusers", "to")),
+        Col("Rate", "number", required=True),
+    ),
+    "UserTypes": (
+        Col("Type", required=True),
+        Col("Billable", "choice", required=True, choices=("yes", "no", "device")),
+        Col("MinActiveDays", "int"),
+        Col("Definition"),
+    ),
+    "Clients": (
+        Col("Client", required=True, aliases=("clientname", "customer", "company")),
+        Col("Plan", required=True),
+        Col("Status", "choice", choices=("active", "inactive")),
+        Col("BillingContact"),
+        Col("BillingEmail"),
+        Col("Address"),
+        Col("PONumber", aliases=("po", "ponum", "purchaseorder")),
+        Col("DiscountPct", "pct", aliases=("discount", "discount%")),
+        Col("TaxRate", "pct", aliases=("tax", "tax%")),
+        Col("ProrationMode", "choice", choices=("daily", "snapshot", "peak", "full")),
+    ),
+    "Roster": (
+        Col("Client", required=True),
+        Col("UserID", required=True, aliases=("user", "upn", "userprincipalname", "login")),
+        Col("Name", aliases=("displayname",)),
+        Col("Email"),
+        Col("Type", required=True, aliases=("usertype",)),
+        Col("Plan"),
+        Col("Start", "date", aliases=("startdate", "from")),
+        Col("End", "date", aliases=("enddate", "to", "until")),
+        Col("Status", "choice", choices=("active", "disabled")),
+        Col("Source"),
+        Col("Notes"),
+    ),
+    "Devices": (
+        Col("Client", required=True),
+        Col("DeviceID", required=True, aliases=("device", "id")),
+        Col("Name"),
+        Col("Kind"),
+        Col("Start", "date"),
+        Col("End", "date"),
+    ),
+    "AddOns": (
+        Col("Client", required=True),
+        Col("Description", required=True),
+        Col("Quantity", "number", aliases=("qty",)),
+        Col("UnitPrice", "number", required=True, aliases=("price", "rate")),
+        Col("PerUser", "yesno"),
+        Col("Start", "date"),
+        Col("End", "date"),
+        Col("Taxable", "yesno"),
+    ),
+    "Usage": (
+        Col("Client", required=True),
+        Col("UserID"),
+        Col("Date", "date", required=True),
+        Col("Tickets", "number"),
+        Col("Hours", "number"),
+    ),
+    "Invoices": (
+        Col("InvoiceNo"),
+        Col("Client"),
+        Col("Period"),
+        Col("IssueDate", "any"),
+        Col("DueDate", "any"),
+        Col("Subtotal", "any"),
+        Col("Discount", "any"),
+        Col("Tax", "any"),
+        Col("Total", "any"),
+        Col("Status"),
+        Col("File"),
+    ),
+}
+
+REQUIRED_TABLES = ("Settings", "Plans", "Clients", "Roster")
+
+
+def header_key(text: Any) -> str:
+    """Header matching key: case-insensitive, spaces, underscores and stars ignored."""
+    return re.sub(r"[\s_*]+", "", str(text)).lower()
+
+
+@dataclass
+class Table:
+    """A schema table converted to typed columns, with Excel row numbers in ``_row``."""
+
+    name: str
+    sheet: str
+    frame: pd.DataFrame
+    letters: dict[str, str]  # column name → Excel letter
+    present: set[str]  # schema columns that exist in the sheet
+
+    def where(self, row: int | None, col: str | None) -> tuple[str, int | None, str | None]:
+        """(sheet, row, 'Start (E)') for messages."""
+        if col is None:
+            return self.sheet, row, None
+        letter = self.letters.get(col)
+        return self.sheet, row, f"{col} ({letter})" if letter else col
+
+
+def _is_blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
+    """Match headers, drop empty rows, convert every column; append problems."""
+    cols = SCHEMA[table]
+    by_key: dict[str, int] = {}
+    for i, h in enumerate(raw.headers):
+        k = header_key(h)
+        if k and k not in by_key:
+            by_key[k] = i
+    index: dict[str, int] = {}
+    for c in cols:
+        for k in (header_key(c.name), *c.aliases):
+            if k in by_key:
+                index[c.name] = by_key[k]
+                break
+    letters = {name: raw.column_letter(i) for name, i in index.items()}
+    for c in cols:
+        if c.required and c.name not in index:
+            problems.append(
+                Problem(
+                    raw.sheet,
+                    raw.first_row - 1,
+                    c.name,
+                    f"required column {c.name} is missing",
+                    f"add a column headed '{c.name}' to the {table} table",
+                )
+            )
+    # keep rows with at least one non-blank cell (Excel tables often carry blank rows)
+    width = len(raw.headers)
+    keep: list[int] = []
+    for i, r in enumerate(raw.rows):
+        if any(not _is_blank(v) for v in r[:width]) or any((i, j) in raw.errors for j in range(width)):
+            keep.append(i)
+    data: dict[str, Any] = {"_row": np.array([raw.first_row + i for i in keep], dtype=np.int64)}
+    t = Table(table, raw.sheet, pd.DataFrame(), letters, set(index))
+    for c in cols:
+        if c.name not in index:
+            continue
+        j = index[c.name]
+        values = [raw.rows[i][j] if j < len(raw.rows[i]) else None for i in keep]
+        errs = {n: raw.errors[(i, j)] for n, i in enumerate(keep) if (i, j) in raw.errors}
+        for n, err in errs.items():
+            values[n] = err
+        data[c.name] = _convert_column(c, values, data["_row"], t, problems)
+    t.frame = pd.DataFrame(data)
+    for c in cols:
+        if c.required and c.name in index:
+            blank = t.frame[c.name].isna()
+            if c.kind == "text":
+                blank = blank | (t.frame[c.name] == "")
+            for row in t.frame.loc[blank, "_row"]:
+                problems.append(
+                    Problem(*t.where(int(row), c.name), f"{c.name} is blank", f"fill in {c.name}")
+                )
+    return t
+
+
+def _problem_for(t: Table, rows: np.ndarray, col: str, values: Iterable[Any], msg: str, fix: str,
+                 out: list[Problem]) -> None:
+    for row, v in zip(rows, values, strict=False):
+        shown = str(v) if isinstance(v, ExcelError) else repr(v)
+        out.append(Problem(*t.where(int(row), col), msg.format(v=shown), fix))
+
+
+def _errors_mask(values: list[Any]) -> np.ndarray:
+    return np.fromiter((isinstance(v, ExcelError) for v in values), dtype=bool, count=len(values))
+
+
+def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
+                    problems: list[Problem]) -> Any:
+    err = _errors_mask(values)
+    if err.any():
+        bad = np.flatnonzero(err)
+        _problem_for(t, rows[bad], c.name, [values[i] for i in bad],
+                     "cell holds the Excel error {v}",
+                     "fix the formula or type the value", problems)
+        values = [None if e else v for v, e in zip(values, err, strict=True)]
+    if c.kind == "any":
+        return pd.Series(values, dtype=object)
+    if c.kind in ("text", "choice"):
+        out = _to_text(values)
+        if c.kind == "choice":
+            low = out.str.lower()
+            bad = (out != "") & ~low.isin(c.choices)
+            if bad.any():
+                idx = np.flatnonzero(bad.to_numpy())
+                _problem_for(t, rows[idx], c.name, out.iloc[idx],
+                             "{v} is not one of " + ", ".join(c.choices),
+                             f"type one of: {', '.join(c.choices)}", problems)
+            out = low.where(~bad, "")
+        return out
+    if c.kind == "yesno":
+        txt = _to_text(values).str.lower()
+        yes = txt.isin(("yes", "y", "true", "1", "x"))
+        no = txt.isin(("no", "n", "false", "0", ""))
+        bad = ~(yes | no)
+        if bad.any():
+            idx = np.flatnonzero(bad.to_numpy())
+            _problem_for(t, rows[idx], c.name, txt.iloc[idx], "{v} is not Yes or No",
+                         "type Yes or No", problems)
+        res = pd.Series(np.where(yes, 1.0, np.where(txt == "", np.nan, 0.0)))
+        return res
+    if c.kind == "date":
+        return _to_days(values, rows, c, t, problems)
+    return _to_numbers(values, rows, c, t, problems)
+
+
+def _to_text(values: list[Any]) -> pd.Series:
+    def one(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        if isinstance(v, dt.datetime):
+            return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        return str(v).strip()
+
+    return pd.Series([one(v) for v in values], dtype="str")
+
+
+def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,
+                problems: list[Problem]) -> pd.Series:
+    """Numbers as Decimal objects (exact); blanks as None."""
+    out: list[Decimal | None] = []
+    for v, row in zip(values, rows, strict=True):
+        if _is_blank(v):
+            out.append(None)
+            continue
+        try:
+            if isinstance(v, dt.date):
+                raise ValueError("a date")
+            if c.kind == "pct" and isinstance(v, str) and v.strip().endswith("%"):
+                d = to_decimal(v.strip()[:-1]) / 100
+            else:
+                d = to_decimal(v)
+        except ValueError:
+            what = "a date" if isinstance(v, dt.date) else repr(v)
+            problems.append(Problem(*t.where(int(row), c.name), f"{what} is not a number",
+                                    f"type a number in {c.name}"))
+            out.append(None)
+            continue
+        if c.kind == "int" and d != d.to_integral_value():
+            problems.append(Problem(*t.where(int(row), c.name), f"{d} is not a whole number",
+                                    f"type a whole number in {c.name}"))
+            out.append(None)
+            continue
+        if d < 0:
+            problems.append(Problem(*t.where(int(row), c.name), f"{d} is negative",
+                                    f"{c.name} cannot be negative; use a credit add-on instead"
+                                    if c.name == "UnitPrice" else f"type a number ≥ 0 in {c.name}"))
+            out.append(None)
+            continue
+        if c.kind == "pct" and d > 1:
+            fix = (f"type {d / 100} (or {d}%) for {d} percent" if d <= 100
+                   else "type a fraction between 0 and 1")
+            problems.append(Problem(*t.where(int(row), c.name),
+                                    f"{d} is more than 100%", fix))
+            out.append(None)
+            continue
+        out.append(d)
+    return pd.Series(out, dtype=object)
+
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_EXCEL_EPOCH_DAY = (_EXCEL_EPOCH - EPOCH).days
+_TEXT_FORMATS = (
+    "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y",
+    "%b %d %Y", "%B %d %Y", "%d-%b-%Y", "%d-%b-%y", "%d-%B-%Y", "%a, %d %b %Y", "%d.%m.%Y",
+)
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4}|\d{2})$")
+
+
+def parse_date_text(text: str) -> dt.date:
+    """Date typed as text: ISO, '15 Nov 2026', 'Nov 15, 2026', or an unambiguous d/m/y."""
+    s = text.strip()
+    iso = re.match(r"^(\d{4}-\d{2}-\d{2})[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$", s)
+    if iso:
+        s = iso.group(1)
+    for f in _TEXT_FORMATS:
+        try:
+            return dt.datetime.strptime(s, f).date()
+        except ValueError:
+            continue
+    m = _NUMERIC_DATE.match(s)
+    if m:
+        a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        y = y + 2000 if y < 100 else y
+        if a > 12 >= b:
+            return dt.date(y, b, a)
+        if b > 12 >= a:
+            return dt.date(y, a, b)
+        if a == b:
+            return dt.date(y, a, b)
+        raise ValueError(f"{text!r} could be {y}-{b:02d}-{a:02d} or {y}-{a:02d}-{b:02d}")
+    raise ValueError(f"{text!r} is not a date")
+
+
+def _to_days(values: list[Any], rows: np.ndarray, c: Col, t: Table,
+             problems: list[Problem]) -> np.ndarray:
+    """Dates as day numbers; blank Start/Date → SINCE_EVER, blank End → FOREVER."""
+    blank_value = FOREVER if c.name == "End" else SINCE_EVER
+    out = np.full(len(values), blank_value, dtype=np.int64)
+    kinds = pd.Series([type(v) for v in values], dtype=object)
+    is_date = kinds.isin((dt.date,)).to_numpy()
+    if is_date.any():
+        idx = np.flatnonzero(is_date)
+        out[idx] = pd.to_datetime(pd.Series([values[i] for i in idx])).to_numpy(
+            "datetime64[D]").astype(np.int64)
+    for i in np.flatnonzero(~is_date):
+        v = values[i]
+        if _is_blank(v):
+            continue
+        try:
+            if isinstance(v, dt.datetime):
+                day = (v.date() - EPOCH).days
+            elif isinstance(v, bool):
+                raise ValueError(f"{v!r} is not a date")
+            elif isinstance(v, int | float):
+                if not 1 <= v < 2958466:
+                    raise ValueError(f"{v!r} is not a date")
+                day = _EXCEL_EPOCH_DAY + int(v)
+            else:
+                day = (parse_date_text(str(v)) - EPOCH).days
+        except ValueError as exc:
+            msg = str(exc)
+            fix = ("type the date as YYYY-MM-DD (e.g. 2026-11-15) or as an Excel date"
+                   if "could be" in msg or "not a date" in msg else "type a real date")
+            problems.append(Problem(*t.where(int(rows[i]), c.name), msg, fix))
+            continue
+        out[i] = day
+    return out

@@ -1,0 +1,286 @@
+"""Build ``workbook_template.xlsm``: every SPEC §3 table with a fictional MSP's sample data.
+
+The build is a pure function of this file: fixed document dates, fixed zip
+timestamps, so two builds are byte-identical. Extend it by adding a sheet spec
+to :func:`template_sheets` (or post-processing the package in :func:`build`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+
+from .model import DEFAULT_USER_TYPES
+
+FIXED_DATE = dt.datetime(2026, 11, 1, 9, 0, 0)
+MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
+PLAIN_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+
+
+@dataclass
+class SheetSpec:
+    """One sheet holding one Excel table named like the sheet."""
+
+    name: str
+    headers: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    widths: dict[str, float] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)  # header → number format
+    note: str = ""
+
+
+D = dt.date
+
+
+def template_sheets() -> list[SheetSpec]:
+    """The sample workbook: Harborview IT Services and eight clients, billing November 2026."""
+    settings = [
+        ("MSPName", "Harborview IT Services LLC"),
+        ("MSPAddress", "410 Wharf Street, Suite 3, Portland, ME 04101"),
+        ("MSPEmail", "billing@harborview-it.example"),
+        ("Currency", "USD"),
+        ("BillingPeriod", "2026-11"),
+        ("InvoicePrefix", "HV-"),
+        ("NextInvoiceNumber", 1001),
+        ("PaymentTermsDays", 30),
+        ("DefaultTaxRate", 0),
+        ("ProrationMode", "daily"),
+        ("DayCount", "actual"),
+        ("SnapshotDay", 1),
+        ("BillingTiming", "arrears"),
+        ("Rounding", "half-up"),
+        ("LaborCostPerHour", 55),
+        ("TargetMargin", 0.35),
+        ("PriceStep", 5),
+        ("OutputFolder", "invoices"),
+    ]
+    plans = [
+        ("Standard", 95, "flat", 0, 0, "users", 35, 1.5, 90, "Yes",
+         "Helpdesk, patching, monitoring and backup per user"),
+        ("Premium", 145, "flat", 5, 0, "users", 35, None, 0, "Yes",
+         "Standard plus security stack and unlimited on-site support"),
+        ("Essentials", 65, "flat", 0, 250, "users", 0, 1, 95, "Yes",
+         "Remote helpdesk and patching for small offices"),
+        ("Volume Pro", 60, "volume", 0, 0, "users", 0, None, 0, "Yes",
+         "Per-user price falls for every user once a tier is reached"),
+        ("Growth", 70, "graduated", 0, 0, "users", 0, None, 0, "Yes",
+         "Each user priced at the rate of their own tier"),
+        ("Shop Floor", 55, "flat", 4, 0, "greater", 0, None, 0, "Yes",
+         "Users or shared kiosks, whichever is greater"),
+    ]
+    tiers = [
+        ("Volume Pro", 10, 60), ("Volume Pro", 25, 55), ("Volume Pro", None, 50),
+        ("Growth", 5, 70), ("Growth", 15, 62.5), ("Growth", None, 55),
+    ]
+    user_types = [(t.name, t.billable, t.min_active_days, t.definition) for t in DEFAULT_USER_TYPES]
+    clients = [
+        ("Acme Dental Group", "Standard", "Active", "Maria Alvarez", "ap@acmedental.example",
+         "12 Harbor Road, Portland, ME 04101", "PO-7731", 0, None, None),
+        ("Birch & Lowe LLP", "Premium", "Active", "Tom Birch", "accounts@birchlowe.example",
+         "88 Congress Street, Portland, ME 04101", "", 0.05, None, None),
+        ("Cobalt Logistics", "Volume Pro", "Active", "Dana Cho", "finance@cobalt-log.example",
+         "5 Terminal Way, South Portland, ME 04106", "CL-2026-114", 0, None, None),
+        ("Delta Pediatrics", "Growth", "Active", "Dr. Priya Nair", "office@deltapeds.example",
+         "230 Forest Ave, Portland, ME 04103", "", 0, None, None),
+        ("Elm Street Bakery", "Essentials", "Active", "Sam Okafor", "sam@elmbakery.example",
+         "7 Elm Street, Portland, ME 04101", "", 0, None, None),
+        ("Fjord Manufacturing", "Shop Floor", "Active", "Lars Holm", "ap@fjordmfg.example",
+         "1 Mill Road, Westbrook, ME 04092", "FM-88", 0, None, None),
+        ("Granite Accounting", "Standard", "Active", "Helen Park", "helen@graniteacct.example",
+         "19 Exchange Street, Portland, ME 04101", "", 0.10, 0.055, None),
+        ("Harbor Yacht Club", "Essentials", "Inactive", "Ray Dunn", "office@harboryc.example",
+         "2 Pier Lane, Falmouth, ME 04105", "", 0, None, None),
+    ]
+    roster: list[tuple[Any, ...]] = []
+
+    def users(client: str, domain: str, names: Sequence[str], typ: str = "Employee",
+              start: dt.date | None = D(2024, 3, 1), end: dt.date | None = None,
+              plan: str = "", status: str = "Active", notes: str = "") -> None:
+        for n in names:
+            uid = n.lower().replace(" ", ".").replace("'", "") + "@" + domain
+            roster.append((client, uid, n, uid, typ, plan, start, end, status, "Manual", notes))
+
+    users("Acme Dental Group", "acmedental.example", [
+        "Maria Alvarez", "John Reyes", "Keiko Tanaka", "Olivia Brooks", "Ethan Ward", "Grace Kim",
+        "Liam Foster", "Nora Patel", "Owen Hughes", "Ruby Chen"])
+    users("Acme Dental Group", "acmedental.example", ["Ava Martin", "Noah Bell"],
+          start=D(2026, 11, 15), notes="New hygienists, started Nov 15")
+    users("Acme Dental Group", "acmedental.example", ["Peter Lang"], end=D(2026, 11, 20),
+          notes="Left the practice; last day Nov 20")
+    users("Acme Dental Group", "acmedental.example", ["Front Desk"], typ="Shared",
+          notes="Shared reception login; workstation billed as a device")
+    users("Birch & Lowe LLP", "birchlowe.example", [
+        "Tom Birch", "Alice Lowe", "Mark Stone", "Julia Price"])
+    users("Birch & Lowe LLP", "birchlowe.example", ["Scan Service"], typ="Service",
+          notes="Copier scan-to-email account")
+    users("Cobalt Logistics", "cobalt-log.example", [f"Driver {i:02d}" for i in range(1, 25)],
+          start=D(2025, 1, 6))
+    users("Cobalt Logistics", "cobalt-log.example", ["Dana Cho", "Victor Ruiz"], start=D(2023, 5, 1))
+    users("Cobalt Logistics", "cobalt-log.example", ["Ops Manager"], start=D(2023, 5, 1),
+          plan="Premium", notes="Premium plan for the operations manager")
+    users("Delta Pediatrics", "deltapeds.example", [
+        "Priya Nair", "Ben Carter", "Chloe Adams", "Diego Flores", "Emma Scott", "Felix Young",
+        "Gina Lopez", "Hannah Reed", "Ivan Petrov"])
+    users("Elm Street Bakery", "elmbakery.example", ["Sam Okafor", "Lily Okafor"])
+    users("Fjord Manufacturing", "fjordmfg.example", ["Lars Holm", "Anna Berg", "Erik Dahl"])
+    users("Fjord Manufacturing", "fjordmfg.example", ["Floor Kiosk Login"], typ="Shared",
+          notes="Shared by the shop floor; kiosks are on the Devices sheet")
+    users("Granite Accounting", "graniteacct.example", [
+        "Helen Park", "Marcus Lee", "Sofia Rossi", "Tariq Aziz", "Uma Das", "Wes Hall"])
+    users("Granite Accounting", "graniteacct.example", ["Carla Mendes"], typ="Contractor",
+          start=D(2026, 10, 1), end=D(2027, 1, 31), notes="Tax-season contractor")
+    users("Granite Accounting", "graniteacct.example", ["Jin Woo"], typ="Intern",
+          start=D(2026, 11, 27), notes="Intern from Nov 27: under MinActiveDays this month")
+    users("Granite Accounting", "graniteacct.example", ["Backup Agent"], typ="Service")
+    users("Granite Accounting", "graniteacct.example", ["Auditor Guest"], typ="Guest",
+          notes="External auditor (guest account)")
+    users("Granite Accounting", "graniteacct.example", ["Marcus Lee"], start=D(2025, 2, 1),
+          notes="Duplicate row from an old import: same UserID, billed once")
+    users("Granite Accounting", "graniteacct.example", ["Old Mailbox"], status="Disabled",
+          notes="Sign-in blocked")
+    users("Harbor Yacht Club", "harboryc.example", ["Ray Dunn", "Commodore Desk"])
+    devices = [
+        ("Acme Dental Group", "ACME-FD-01", "Front desk PC", "Workstation", D(2024, 3, 1), None),
+    ] + [
+        ("Fjord Manufacturing", f"FJ-KIOSK-{i}", f"Shop floor kiosk {i}", "Kiosk", D(2025, 6, 1), None)
+        for i in range(1, 7)
+    ]
+    addons = [
+        ("Acme Dental Group", "Email archiving", 1, 4, "Yes", None, None, "Yes"),
+        ("Birch & Lowe LLP", "Firewall management", 1, 120, "No", None, None, "Yes"),
+        ("Elm Street Bakery", "POS terminal support", 2, 25, "No", D(2026, 11, 10), None, "Yes"),
+        ("Delta Pediatrics", "Security awareness training", 1, 3.5, "Yes", None, None, "No"),
+    ]
+    usage: list[tuple[Any, ...]] = []
+    hours = {"Acme Dental Group": [3.5, 2.0, 4.25, 1.5, 2.75, 3.0, 2.5, 0.75],
+             "Birch & Lowe LLP": [1.5, 2.0, 0.5], "Cobalt Logistics": [2.0, 1.25, 3.0, 1.0],
+             "Delta Pediatrics": [4.0, 2.5, 3.5, 1.0, 2.0], "Elm Street Bakery": [0.5],
+             "Fjord Manufacturing": [1.5, 2.5], "Granite Accounting": [1.0, 0.75, 2.0]}
+    for client, hs in hours.items():
+        for i, h in enumerate(hs):
+            usage.append((client, "", D(2026, 11, 2 + 3 * i), 1, h))
+    return [
+        SheetSpec("Settings", ("Setting", "Value"), settings, {"Setting": 22, "Value": 48}),
+        SheetSpec("Plans", ("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate",
+                            "IncludedHours", "OverageRate", "Taxable", "Description"), plans,
+                  {"Plan": 14, "Description": 56}, {"Rate": "#,##0.00", "MinFee": "#,##0.00",
+                                                    "DeviceRate": "#,##0.00", "OverageRate": "#,##0.00"}),
+        SheetSpec("Tiers", ("Plan", "UpTo", "Rate"), tiers, {"Plan": 14}, {"Rate": "#,##0.00"}),
+        SheetSpec("UserTypes", ("Type", "Billable", "MinActiveDays", "Definition"), user_types,
+                  {"Definition": 60}),
+        SheetSpec("Clients", ("Client", "Plan", "Status", "BillingContact", "BillingEmail", "Address",
+                              "PONumber", "DiscountPct", "TaxRate", "ProrationMode"), clients,
+                  {"Client": 22, "BillingContact": 16, "BillingEmail": 28, "Address": 40},
+                  {"DiscountPct": "0%", "TaxRate": "0.0%"}),
+        SheetSpec("Roster", ("Client", "UserID", "Name", "Email", "Type", "Plan", "Start", "End",
+                             "Status", "Source", "Notes"), roster,
+                  {"Client": 22, "UserID": 34, "Name": 18, "Email": 34, "Notes": 44},
+                  {"Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
+        SheetSpec("Devices", ("Client", "DeviceID", "Name", "Kind", "Start", "End"), devices,
+                  {"Client": 22, "DeviceID": 14, "Name": 22},
+                  {"Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
+        SheetSpec("AddOns", ("Client", "Description", "Quantity", "UnitPrice", "PerUser", "Start",
+                             "End", "Taxable"), addons, {"Client": 22, "Description": 28},
+                  {"UnitPrice": "#,##0.00", "Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
+        SheetSpec("Usage", ("Client", "UserID", "Date", "Tickets", "Hours"), usage,
+                  {"Client": 22, "UserID": 30}, {"Date": "yyyy-mm-dd"}),
+        SheetSpec("Invoices", ("InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal",
+                               "Discount", "Tax", "Total", "Status", "File"), [],
+                  {"Client": 22, "File": 30},
+                  {"IssueDate": "yyyy-mm-dd", "DueDate": "yyyy-mm-dd", "Subtotal": "#,##0.00",
+                   "Discount": "#,##0.00", "Tax": "#,##0.00", "Total": "#,##0.00"}),
+        SheetSpec("InvoiceLines", ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice",
+                                   "Amount"), [], {"Description": 60},
+                  {"UnitPrice": "#,##0.00", "Amount": "#,##0.00"}),
+        SheetSpec("ChangeLog", ("Timestamp", "Action", "Client", "UserID", "Field", "Old", "New",
+                                "Source"), [], {"Timestamp": 20, "Client": 22, "UserID": 30},
+                  {"Timestamp": "yyyy-mm-dd hh:mm"}),
+    ]
+
+
+def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool | None = None,
+                   vba_project: bytes | None = None) -> None:
+    """Write ``sheets`` as Excel tables; an .xlsm gets the macro-enabled content type."""
+    path = Path(path)
+    macro = path.suffix.lower() == ".xlsm" if macro is None else macro
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False,
+                                   "strings_to_formulas": False, "strings_to_urls": False})
+    wb.set_properties({"title": "Per-seat billing workbook", "author": "perseat-addin",
+                       "created": FIXED_DATE})
+    wb.set_calc_mode("auto")
+    date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+    cache: dict[str, Any] = {"yyyy-mm-dd": date_fmt}
+    for spec in sheets:
+        ws = wb.add_worksheet(spec.name)
+        ncols = len(spec.headers)
+        nrows = max(len(spec.rows), 1)
+        columns = []
+        for j, h in enumerate(spec.headers):
+            fmt_text = spec.formats.get(h)
+            fmt = None
+            if fmt_text:
+                fmt = cache.setdefault(fmt_text, wb.add_format({"num_format": fmt_text}))
+            columns.append({"header": h, **({"format": fmt} if fmt is not None else {})})
+            ws.set_column(j, j, spec.widths.get(h, max(10.0, len(h) + 3)), fmt)
+        ws.add_table(0, 0, nrows, ncols - 1, {"name": spec.name, "columns": columns,
+                                              "style": "Table Style Medium 2"})
+        for i, row in enumerate(spec.rows, start=1):
+            for j, v in enumerate(row):
+                fmt = None
+                fmt_text = spec.formats.get(spec.headers[j])
+                if fmt_text:
+                    fmt = cache[fmt_text]
+                if v is None or v == "":
+                    continue
+                if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+                    ws.write_datetime(i, j, dt.datetime(v.year, v.month, v.day), fmt or date_fmt)
+                elif isinstance(v, dt.datetime):
+                    ws.write_datetime(i, j, v, fmt or date_fmt)
+                elif isinstance(v, str) and v.startswith("="):
+                    ws.write_formula(i, j, v, fmt)
+                else:
+                    ws.write(i, j, v, fmt)
+        ws.freeze_panes(1, 0)
+    if vba_project is not None:
+        wb.add_vba_project(io.BytesIO(vba_project), is_stream=True)
+    wb.close()
+    data = buf.getvalue()
+    if macro and vba_project is None:
+        data = _macro_enable(data)
+    _atomic_write(path, data)
+
+
+def _macro_enable(data: bytes) -> bytes:
+    """Give a package the macro-enabled workbook content type (required for .xlsm)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "[Content_Types].xml":
+                body = body.replace(PLAIN_MAIN.encode(), MACRO_MAIN.encode())
+            dst.writestr(info, body)
+    return out.getvalue()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def build(path: str | Path = "workbook_template.xlsm") -> Path:
+    """Write the template workbook to ``path``."""
+    p = Path(path)
+    write_workbook(p, template_sheets())
+    return p
