@@ -336,9 +336,7 @@ class _Pricer:
         p_idx = int(ctx.groups.plan[g])
         plan = ctx.plan_list[p_idx]
         period = s.period
-        multi = ctx.groups_per_client[int(ctx.groups.client[g])] > 1
         out: list[Line] = []
-        tag = f" ({plan.name})" if multi else ""
         if base_only or mode is ProrationMode.DAILY:
             seats0, price0 = int(s.seats[g, 0]), int(s.seat_price[g, 0])
             when = _span(period)
@@ -369,7 +367,7 @@ class _Pricer:
                 dprice = int(s.seat_price[g, d] - s.seat_price[g, d - 1])
                 who = _plural(abs(delta), "user") if delta else "price change"
                 sign = "+" if delta > 0 else "−" if delta < 0 else ""
-                text = (f"{self.prefix}{sign}{who}{tag} from "
+                text = (f"{self.prefix}{plan.name} {sign}{who} from "
                         f"{_day(period.first + dt.timedelta(days=d))}, {self.days_text(d)}")
                 unit_d = (Decimal(dprice) / delta / MICRO) if delta else Decimal(dprice) / MICRO
                 out.append(Line("seat-change", text, Decimal(delta or 1), unit_d,
@@ -396,7 +394,7 @@ class _Pricer:
                     delta = int(s.devices[g, d] - s.devices[g, d - 1])
                     sign = "+" if delta > 0 else "−"
                     out.append(Line("device-change",
-                                    f"{self.prefix}{sign}{_plural(abs(delta), 'shared device')} from "
+                                    f"{self.prefix}Devices {sign}{_plural(abs(delta), 'shared device')} from "
                                     f"{_day(period.first + dt.timedelta(days=d))}, {self.days_text(d)}",
                                     Decimal(delta), micros_to_decimal(rate),
                                     int(self.dev_change_cents[k]), plan.taxable))
@@ -464,6 +462,8 @@ def invoice_run(book: Book, period: Period | None = None,
     skipped = [(c.name, "inactive") for c in book.clients if not c.active]
     skipped += [(c.name, f"already final: {final[c.name.lower()]}") for c in book.clients
                 if c.active and c.name.lower() in final]
+    if not clients:
+        return Run(book, period, [], skipped)
     ctx = _Context(book, period, clients)
     advance = st.billing_timing is BillingTiming.ADVANCE
     cur = ctx.series(period)

@@ -1,0 +1,195 @@
+"""The ``perseat`` command line (SPEC §7). Exit codes: 0 ok, 1 input problems, 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import FinalizedError, InputProblems, PerseatError, Problem, WorkbookError
+from .money import fmt_money
+from .outputs import summary, write_outputs
+
+
+@contextmanager
+def _progress(total: int, desc: str, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar on a terminal (stderr); silent otherwise."""
+    if not enabled or total < 50 or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="client", leave=False, file=sys.stderr)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _print_problems(problems: Sequence[Problem], as_json: bool, head: str) -> None:
+    if as_json:
+        print(json.dumps({"ok": False, "problems": [p.as_dict() for p in problems]}, indent=2))
+        return
+    print(head, file=sys.stderr)
+    for p in problems:
+        print(f"  {p}", file=sys.stderr)
+
+
+def _period_arg(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from .model import Period
+
+    try:
+        Period.parse(text)
+    except ValueError as exc:
+        raise SystemExit(_usage_error(str(exc))) from None
+    return text
+
+
+def _usage_error(msg: str) -> int:
+    print(f"perseat: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the workbook and report every problem at once."""
+    from .invoicing import invoice_run
+    from .load import load
+
+    book = load(args.workbook)
+    run = invoice_run(book)
+    why = run.user_reasons()
+    billable = int(why.str.startswith("billable").sum()) if len(why) else 0
+    info = {
+        "ok": True, "period": str(book.settings.period), "clients": len(book.clients),
+        "active_clients": sum(c.active for c in book.clients), "roster_rows": len(book.roster),
+        "billable_users": billable, "plans": len(book.plans),
+        "warnings": [w.as_dict() for w in book.warnings],
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"{args.workbook}: OK for {book.settings.period}: {info['active_clients']} active clients, "
+              f"{len(book.roster)} roster rows, {billable} billable users, {len(book.plans)} plans.")
+        for w in book.warnings:
+            print(f"  warning: {w}")
+    return 0
+
+
+def cmd_invoice(args: argparse.Namespace) -> int:
+    """Price the period and write invoices.xlsx, the accounting CSVs and (optionally) PDFs."""
+    from .invoicing import invoice_run
+    from .load import load
+    from .model import Period
+    from .writeback import record_invoices
+
+    book = load(args.workbook, period=args.period)
+    period = Period.parse(args.period) if args.period else book.settings.period
+    show = not args.json
+    with _progress(len(book.clients), "Pricing", show) as tick:
+        run = invoice_run(book, period, progress=tick)
+    if args.finalize:
+        if not run.invoices:
+            reasons = "; ".join(f"{c}: {r}" for c, r in run.skipped) or "no active clients"
+            print(f"Nothing to finalize for {period}: {reasons}", file=sys.stderr)
+            return 0
+        run.invoices = [replace(i, status="Final") for i in run.invoices]
+    out = Path(args.out) if args.out else _default_out(args.workbook, book.settings.output_folder, period)
+    with _progress(len(run.invoices), "Writing", show) as tick:
+        written = write_outputs(run, out, pdf=args.pdf, progress=tick)
+    if args.finalize:
+        files = {i.number: (f"{i.file_stem}.pdf" if args.pdf else f"invoices.xlsx#{i.number}")
+                 for i in run.invoices}
+        record_invoices(args.workbook, run.invoices, period, final=True, files=files)
+    if args.json:
+        print(json.dumps(summary(run, written), indent=2))
+        return 0
+    width = max([len(i.client.name) for i in run.invoices] + [6])
+    print(f"{len(run.invoices)} invoices for {period.label()} ({book.settings.currency})")
+    for inv in run.invoices:
+        print(f"  {inv.number:<12} {inv.client.name:<{width}} {inv.seats:>6} seats "
+              f"{fmt_money(inv.total_cents):>14}")
+    print(f"  {'Total':<12} {'':<{width}} {'':>12} {fmt_money(run.total_cents):>14}")
+    for client, reason in run.skipped:
+        print(f"  skipped {client}: {reason}")
+    for w in book.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"Wrote {', '.join(written)} to {out}")
+    if args.finalize:
+        print(f"Finalized {period} in {args.workbook}: invoices recorded as Final, "
+              f"BillingPeriod is now {period.next()}.")
+    return 0
+
+
+def _default_out(workbook: str, folder: str, period: Any) -> Path:
+    base = Path(workbook).resolve().parent
+    return (base / (folder or "invoices") / str(period)).resolve()
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    """Write the sample workbook."""
+    from .template import build
+
+    path = build(args.out)
+    print(f"Wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate for tests and docs)."""
+    p = argparse.ArgumentParser(prog="perseat", description="Per-user billing for managed service providers.")
+    p.add_argument("--version", action="version", version=f"perseat {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    inv = sub.add_parser("invoice", help="generate the period's invoices from a workbook")
+    inv.add_argument("workbook")
+    inv.add_argument("--period", help="billing month YYYY-MM (default: Settings BillingPeriod)")
+    inv.add_argument("--out", help="output folder (default: OutputFolder/PERIOD beside the workbook)")
+    inv.add_argument("--pdf", action="store_true", help="also write one PDF per invoice (needs LibreOffice)")
+    inv.add_argument("--finalize", action="store_true",
+                     help="record the invoices as Final in the workbook and advance the period")
+    inv.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    inv.set_defaults(func=cmd_invoice)
+    chk = sub.add_parser("check", help="validate a workbook and list every problem")
+    chk.add_argument("workbook")
+    chk.add_argument("--json", action="store_true")
+    chk.set_defaults(func=cmd_check)
+    tpl = sub.add_parser("template", help="write the sample workbook_template.xlsm")
+    tpl.add_argument("--out", default="workbook_template.xlsm")
+    tpl.set_defaults(func=cmd_template)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``perseat`` console script."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "period", None):
+        _period_arg(args.period)
+    as_json = getattr(args, "json", False)
+    try:
+        return int(args.func(args))
+    except InputProblems as exc:
+        _print_problems(exc.problems, as_json, str(exc).splitlines()[0])
+        return 1
+    except (WorkbookError, FinalizedError, PerseatError) as exc:
+        if as_json:
+            print(json.dumps({"ok": False, "error": str(exc)}, indent=2))
+        else:
+            print(f"perseat: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except PermissionError as exc:
+        print(f"perseat: cannot write {exc.filename}: is it open in Excel? Close it and try again.",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
