@@ -37,9 +37,7 @@ def _prop(name: str, value: Any) -> PropertyValue:
 def connect(port: int, timeout: float) -> Any:
     """Return the remote component context, retrying until ``timeout`` seconds."""
     local = uno.getComponentContext()
-    resolver = local.ServiceManager.createInstanceWithContext(
-        "com.sun.star.bridge.UnoUrlResolver", local
-    )
+    resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
     url = f"uno:socket,host=127.0.0.1,port={port};urp;StarOffice.ComponentContext"
     deadline = time.monotonic() + timeout
     while True:
@@ -53,9 +51,7 @@ def connect(port: int, timeout: float) -> Any:
 
 def set_never_recalc_on_load(ctx: Any) -> None:
     """Set Calc's OOXML/ODF "recalculation on file load" option to *never* (1)."""
-    provider = ctx.ServiceManager.createInstanceWithContext(
-        "com.sun.star.configuration.ConfigurationProvider", ctx
-    )
+    provider = ctx.ServiceManager.createInstanceWithContext("com.sun.star.configuration.ConfigurationProvider", ctx)
     access = provider.createInstanceWithArguments(
         "com.sun.star.configuration.ConfigurationUpdateAccess",
         (_prop("nodepath", "/org.openoffice.Office.Calc/Formula/Load"),),
@@ -159,9 +155,7 @@ def run(path: str, port: int, root_pid: int, clients: int, terminate: bool) -> d
 def _lo_version(ctx: Any) -> str:
     """Return the LibreOffice product version string (best effort)."""
     try:
-        provider = ctx.ServiceManager.createInstanceWithContext(
-            "com.sun.star.configuration.ConfigurationProvider", ctx
-        )
+        provider = ctx.ServiceManager.createInstanceWithContext("com.sun.star.configuration.ConfigurationProvider", ctx)
         access = provider.createInstanceWithArguments(
             "com.sun.star.configuration.ConfigurationAccess",
             (_prop("nodepath", "/org.openoffice.Setup/Product"),),

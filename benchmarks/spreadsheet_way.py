@@ -117,13 +117,9 @@ def make_data(users: int, clients: int, seed: int = 1, month: str = MONTH) -> di
     v = rng.random(users)
     lo = np.maximum(start, ps)
     in_month = (v < 0.03) & (lo <= pe - 1)
-    end[in_month] = lo[in_month] + (rng.random(int(in_month.sum())) * (pe - lo[in_month])).astype(
-        np.int64
-    )
+    end[in_month] = lo[in_month] + (rng.random(int(in_month.sum())) * (pe - lo[in_month])).astype(np.int64)
     before = (v >= 0.03) & (v < 0.05) & (start < ps)
-    end[before] = start[before] + (rng.random(int(before.sum())) * (ps - start[before])).astype(
-        np.int64
-    )
+    end[before] = start[before] + (rng.random(int(before.sum())) * (ps - start[before])).astype(np.int64)
 
     disabled = rng.random(users) < 0.02
     plan = rng.integers(0, len(PLANS), clients)
@@ -145,9 +141,7 @@ def expected_charges(data: dict[str, Any]) -> dict[str, Any]:
     billable_type = np.array([t[1] == "Yes" for t in TYPES])
     start, end = data["start"], data["end"]
     end_eff = np.where(end < 0, pe, np.minimum(end, pe))
-    counts = (
-        ~data["disabled"] & billable_type[data["type"]] & (start <= pe) & ((end < 0) | (end >= ps))
-    )
+    counts = ~data["disabled"] & billable_type[data["type"]] & (start <= pe) & ((end < 0) | (end >= ps))
     days = np.where(counts, end_eff - np.maximum(start, ps) + 1, 0)
     seat_days = np.bincount(data["client"], weights=days, minlength=clients).astype(np.int64)
     n_users = np.bincount(data["client"], weights=counts, minlength=clients).astype(np.int64)
@@ -181,8 +175,7 @@ def formulas(users: int, row: int) -> dict[str, str]:
         f"*({end_eff}-{start_eff}+1))/{dim}"
     )
     return {
-        "Rate": f"=INDEX(Plans!$B$2:$B${len(PLANS) + 1},MATCH($B{row},"
-        f"Plans!$A$2:$A${len(PLANS) + 1},0))",
+        "Rate": f"=INDEX(Plans!$B$2:$B${len(PLANS) + 1},MATCH($B{row},Plans!$A$2:$A${len(PLANS) + 1},0))",
         "Billable users": users_f,
         "Seat charge": charge_f,
         "Monthly charge": f"=ROUND(E{row},2)",
@@ -207,9 +200,7 @@ def write_workbook(path: Path, data: dict[str, Any]) -> int:
     n_formulas = 0
 
     ws = wb.add_worksheet("Clients")
-    ws.write_row(
-        0, 0, ["Client", "Plan", "Rate", "Billable users", "Seat charge", "Monthly charge"]
-    )
+    ws.write_row(0, 0, ["Client", "Plan", "Rate", "Billable users", "Seat charge", "Monthly charge"])
     for i in range(clients):
         row = i + 2
         ws.write_string(i + 1, 0, client_name(i))
@@ -336,9 +327,7 @@ def recalc_in_libreoffice(path: Path, clients: int, workdir: Path) -> dict[str, 
         _stop(proc)
 
 
-def run_baseline(
-    users: int, clients: int, seed: int = 1, keep: str | None = None
-) -> dict[str, Any]:
+def run_baseline(users: int, clients: int, seed: int = 1, keep: str | None = None) -> dict[str, Any]:
     """Generate, recalculate in LibreOffice and verify; return the figures.
 
     ``keep``: optional path to copy the generated workbook to.
@@ -405,9 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  LO recalc     : {res['recalc_s']:.3f} s")
     print(f"  LO total      : {res['total_s']:.3f} s (load + recalc)")
     print(f"  peak memory   : {res['peak_mem_mib']} MiB, {res['peak_mem_process']}")
-    print(
-        f"  checksum LO   : {res['checksum']:.2f} (sheet total {res['checksum_sheet_total']:.2f})"
-    )
+    print(f"  checksum LO   : {res['checksum']:.2f} (sheet total {res['checksum_sheet_total']:.2f})")
     print(
         f"  checksum numpy: {res['checksum_numpy']:.2f} -> match={res['checksum_match']}, "
         f"per-client mismatches charge={res['clients_charge_mismatch']} "

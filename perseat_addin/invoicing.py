@@ -151,6 +151,13 @@ class _Series:
     user_counts: DayCounts
 
 
+def _codes_to(cats: pd.Series, index: dict[str, int]) -> IntArray:
+    """Row → index of its (lower-case categorical) key in ``index``, -1 when absent."""
+    lut = np.array([index.get(k, -1) for k in cats.cat.categories] + [-1], dtype=np.int64)
+    codes = cats.cat.codes.to_numpy()
+    return lut[np.where(codes < 0, len(lut) - 1, codes)]
+
+
 class _Context:
     def __init__(self, book: Book, period: Period, clients: list[Client]):
         self.book = book
@@ -163,11 +170,9 @@ class _Context:
         self.rounding = book.settings.rounding
         roster = book.roster
         n_plans = max(len(self.plan_list), 1)
-        ci = roster["client"].str.lower().map(self.client_idx).fillna(-1).to_numpy(np.int64)
+        ci = _codes_to(roster["client_key"], self.client_idx)
         own_plan = np.array([self.plan_idx[c.plan.lower()] for c in clients], dtype=np.int64)
-        rp = roster["plan"].str.lower()
-        pi = rp.map(self.plan_idx).to_numpy()
-        pi = np.where(pd.isna(pi), -1, pi).astype(np.int64)
+        pi = _codes_to(roster["plan_key"], self.plan_idx)
         pi = np.where(pi < 0, own_plan[np.maximum(ci, 0)] if len(own_plan) else -1, pi)
         own_keys = np.arange(len(clients), dtype=np.int64) * n_plans + own_plan
         row_keys = np.where(ci >= 0, ci * n_plans + pi, -1)
@@ -179,9 +184,7 @@ class _Context:
         self.groups_per_client = np.bincount(self.groups.client, minlength=len(clients))
         self.row_group = np.where(row_keys >= 0, np.searchsorted(keys, np.maximum(row_keys, 0)), -1)
         self.row_client = ci
-        ukey = roster["user"].str.strip().str.lower()
-        self.user_key = np.where(ci >= 0, pd.factorize(pd.Series(ci).astype("str") + "\x1f"
-                                                       + ukey.to_numpy())[0], -1)
+        self.user_key = np.where(ci >= 0, roster["dupkey"].to_numpy(np.int64), -1)
         self.client_ok = ci >= 0
         dev = book.devices
         self.dev_client = dev["client"].str.lower().map(self.client_idx).fillna(-1).to_numpy(np.int64)
@@ -307,6 +310,27 @@ class _Pricer:
         self.dev_change_cents = round_div_array(dd * r[d2], self.denom * MICROS_PER_CENT, ctx.rounding)
         snap = st.snapshot_day
         self.snap_idx = s.period.days - 1 if snap is None else min(snap, s.period.days) - 1
+        # plain Python values for the per-client loop (numpy scalars are slow one at a time)
+        first = s.period.first
+        self.day_label = [_day(first + dt.timedelta(days=i)) for i in range(s.period.days)]
+        self.days_label = [f"{int(x)}/{self.denom} days" for x in r]
+        self.span = _span(s.period)
+        self.seats0 = s.seats[:, 0].tolist()
+        self.price0 = s.seat_price[:, 0].tolist()
+        self.users0 = s.client_users[:, 0].tolist()
+        self.is_own = ctx.groups.is_own.tolist()
+        self.group_plan = ctx.groups.plan.tolist()
+        self.group_client = ctx.groups.client.tolist()
+        self.seat_rows = self._change_rows(self.seat_changes, s.seats, s.seat_price, self.seat_change_cents)
+        self.dev_rows = self._change_rows(self.dev_changes, s.devices, s.device_price, self.dev_change_cents)
+
+    @staticmethod
+    def _change_rows(changes: tuple[IntArray, IntArray, IntArray], count: IntArray, price: IntArray,
+                     cents: IntArray) -> tuple[list[int], list[tuple[int, int, int, int]]]:
+        g, d, starts = changes
+        delta = (count[g, d] - count[g, d - 1]).tolist()
+        dprice = (price[g, d] - price[g, d - 1]).tolist()
+        return starts.tolist(), list(zip(d.tolist(), delta, dprice, cents.tolist(), strict=True))
 
     def cents(self, micros: int) -> int:
         return round_div(micros, MICROS_PER_CENT, self.ctx.rounding)
@@ -314,12 +338,13 @@ class _Pricer:
     def padding_note(self, g: int, mode: ProrationMode, base_only: bool, seats: int, plan: Plan) -> str:
         """Why billed seats exceed users: MinUsers, or shared devices under Basis=greater."""
         s = self.s
-        c = int(self.ctx.groups.client[g])
+        c = self.group_client[g]
         if mode is ProrationMode.FULL and not base_only:
             users = int(s.client_users_any[c])
+        elif base_only or mode is ProrationMode.DAILY:
+            users = self.users0[c]
         else:
-            day = {ProrationMode.SNAPSHOT: self.snap_idx,
-                   ProrationMode.PEAK: int(np.argmax(s.seats[g]))}.get(mode, 0) if not base_only else 0
+            day = self.snap_idx if mode is ProrationMode.SNAPSHOT else int(np.argmax(s.seats[g]))
             users = int(s.client_users[c, day])
         if users >= seats:
             return ""
@@ -327,55 +352,48 @@ class _Pricer:
             return f" (greater of {_plural(users, 'user')} and {_plural(seats, 'shared device')})"
         return f" (minimum {plan.min_users}; {_plural(users, 'user')})"
 
-    def days_text(self, d: int) -> str:
-        return f"{int(self.remaining[d])}/{self.denom} days"
-
     def group_lines(self, g: int, mode: ProrationMode, base_only: bool) -> list[Line]:
         """Seat and device lines of group ``g``; ``base_only`` charges day 1 for the month."""
         ctx, s = self.ctx, self.s
-        p_idx = int(ctx.groups.plan[g])
+        p_idx = self.group_plan[g]
         plan = ctx.plan_list[p_idx]
         period = s.period
         out: list[Line] = []
-        if base_only or mode is ProrationMode.DAILY:
-            seats0, price0 = int(s.seats[g, 0]), int(s.seat_price[g, 0])
-            when = _span(period)
+        daily = base_only or mode is ProrationMode.DAILY
+        if daily:
+            seats0, price0 = self.seats0[g], self.price0[g]
+            when = self.span
         else:
             if mode is ProrationMode.SNAPSHOT:
                 day = self.snap_idx
                 seats0, price0 = int(s.seats[g, day]), int(s.seat_price[g, day])
-                when = f"as of {_day(period.first + dt.timedelta(days=day))}"
+                when = f"as of {self.day_label[day]}"
             elif mode is ProrationMode.PEAK:
                 day = int(np.argmax(s.seats[g]))
                 seats0, price0 = int(s.seats[g, day]), int(s.seat_price[g, day])
-                when = f"peak on {_day(period.first + dt.timedelta(days=day))}"
+                when = f"peak on {self.day_label[day]}"
             else:
                 seats0 = int(s.full_seats[g])
                 price0 = int(ctx.table.seat_price(np.array([p_idx]), np.array([seats0]))[0])
                 when = f"everyone active in {period.first:%b}"
         head, unit = _seat_line(plan, ctx.table, p_idx, seats0, price0)
-        if ctx.groups.is_own[g] and seats0:
+        if self.is_own[g] and seats0:
             head += self.padding_note(g, mode, base_only, seats0, plan)
         if seats0 or price0:
             out.append(Line("seats", f"{self.prefix}{head}, {when}", Decimal(seats0), unit,
                             self.cents(price0), plan.taxable))
         if mode is ProrationMode.DAILY and not base_only:
-            gg, dd, starts = self.seat_changes
-            for k in range(starts[g], starts[g + 1]):
-                d = int(dd[k])
-                delta = int(s.seats[g, d] - s.seats[g, d - 1])
-                dprice = int(s.seat_price[g, d] - s.seat_price[g, d - 1])
+            starts, rows = self.seat_rows
+            for d, delta, dprice, cents in rows[starts[g]:starts[g + 1]]:
                 who = _plural(abs(delta), "user") if delta else "price change"
                 sign = "+" if delta > 0 else "−" if delta < 0 else ""
-                text = (f"{self.prefix}{plan.name} {sign}{who} from "
-                        f"{_day(period.first + dt.timedelta(days=d))}, {self.days_text(d)}")
+                text = f"{self.prefix}{plan.name} {sign}{who} from {self.day_label[d]}, {self.days_label[d]}"
                 unit_d = (Decimal(dprice) / delta / MICRO) if delta else Decimal(dprice) / MICRO
-                out.append(Line("seat-change", text, Decimal(delta or 1), unit_d,
-                                int(self.seat_change_cents[k]), plan.taxable))
+                out.append(Line("seat-change", text, Decimal(delta or 1), unit_d, cents, plan.taxable))
         # shared devices billed separately
         rate = plan.device_rate_micros
-        if rate and ctx.groups.is_own[g]:
-            if base_only or mode is ProrationMode.DAILY:
+        if rate and self.is_own[g]:
+            if daily:
                 n0 = int(s.devices[g, 0])
             elif mode is ProrationMode.SNAPSHOT:
                 n0 = int(s.devices[g, self.snap_idx])
@@ -388,16 +406,13 @@ class _Pricer:
                                 f"{fmt_rate(rate)}, {when}", Decimal(n0), micros_to_decimal(rate),
                                 self.cents(n0 * rate), plan.taxable))
             if mode is ProrationMode.DAILY and not base_only:
-                gg, dd, starts = self.dev_changes
-                for k in range(starts[g], starts[g + 1]):
-                    d = int(dd[k])
-                    delta = int(s.devices[g, d] - s.devices[g, d - 1])
+                starts, rows = self.dev_rows
+                for d, delta, _, cents in rows[starts[g]:starts[g + 1]]:
                     sign = "+" if delta > 0 else "−"
                     out.append(Line("device-change",
                                     f"{self.prefix}Devices {sign}{_plural(abs(delta), 'shared device')} from "
-                                    f"{_day(period.first + dt.timedelta(days=d))}, {self.days_text(d)}",
-                                    Decimal(delta), micros_to_decimal(rate),
-                                    int(self.dev_change_cents[k]), plan.taxable))
+                                    f"{self.day_label[d]}, {self.days_label[d]}",
+                                    Decimal(delta), micros_to_decimal(rate), cents, plan.taxable))
         return out
 
     def addon_line(self, a: AddOn, c: int, mode: ProrationMode, base_only: bool) -> Line | None:

@@ -29,6 +29,7 @@ from .model import (
 )
 from .money import MICRO, Rounding, to_decimal, to_micros
 from .reader import ExcelError, Workbook
+from .seats import prepare_roster
 from .schema import REQUIRED_TABLES, SCHEMA, Table, convert, header_key
 
 PPM = 1_000_000
@@ -418,10 +419,10 @@ class _Loader:
             "end": f["End"] if "End" in f else np.full(n, FOREVER),
             "status": f["Status"] if "Status" in f else empty,
         })
-        dups = out.assign(k=out["user"].str.lower(), c=out["client"].str.lower())
-        dmask = dups.duplicated(["c", "k"], keep=False) & (dups["k"] != "")
+        out = prepare_roster(out)
+        dmask = out["dupkey"] >= 0
         if dmask.any():
-            for (_, _), g in dups[dmask].groupby(["c", "k"], sort=False):
+            for _, g in out[dmask].groupby("dupkey", sort=False):
                 g = g.sort_values("start")
                 overl = (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any()
                 rows = ", ".join(str(int(x)) for x in g["row"])
@@ -490,8 +491,8 @@ class _Loader:
 def _empty_roster() -> pd.DataFrame:
     s = pd.Series([], dtype="str")
     e = np.array([], dtype=np.int64)
-    return pd.DataFrame({"row": e, "client": s, "user": s, "name": s, "type": s, "plan": s,
-                         "start": e, "end": e, "status": s})
+    return prepare_roster(pd.DataFrame({"row": e, "client": s, "user": s, "name": s, "type": s, "plan": s,
+                                        "start": e, "end": e, "status": s}))
 
 
 def load(path: str | Path, period: str | None = None) -> Book:

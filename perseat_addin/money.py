@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,7 @@ def cents_to_decimal(cents: int) -> Decimal:
     return Decimal(int(cents)).scaleb(-2)
 
 
+@lru_cache(maxsize=4096)
 def micros_to_decimal(micros: int) -> Decimal:
     """Micro-units as a Decimal without trailing zeros beyond two places."""
     d = Decimal(int(micros)).scaleb(-6)
@@ -102,6 +104,7 @@ def fmt_money(cents: int) -> str:
     return f"{cents_to_decimal(cents):,.2f}"
 
 
+@lru_cache(maxsize=4096)
 def fmt_rate(micros: int) -> str:
     """A rate for descriptions: two places unless more are needed."""
     d = micros_to_decimal(micros)

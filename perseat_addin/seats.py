@@ -43,15 +43,11 @@ def count_days(group: IntArray, key: IntArray, start: IntArray, end: IntArray,
     active = (b >= a) & (group >= 0)
     span = np.where(active, b - a + 1, 0)
     dup = np.zeros(n, dtype=bool)
-    if n:
-        k = np.where(active & (key >= 0), key, -1 - np.arange(n))
-        order = np.argsort(k, kind="stable")
-        ks = k[order]
-        same = np.zeros(n, dtype=bool)
-        same[1:] = ks[1:] == ks[:-1]
-        first_of_run = np.zeros(n, dtype=bool)
-        first_of_run[:-1] = same[1:]
-        dup[order] = (same | first_of_run) & (ks >= 0)
+    cand = np.flatnonzero(active & (key >= 0))
+    if len(cand):
+        ks = key[cand]
+        _, inverse, counts = np.unique(ks, return_inverse=True, return_counts=True)
+        dup[cand] = counts[inverse] > 1
     simple = active & ~dup & (span >= min_days)
     width = days + 1
     flat = np.bincount(group[simple] * width + (a[simple] - first_day), minlength=n_groups * width)
@@ -85,26 +81,59 @@ def count_days(group: IntArray, key: IntArray, start: IntArray, end: IntArray,
     return DayCounts(daily.astype(np.int64), any_day, counted, active_days)
 
 
+def prepare_roster(roster: pd.DataFrame) -> pd.DataFrame:
+    """Add the matching keys the engine works on, computed once per load.
+
+    ``client_key``/``type_key``/``plan_key`` are lower-case categoricals;
+    ``dupkey`` numbers each (client, UserID) that occurs on more than one row
+    (trimmed, any case) and is -1 elsewhere.
+    """
+    out = roster.copy()
+
+    def cat(col: str) -> pd.Series:
+        return out[col].str.strip().str.lower().astype("category")
+
+    out["client_key"] = cat("client")
+    out["type_key"] = cat("type")
+    out["plan_key"] = cat("plan")
+    out["status"] = cat("status")
+    ucodes, _ = pd.factorize(out["user"].str.strip().str.lower())
+    c = out["client_key"].cat.codes.to_numpy(np.int64)
+    pair = pd.Series(c * (int(ucodes.max(initial=0)) + 1) + ucodes)
+    dup = pair.duplicated(keep=False).to_numpy() & (ucodes >= 0)
+    dupkey = np.full(len(out), -1, dtype=np.int64)
+    if dup.any():
+        dupkey[dup] = pd.factorize(pair[dup])[0]
+    out["dupkey"] = dupkey
+    return out
+
+
+def _lookup(cats: pd.Series, table: dict[str, object], default: object) -> npt.NDArray[np.generic]:
+    """Map a categorical through ``table`` by its categories (fast on a million rows)."""
+    codes = cats.cat.codes.to_numpy()
+    values = np.array([table.get(k, default) for k in cats.cat.categories] + [default])
+    return values[np.where(codes < 0, len(values) - 1, codes)]
+
+
 def classify(roster: pd.DataFrame, types: dict[str, UserType], client_ok: BoolArray,
              first_day: int, days: int) -> tuple[BoolArray, BoolArray, IntArray]:
     """Per roster row: (billable user candidate, device candidate, MinActiveDays)."""
-    tkey = roster["type"].str.lower()
-    billable = tkey.map({k: t.billable for k, t in types.items()}).fillna("No").to_numpy(dtype=object)
-    min_days = tkey.map({k: t.min_active_days for k, t in types.items()}).fillna(0)
-    enabled = (roster["status"] != "disabled").to_numpy()
+    billable = _lookup(roster["type_key"], {k: t.billable for k, t in types.items()}, "No")
+    min_days = _lookup(roster["type_key"], {k: t.min_active_days for k, t in types.items()}, 0)
+    enabled = _lookup(roster["status"], {"disabled": False}, True).astype(bool)
     ok = client_ok & enabled
-    return ok & (billable == "Yes"), ok & (billable == "Device"), min_days.to_numpy(np.int64)
+    return ok & (billable == "Yes"), ok & (billable == "Device"), min_days.astype(np.int64)
 
 
 def reasons(roster: pd.DataFrame, types: dict[str, UserType], counted: BoolArray,
             devices: BoolArray, active_days: IntArray, first_day: int, days: int,
             client_ok: BoolArray) -> pd.Series:
     """A reason in words for every roster row ("billable: Employee, active 30 days")."""
-    tkey = roster["type"].str.lower()
-    tinfo = {k: t for k, t in types.items()}
+    tkey = roster["type_key"].astype("str")
+    tinfo = dict(types)
     out: list[str] = []
     last = first_day + days - 1
-    for i, (tk, status, s, e) in enumerate(zip(tkey, roster["status"], roster["start"],
+    for i, (tk, status, s, e) in enumerate(zip(tkey, roster["status"].astype("str"), roster["start"],
                                                roster["end"], strict=True)):
         t = tinfo.get(tk)
         tname = t.name if t else roster["type"].iloc[i]

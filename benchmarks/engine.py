@@ -1,0 +1,77 @@
+"""Engine benchmark: price 1,048,575 roster rows across 10,000 clients with daily proration.
+
+Prints seconds (best of several runs), peak memory, and checks SPEC §10's 1 s target.
+Run: python benchmarks/engine.py [--rows N] [--clients C] [--repeat K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synth import PERIOD, client_rows, roster_frame  # noqa: E402
+
+from perseat_addin.invoicing import invoice_run  # noqa: E402
+from perseat_addin.load import load  # noqa: E402
+from perseat_addin.model import Book, Client, ProrationMode  # noqa: E402
+from perseat_addin.template import build  # noqa: E402
+
+
+def make_book(rows: int, clients: int, tmp: Path) -> Book:
+    """The template's settings and plans with a generated roster of ``rows`` rows."""
+    base = load(build(tmp / "template.xlsm"))
+    cl = [Client(name=r[0], plan=r[1], row=i + 2, discount_ppm=int((r[7] or 0) * 1_000_000),
+                 tax_ppm=None if r[8] is None else int(r[8] * 1_000_000))
+          for i, r in enumerate(client_rows(clients))]
+    empty = base.devices.iloc[0:0]
+    return Book(path="(generated)", settings=base.settings, plans=base.plans, user_types=base.user_types,
+                clients=cl, roster=roster_frame(rows, clients), devices=empty, addons=[],
+                usage=base.usage.iloc[0:0], invoices=pd.DataFrame())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_048_575)
+    ap.add_argument("--clients", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        book = make_book(args.rows, args.clients, Path(tmp))
+    assert book.settings.proration_mode is ProrationMode.DAILY
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        run = invoice_run(book, PERIOD)
+        times.append(time.perf_counter() - t0)
+    tracemalloc.start()
+    invoice_run(book, PERIOD)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    lines = sum(len(i.lines) for i in run.invoices)
+    changes = sum(1 for i in run.invoices for ln in i.lines if ln.kind == "seat-change")
+    best = min(times)
+    result = {
+        "benchmark": "engine", "rows": args.rows, "clients": args.clients, "invoices": len(run.invoices),
+        "lines": lines, "prorated_change_lines": changes, "seconds_best": round(best, 3),
+        "seconds_all": [round(t, 3) for t in times], "peak_python_mib": round(peak / 2**20, 1),
+        "target_seconds": 1.0, "meets_target": best <= 1.0,
+        "total": f"{run.total_cents / 100:,.2f}",
+    }
+    print(f"engine: {args.rows:,} roster rows, {args.clients:,} clients, daily proration")
+    print(f"  {len(run.invoices):,} invoices, {lines:,} lines ({changes:,} prorated change lines)")
+    print(f"  best {best:.3f} s of {args.repeat} (target ≤ 1 s); peak traced memory {peak / 2**20:.0f} MiB")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
