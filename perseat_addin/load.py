@@ -64,6 +64,7 @@ class _Loader:
         self.wb = Workbook(path)
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
+        self.plan_names: set[str] = set()
 
     def table(self, name: str) -> Table | None:
         raw = self.wb.table(name)
@@ -289,11 +290,12 @@ class _Loader:
                 description=_text(r.get("Description")),
                 tiers=plan_tiers,
             )
+        self.plan_names = set(seen)
         if tiers is not None:
             for key, rows in tier_rows.items():
                 if key not in seen:
                     self.problems.append(Problem(tiers.sheet, rows[0][2], "Plan (A)",
-                                                 f"tier for plan {rows and key!r} which is not in Plans",
+                                                 f"tier for plan {key!r} which is not in Plans",
                                                  "add the plan to Plans or fix the name"))
         return out
 
@@ -354,8 +356,8 @@ class _Loader:
         return out
 
     def _plan_has_problem(self, plan: str) -> bool:
-        return any(p.sheet in ("Plans", "Tiers") and plan.lower() in p.message.lower()
-                   for p in self.problems)
+        """The plan is listed in Plans but its row has a problem (already reported)."""
+        return plan.strip().lower() in self.plan_names
 
     def check_dates(self, t: Table) -> None:
         f = t.frame

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import xlsxwriter
 
 from .invoicing import Invoice, Run
@@ -305,7 +306,7 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     ws = wb.add_worksheet("Register")
     heads = ["InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Seats", "Subtotal", "Discount",
              "Tax", "Total", "Status", "Currency", "BillingEmail", "Sheet"]
-    used: set[str] = {"register", "lines", "users"}
+    used: set[str] = {"register", "lines"}
     sheet_names = [_sheet_name(i.number, used) for i in run.invoices]
     n = len(run.invoices)
     for j, inv in enumerate(run.invoices, start=1):
@@ -348,7 +349,6 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     wl.set_column("E:E", 70)
     wl.set_column("G:H", 12, f.money)
     wl.freeze_panes(1, 0)
-    _users_sheet(wb, run)
     for name, inv in zip(sheet_names, run.invoices, strict=True):
         write_invoice_sheet(wb, f, name, inv, run)
         if progress:
@@ -356,23 +356,18 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     wb.close()
 
 
-def _users_sheet(wb: xlsxwriter.Workbook, run: Run) -> None:
-    """Every Roster row with the reason it is, or is not, billed."""
+def users_csv(run: Run) -> str:
+    """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts)."""
     roster = run.book.roster
-    ws = wb.add_worksheet("Users")
-    heads = ["Client", "UserID", "Name", "Type", "RosterRow", "Billing"]
-    why = run.user_reasons()
-    data = zip(roster["client"], roster["user"], roster["name"], roster["type"], roster["row"], why, strict=True)
-    for i, rec in enumerate(data, start=1):
-        ws.write_row(i, 0, [*rec[:4], int(rec[4]), rec[5]])
-    ws.add_table(0, 0, max(len(roster), 1), len(heads) - 1, {"name": "Users",
-                                                             "columns": [{"header": h} for h in heads],
-                                                             "style": "Table Style Light 9"})
-    ws.set_column("A:A", 24)
-    ws.set_column("B:B", 34)
-    ws.set_column("C:C", 20)
-    ws.set_column("F:F", 60)
-    ws.freeze_panes(1, 0)
+    frame = pd.DataFrame({
+        "RosterRow": roster["row"], "Client": roster["client"], "UserID": roster["user"],
+        "Name": roster["name"], "Type": roster["type"], "Billing": run.user_reasons().to_numpy(),
+    })
+    for col in ("Client", "UserID", "Name", "Type"):
+        text = frame[col].astype("str")
+        risky = text.str.match(r"^[=+\-@\t\r]")
+        frame[col] = text.where(~risky, "'" + text)
+    return str(frame.to_csv(index=False, lineterminator="\r\n"))
 
 
 def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
@@ -395,7 +390,8 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
         invoices_xlsx(run, staging / "invoices.xlsx", progress)
         (staging / "quickbooks.csv").write_text(quickbooks_csv(run), encoding="utf-8-sig", newline="")
         (staging / "xero.csv").write_text(xero_csv(run), encoding="utf-8-sig", newline="")
-        files = ["invoices.xlsx", "quickbooks.csv", "xero.csv"]
+        (staging / "users.csv").write_text(users_csv(run), encoding="utf-8-sig", newline="")
+        files = ["invoices.xlsx", "quickbooks.csv", "xero.csv", "users.csv"]
         if pdf:
             from .pdf import invoice_pdfs
 

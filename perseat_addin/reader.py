@@ -169,13 +169,14 @@ class Workbook:
             t = self._wb.get_table_by_name(real)
             (r0, c0), (r1, c1) = t.start, t.end
             headers = [str(h).strip() for h in t.columns]
-            rows = [list(r) for r in t.to_python()] if r1 > r0 else []
+            # calamine's table start is the first data row (zero-based), below the header
+            rows = [list(r) for r in t.to_python()] if r1 >= r0 else []
             sheet = str(t.sheet)
-            raw = RawTable(real, sheet, headers, rows, first_row=r0 + 2, first_col=c0)
+            raw = RawTable(real, sheet, headers, rows, first_row=r0 + 1, first_col=c0)
             errs = self._sheet_errors(sheet)
             for (er, ec), val in errs.items():
-                if r0 < er <= r1 and c0 <= ec <= c1:
-                    raw.errors[(er - r0 - 1, ec - c0)] = val
+                if r0 <= er <= r1 and c0 <= ec <= c1:
+                    raw.errors[(er - r0, ec - c0)] = val
             return raw
         sheet_name = self.has_sheet(name)
         if sheet_name is None:

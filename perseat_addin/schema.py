@@ -197,17 +197,13 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
         errs = {n: raw.errors[(i, j)] for n, i in enumerate(keep) if (i, j) in raw.errors}
         for n, err in errs.items():
             values[n] = err
+        if c.required:
+            for n, v in enumerate(values):
+                if _is_blank(v):
+                    problems.append(Problem(*t.where(int(data["_row"][n]), c.name), f"{c.name} is blank",
+                                            f"fill in {c.name}"))
         data[c.name] = _convert_column(c, values, data["_row"], t, problems)
     t.frame = pd.DataFrame(data)
-    for c in cols:
-        if c.required and c.name in index:
-            blank = t.frame[c.name].isna()
-            if c.kind == "text":
-                blank = blank | (t.frame[c.name] == "")
-            for row in t.frame.loc[blank, "_row"]:
-                problems.append(
-                    Problem(*t.where(int(row), c.name), f"{c.name} is blank", f"fill in {c.name}")
-                )
     return t
 
 
@@ -262,6 +258,8 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
 
 
 def _to_text(values: list[Any]) -> pd.Series:
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return pd.Series(values, dtype="str").fillna("").str.strip()
     def one(v: Any) -> str:
         if v is None:
             return ""
