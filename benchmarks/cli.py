@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synth import workbook_sheets  # noqa: E402
+from synth import workbook_sheets
 
-from perseat_addin.template import write_workbook  # noqa: E402
+from perseat_addin.template import write_workbook
 
 
 def run_cli(workbook: Path, out: Path) -> tuple[float, float, dict]:

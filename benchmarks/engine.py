@@ -17,12 +17,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synth import PERIOD, client_rows, roster_frame  # noqa: E402
+from synth import PERIOD, client_rows, roster_frame
 
-from perseat_addin.invoicing import invoice_run  # noqa: E402
-from perseat_addin.load import load  # noqa: E402
-from perseat_addin.model import Book, Client, ProrationMode  # noqa: E402
-from perseat_addin.template import build  # noqa: E402
+from perseat_addin.invoicing import invoice_run
+from perseat_addin.load import load
+from perseat_addin.model import Book, Client, ProrationMode
+from perseat_addin.template import build
 
 
 def make_book(rows: int, clients: int, tmp: Path) -> Book:

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perseat_addin.seats import prepare_roster
 from perseat_addin.model import FOREVER, SINCE_EVER, Period, day_number
+from perseat_addin.seats import prepare_roster
 from perseat_addin.template import SheetSpec, template_sheets
 
 PERIOD = Period(2026, 11)
@@ -69,7 +69,9 @@ def workbook_sheets(users: int, clients: int, seed: int = 7) -> list[SheetSpec]:
     r = roster_frame(users, clients, seed)
 
     def d(n: int) -> dt.date | None:
-        return None if n in (FOREVER, SINCE_EVER) else PERIOD.first + dt.timedelta(days=int(n - day_number(PERIOD.first)))
+        if n in (FOREVER, SINCE_EVER):
+            return None
+        return PERIOD.first + dt.timedelta(days=int(n - day_number(PERIOD.first)))
 
     rows = [(c, u, n, u, t, p, d(s), d(e), st.capitalize(), "Benchmark", "")
             for c, u, n, t, p, s, e, st in zip(r["client"], r["user"], r["name"], r["type"], r["plan"],

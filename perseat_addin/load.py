@@ -29,8 +29,8 @@ from .model import (
 )
 from .money import MICRO, Rounding, to_decimal, to_micros
 from .reader import ExcelError, Workbook
-from .seats import prepare_roster
 from .schema import REQUIRED_TABLES, SCHEMA, Table, convert, header_key
+from .seats import prepare_roster
 
 PPM = 1_000_000
 
@@ -79,7 +79,10 @@ class _Loader:
             self.problems.append(Problem(raw.sheet, 1, None, f"the {name} sheet is empty",
                                          f"add the {name} table with its header row"))
             return None
-        return convert(raw, name, self.problems)
+        t = convert(raw, name, self.problems)
+        if any(c.required and c.name not in t.present for c in SCHEMA[name]):
+            return None  # the missing column is reported; its rows cannot be read
+        return t
 
     # -- Settings ---------------------------------------------------------
     def settings(self, t: Table | None, period_override: str | None) -> Settings | None:
@@ -174,7 +177,7 @@ class _Loader:
         nxt = number("NextInvoiceNumber", required=True, integer=True, lo=Decimal(1))
         terms = number("PaymentTermsDays", integer=True, lo=Decimal(0), hi=Decimal(365))
         tax = number("DefaultTaxRate", lo=Decimal(0), hi=Decimal(1))
-        snap_v, snap_row = get("SnapshotDay")
+        snap_v, _ = get("SnapshotDay")
         snapshot: int | None = 1
         if snap_v is not None:
             if str(snap_v).strip().lower() == "last":
@@ -403,7 +406,7 @@ class _Loader:
             lp = f["Plan"].str.lower()
             badp = (f["Plan"] != "") & ~lp.isin(list(plans))
             for plan, rows in f.loc[badp].groupby("Plan")["_row"]:
-                if self._plan_has_problem(plan):
+                if self._plan_has_problem(str(plan)):
                     continue
                 self.problems.append(Problem(*t.where(int(rows.iloc[0]), "Plan"),
                                              f'plan "{plan}" not in Plans',
@@ -414,12 +417,12 @@ class _Loader:
             "row": f["_row"].to_numpy(),
             "client": f["Client"],
             "user": f["UserID"],
-            "name": f["Name"] if "Name" in f else empty,
+            "name": f.get("Name", empty),
             "type": f["Type"],
-            "plan": f["Plan"] if "Plan" in f else empty,
+            "plan": f.get("Plan", empty),
             "start": f["Start"] if "Start" in f else np.full(n, SINCE_EVER),
             "end": f["End"] if "End" in f else np.full(n, FOREVER),
-            "status": f["Status"] if "Status" in f else empty,
+            "status": f.get("Status", empty),
         })
         out = prepare_roster(out)
         dmask = out["dupkey"] >= 0
@@ -427,10 +430,10 @@ class _Loader:
             for _, g in out[dmask].groupby("dupkey", sort=False):
                 g = g.sort_values("start")
                 overl = (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any()
-                rows = ", ".join(str(int(x)) for x in g["row"])
+                row_list = ", ".join(str(int(x)) for x in g["row"])
                 if overl:
                     self.warnings.append(Problem(*t.where(int(g["row"].iloc[1]), "UserID"),
-                                                 f"UserID {g['user'].iloc[0]!r} appears in rows {rows} "
+                                                 f"UserID {g['user'].iloc[0]!r} appears in rows {row_list} "
                                                  "with overlapping dates; billed once",
                                                  "delete the extra row, or give it an End date", "warning"))
         return out
@@ -481,7 +484,7 @@ class _Loader:
             return 0 if v is None else int((v * 100).to_integral_value())
 
         return pd.DataFrame({
-            "client": f["Client"], "user": f["UserID"] if "UserID" in f else "",
+            "client": f["Client"], "user": f.get("UserID", ""),
             "date": f["Date"],
             "hours_centi": np.array([centi(v) for v in f["Hours"]] if "Hours" in f else np.zeros(len(f)),
                                     dtype=np.int64),

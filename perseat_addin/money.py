@@ -76,9 +76,9 @@ def round_div_array(num: IntArray, den: IntArray | int, mode: Rounding) -> IntAr
     sign = np.where(num < 0, -1, 1).astype(np.int64)
     a = np.abs(num)
     if mode is Rounding.DOWN:
-        return sign * (a // den_arr)
+        return np.asarray(sign * (a // den_arr), dtype=np.int64)
     q, r = np.divmod(a, den_arr)
-    return sign * (q + (2 * r >= den_arr).astype(np.int64))
+    return np.asarray(sign * (q + (2 * r >= den_arr).astype(np.int64)), dtype=np.int64)
 
 
 def micros_to_cents(num_micros: int, den: int, mode: Rounding) -> int:

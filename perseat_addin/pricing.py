@@ -70,7 +70,7 @@ class PlanTable:
         if seats.ndim > plan.ndim:
             up = up.reshape(up.shape[:-1] + (1,) * (seats.ndim - plan.ndim) + up.shape[-1:])
         idx = (seats[..., None] > up).sum(axis=-1)
-        return np.minimum(idx, self.upper.shape[1] - 1).astype(np.int64)
+        return np.asarray(np.minimum(idx, self.upper.shape[1] - 1), dtype=np.int64)
 
     def seat_price(self, plan: IntArray, seats: IntArray) -> IntArray:
         """Tiered price of ``seats`` billed seats (after MinUsers and Basis), micros.
@@ -87,7 +87,7 @@ class PlanTable:
         r = self.rate[p, t]
         vol = self.volume[p]
         graduated = self.before[p, t] + (seats - self.lower[p, t]) * r
-        return np.where(vol, seats * r, graduated)
+        return np.asarray(np.where(vol, seats * r, graduated), dtype=np.int64)
 
 
 def billed_seats(users: IntArray, min_users: int | IntArray) -> IntArray:

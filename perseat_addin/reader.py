@@ -82,9 +82,9 @@ def _check_zip(path: Path) -> dict[str, str]:
             total = 0
             for info in zf.infolist():
                 total += info.file_size
-                if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-                    if info.file_size > 10 * 1024**2:
-                        raise WorkbookError(f"{path}: part {info.filename} is suspiciously compressed")
+                ratio = info.file_size / info.compress_size if info.compress_size else 0
+                if ratio > MAX_RATIO and info.file_size > 10 * 1024**2:
+                    raise WorkbookError(f"{path}: part {info.filename} is suspiciously compressed")
             if total > MAX_UNCOMPRESSED:
                 raise WorkbookError(f"{path}: workbook unpacks to more than 2 GiB; refusing to read")
             names = set(zf.namelist())
@@ -134,7 +134,7 @@ class Workbook:
         except Exception as exc:  # calamine raises its own error types for damaged files
             raise WorkbookError(f"{self.path}: cannot read workbook ({exc})") from None
         try:
-            self._tables = {t.lower(): t for t in self._wb.table_names}
+            self._tables = {t.lower(): t for t in (self._wb.table_names or [])}
         except Exception:  # workbooks without table parts
             self._tables = {}
         self.sheet_names: list[str] = list(self._wb.sheet_names)
@@ -167,8 +167,8 @@ class Workbook:
         real = self._tables.get(name.lower())
         if real is not None:
             t = self._wb.get_table_by_name(real)
-            (r0, c0), (r1, c1) = t.start, t.end
-            headers = [str(h).strip() for h in t.columns]
+            (r0, c0), (r1, c1) = t.start or (0, 0), t.end or (0, 0)
+            headers = [str(h).strip() for h in (t.columns or [])]
             # calamine's table start is the first data row (zero-based), below the header
             rows = [list(r) for r in t.to_python()] if r1 >= r0 else []
             sheet = str(t.sheet)

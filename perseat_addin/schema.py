@@ -222,8 +222,8 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
                     problems: list[Problem]) -> Any:
     err = _errors_mask(values)
     if err.any():
-        bad = np.flatnonzero(err)
-        _problem_for(t, rows[bad], c.name, [values[i] for i in bad],
+        err_idx = np.flatnonzero(err)
+        _problem_for(t, rows[err_idx], c.name, [values[i] for i in err_idx],
                      "cell holds the Excel error {v}",
                      "fix the formula or type the value", problems)
         values = [None if e else v for v, e in zip(values, err, strict=True)]
@@ -235,8 +235,8 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
             low = out.str.lower()
             bad = (out != "") & ~low.isin(c.choices)
             if bad.any():
-                idx = np.flatnonzero(bad.to_numpy())
-                _problem_for(t, rows[idx], c.name, out.iloc[idx],
+                bad_idx = np.flatnonzero(bad.to_numpy())
+                _problem_for(t, rows[bad_idx], c.name, out.iloc[bad_idx],
                              "{v} is not one of " + ", ".join(c.choices),
                              f"type one of: {', '.join(c.choices)}", problems)
             out = low.where(~bad, "")
@@ -245,10 +245,10 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
         txt = _to_text(values).str.lower()
         yes = txt.isin(("yes", "y", "true", "1", "x"))
         no = txt.isin(("no", "n", "false", "0", ""))
-        bad = ~(yes | no)
-        if bad.any():
-            idx = np.flatnonzero(bad.to_numpy())
-            _problem_for(t, rows[idx], c.name, txt.iloc[idx], "{v} is not Yes or No",
+        wrong = ~(yes | no)
+        if wrong.any():
+            bad_idx = np.flatnonzero(wrong.to_numpy())
+            _problem_for(t, rows[bad_idx], c.name, txt.iloc[bad_idx], "{v} is not Yes or No",
                          "type Yes or No", problems)
         res = pd.Series(np.where(yes, 1.0, np.where(txt == "", np.nan, 0.0)))
         return res

@@ -101,8 +101,10 @@ def template_sheets() -> list[SheetSpec]:
     ]
     roster: list[tuple[Any, ...]] = []
 
+    since = D(2024, 3, 1)
+
     def users(client: str, domain: str, names: Sequence[str], typ: str = "Employee",
-              start: dt.date | None = D(2024, 3, 1), end: dt.date | None = None,
+              start: dt.date | None = since, end: dt.date | None = None,
               plan: str = "", status: str = "Active", notes: str = "") -> None:
         for n in names:
             uid = n.lower().replace(" ", ".").replace("'", "") + "@" + domain
