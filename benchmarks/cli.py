@@ -63,7 +63,7 @@ def main() -> None:
         from spreadsheet_way import run_baseline
 
         base = run_baseline(args.users, args.clients)
-        lo = float(base.get("total_seconds", base.get("recalc_seconds", 0)))
+        lo = float(base["total_s"])
         result["libreoffice"] = base
         result["ratio_libreoffice_over_perseat"] = round(lo / best, 1) if best else None
         print(f"  spreadsheet way (LibreOffice COUNTIFS/SUMPRODUCT recalculation): {lo:.1f} s "
