@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
@@ -559,7 +559,7 @@ def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: in
         full = p.group_lines(g, mode, base_only=False)
         base = p.group_lines(g, mode, base_only=True)
         if mode is ProrationMode.DAILY:
-            out += [ln for ln in full if ln.kind in ("seat-change", "device-change")]
+            out += [replace(ln, kind="adjustment") for ln in full if ln.kind in ("seat-change", "device-change")]
             continue
         diff = sum(ln.amount_cents for ln in full) - sum(ln.amount_cents for ln in base)
         if diff:

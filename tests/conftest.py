@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from perseat_addin.model import (
     UserType,
     day_number,
 )
+from perseat_addin.seats import prepare_roster
 from perseat_addin.template import SheetSpec, write_workbook
 
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -63,15 +65,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {"BillingPeriod": "2026-11", "NextInvoiceNumb
 DEFAULT_PLANS: list[dict[str, Any]] = [{"Plan": "Std", "Rate": 10}]
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-BLANK_TAIL = True
-"""End every table with a blank row, as Excel tables often do.
-
-Works around a reader bug (perseat_addin/reader.py ``Workbook.table``): python-calamine's
-table ``start`` is the first *data* row, so a table with exactly one data row is read as
-empty (and reported row numbers are one too high). ``tests/test_invoicing.py`` holds the
-strict xfail for it; the scenarios here are about pricing, not that bug.
-"""
-
 Rows = Iterable[Mapping[str, Any]]
 
 
@@ -82,7 +75,7 @@ def _cell(column: str, value: Any) -> Any:
 
 
 def _rows(table: str, rows: Rows, defaults: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    """Table rows in HEADERS order, plus one trailing blank row (see ``BLANK_TAIL``)."""
+    """Table rows in HEADERS order; missing columns are blank cells."""
     headers = HEADERS[table]
     out = []
     for r in rows:
@@ -91,8 +84,6 @@ def _rows(table: str, rows: Rows, defaults: Mapping[str, Any] | None = None) -> 
         if unknown:
             raise KeyError(f"{table} has no column(s) {sorted(unknown)}")
         out.append(tuple(_cell(h, row.get(h)) for h in headers))
-    if BLANK_TAIL:
-        out.append((None,) * len(headers))
     return out
 
 
@@ -165,7 +156,7 @@ def memory_book(*, settings: Settings | None = None, plans: Sequence[Plan], clie
                 roster: Iterable[Mapping[str, Any]] = (), devices: Iterable[Mapping[str, Any]] = (),
                 addons: Sequence[AddOn] = (), usage: Iterable[Mapping[str, Any]] = (),
                 user_types: Sequence[UserType] = DEFAULT_USER_TYPES) -> Book:
-    """A Book shaped exactly like ``load``'s, built from model values.
+    """A Book shaped exactly like ``load``'s, built from model values (no validation).
 
     Roster rows: client, user, type (default Employee), plan (''), start/end
     (date, day number or None), status ('active'|'disabled'). Devices rows:
@@ -174,7 +165,7 @@ def memory_book(*, settings: Settings | None = None, plans: Sequence[Plan], clie
     st = settings or Settings(period=Period(2026, 11), next_invoice_number=1)
     ros = list(roster)
     n = len(ros)
-    rdf = pd.DataFrame({
+    rdf = prepare_roster(pd.DataFrame({
         "row": np.arange(2, n + 2, dtype=np.int64),
         "client": pd.Series([r["client"] for r in ros], dtype="str"),
         "user": pd.Series([r["user"] for r in ros], dtype="str"),
@@ -184,7 +175,7 @@ def memory_book(*, settings: Settings | None = None, plans: Sequence[Plan], clie
         "start": np.array([_day(r.get("start"), SINCE_EVER) for r in ros], dtype=np.int64),
         "end": np.array([_day(r.get("end"), FOREVER) for r in ros], dtype=np.int64),
         "status": pd.Series([r.get("status", "active") for r in ros], dtype="str"),
-    })
+    }))
     dev = list(devices)
     ddf = pd.DataFrame({
         "row": np.arange(2, len(dev) + 2, dtype=np.int64),
@@ -198,7 +189,7 @@ def memory_book(*, settings: Settings | None = None, plans: Sequence[Plan], clie
         "client": pd.Series([u["client"] for u in us], dtype="str"),
         "user": pd.Series([u.get("user", "") for u in us], dtype="str"),
         "date": np.array([_day(u["date"], SINCE_EVER) for u in us], dtype=np.int64),
-        "hours_centi": np.array([round(float(u.get("hours", 0)) * 100) for u in us], dtype=np.int64),
+        "hours_centi": np.array([int(Decimal(str(u.get("hours", 0))) * 100) for u in us], dtype=np.int64),
         "tickets": np.array([float(u.get("tickets", 0)) for u in us], dtype=np.float64),
     })
     return Book(

@@ -60,7 +60,8 @@ def test_tier_descriptions(bill) -> None:
     tiers = [{"Plan": p, "UpTo": 5, "Rate": 7} for p in ("Vol", "Grad")]
     tiers += [{"Plan": p, "UpTo": 10, "Rate": 6.5} for p in ("Vol", "Grad")]
     tiers += [{"Plan": p, "Rate": 6} for p in ("Vol", "Grad")]
-    run = bill(plans=[{"Plan": "Vol", "Rate": 7, "Tiering": "volume"}, {"Plan": "Grad", "Rate": 7, "Tiering": "graduated"}],
+    run = bill(plans=[{"Plan": "Vol", "Rate": 7, "Tiering": "volume"},
+                      {"Plan": "Grad", "Rate": 7, "Tiering": "graduated"}],
                tiers=tiers, clients=[{"Client": "V", "Plan": "Vol"}, {"Client": "G", "Plan": "Grad"}],
                roster=[*users(6, Client="V"), *users(6, Client="G")])
     v, g = run.invoices
@@ -285,7 +286,7 @@ def test_template_workbook_invoices(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------
-# Tables with a single data row (no blank tail row, unlike the conftest builder)
+# Tables with a single data row; Excel row numbers in problems
 
 
 def _one_row_workbook(path: Path, roster_row: tuple[Any, ...]) -> None:
@@ -297,19 +298,14 @@ def _one_row_workbook(path: Path, roster_row: tuple[Any, ...]) -> None:
     ])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: reader.Workbook.table treats python-calamine's table start as the header row, but it "
-    "is the first data row; a table with exactly one data row (r1 == r0) is read as empty"))
 def test_tables_with_one_data_row_are_read(tmp_path: Path) -> None:
+    """Regression: calamine's table start is the first data row; a one-row table is not empty."""
     path = tmp_path / "one.xlsx"
     _one_row_workbook(path, ("Acme", "a@x", "Employee", None))
     inv = only(invoice_run(load(path)))
     assert inv.total_cents == 1000
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: reader.Workbook.table sets first_row = start + 2 although calamine's start is already "
-    "the first data row, so every Problem names the Excel row below the real one"))
 def test_problems_name_the_real_excel_row(tmp_path: Path) -> None:
     path = tmp_path / "bad.xlsx"
     write_workbook(path, [
