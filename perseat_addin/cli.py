@@ -102,12 +102,15 @@ def cmd_invoice(args: argparse.Namespace) -> int:
             return 0
         run.invoices = [replace(i, status="Final") for i in run.invoices]
     out = Path(args.out) if args.out else _default_out(args.workbook, book.settings.output_folder, period)
-    with _progress(len(run.invoices), "Writing", show) as tick:
-        written = write_outputs(run, out, pdf=args.pdf, progress=tick)
-    if args.finalize:
-        files = {i.number: (f"{i.file_stem}.pdf" if args.pdf else f"invoices.xlsx#{i.number}")
-                 for i in run.invoices}
+    files = {i.number: (f"{i.file_stem}.pdf" if args.pdf else f"invoices.xlsx#{i.number}")
+             for i in run.invoices}
+
+    def finalize() -> None:
         record_invoices(args.workbook, run.invoices, period, final=True, files=files)
+
+    with _progress(len(run.invoices), "Writing", show) as tick:
+        written = write_outputs(run, out, pdf=args.pdf, progress=tick,
+                                before_publish=finalize if args.finalize else None)
     if args.json:
         print(json.dumps(summary(run, written), indent=2))
         return 0

@@ -113,7 +113,10 @@ class Run:
 
     def user_reasons(self) -> pd.Series:
         """Why each Roster row is or is not billed (aligned with ``book.roster``)."""
-        return self._reasons() if self._reasons else pd.Series([], dtype="str")
+        if self._reasons is None:
+            return pd.Series(["not billed: no active client to invoice in this period"] * len(self.book.roster),
+                             dtype="str")
+        return self._reasons()
 
     @property
     def total_cents(self) -> int:
@@ -511,9 +514,9 @@ def invoice_run(book: Book, period: Period | None = None,
             ln = pricer.addon_line(a, ci, mode, base_only=advance)
             if ln is not None:
                 lines.append(ln)
-        if prev_pricer is not None:
-            lines += _adjustment_lines(prev_pricer, gs, addons_by_client.get(ci, []), ci, mode)
         plan = ctx.plan_list[int(ctx.groups.plan[ctx.groups.own[ci]])]
+        if prev_pricer is not None:
+            lines += _adjustment_lines(prev_pricer, gs, addons_by_client.get(ci, []), ci, mode, plan)
         ov = _overage_line(plan, hours.get(ci, 0), usage_users[ci], usage_period, ctx.rounding)
         if ov is not None:
             lines.append(ov)
@@ -552,12 +555,19 @@ def invoice_run(book: Book, period: Period | None = None,
 
 
 def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: int,
-                      mode: ProrationMode) -> list[Line]:
-    """Previous period as priced by ProrationMode, minus what was billed in advance."""
+                      mode: ProrationMode, plan: Plan) -> list[Line]:
+    """Previous period as priced by ProrationMode, minus what was billed in advance.
+
+    Both sides include the previous month's MinFee top-up, so a client under its
+    minimum in both is not charged twice for it.
+    """
     out: list[Line] = []
+    actual = billed = 0
     for g in groups:
         full = p.group_lines(g, mode, base_only=False)
         base = p.group_lines(g, mode, base_only=True)
+        actual += sum(ln.amount_cents for ln in full)
+        billed += sum(ln.amount_cents for ln in base)
         if mode is ProrationMode.DAILY:
             out += [replace(ln, kind="adjustment") for ln in full if ln.kind in ("seat-change", "device-change")]
             continue
@@ -570,9 +580,17 @@ def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: in
         full_a = p.addon_line(a, ci, mode, base_only=False)
         base_a = p.addon_line(a, ci, mode, base_only=True)
         diff = (full_a.amount_cents if full_a else 0) - (base_a.amount_cents if base_a else 0)
+        actual += full_a.amount_cents if full_a else 0
+        billed += base_a.amount_cents if base_a else 0
         if diff and full_a is not None:
             out.append(Line("adjustment", f"{full_a.description} vs. billed in advance",
                             Decimal(1), cents_to_decimal(diff), diff, a.taxable))
+    min_fee = p.cents(plan.min_fee_micros)
+    if min_fee:
+        offset = (max(actual, min_fee) - max(billed, min_fee)) - (actual - billed)
+        if offset:
+            out.append(Line("adjustment", f"{p.prefix}difference covered by the minimum monthly fee",
+                            Decimal(1), cents_to_decimal(offset), offset, plan.taxable))
     return out
 
 
@@ -638,7 +656,7 @@ def _final_clients(book: Book, period: Period) -> dict[str, str]:
     out: dict[str, str] = {}
     for c, p, s, n in zip(inv["Client"], inv["Period"], inv["Status"],
                           inv.get("InvoiceNo", [""] * len(inv)), strict=True):
-        if str(s).strip().lower() == "final" and str(p).strip() == str(period):
+        if str(s).strip().lower() == "final" and Period.key(p) == str(period):
             out[str(c).strip().lower()] = str(n)
     return out
 

@@ -7,6 +7,7 @@ dates as integer day numbers (days since 1970-01-01); see :mod:`.schema`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -84,7 +85,9 @@ class Period:
         """``'2026-11'`` → Period(2026, 11); raises ValueError."""
         t = str(text).strip()
         try:
-            y, m = t.split("-")[:2]
+            if not re.fullmatch(r"\d{4}-\d{1,2}", t):
+                raise ValueError(t)
+            y, m = t.split("-")
             p = cls(int(y), int(m))
         except ValueError:
             raise ValueError(f"billing period {text!r} is not YYYY-MM (e.g. 2026-11)") from None
@@ -103,6 +106,15 @@ class Period:
     @property
     def days(self) -> int:
         return (self.next().first - self.first).days
+
+    @classmethod
+    def key(cls, value: object) -> str:
+        """Normalise a Period cell (text '2026-11', or an Excel date Excel made of it) to 'YYYY-MM'."""
+        if isinstance(value, dt.date):
+            return f"{value.year:04d}-{value.month:02d}"
+        text = str(value or "").strip()
+        m = re.match(r"^(\d{4})-(\d{1,2})(?:-\d{1,2})?(?:[ T].*)?$", text)
+        return f"{int(m.group(1)):04d}-{int(m.group(2)):02d}" if m else text
 
     def next(self) -> Period:
         return Period(self.year + self.month // 12, self.month % 12 + 1)

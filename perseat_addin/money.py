@@ -24,7 +24,7 @@ IntArray = npt.NDArray[np.int64]
 
 
 class Rounding(str, Enum):
-    """How an amount becomes cents: half-up (away from zero at .5) or down (toward zero)."""
+    """How an amount becomes cents: half-up (away from zero at .5) or down (toward −∞, never overcharging)."""
 
     HALF_UP = "half-up"
     DOWN = "down"
@@ -65,7 +65,7 @@ def round_div(num: int, den: int, mode: Rounding) -> int:
     sign = -1 if num < 0 else 1
     a = abs(num)
     if mode is Rounding.DOWN:
-        return sign * (a // den)
+        return num // den  # floor: a credit line is never smaller than exact, a charge never larger
     return sign * ((2 * a + den) // (2 * den))
 
 
@@ -76,7 +76,7 @@ def round_div_array(num: IntArray, den: IntArray | int, mode: Rounding) -> IntAr
     sign = np.where(num < 0, -1, 1).astype(np.int64)
     a = np.abs(num)
     if mode is Rounding.DOWN:
-        return np.asarray(sign * (a // den_arr), dtype=np.int64)
+        return np.asarray(num // den_arr, dtype=np.int64)
     q, r = np.divmod(a, den_arr)
     return np.asarray(sign * (q + (2 * r >= den_arr).astype(np.int64)), dtype=np.int64)
 

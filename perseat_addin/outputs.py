@@ -382,8 +382,14 @@ def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
 
 
 def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
-                  progress: Callable[[int], None] | None = None) -> dict[str, str]:
-    """Write every output into ``out_dir``; on any failure nothing is left half-written."""
+                  progress: Callable[[int], None] | None = None,
+                  before_publish: Callable[[], None] | None = None) -> dict[str, str]:
+    """Write every output into ``out_dir``; on any failure nothing is left half-written.
+
+    ``before_publish`` runs once every file is complete but before any is moved
+    into place (finalizing the workbook); if it fails, no output appears.
+    """
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".perseat-", dir=out_dir))
     try:
@@ -396,11 +402,18 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
             from .pdf import invoice_pdfs
 
             files += invoice_pdfs(run, staging)
+        if before_publish is not None:
+            before_publish()
         written: dict[str, str] = {}
         for name in files:
             os.replace(staging / name, out_dir / name)
             written[name] = str(out_dir / name)
         return written
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -341,12 +341,18 @@ def parse_date_text(text: str) -> dt.date:
     if m:
         a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
         y = y + 2000 if y < 100 else y
-        if a > 12 >= b:
-            return dt.date(y, b, a)
-        if b > 12 >= a:
-            return dt.date(y, a, b)
-        if a == b:
-            return dt.date(y, a, b)
+        try:
+            if a > 12 >= b:
+                return dt.date(y, b, a)
+            if b > 12 >= a:
+                return dt.date(y, a, b)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date") from None
+        try:
+            if a == b:
+                return dt.date(y, a, b)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date") from None
         raise ValueError(f"{text!r} could be {y}-{b:02d}-{a:02d} or {y}-{a:02d}-{b:02d}")
     raise ValueError(f"{text!r} is not a date")
 

@@ -79,6 +79,8 @@ class _TableRows:
                 cell = self.ws.cell(self.r0 + 1 + i, self.c0 + j)
                 cell.value = v
                 cell._style = styles[j]
+                if isinstance(v, dt.datetime):
+                    cell.number_format = "yyyy-mm-dd"
         for r in range(last + 1, self.old_last + 1):
             for c in range(self.c0, self.c1 + 1):
                 self.ws.cell(r, c).value = None
@@ -119,7 +121,7 @@ def record_invoices(path: str | Path, invoices: Sequence[Invoice], period: Perio
     kept = []
     for row in inv_t.rows:
         status = str(inv_t.get(row, "Status") or "").strip().lower()
-        same_period = str(inv_t.get(row, "Period") or "").strip() == p
+        same_period = Period.key(inv_t.get(row, "Period")) == p
         if same_period and status == "final" and str(inv_t.get(row, "Client") or "").lower() in clients:
             raise FinalizedError(f"{inv_t.get(row, 'InvoiceNo')} for {inv_t.get(row, 'Client')} ({p}) is Final "
                                  "and cannot be replaced; issue a credit invoice instead")
