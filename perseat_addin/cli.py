@@ -112,7 +112,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick,
                                 before_publish=finalize if args.finalize else None)
     if args.json:
-        print(json.dumps(summary(run, written), indent=2))
+        print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
         return 0
     width = max([len(i.client.name) for i in run.invoices] + [6])
     print(f"{len(run.invoices)} invoices for {period.label()} ({book.settings.currency})")

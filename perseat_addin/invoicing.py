@@ -380,6 +380,8 @@ class _Pricer:
                 price0 = int(ctx.table.seat_price(np.array([p_idx]), np.array([seats0]))[0])
                 when = f"everyone active in {period.first:%b}"
         head, unit = _seat_line(plan, ctx.table, p_idx, seats0, price0)
+        if plan.basis is Basis.GREATER:
+            head = head.replace(_plural(seats0, "user"), _plural(seats0, "seat"), 1)
         if self.is_own[g] and seats0:
             head += self.padding_note(g, mode, base_only, seats0, plan)
         if seats0 or price0:
