@@ -637,7 +637,7 @@ def _discount_and_tax(lines: list[Line], client: Client, default_tax_ppm: int,
     taxable = sum(ln.amount_cents for ln in lines if ln.taxable)
     pct = client.discount_ppm
     if pct and subtotal:
-        disc = -round_div(pct * subtotal, PPM, rounding)
+        disc = round_div(-pct * subtotal, PPM, rounding)  # a credit, rounded like any other line
         out.append(Line("discount", f"Discount {Decimal(pct) / 10000:.4g}%", Decimal(1),
                         cents_to_decimal(disc), disc, False))
     rate = default_tax_ppm if client.tax_ppm is None else client.tax_ppm

@@ -61,22 +61,27 @@ def count_days(group: IntArray, key: IntArray, start: IntArray, end: IntArray,
         ks = key[idx]
         for kval in np.unique(ks):
             rows = idx[ks == kval]
-            mask = np.zeros(days, dtype=bool)
+            rows = rows[np.lexsort((rows, start[rows]))]  # oldest first; a later row wins its days
+            owner = np.full(days, -1, dtype=np.int64)
             for r in rows:
-                mask[a[r] - first_day: b[r] - first_day + 1] = True
-            total = int(mask.sum())
-            latest = rows[np.lexsort((rows, start[rows]))[-1]]
+                owner[a[r] - first_day: b[r] - first_day + 1] = r
+            total = int((owner >= 0).sum())
+            latest = rows[-1]
             active_days[rows] = total
             if total < min_days[latest]:
                 continue
-            counted[latest] = True
-            g = int(group[latest])
-            edges = np.diff(np.concatenate(([0], mask.astype(np.int64), [0])))
-            for s in np.flatnonzero(edges == 1):
-                flat[g * width + s] += 1
-            for e in np.flatnonzero(edges == -1):
-                flat[g * width + e] -= 1
-            any_day[g] += 1
+            for r in rows:
+                mask = owner == r
+                if not mask.any():
+                    continue
+                counted[r] = True
+                g = int(group[r])
+                edges = np.diff(np.concatenate(([0], mask.astype(np.int64), [0])))
+                for s in np.flatnonzero(edges == 1):
+                    flat[g * width + s] += 1
+                for e in np.flatnonzero(edges == -1):
+                    flat[g * width + e] -= 1
+            any_day[int(group[latest])] += 1
     daily = np.cumsum(flat.reshape(n_groups, width), axis=1)[:, :days]
     return DayCounts(daily.astype(np.int64), any_day, counted, active_days)
 

@@ -41,6 +41,7 @@ from perseat_addin.model import (
     UserType,
     day_number,
 )
+from perseat_addin.schema import REQUIRED_TABLES
 from perseat_addin.seats import prepare_roster
 from perseat_addin.template import SheetSpec, write_workbook
 
@@ -112,7 +113,8 @@ def workbook_sheets(*, settings: Mapping[str, Any] | None = None, plans: Rows | 
         SheetSpec("Usage", HEADERS["Usage"], _rows("Usage", usage, per_client)),
         SheetSpec("Invoices", HEADERS["Invoices"], _rows("Invoices", invoices)),
     ]
-    return specs
+    # optional tables with no rows are left out (loading is twice as fast; absent = empty per SPEC §3)
+    return [sp for sp in specs if sp.rows or sp.name in REQUIRED_TABLES]
 
 
 @pytest.fixture
