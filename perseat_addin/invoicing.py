@@ -185,7 +185,9 @@ class _Context:
             own=np.searchsorted(keys, own_keys), is_own=np.isin(keys, own_keys),
         )
         self.groups_per_client = np.bincount(self.groups.client, minlength=len(clients))
-        self.row_group = np.where(row_keys >= 0, np.searchsorted(keys, np.maximum(row_keys, 0)), -1)
+        lut = np.full(len(clients) * n_plans + 1, -1, dtype=np.int64)  # dense (client, plan) → group
+        lut[keys] = np.arange(len(keys))
+        self.row_group = lut[row_keys]  # row_keys of -1 hit the last slot, which stays -1
         self.row_client = ci
         self.user_key = np.where(ci >= 0, roster["dupkey"].to_numpy(np.int64), -1)
         self.client_ok = ci >= 0
@@ -318,7 +320,9 @@ class _Pricer:
         self.day_label = [_day(first + dt.timedelta(days=i)) for i in range(s.period.days)]
         self.days_label = [f"{int(x)}/{self.denom} days" for x in r]
         self.span = _span(s.period)
+        self.seat_text: dict[tuple[int, int, int], tuple[str, Decimal]] = {}
         self.seats0 = s.seats[:, 0].tolist()
+        self.seats_last = s.seats[:, -1].tolist()
         self.price0 = s.seat_price[:, 0].tolist()
         self.users0 = s.client_users[:, 0].tolist()
         self.is_own = ctx.groups.is_own.tolist()
@@ -379,7 +383,10 @@ class _Pricer:
                 seats0 = int(s.full_seats[g])
                 price0 = int(ctx.table.seat_price(np.array([p_idx]), np.array([seats0]))[0])
                 when = f"everyone active in {period.first:%b}"
-        head, unit = _seat_line(plan, ctx.table, p_idx, seats0, price0)
+        cache_key = (p_idx, seats0, price0)
+        if cache_key not in self.seat_text:
+            self.seat_text[cache_key] = _seat_line(plan, ctx.table, p_idx, seats0, price0)
+        head, unit = self.seat_text[cache_key]
         if plan.basis is Basis.GREATER:
             head = head.replace(_plural(seats0, "user"), _plural(seats0, "seat"), 1)
         if self.is_own[g] and seats0:
@@ -539,7 +546,7 @@ def invoice_run(book: Book, period: Period | None = None,
             number=f"{st.invoice_prefix}{number}", client=client, period=period,
             issue_date=issue, due_date=issue + dt.timedelta(days=st.payment_terms_days),
             currency=st.currency, lines=tuple(lines),
-            seats=int(cur.seats[gs, -1].sum()),
+            seats=sum(pricer.seats_last[g] for g in gs),
         ))
         number += 1
         if progress:
