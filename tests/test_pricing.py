@@ -557,6 +557,14 @@ def test_same_userid_at_two_clients_is_two_users(bill) -> None:
     assert [i.total_cents for i in run.invoices] == [1000, 1000]
 
 
+def test_client_and_plan_names_match_in_any_case(bill) -> None:
+    run = bill(plans=[{"Plan": "Std", "Rate": 10}, {"Plan": "Premium", "Rate": 25}],
+               clients=[{"Client": "Acme Dental", "Plan": "Std"}],
+               roster=[{"Client": "acme dental", "UserID": "a@x"},
+                       {"Client": "ACME DENTAL", "UserID": "b@x", "Plan": "premium"}])
+    assert amounts(only(run), "seats") == [1000, 2500]
+
+
 def test_end_date_is_the_last_active_day(bill) -> None:
     """End = Nov 14 counts through Nov 14: the seat drops from Nov 15 (16/30 of the month)."""
     inv = only(bill(roster=[{"UserID": "stays@x"}, {"UserID": "gone@x", "End": "2026-11-14"}]))
