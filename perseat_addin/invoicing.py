@@ -202,8 +202,7 @@ class _Context:
         first, n_days = day_number(period.first), period.days
         n_groups, n_clients = len(g.client), len(self.clients)
         roster = book.roster
-        user_cand, dev_cand, min_days = classify(roster, book.user_types, self.client_ok,
-                                                 first, n_days)
+        user_cand, dev_cand, min_days = classify(roster, book.user_types, self.client_ok)
         start = roster["start"].to_numpy(np.int64)
         end = roster["end"].to_numpy(np.int64)
         uc = count_days(np.where(user_cand, self.row_group, -1), self.user_key, start, end,
@@ -299,9 +298,8 @@ def _change_index(diff: IntArray) -> tuple[IntArray, IntArray, IntArray]:
 class _Pricer:
     """Builds the recurring lines (seats, devices, add-ons) of one period for each client."""
 
-    def __init__(self, ctx: _Context, s: _Series, prefix: str = "", advance_only: bool = False):
+    def __init__(self, ctx: _Context, s: _Series, prefix: str = ""):
         self.ctx, self.s, self.prefix = ctx, s, prefix
-        self.advance_only = advance_only
         st = ctx.book.settings
         self.remaining, self.weights, self.denom = day_weights(s.period.days, st.day_count)
         r = self.remaining
@@ -554,8 +552,7 @@ def invoice_run(book: Book, period: Period | None = None,
 
     def _why() -> pd.Series:
         all_ok = ctx.client_ok
-        dev_rows = classify(book.roster, book.user_types, all_ok, day_number(period.first),
-                            period.days)[1]
+        dev_rows = classify(book.roster, book.user_types, all_ok)[1]
         uc = cur.user_counts
         return reasons(book.roster, book.user_types, uc.counted, dev_rows, uc.active_days,
                        day_number(period.first), period.days, all_ok)

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -111,11 +111,8 @@ def xero_csv(run: Run) -> str:
     w.writerow(XERO_COLUMNS)
     for inv in run.invoices:
         lines = [ln for ln in inv.lines if ln.kind != "tax"]
-        taxable = [ln.amount_cents if ln.taxable else 0 for ln in lines]
-        disc_share = [ln.amount_cents if ln.taxable else 0 for ln in lines]
-        # the discount reduces the taxable base; spread the invoice's tax over taxable lines
-        weights = [max(t, 0) for t in taxable] if inv.discount_cents == 0 else [max(t, 0) for t in disc_share]
-        taxes = allocate(inv.tax_cents, weights)
+        # the invoice's tax, rounded once, spread over its taxable charge lines so each row carries its share
+        taxes = allocate(inv.tax_cents, [max(ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
         addr = _address_lines(inv.client.address)
         for ln, tax in zip(lines, taxes, strict=True):
             qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
@@ -416,10 +413,3 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def iter_lines(run: Run) -> Iterable[tuple[Invoice, int, Any]]:
-    """(invoice, line number, line) for every line of a run."""
-    for inv in run.invoices:
-        for k, ln in enumerate(inv.lines, start=1):
-            yield inv, k, ln

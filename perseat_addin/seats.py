@@ -120,8 +120,8 @@ def _lookup(cats: pd.Series, table: dict[str, object], default: object) -> npt.N
     return values[np.where(codes < 0, len(values) - 1, codes)]
 
 
-def classify(roster: pd.DataFrame, types: dict[str, UserType], client_ok: BoolArray,
-             first_day: int, days: int) -> tuple[BoolArray, BoolArray, IntArray]:
+def classify(roster: pd.DataFrame, types: dict[str, UserType],
+             client_ok: BoolArray) -> tuple[BoolArray, BoolArray, IntArray]:
     """Per roster row: (billable user candidate, device candidate, MinActiveDays)."""
     billable = _lookup(roster["type_key"], {k: t.billable for k, t in types.items()}, "No")
     min_days = _lookup(roster["type_key"], {k: t.min_active_days for k, t in types.items()}, 0)

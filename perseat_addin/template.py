@@ -257,11 +257,11 @@ def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool
     wb.close()
     data = buf.getvalue()
     if macro and vba_project is None:
-        data = _macro_enable(data)
+        data = macro_enable(data)
     _atomic_write(path, data)
 
 
-def _macro_enable(data: bytes) -> bytes:
+def macro_enable(data: bytes) -> bytes:
     """Give a package the macro-enabled workbook content type (required for .xlsm)."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()

@@ -24,11 +24,7 @@ from .invoicing import Invoice
 from .model import Period
 from .money import cents_to_decimal
 from .schema import header_key
-from .template import MACRO_MAIN, PLAIN_MAIN
-
-INVOICE_HEADERS = ("InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax",
-                   "Total", "Status", "File")
-LINE_HEADERS = ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount")
+from .template import MACRO_MAIN, macro_enable
 
 
 def _find_table(wb: OpenpyxlWorkbook, name: str) -> tuple[Worksheet, Any]:
@@ -178,14 +174,6 @@ def _restore_package(data: bytes, content_types: bytes, parts_before: set[str]) 
             raise PerseatError(f"saving would drop {needed} from the workbook; nothing was written")
     if not macro:
         return data
-    ct = src.read("[Content_Types].xml")
-    if MACRO_MAIN.encode() in ct:
+    if MACRO_MAIN.encode() in src.read("[Content_Types].xml"):
         return data
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info)
-            if info.filename == "[Content_Types].xml":
-                body = body.replace(PLAIN_MAIN.encode(), MACRO_MAIN.encode())
-            dst.writestr(info, body)
-    return out.getvalue()
+    return macro_enable(data)
