@@ -28,7 +28,7 @@ from .model import (
     UserType,
 )
 from .money import MICRO, Rounding, to_decimal, to_micros
-from .reader import ExcelError, Workbook
+from .reader import ExcelError, TableSource, Workbook
 from .schema import REQUIRED_TABLES, SCHEMA, Table, convert, header_key
 from .seats import prepare_roster
 
@@ -60,8 +60,8 @@ def _dec(v: Any) -> Decimal | None:
 
 
 class _Loader:
-    def __init__(self, path: str | Path):
-        self.wb = Workbook(path)
+    def __init__(self, source: TableSource):
+        self.wb = source
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
         self.plan_names: set[str] = set()
@@ -502,7 +502,12 @@ def _empty_roster() -> pd.DataFrame:
 
 def load(path: str | Path, period: str | None = None) -> Book:
     """Read and validate the workbook; raise :class:`InputProblems` listing every problem."""
-    ld = _Loader(path)
+    return load_source(Workbook(path), period, name=str(path))
+
+
+def load_source(source: TableSource, period: str | None = None, name: str = "") -> Book:
+    """Validate tables from any source (a file, or an open Excel workbook's ranges)."""
+    ld = _Loader(source)
     tables = {name: ld.table(name) for name in SCHEMA}
     settings = ld.settings(tables["Settings"], period)
     plans = ld.plans(tables["Plans"], tables["Tiers"])
@@ -517,5 +522,5 @@ def load(path: str | Path, period: str | None = None) -> Book:
     invoices = inv.frame if inv is not None else pd.DataFrame()
     if ld.problems or settings is None:
         raise InputProblems(ld.problems)
-    return Book(str(path), settings, plans, types, clients, roster, devices, addons, usage,
+    return Book(name, settings, plans, types, clients, roster, devices, addons, usage,
                 invoices, ld.warnings)

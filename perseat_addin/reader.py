@@ -12,7 +12,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from defusedxml import ElementTree as SafeET
 from python_calamine import CalamineWorkbook
@@ -121,6 +121,59 @@ def _error_cells(path: Path, sheet: str, part: str) -> dict[tuple[int, int], Exc
     finally:
         wb.close()
     return out
+
+
+class TableSource(Protocol):
+    """Anything that can hand over SPEC §3 tables by name."""
+
+    def table(self, name: str) -> RawTable | None: ...
+
+
+EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+                          "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
+
+
+def is_excel_error(value: Any) -> bool:
+    """True for an Excel error value as xlwings hands it over (``err_to_str``), e.g. ``'#N/A'``."""
+    return isinstance(value, ExcelError) or (isinstance(value, str) and value.strip().upper() in EXCEL_ERRORS)
+
+
+class MemoryTables:
+    """Tables given as 2-D lists with a header row (what Excel passes to a function or macro).
+
+    ``tables`` maps a table name to ``(rows, sheet, first_row)``-like input: either
+    a 2-D list, or a tuple ``(values, sheet_name, excel_row_of_header, first_col)``
+    so problems can still name the sheet, row and column.
+    """
+
+    def __init__(self, tables: dict[str, Any]):
+        self._tables = {k.lower(): v for k, v in tables.items()}
+
+    def table(self, name: str) -> RawTable | None:
+        spec = self._tables.get(name.lower())
+        if spec is None:
+            return None
+        if isinstance(spec, tuple):
+            values, sheet, header_row, first_col = spec
+        else:
+            values, sheet, header_row, first_col = spec, name, 1, 0
+        rows = [list(r) if isinstance(r, list | tuple) else [r] for r in (values or [])]
+        if not rows:
+            return RawTable(name, sheet, [], [], first_row=header_row + 1, first_col=first_col)
+        headers = ["" if h is None else str(h).strip() for h in rows[0]]
+        raw = RawTable(name, sheet, headers, [], first_row=header_row + 1, first_col=first_col)
+        for i, r in enumerate(rows[1:]):
+            out: list[Any] = []
+            for j, v in enumerate(r):
+                if is_excel_error(v):
+                    raw.errors[(i, j)] = v if isinstance(v, ExcelError) else ExcelError(str(v).strip().upper())
+                    out.append(None)
+                elif isinstance(v, float) and v != v:  # NaN: a blank cell through pandas
+                    out.append(None)
+                else:
+                    out.append(v)
+            raw.rows.append(out)
+        return raw
 
 
 class Workbook:
