@@ -1,0 +1,1 @@
+"""Ribbon actions (xlwings RunPython entry points): thin wrappers over the perseat engine."""

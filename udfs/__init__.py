@@ -1,0 +1,1 @@
+"""Excel functions (xlwings UDFs): thin wrappers over the perseat engine."""
