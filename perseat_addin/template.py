@@ -35,6 +35,46 @@ class SheetSpec:
     widths: dict[str, float] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)  # header → number format
     note: str = ""
+    formulas: dict[str, str] = field(default_factory=dict)  # header → calculated column formula
+
+
+@dataclass
+class ExcelParts:
+    """What makes the file an Excel application: names, config sheet, VBA project, ribbon."""
+
+    names: dict[str, str] = field(default_factory=dict)  # defined name → formula
+    config: Sequence[tuple[str, str]] = ()  # the xlwings.conf sheet: key, value from A1 down
+    vba_project: bytes | None = None
+    vba_codename: str = "ThisWorkbook"
+    custom_ui: bytes | None = None  # customUI/customUI.xml (Office 2007 namespace, survives openpyxl)
+
+
+CUSTOM_UI_REL = "http://schemas.microsoft.com/office/2006/relationships/ui/extensibility"
+
+# Named values the Clients formula columns use; each looks its Setting up by name.
+SETTING_NAMES = {
+    "PeriodStart": '=DATEVALUE(INDEX(Settings[Value],MATCH("BillingPeriod",Settings[Setting],0))&"-01")',
+    "PeriodEnd": "=EOMONTH(PeriodStart,0)",
+    "LaborCostPerHour": '=INDEX(Settings[Value],MATCH("LaborCostPerHour",Settings[Setting],0))',
+    "TargetMargin": '=INDEX(Settings[Value],MATCH("TargetMargin",Settings[Setting],0))',
+    "PriceStep": '=INDEX(Settings[Value],MATCH("PriceStep",Settings[Setting],0))',
+}
+
+# Clients formula columns: the Excel functions over the workbook's own tables.
+CLIENT_FORMULAS = {
+    "BillableUsers": "=BILLABLEUSERS(Roster[#All],[@Client],PeriodEnd,UserTypes[#All])",
+    "Devices": "=COUNTIFS(Devices[Client],[@Client])",
+    "MonthlyCharge": "=SEATCHARGE([@BillableUsers],[@Plan],Plans[#All],Tiers[#All],[@Devices])",
+    "HoursPerUser": '=USAGEPERUSER(Usage[#All],Roster[#All],[@Client],PeriodStart,"hours",UserTypes[#All])',
+    "RecommendedPrice": "=RECOMMENDPRICE([@HoursPerUser],LaborCostPerHour,TargetMargin,0,PriceStep)",
+}
+
+XLWINGS_CONF = (
+    ("UDF Modules", "perseat_addin.udfs"),
+    ("Use UDF Server", "False"),
+    ("Show Console", "False"),
+    ("ADD_WORKBOOK_TO_PYTHONPATH", "False"),
+)
 
 
 D = dt.date
@@ -180,8 +220,11 @@ def template_sheets() -> list[SheetSpec]:
                   {"Definition": 60}),
         SheetSpec("Clients", ("Client", "Plan", "Status", "BillingContact", "BillingEmail", "Address",
                               "PONumber", "DiscountPct", "TaxRate", "ProrationMode"), clients,
-                  {"Client": 22, "BillingContact": 16, "BillingEmail": 28, "Address": 40},
-                  {"DiscountPct": "0%", "TaxRate": "0.0%"}),
+                  {"Client": 22, "BillingContact": 16, "BillingEmail": 28, "Address": 40,
+                   "BillableUsers": 14, "MonthlyCharge": 15, "HoursPerUser": 14, "RecommendedPrice": 17},
+                  {"DiscountPct": "0%", "TaxRate": "0.0%", "MonthlyCharge": "#,##0.00", "HoursPerUser": "0.00",
+                   "RecommendedPrice": "#,##0.00"},
+                  formulas=dict(CLIENT_FORMULAS)),
         SheetSpec("Roster", ("Client", "UserID", "Name", "Email", "Type", "Plan", "Start", "End",
                              "Status", "Source", "Notes"), roster,
                   {"Client": 22, "UserID": 34, "Name": 18, "Email": 34, "Notes": 44},
@@ -209,8 +252,9 @@ def template_sheets() -> list[SheetSpec]:
 
 
 def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool | None = None,
-                   vba_project: bytes | None = None) -> None:
+                   parts: ExcelParts | None = None) -> None:
     """Write ``sheets`` as Excel tables; an .xlsm gets the macro-enabled content type."""
+    parts = parts or ExcelParts()
     path = Path(path)
     macro = path.suffix.lower() == ".xlsm" if macro is None else macro
     buf = io.BytesIO()
@@ -222,43 +266,82 @@ def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool
     date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
     cache: dict[str, Any] = {"yyyy-mm-dd": date_fmt}
     for spec in sheets:
-        ws = wb.add_worksheet(spec.name)
-        ncols = len(spec.headers)
-        nrows = max(len(spec.rows), 1)
-        columns = []
-        for j, h in enumerate(spec.headers):
-            fmt_text = spec.formats.get(h)
-            fmt = None
-            if fmt_text:
-                fmt = cache.setdefault(fmt_text, wb.add_format({"num_format": fmt_text}))
-            columns.append({"header": h, **({"format": fmt} if fmt is not None else {})})
-            ws.set_column(j, j, spec.widths.get(h, max(10.0, len(h) + 3)), fmt)
-        ws.add_table(0, 0, nrows, ncols - 1, {"name": spec.name, "columns": columns,
-                                              "style": "Table Style Medium 2"})
-        for i, row in enumerate(spec.rows, start=1):
-            for j, v in enumerate(row):
-                fmt = None
-                fmt_text = spec.formats.get(spec.headers[j])
-                if fmt_text:
-                    fmt = cache[fmt_text]
-                if v is None or v == "":
-                    continue
-                if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
-                    ws.write_datetime(i, j, dt.datetime(v.year, v.month, v.day), fmt or date_fmt)
-                elif isinstance(v, dt.datetime):
-                    ws.write_datetime(i, j, v, fmt or date_fmt)
-                elif isinstance(v, str) and v.startswith("="):
-                    ws.write_formula(i, j, v, fmt)
-                else:
-                    ws.write(i, j, v, fmt)
-        ws.freeze_panes(1, 0)
-    if vba_project is not None:
-        wb.add_vba_project(io.BytesIO(vba_project), is_stream=True)
+        _write_table_sheet(wb, spec, cache)
+    for name, formula in parts.names.items():
+        wb.define_name(name, formula)
+    if parts.config:
+        conf = wb.add_worksheet("xlwings.conf")
+        conf.set_column(0, 0, 28)
+        conf.set_column(1, 1, 40)
+        for r, (key, value) in enumerate(parts.config):
+            conf.write_string(r, 0, key)
+            conf.write_string(r, 1, value)
+        conf.hide()
+    if parts.vba_project is not None:
+        wb.add_vba_project(io.BytesIO(parts.vba_project), is_stream=True)
+        wb.set_vba_name(parts.vba_codename)
     wb.close()
     data = buf.getvalue()
-    if macro and vba_project is None:
+    if macro and parts.vba_project is None:
         data = macro_enable(data)
+    if parts.custom_ui is not None:
+        data = add_custom_ui(data, parts.custom_ui)
     _atomic_write(path, data)
+
+
+def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str, Any]) -> None:
+    ws = wb.add_worksheet(spec.name)
+    headers = list(spec.headers) + [h for h in spec.formulas if h not in spec.headers]
+    nrows = max(len(spec.rows), 1)
+    columns = []
+
+    def fmt_of(header: str) -> Any:
+        text = spec.formats.get(header)
+        return cache.setdefault(text, wb.add_format({"num_format": text})) if text else None
+
+    for j, h in enumerate(headers):
+        fmt = fmt_of(h)
+        col: dict[str, Any] = {"header": h}
+        if fmt is not None:
+            col["format"] = fmt
+        if h in spec.formulas:
+            col["formula"] = spec.formulas[h]
+        columns.append(col)
+        ws.set_column(j, j, spec.widths.get(h, max(10.0, len(h) + 3)), fmt)
+    ws.add_table(0, 0, nrows, len(headers) - 1, {"name": spec.name, "columns": columns,
+                                                  "style": "Table Style Medium 2"})
+    for i, row in enumerate(spec.rows, start=1):
+        for j, v in enumerate(row):
+            fmt = fmt_of(spec.headers[j])
+            if v is None or v == "":
+                continue
+            if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+                ws.write_datetime(i, j, dt.datetime(v.year, v.month, v.day), fmt or cache["yyyy-mm-dd"])
+            elif isinstance(v, dt.datetime):
+                ws.write_datetime(i, j, v, fmt or cache["yyyy-mm-dd"])
+            elif isinstance(v, str) and v.startswith("="):
+                ws.write_formula(i, j, v, fmt)
+            else:
+                ws.write(i, j, v, fmt)
+    ws.freeze_panes(1, 0)
+
+
+def add_custom_ui(data: bytes, custom_ui: bytes) -> bytes:
+    """Add the ribbon: ``customUI/customUI.xml`` wired by a package relationship."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    rel = (f'<Relationship Id="rIdPerseatUI" Type="{CUSTOM_UI_REL}" '
+           'Target="customUI/customUI.xml"/>').encode()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "_rels/.rels" and CUSTOM_UI_REL.encode() not in body:
+                body = body.replace(b"</Relationships>", rel + b"</Relationships>")
+            dst.writestr(info, body)
+        ui = zipfile.ZipInfo("customUI/customUI.xml", date_time=(1980, 1, 1, 0, 0, 0))
+        ui.compress_type = zipfile.ZIP_DEFLATED
+        dst.writestr(ui, custom_ui)
+    return out.getvalue()
 
 
 def macro_enable(data: bytes) -> bytes:
@@ -281,8 +364,47 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def excel_parts() -> ExcelParts:
+    """The template's Excel application parts: defined names, xlwings.conf, VBA project and ribbon.
+
+    The VBA sources and ribbon XML are text files shipped in ``perseat_addin/macros/vba``
+    (generated from the function and action registries); they are read here as
+    files, so this module never imports xlwings.
+    """
+    parts = ExcelParts(names=dict(SETTING_NAMES), config=XLWINGS_CONF)
+    vba_dir = vba_source_dir()
+    if vba_dir is None:
+        return parts
+    ui = vba_dir / "customUI.xml"
+    if ui.exists():
+        parts.custom_ui = ui.read_bytes()
+    modules = sorted(vba_dir.glob("*.bas"))
+    if modules:
+        from .vbaproject import build_vba_project
+
+        parts.vba_project = build_vba_project([(m.stem, read_bas(m)) for m in modules])
+    return parts
+
+
+def vba_source_dir() -> Path | None:
+    """Folder of the VBA sources (``macros/vba`` in the repository, installed as package data)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("perseat_addin.macros")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "vba"
+    return path if path.is_dir() else None
+
+
+def read_bas(path: Path) -> str:
+    """A .bas file's code without its ``Attribute VB_Name`` header (the project builder adds it)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return "\n".join(ln for ln in lines if not ln.startswith("Attribute VB_Name")) + "\n"
+
+
 def build(path: str | Path = "workbook_template.xlsm") -> Path:
     """Write the template workbook to ``path``."""
     p = Path(path)
-    write_workbook(p, template_sheets())
+    write_workbook(p, template_sheets(), parts=excel_parts())
     return p
