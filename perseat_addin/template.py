@@ -382,7 +382,8 @@ def excel_parts() -> ExcelParts:
     if modules:
         from .vbaproject import build_vba_project
 
-        parts.vba_project = build_vba_project([(m.stem, read_bas(m)) for m in modules])
+        parts.vba_project = build_vba_project([(m.stem, read_bas(m)) for m in modules],
+                                              project_references=[("xlwings", "xlwings.xlam")])
     return parts
 
 
