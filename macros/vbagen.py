@@ -39,8 +39,9 @@ def udf_module(functions: Iterable[Any]) -> str:
            '#Const App = "Microsoft Excel"', ""]
     for fn in functions:
         args = ", ".join(a.name for a in fn.args)
-        out += [f"Function {fn.name}({_arg_list(fn)})",
-                '    If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function']
+        out.append(f"Function {fn.name}({_arg_list(fn)})")
+        if not getattr(fn, "call_in_wizard", True):  # heavy functions wait until the Function Wizard closes
+            out.append('    If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function')
         if getattr(fn, "volatile", False):
             out.append("    Application.Volatile")
         out += ['    #If App = "Microsoft Excel" Then',

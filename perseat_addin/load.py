@@ -145,6 +145,9 @@ class _Loader:
             if (lo is not None and d < lo) or (hi is not None and d > hi):
                 err(name, row, f"{d} is out of range", f"type a value from {lo} to {hi}")
                 return None
+            if abs(d) >= 10**9:
+                err(name, row, f"{d} is too large", f"check {name}")
+                return None
             return d
 
         def choice(name: str, enum: Any, default: Any) -> Any:

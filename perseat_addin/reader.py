@@ -135,7 +135,9 @@ EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#N
 
 def is_excel_error(value: Any) -> bool:
     """True for an Excel error value as xlwings hands it over (``err_to_str``), e.g. ``'#N/A'``."""
-    return isinstance(value, ExcelError) or (isinstance(value, str) and value.strip().upper() in EXCEL_ERRORS)
+    if isinstance(value, ExcelError):
+        return True
+    return isinstance(value, str) and value[:1] == "#" and value.strip().upper() in EXCEL_ERRORS
 
 
 class MemoryTables:

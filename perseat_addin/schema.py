@@ -295,6 +295,10 @@ def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,
                                     f"type a number in {c.name}"))
             out.append(None)
             continue
+        if abs(d) >= 10**9:  # beyond any price or count; larger values overflow exact micro-unit arithmetic
+            problems.append(Problem(*t.where(int(row), c.name), f"{d} is too large", f"check {c.name}"))
+            out.append(None)
+            continue
         if c.kind == "int" and d != d.to_integral_value():
             problems.append(Problem(*t.where(int(row), c.name), f"{d} is not a whole number",
                                     f"type a whole number in {c.name}"))

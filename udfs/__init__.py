@@ -1,1 +1,158 @@
-"""Excel functions (xlwings UDFs): thin wrappers over the perseat engine."""
+"""Excel functions (xlwings UDFs, SPEC §5): thin wrappers over the perseat engine.
+
+Each function turns what Excel passes into domain values (``_excel``), calls
+the engine (:mod:`perseat_addin.functions`, which prices with the same code as
+the invoices) and returns a number, a text or a 2-D list to spill. Names,
+argument order, descriptions and xlwings options live in ``_spec.FUNCTIONS``;
+bad input answers ``#PERSEAT! …`` in the cell.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from perseat_addin import functions as fx
+from perseat_addin.model import DayCount, Plan, Tiering
+from perseat_addin.money import Rounding
+
+from ._excel import choice, count, date, excel_function, money, number, one, required_table, table, text
+from ._spec import FUNCTIONS, SPECS, ArgSpec, FunctionSpec
+
+MODES = {"graduated": Tiering.GRADUATED, "volume": Tiering.VOLUME}
+DAY_COUNTS = {d.value: d for d in DayCount}
+ROUNDINGS = {r.value: r for r in Rounding}
+MEASURES = {"hours": "hours", "tickets": "tickets"}
+PREVIEW_HEADER = ["Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount"]
+
+
+def _plan(plan: Any, plans: Any, tiers: Any = None, priced: bool = True) -> Plan:
+    """``plan`` as a Plan: a name looked up in ``plans``/``tiers``, or a number = a flat rate per user.
+
+    ``priced=False``: only MinUsers/MinFee are wanted, so a tiered plan needs no tiers.
+    """
+    v = one(plan, "plan")
+    if v is None:
+        raise fx.ArgumentError("plan is blank")
+    rows = table(plans, "plans")
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return fx.flat_plan(number(v, "plan"))
+    name = text(v, "plan")
+    if rows is None:
+        try:
+            return fx.flat_plan(number(name, "plan"))
+        except fx.ArgumentError:
+            raise fx.ArgumentError(f'plans is blank: needed to look up plan "{name}" (e.g. Plans[#All])') from None
+    return fx.load_plans(rows, table(tiers, "tiers")).find(name, priced)
+
+
+@excel_function
+def SEATCHARGE(users: Any, plan: Any, plans: Any = None, tiers: Any = None, devices: Any = None) -> Any:
+    n = count(users, "users")
+    d = count(devices, "devices", 0)
+    return money(fx.seat_charge(_plan(plan, plans, tiers), n, d).total_cents)
+
+
+def _tiers(tiers: Any, mode: Any) -> Plan:
+    m = choice(mode, "mode", MODES, Tiering.GRADUATED)
+    return fx.tier_plan(required_table(tiers, "tiers", "Tiers"), m)
+
+
+@excel_function
+def TIERPRICE(users: Any, tiers: Any, mode: Any = None) -> Any:
+    n = count(users, "users")
+    return float(fx.per_user_price(_tiers(tiers, mode), n))
+
+
+@excel_function
+def TIERCHARGE(users: Any, tiers: Any, mode: Any = None) -> Any:
+    n = count(users, "users")
+    return money(fx.seat_charge(_tiers(tiers, mode), n).seat_cents)
+
+
+@excel_function
+def BILLEDSEATS(users: Any, plan: Any, plans: Any) -> Any:
+    n = count(users, "users")
+    return fx.seat_charge(_plan(plan, required_table(plans, "plans", "Plans"), priced=False), n).seats
+
+
+@excel_function
+def MINFEETOPUP(charge: Any, plan: Any, plans: Any) -> Any:
+    cents = fx.to_cents(number(charge, "charge"))
+    return money(fx.min_fee_topup(_plan(plan, required_table(plans, "plans", "Plans"), priced=False), cents))
+
+
+@excel_function
+def BILLABLEUSERS(roster: Any, client: Any, as_of: Any, usertypes: Any = None) -> Any:
+    rows = required_table(roster, "roster", "Roster")
+    name = text(client, "client")
+    day = date(as_of, "as_of")
+    return fx.billable_users(fx.roster_book(rows, table(usertypes, "usertypes")), name, day)
+
+
+@excel_function
+def PRORATE(amount: Any, start: Any, end: Any, period_start: Any, day_count: Any = None, rounding: Any = None) -> Any:
+    value = number(amount, "amount")
+    first = date(start, "start", None)
+    last = date(end, "end", None)
+    within = date(period_start, "period_start")
+    dc = choice(day_count, "day_count", DAY_COUNTS, DayCount.ACTUAL)
+    rd = choice(rounding, "rounding", ROUNDINGS, Rounding.HALF_UP)
+    return money(fx.prorate(value, first, last, within, dc, rd))
+
+
+@excel_function
+def USAGEPERUSER(usage: Any, roster: Any, client: Any, period_start: Any, measure: Any = None,
+                 usertypes: Any = None) -> Any:
+    usage_rows = required_table(usage, "usage", "Usage")
+    roster_rows = required_table(roster, "roster", "Roster")
+    name = text(client, "client")
+    day = date(period_start, "period_start")
+    what = choice(measure, "measure", MEASURES, "hours")
+    book = fx.roster_book(roster_rows, table(usertypes, "usertypes"), usage_rows)
+    return float(fx.usage_per_user(book, name, fx.month_of(day), what))
+
+
+@excel_function
+def RECOMMENDPRICE(hours_per_user: Any, cost_per_hour: Any, target_margin: Any, other_cost_per_user: Any = None,
+                   step: Any = None) -> Any:
+    hours = number(hours_per_user, "hours_per_user")
+    cost = number(cost_per_hour, "cost_per_hour")
+    margin = number(target_margin, "target_margin", percent=True)
+    other = number(other_cost_per_user, "other_cost_per_user", Decimal(0))
+    rounding_step = number(step, "step", None)
+    return float(fx.recommend_price(hours, cost, margin, other, rounding_step))
+
+
+@excel_function
+def RECOMMENDPLAN(hours_per_user: Any, plans: Any) -> Any:
+    hours = number(hours_per_user, "hours_per_user")
+    return fx.recommend_plan(fx.load_plans(required_table(plans, "plans", "Plans")).plans.values(), hours).name
+
+
+@excel_function
+def INVOICEPREVIEW(client: Any, settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: Any, roster: Any,
+                   devices: Any = None, addons: Any = None, usage: Any = None) -> Any:
+    name = text(client, "client")
+    tables = {
+        "Settings": required_table(settings, "settings", "Settings"),
+        "Plans": required_table(plans, "plans", "Plans"),
+        "Tiers": table(tiers, "tiers"),
+        "UserTypes": table(usertypes, "usertypes"),
+        "Clients": required_table(clients, "clients", "Clients"),
+        "Roster": required_table(roster, "roster", "Roster"),
+        "Devices": table(devices, "devices"),
+        "AddOns": table(addons, "addons"),
+        "Usage": table(usage, "usage"),
+    }
+    inv = fx.invoice_for(fx.workbook_book(tables), name)
+    rows: list[list[Any]] = [list(PREVIEW_HEADER)]
+    for k, ln in enumerate(inv.lines, start=1):
+        rows.append([k, ln.kind, ln.description, float(ln.quantity), float(ln.unit_price), money(ln.amount_cents)])
+    rows.append(["", "total", f"Total {inv.currency}", "", "", money(inv.total_cents)])
+    return rows
+
+
+__all__ = ["BILLABLEUSERS", "BILLEDSEATS", "FUNCTIONS", "INVOICEPREVIEW", "MINFEETOPUP", "PRORATE", "RECOMMENDPLAN",
+           "RECOMMENDPRICE", "SEATCHARGE", "SPECS", "TIERCHARGE", "TIERPRICE", "USAGEPERUSER", "ArgSpec",
+           "FunctionSpec"]

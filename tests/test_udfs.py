@@ -1,0 +1,792 @@
+"""The Excel functions (SPEC §5) called the way Excel calls them, compared with the engine.
+
+How Excel reaches a function, and what stands in for it here
+-------------------------------------------------------------
+On Windows a formula calls the VBA wrapper xlwings generates, which calls
+``xlwings.udfs.call_udf``: an omitted Optional argument (DISP_E_PARAMNOTFOUND)
+becomes the Python default; every other argument goes through
+``xlwings.conversion.read(None, value, options)`` with the options of that
+argument's ``@xw.arg`` (a Range argument is read through ``Range.raw_value``
+first, which is the same COM value); the answer goes through
+``xlwings.conversion.write``. :func:`excel` below does exactly that.
+
+On Linux ``xlwings.engines`` is empty and ``xlwings.udfs`` cannot be imported
+(it needs pywin32), so this module
+
+- registers a **stand-in for Excel's COM value layer** as the ``excel``
+  engine. Its ``clean_value_data``, ``prepare_xl_data_element``, ``name`` and
+  ``type`` are xlwings' own Windows code — ``cell_errors``,
+  ``_com_time_to_datetime``, ``_clean_value_data_element`` and those ``Engine``
+  members of ``xlwings/_xlwindows.py`` — compiled from that file's source text
+  with ``pywintypes.TimeType`` replaced by ``datetime.datetime`` (TimeType is a
+  datetime subclass) and dates written back unchanged (no answer is a date).
+  It therefore mirrors what xlwings does on Windows with COM values: ``None``
+  or ``""`` → the ``empty`` option (None), COM times → naive datetimes, error
+  ints (-2146826246 = #N/A, -2146826273 = #VALUE!, ...) → their text with
+  ``err_to_str`` (else None), numbers as they are;
+- builds each function's ``__xlfunc__`` with xlwings' own ``xlfunc``,
+  ``xlarg`` and ``xlret`` compiled from ``xlwings/udfs.py``'s source, applied
+  from the FunctionSpec registry by the same ``apply_xlwings`` the package uses.
+
+Values are fed as COM hands them over: floats for every number, ``None`` for
+blank cells, ``datetime`` for date cells, error ints, tuples of row tuples for
+ranges (header row first), date serial floats for formulas such as
+``DATE(2026,11,1)``, ``Decimal`` for Currency-formatted cells.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import xlwings
+from openpyxl import load_workbook
+from xlwings import conversion
+from xlwings.main import Engine
+
+from perseat_addin import cli, functions, udfs
+from perseat_addin.invoicing import RECURRING, Invoice, Run, invoice_run
+from perseat_addin.load import load
+
+FUNCTIONS = udfs.FUNCTIONS
+_excel = udfs._excel
+
+XLWINGS = Path(xlwings.__file__).parent
+MISSING = -2147352572  # DISP_E_PARAMNOTFOUND: what the VBA wrapper passes for an omitted Optional argument
+N_A, VALUE, REF = -2146826246, -2146826273, -2146826265
+EPOCH = dt.date(1899, 12, 30)
+
+
+def serial(d: dt.date) -> float:
+    """Excel's date serial number, as a formula such as DATE(2026,11,1) passes it."""
+    return float((d - EPOCH).days)
+
+
+# --------------------------------------------------------------------------
+# xlwings' own Windows code, compiled from its source text
+
+
+def _compile(path: Path, names: set[str], namespace: dict[str, Any], classes: dict[str, set[str]] | None = None,
+             ) -> dict[str, Any]:
+    """Top-level functions/assignments ``names`` (and chosen members of ``classes``) of ``path``, executed."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    body: list[ast.stmt] = [ast.ImportFrom(module="__future__", names=[ast.alias("annotations")], level=0)]
+    for node in tree.body:
+        wanted = (isinstance(node, ast.FunctionDef) and node.name in names) or (
+            isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in names for t in node.targets))
+        if wanted:
+            body.append(node)
+        elif isinstance(node, ast.ClassDef) and classes and node.name in classes:
+            keep = [m for m in node.body if isinstance(m, ast.FunctionDef) and m.name in classes[node.name]]
+            body.append(ast.ClassDef(name=node.name, bases=[], keywords=[], body=keep, decorator_list=[],
+                                     type_params=[]))
+    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
+    exec(compile(module, str(path), "exec"), namespace)
+    found = {n for n in names | set(classes or {}) if n in namespace}
+    assert found == names | set(classes or {}), f"{path.name} no longer defines {names - found}"
+    return namespace
+
+
+WINDOWS = _compile(
+    XLWINGS / "_xlwindows.py",
+    {"cell_errors", "_com_time_to_datetime", "_clean_value_data_element"},
+    {"dt": dt, "pd": pd, "np": __import__("numpy"), "time_types": (dt.date, dt.datetime),
+     "_datetime_to_com_time": lambda value: value},
+    classes={"Engine": {"name", "type", "prepare_xl_data_element", "clean_value_data"}},
+)
+UDF_DECORATORS = _compile(
+    XLWINGS / "udfs.py",
+    {"func_sig", "get_category", "get_async_mode", "check_bool", "extract_type_and_annotations", "xlfunc",
+     "xlarg", "xlret"},
+    {"inspect": inspect, "dt": dt, "get_type_hints": typing.get_type_hints, "get_origin": typing.get_origin,
+     "get_args": typing.get_args, "Annotated": typing.Annotated, "Any": Any, "Callable": Callable,
+     "TypeVar": typing.TypeVar, "_F": typing.TypeVar("_F")},
+)
+ERROR_CODES = {text: code for code, text in WINDOWS["cell_errors"].items()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def excel_engine() -> Any:
+    """The stand-in ``excel`` engine, registered for this module only."""
+    if "excel" in [e.name for e in xlwings.engines]:  # a real Excel (Windows): use it
+        yield xlwings.engines["excel"]
+        return
+    engine = Engine(impl=WINDOWS["Engine"]())
+    xlwings.engines.add(engine)
+    yield engine
+    xlwings.engines.engines.remove(engine)
+    del xlwings.engines.engines_by_name["excel"]
+
+
+@pytest.fixture(autouse=True)
+def strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Programming errors raise in tests instead of hiding in a cell as ``#PERSEAT! internal error``."""
+    monkeypatch.setattr(_excel, "STRICT", True)
+
+
+@functools.cache
+def xlfunc(name: str) -> Callable[..., Any]:
+    """The function as xlwings on Windows registers it: ``__xlfunc__`` built by xlwings' own decorators."""
+    udf = getattr(udfs, name)
+    copy = functools.wraps(udf)(lambda *args: udf(*args))
+    copy.__dict__.pop("__xlfunc__", None)
+    spec = udf.__perseat_spec__
+    return _excel.apply_xlwings(copy, spec, func=UDF_DECORATORS["xlfunc"], arg=UDF_DECORATORS["xlarg"],
+                                ret=UDF_DECORATORS["xlret"])
+
+
+def excel(name: str, *args: Any) -> Any:
+    """Call ``name`` like Excel does: pad omitted arguments, convert each like ``call_udf``, write the answer."""
+    fn = xlfunc(name)
+    info = fn.__xlfunc__
+    values = list(args) + [MISSING] * (len(info["args"]) - len(args))
+    for i, value in enumerate(values):
+        arg_info = info["args"][min(i, len(info["args"]) - 1)]
+        if isinstance(value, int) and value == MISSING:
+            values[i] = arg_info.get("optional", None)
+        else:
+            values[i] = conversion.read(None, value, arg_info["options"])
+    out = conversion.write(fn(*values), None, info["ret"]["options"])
+    return out[0][0] if len(out) == 1 and len(out[0]) == 1 else out
+
+
+def rng(*rows: Any) -> tuple[tuple[Any, ...], ...]:
+    """A range as COM returns ``Range.Value``: a tuple of row tuples, numbers as floats."""
+    def com(v: Any) -> Any:
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) and v not in WINDOWS["cell_errors"] else v
+    return tuple(tuple(com(v) for v in r) for r in rows)
+
+
+# --------------------------------------------------------------------------
+# The registry: SPEC §5 names and argument order, help for the Function Wizard
+
+SPEC_SIGNATURES = """
+SEATCHARGE(users, plan, [plans], [tiers], [devices])
+TIERPRICE(users, tiers, [mode])
+TIERCHARGE(users, tiers, [mode])
+BILLEDSEATS(users, plan, plans)
+MINFEETOPUP(charge, plan, plans)
+BILLABLEUSERS(roster, client, as_of, [usertypes])
+PRORATE(amount, start, end, period_start, [day_count], [rounding])
+USAGEPERUSER(usage, roster, client, period_start, [measure], [usertypes])
+RECOMMENDPRICE(hours_per_user, cost_per_hour, target_margin, [other_cost_per_user], [step])
+RECOMMENDPLAN(hours_per_user, plans)
+INVOICEPREVIEW(client, settings, plans, tiers, usertypes, clients, roster, [devices], [addons], [usage])
+"""
+
+
+def spec_signatures() -> list[tuple[str, list[tuple[str, bool]]]]:
+    out = []
+    for line in SPEC_SIGNATURES.strip().splitlines():
+        name, args = re.fullmatch(r"(\w+)\((.*)\)", line).groups()  # type: ignore[union-attr]
+        out.append((name, [(a.strip("[] "), a.strip().startswith("[")) for a in args.split(",")]))
+    return out
+
+
+def test_registry_lists_every_spec_function_in_order_with_its_arguments() -> None:
+    assert [(f.name, [(a.name, a.optional) for a in f.args]) for f in FUNCTIONS] == spec_signatures()
+    assert udfs.FUNCTIONS is FUNCTIONS
+    for f in FUNCTIONS:
+        fn = getattr(udfs, f.name)
+        params = inspect.signature(fn).parameters.values()
+        assert [(p.name, p.default is None) for p in params] == [(a.name, a.optional) for a in f.args]
+        assert all(p.default is inspect.Parameter.empty for p in params if p.default is not None)
+        assert fn.__doc__ == f.description
+
+
+def test_descriptions_and_help_fit_excel() -> None:
+    for f in FUNCTIONS:
+        assert f.category == "Per-Seat Billing"
+        for t in (f.description, *(a.help for a in f.args)):
+            assert 10 < len(t) <= 255 and "\n" not in t and t == t.strip() and t.endswith("."), t
+        optional = [a.optional for a in f.args]
+        assert optional == sorted(optional), f"{f.name}: optional arguments come last"
+        assert len({a.name for a in f.args}) == len(f.args)
+
+
+def test_xlwings_registers_each_function_from_the_registry() -> None:
+    """What xlwings' own decorators record (the basis of its VBA wrapper and the MacroOptions help)."""
+    for f in FUNCTIONS:
+        info = xlfunc(f.name).__xlfunc__
+        assert info["name"] == f.name and not info["sub"]
+        assert info["category"] == f.category and info["volatile"] is f.volatile
+        assert info["call_in_wizard"] is f.call_in_wizard
+        assert info["ret"]["doc"] == f.description
+        assert [a["name"] for a in info["args"]] == [a.name for a in f.args]
+        for got, a in zip(info["args"], f.args, strict=True):
+            assert got["doc"] == a.help
+            assert ("optional" in got) is a.optional and got.get("optional") is None
+            assert {k: got["options"][k] for k in a.convert} == dict(a.convert)
+            assert got["options"]["err_to_str"] is True  # an error cell is never read as a blank one
+            convert = got["options"].get("convert")
+            assert convert in (None, Any, pd.DataFrame)  # a type hint xlwings cannot convert would break the call
+        tables = [a.name for a in f.args if a.convert.get("convert") is pd.DataFrame]
+        assert all(xlfunc(f.name).__xlfunc__["args"][[a.name for a in f.args].index(t)]["options"]["index"]
+                   is False for t in tables)
+
+
+def test_the_stand_in_mirrors_xlwings_windows_value_cleaning() -> None:
+    assert ERROR_CODES["#N/A"] == N_A and ERROR_CODES["#VALUE!"] == VALUE and ERROR_CODES["#REF!"] == REF
+    opts = {"err_to_str": True}
+    when = dt.datetime(2026, 11, 15)
+    assert conversion.read(None, rng(("a", 1, None, "", when, N_A)), opts) == ["a", 1.0, None, None, when, "#N/A"]
+    assert conversion.read(None, N_A, {}) is None  # without err_to_str an error looks blank: why we set it
+    df = conversion.read(None, rng(("Client", "Start"), ("Acme", when), ("Acme", REF)),
+                         {"convert": pd.DataFrame, "index": False, "err_to_str": True})
+    assert list(df.columns) == ["Client", "Start"] and df.iloc[1, 1] == "#REF!"
+
+
+# --------------------------------------------------------------------------
+# SPEC §4 worked examples through the functions
+
+TIERS = rng(("UpTo", "Rate"), (5, 7), (10, 6.5), (None, 6))
+
+
+@pytest.mark.parametrize(("mode", "users", "charge"), [
+    ("volume", 6, 39.00), ("volume", 25, 150.00), ("graduated", 6, 41.50), ("graduated", 25, 157.50),
+    (MISSING, 6, 41.50), (None, 25, 157.50), ("VOLUME", 6, 39.00),
+])
+def test_worked_example_tiers(mode: Any, users: int, charge: float) -> None:
+    assert excel("TIERCHARGE", float(users), TIERS, mode) == charge
+
+
+def test_tier_price_per_user() -> None:
+    assert excel("TIERPRICE", 6.0, TIERS, "volume") == 6.50
+    assert excel("TIERPRICE", 25.0, TIERS, "volume") == 6.00
+    assert excel("TIERPRICE", 6.0, TIERS) == 6.92  # 41.50 / 6, to the cent
+    assert excel("TIERPRICE", 25.0, TIERS, "graduated") == 6.30  # 157.50 / 25
+    assert excel("TIERPRICE", 5.0, TIERS, "volume") == 7.00  # UpTo is inclusive
+    # headers matched like the workbook's: any case, spaces ignored, any column order
+    assert excel("TIERCHARGE", 25.0, rng(("rate", "Up To"), (7, 5), (6.5, 10), (6, None))) == 157.50
+
+
+@pytest.mark.parametrize(("start", "period_start", "day_count", "rounding", "amount"), [
+    (dt.datetime(2026, 7, 10), dt.date(2026, 7, 1), "thirty", MISSING, 7.33),
+    (dt.datetime(2026, 7, 10), dt.date(2026, 7, 1), "actual", MISSING, 7.10),
+    (dt.datetime(2026, 7, 10), dt.date(2026, 7, 31), MISSING, MISSING, 7.10),
+    (dt.datetime(2026, 11, 11), dt.date(2026, 11, 1), MISSING, "half-up", 6.67),  # 20 of 30 days
+    (dt.datetime(2026, 11, 11), dt.date(2026, 11, 1), "actual", "down", 6.66),
+])
+def test_worked_example_proration(start: Any, period_start: dt.date, day_count: Any, rounding: Any,
+                                  amount: float) -> None:
+    # period_start as a DATE() formula passes it: a serial number; end is a blank cell
+    assert excel("PRORATE", 10.0, start, None, serial(period_start), day_count, rounding) == amount
+
+
+def test_worked_example_minimum_fee() -> None:
+    plans = rng(("Plan", "Rate", "MinFee"), ("Small office", 10, 100))
+    charge = 50 + excel("SEATCHARGE", 3.0, 10.0)  # base 50 + 3 users × 10 (plan given as a flat rate)
+    assert charge == 80.00
+    assert excel("MINFEETOPUP", charge, "Small office", plans) == 20.00
+    assert charge + excel("MINFEETOPUP", charge, "Small office", plans) == 100.00
+    assert excel("SEATCHARGE", 3.0, "Small office", plans) == 100.00  # the minimum applies to the seats alone
+    assert excel("MINFEETOPUP", 120.0, "Small office", plans) == 0
+
+
+def test_seat_charge_applies_every_plan_rule() -> None:
+    plans = rng(("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate"),
+                ("Premium", 145, "flat", 5, None, None, 35),
+                ("Shop Floor", 55, None, 4, None, "greater", None),
+                ("Volume Pro", 60, "volume", None, None, None, None))
+    tiers = rng(("Plan", "UpTo", "Rate"), ("Volume Pro", 10, 60), ("Volume Pro", 25, 55), ("Volume Pro", None, 50))
+    assert excel("SEATCHARGE", 4.0, "Premium", plans) == 725.00  # MinUsers 5
+    assert excel("BILLEDSEATS", 4.0, "premium", plans) == 5
+    assert excel("SEATCHARGE", 7.0, "Premium", plans, MISSING, 2.0) == 7 * 145 + 2 * 35
+    assert excel("SEATCHARGE", 3.0, "Shop Floor", plans, MISSING, 6.0) == 330.00  # greater of users and devices
+    assert excel("BILLEDSEATS", 3.0, "Shop Floor", plans) == 4
+    assert excel("SEATCHARGE", 26.0, "Volume Pro", plans, tiers) == 1300.00
+    assert excel("SEATCHARGE", 26.0, "Volume Pro", plans, tiers, None) == 1300.00  # blank devices = 0
+    assert excel("SEATCHARGE", 26.0, "Volume Pro", plans) == \
+        '#PERSEAT! plan "Volume Pro" is volume: give the Tiers table too, e.g. Tiers[#All]'
+    assert excel("SEATCHARGE", 3.0, Decimal("12.50")) == 37.50  # a Currency-formatted cell arrives as Decimal
+
+
+# --------------------------------------------------------------------------
+# The template workbook: the functions agree with the invoices the CLI produces
+
+
+def com_value(cell: Any) -> Any:
+    """A cell as COM's ``Range.Value`` hands it over."""
+    if cell.data_type == "e":
+        return ERROR_CODES[str(cell.value)]
+    v = cell.value
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, dt.datetime):
+        return v
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    return v
+
+
+class Template:
+    """``perseat template`` built fresh: its tables as Excel passes them, and the CLI's invoice run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        wb = load_workbook(path, data_only=True)
+        self.tables: dict[str, tuple[tuple[Any, ...], ...]] = {}
+        for ws in wb.worksheets:
+            for name, ref in ws.tables.items():
+                self.tables[name] = tuple(tuple(com_value(c) for c in row) for row in ws[ref])
+        wb.close()
+        self.book = load(path)
+        self.run: Run = invoice_run(self.book)
+        self.period = self.book.settings.period
+        self.period_start = serial(self.period.first)  # the template's PeriodStart name: a serial number
+        self.period_end = serial(self.period.last)
+
+    def __getitem__(self, name: str) -> tuple[tuple[Any, ...], ...]:
+        return self.tables[name]
+
+    def invoice(self, client: str) -> Invoice:
+        (inv,) = [i for i in self.run.invoices if i.client.name == client]
+        return inv
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        head, *body = self.tables[table]
+        return [dict(zip(head, r, strict=True)) for r in body if any(v is not None for v in r)]
+
+
+@pytest.fixture(scope="module")
+def tpl(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    path = tmp_path_factory.mktemp("template") / "workbook_template.xlsm"
+    assert cli.main(["template", "--out", str(path)]) == 0
+    return Template(path)
+
+
+def preview(tpl: Template, client: str) -> Any:
+    t = tpl
+    return excel("INVOICEPREVIEW", client, t["Settings"], t["Plans"], t["Tiers"], t["UserTypes"], t["Clients"],
+                 t["Roster"], t["Devices"], t["AddOns"], t["Usage"])
+
+
+def test_invoice_preview_equals_the_cli_invoice_for_every_client(tpl: Template) -> None:
+    assert len(tpl.run.invoices) >= 7
+    for inv in tpl.run.invoices:
+        got = preview(tpl, inv.client.name)
+        assert got[0] == ["Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount"]
+        lines = got[1:-1]
+        assert lines == [[k, ln.kind, ln.description, float(ln.quantity), float(ln.unit_price),
+                          ln.amount_cents / 100] for k, ln in enumerate(inv.lines, start=1)]
+        assert got[-1] == ["", "total", f"Total {inv.currency}", "", "", inv.total_cents / 100]
+        assert round(sum(r[5] for r in lines), 2) == got[-1][5]
+
+
+def test_invoice_preview_of_clients_without_an_invoice(tpl: Template) -> None:
+    assert preview(tpl, "Harbor Yacht Club") == \
+        '#PERSEAT! no invoice for "Harbor Yacht Club" in November 2026: inactive'
+    assert preview(tpl, "Zenith Corp") == '#PERSEAT! client "Zenith Corp" not in Clients'
+    assert preview(tpl, " acme dental group ")[1][2] == tpl.invoice("Acme Dental Group").lines[0].description
+
+
+def test_invoice_preview_without_optional_tables(tpl: Template) -> None:
+    """Devices, AddOns and Usage omitted: the invoice of a workbook without them."""
+    t = tpl
+    got = excel("INVOICEPREVIEW", "Granite Accounting", t["Settings"], t["Plans"], t["Tiers"], t["UserTypes"],
+                t["Clients"], t["Roster"])
+    inv = tpl.invoice("Granite Accounting")
+    assert [r[1] for r in got[1:-1]] == [ln.kind for ln in inv.lines if ln.kind != "overage"]
+
+
+BILLABLE_ON = {  # the template's roster, counted by hand (SPEC §3 rules)
+    "Acme Dental Group": {1: 11, 14: 11, 15: 13, 20: 13, 21: 12, 30: 12},  # hires Nov 15, leaver last day Nov 20
+    "Birch & Lowe LLP": {1: 4, 30: 4},  # the scan account is a Service type
+    "Cobalt Logistics": {1: 27, 30: 27},  # 24 drivers, 2 staff, 1 on its own Premium plan
+    "Delta Pediatrics": {1: 9, 30: 9},
+    "Elm Street Bakery": {1: 2, 30: 2},
+    "Fjord Manufacturing": {1: 3, 30: 3},  # the kiosk login is Shared
+    "Granite Accounting": {1: 7, 27: 7, 30: 7},  # intern from Nov 27 < 5 days; duplicate UserID once
+    "Harbor Yacht Club": {1: 2},  # an inactive client still has billable users
+    "Nobody Inc": {1: 0},
+}
+
+
+def test_billable_users(tpl: Template) -> None:
+    for client, days in BILLABLE_ON.items():
+        for day, n in days.items():
+            as_of = dt.datetime(2026, 11, day)
+            assert excel("BILLABLEUSERS", tpl["Roster"], client, as_of, tpl["UserTypes"]) == n, (client, day)
+    # PeriodEnd is a serial number; omitted user types = the template's defaults (the same as its table)
+    assert excel("BILLABLEUSERS", tpl["Roster"], "Acme Dental Group", tpl.period_end) == 12
+    # MinActiveDays counts within the month of as_of: the intern is billable in December
+    assert excel("BILLABLEUSERS", tpl["Roster"], "Granite Accounting", dt.datetime(2026, 12, 1)) == 8
+
+
+def _devices(tpl: Template, client: str) -> int:
+    return sum(1 for r in tpl.rows("Devices") if r["Client"] == client)
+
+
+def test_seat_charge_equals_the_invoice_seats_for_steady_clients(tpl: Template) -> None:
+    """A client whose seats never change pays exactly price(s): SEATCHARGE of its BillableUsers and devices."""
+    plans = {r["Client"]: r["Plan"] for r in tpl.rows("Clients")}
+    mins = {r["Plan"]: r["MinFee"] or 0 for r in tpl.rows("Plans")}
+    checked = []
+    for inv in tpl.run.invoices:
+        kinds = [ln.kind for ln in inv.lines]
+        steady = "seat-change" not in kinds and "device-change" not in kinds and kinds.count("seats") == 1
+        if not steady or (mins[plans[inv.client.name]] and "addon" in kinds):
+            continue
+        users = excel("BILLABLEUSERS", tpl["Roster"], inv.client.name, tpl.period_end, tpl["UserTypes"])
+        got = excel("SEATCHARGE", users, plans[inv.client.name], tpl["Plans"], tpl["Tiers"],
+                    float(_devices(tpl, inv.client.name)))
+        want = sum(ln.amount_cents for ln in inv.lines if ln.kind in ("seats", "devices", "minimum"))
+        assert got == want / 100, inv.client.name
+        checked.append(inv.client.name)
+    assert len(checked) >= 4, checked
+
+
+def test_min_fee_top_up_equals_the_invoice_minimum_line(tpl: Template) -> None:
+    plans = {r["Client"]: r["Plan"] for r in tpl.rows("Clients")}
+    topped = 0
+    for inv in tpl.run.invoices:
+        recurring = sum(ln.amount_cents for ln in inv.lines if ln.kind in RECURRING) / 100
+        minimum = sum(ln.amount_cents for ln in inv.lines if ln.kind == "minimum") / 100
+        assert excel("MINFEETOPUP", recurring, plans[inv.client.name], tpl["Plans"]) == minimum
+        topped += minimum > 0
+    assert topped  # the template shows a client topped up to its MinFee
+
+
+def test_usage_per_user_matches_the_overage_line(tpl: Template) -> None:
+    """Hours above IncludedHours × average users (the invoice's overage) = (hours per user − included) × average."""
+    plans = {r["Client"]: r["Plan"] for r in tpl.rows("Clients")}
+    included = {r["Plan"]: r["IncludedHours"] for r in tpl.rows("Plans")}
+    checked = 0
+    for inv in tpl.run.invoices:
+        (over,) = [ln for ln in inv.lines if ln.kind == "overage"] or [None]
+        if over is None:
+            continue
+        client = inv.client.name
+        per_user = excel("USAGEPERUSER", tpl["Usage"], tpl["Roster"], client, tpl.period_start, MISSING,
+                         tpl["UserTypes"])
+        days = [excel("BILLABLEUSERS", tpl["Roster"], client, dt.datetime(2026, 11, d), tpl["UserTypes"])
+                for d in range(1, tpl.period.days + 1)]
+        average = sum(days) / len(days)
+        assert round((per_user - included[plans[client]]) * average, 2) == float(over.quantity), client
+        checked += 1
+    assert checked >= 1
+    acme_hours = sum(r["Hours"] for r in tpl.rows("Usage") if r["Client"] == "Acme Dental Group")
+    acme_tickets = sum(r["Tickets"] for r in tpl.rows("Usage") if r["Client"] == "Acme Dental Group")
+    average = (11 * 14 + 13 * 6 + 12 * 10) / 30
+    assert excel("USAGEPERUSER", tpl["Usage"], tpl["Roster"], "Acme Dental Group", tpl.period_start) == \
+        pytest.approx(acme_hours / average, rel=1e-12)
+    assert excel("USAGEPERUSER", tpl["Usage"], tpl["Roster"], "Acme Dental Group", tpl.period_start, "Tickets") == \
+        pytest.approx(acme_tickets / average, rel=1e-12)
+
+
+def test_recommended_price_and_plan_from_the_template(tpl: Template) -> None:
+    settings = {r["Setting"]: r["Value"] for r in tpl.rows("Settings")}
+    hours = excel("USAGEPERUSER", tpl["Usage"], tpl["Roster"], "Acme Dental Group", tpl.period_start)
+    price = excel("RECOMMENDPRICE", hours, settings["LaborCostPerHour"], settings["TargetMargin"], 0.0,
+                  settings["PriceStep"])
+    cost = hours * settings["LaborCostPerHour"] / (1 - settings["TargetMargin"])
+    assert price % settings["PriceStep"] == 0 and cost <= price < cost + settings["PriceStep"]
+    unlimited = [r for r in tpl.rows("Plans") if r["IncludedHours"] is None]
+    assert excel("RECOMMENDPLAN", hours, tpl["Plans"]) == min(unlimited, key=lambda r: r["Rate"])["Plan"]
+
+
+def test_recommend_price_is_exact() -> None:
+    assert excel("RECOMMENDPRICE", 1.5, 55.0, 0.35) == 126.93  # 82.50 / 0.65 = 126.923… up to the cent
+    assert excel("RECOMMENDPRICE", 1.5, 55.0, "35%", 0.0, 5.0) == 130.0
+    assert excel("RECOMMENDPRICE", 2.0, 50.0, 0.5, 10.0, 5.0) == 220.0  # exactly on a step stays there
+    assert excel("RECOMMENDPRICE", 0.1, 0.3, 0.0) == 0.03  # 0.1 × 0.3 is 0.03 exactly, not 0.030000000000000002
+
+
+def test_recommend_plan() -> None:
+    plans = rng(("Plan", "Rate", "IncludedHours"), ("Basic", 50, 1), ("Pro", 80, 3), ("Max", 120, None),
+                ("Pro Plus", 80, 3))
+    assert [excel("RECOMMENDPLAN", h, plans) for h in (0.0, 1.0, 1.01, 3.0, 12.0)] == \
+        ["Basic", "Basic", "Pro", "Pro", "Max"]
+    capped = rng(("Plan", "Rate", "IncludedHours"), ("Basic", 50, 1))
+    assert excel("RECOMMENDPLAN", 2.5, capped) == "#PERSEAT! no plan includes 2.5 hours per user"
+
+
+class Formulas:
+    """Just enough of Excel's formula language to evaluate the template's own formulas with these functions.
+
+    Structured references (``Roster[#All]``, ``Settings[Value]``, ``[@Client]``,
+    ``[[#This Row],Client]``), defined names, text, numbers, ``&``, and the
+    worksheet functions the template uses next to ours (INDEX, MATCH, DATEVALUE,
+    EOMONTH, COUNTIFS). Anything else fails the test: a formula this cannot
+    read is a formula to look at.
+    """
+
+    TOKEN = re.compile(r'\s*(?:(?P<str>"[^"]*")|(?P<num>\d+(?:\.\d+)?)'
+                       r"|\[\[#This Row\],\s*(?P<this>[^\]]+)\]|\[@(?P<at>[^\]]+)\]"
+                       r"|(?P<ref>[A-Za-z_][\w.]*\[[^\]]+\])|(?P<name>[A-Za-z_][\w.]*)|(?P<op>[(),&]))")
+
+    def __init__(self, tpl: Template, names: dict[str, str]):
+        self.tpl, self.names, self.cache = tpl, names, {}
+
+    def tokens(self, text: str) -> list[tuple[str, str]]:
+        out, pos = [], 0
+        text = text.lstrip("=").strip()
+        while pos < len(text):
+            m = self.TOKEN.match(text, pos)
+            assert m and m.end() > pos, f"cannot read {text[pos:]!r}"
+            kind = next(k for k in ("str", "num", "this", "at", "ref", "name", "op") if m.group(k) is not None)
+            out.append(("this" if kind == "at" else kind, m.group(kind).strip()))
+            pos = m.end()
+        return out
+
+    def evaluate(self, formula: str, row: dict[str, Any] | None = None) -> Any:
+        self.toks, self.row = self.tokens(formula), row or {}
+        value = self.expr()
+        assert not self.toks, f"unread: {self.toks}"
+        return value
+
+    def expr(self) -> Any:
+        value = self.term()
+        while self.toks and self.toks[0] == ("op", "&"):
+            self.toks.pop(0)
+            value = f"{value}{self.term()}"
+        return value
+
+    def term(self) -> Any:
+        kind, value = self.toks.pop(0)
+        if kind == "str":
+            return value[1:-1]
+        if kind == "num":
+            return float(value)
+        if kind == "this":
+            return self.row[value]
+        if kind == "ref":
+            table, col = re.fullmatch(r"(\w+)\[(.+)\]", value).groups()  # type: ignore[union-attr]
+            rows = self.tpl[table]
+            return rows if col == "#All" else [r[rows[0].index(col)] for r in rows[1:]]
+        assert kind == "name", (kind, value)
+        if self.toks and self.toks[0] == ("op", "("):
+            self.toks.pop(0)
+            args = []
+            while self.toks[0] != ("op", ")"):
+                args.append(self.expr())
+                if self.toks[0] == ("op", ","):
+                    self.toks.pop(0)
+            self.toks.pop(0)
+            return self.call(value.upper(), args)
+        if value not in self.cache:
+            saved = self.toks, self.row
+            self.cache[value] = self.evaluate(self.names[value])
+            self.toks, self.row = saved
+        return self.cache[value]
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        if name in udfs.SPECS:
+            return excel(name, *args)
+        if name == "INDEX":
+            return args[0][int(args[1]) - 1]
+        if name == "MATCH":
+            return 1 + [str(v).lower() for v in args[1]].index(str(args[0]).lower())
+        if name == "DATEVALUE":
+            return serial(dt.date.fromisoformat(args[0]))
+        if name == "EOMONTH" and args[1] == 0:
+            d = EPOCH + dt.timedelta(days=int(args[0]))
+            return serial(dt.date(d.year + d.month // 12, d.month % 12 + 1, 1) - dt.timedelta(days=1))
+        if name == "COUNTIFS":
+            return float(sum(1 for v in args[0] if str(v).lower() == str(args[1]).lower()))
+        raise AssertionError(f"the template uses {name}(), which this test cannot evaluate")
+
+
+def test_the_templates_client_formulas_agree_with_its_invoices(tpl: Template) -> None:
+    """Every formula column of the template's Clients table, evaluated row by row through the functions."""
+    wb = load_workbook(tpl.path)
+    names = {n: d.attr_text for n, d in wb.defined_names.items()}
+    ws = wb["Clients"]
+    (table,) = ws.tables.values()
+    head, *body = [[c.value for c in r] for r in ws[table.ref]]
+    wb.close()
+    formula_cols = [h for h, v in zip(head, body[0], strict=True) if isinstance(v, str) and v.startswith("=")]
+    assert {"BillableUsers", "MonthlyCharge"} <= set(formula_cols)
+    ev = Formulas(tpl, names)
+    results = {}
+    for r in body:
+        row = {h: com_value_of(v) for h, v in zip(head, r, strict=True)}
+        for h in formula_cols:
+            row[h] = ev.evaluate(r[head.index(h)], row)
+            assert not (isinstance(row[h], str) and row[h].startswith("#PERSEAT!")), (row["Client"], h, row[h])
+        results[row["Client"]] = row
+    for client, days in BILLABLE_ON.items():
+        if client in results:
+            assert results[client]["BillableUsers"] == days[max(days)]
+    steady = [i for i in tpl.run.invoices if not {"seat-change", "addon"} & {ln.kind for ln in i.lines}
+              and [ln.kind for ln in i.lines].count("seats") == 1]
+    assert steady
+    for inv in steady:
+        want = sum(ln.amount_cents for ln in inv.lines if ln.kind in ("seats", "devices", "minimum"))
+        assert results[inv.client.name]["MonthlyCharge"] == want / 100, inv.client.name
+
+
+def com_value_of(v: Any) -> Any:
+    """A cell value (openpyxl) as COM hands it over; formula text stays (evaluated by the test)."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    return float(v) if isinstance(v, int | float) else v
+
+
+# --------------------------------------------------------------------------
+# Bad input: a short #PERSEAT! message in the cell, never a traceback
+
+PLANS = rng(("Plan", "Rate", "MinFee"), ("Standard", 95, None))
+
+
+@pytest.mark.parametrize(("name", "args", "answer"), [
+    # text in a number
+    ("SEATCHARGE", ("ten", "Standard", PLANS), '#PERSEAT! users: "ten" is not a number'),
+    ("PRORATE", ("lots", None, None, 46327.0), '#PERSEAT! amount: "lots" is not a number'),
+    ("RECOMMENDPRICE", (1.0, "cheap", 0.3), '#PERSEAT! cost_per_hour: "cheap" is not a number'),
+    ("SEATCHARGE", (2.5, "Standard", PLANS), "#PERSEAT! users: 2.5 is not a whole number"),
+    ("SEATCHARGE", (-1.0, "Standard", PLANS), "#PERSEAT! users cannot be negative (-1)"),
+    ("SEATCHARGE", (dt.datetime(2026, 1, 1), "Standard", PLANS), "#PERSEAT! users is a date, not a number"),
+    ("SEATCHARGE", (True, "Standard", PLANS), "#PERSEAT! users is TRUE, not a number"),
+    # blank required argument
+    ("SEATCHARGE", (None, "Standard", PLANS), "#PERSEAT! users is blank"),
+    ("SEATCHARGE", (3.0, None, PLANS), "#PERSEAT! plan is blank"),
+    ("PRORATE", (10.0, None, None, None), "#PERSEAT! period_start is blank"),
+    ("BILLEDSEATS", (3.0, "Standard", None), "#PERSEAT! plans is blank: give the Plans table with its header row, "
+                                             "e.g. Plans[#All]"),
+    ("SEATCHARGE", (3.0, "Standard"), '#PERSEAT! plans is blank: needed to look up plan "Standard" '
+                                      "(e.g. Plans[#All])"),
+    # unknown plan
+    ("SEATCHARGE", (3.0, "Gold", PLANS), '#PERSEAT! plan "Gold" not in Plans'),
+    ("MINFEETOPUP", (80.0, "Gold", PLANS), '#PERSEAT! plan "Gold" not in Plans'),
+    # error values, in a cell and in a range
+    ("SEATCHARGE", (N_A, "Standard", PLANS), "#PERSEAT! users is the Excel error #N/A"),
+    ("SEATCHARGE", (3.0, "Standard", rng(("Plan", "Rate"), ("Standard", VALUE))),
+     "#PERSEAT! Plans row 2, Rate: cell holds the Excel error #VALUE!"),
+    ("BILLABLEUSERS", (rng(("Client", "UserID", "Type", "Start"), ("Acme", "ann", "Employee", None),
+                           ("Acme", "bob", "Employee", N_A)), "Acme", 46327.0),
+     "#PERSEAT! Roster row 3, Start: cell holds the Excel error #N/A"),
+    # malformed tiers
+    ("TIERCHARGE", (6.0, rng(("UpTo", "Price"), (5, 7), (None, 6))),
+     "#PERSEAT! Tiers row 1, Rate: required column Rate is missing"),
+    ("TIERCHARGE", (6.0, rng(("UpTo", "Rate"), (5, 7), (None, 6.5), (None, 6))),
+     "#PERSEAT! Tiers row 4, UpTo: the tiers need exactly one last tier with a blank UpTo"),
+    ("TIERCHARGE", (6.0, rng(("UpTo", "Rate"), (5, 7), (10, 6))),
+     "#PERSEAT! Tiers row 3, UpTo: the tiers need exactly one last tier with a blank UpTo"),
+    ("TIERCHARGE", (6.0, rng(("UpTo", "Rate"), (5, "seven"), (None, 6))),
+     "#PERSEAT! Tiers row 2, Rate: 'seven' is not a number"),
+    ("TIERCHARGE", (6.0, rng(("UpTo", "Rate"), (5, 7), (5, 6.5), (None, 6))),
+     "#PERSEAT! Tiers row 2, UpTo: the tiers repeat an UpTo or use one below 1"),
+    ("TIERCHARGE", (6.0, rng(("UpTo", "Rate"))), "#PERSEAT! tiers has no rows: one tier per row, UpTo blank on "
+                                                  "the last"),
+    ("TIERCHARGE", (6.0, 7.0), "#PERSEAT! tiers must be a table with its header row, e.g. Tiers[#All]"),
+    ("TIERCHARGE", (6.0, TIERS, "tiered"), '#PERSEAT! mode "tiered" is not one of: graduated, volume'),
+    ("TIERPRICE", (0.0, TIERS), "#PERSEAT! users must be 1 or more for a price per user"),
+    # dates
+    ("PRORATE", (10.0, dt.datetime(2026, 7, 10), dt.datetime(2026, 7, 9), 46204.0),
+     "#PERSEAT! end is before start (end is the last active day)"),
+    ("PRORATE", (10.0, "soon", None, 46204.0), "#PERSEAT! start: 'soon' is not a date"),
+    ("PRORATE", (10.0, "03/04/2026", None, 46204.0), "#PERSEAT! start: '03/04/2026' could be 2026-04-03 or "
+                                                      "2026-03-04"),
+    ("PRORATE", (10.0, None, None, 46204.0, "daily"), '#PERSEAT! day_count "daily" is not one of: actual, thirty'),
+    ("PRORATE", (10.0, None, None, 46204.0, None, "up"), '#PERSEAT! rounding "up" is not one of: half-up, down'),
+    # other arguments
+    ("SEATCHARGE", (rng((1, 2, 3)), "Standard", PLANS), "#PERSEAT! users must be one cell, not a range of 3 cells"),
+    ("RECOMMENDPRICE", (1.0, 50.0, 1.0), "#PERSEAT! target margin 1 must be from 0 up to (not including) 1, "
+                                         "e.g. 0.35 for 35%"),
+    ("USAGEPERUSER", (rng(("Client", "Date", "Hours"), ("Acme", 46330.0, 2)),
+                      rng(("Client", "UserID", "Type"), ("Acme", "ann", "Employee")), "Acme", 46327.0, "minutes"),
+     '#PERSEAT! measure "minutes" is not one of: hours, tickets'),
+    ("USAGEPERUSER", (rng(("Client", "Date", "Hours"), ("Acme", 46330.0, 2)),
+                      rng(("Client", "UserID", "Type"), ("Acme", "ann", "Guest")), "Acme", 46327.0),
+     '#PERSEAT! client "Acme" has no billable users in November 2026'),
+    ("BILLABLEUSERS", (rng(("Client", "UserID", "Type"), ("Acme", "ann", "Wizard")), "Acme", 46327.0),
+     '#PERSEAT! Roster row 2, Type: user type "Wizard" not in UserTypes'),
+])
+def test_bad_input_answers_a_readable_message(name: str, args: tuple[Any, ...], answer: str) -> None:
+    assert excel(name, *args) == answer
+
+
+def test_a_message_from_another_cell_passes_through() -> None:
+    upstream = excel("USAGEPERUSER", rng(("Client", "Date", "Hours"), ("Acme", 46330.0, 2)),
+                     rng(("Client", "UserID", "Type"), ("Acme", "ann", "Guest")), "Acme", 46327.0)
+    assert upstream.startswith("#PERSEAT!")
+    assert excel("RECOMMENDPRICE", upstream, 55.0, 0.35) == upstream
+
+
+def test_workbook_problems_in_a_preview_name_sheet_row_and_column(tpl: Template) -> None:
+    t = tpl
+    settings = tuple(r if r[0] != "BillingPeriod" else ("BillingPeriod", "Nov") for r in t["Settings"])
+    got = excel("INVOICEPREVIEW", "Acme Dental Group", settings, t["Plans"], t["Tiers"], t["UserTypes"],
+                t["Clients"], t["Roster"])
+    row = [r[0] for r in t["Settings"]].index("BillingPeriod") + 1
+    assert got == f"#PERSEAT! Settings row {row}, Value: BillingPeriod: billing period 'Nov' is not YYYY-MM " \
+                  "(e.g. 2026-11)"
+    got = excel("INVOICEPREVIEW", "Acme Dental Group", t["Settings"], t["Plans"], None, t["UserTypes"],
+                t["Clients"], t["Roster"])
+    assert got == "#PERSEAT! Plans row 5, Tiering: plan 'Volume Pro' is volume but has no rows in Tiers (+1 more)"
+
+
+def test_an_unexpected_failure_is_a_message_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_excel, "STRICT", False)
+
+    def broken(*args: Any) -> Any:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(functions, "seat_charge", broken)
+    assert excel("SEATCHARGE", 3.0, 10.0) == "#PERSEAT! internal error: ZeroDivisionError: boom"
+
+
+JUNK = [None, "", "abc", "#PERSEAT! upstream", N_A, REF, -1.0, 0.0, 0.5, 1e300, -1e300, float("nan"), True,
+        dt.datetime(9999, 12, 31), dt.datetime(1900, 1, 1), 2958465.0, Decimal("1E+30"),
+        rng((1, 2), (3, 4)), rng(("Plan", "Rate")), rng((None, None)), rng(("x",), (N_A,))]
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda f: f.name)
+def test_no_argument_value_raises(spec: Any, tpl: Template) -> None:
+    """Every argument of every function, one at a time, replaced by junk: an answer, never an exception."""
+    good = {
+        "users": 3.0, "plan": "Standard", "plans": tpl["Plans"], "tiers": tpl["Tiers"], "devices": 1.0,
+        "mode": "volume", "charge": 80.0, "roster": tpl["Roster"], "client": "Acme Dental Group",
+        "as_of": tpl.period_end, "usertypes": tpl["UserTypes"], "amount": 10.0, "start": tpl.period_start,
+        "end": None, "period_start": tpl.period_start, "day_count": "thirty", "rounding": "down",
+        "usage": tpl["Usage"], "measure": "tickets", "hours_per_user": 1.5, "cost_per_hour": 55.0,
+        "target_margin": 0.35, "other_cost_per_user": 2.0, "step": 5.0, "settings": tpl["Settings"],
+        "clients": tpl["Clients"], "addons": tpl["AddOns"],
+    }
+    if spec.name in ("TIERPRICE", "TIERCHARGE"):
+        good["tiers"] = TIERS
+    if spec.name == "INVOICEPREVIEW":
+        good["devices"] = tpl["Devices"]
+    args = [good[a.name] for a in spec.args]
+    ok = excel(spec.name, *args)
+    assert not (isinstance(ok, str) and ok.startswith("#PERSEAT!")), ok
+    for i in range(len(args)):
+        for junk in JUNK:
+            got = excel(spec.name, *args[:i], junk, *args[i + 1:])
+            assert isinstance(got, int | float | list) or (isinstance(got, str) and (
+                got.startswith("#PERSEAT! ") or spec.name == "RECOMMENDPLAN")), (spec.args[i].name, junk, got)
+            if isinstance(got, str):
+                assert len(got) <= 255 and "Traceback" not in got
+
+
+# --------------------------------------------------------------------------
+# The engine never imports xlwings
+
+
+def test_the_engine_never_imports_xlwings() -> None:
+    package = Path(functions.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}:{node.lineno}" for n in names if n.split(".")[0] == "xlwings"]
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+                    "__import__", "import_module") and any(
+                    isinstance(a, ast.Constant) and str(a.value).startswith("xlwings") for a in node.args):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
+    assert len(list(package.glob("*.py"))) > 10

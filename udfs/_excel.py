@@ -1,0 +1,293 @@
+"""The edge between Excel and the engine: what Excel passes becomes domain values, and answers become cells.
+
+Excel (through xlwings, with the options of ``_spec``) hands over floats for
+whole numbers, ``None`` for blank or omitted cells, datetimes (or date serial
+numbers from formulas such as ``DATE()``), text, error values as text
+(``"#N/A"``) and tables as DataFrames with their headers. Everything wrong
+with an argument becomes a short ``#PERSEAT! …`` text in the cell, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pandas as pd
+import xlwings as xw
+
+from perseat_addin.errors import InputProblems, PerseatError, Problem
+from perseat_addin.functions import ArgumentError
+from perseat_addin.money import to_decimal
+from perseat_addin.reader import is_excel_error
+from perseat_addin.schema import parse_date_text
+
+from ._spec import SPECS, FunctionSpec
+
+PREFIX = "#PERSEAT!"
+MAX_TEXT = 255
+MAX_NUMBER = 10**9  # as in the workbook's tables: beyond any price or count
+MAX_COUNT = 10**7  # users or devices: ten times Excel's rows
+
+STRICT = False
+"""Tests set this: unexpected exceptions are raised instead of becoming ``#PERSEAT! internal error`` text."""
+
+log = logging.getLogger("perseat_addin.udfs")
+T = TypeVar("T")
+_REQUIRED: Any = object()
+_EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 = 1900-01-01 (the same rule as a date cell in a table)
+
+
+class Upstream(Exception):
+    """An argument holds another function's ``#PERSEAT!`` message: show that one, as Excel passes #N/A on."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+def message(text: str) -> str:
+    """``#PERSEAT! text``, cut to what a cell shows."""
+    out = f"{PREFIX} {text}"
+    return out if len(out) <= MAX_TEXT else out[: MAX_TEXT - 1] + "…"
+
+
+def problems_text(problems: Iterable[Problem]) -> str:
+    """The first problem, short: ``Roster row 5, Start: cell holds the Excel error #N/A (+2 more)``."""
+    ps = list(problems)
+    errors = [p for p in ps if p.severity == "error"] or ps
+    if not errors:
+        return "the tables have problems"
+    p = errors[0]
+    where = ""
+    if p.sheet:
+        col = re.sub(r" \([A-Z]{1,3}\)$", "", p.column) if p.column else ""
+        where = p.sheet + (f" row {p.row}" if p.row is not None else "") + (f", {col}" if col else "") + ": "
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}{p.message}{more}"
+
+
+# --------------------------------------------------------------------------
+# Arguments
+
+
+def _big(d: Decimal) -> str:
+    return f"{d.normalize():,f}" if abs(d) < 10**15 else f"{float(d):.3g}"
+
+
+def _shown(v: Any) -> str:
+    return f'"{v}"' if isinstance(v, str) else str(v)
+
+
+def one(value: Any, name: str) -> Any:
+    """The single value of an argument (blank → None); a range, an error or an upstream message is refused."""
+    if isinstance(value, pd.DataFrame):
+        raise ArgumentError(f"{name} must be one cell, not a table")
+    if isinstance(value, list | tuple):
+        cells = [c for r in value for c in (r if isinstance(r, list | tuple) else [r])]
+        if len(cells) != 1:
+            raise ArgumentError(f"{name} must be one cell, not a range of {len(cells)} cells")
+        value = cells[0]
+    if isinstance(value, str):
+        if value.startswith(PREFIX):
+            raise Upstream(value)
+        if not value.strip():
+            return None
+    if is_excel_error(value):
+        raise ArgumentError(f"{name} is the Excel error {str(value).strip().upper()}")
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def number(value: Any, name: str, default: Any = _REQUIRED, *, percent: bool = False) -> Any:
+    """A number as an exact Decimal (floats through their shortest form; numeric text accepted)."""
+    v = one(value, name)
+    if v is None:
+        if default is _REQUIRED:
+            raise ArgumentError(f"{name} is blank")
+        return default
+    if isinstance(v, bool):
+        raise ArgumentError(f"{name} is {'TRUE' if v else 'FALSE'}, not a number")
+    if isinstance(v, dt.date):
+        raise ArgumentError(f"{name} is a date, not a number")
+    try:
+        if percent and isinstance(v, str) and v.strip().endswith("%"):
+            d = to_decimal(v.strip()[:-1]) / 100
+        else:
+            d = to_decimal(v)
+    except ValueError:
+        raise ArgumentError(f"{name}: {_shown(v)} is not a number") from None
+    if abs(d) >= MAX_NUMBER:
+        raise ArgumentError(f"{name}: {_big(d)} is too large")
+    return d
+
+
+def count(value: Any, name: str, default: Any = _REQUIRED) -> Any:
+    """A whole number ≥ 0 (a count of users or devices)."""
+    d = number(value, name, default)
+    if d is default and default is not _REQUIRED:
+        return d
+    if d != d.to_integral_value():
+        raise ArgumentError(f"{name}: {d.normalize():f} is not a whole number")
+    if d < 0:
+        raise ArgumentError(f"{name} cannot be negative ({d.normalize():f})")
+    if d > MAX_COUNT:
+        raise ArgumentError(f"{name}: {d.normalize():f} is more than {MAX_COUNT:,}")
+    return int(d)
+
+
+def text(value: Any, name: str, default: Any = _REQUIRED) -> Any:
+    """Text, trimmed (a whole-number cell such as 1001 reads as "1001")."""
+    v = one(value, name)
+    if v is None:
+        if default is _REQUIRED:
+            raise ArgumentError(f"{name} is blank")
+        return default
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v).strip()
+
+
+def date(value: Any, name: str, default: Any = _REQUIRED) -> Any:
+    """A date: an Excel date (datetime), a date serial number, or text such as 2026-11-15."""
+    v = one(value, name)
+    if v is None:
+        if default is _REQUIRED:
+            raise ArgumentError(f"{name} is blank")
+        return default
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, bool):
+        raise ArgumentError(f"{name} is {'TRUE' if v else 'FALSE'}, not a date")
+    if isinstance(v, int | float):
+        if not 1 <= v < 2958466:
+            raise ArgumentError(f"{name}: {v} is not a date")
+        return _EXCEL_EPOCH + dt.timedelta(days=int(v))
+    try:
+        return parse_date_text(str(v))
+    except ValueError as exc:
+        raise ArgumentError(f"{name}: {exc}") from None
+
+
+def choice(value: Any, name: str, options: Mapping[str, T], default: T) -> T:
+    """One of ``options`` (any case); blank = ``default``."""
+    v = text(value, name, None)
+    if v is None:
+        return default
+    try:
+        return options[v.lower()]
+    except KeyError:
+        raise ArgumentError(f"{name} {_shown(v)} is not one of: {', '.join(options)}") from None
+
+
+def table(value: Any, name: str) -> list[list[Any]] | None:
+    """A range with its header row as a 2-D list (None when blank); cells as the loader expects them."""
+    if value is None:
+        return None
+    if isinstance(value, pd.DataFrame):
+        header = [None if isinstance(h, float) and math.isnan(h) else h for h in value.columns]
+        body = value.astype(object).where(value.notna(), None).to_numpy().tolist()
+        rows: list[list[Any]] = [header, *body]
+    elif isinstance(value, list | tuple):  # a 2-D list; a flat one is a single row
+        flat = bool(value) and not isinstance(value[0], list | tuple)
+        rows = [list(value)] if flat else [list(r) for r in value]
+    else:
+        if one(value, name) is None:
+            return None
+        raise ArgumentError(f"{name} must be a table with its header row, e.g. {name.capitalize()}[#All]")
+    rows = [[None if (isinstance(c, str) and not c.strip()) or c is pd.NaT else c for c in r] for r in rows]
+    if all(c is None for r in rows for c in r):
+        return None
+    if not any(isinstance(h, str) for h in rows[0]):  # numbers or dates where the headers belong
+        raise ArgumentError(f"{name} must be a table with its header row, e.g. {name.capitalize()}[#All]")
+    return rows
+
+
+def required_table(value: Any, name: str, title: str) -> list[list[Any]]:
+    rows = table(value, name)
+    if rows is None:
+        raise ArgumentError(f"{name} is blank: give the {title} table with its header row, e.g. {title}[#All]")
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Answers
+
+
+def money(cents: int) -> float:
+    """Cents as the cell's number of currency units (the nearest float to the exact cents)."""
+    return cents / 100
+
+
+# --------------------------------------------------------------------------
+# The decorator
+
+
+def _check_signature(fn: Callable[..., Any], spec: FunctionSpec) -> None:
+    params = list(inspect.signature(fn).parameters.values())
+    names = [p.name for p in params]
+    if names != [a.name for a in spec.args]:
+        raise TypeError(f"{fn.__name__}{names} does not match its FunctionSpec {[a.name for a in spec.args]}")
+    for p, a in zip(params, spec.args, strict=True):
+        has_default = p.default is not inspect.Parameter.empty
+        if has_default != a.optional or (has_default and p.default is not None):
+            want = "default to None" if a.optional else "be required"
+            raise TypeError(f"{fn.__name__}: argument {a.name} must {want}")
+
+
+def apply_xlwings(fn: Callable[..., Any], spec: FunctionSpec, func: Callable[..., Any] = xw.func,
+                  arg: Callable[..., Any] = xw.arg, ret: Callable[..., Any] = xw.ret) -> Callable[..., Any]:
+    """``@xw.func``/``@xw.arg``/``@xw.ret`` from ``spec`` (tests pass xlwings' Windows implementations)."""
+    for a in spec.args:
+        fn = arg(a.name, doc=a.help, **a.convert)(fn)
+    fn = ret(**spec.ret)(fn)
+    decorated: Callable[..., Any] = func(category=spec.category, volatile=spec.volatile,
+                                         call_in_wizard=spec.call_in_wizard)(fn)
+    return decorated
+
+
+def guarded(fn: Callable[..., Any], spec: FunctionSpec) -> Callable[..., Any]:
+    """``fn`` answering every problem with a ``#PERSEAT!`` message instead of an exception."""
+
+    @functools.wraps(fn)
+    def cell(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Upstream as up:
+            return up.text
+        except InputProblems as exc:
+            return message(problems_text(exc.problems))
+        except PerseatError as exc:
+            return message(str(exc))
+        except Exception as exc:
+            if STRICT:
+                raise
+            if isinstance(exc, ValueError):
+                return message(str(exc))
+            log.exception("%s failed", spec.name)
+            return message(f"internal error: {type(exc).__name__}: {exc}")
+
+    cell.__doc__ = spec.description
+    cell.__perseat_spec__ = spec  # type: ignore[attr-defined]
+    return cell
+
+
+def excel_function(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Make ``fn`` the Excel function of its FunctionSpec (looked up by name): guarded and xlwings-decorated."""
+    spec = SPECS[fn.__name__]
+    _check_signature(fn, spec)
+    return apply_xlwings(guarded(fn, spec), spec)

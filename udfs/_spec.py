@@ -1,0 +1,183 @@
+"""The Excel functions' contract in one place: names, argument order, help texts and xlwings options.
+
+``FUNCTIONS`` (SPEC §5 order, arguments in signature order) is the single
+source for
+
+- :func:`perseat_addin.udfs._excel.excel_function`, which applies xlwings'
+  ``@xw.func``/``@xw.arg``/``@xw.ret`` to each function from its entry;
+- the generated VBA wrapper module (``XLPy.CallUDF``) and the
+  ``Application.MacroOptions`` registration (description, category, one help
+  text per argument, each ≤ 255 characters as Excel requires);
+- the tests, which feed Excel-shaped values through xlwings' own conversion
+  with exactly these options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+CATEGORY = "Per-Seat Billing"
+"""Function Wizard category of every function."""
+
+# xlwings argument options (xlwings 0.37, conversion/standard.py and pandas_conv.py).
+# err_to_str: an Excel error value (#N/A, #REF!, ...) arrives as its text instead of None,
+# so a broken cell is reported, never mistaken for a blank one.
+CELL: Mapping[str, Any] = {"err_to_str": True}
+"""One cell or value: number, text, date (a datetime) or blank (None)."""
+
+TABLE: Mapping[str, Any] = {"convert": pd.DataFrame, "index": False, "header": 1, "err_to_str": True}
+"""A table passed with its header row (e.g. ``Roster[#All]``): a DataFrame whose columns are the headers."""
+
+SPILL: Mapping[str, Any] = {}
+"""A 2-D list result: dynamic-array Excel spills it natively (no legacy ``expand``, which rewrites the formula)."""
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One argument: its name (as in SPEC §5), Function Wizard help, whether it may be omitted, xlwings options."""
+
+    name: str
+    help: str
+    optional: bool = False
+    convert: Mapping[str, Any] = field(default_factory=lambda: dict(CELL))
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Excel function: name, one-line description for the Function Wizard, arguments in order."""
+
+    name: str
+    description: str
+    args: tuple[ArgSpec, ...]
+    category: str = CATEGORY
+    volatile: bool = False
+    call_in_wizard: bool = True  # False: skip the (slow, whole-table) calculation while the Function Wizard is open
+    ret: Mapping[str, Any] = field(default_factory=dict)  # xlwings return options
+
+
+def _table(name: str, table: str, extra: str = "", optional: bool = False) -> ArgSpec:
+    return ArgSpec(name, f"The {table} table with its header row, e.g. {table}[#All].{extra}", optional, dict(TABLE))
+
+
+USERS = ArgSpec("users", "Number of billable users (seats), e.g. the client's BillableUsers.")
+PLAN_NAME = ArgSpec("plan", 'Plan name from the Plans table, e.g. "Standard".')
+PLANS = _table("plans", "Plans")
+TIERS_TABLE = ArgSpec("tiers", "Two columns with a header row: UpTo (users; blank on the last tier) and Rate "
+                      "(per user per month).", convert=dict(TABLE))
+MODE = ArgSpec("mode", "graduated (each user at their own tier's rate; the default) or volume (every user at "
+               "the rate of the tier reached).", optional=True)
+ROSTER = _table("roster", "Roster")
+USERTYPES = _table("usertypes", "UserTypes", " Blank = the template's default types.", optional=True)
+HOURS = ArgSpec("hours_per_user", "Support hours per user per month, e.g. from USAGEPERUSER.")
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        "SEATCHARGE",
+        "Monthly charge for a number of users on a plan, with its minimum users, tiers, device rate and minimum "
+        "fee; or at a flat rate per user.",
+        (USERS,
+         ArgSpec("plan", 'Plan name from the Plans table, e.g. "Standard"; or a number for a flat rate per user.'),
+         _table("plans", "Plans", " Needed when plan is a name.", optional=True),
+         _table("tiers", "Tiers", " Needed for volume and graduated plans.", optional=True),
+         ArgSpec("devices", "Number of shared devices (kiosks, shared PCs) billed at the plan's DeviceRate. "
+                 "Blank = 0.", optional=True)),
+    ),
+    FunctionSpec(
+        "TIERPRICE",
+        "Price per user at a number of users from a tier table: the rate of the tier reached (volume), or the "
+        "total charge ÷ users (graduated).",
+        (ArgSpec("users", "Number of users (seats), 1 or more."), TIERS_TABLE, MODE),
+    ),
+    FunctionSpec(
+        "TIERCHARGE",
+        "Total monthly charge for a number of users from a tier table, priced volume or graduated.",
+        (ArgSpec("users", "Number of users (seats)."), TIERS_TABLE, MODE),
+    ),
+    FunctionSpec(
+        "BILLEDSEATS",
+        "Seats billed for a number of users on a plan: the users, or the plan's MinUsers if that is more.",
+        (USERS, PLAN_NAME, PLANS),
+    ),
+    FunctionSpec(
+        "MINFEETOPUP",
+        "Amount the plan's MinFee adds to a month's charge: MinFee minus the charge, or 0 when the charge "
+        "reaches it.",
+        (ArgSpec("charge", "The month's recurring charge before the minimum: seats, devices and add-ons."),
+         PLAN_NAME, PLANS),
+    ),
+    FunctionSpec(
+        "BILLABLEUSERS",
+        "Billable users of a client on a date: billable types, Active status, at least MinActiveDays in that "
+        "month, each UserID counted once.",
+        (ROSTER,
+         ArgSpec("client", "Client name as written in the Roster."),
+         ArgSpec("as_of", "The date to count on, e.g. the last day of the billing period."),
+         USERTYPES),
+        call_in_wizard=False,
+    ),
+    FunctionSpec(
+        "PRORATE",
+        "Part of a monthly amount for only the days active in the month, prorated daily like the invoices.",
+        (ArgSpec("amount", "The full monthly amount, e.g. a plan's Rate."),
+         ArgSpec("start", "First active day. Blank = active since before the month."),
+         ArgSpec("end", "Last active day (inclusive). Blank = still active."),
+         ArgSpec("period_start", "Any date in the month to prorate, e.g. its first day."),
+         ArgSpec("day_count", "actual (the month's real number of days; the default) or thirty (every month "
+                 "counts 30 days).", optional=True),
+         ArgSpec("rounding", "half-up (the default) or down (cents are never rounded up).", optional=True)),
+    ),
+    FunctionSpec(
+        "USAGEPERUSER",
+        "Support hours (or tickets) per billable user for a client's month: the month's Usage total ÷ the "
+        "client's average daily billable users.",
+        (_table("usage", "Usage"),
+         ROSTER,
+         ArgSpec("client", "Client name as written in the Roster and Usage tables."),
+         ArgSpec("period_start", "Any date in the month, e.g. its first day."),
+         ArgSpec("measure", "hours (the default) or tickets.", optional=True),
+         USERTYPES),
+        call_in_wizard=False,
+    ),
+    FunctionSpec(
+        "RECOMMENDPRICE",
+        "Monthly price per user that earns the target margin: (hours × cost per hour + other cost) ÷ "
+        "(1 − margin), rounded up to the step.",
+        (HOURS,
+         ArgSpec("cost_per_hour", "Labor cost per hour, e.g. the LaborCostPerHour setting."),
+         ArgSpec("target_margin", "Target margin as a fraction below 1, e.g. 0.35 or 35%."),
+         ArgSpec("other_cost_per_user", "Other monthly cost per user (licences, tools). Blank = 0.",
+                 optional=True),
+         ArgSpec("step", "Round up to a multiple of this, e.g. 5 (the PriceStep setting). Blank = to the cent.",
+                 optional=True)),
+    ),
+    FunctionSpec(
+        "RECOMMENDPLAN",
+        "The cheapest plan (by Rate) whose IncludedHours per user covers the usage; a blank IncludedHours "
+        "means unlimited.",
+        (HOURS, PLANS),
+    ),
+    FunctionSpec(
+        "INVOICEPREVIEW",
+        "Spills the invoice lines that Generate invoices would produce for a client this BillingPeriod, "
+        "then a Total row.",
+        (ArgSpec("client", "Client name from the Clients table."),
+         _table("settings", "Settings"),
+         PLANS,
+         _table("tiers", "Tiers", " Blank if no plan is tiered."),
+         _table("usertypes", "UserTypes", " Blank = the template's default types."),
+         _table("clients", "Clients"),
+         ROSTER,
+         _table("devices", "Devices", optional=True),
+         _table("addons", "AddOns", optional=True),
+         _table("usage", "Usage", " Needed for overage charges.", optional=True)),
+        call_in_wizard=False,
+        ret=dict(SPILL),
+    ),
+)
+
+SPECS: dict[str, FunctionSpec] = {f.name: f for f in FUNCTIONS}
