@@ -1,1 +1,111 @@
-"""Ribbon actions (xlwings RunPython entry points): thin wrappers over the perseat engine."""
+"""Ribbon actions (xlwings RunPython entry points): thin wrappers over :mod:`perseat_addin.actions`.
+
+Each button of the "Per-Seat Billing" tab calls a VBA callback that runs, e.g.::
+
+    RunPython "import perseat_addin.macros as m; m.generate_invoices()"
+
+on ``xw.Book.caller()``. :data:`ACTIONS` lists the buttons; the ribbon XML and
+the VBA callback module are generated from it. A new action is one function
+here (a one-liner over :func:`_perform`) plus one :class:`Action` entry.
+
+Every macro takes an optional ``book``: None means the workbook that pressed
+the button (``xw.Book.caller()``); anything implementing
+:class:`perseat_addin.actions.LiveBook` (a test stand-in), or an ``xw.Book``
+opened from Python, is used as given. Importing this package does not import
+xlwings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perseat_addin import actions
+from perseat_addin.actions import LiveBook, Outcome
+
+
+@dataclass(frozen=True)
+class Action:
+    """One ribbon button and the Python macro behind it."""
+
+    id: str  # ribbon control id (unique within the tab)
+    label: str  # button text
+    macro: str  # function name in perseat_addin.macros, called with no arguments
+    vba_sub: str  # VBA callback: Public Sub <vba_sub>(control As IRibbonControl)
+    image_mso: str  # built-in Office icon (imageMso)
+    screentip: str  # bold first line of the tooltip
+    supertip: str  # the tooltip's explanation (also the Help box's text)
+
+    @property
+    def run_python(self) -> str:
+        """The statement the VBA callback hands to ``RunPython``."""
+        return f"import perseat_addin.macros as m; m.{self.macro}()"
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("perseatGenerateInvoices", "Generate invoices", "generate_invoices", "PerseatGenerateInvoices",
+           "FileSaveAsPdfOrXps", "Generate this month's invoices",
+           "Prices every active client for BillingPeriod and records the invoices as Draft in the Invoices "
+           "and InvoiceLines tables (replacing this month's earlier drafts, never Final invoices). Adds one "
+           "printable sheet per invoice and writes the PDFs and the QuickBooks, Xero and users files to "
+           "OutputFolder."),
+    Action("perseatFinalizePeriod", "Finalize period", "finalize_period", "PerseatFinalizePeriod",
+           "FileMarkAsFinal", "Finalize this month's invoices",
+           "Marks BillingPeriod's draft invoices Final, moves NextInvoiceNumber and BillingPeriod on to the "
+           "next month and saves the workbook. Refuses if the drafts no longer match the workbook. Final "
+           "invoices are never changed again: a correction is a new credit invoice."),
+    Action("perseatCheckWorkbook", "Check workbook", "check_workbook", "PerseatCheckWorkbook",
+           "AcceptInvitation", "Check the workbook for problems",
+           "Checks every table (Settings, Plans, Tiers, UserTypes, Clients, Roster, Devices, AddOns, Usage, "
+           "Invoices) and lists every problem at once with its sheet, row, column and how to fix it. "
+           "Changes nothing."),
+    Action("perseatHelp", "Help", "show_help", "PerseatHelp", "Help", "What the Per-Seat Billing buttons do",
+           "Shows what each button does and where the documentation is."),
+)
+
+DOCS = ("Documentation: the perseat-addin README (setup, the workbook's tables, the pricing rules). "
+        "In a terminal, 'perseat --help' lists the commands; 'perseat check WORKBOOK' and 'perseat invoice "
+        "WORKBOOK' do what Check workbook and Generate invoices do, without Excel.")
+
+_LABELS = {a.macro: a.label for a in ACTIONS}
+
+
+def _live(book: Any) -> LiveBook:
+    """The workbook to act on: the caller's (RunPython), a LiveBook as given, or an xw.Book wrapped."""
+    from .adapter import XlwingsBook, caller
+
+    if book is None:
+        return caller()
+    if isinstance(book, LiveBook):
+        return book
+    return XlwingsBook(book)
+
+
+def _perform(macro: str, action: Any, book: Any) -> Outcome:
+    return actions.perform(_live(book), f"{actions.PREFIX}: {_LABELS[macro]}", action)
+
+
+def generate_invoices(book: Any = None) -> Outcome:
+    """Generate invoices: draft the month's invoices, invoice sheets, PDFs and accounting CSVs."""
+    return _perform("generate_invoices", actions.generate_invoices, book)
+
+
+def finalize_period(book: Any = None) -> Outcome:
+    """Finalize period: mark the month's drafts Final, advance the period, save."""
+    return _perform("finalize_period", actions.finalize_period, book)
+
+
+def check_workbook(book: Any = None) -> Outcome:
+    """Check workbook: list every problem in one message box."""
+    return _perform("check_workbook", actions.check_workbook, book)
+
+
+def show_help(book: Any = None) -> Outcome:
+    """Help: what each button does and where the documentation is."""
+    where = f"The Python package is installed in {Path(actions.__file__).parent}."
+    text = actions.help_text([(a.label, a.supertip) for a in ACTIONS], f"{DOCS}\n{where}")
+    return _perform("show_help", lambda live: Outcome(text), book)
+
+
+__all__ = ["ACTIONS", "Action", "check_workbook", "finalize_period", "generate_invoices", "show_help"]

@@ -60,19 +60,12 @@ def _usage_error(msg: str) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the workbook and report every problem at once."""
-    from .invoicing import invoice_run
+    from .actions import check_summary
     from .load import load
 
     book = load(args.workbook)
-    run = invoice_run(book)
-    why = run.user_reasons()
-    billable = int(why.str.startswith("billable").sum()) if len(why) else 0
-    info = {
-        "ok": True, "period": str(book.settings.period), "clients": len(book.clients),
-        "active_clients": sum(c.active for c in book.clients), "roster_rows": len(book.roster),
-        "billable_users": billable, "plans": len(book.plans),
-        "warnings": [w.as_dict() for w in book.warnings],
-    }
+    info = check_summary(book)
+    billable = info["billable_users"]
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -132,8 +125,9 @@ def cmd_invoice(args: argparse.Namespace) -> int:
 
 
 def _default_out(workbook: str, folder: str, period: Any) -> Path:
-    base = Path(workbook).resolve().parent
-    return (base / (folder or "invoices") / str(period)).resolve()
+    from .actions import output_dir
+
+    return output_dir(str(Path(workbook).resolve()), folder, period)
 
 
 def cmd_template(args: argparse.Namespace) -> int:

@@ -466,7 +466,7 @@ class _Pricer:
             desc += f": {qty.normalize():f} × {fmt_rate(a.unit_price_micros)}"
         if not base_only and mode is ProrationMode.DAILY and (lo > 0 or hi < n_days - 1
                                                              or len(set(values)) > 1):
-            days = f"{_day(s.period.first + dt.timedelta(days=lo))}–{s.period.first.replace(day=hi + 1):%-d}"
+            days = f"{_day(s.period.first + dt.timedelta(days=lo))}–{hi + 1}"
             desc += f", {days}, prorated daily"
         else:
             desc += f", {_span(s.period)}"

@@ -283,7 +283,8 @@ def write_invoice_sheet(wb: xlsxwriter.Workbook, f: _Formats, name: str, inv: In
     ws.merge_range(row, 0, row, 2, "Total due", f.total_label)
     ws.write_number(row, 3, float(cents_to_decimal(inv.total_cents)), f.total)
     row += 3
-    terms = (f"Payment due by {inv.due_date:%B %-d, %Y} ({st.payment_terms_days} days). "
+    due = inv.due_date
+    terms = (f"Payment due by {due:%B} {due.day}, {due.year} ({st.payment_terms_days} days). "
              f"Please quote {inv.number} with your payment.")
     if st.msp_email:
         terms += f" Questions about this invoice: {st.msp_email}."

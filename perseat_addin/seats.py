@@ -159,8 +159,8 @@ def reasons(roster: pd.DataFrame, types: dict[str, UserType], counted: BoolArray
         elif counted[i]:
             span = ""
             if s > first_day or e < last:
-                a = from_day_number(max(s, first_day)).strftime("%b %-d")
-                b = from_day_number(min(e, last)).strftime("%b %-d")
+                da, db = from_day_number(max(s, first_day)), from_day_number(min(e, last))
+                a, b = f"{da:%b} {da.day}", f"{db:%b} {db.day}"  # not %-d: Windows strftime lacks it
                 span = f", active {a}–{b}"
             out.append(f"billable: {tname}{span}")
         elif active_days[i] < t.min_active_days:

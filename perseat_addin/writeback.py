@@ -1,7 +1,12 @@
-"""Write invoices back into the user's workbook, atomically, keeping its VBA project and ribbon.
+"""Record invoices in the workbook's Invoices, InvoiceLines and Settings tables.
 
-Only the Invoices, InvoiceLines and Settings tables change. Final invoices are
-never touched; re-running a period replaces that period's Draft rows only.
+The rules are pure functions over table rows (:class:`TableRows` in,
+:class:`TableEdit` out): recording a period replaces that period's Draft rows
+(and their lines), never touches a Final row, and refuses to reuse an invoice
+number; finalizing marks the period's Drafts Final and advances
+NextInvoiceNumber and BillingPeriod. Two writers apply the same edits:
+:func:`record_invoices` to a file through openpyxl (``perseat invoice
+--finalize``), and :mod:`perseat_addin.actions` to the workbook open in Excel.
 """
 
 from __future__ import annotations
@@ -9,8 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,81 +27,352 @@ from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.workbook.workbook import Workbook as OpenpyxlWorkbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .errors import FinalizedError, PerseatError
+from .errors import FinalizedError, PerseatError, Problem
 from .invoicing import Invoice
 from .model import Period
-from .money import cents_to_decimal
+from .money import cents_to_decimal, fmt_money, to_decimal
 from .schema import header_key
 from .template import MACRO_MAIN, macro_enable
 
+INVOICE_COLUMNS = ("InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax",
+                   "Total", "Status", "File")
+LINE_COLUMNS = ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount")
+REQUIRED = {"Invoices": ("InvoiceNo", "Client", "Period", "Status"), "InvoiceLines": ("InvoiceNo", "Amount"),
+            "Settings": ("Setting", "Value")}
+"""Columns a table must have before the program writes to it."""
 
-def _find_table(wb: OpenpyxlWorkbook, name: str) -> tuple[Worksheet, Any]:
-    for ws in wb.worksheets:
-        for table in ws.tables.values():
-            if table.name.lower() == name.lower():
-                return ws, table
-    raise PerseatError(f"the workbook has no {name} table to write to; add the {name} sheet from the "
-                       "template (perseat template) and try again")
+NUMBER_FORMATS = {"IssueDate": "yyyy-mm-dd", "DueDate": "yyyy-mm-dd", "Subtotal": "#,##0.00",
+                  "Discount": "#,##0.00", "Tax": "#,##0.00", "Total": "#,##0.00", "UnitPrice": "#,##0.00",
+                  "Amount": "#,##0.00"}
+"""Number formats of the written columns (for writers that must set them on new rows)."""
 
 
-class _TableRows:
-    """Rows of an Excel table as dicts keyed by header, rewritten in place."""
+# --------------------------------------------------------------------------
+# Table rows and edits: plain values
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """An Excel table's headers and every data row, blank ones included (index = position in the table)."""
+
+    name: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...] = ()
+
+    @classmethod
+    def of(cls, name: str, values: Sequence[Sequence[Any]]) -> TableRows:
+        """From a 2-D range: header row first (as Excel hands a table over)."""
+        if not values:
+            return cls(name, ())
+        headers = tuple("" if h is None else str(h).strip() for h in values[0])
+        width = len(headers)
+        rows = tuple(tuple(list(r)[:width]) + (None,) * (width - len(r)) for r in values[1:])
+        return cls(name, headers, rows)
+
+    def col(self, header: str) -> int | None:
+        """Position of ``header`` (matched like every SPEC header), or None."""
+        key = header_key(header)
+        for j, h in enumerate(self.headers):
+            if header_key(h) == key:
+                return j
+        return None
+
+    def get(self, row: Sequence[Any], header: str) -> Any:
+        j = self.col(header)
+        return row[j] if j is not None and j < len(row) else None
+
+    def make(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A full-width row; columns not in ``values`` are None (left alone by writers)."""
+        by = {header_key(k): v for k, v in values.items()}
+        return tuple(by.get(header_key(h)) for h in self.headers)
+
+    def missing(self, headers: Iterable[str]) -> list[str]:
+        return [h for h in headers if self.col(h) is None]
+
+
+@dataclass(frozen=True)
+class TableEdit:
+    """Changes to one table: set cells in rows that stay, delete rows, append rows.
+
+    Row indexes refer to :attr:`TableRows.rows` as read. Appended rows are full
+    width; a None cell is left as the new row has it (blank, or an Excel
+    calculated column's formula).
+    """
+
+    table: str
+    cells: tuple[tuple[int, int, Any], ...] = ()
+    delete: tuple[int, ...] = ()
+    append: tuple[tuple[Any, ...], ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.cells or self.delete or self.append)
+
+
+def apply_edit(t: TableRows, edit: TableEdit) -> TableRows:
+    """The table after ``edit``: cells set, deleted rows gone, appended rows at the end."""
+    rows = [list(r) for r in t.rows]
+    for i, j, v in edit.cells:
+        rows[i][j] = v
+    gone = set(edit.delete)
+    kept = [tuple(r) for i, r in enumerate(rows) if i not in gone]
+    return TableRows(t.name, t.headers, (*kept, *edit.append))
+
+
+def is_blank(row: Sequence[Any]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return "" if v is None else str(v).strip()
+
+
+def _status(t: TableRows, row: Sequence[Any]) -> str:
+    return _text(t.get(row, "Status")).lower()
+
+
+# --------------------------------------------------------------------------
+# The rules
+
+
+def writeback_problems(tables: Mapping[str, TableRows | None]) -> list[Problem]:
+    """Problems that stop the program writing to Invoices, InvoiceLines or Settings (missing tables, columns)."""
+    out: list[Problem] = []
+    for name, needed in REQUIRED.items():
+        t = tables.get(name)
+        if t is None:
+            out.append(Problem(name, None, None, f"the workbook has no {name} table to write to",
+                               f"add the {name} sheet and table from the template (perseat template)"))
+            continue
+        missing = t.missing(needed)
+        if missing:
+            out.append(Problem(name, None, None, f"the {name} table lacks column(s) {', '.join(missing)}",
+                               "add them to the table's header row (see the template)"))
+    return out
+
+
+def _require(t: TableRows, kind: str) -> None:
+    missing = t.missing(REQUIRED[kind])
+    if missing:
+        raise PerseatError(f"the {t.name} table lacks column(s) {', '.join(missing)}; add them to its header row "
+                           "(see the template) and try again")
+
+
+def _excel_datetime(d: dt.date) -> dt.datetime:
+    return dt.datetime.combine(d, dt.time())
+
+
+def invoice_row(t: TableRows, inv: Invoice, status: str, file: str = "") -> tuple[Any, ...]:
+    """An Invoices row (money as Excel numbers, dates as Excel dates)."""
+    return t.make({
+        "InvoiceNo": inv.number, "Client": inv.client.name, "Period": str(inv.period),
+        "IssueDate": _excel_datetime(inv.issue_date), "DueDate": _excel_datetime(inv.due_date),
+        "Subtotal": float(cents_to_decimal(inv.subtotal_cents)),
+        "Discount": float(cents_to_decimal(inv.discount_cents)),
+        "Tax": float(cents_to_decimal(inv.tax_cents)), "Total": float(cents_to_decimal(inv.total_cents)),
+        "Status": status, "File": file,
+    })
+
+
+def line_rows(t: TableRows, inv: Invoice) -> list[tuple[Any, ...]]:
+    """The InvoiceLines rows of one invoice, numbered from 1."""
+    return [t.make({"InvoiceNo": inv.number, "Line": k, "Kind": ln.kind, "Description": ln.description,
+                    "Quantity": float(ln.quantity), "UnitPrice": float(ln.unit_price),
+                    "Amount": float(ln.amount)})
+            for k, ln in enumerate(inv.lines, start=1)]
+
+
+def replaced_drafts(invoices: TableRows, period: Period) -> list[int]:
+    """Indexes of ``period``'s rows that are not Final (what recording the period replaces)."""
+    p = str(period)
+    return [i for i, row in enumerate(invoices.rows)
+            if not is_blank(row) and Period.key(invoices.get(row, "Period")) == p and _status(invoices, row) != "final"]
+
+
+def record_edits(invoices_t: TableRows, lines_t: TableRows, invoices: Sequence[Invoice], period: Period, *,
+                 final: bool = False, files: Mapping[str, str] | None = None) -> tuple[TableEdit, TableEdit]:
+    """Edits that replace ``period``'s Draft invoices (and their lines) with ``invoices``.
+
+    Final rows are never changed: a Final invoice of the same client and period
+    raises :class:`FinalizedError`; a new number already used by a row that
+    stays raises :class:`PerseatError`. Blank rows are removed.
+    """
+    _require(invoices_t, "Invoices")
+    _require(lines_t, "InvoiceLines")
+    p = str(period)
+    drafts = set(replaced_drafts(invoices_t, period))
+    new_clients = {i.client.name.strip().lower() for i in invoices}
+    delete: list[int] = []
+    dropped: set[str] = set()
+    kept: dict[str, tuple[str, str]] = {}
+    for i, row in enumerate(invoices_t.rows):
+        number = _text(invoices_t.get(row, "InvoiceNo"))
+        if is_blank(row) or i in drafts:
+            delete.append(i)
+            if number:
+                dropped.add(number.lower())
+            continue
+        client = _text(invoices_t.get(row, "Client"))
+        row_period = Period.key(invoices_t.get(row, "Period"))
+        if row_period == p and client.lower() in new_clients:
+            raise FinalizedError(f"{number} for {client} ({p}) is Final and cannot be replaced; "
+                                 "issue a credit invoice instead")
+        kept[number.lower()] = (_text(invoices_t.get(row, "Status")) or "Draft", row_period)
+    for inv in invoices:
+        if inv.number.lower() in kept:
+            status, used_in = kept[inv.number.lower()]
+            raise PerseatError(
+                f"invoice number {inv.number} is already used by the {status} invoice for {used_in} in the "
+                f"Invoices table; finalize or delete that period's Draft rows, or set NextInvoiceNumber in "
+                "Settings above the highest number used")
+    dropped -= set(kept)
+    line_delete = tuple(i for i, row in enumerate(lines_t.rows)
+                        if is_blank(row) or _text(lines_t.get(row, "InvoiceNo")).lower() in dropped)
+    status = "Final" if final else "Draft"
+    new_invoices = tuple(invoice_row(invoices_t, inv, status, (files or {}).get(inv.number, "")) for inv in invoices)
+    new_lines = tuple(r for inv in invoices for r in line_rows(lines_t, inv))
+    return (TableEdit(invoices_t.name, delete=tuple(delete), append=new_invoices),
+            TableEdit(lines_t.name, delete=line_delete, append=new_lines))
+
+
+def finalize_edit(invoices_t: TableRows, period: Period) -> tuple[TableEdit, tuple[str, ...]]:
+    """Mark ``period``'s Draft rows Final; returns the edit and their invoice numbers (none: nothing to do)."""
+    _require(invoices_t, "Invoices")
+    j = invoices_t.col("Status")
+    assert j is not None  # _require
+    rows = replaced_drafts(invoices_t, period)
+    numbers = tuple(_text(invoices_t.get(invoices_t.rows[i], "InvoiceNo")) for i in rows)
+    return TableEdit(invoices_t.name, cells=tuple((i, j, "Final") for i in rows)), numbers
+
+
+_TAIL = re.compile(r"(\d+)\s*$")
+
+
+def advanced_settings(settings_t: TableRows, numbers: Iterable[str], period: Period) -> dict[str, Any]:
+    """Settings after finalizing ``period`` with invoice ``numbers``: NextInvoiceNumber past the highest
+    number used, BillingPeriod the month after ``period``. Neither ever goes backwards."""
+    current = {header_key(_text(settings_t.get(r, "Setting"))): settings_t.get(r, "Value") for r in settings_t.rows}
+    out: dict[str, Any] = {}
+    used = [int(m.group(1)) for n in numbers if (m := _TAIL.search(str(n)))]
+    if used:
+        nxt = max(used) + 1
+        try:
+            now = int(float(current.get("nextinvoicenumber")))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            now = None
+        if now is None or nxt > now:
+            out["NextInvoiceNumber"] = nxt
+    now_p = Period.key(current.get("billingperiod"))
+    if not re.fullmatch(r"\d{4}-\d{2}", now_p) or now_p <= str(period):
+        out["BillingPeriod"] = str(period.next())
+    return out
+
+
+def settings_edit(settings_t: TableRows, values: Mapping[str, Any]) -> TableEdit:
+    """Set Settings values by name; a setting without a row gets one appended."""
+    _require(settings_t, "Settings")
+    j = settings_t.col("Value")
+    assert j is not None  # _require
+    cells: list[tuple[int, int, Any]] = []
+    append: list[tuple[Any, ...]] = []
+    for name, value in values.items():
+        for i, row in enumerate(settings_t.rows):
+            if header_key(_text(settings_t.get(row, "Setting"))) == header_key(name):
+                cells.append((i, j, value))
+                break
+        else:
+            append.append(settings_t.make({"Setting": name, "Value": value}))
+    return TableEdit(settings_t.name, cells=tuple(cells), append=tuple(append))
+
+
+def _cents(v: Any) -> int | None:
+    try:
+        return int((to_decimal(v) * 100).quantize(Decimal(1), ROUND_HALF_UP))
+    except (ValueError, ArithmeticError):
+        return None
+
+
+def draft_differences(invoices_t: TableRows, lines_t: TableRows, invoices: Sequence[Invoice],
+                      period: Period) -> list[str]:
+    """How ``period``'s Draft rows differ from ``invoices`` (the workbook priced now): numbers, clients,
+    totals and line amounts. Empty when the drafts are what the workbook gives today."""
+    drafts: dict[str, tuple[str, int | None]] = {}
+    for i in replaced_drafts(invoices_t, period):
+        row = invoices_t.rows[i]
+        drafts[_text(invoices_t.get(row, "InvoiceNo"))] = (_text(invoices_t.get(row, "Client")),
+                                                           _cents(invoices_t.get(row, "Total")))
+    amounts: dict[str, list[int | None]] = {}
+    for row in lines_t.rows:
+        if not is_blank(row):
+            amounts.setdefault(_text(lines_t.get(row, "InvoiceNo")), []).append(_cents(lines_t.get(row, "Amount")))
+    out: list[str] = []
+    fresh = {inv.number: inv for inv in invoices}
+    for number, (client, total) in drafts.items():
+        inv = fresh.get(number)
+        if inv is None:
+            out.append(f"{number} ({client}): the workbook no longer gives this invoice")
+        elif inv.client.name != client:
+            out.append(f"{number}: drafted for {client}, the workbook now gives it to {inv.client.name}")
+        elif total != inv.total_cents:
+            shown = "blank" if total is None else fmt_money(total)
+            out.append(f"{number} ({client}): draft total {shown}, the workbook now gives {fmt_money(inv.total_cents)}")
+        elif amounts.get(number, []) != [ln.amount_cents for ln in inv.lines]:
+            out.append(f"{number} ({client}): the draft's lines differ from what the workbook now gives")
+    out += [f"{inv.number} ({inv.client.name}): new since the drafts were made" for inv in invoices
+            if inv.number not in drafts]
+    return out
+
+
+# --------------------------------------------------------------------------
+# The file writer (openpyxl)
+
+
+class _SheetTable:
+    """An Excel table of an openpyxl workbook: read as :class:`TableRows`, rewritten in place."""
 
     def __init__(self, wb: OpenpyxlWorkbook, name: str):
-        self.ws, self.table = _find_table(wb, name)
+        found = [(ws, t) for ws in wb.worksheets for t in ws.tables.values() if t.name.lower() == name.lower()]
+        if not found:
+            raise PerseatError(f"the workbook has no {name} table to write to; add the {name} sheet from the "
+                               "template (perseat template) and try again")
+        self.ws: Worksheet = found[0][0]
+        self.table: Any = found[0][1]
         c0, r0, c1, r1 = range_boundaries(self.table.ref)
-        self.c0, self.r0, self.c1 = c0, r0, c1
-        self.headers = [str(self.ws.cell(r0, c).value or "") for c in range(c0, c1 + 1)]
-        self.keys = [header_key(h) for h in self.headers]
-        self.old_last = r1
-        self.rows: list[list[Any]] = []
-        for r in range(r0 + 1, r1 + 1):
-            vals = [self.ws.cell(r, c).value for c in range(c0, c1 + 1)]
-            if any(v not in (None, "") for v in vals):
-                self.rows.append(vals)
+        self.c0, self.r0, self.c1, self.r1 = c0, r0, c1, r1
 
-    def get(self, row: list[Any], header: str) -> Any:
-        k = header_key(header)
-        return row[self.keys.index(k)] if k in self.keys else None
+    def read(self) -> TableRows:
+        ws = self.ws
+        headers = tuple(str(ws.cell(self.r0, c).value or "") for c in range(self.c0, self.c1 + 1))
+        rows = tuple(tuple(ws.cell(r, c).value for c in range(self.c0, self.c1 + 1))
+                     for r in range(self.r0 + 1, self.r1 + 1))
+        return TableRows(self.table.name, headers, rows)
 
-    def make(self, values: dict[str, Any]) -> list[Any]:
-        by = {header_key(k): v for k, v in values.items()}
-        return [by.get(k) for k in self.keys]
-
-    def require(self, headers: Sequence[str]) -> None:
-        missing = [h for h in headers if header_key(h) not in self.keys]
-        if missing:
-            raise PerseatError(f"the {self.table.name} table lacks column(s) {', '.join(missing)}; "
-                               "add them (see the template) and try again")
-
-    def save(self) -> None:
-        styles = [self.ws.cell(self.r0 + 1, c)._style for c in range(self.c0, self.c1 + 1)]
-        last = self.r0 + max(len(self.rows), 1)
-        for i in range(max(len(self.rows), 1)):
-            vals = self.rows[i] if i < len(self.rows) else [None] * len(self.keys)
+    def write(self, t: TableRows) -> None:
+        """Rewrite the data rows with ``t.rows`` (at least one, blank if none) and resize the table."""
+        ws = self.ws
+        styles = [ws.cell(self.r0 + 1, c)._style for c in range(self.c0, self.c1 + 1)]
+        n = max(len(t.rows), 1)
+        for i in range(n):
+            vals = t.rows[i] if i < len(t.rows) else (None,) * len(t.headers)
             for j, v in enumerate(vals):
-                cell = self.ws.cell(self.r0 + 1 + i, self.c0 + j)
+                cell = ws.cell(self.r0 + 1 + i, self.c0 + j)
                 cell.value = v
                 cell._style = styles[j]
                 if isinstance(v, dt.datetime):
                     cell.number_format = "yyyy-mm-dd"
-        for r in range(last + 1, self.old_last + 1):
+        for r in range(self.r0 + n + 1, self.r1 + 1):
             for c in range(self.c0, self.c1 + 1):
-                self.ws.cell(r, c).value = None
-        self.table.ref = f"{get_column_letter(self.c0)}{self.r0}:{get_column_letter(self.c1)}{last}"
+                ws.cell(r, c).value = None
+        self.r1 = self.r0 + n
+        self.table.ref = f"{get_column_letter(self.c0)}{self.r0}:{get_column_letter(self.c1)}{self.r1}"
         if self.table.autoFilter is not None:
             self.table.autoFilter.ref = self.table.ref
 
-
-def _set_setting(wb: OpenpyxlWorkbook, name: str, value: Any) -> None:
-    t = _TableRows(wb, "Settings")
-    for row in t.rows:
-        if header_key(t.get(row, "Setting") or "") == header_key(name):
-            row[t.keys.index("value")] = value
-            break
-    else:
-        t.rows.append(t.make({"Setting": name, "Value": value}))
-    t.save()
+    def apply(self, edit: TableEdit) -> None:
+        if edit.changes:
+            self.write(apply_edit(self.read(), edit))
 
 
 def record_invoices(path: str | Path, invoices: Sequence[Invoice], period: Period, *, final: bool,
@@ -102,55 +381,37 @@ def record_invoices(path: str | Path, invoices: Sequence[Invoice], period: Perio
     advance NextInvoiceNumber and BillingPeriod. The file is replaced atomically."""
     path = Path(path)
     original = path.read_bytes()
+    wb = open_workbook(original, path)
+    inv_t, line_t = _SheetTable(wb, "Invoices"), _SheetTable(wb, "InvoiceLines")
+    inv_edit, line_edit = record_edits(inv_t.read(), line_t.read(), invoices, period, final=final, files=files)
+    settings = _SheetTable(wb, "Settings") if final else None
+    s_edit = None
+    if settings is not None:
+        s_rows = settings.read()
+        s_edit = settings_edit(s_rows, advanced_settings(s_rows, [i.number for i in invoices], period))
+    inv_t.apply(inv_edit)
+    line_t.apply(line_edit)
+    if settings is not None and s_edit is not None:
+        settings.apply(s_edit)
+    save_workbook(wb, path, original)
+    return path
+
+
+def open_workbook(data: bytes, path: str | Path) -> OpenpyxlWorkbook:
+    """Load a workbook for rewriting, keeping its VBA project when it has one."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        content_types = z.read("[Content_Types].xml")
+    keep_vba = Path(path).suffix.lower() in (".xlsm", ".xltm") or MACRO_MAIN.encode() in content_types
+    return load_workbook(io.BytesIO(data), keep_vba=keep_vba, keep_links=True, rich_text=True)
+
+
+def save_workbook(wb: OpenpyxlWorkbook, path: str | Path, original: bytes) -> None:
+    """Save ``wb`` over ``path`` atomically, keeping what ``original`` had: the macro-enabled content
+    type, the VBA project and the ribbon (refuses to save if either would be dropped)."""
+    path = Path(path)
     with zipfile.ZipFile(io.BytesIO(original)) as z:
         content_types = z.read("[Content_Types].xml")
         parts_before = set(z.namelist())
-    keep_vba = path.suffix.lower() in (".xlsm", ".xltm") or MACRO_MAIN.encode() in content_types
-    wb = load_workbook(io.BytesIO(original), keep_vba=keep_vba, keep_links=True, rich_text=True)
-    inv_t = _TableRows(wb, "Invoices")
-    inv_t.require(("InvoiceNo", "Client", "Period", "Status"))
-    line_t = _TableRows(wb, "InvoiceLines")
-    line_t.require(("InvoiceNo", "Amount"))
-    p = str(period)
-    clients = {i.client.name.lower() for i in invoices}
-    drop: set[str] = set()
-    kept = []
-    for row in inv_t.rows:
-        status = str(inv_t.get(row, "Status") or "").strip().lower()
-        same_period = Period.key(inv_t.get(row, "Period")) == p
-        if same_period and status == "final" and str(inv_t.get(row, "Client") or "").lower() in clients:
-            raise FinalizedError(f"{inv_t.get(row, 'InvoiceNo')} for {inv_t.get(row, 'Client')} ({p}) is Final "
-                                 "and cannot be replaced; issue a credit invoice instead")
-        if same_period and status != "final":
-            drop.add(str(inv_t.get(row, "InvoiceNo")))
-            continue
-        kept.append(row)
-    inv_t.rows = kept
-    line_t.rows = [r for r in line_t.rows if str(line_t.get(r, "InvoiceNo")) not in drop]
-    status = "Final" if final else "Draft"
-    for inv in invoices:
-        inv_t.rows.append(inv_t.make({
-            "InvoiceNo": inv.number, "Client": inv.client.name, "Period": p,
-            "IssueDate": dt.datetime.combine(inv.issue_date, dt.time()),
-            "DueDate": dt.datetime.combine(inv.due_date, dt.time()),
-            "Subtotal": float(cents_to_decimal(inv.subtotal_cents)),
-            "Discount": float(cents_to_decimal(inv.discount_cents)),
-            "Tax": float(cents_to_decimal(inv.tax_cents)),
-            "Total": float(cents_to_decimal(inv.total_cents)),
-            "Status": status, "File": (files or {}).get(inv.number, ""),
-        }))
-        for k, ln in enumerate(inv.lines, start=1):
-            line_t.rows.append(line_t.make({
-                "InvoiceNo": inv.number, "Line": k, "Kind": ln.kind, "Description": ln.description,
-                "Quantity": float(ln.quantity), "UnitPrice": float(ln.unit_price), "Amount": float(ln.amount),
-            }))
-    inv_t.save()
-    line_t.save()
-    if final:
-        numbers = [int(i.number.rsplit("-", 1)[-1]) for i in invoices if i.number.rsplit("-", 1)[-1].isdigit()]
-        if numbers:
-            _set_setting(wb, "NextInvoiceNumber", max(numbers) + 1)
-        _set_setting(wb, "BillingPeriod", str(period.next()))
     buf = io.BytesIO()
     wb.save(buf)
     data = _restore_package(buf.getvalue(), content_types, parts_before)
@@ -161,7 +422,6 @@ def record_invoices(path: str | Path, invoices: Sequence[Invoice], period: Perio
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
 
 
 def _restore_package(data: bytes, content_types: bytes, parts_before: set[str]) -> bytes:
