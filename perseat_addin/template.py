@@ -36,6 +36,7 @@ class SheetSpec:
     formats: dict[str, str] = field(default_factory=dict)  # header → number format
     note: str = ""
     formulas: dict[str, str] = field(default_factory=dict)  # header → calculated column formula
+    cached: dict[tuple[int, str], Any] = field(default_factory=dict)  # (row index, header) → formula result
 
 
 @dataclass
@@ -60,13 +61,17 @@ SETTING_NAMES = {
     "PriceStep": '=INDEX(Settings[Value],MATCH("PriceStep",Settings[Setting],0))',
 }
 
-# Clients formula columns: the Excel functions over the workbook's own tables.
+# Clients formula columns: the Excel functions over the workbook's own tables. Excel 2007-style
+# structured references (Clients[[#This Row],[Client]]) so LibreOffice reads them too.
+_ROW = "Clients[[#This Row],[{}]]"
 CLIENT_FORMULAS = {
-    "BillableUsers": "=BILLABLEUSERS(Roster[#All],[@Client],PeriodEnd,UserTypes[#All])",
-    "Devices": "=COUNTIFS(Devices[Client],[@Client])",
-    "MonthlyCharge": "=SEATCHARGE([@BillableUsers],[@Plan],Plans[#All],Tiers[#All],[@Devices])",
-    "HoursPerUser": '=USAGEPERUSER(Usage[#All],Roster[#All],[@Client],PeriodStart,"hours",UserTypes[#All])',
-    "RecommendedPrice": "=RECOMMENDPRICE([@HoursPerUser],LaborCostPerHour,TargetMargin,0,PriceStep)",
+    "BillableUsers": f"=BILLABLEUSERS(Roster[#All],{_ROW.format('Client')},PeriodEnd,UserTypes[#All])",
+    "Devices": f"=COUNTIFS(Devices[Client],{_ROW.format('Client')})",
+    "MonthlyCharge": f"=SEATCHARGE({_ROW.format('BillableUsers')},{_ROW.format('Plan')},Plans[#All],Tiers[#All],"
+                     f"{_ROW.format('Devices')})",
+    "HoursPerUser": f'=USAGEPERUSER(Usage[#All],Roster[#All],{_ROW.format("Client")},PeriodStart,"hours",'
+                    "UserTypes[#All])",
+    "RecommendedPrice": f"=RECOMMENDPRICE({_ROW.format('HoursPerUser')},LaborCostPerHour,TargetMargin,0,PriceStep)",
 }
 
 XLWINGS_CONF = (
@@ -310,6 +315,12 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
         ws.set_column(j, j, spec.widths.get(h, max(10.0, len(h) + 3)), fmt)
     ws.add_table(0, 0, nrows, len(headers) - 1, {"name": spec.name, "columns": columns,
                                                   "style": "Table Style Medium 2"})
+    for (i, h), value in spec.cached.items():  # the formulas' results, as Excel will compute them
+        ws.write_formula(i + 1, headers.index(h), spec.formulas[h], fmt_of(h), value)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
+    ws.set_paper(1)
     for i, row in enumerate(spec.rows, start=1):
         for j, v in enumerate(row):
             fmt = fmt_of(spec.headers[j])
@@ -404,8 +415,51 @@ def read_bas(path: Path) -> str:
     return "\n".join(ln for ln in lines if not ln.startswith("Attribute VB_Name")) + "\n"
 
 
+def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, str], Any]:
+    """What the Clients formula columns evaluate to, through the same functions the UDFs call.
+
+    Stored as the formulas' cached results so the workbook reads well before
+    Excel recalculates it (and in viewers that cannot run the functions).
+    """
+    from decimal import Decimal
+
+    from .errors import PerseatError
+    from .functions import billable_users, recommend_price, seat_charge, usage_per_user
+    from .load import load
+
+    book = load(path)
+    st = book.settings
+    devices = book.devices["client"].str.strip().str.lower().value_counts().to_dict()
+    clients = next(s for s in sheets if s.name == "Clients")
+    out: dict[tuple[int, str], Any] = {}
+    for i, row in enumerate(clients.rows):
+        name, plan = str(row[0]), str(row[1])
+        users = billable_users(book, name, st.period.last)
+        n_dev = int(devices.get(name.lower(), 0))
+        out[(i, "BillableUsers")] = users
+        out[(i, "Devices")] = n_dev
+        out[(i, "MonthlyCharge")] = seat_charge(book.plan(plan), users, n_dev).total_cents / 100
+        try:
+            hours = usage_per_user(book, name, st.period)
+        except PerseatError as exc:
+            out[(i, "HoursPerUser")] = f"#PERSEAT! {exc}"
+            out[(i, "RecommendedPrice")] = f"#PERSEAT! {exc}"
+            continue
+        out[(i, "HoursPerUser")] = float(hours)
+        labor = Decimal(st.labor_cost_per_hour_micros or 0) / 1_000_000
+        margin = Decimal(st.target_margin_ppm or 0) / 1_000_000
+        step = Decimal(st.price_step_micros or 0) / 1_000_000
+        out[(i, "RecommendedPrice")] = float(recommend_price(hours, labor, margin, Decimal(0), step))
+    return out
+
+
 def build(path: str | Path = "workbook_template.xlsm") -> Path:
-    """Write the template workbook to ``path``."""
+    """Write the template workbook to ``path`` (twice: the second time with the formulas' results)."""
     p = Path(path)
-    write_workbook(p, template_sheets(), parts=excel_parts())
+    sheets = template_sheets()
+    parts = excel_parts()
+    write_workbook(p, sheets, parts=parts)
+    clients = next(s for s in sheets if s.name == "Clients")
+    clients.cached = formula_results(p, sheets)
+    write_workbook(p, sheets, parts=parts)
     return p

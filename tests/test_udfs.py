@@ -524,7 +524,7 @@ class Formulas:
     """
 
     TOKEN = re.compile(r'\s*(?:(?P<str>"[^"]*")|(?P<num>\d+(?:\.\d+)?)'
-                       r"|\[\[#This Row\],\s*(?P<this>[^\]]+)\]|\[@(?P<at>[^\]]+)\]"
+                       r"|(?:\w+)?\[\[#This Row\],\s*\[?(?P<this>[^\]]+)\]?\]|\[@(?P<at>[^\]]+)\]"
                        r"|(?P<ref>[A-Za-z_][\w.]*\[[^\]]+\])|(?P<name>[A-Za-z_][\w.]*)|(?P<op>[(),&]))")
 
     def __init__(self, tpl: Template, names: dict[str, str]):
