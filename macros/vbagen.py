@@ -84,9 +84,9 @@ def ribbon_module(actions: Iterable[Any]) -> str:
 
 
 def setup_module(functions: Iterable[Any]) -> str:
-    """``Auto_Open``: registers each function's description and argument help for the Function Wizard."""
-    out = [HEADER, "' Runs when the workbook opens: describes the Per-Seat Billing functions to Excel.",
-           "Option Explicit", "", "Public Sub Auto_Open()", "    On Error Resume Next"]
+    """``RegisterFunctions``: each function's description and argument help for the Function Wizard."""
+    out = [HEADER, "' Called by ThisWorkbook's Workbook_Open: describes the Per-Seat Billing functions to Excel.",
+           "Option Explicit", "", "Public Sub RegisterFunctions()", "    On Error Resume Next"]
     for fn in functions:
         helps = ", ".join(vba_string(a.help[:255]) for a in fn.args)
         out += [f"    Application.MacroOptions Macro:={vba_string(fn.name)}, _",
@@ -95,6 +95,12 @@ def setup_module(functions: Iterable[Any]) -> str:
                 f"        ArgumentDescriptions:=Array({helps})"]
     out += ["    On Error GoTo 0", "End Sub", ""]
     return "\r\n".join(out)
+
+
+def workbook_module() -> str:
+    """ThisWorkbook's code: register the functions' help each time the workbook opens."""
+    return "\r\n".join([HEADER, "Option Explicit", "", "Private Sub Workbook_Open()",
+                         "    PerseatSetup.RegisterFunctions", "End Sub", ""])
 
 
 def custom_ui(actions: Sequence[Any]) -> str:
@@ -131,6 +137,7 @@ def generated_files() -> dict[str, str]:
         f"{UDF_MODULE}.bas": f'Attribute VB_Name = "{UDF_MODULE}"\r\n' + udf_module(FUNCTIONS),
         "PerseatRibbon.bas": 'Attribute VB_Name = "PerseatRibbon"\r\n' + ribbon_module(ACTIONS),
         "PerseatSetup.bas": 'Attribute VB_Name = "PerseatSetup"\r\n' + setup_module(FUNCTIONS),
+        "ThisWorkbook.cls": workbook_module(),
         "customUI.xml": custom_ui(ACTIONS),
     }
 

@@ -393,8 +393,12 @@ def excel_parts() -> ExcelParts:
     if modules:
         from .vbaproject import build_vba_project
 
-        parts.vba_project = build_vba_project([(m.stem, read_bas(m)) for m in modules],
-                                              project_references=[("xlwings", "xlwings.xlam")])
+        workbook_cls = vba_dir / "ThisWorkbook.cls"
+        parts.vba_project = build_vba_project(
+            [(m.stem, read_bas(m)) for m in modules],
+            project_references=[("xlwings", "xlwings.xlam")],
+            document_code={"ThisWorkbook": workbook_cls.read_text(encoding="utf-8")} if workbook_cls.exists() else None,
+        )
     return parts
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import struct
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -87,6 +87,7 @@ def build_vba_project(
     document_modules: Sequence[str] = (WORKBOOK_CODENAME,),
     *,
     project_references: Sequence[tuple[str, str]] = (),
+    document_code: Mapping[str, str] | None = None,
 ) -> bytes:
     """The bytes of a source-only ``vbaProject.bin`` holding ``modules``.
 
@@ -99,6 +100,8 @@ def build_vba_project(
     ``project_references`` are (project name, file) pairs of other VBA projects
     this one calls, e.g. ``("xlwings", "xlwings.xlam")`` for RunPython and
     XLPy.CallUDF; Excel binds them to the loaded add-in of that name.
+    ``document_code`` gives code for document modules by name (e.g. ThisWorkbook's
+    ``Workbook_Open``), stored after their attribute lines.
     Raises ValueError for a bad name or a character code page 1252 lacks.
     """
     _check_identifier(project_name, "VBA project name")
@@ -116,7 +119,9 @@ def build_vba_project(
     project: list[_Module] = []
     for i, name in enumerate(document_modules):
         base = _WORKBOOK_BASE if i == 0 else _WORKSHEET_BASE
-        project.append(_Module(name, True, _document_source(name, base)))
+        code = (document_code or {}).get(name, "")
+        body = _standard_source(name, code).split(b"\r\n", 1)[1] if code.strip() else b""
+        project.append(_Module(name, True, _document_source(name, base) + body))
     for name, source in modules:
         project.append(_Module(name, False, _standard_source(name, source)))
 

@@ -64,10 +64,11 @@ def test_olevba_reads_exactly_the_committed_bas_sources_from_the_template() -> N
         modules = {Path(name).stem: code for _, _, name, code in parser.extract_macros()}
     finally:
         parser.close()
-    for bas in sorted(VBA_DIR.glob("*.bas")):
+    sources = sorted(VBA_DIR.glob("*.bas")) + sorted(VBA_DIR.glob("*.cls"))
+    for bas in sources:
         assert bas.stem in modules, f"{bas.stem} missing from the template's VBA project"
         assert code_lines(modules[bas.stem]) == code_lines(bas.read_text(encoding="utf-8")), bas.name
-    assert "ThisWorkbook" in modules
+    assert set(modules) == {p.stem for p in sources}
 
 
 def test_template_is_macro_enabled_with_ribbon_wired_by_a_package_relationship() -> None:
@@ -123,9 +124,11 @@ def test_every_function_has_a_wrapper_with_matching_arguments() -> None:
         assert f'XLPy.CallUDF("perseat_addin.udfs", "{f.name}"' in code
 
 
-def test_function_wizard_help_is_registered_for_every_function() -> None:
+def test_function_wizard_help_is_registered_for_every_function_when_the_workbook_opens() -> None:
     code = (VBA_DIR / "PerseatSetup.bas").read_text(encoding="utf-8")
-    assert re.search(r"^Public Sub Auto_Open\(\)", code, re.M)
+    assert re.search(r"^Public Sub RegisterFunctions\(\)", code, re.M)
+    opener = (VBA_DIR / "ThisWorkbook.cls").read_text(encoding="utf-8")
+    assert re.search(r"^Private Sub Workbook_Open\(\)\s+PerseatSetup\.RegisterFunctions\s+End Sub", opener, re.M)
     for f in FUNCTIONS:
         assert f'Macro:="{f.name}"' in code
         assert 0 < len(f.description) <= 255
