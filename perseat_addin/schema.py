@@ -260,18 +260,20 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
 def _to_text(values: list[Any]) -> pd.Series:
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         return pd.Series(values, dtype="str").fillna("").str.strip()
-    def one(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        if isinstance(v, dt.datetime):
-            return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
-        if isinstance(v, dt.date):
-            return v.isoformat()
-        return str(v).strip()
+    return pd.Series([cell_text(v) for v in values], dtype="str")
 
-    return pd.Series([one(v) for v in values], dtype="str")
+
+def cell_text(v: Any) -> str:
+    """A cell as text: whole floats without '.0', dates as ISO, blanks as ''."""
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v).strip()
 
 
 def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,

@@ -27,7 +27,7 @@ from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.functions import ArgumentError
 from perseat_addin.money import to_decimal
 from perseat_addin.reader import is_excel_error
-from perseat_addin.schema import parse_date_text
+from perseat_addin.schema import cell_text, parse_date_text
 
 from ._spec import SPECS, FunctionSpec
 
@@ -151,13 +151,7 @@ def text(value: Any, name: str, default: Any = _REQUIRED) -> Any:
         if default is _REQUIRED:
             raise ArgumentError(f"{name} is blank")
         return default
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, dt.datetime):
-        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v).strip()
+    return cell_text(v)
 
 
 def date(value: Any, name: str, default: Any = _REQUIRED) -> Any:
