@@ -22,6 +22,7 @@ import pandas as pd
 import xlsxwriter
 
 from .invoicing import Invoice, Run
+from .layout import SheetLayout, Style, invoice_layout
 from .money import cents_to_decimal
 
 # ---------------------------------------------------------------------------
@@ -187,112 +188,85 @@ def _sheet_name(number: str, used: set[str]) -> str:
 
 
 class _Formats:
+    """Number formats of the Register and Lines sheets."""
+
     def __init__(self, wb: xlsxwriter.Workbook, currency: str):
-        money = "#,##0.00;[Red]-#,##0.00"
-        self.money = wb.add_format({"num_format": money})
-        self.money_b = wb.add_format({"num_format": money, "bold": True, "top": 1})
-        self.total = wb.add_format({"num_format": f'"{currency} "#,##0.00', "bold": True, "font_size": 12,
-                                    "top": 2, "bottom": 2})
-        self.total_label = wb.add_format({"bold": True, "font_size": 12, "top": 2, "bottom": 2, "align": "right"})
-        self.label_r = wb.add_format({"align": "right"})
-        self.qty = wb.add_format({"num_format": "#,##0.##", "align": "right"})
-        self.date = wb.add_format({"num_format": "mmm d, yyyy", "align": "left"})
-        self.date_r = wb.add_format({"num_format": "mmm d, yyyy", "align": "right"})
+        self.money = wb.add_format({"num_format": "#,##0.00;[Red]-#,##0.00"})
         self.iso = wb.add_format({"num_format": "yyyy-mm-dd"})
-        self.title = wb.add_format({"bold": True, "font_size": 22, "font_color": "#1F3864", "align": "right"})
-        self.msp = wb.add_format({"bold": True, "font_size": 14, "font_color": "#1F3864"})
-        self.small = wb.add_format({"font_color": "#555555", "font_size": 9})
-        self.small_wrap = wb.add_format({"font_color": "#555555", "font_size": 9, "text_wrap": True,
-                                         "valign": "top"})
-        self.head = wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F3864",
-                                   "border": 1, "border_color": "#1F3864"})
-        self.head_r = wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F3864",
-                                     "align": "right", "border": 1, "border_color": "#1F3864"})
-        self.bold = wb.add_format({"bold": True})
-        self.key = wb.add_format({"bold": True, "font_color": "#555555", "align": "right"})
-        self.value_r = wb.add_format({"align": "right"})
-        self.wrap = wb.add_format({"text_wrap": True, "valign": "top", "bottom": 1, "bottom_color": "#D9D9D9"})
-        self.line_money = wb.add_format({"num_format": money, "valign": "top", "bottom": 1,
-                                         "bottom_color": "#D9D9D9"})
-        self.line_qty = wb.add_format({"num_format": "#,##0.##", "valign": "top", "bottom": 1,
-                                       "bottom_color": "#D9D9D9"})
 
 
 def _excel_date(d: dt.date) -> dt.datetime:
     return dt.datetime(d.year, d.month, d.day)
 
 
-def write_invoice_sheet(wb: xlsxwriter.Workbook, f: _Formats, name: str, inv: Invoice, run: Run) -> None:
-    """One printable invoice on one page."""
-    st = run.book.settings
-    ws = wb.add_worksheet(name)
-    ws.hide_gridlines(2)
-    ws.set_column("A:A", 58)
-    ws.set_column("B:B", 9)
-    ws.set_column("C:C", 13)
-    ws.set_column("D:D", 15)
-    ws.set_paper(1 if st.currency in ("USD", "CAD") else 9)
+def write_layout(wb: xlsxwriter.Workbook, layout: SheetLayout, formats: dict[Style, Any]) -> None:
+    """Draw a :class:`~.layout.SheetLayout` with XlsxWriter (the ribbon draws the same layout in Excel)."""
+    ws = wb.add_worksheet(layout.name)
+    if not layout.gridlines:
+        ws.hide_gridlines(2)
+    for col, width in layout.widths:
+        ws.set_column(col - 1, col - 1, width)
+    for row, height in layout.heights:
+        ws.set_row(row - 1, height)
+    ws.set_paper(9 if layout.paper == "a4" else 1)
     ws.set_portrait()
-    ws.set_margins(left=0.6, right=0.6, top=0.6, bottom=0.7)
-    ws.fit_to_pages(1, 0)
-    ws.set_footer(f"&L&8{st.msp_name}&R&8{inv.number} · page &P of &N")
-    ws.write("A1", st.msp_name or "Invoice", f.msp)
-    ws.write("D1", "INVOICE", f.title)
-    ws.set_row(0, 30)
-    for i, text in enumerate([st.msp_address, st.msp_email]):
-        ws.write(1 + i, 0, text, f.small)
-    facts = [("Invoice no.", inv.number), ("Issue date", inv.issue_date), ("Due date", inv.due_date),
-             ("Period", inv.period.label())]
-    if inv.client.po_number:
-        facts.append(("PO number", inv.client.po_number))
-    for i, (k, v) in enumerate(facts):
-        ws.write(1 + i, 2, k, f.key)
-        if isinstance(v, dt.date):
-            ws.write_datetime(1 + i, 3, _excel_date(v), f.date_r)
+    left, right, top, bottom = layout.margins
+    ws.set_margins(left=left, right=right, top=top, bottom=bottom)
+    ws.fit_to_pages(layout.fit_width, 0)
+    size = f"&{layout.footer_size}"
+    if layout.footer_left or layout.footer_right:
+        ws.set_footer(f"&L{size}{layout.footer_left}&R{size}{layout.footer_right}")
+    r0, c0, r1, c1 = layout.print_area
+    ws.print_area(r0 - 1, c0 - 1, r1 - 1, c1 - 1)
+    for cell in layout.cells:
+        fmt = formats.get(cell.style)
+        if fmt is None:
+            fmt = formats[cell.style] = wb.add_format(_format_props(cell.style))
+        value = cell.value
+        if isinstance(value, str) and value.startswith("'"):
+            value = value[1:]  # the apostrophe that tells Excel "this is text"; XlsxWriter writes text as text
+        r, c = cell.row - 1, cell.col - 1
+        if cell.to is not None:
+            ws.merge_range(r, c, cell.to[0] - 1, cell.to[1] - 1, "", fmt)
+        if value is None:
+            continue
+        if isinstance(value, dt.datetime):
+            ws.write_datetime(r, c, value, fmt)
+        elif isinstance(value, str):
+            ws.write_string(r, c, value, fmt)
         else:
-            ws.write(1 + i, 3, v, f.value_r)
-    row = 2 + max(len(facts), 3)
-    ws.write(row, 0, "BILL TO", f.small)
-    row += 1
-    ws.write(row, 0, inv.client.name, f.bold)
-    row += 1
-    for text in [inv.client.billing_contact, inv.client.address, inv.client.billing_email]:
-        if text:
-            ws.write(row, 0, text)
-            row += 1
-    row += 1
-    ws.write_row(row, 0, ["Description"], f.head)
-    ws.write_row(row, 1, ["Qty", "Unit price", f"Amount ({inv.currency})"], f.head_r)
-    row += 1
-    body = [ln for ln in inv.lines if ln.kind not in ("discount", "tax")]
-    for ln in body:
-        ws.write(row, 0, ln.description, f.wrap)
-        ws.write_number(row, 1, float(ln.quantity), f.line_qty)
-        ws.write_number(row, 2, float(ln.unit_price), f.line_money)
-        ws.write_number(row, 3, float(ln.amount), f.line_money)
-        if len(ln.description) > 62:
-            ws.set_row(row, 30)
-        row += 1
-    row += 1
-    totals: list[tuple[str, int, Any]] = [("Subtotal", inv.subtotal_cents, f.money)]
-    totals += [(ln.description, ln.amount_cents, f.money) for ln in inv.lines if ln.kind in ("discount", "tax")]
-    for label, cents, fmt in totals:
-        ws.merge_range(row, 0, row, 2, label, f.label_r)
-        ws.write_number(row, 3, float(cents_to_decimal(cents)), fmt)
-        row += 1
-    ws.merge_range(row, 0, row, 2, "Total due", f.total_label)
-    ws.write_number(row, 3, float(cents_to_decimal(inv.total_cents)), f.total)
-    row += 3
-    due = inv.due_date
-    terms = (f"Payment due by {due:%B} {due.day}, {due.year} ({st.payment_terms_days} days). "
-             f"Please quote {inv.number} with your payment.")
-    if st.msp_email:
-        terms += f" Questions about this invoice: {st.msp_email}."
-    ws.merge_range(row, 0, row + 1, 3, terms, f.small_wrap)
-    ws.merge_range(row + 2, 0, row + 3, 3,
-                   "Per-user charges are prorated by day: a user added mid-month is charged from their "
-                   "start date, a user who leaves is credited from the day after their last day.", f.small_wrap)
-    ws.print_area(0, 0, row + 3, 3)
+            ws.write(r, c, value, fmt)
+
+
+def _format_props(style: Style) -> dict[str, Any]:
+    props: dict[str, Any] = {"font_name": "Calibri"}
+    if style.bold:
+        props["bold"] = True
+    if style.size:
+        props["font_size"] = style.size
+    if style.color:
+        props["font_color"] = style.color
+    if style.fill:
+        props["bg_color"] = style.fill
+        props["pattern"] = 1
+    if style.number_format:
+        props["num_format"] = style.number_format
+    if style.align:
+        props["align"] = style.align
+    if style.valign:
+        props["valign"] = "vcenter" if style.valign == "center" else style.valign
+    if style.wrap:
+        props["text_wrap"] = True
+    weights = {"thin": 1, "medium": 2}
+    if style.top:
+        props["top"] = weights.get(style.top, 1)
+    if style.bottom:
+        props["bottom"] = weights.get(style.bottom, 1)
+    if style.border_color and (style.top or style.bottom):
+        props["top_color" if style.top else "bottom_color"] = style.border_color
+        if style.top and style.bottom:
+            props["bottom_color"] = style.border_color
+    return props
 
 
 def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None = None) -> None:
@@ -347,8 +321,9 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     wl.set_column("E:E", 70)
     wl.set_column("G:H", 12, f.money)
     wl.freeze_panes(1, 0)
+    styles: dict[Style, Any] = {}
     for name, inv in zip(sheet_names, run.invoices, strict=True):
-        write_invoice_sheet(wb, f, name, inv, run)
+        write_layout(wb, invoice_layout(inv, run, name), styles)
         if progress:
             progress(1)
     wb.close()
@@ -371,7 +346,7 @@ def users_csv(run: Run) -> str:
 def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
     """A workbook holding only one invoice sheet (the source of its PDF)."""
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
-    write_invoice_sheet(wb, _Formats(wb, inv.currency), _sheet_name(inv.number, set()), inv, run)
+    write_layout(wb, invoice_layout(inv, run, _sheet_name(inv.number, set())), {})
     wb.close()
 
 
