@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import inspect
 import io
-import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import zipfile
 from pathlib import Path
 
-import pytest
 from defusedxml import ElementTree
+from lo import open_in_libreoffice
 from oletools.olevba import VBA_Parser
 from perseat_addin.macros import ACTIONS, vbagen
 from perseat_addin.udfs import FUNCTIONS
@@ -32,8 +29,6 @@ from perseat_addin.template import CLIENT_FORMULAS, build, vba_source_dir
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbook_template.xlsm"
 VBA_DIR = ROOT / "macros" / "vba"
-SOFFICE = shutil.which("soffice")
-SYSTEM_PYTHON = "/usr/bin/python3"
 CUSTOM_UI_NS = "{http://schemas.microsoft.com/office/2006/01/customui}"
 CUSTOM_UI_REL = "http://schemas.microsoft.com/office/2006/relationships/ui/extensibility"
 
@@ -160,88 +155,12 @@ def test_clients_table_has_the_formula_columns() -> None:
 # --------------------------------------------------------------------------
 # LibreOffice: open, list the VBA modules, recalculate, export to PDF
 
-UNO_SCRIPT = r'''
-import json, os, signal, socket, subprocess, sys, time
-import uno
-from com.sun.star.beans import PropertyValue
-
-
-def prop(name, value):
-    p = PropertyValue()
-    p.Name, p.Value = name, value
-    return p
-
-
-soffice, path, workdir, pdf = sys.argv[1:5]
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-accept = "socket,host=127.0.0.1,port=%d;urp;" % port
-profile = uno.systemPathToFileUrl(os.path.join(workdir, "profile"))
-proc = subprocess.Popen([soffice, "--headless", "--invisible", "--norestore", "--nologo", "--nodefault",
-                         "--accept=" + accept, "-env:UserInstallation=" + profile],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-desktop = None
-try:
-    local = uno.getComponentContext()
-    resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            ctx = resolver.resolve("uno:" + accept + "StarOffice.ComponentContext")
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.5)
-    desktop = ctx.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
-    doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(path), "_blank", 0,
-                                       (prop("Hidden", True), prop("MacroExecutionMode", 0)))
-    libraries = doc.BasicLibraries
-    modules = []
-    for name in libraries.getElementNames():
-        libraries.loadLibrary(name)
-        modules += list(libraries.getByName(name).getElementNames())
-    doc.calculateAll()
-    sheet = doc.Sheets.getByName("Clients")
-    doc.storeToURL(uno.systemPathToFileUrl(pdf), (prop("FilterName", "calc_pdf_Export"),))
-    sheets = list(doc.Sheets.getElementNames())
-    doc.close(True)
-    print(json.dumps({"modules": modules, "sheets": sheets}))
-finally:
-    try:
-        if desktop is not None:
-            desktop.terminate()
-    except Exception:
-        pass
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-'''
-
-
-@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not on PATH")
 def test_libreoffice_opens_lists_recalculates_and_exports_the_template(tmp_path: Path) -> None:
-    if subprocess.run([SYSTEM_PYTHON, "-c", "import uno"], capture_output=True, timeout=60).returncode != 0:
-        pytest.skip(f"{SYSTEM_PYTHON} cannot import uno (Debian package python3-uno)")
-    assert SOFFICE is not None
-    script = tmp_path / "lo.py"
-    script.write_text(UNO_SCRIPT, encoding="utf-8")
     pdf = tmp_path / "template.pdf"
-    proc = subprocess.Popen([SYSTEM_PYTHON, str(script), SOFFICE, str(TEMPLATE), str(tmp_path), str(pdf)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"LibreOffice did not answer in time: {err}")
-    assert proc.returncode == 0, err
-    result = json.loads(out.strip().splitlines()[-1])
-    for bas in VBA_DIR.glob("*.bas"):
-        assert bas.stem in result["modules"]
+    result = open_in_libreoffice(TEMPLATE, tmp_path, pdf)
+    modules = {m for library in result["libraries"].values() for m in library}
+    for source in [*VBA_DIR.glob("*.bas"), *VBA_DIR.glob("*.cls")]:
+        assert source.stem in modules
     assert "Clients" in result["sheets"]
     assert pdf.exists() and pdf.stat().st_size > 10_000
     if shutil.which("pdftoppm"):

@@ -11,14 +11,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import json
-import os
 import random
 import re
-import shutil
-import signal
 import struct
-import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,14 +21,13 @@ from pathlib import Path
 import olefile
 import pytest
 import xlsxwriter
+from lo import open_in_libreoffice
 from oletools.olevba import VBA_Parser, VBA_Project, decompress_stream
 
 from perseat_addin.vbaproject import WORKBOOK_CODENAME, build_vba_project, compress, decompress
 
 REPO = Path(__file__).resolve().parents[1]
-SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 RED, BLACK = 0, 1  # [MS-CFB] 2.6.1 Color Flag
-SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-uno works only with the system interpreter
 
 RIBBON = (
     "Option Explicit\r\n"
@@ -445,91 +439,10 @@ def test_the_shipped_bas_modules_build_and_read_back() -> None:
 # --------------------------------------------------------------------------
 # LibreOffice opens the workbook and lists the VBA modules
 
-UNO_SCRIPT = r'''
-import json, os, signal, socket, subprocess, sys, time
-import uno
-from com.sun.star.beans import PropertyValue
-
-
-def prop(name, value):
-    p = PropertyValue()
-    p.Name, p.Value = name, value
-    return p
-
-
-soffice, path, workdir = sys.argv[1:4]
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-accept = "socket,host=127.0.0.1,port=%d;urp;" % port
-profile = uno.systemPathToFileUrl(os.path.join(workdir, "profile"))
-proc = subprocess.Popen([soffice, "--headless", "--invisible", "--norestore", "--nologo", "--nodefault",
-                         "--accept=" + accept, "-env:UserInstallation=" + profile],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-desktop = None
-try:
-    local = uno.getComponentContext()
-    resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            ctx = resolver.resolve("uno:" + accept + "StarOffice.ComponentContext")
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.5)
-    desktop = ctx.ServiceManager.createInstanceWithContext("com.sun.star.frame.Desktop", ctx)
-    doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(path), "_blank", 0,
-                                       (prop("Hidden", True), prop("MacroExecutionMode", 0)))
-    libraries = doc.BasicLibraries
-    result = {}
-    for name in libraries.getElementNames():
-        libraries.loadLibrary(name)
-        library = libraries.getByName(name)
-        result[name] = {module: library.getByName(module) for module in library.getElementNames()}
-    doc.close(True)
-    print(json.dumps(result))
-finally:
-    try:
-        if desktop is not None:
-            desktop.terminate()
-    except Exception:
-        pass
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-'''
-
-
-def system_python_has_uno() -> bool:
-    if not os.access(SYSTEM_PYTHON, os.X_OK):
-        return False
-    return subprocess.run([SYSTEM_PYTHON, "-c", "import uno"], capture_output=True, timeout=60).returncode == 0
-
-
-@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not on PATH: cannot check that another "
-                                            "application loads the VBA project")
 def test_libreoffice_lists_the_vba_modules(vba: bytes, tmp_path: Path) -> None:
-    if not system_python_has_uno():
-        pytest.skip(f"{SYSTEM_PYTHON} cannot import uno (Debian package python3-uno): cannot drive LibreOffice")
-    assert SOFFICE is not None
     book = tmp_path / "perseat.xlsm"
     book.write_bytes(xlsm_bytes(vba))
-    script = tmp_path / "list_vba.py"
-    script.write_text(UNO_SCRIPT, encoding="utf-8")
-    proc = subprocess.Popen([SYSTEM_PYTHON, str(script), SOFFICE, str(book), str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"LibreOffice did not answer in time: {err}")
-    assert proc.returncode == 0, err
-    libraries = json.loads(out.strip().splitlines()[-1])
+    libraries = open_in_libreoffice(book, tmp_path)["libraries"]
     modules = {name: code for library in libraries.values() for name, code in library.items()}
     assert set(modules) == {"ThisWorkbook", "Ribbon", "Accents", "Tiers"}
     assert "VBADocumentModule" in modules["ThisWorkbook"]  # loaded as Excel's document module
