@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,11 +26,16 @@ from perseat_addin.template import write_workbook
 def run_cli(workbook: Path, out: Path) -> tuple[float, float, dict]:
     """Seconds, peak RSS (MiB) and JSON summary of one `perseat invoice` run."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "invoice", str(workbook), "--out", str(out),
-                           "--json"], capture_output=True, text=True, check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "perseat_addin.cli", "invoice", str(workbook), "--out", str(out),
+                             "--json"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    text = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (KiB on Linux)
     secs = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return secs, peak, json.loads(proc.stdout)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"perseat invoice failed with exit code {proc.returncode}")
+    return secs, usage.ru_maxrss / 1024, json.loads(text)
 
 
 def main() -> None:
@@ -39,11 +44,18 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=1_000)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-baseline", action="store_true", help="skip the LibreOffice comparison")
+    ap.add_argument("--generate", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.generate:
+        write_workbook(args.generate, workbook_sheets(args.users, args.clients))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         wb = Path(tmp) / "book.xlsm"
         t0 = time.perf_counter()
-        write_workbook(wb, workbook_sheets(args.users, args.clients))
+        # generated in a child process: the parent stays small, so the CLI child's peak RSS is its own
+        # (a forked child starts with a copy of its parent's memory, which ru_maxrss would count)
+        subprocess.run([sys.executable, __file__, "--generate", str(wb), "--users", str(args.users),
+                        "--clients", str(args.clients)], check=True)
         print(f"generated {args.users:,}-user workbook ({wb.stat().st_size / 2**20:.1f} MiB) "
               f"in {time.perf_counter() - t0:.1f} s")
         times, summary, peak = [], {}, 0.0
