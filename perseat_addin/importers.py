@@ -1,0 +1,682 @@
+"""Vendor exports → Roster rows for one client (SPEC §8, first half). Pure: reads, never writes.
+
+``read_export(data, source)`` reads a user/contact export from Microsoft 365 or a PSA
+(ConnectWise PSA, Autotask, HaloPSA) and returns one :class:`ImportedUser` per distinct
+user plus the problems found on the way. CSV (any of ``,`` ``;`` tab; UTF-8 with or
+without BOM, UTF-16, Windows-1252) and, when python-calamine is available, .xlsx.
+
+Column names. Headers are matched case-insensitively ignoring everything but letters,
+digits and ``#`` ("User principal name" = "userPrincipalName" = "USER_PRINCIPAL_NAME").
+Each field accepts a few aliases, listed in ``_COLUMNS``:
+
+* Microsoft 365 admin center, Users > Active users > Export users: "User principal name",
+  "Display name", "First name", "Last name", "Licenses", "Block credential", "When created",
+  "Usage location", "Object Id", "Proxy addresses". Licences are joined with "+"; an account
+  without one shows "Unlicensed". Only partly confirmed from public sources (see the report);
+  Graph/Entra names (userPrincipalName, displayName, accountEnabled, userType, createdDateTime,
+  assignedLicenses) are accepted too, and an Exchange "Recipient type details" column if the
+  export was joined with a mailbox report.
+* ConnectWise PSA contacts: API names (firstName, lastName, company, inactiveFlag, types,
+  defaultEmail) confirmed from the REST schema; grid-export headers ("First Name", "Last Name",
+  "Company", "Email", "Inactive", "Type") unconfirmed, accepted as aliases.
+* Autotask contacts: API names (firstName, lastName, emailAddress, isActive, companyID,
+  createDate) confirmed; export headers ("First Name", "Last Name", "Email Address", "Active",
+  "Account"/"Company") unconfirmed, accepted as aliases.
+* HaloPSA users: API names (name, firstname, surname, emailaddress, inactive, client_name,
+  site_name, login) confirmed; export headers unconfirmed, accepted as aliases.
+
+Classification (first matching rule decides the type; status and licence are independent):
+
+* ``#EXT#`` in the UPN, or a "User type" of Guest → Guest, not billable.
+* A mailbox type column (RecipientTypeDetails: SharedMailbox / RoomMailbox / EquipmentMailbox)
+  → Shared / Room. Without one (the plain admin-center export does not say), an *unlicensed*
+  account whose address or name looks like a room (room, boardroom, conference, meeting) →
+  Room, like a shared mailbox (info@, sales@, support@, accounts@, ...) → Shared, like a
+  service account by its address (svc-, admin@, scanner, noreply, sync, backup) → Service;
+  the reason says it was guessed.
+* Everyone else → Employee.
+* Block credential true (or accountEnabled false) → Disabled, not billable ("sign-in blocked").
+* Licenses blank or "Unlicensed" → not billable ("no licence"); only free licences (names with
+  "free") → not billable ("only free licences").
+* PSA contacts: inactive → Disabled, not billable ("inactive in PSA"); ConnectWise contact type
+  "No Longer Employed"/"Former Employee" → Disabled too.
+
+Problems: fatal ones (file too large, unreadable, no header, a required column missing)
+raise :class:`InputProblems` — nothing is half-returned. Row-level ones (no user id, bad date,
+duplicate user, ragged row) come back in ``ImportResult.problems``; an *error* there means a
+row was left out, so a sync must not end-date users on such an import (see ``ImportResult.ok``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputProblems, Problem
+from .schema import cell_text, parse_date_text
+
+MAX_BYTES = 200 * 1024**2
+"""Refuse exports larger than this (200 MB)."""
+
+SOURCES: dict[str, str] = {
+    "m365": "Microsoft 365",
+    "connectwise": "ConnectWise PSA",
+    "autotask": "Autotask",
+    "halopsa": "HaloPSA",
+}
+
+
+@dataclass(frozen=True)
+class ImportedUser:
+    """One user as the vendor reports it, mapped to Roster columns."""
+
+    user_id: str  # UPN or e-mail, trimmed; the Roster UserID
+    name: str
+    email: str
+    type: str  # a UserTypes name: Employee, Guest, Service, Room, Shared
+    status: str  # "Active" | "Disabled"
+    billable_hint: bool
+    reason: str
+    source: str  # "Microsoft 365", "ConnectWise PSA", ...
+    source_row: int  # line (CSV) or row (xlsx) number in the file
+    created: dt.date | None = None
+
+
+@dataclass
+class ImportResult:
+    """Users read from one export and what was wrong with it."""
+
+    rows: list[ImportedUser]
+    problems: list[Problem]
+    source: str = ""
+    file: str = ""
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no row was left out (no error-severity problem)."""
+        return not any(p.severity == "error" for p in self.problems)
+
+
+# --------------------------------------------------------------------------- columns
+
+def _norm(header: str) -> str:
+    return re.sub(r"[^0-9a-z#]", "", header.lower())
+
+
+# field → header aliases (first is the vendor's own name, used in messages)
+_M365: dict[str, tuple[str, ...]] = {
+    "user_id": ("User principal name", "userPrincipalName", "UPN", "Sign-in name", "Username"),
+    "name": ("Display name", "displayName", "Name"),
+    "first": ("First name", "givenName"),
+    "last": ("Last name", "surname"),
+    "email": ("Mail", "Email", "Email address", "Primary SMTP address", "PrimarySmtpAddress"),
+    "proxy": ("Proxy addresses", "proxyAddresses"),
+    "licenses": ("Licenses", "Licences", "Assigned licenses", "assignedLicenses", "Is licensed", "isLicensed"),
+    "blocked": ("Block credential", "Sign-in blocked", "BlockCredential", "Sign in status"),
+    "enabled": ("Account enabled", "accountEnabled"),
+    "created": ("When created", "createdDateTime", "Created", "WhenCreated"),
+    "user_type": ("User type", "userType"),
+    "mailbox": ("Recipient type details", "RecipientTypeDetails", "Recipient type", "Mailbox type"),
+}
+_CONNECTWISE: dict[str, tuple[str, ...]] = {
+    "email": ("Email", "Default Email", "defaultEmail", "Email Address", "E-mail", "communicationItems"),
+    "name": ("Name", "Contact Name", "Full Name"),
+    "first": ("First Name", "firstName"),
+    "last": ("Last Name", "lastName"),
+    "inactive": ("Inactive", "Inactive Flag", "inactiveFlag"),
+    "active": ("Active",),
+    "status": ("Status",),
+    "contact_type": ("Type", "Contact Type", "types"),
+    "company": ("Company", "Company Name", "company"),
+    "created": ("Date Entered", "dateEntered", "Created"),
+}
+_AUTOTASK: dict[str, tuple[str, ...]] = {
+    "email": ("Email Address", "emailAddress", "Email", "E-mail"),
+    "name": ("Name", "Contact Name", "Full Name", "Contact"),
+    "first": ("First Name", "firstName"),
+    "last": ("Last Name", "lastName"),
+    "active": ("Active", "isActive", "Is Active"),
+    "inactive": ("Inactive",),
+    "status": ("Status",),
+    "company": ("Account", "Account Name", "Company", "Company Name", "Organization", "companyID"),
+    "created": ("Create Date", "createDate", "Created", "Date Created"),
+}
+_HALOPSA: dict[str, tuple[str, ...]] = {
+    "email": ("Email Address", "emailaddress", "Email", "E-mail", "login"),
+    "name": ("Name", "User", "User Name", "Full Name"),
+    "first": ("First Name", "firstname"),
+    "last": ("Surname", "Last Name", "surname"),
+    "inactive": ("Inactive", "inactive", "Is Inactive"),
+    "active": ("Active",),
+    "status": ("Status",),
+    "company": ("Client", "Client Name", "client_name", "Customer", "Customer Name"),
+    "site": ("Site", "Site Name", "site_name"),
+    "created": ("Date Created", "datecreated", "Created"),
+}
+_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "m365": _M365,
+    "connectwise": _CONNECTWISE,
+    "autotask": _AUTOTASK,
+    "halopsa": _HALOPSA,
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "m365": ("user_id", "licenses"),
+    "connectwise": ("email",),
+    "autotask": ("email",),
+    "halopsa": ("email",),
+}
+
+
+# --------------------------------------------------------------------------- decoding
+
+_PATH_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
+
+
+def _load(data: bytes | str | Path, name: str | None) -> tuple[bytes | str, str]:
+    """The export's content (bytes or text) and its display name."""
+    if isinstance(data, str) and "\n" not in data and data.strip().lower().endswith(_PATH_SUFFIXES):
+        data = Path(data.strip())
+    if isinstance(data, Path):
+        shown = name or data.name
+        try:
+            size = data.stat().st_size
+        except OSError as exc:
+            raise InputProblems([Problem(shown, None, None, f"cannot open the export: {exc.strerror or exc}",
+                                         "check the file name and that the file exists")]) from None
+        _check_size(size, shown)
+        return data.read_bytes(), shown
+    shown = name or "import"
+    _check_size(len(data), shown)
+    return data, shown
+
+
+def _check_size(size: int, shown: str) -> None:
+    if size > MAX_BYTES:
+        raise InputProblems([Problem(
+            shown, None, None, f"the export is {size / 1024**2:.0f} MB; the limit is {MAX_BYTES // 1024**2} MB",
+            "export one client at a time, or only the columns needed")])
+
+
+def _decode(raw: bytes, shown: str, problems: list[Problem]) -> str:
+    """Bytes → text: BOMs first (UTF-8, UTF-16), then BOM-less UTF-16, UTF-8, Windows-1252."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="replace")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", errors="replace")
+    head = raw[:4096]
+    if len(head) >= 4 and head.count(0) >= len(head) // 4:  # ASCII text stored as UTF-16 without BOM
+        enc = "utf-16-le" if head[1] == 0 and head[0] != 0 else "utf-16-be"
+        return raw.decode(enc, errors="replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        problems.append(Problem(shown, None, None, "the file is not UTF-8; read it as Windows-1252",
+                                "save the export as 'CSV UTF-8' if names look wrong", "warning"))
+        return raw.decode("cp1252", errors="replace")
+
+
+def _delimiter(text: str) -> str:
+    """Sniff , ; or tab from the start of the file, checked against the header line."""
+    sample = text[:65536]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    header = sample.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in ",;\t"}
+    best = max(counts, key=lambda d: counts[d])
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        return best
+    # the Sniffer is fooled by delimiters inside data (licences "A; B"); trust the header when it disagrees
+    return sniffed if counts.get(sniffed, 0) >= counts[best] else best
+
+
+def _csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) for each record; blank lines skipped; Excel's 'sep=' line honoured."""
+    start_line = 1
+    first, _, rest = text.partition("\n")
+    m = re.fullmatch(r'"?sep=(.)"?\r?', first)
+    if m:
+        text, delim, start_line = rest, m.group(1), 2
+    else:
+        delim = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"', doublequote=True,
+                        skipinitialspace=False, strict=False)
+    prev = 0
+    for rec in reader:
+        line = prev + start_line
+        prev = reader.line_num
+        if not rec or all(not f.strip() for f in rec):
+            continue
+        yield line, rec
+
+
+def _xlsx_records(raw: bytes, shown: str) -> Iterator[tuple[int, list[Any]]]:
+    """(row number, cells) of the first sheet of an .xlsx."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            total = sum(i.file_size for i in zf.infolist())
+            bomb = any(i.compress_size and i.file_size / i.compress_size > 200 and i.file_size > 10 * 1024**2
+                       for i in zf.infolist())
+    except zipfile.BadZipFile:
+        raise InputProblems([Problem(shown, None, None, "damaged .xlsx file", "export it again")]) from None
+    if bomb or total > 2 * 1024**3:
+        raise InputProblems([Problem(shown, None, None, "the workbook unpacks to too much data; refusing to read",
+                                     "export it again as CSV")])
+    try:
+        from python_calamine import CalamineWorkbook
+    except ImportError:  # pragma: no cover - calamine is a dependency of the package
+        raise InputProblems([Problem(shown, None, None, "cannot read .xlsx here", "export as CSV")]) from None
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        rows = wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except Exception as exc:  # calamine raises its own error types
+        raise InputProblems([Problem(shown, None, None, f"cannot read the workbook ({exc})",
+                                     "export it again as CSV")]) from None
+    for i, row in enumerate(rows, start=1):
+        if any(cell_text(v) for v in row):
+            yield i, list(row)
+
+
+# --------------------------------------------------------------------------- values
+
+_TRUE = {"true", "yes", "y", "1", "x", "blocked", "-1", "wahr", "ja", "vrai", "oui"}
+_FALSE = {"false", "no", "n", "0", "", "allowed", "falsch", "nein", "faux", "non"}
+_ACTIVE_WORDS = {"active", "enabled"}
+_INACTIVE_WORDS = {"inactive", "disabled", "archived", "former"}
+
+
+def _is_active(value: str, column_means_inactive: bool) -> bool | None:
+    """An Active/Inactive column's value as 'is active'; words like Active/Disabled win over the column's sense."""
+    v = value.strip().lower()
+    if v in _ACTIVE_WORDS:
+        return True
+    if v in _INACTIVE_WORDS:
+        return False
+    f = _flag(v)
+    if f is None:
+        return None
+    return not f if column_means_inactive else f
+
+
+def _flag(value: str) -> bool | None:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    return None
+
+
+_TIME_TAIL = re.compile(r"[ T]+\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?\s*(Z|[+-]\d{2}:?\d{2}|UTC|GMT)?$")
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_NUMERIC = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})$")
+_EPOCH = dt.date(1899, 12, 30)
+
+
+class _Dates:
+    """Dates as exports write them, cached; d/m vs m/d decided per file from the unambiguous ones."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, dt.date | None] = {}
+        self.ambiguous: list[tuple[int, str, str]] = []  # (line, column, text)
+        self.day_first = 0
+        self.month_first = 0
+
+    def parse(self, v: Any) -> dt.date | str | None:
+        """A date, None for blank, 'ambiguous' or an error message."""
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if isinstance(v, dt.date):
+            return v
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return self._serial(float(v))
+        s = str(v).strip()
+        if not s:
+            return None
+        if s in self.cache:
+            got = self.cache[s]
+            return got if got is not None else "ambiguous"
+        m = _ISO.match(s)
+        if m:
+            try:
+                d: dt.date | None = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                return f"{s!r} is not a real date"
+            self.cache[s] = d
+            return d
+        if re.fullmatch(r"\d{4,5}(\.\d+)?", s):
+            return self._serial(float(s))
+        part = _TIME_TAIL.sub("", s)
+        n = _NUMERIC.match(part)
+        if n:
+            a, b, y = int(n.group(1)), int(n.group(2)), int(n.group(3))
+            y = y + 2000 if y < 100 else y
+            if "." in part and a <= 12 and b <= 12:  # 01.02.2024 is day-first wherever dots are used
+                return self._make(s, y, b, a)
+            if a > 12 >= b:
+                self.day_first += 1
+                return self._make(s, y, b, a)
+            if b > 12 >= a:
+                self.month_first += 1
+                return self._make(s, y, a, b)
+            if a == b:
+                return self._make(s, y, a, b)
+            self.cache[s] = None
+            return "ambiguous"
+        try:
+            d = parse_date_text(part)
+        except ValueError as exc:
+            return str(exc)
+        self.cache[s] = d
+        return d
+
+    def _make(self, s: str, y: int, mo: int, day: int) -> dt.date | str:
+        try:
+            d = dt.date(y, mo, day)
+        except ValueError:
+            return f"{s!r} is not a real date"
+        self.cache[s] = d
+        return d
+
+    @staticmethod
+    def _serial(n: float) -> dt.date | str:
+        if 1 <= n < 2958466:
+            return _EPOCH + dt.timedelta(days=int(n))
+        return f"{n:g} is not a date"
+
+    def resolve(self, text: str) -> dt.date | None:
+        """An ambiguous numeric date, read the way the rest of the file reads dates (None if no hint)."""
+        if self.day_first == self.month_first:
+            return None
+        part = _TIME_TAIL.sub("", text.strip())
+        n = _NUMERIC.match(part)
+        if not n:
+            return None
+        a, b, y = int(n.group(1)), int(n.group(2)), int(n.group(3))
+        y = y + 2000 if y < 100 else y
+        try:
+            return dt.date(y, b, a) if self.day_first > self.month_first else dt.date(y, a, b)
+        except ValueError:
+            return None
+
+
+_SHARED_WORDS = re.compile(
+    r"^(info|sales|support|helpdesk|help|office|reception|accounts|accounting|billing|finance|"
+    r"invoices?|hr|jobs|careers|contact|enquiries|inquiries|hello|marketing|orders|team|shared|mailbox)"
+    r"([._-].*)?$")
+_ROOM_WORDS = re.compile(r"\b(room|boardroom|conference|meeting|huddle|projector|equipment|resource)\b|room\b")
+_SERVICE_WORDS = re.compile(r"^(svc|srv|service|admin|administrator)([._\d-]|$)|(^|[._-])(scan|scanner|scan2\w*|"
+                            r"no-?reply|do-?not-?reply|sync|backup|mfp|printer|copier|ldap|smtp)([._\d-]|$)")
+
+
+def _guess_mailbox(upn: str, name: str) -> tuple[str, str] | None:
+    """Unlicensed account → (type, reason) when its address or name says what it is."""
+    local = upn.split("@", 1)[0].lower()
+    text = f"{local} {name.lower()}"
+    if _ROOM_WORDS.search(text):
+        return "Room", f"room or equipment mailbox (guessed from {upn!r})"
+    if _SERVICE_WORDS.search(local):
+        return "Service", f"service account (guessed from {upn!r})"
+    if _SHARED_WORDS.match(local):
+        return "Shared", f"shared mailbox (guessed from {upn!r})"
+    return None
+
+
+_MAILBOX_TYPES = {
+    "sharedmailbox": ("Shared", "shared mailbox"),
+    "shared": ("Shared", "shared mailbox"),
+    "roommailbox": ("Room", "room mailbox"),
+    "room": ("Room", "room mailbox"),
+    "equipmentmailbox": ("Room", "equipment mailbox"),
+    "equipment": ("Room", "equipment mailbox"),
+    "schedulingmailbox": ("Room", "scheduling mailbox"),
+}
+_FORMER = re.compile(r"no longer employed|former|terminated|left company|inactive", re.I)
+
+
+# --------------------------------------------------------------------------- reading
+
+class _Row:
+    """Field access for one record by logical field name."""
+
+    __slots__ = ("cells", "index")
+
+    def __init__(self, index: dict[str, int], cells: Sequence[Any]):
+        self.index = index
+        self.cells = cells
+
+    def raw(self, f: str) -> Any:
+        i = self.index.get(f)
+        if i is None or i >= len(self.cells):
+            return None
+        return self.cells[i]
+
+    def get(self, f: str) -> str:
+        v = self.raw(f)
+        if v is None:
+            return ""
+        return v.strip() if isinstance(v, str) else cell_text(v)
+
+
+def _map_headers(headers: list[str], source: str, shown: str, line: int) -> tuple[dict[str, int], dict[str, str]]:
+    """Field → column index and field → header as written; InputProblems if a required field is missing."""
+    wanted = _COLUMNS[source]
+    by_norm: dict[str, int] = {}
+    for i, h in enumerate(headers):
+        by_norm.setdefault(_norm(h), i)
+    index: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for f, aliases in wanted.items():
+        for a in aliases:
+            at = by_norm.get(_norm(a))
+            if at is not None and at not in index.values():
+                index[f] = at
+                names[f] = headers[at].strip()
+                break
+    missing = [f for f in _REQUIRED[source] if f not in index]
+    if missing:
+        found = ", ".join(f'"{h.strip()}"' for h in headers if h.strip()) or "none"
+        raise InputProblems([Problem(
+            shown, line, wanted[f][0],
+            f'no "{wanted[f][0]}" column in this {SOURCES[source]} export (columns found: {found})',
+            f"export again with the {wanted[f][0]!r} column, or rename the column holding it "
+            f"(also accepted: {', '.join(repr(a) for a in wanted[f][1:])})") for f in missing])
+    return index, names
+
+
+def read_export(data: bytes | str | Path, source: str, *, name: str | None = None) -> ImportResult:
+    """Read a vendor export into Roster rows for one client.
+
+    ``data`` is the file's bytes, its text, or a ``Path`` (a ``str`` without a newline ending in
+    .csv/.txt/.tsv/.xlsx/.xlsm is taken as a path). ``source`` is one of ``SOURCES``. ``name``
+    names the file in problems (default: the file name, or "import").
+    """
+    key = source.strip().lower()
+    if key not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    content, shown = _load(data, name)
+    problems: list[Problem] = []
+    records: Iterator[tuple[int, list[Any]]]
+    if isinstance(content, bytes) and content.startswith(b"PK\x03\x04"):
+        records = _xlsx_records(content, shown)
+    else:
+        text = _decode(content, shown, problems) if isinstance(content, bytes) else content
+        text = text.removeprefix("\ufeff")
+        records = iter(_csv_records(text))
+    first = next(records, None)
+    if first is None:
+        raise InputProblems([Problem(shown, None, None, "the export is empty",
+                                     f"export the users from {SOURCES[key]} again")])
+    header_line, header_cells = first
+    headers = [cell_text(h) for h in header_cells]
+    index, names = _map_headers(headers, key, shown, header_line)
+    rows = _convert(records, key, index, names, len(headers), shown, problems)
+    return ImportResult(rows, problems, SOURCES[key], shown, headers)
+
+
+def _convert(records: Iterator[tuple[int, list[Any]]], key: str, index: dict[str, int], names: dict[str, str],
+             width: int, shown: str, problems: list[Problem]) -> list[ImportedUser]:
+    label = SOURCES[key]
+    is_m365 = key == "m365"
+    id_field = "user_id" if is_m365 else "email"
+    id_col = names[id_field]
+    dates = _Dates()
+    out: list[ImportedUser] = []
+    seen: dict[str, int] = {}  # lower-case user id → index in out
+    dupes: dict[str, list[int]] = {}
+    ragged: list[int] = []
+    companies: dict[str, int] = {}
+    for line, cells in records:
+        if len(cells) > width and any(cell_text(c) for c in cells[width:]):
+            ragged.append(line)
+        r = _Row(index, cells)
+        uid = r.get(id_field)
+        if not uid:
+            problems.append(Problem(shown, line, id_col, f"no {id_col} on this line; the line was left out",
+                                    f"fill in {id_col} or delete the line"))
+            continue
+        low = uid.lower()
+        if low in seen:
+            dupes.setdefault(low, [out[seen[low]].source_row]).append(line)
+            continue
+        company = r.get("company")
+        if company:
+            companies[company] = companies.get(company, 0) + 1
+        created: dt.date | None = None
+        if "created" in index:
+            got = dates.parse(r.raw("created"))
+            if got == "ambiguous":
+                dates.ambiguous.append((len(out), names["created"], r.get("created")))
+            elif isinstance(got, str):
+                problems.append(Problem(shown, line, names["created"], f"{got}; created date left blank",
+                                        "type the date as YYYY-MM-DD", "warning"))
+            else:
+                created = got
+        user = _m365_user(r, uid, line, created, label, names, shown, problems) if is_m365 else \
+            _psa_user(r, uid, line, created, label, names, shown, problems)
+        seen[low] = len(out)
+        out.append(user)
+    for i, col, text in dates.ambiguous:
+        d = dates.resolve(text)
+        u = out[i]
+        if d is None:
+            problems.append(Problem(shown, u.source_row, col, f"{text!r} could be day/month or month/day; "
+                                    "created date left blank", "type the date as YYYY-MM-DD", "warning"))
+        else:
+            out[i] = ImportedUser(u.user_id, u.name, u.email, u.type, u.status, u.billable_hint, u.reason,
+                                  u.source, u.source_row, d)
+    for low, lines in dupes.items():
+        first_user = out[seen[low]]
+        problems.append(Problem(
+            shown, lines[0], id_col,
+            f"{first_user.user_id} appears {len(lines)} times (lines {', '.join(map(str, lines))}); "
+            f"kept line {lines[0]}", "remove the duplicate lines from the export", "warning"))
+    if ragged:
+        shown_lines = ", ".join(map(str, ragged[:10])) + (" ..." if len(ragged) > 10 else "")
+        problems.append(Problem(shown, ragged[0], None,
+                                f"{len(ragged)} line(s) have more fields than the header ({shown_lines}); "
+                                "extra fields ignored", "check for an unquoted separator in a value", "warning"))
+    if len(companies) > 1:
+        top = sorted(companies, key=lambda c: -companies[c])
+        problems.append(Problem(shown, None, names.get("company"),
+                                f"the export holds {len(companies)} companies ({', '.join(top[:5])}"
+                                f"{', ...' if len(top) > 5 else ''}); a roster import is for one client",
+                                "filter the export to one client", "warning"))
+    return out
+
+
+def _m365_user(r: _Row, upn: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
+               shown: str, problems: list[Problem]) -> ImportedUser:
+    name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
+    email = r.get("email")
+    if not email:
+        proxies = r.get("proxy")
+        m = re.search(r"SMTP:([^\s+;,]+)", proxies)  # upper-case SMTP: marks the primary address
+        email = m.group(1) if m and m.group(0).startswith("SMTP:") else ""
+    guest = "#ext#" in upn.lower() or r.get("user_type").lower() == "guest"
+    if not email and not guest:
+        email = upn
+    reasons: list[str] = []
+    typ = "Employee"
+    lic_text = r.get("licenses")
+    lic_flag = _flag(lic_text) if names.get("licenses", "").replace(" ", "").lower() in ("islicensed",) else None
+    if lic_flag is not None:
+        licences: list[str] = ["licensed"] if lic_flag else []
+    else:
+        licences = [x.strip() for x in re.split(r"[+;|]", lic_text) if x.strip() and x.strip().lower() != "unlicensed"]
+    mailbox = _MAILBOX_TYPES.get(_norm(r.get("mailbox")))
+    if guest:
+        typ = "Guest"
+        reasons.append("guest (#EXT# in UPN)" if "#ext#" in upn.lower() else "guest (User type Guest)")
+    elif mailbox:
+        typ, why = mailbox
+        reasons.append(why)
+    elif not licences:
+        guess = _guess_mailbox(upn, name)
+        if guess:
+            typ, why = guess
+            reasons.append(why)
+    status = "Active"
+    blocked = _flag(r.get("blocked")) if "blocked" in names else None
+    if "blocked" in names and blocked is None:
+        problems.append(Problem(shown, line, names["blocked"], f"{r.get('blocked')!r} is not True or False",
+                                "expected True or False; read as not blocked", "warning"))
+    if blocked is None and "enabled" in names:
+        enabled = _flag(r.get("enabled"))
+        blocked = None if enabled is None else not enabled
+    if blocked:
+        status = "Disabled"
+        reasons.append("sign-in blocked")
+    if not licences:
+        reasons.append("no licence")
+    elif all("free" in x.lower() for x in licences):
+        reasons.append("only free licences")
+    billable = typ == "Employee" and status == "Active" and not reasons
+    if billable:
+        reason = f"billable: licensed ({', '.join(licences)})"
+    else:
+        reason = "not billable: " + "; ".join(reasons or [f"type {typ}"])
+    return ImportedUser(upn, name, email, typ, status, billable, reason, label, line, created)
+
+
+def _psa_user(r: _Row, email: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
+              shown: str, problems: list[Problem]) -> ImportedUser:
+    name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
+    inactive: bool | None = None
+    col = value = ""
+    for f, means_inactive in (("inactive", True), ("active", False), ("status", False)):
+        if f in names:
+            col, value = names[f], r.get(f)
+            # a blank Inactive flag or Status means active; a blank Active flag says nothing
+            blank: bool | None = None if f == "active" else True
+            active = _is_active(value, means_inactive) if value else blank
+            inactive = None if active is None else not active
+            break
+    if col and inactive is None:
+        problems.append(Problem(shown, line, col, f"{value!r} is not Yes or No",
+                                "expected Yes/No or True/False; read as active", "warning"))
+    reasons: list[str] = []
+    status = "Active"
+    if inactive:
+        status = "Disabled"
+        reasons.append("inactive in PSA")
+    ctype = r.get("contact_type")
+    if ctype and _FORMER.search(ctype) and not inactive:
+        status = "Disabled"
+        reasons.append(f"contact type {ctype!r}")
+    if "@" not in email:
+        problems.append(Problem(shown, line, names["email"], f"{email!r} does not look like an e-mail address",
+                                "check the contact's e-mail", "warning"))
+    billable = not reasons
+    reason = "billable: active contact" if billable else "not billable: " + "; ".join(reasons)
+    return ImportedUser(email, name, email, "Employee", status, billable, reason, label, line, created)
+
