@@ -130,6 +130,50 @@ def _default_out(workbook: str, folder: str, period: Any) -> Path:
     return output_dir(str(Path(workbook).resolve()), folder, period)
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Sync a vendor export into one client's Roster (dry run unless --apply)."""
+    import datetime as dt
+
+    from .importers import read_export
+    from .load import load
+    from .schema import parse_date_text
+    from .sync import apply_sync
+
+    try:
+        effective = parse_date_text(args.effective) if args.effective else dt.date.today()
+    except ValueError as exc:
+        return _usage_error(f"--effective: {exc}")
+    book = load(args.workbook)
+    names = {c.name.lower(): c.name for c in book.clients}
+    if not args.client:
+        return _usage_error("--client NAME is required: an import is for one client")
+    client = names.get(args.client.strip().lower())
+    if client is None:
+        raise InputProblems([Problem("Clients", None, "Client", f'client "{args.client}" not in Clients',
+                                     "add the client to Clients first, or fix --client")])
+    imported = read_export(Path(args.file), args.source)
+    changes = apply_sync(args.workbook, client, imported, effective, apply=args.apply)
+    warnings = [p for p in imported.problems if p.severity != "error"]
+    if args.json:
+        print(json.dumps({"client": client, "effective": effective.isoformat(), "applied": args.apply,
+                          "users_in_import": len(imported.rows),
+                          "changes": [{"action": c.action, "user": c.user, "field": c.field,
+                                       "old": c.old, "new": c.new} for c in changes],
+                          "warnings": [w.as_dict() for w in warnings]}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{len(imported.rows)} users in {Path(args.file).name} for {client}, effective {effective}:")
+    for c in changes:
+        print(f"  {c}")
+    if not changes:
+        print("  no changes: the Roster already matches")
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if changes:
+        print(f"Applied {len(changes)} changes to {args.workbook} (Roster and ChangeLog)." if args.apply
+              else "Dry run: nothing written. Add --apply to write these changes.")
+    return 0
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     """Write the sample workbook."""
     from .template import build
@@ -157,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("workbook")
     chk.add_argument("--json", action="store_true")
     chk.set_defaults(func=cmd_check)
+    imp = sub.add_parser("import", help="sync a Microsoft 365 or PSA export into one client's Roster")
+    imp.add_argument("source", choices=("m365", "connectwise", "autotask", "halopsa"))
+    imp.add_argument("file")
+    imp.add_argument("--workbook", required=True)
+    imp.add_argument("--client", help="the client (as in Clients) the export belongs to")
+    imp.add_argument("--effective", help="date the changes take effect (default: today)")
+    imp.add_argument("--apply", action="store_true", help="write the changes (default: dry run)")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_import)
     tpl = sub.add_parser("template", help="write the sample workbook_template.xlsm")
     tpl.add_argument("--out", default="workbook_template.xlsm")
     tpl.set_defaults(func=cmd_template)

@@ -1,0 +1,125 @@
+"""Roster sync: an import adds, ends, updates and brings back users — never deletes, never loses Notes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from perseat_addin.importers import read_export
+from perseat_addin.sync import plan_sync
+from perseat_addin.writeback import TableRows
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "Block credential,Display name,First name,Last name,Licenses,User principal name,When created"
+GRANITE = ["helen.park", "marcus.lee", "sofia.rossi", "tariq.aziz", "uma.das", "carla.mendes", "jin.woo"]
+
+
+def export(users: list[str], domain: str = "graniteacct.example", blocked: tuple[str, ...] = ()) -> str:
+    lines = [HEADER]
+    for u in users:
+        name = u.replace(".", " ").title()
+        lines.append(f"{u in blocked},{name},{name.split()[0]},{name.split()[-1]},Microsoft 365 Business Standard,"
+                     f"{u}@{domain},1/6/2025 9:00:00 AM")
+    return "\n".join(lines) + "\n"
+
+
+def perseat(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "perseat_addin.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture
+def wb(tmp_path: Path) -> Path:
+    return Path(shutil.copyfile(ROOT / "workbook_template.xlsm", tmp_path / "wb.xlsm"))
+
+
+def sync(wb: Path, tmp_path: Path, text: str, effective: str, *flags: str) -> dict:
+    csv = tmp_path / f"m365-{effective}.csv"
+    csv.write_text(text, encoding="utf-8-sig")
+    proc = perseat("import", "m365", csv, "--workbook", wb, "--client", "Granite Accounting", "--effective",
+                   effective, "--json", *flags)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def roster(t: list[tuple]) -> TableRows:
+    return TableRows.of("Roster", [("Client", "UserID", "Name", "Type", "Start", "End", "Status", "Notes"), *t])
+
+
+def test_dry_run_lists_changes_and_writes_nothing(wb: Path, tmp_path: Path) -> None:
+    before = wb.read_bytes()
+    out = sync(wb, tmp_path, export([*GRANITE, "new.hire"]), "2026-12-01")
+    assert not out["applied"]
+    actions = {(c["action"], c["user"].split("@")[0]) for c in out["changes"]}
+    assert ("add", "new.hire") in actions
+    assert ("end", "wes.hall") in actions
+    assert wb.read_bytes() == before
+
+
+def test_importing_the_same_file_twice_changes_nothing_the_second_time(wb: Path, tmp_path: Path) -> None:
+    text = export([*GRANITE, "new.hire"], blocked=("uma.das",))
+    first = sync(wb, tmp_path, text, "2026-12-01", "--apply")
+    assert first["changes"]
+    after_first = wb.read_bytes()
+    second = sync(wb, tmp_path, text, "2026-12-01", "--apply")
+    assert second["changes"] == []
+    assert wb.read_bytes() == after_first
+
+
+def test_apply_keeps_rows_notes_vba_and_ribbon_and_logs_every_change(wb: Path, tmp_path: Path) -> None:
+    before = openpyxl.load_workbook(wb)["Roster"]
+    notes_before = {(r[1].value, r[10].value) for r in before.iter_rows(min_row=2) if r[10].value}
+    rows_before = before.max_row
+    out = sync(wb, tmp_path, export(GRANITE, blocked=("uma.das",)), "2026-12-01", "--apply")
+    book = openpyxl.load_workbook(wb, keep_vba=True)
+    ws = book["Roster"]
+    assert ws.max_row >= rows_before  # nothing deleted
+    notes_after = {(r[1].value, r[10].value) for r in ws.iter_rows(min_row=2) if r[10].value}
+    assert notes_before <= notes_after
+    log = [[c.value for c in r] for r in book["ChangeLog"].iter_rows(min_row=2)]
+    assert len(log) == len(out["changes"])
+    assert {r[1] for r in log} <= {"import add", "import end", "import update", "import return"}
+    uma = [r for r in log if r[3] == "uma.das@graniteacct.example"]
+    assert uma and uma[0][4:7] == ["Status", "Active", "Disabled"]
+    import zipfile
+
+    names = zipfile.ZipFile(wb).namelist()
+    assert "xl/vbaProject.bin" in names and "customUI/customUI.xml" in names
+
+
+def test_a_departure_then_a_return_is_billed_for_the_days_in_between(wb: Path, tmp_path: Path) -> None:
+    everyone = [*GRANITE, "wes.hall"]
+    sync(wb, tmp_path, export([u for u in everyone if u != "wes.hall"]), "2026-11-11", "--apply")
+    back = sync(wb, tmp_path, export(everyone), "2026-11-21", "--apply")
+    assert [(c["action"], c["user"]) for c in back["changes"]] == [("return", "wes.hall@graniteacct.example")]
+    proc = perseat("invoice", wb, "--out", tmp_path / "out", "--json")
+    assert proc.returncode == 0, proc.stderr
+    inv = next(i for i in json.loads(proc.stdout)["invoices"] if i["client"] == "Granite Accounting")
+    changes = {ln["description"]: ln["amount"] for ln in inv["lines"] if ln["kind"] == "seat-change"}
+    # away Nov 11–20: credited 20/30 days from Nov 11, charged again 10/30 days from Nov 21
+    assert changes.get("Standard −1 user from Nov 11, 20/30 days") == "-63.33"
+    assert changes.get("Standard +1 user from Nov 21, 10/30 days") == "31.67"
+
+
+def test_plan_keeps_specific_types_and_ignores_other_clients() -> None:
+    t = roster([("Acme", "a@x", "A", "Contractor", dt.datetime(2025, 1, 1), None, "Active", "keep me"),
+                ("Other", "b@x", "B", "Employee", dt.datetime(2025, 1, 1), None, "Active", "")])
+    imported = read_export(HEADER + "\nFalse,A,A,A,Microsoft 365 E3,a@x,1/1/2025\n", "m365")
+    edit, changes = plan_sync(t, "Acme", imported, dt.date(2026, 12, 1))
+    assert changes == [] and not edit.changes
+
+
+def test_an_export_with_a_row_left_out_ends_nobody() -> None:
+    from perseat_addin.errors import InputProblems
+
+    t = roster([("Acme", "a@x", "A", "Employee", dt.datetime(2025, 1, 1), None, "Active", "")])
+    imported = read_export(HEADER + "\nFalse,No Upn,No,Upn,Microsoft 365 E3,,1/1/2025\n", "m365")
+    with pytest.raises(InputProblems):
+        plan_sync(t, "Acme", imported, dt.date(2026, 12, 1))
