@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -128,6 +129,7 @@ SCHEMA: dict[str, tuple[Col, ...]] = {
 REQUIRED_TABLES = ("Settings", "Plans", "Clients", "Roster")
 
 
+@lru_cache(maxsize=4096)
 def header_key(text: Any) -> str:
     """Header matching key: case-insensitive, spaces, underscores and stars ignored."""
     return re.sub(r"[\s_*]+", "", str(text)).lower()

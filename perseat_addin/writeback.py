@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +70,16 @@ class TableRows:
         rows = tuple(tuple(list(r)[:width]) + (None,) * (width - len(r)) for r in values[1:])
         return cls(name, headers, rows)
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for j, h in enumerate(self.headers):
+            out.setdefault(header_key(h), j)
+        return out
+
     def col(self, header: str) -> int | None:
         """Position of ``header`` (matched like every SPEC header), or None."""
-        key = header_key(header)
-        for j, h in enumerate(self.headers):
-            if header_key(h) == key:
-                return j
-        return None
+        return self._positions.get(header_key(header))
 
     def get(self, row: Sequence[Any], header: str) -> Any:
         j = self.col(header)

@@ -1,0 +1,70 @@
+"""Roster sync benchmark: a 50,000-user Microsoft 365 export against a 50,000-row Roster of one client.
+
+Prints seconds for reading the export, planning the sync (dry run) and applying it
+(Roster + ChangeLog written into the workbook), and checks SPEC's 5 s target.
+Run: python benchmarks/sync.py [--users N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from perseat_addin.importers import read_export
+from perseat_addin.sync import apply_sync
+from perseat_addin.template import template_sheets, write_workbook
+
+HEADER = "Block credential,Display name,First name,Last name,Licenses,User principal name,When created"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=50_000)
+    args = ap.parse_args()
+    n = args.users
+    with tempfile.TemporaryDirectory() as tmp:
+        sheets = {s.name: s for s in template_sheets()}
+        sheets["Clients"].rows = [("Big Client", "Standard", "Active", "", "", "", "", 0, None, None)]
+        sheets["Roster"].rows = [("Big Client", f"user{i}@big.example", f"User {i}", f"user{i}@big.example",
+                                  "Employee", "", dt.date(2025, 1, 1), None, "Active", "Benchmark", "")
+                                 for i in range(n)]
+        for name in ("Devices", "AddOns", "Usage"):
+            sheets[name].rows = []
+        wb = Path(tmp) / "big.xlsm"
+        write_workbook(wb, list(sheets.values()))
+        # 2% leave, 2% join, 1% renamed, 0.5% blocked
+        lines = [HEADER]
+        for i in range(n):
+            if i % 50 == 0:
+                continue
+            name = f"User {i}" + (" Jr" if i % 100 == 1 else "")
+            lines.append(f"{i % 200 == 3},{name},User,{i},Microsoft 365 Business Premium,user{i}@big.example,"
+                         "1/1/2025 9:00:00 AM")
+        lines += [f"False,New {k},New,{k},Microsoft 365 Business Premium,new{k}@big.example,11/20/2026 9:00:00 AM"
+                  for k in range(n // 50)]
+        csv = Path(tmp) / "export.csv"
+        csv.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+        t0 = time.perf_counter()
+        imported = read_export(csv, "m365")
+        t_read = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        changes = apply_sync(wb, "Big Client", imported, dt.date(2026, 12, 1), apply=False)
+        t_plan = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        apply_sync(wb, "Big Client", imported, dt.date(2026, 12, 1), apply=True)
+        t_apply = time.perf_counter() - t2
+    result = {"benchmark": "sync", "users": n, "changes": len(changes), "read_s": round(t_read, 2),
+              "dry_run_s": round(t_plan, 2), "apply_s": round(t_apply, 2),
+              "read_plus_dry_run_s": round(t_read + t_plan, 2), "target_s": 5.0,
+              "meets_target": t_read + t_apply <= 5.0}
+    print(f"sync: {n:,}-user export vs {n:,}-row Roster, {len(changes):,} changes")
+    print(f"  read {t_read:.2f} s, dry run {t_plan:.2f} s, apply (Roster + ChangeLog, atomic save) {t_apply:.2f} s")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
