@@ -137,7 +137,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .importers import read_export
     from .load import load
     from .schema import parse_date_text
-    from .sync import apply_sync
+    from .sync import apply_sync, drift
 
     try:
         effective = parse_date_text(args.effective) if args.effective else dt.date.today()
@@ -154,8 +154,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     imported = read_export(Path(args.file), args.source)
     changes = apply_sync(args.workbook, client, imported, effective, apply=args.apply)
     warnings = [p for p in imported.problems if p.severity != "error"]
+    report = drift(args.workbook, client, imported, effective)
     if args.json:
         print(json.dumps({"client": client, "effective": effective.isoformat(), "applied": args.apply,
+                          "drift": report.as_dict(),
                           "users_in_import": len(imported.rows),
                           "changes": [{"action": c.action, "user": c.user, "field": c.field,
                                        "old": c.old, "new": c.new} for c in changes],
@@ -166,6 +168,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"  {c}")
     if not changes:
         print("  no changes: the Roster already matches")
+    print(f"Drift: {report}")
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     if changes:

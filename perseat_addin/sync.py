@@ -157,4 +157,55 @@ def apply_sync(path: str | Path, client: str, imported: ImportResult, effective:
     return changes
 
 
-__all__ = ["Change", "Problem", "apply_sync", "plan_sync"]
+@dataclass(frozen=True)
+class Drift:
+    """The three numbers MSPs reconcile each month for a client."""
+
+    client: str
+    licensed_in_source: int  # billable per the export (licensed, active, not guest/service/shared)
+    billable_in_roster: int  # billable users in the Roster on the day
+    seats_on_last_invoice: int | None  # seats at the end of the client's latest invoice (None: never invoiced)
+    last_invoice: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"client": self.client, "licensed_in_source": self.licensed_in_source,
+                "billable_in_roster": self.billable_in_roster,
+                "seats_on_last_invoice": self.seats_on_last_invoice, "last_invoice": self.last_invoice}
+
+    def __str__(self) -> str:
+        seats = "never invoiced" if self.last_invoice is None else f"{self.seats_on_last_invoice} ({self.last_invoice})"
+        return (f"{self.client}: licensed in source {self.licensed_in_source}, billable in roster "
+                f"{self.billable_in_roster}, seats on last invoice {seats}")
+
+
+def drift(path: str | Path, client: str, imported: ImportResult, day: dt.date) -> Drift:
+    """Source licences vs. roster billable users vs. the seats last invoiced, for ``client``."""
+    from .functions import billable_users
+    from .load import load
+    from .model import Period
+    from .reader import Workbook
+
+    book = load(path)
+    licensed = sum(1 for u in imported.rows if u.billable_hint)
+    in_roster = billable_users(book, client, day)
+    inv = book.invoices
+    last: str | None = None
+    if not inv.empty and "Client" in inv and "InvoiceNo" in inv:
+        mine = [(Period.key(p), str(n)) for c, p, n in zip(inv["Client"], inv.get("Period", [""] * len(inv)),
+                                                          inv["InvoiceNo"], strict=True)
+                if _text(c).lower() == client.lower() and _text(n)]
+        last = max(mine)[1] if mine else None
+    seats: int | None = None
+    if last is not None:
+        raw = Workbook(path).table("InvoiceLines")
+        seats = 0
+        if raw is not None:
+            t = TableRows("InvoiceLines", tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
+            for row in t.rows:
+                if _text(t.get(row, "InvoiceNo")) == last and _text(t.get(row, "Kind")) in ("seats", "seat-change"):
+                    q = t.get(row, "Quantity")  # day-1 seats plus each change: the seats at the period's end
+                    seats += int(q) if isinstance(q, int | float) else 0
+    return Drift(client, licensed, in_roster, seats, last)
+
+
+__all__ = ["Change", "Drift", "Problem", "apply_sync", "drift", "plan_sync"]

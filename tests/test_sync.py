@@ -123,3 +123,12 @@ def test_an_export_with_a_row_left_out_ends_nobody() -> None:
     imported = read_export(HEADER + "\nFalse,No Upn,No,Upn,Microsoft 365 E3,,1/1/2025\n", "m365")
     with pytest.raises(InputProblems):
         plan_sync(t, "Acme", imported, dt.date(2026, 12, 1))
+
+
+def test_drift_reports_source_roster_and_last_invoice(wb: Path, tmp_path: Path) -> None:
+    """December: the intern who started Nov 27 now counts (8 billable); November was invoiced for 7."""
+    first = perseat("invoice", wb, "--out", tmp_path / "out", "--finalize")
+    assert first.returncode == 0, first.stderr
+    out = sync(wb, tmp_path, export(GRANITE[:5]), "2026-12-01")
+    assert out["drift"] == {"client": "Granite Accounting", "licensed_in_source": 5, "billable_in_roster": 8,
+                            "seats_on_last_invoice": 7, "last_invoice": "HV-1007"}
