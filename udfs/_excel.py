@@ -107,13 +107,18 @@ def one(value: Any, name: str) -> Any:
     return value
 
 
+def blank(name: str, default: Any) -> Any:
+    """What a blank argument gives: its default, or an error when it is required."""
+    if default is _REQUIRED:
+        raise ArgumentError(f"{name} is blank")
+    return default
+
+
 def number(value: Any, name: str, default: Any = _REQUIRED, *, percent: bool = False) -> Any:
     """A number as an exact Decimal (floats through their shortest form; numeric text accepted)."""
     v = one(value, name)
     if v is None:
-        if default is _REQUIRED:
-            raise ArgumentError(f"{name} is blank")
-        return default
+        return blank(name, default)
     if isinstance(v, bool):
         raise ArgumentError(f"{name} is {'TRUE' if v else 'FALSE'}, not a number")
     if isinstance(v, dt.date):
@@ -148,9 +153,7 @@ def text(value: Any, name: str, default: Any = _REQUIRED) -> Any:
     """Text, trimmed (a whole-number cell such as 1001 reads as "1001")."""
     v = one(value, name)
     if v is None:
-        if default is _REQUIRED:
-            raise ArgumentError(f"{name} is blank")
-        return default
+        return blank(name, default)
     return cell_text(v)
 
 
@@ -158,9 +161,7 @@ def date(value: Any, name: str, default: Any = _REQUIRED) -> Any:
     """A date: an Excel date (datetime), a date serial number, or text such as 2026-11-15."""
     v = one(value, name)
     if v is None:
-        if default is _REQUIRED:
-            raise ArgumentError(f"{name} is blank")
-        return default
+        return blank(name, default)
     if isinstance(v, dt.datetime):
         return v.date()
     if isinstance(v, dt.date):
