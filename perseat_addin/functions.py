@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import InputProblems, PerseatError, Problem
-from .invoicing import Invoice, Run, _Context, invoice_run
+from .invoicing import Invoice, Run, daily_users, invoice_run
 from .load import load_source
 from .model import Book, DayCount, Period, Plan, Tiering, day_number
 from .money import MICROS_PER_CENT, Rounding, micros_to_decimal, round_div, to_micros
@@ -398,12 +398,7 @@ def prorate(amount: Decimal, start: dt.date | None, end: dt.date | None, within:
 
 def _client_days(book: Book, client: str, period: Period) -> np.ndarray[Any, np.dtype[np.int64]] | None:
     """Billable users of ``client`` on each day of ``period``, counted as the invoice run counts them."""
-    ctx = _Context(book, period, book.clients)
-    ci = ctx.client_idx.get(client.strip().lower())
-    if ci is None:
-        return None
-    users: np.ndarray[Any, np.dtype[np.int64]] = ctx.series(period).client_users[ci]
-    return users
+    return daily_users(book, period).get(client.strip().lower())
 
 
 def billable_users(book: Book, client: str, day: dt.date) -> int:

@@ -473,6 +473,13 @@ class _Pricer:
         return Line("addon", f"{self.prefix}{desc}", qty, unit, cents, a.taxable)
 
 
+def daily_users(book: Book, period: Period) -> dict[str, IntArray]:
+    """Billable users of every client (lower-case name) on each day of ``period``, as invoices count them."""
+    ctx = _Context(book, period, book.clients)
+    users = ctx.series(period).client_users
+    return {name: users[ci] for name, ci in ctx.client_idx.items()}
+
+
 def _mode_of(client: Client, book: Book) -> ProrationMode:
     return client.proration_mode or book.settings.proration_mode
 
