@@ -1,7 +1,8 @@
 """Roster sync benchmark: a 50,000-user Microsoft 365 export against a 50,000-row Roster of one client.
 
-Prints seconds for reading the export, planning the sync (dry run) and applying it
-(Roster + ChangeLog written into the workbook), and checks SPEC's 5 s target.
+Prints seconds for reading the export, planning the sync (dry run), applying it
+(Roster + ChangeLog written into the workbook) and the whole ``perseat import --apply``
+command, and checks the 5 s target.
 Run: python benchmarks/sync.py [--users N]
 """
 
@@ -10,6 +11,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -54,15 +58,25 @@ def main() -> None:
         t1 = time.perf_counter()
         changes = apply_sync(wb, "Big Client", imported, dt.date(2026, 12, 1), apply=False)
         t_plan = time.perf_counter() - t1
+        copy = Path(tmp) / "copy.xlsm"
+        shutil.copy(wb, copy)
         t2 = time.perf_counter()
         apply_sync(wb, "Big Client", imported, dt.date(2026, 12, 1), apply=True)
         t_apply = time.perf_counter() - t2
+        cmd = [sys.executable, "-m", "perseat_addin.cli", "import", "m365", str(csv), "--workbook", str(copy),
+               "--client", "Big Client", "--effective", "2026-12-01", "--apply"]
+        t3 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        t_cli = time.perf_counter() - t3
+        if done.returncode != 0:
+            raise SystemExit(f"perseat import failed:\n{done.stdout}\n{done.stderr}")
     result = {"benchmark": "sync", "users": n, "changes": len(changes), "read_s": round(t_read, 2),
               "dry_run_s": round(t_plan, 2), "apply_s": round(t_apply, 2),
-              "read_plus_dry_run_s": round(t_read + t_plan, 2), "target_s": 5.0,
-              "meets_target": t_read + t_apply <= 5.0}
+              "read_plus_apply_s": round(t_read + t_apply, 2), "cli_apply_s": round(t_cli, 2), "target_s": 5.0,
+              "meets_target": max(t_read + t_apply, t_cli) <= 5.0}
     print(f"sync: {n:,}-user export vs {n:,}-row Roster, {len(changes):,} changes")
     print(f"  read {t_read:.2f} s, dry run {t_plan:.2f} s, apply (Roster + ChangeLog, atomic save) {t_apply:.2f} s")
+    print(f"  perseat import ... --apply end to end (with the drift report): {t_cli:.2f} s (target 5 s)")
     print(json.dumps(result))
 
 

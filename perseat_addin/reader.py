@@ -194,6 +194,7 @@ class Workbook:
             self._tables = {}
         self.sheet_names: list[str] = list(self._wb.sheet_names)
         self._errors: dict[str, dict[tuple[int, int], ExcelError]] = {}
+        self._read: dict[str, RawTable | None] = {}
 
     def _sheet_errors(self, sheet: str) -> dict[tuple[int, int], ExcelError]:
         if sheet not in self._errors:
@@ -218,7 +219,13 @@ class Workbook:
         return None
 
     def table(self, name: str) -> RawTable | None:
-        """The Excel table ``name`` (any case), else the sheet of that name read from A1."""
+        """The Excel table ``name`` (any case), else the sheet of that name read from A1 (read once)."""
+        key = name.lower()
+        if key not in self._read:
+            self._read[key] = self._table(name)
+        return self._read[key]
+
+    def _table(self, name: str) -> RawTable | None:
         real = self._tables.get(name.lower())
         if real is not None:
             t = self._wb.get_table_by_name(real)

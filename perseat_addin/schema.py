@@ -200,11 +200,10 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
         for n, err in errs.items():
             values[n] = err
         if c.required:
-            for n, v in enumerate(values):
-                if _is_blank(v):
-                    problems.append(Problem(*t.where(int(data["_row"][n]), c.name), f"{c.name} is blank",
-                                            f"fill in {c.name}"))
-        data[c.name] = _convert_column(c, values, data["_row"], t, problems)
+            for n in [n for n, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())]:
+                problems.append(Problem(*t.where(int(data["_row"][n]), c.name), f"{c.name} is blank",
+                                        f"fill in {c.name}"))
+        data[c.name] = _convert_column(c, values, data["_row"], t, problems, has_errors=bool(errs))
     t.frame = pd.DataFrame(data)
     return t
 
@@ -221,9 +220,9 @@ def _errors_mask(values: list[Any]) -> np.ndarray:
 
 
 def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
-                    problems: list[Problem]) -> Any:
-    err = _errors_mask(values)
-    if err.any():
+                    problems: list[Problem], has_errors: bool = True) -> Any:
+    err = _errors_mask(values) if has_errors else None
+    if err is not None and err.any():
         err_idx = np.flatnonzero(err)
         _problem_for(t, rows[err_idx], c.name, [values[i] for i in err_idx],
                      "cell holds the Excel error {v}",

@@ -15,8 +15,11 @@ from typing import Any
 
 from .errors import InputProblems, PerseatError, Problem
 from .importers import ImportedUser, ImportResult
+from .model import Book
+from .package import Package
+from .reader import RawTable, TableSource, Workbook
 from .schema import parse_date_text
-from .writeback import TableEdit, TableRows, _SheetTable, is_blank, open_workbook, save_workbook
+from .writeback import TableEdit, TableRows, apply_edit, edited_rows, is_blank
 
 ROSTER_COLUMNS = ("Client", "UserID", "Name", "Email", "Type", "Start", "End", "Status", "Source")
 COMPARED = ("Name", "Email", "Type", "Status")
@@ -75,17 +78,28 @@ def plan_sync(roster: TableRows, client: str, imported: ImportResult,
     if missing:
         raise PerseatError(f"the Roster table lacks column(s) {', '.join(missing)}")
     key = client.strip().lower()
+    ci, ui, si, ei = (roster.col(h) for h in ("Client", "UserID", "Start", "End"))
+    assert ci is not None and ui is not None and si is not None and ei is not None
     rows_by_user: dict[str, list[int]] = {}
+    spans: dict[int, tuple[dt.date | None, dt.date | None]] = {}  # row → (Start, End)
     for i, row in enumerate(roster.rows):
-        if is_blank(row) or _text(roster.get(row, "Client")).lower() != key:
+        c = row[ci]
+        if not isinstance(c, str) or c.strip().lower() != key:
             continue
-        rows_by_user.setdefault(_text(roster.get(row, "UserID")).lower(), []).append(i)
+        rows_by_user.setdefault(_text(row[ui]).lower(), []).append(i)
+        spans[i] = (_date(row[si]), _date(row[ei]))
+
+    def active_on(i: int) -> bool:
+        s, e = spans[i]
+        current = (s is None or s <= effective) and (e is None or e >= effective)
+        return current or (s is not None and s > effective)  # a row starting later is that user's row too
     cells: list[tuple[int, int, Any]] = []
     append: list[tuple[Any, ...]] = []
     changes: list[Change] = []
     start = dt.datetime.combine(effective, dt.time())
     source = imported.source or "import"
     seen: set[str] = set()
+    compared = [(f, roster.col(f)) for f in COMPARED]
     for u in imported.rows:
         uid = u.user_id.strip()
         k = uid.lower()
@@ -93,11 +107,10 @@ def plan_sync(roster: TableRows, client: str, imported: ImportResult,
             continue
         seen.add(k)
         values = roster_values(u)
-        active = [i for i in rows_by_user.get(k, []) if _active_on(roster, roster.rows[i], effective)]
+        active = [i for i in rows_by_user.get(k, []) if active_on(i)]
         if active:
-            i = max(active, key=lambda r: (_date(roster.get(roster.rows[r], "Start")) or dt.date.min, r))
-            for field in COMPARED:
-                j = roster.col(field)
+            i = max(active, key=lambda r: (spans[r][0] or dt.date.min, r))
+            for field, j in compared:
                 new = values[field]
                 old = _text(roster.rows[i][j]) if j is not None else ""
                 if field == "Type" and new == "Employee" and old:
@@ -116,21 +129,13 @@ def plan_sync(roster: TableRows, client: str, imported: ImportResult,
         if k in seen:
             continue
         for i in idx:
-            row = roster.rows[i]
-            s = _date(roster.get(row, "Start"))
-            if not _active_on(roster, row, effective) or (s is not None and s > end_day):
+            s, old_end = spans[i]
+            if not active_on(i) or (s is not None and s > end_day):
                 continue  # already ended, or starts on/after the effective date: leave it to the user
             cells.append((i, end_col, dt.datetime.combine(end_day, dt.time())))
-            old_end = _date(roster.get(row, "End"))
-            changes.append(Change("end", client, _text(roster.get(row, "UserID")), "End",
+            changes.append(Change("end", client, _text(roster.rows[i][ui]), "End",
                                   old_end.isoformat() if old_end else None, end_day.isoformat(), i))
     return TableEdit("Roster", tuple(cells), (), tuple(append)), changes
-
-
-def _active_on(roster: TableRows, row: Sequence[Any], day: dt.date) -> bool:
-    s, e = _date(roster.get(row, "Start")), _date(roster.get(row, "End"))
-    current = (s is None or s <= day) and (e is None or e >= day)
-    return current or (s is not None and s > day)  # a row starting later is that user's row too
 
 
 def changelog_rows(log: TableRows, changes: Sequence[Change], source: str, when: dt.datetime) -> list[tuple[Any, ...]]:
@@ -139,22 +144,92 @@ def changelog_rows(log: TableRows, changes: Sequence[Change], source: str, when:
                       "Field": c.field, "Old": c.old, "New": c.new, "Source": source}) for c in changes]
 
 
-def apply_sync(path: str | Path, client: str, imported: ImportResult, effective: dt.date, *,
-               apply: bool, now: dt.datetime | None = None) -> list[Change]:
-    """Plan the sync and, with ``apply``, write Roster and ChangeLog into the workbook atomically."""
+def _rows(raw: RawTable | None) -> TableRows | None:
+    if raw is None or not raw.is_table:
+        return None
+    return TableRows(raw.name, tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What an import does to one client: the changes and the drift report after them."""
+
+    client: str
+    changes: list[Change]
+    drift: Drift
+    applied: bool
+
+
+def sync(path: str | Path, client: str, imported: ImportResult, effective: dt.date, *,
+         apply: bool, now: dt.datetime | None = None) -> SyncResult:
+    """Plan the sync of ``imported`` into ``client``'s Roster, report drift (as the workbook stands
+    before the import), and with ``apply`` check the workbook as it would be and write Roster and
+    ChangeLog atomically.
+
+    The workbook is read once (fast reader). Only the Roster and ChangeLog sheets are
+    rewritten (see :mod:`perseat_addin.package`): the VBA project, ribbon, charts and
+    every other sheet stay as they were. Problems anywhere in the workbook stop the
+    import before anything is written.
+    """
+    from .load import load_source
+
     path = Path(path)
     original = path.read_bytes()
-    wb = open_workbook(original, path)
-    roster_t, log_t = _SheetTable(wb, "Roster"), _SheetTable(wb, "ChangeLog")
-    edit, changes = plan_sync(roster_t.read(), client, imported, effective)
+    book = Workbook(path)
+    raw = book.table("Roster")
+    roster = _rows(raw)
+    if raw is None or roster is None:
+        raise PerseatError("the workbook has no Roster table; add the Roster sheet from the template "
+                           "(perseat template) and try again")
+    client = _client_name(book, client)
+    edit, changes = plan_sync(roster, client, imported, effective)
+    after = apply_edit(roster, edit)
+    loaded = load_source(book, name=str(path))
+    report = _drift(loaded, book, client, imported, effective)
+    unknown = sorted({v for _, _, v in _written(roster, edit, "Type") if _text(v).lower() not in loaded.user_types})
+    if unknown:
+        raise InputProblems([Problem("UserTypes", None, "Type", f'the import sets Type "{t}", which UserTypes '
+                                     "does not define", f'add "{t}" to UserTypes (Billable No for guests, rooms, '
+                                     "shared and service accounts), then import again") for t in unknown])
     if apply and changes:
-        log = log_t.read()
+        log = _rows(book.table("ChangeLog"))
+        if log is None:
+            raise PerseatError("the workbook has no ChangeLog table to record the import in; add the ChangeLog "
+                               "sheet from the template (perseat template) and try again")
         when = now or dt.datetime.now().replace(microsecond=0)
         rows = changelog_rows(log, changes, imported.source or "import", when)
-        roster_t.apply(edit)
-        log_t.apply(TableEdit("ChangeLog", (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(rows)))
-        save_workbook(wb, path, original)
-    return changes
+        log_edit = TableEdit("ChangeLog", (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(rows))
+        pkg = Package(original, path)
+        pkg.write_rows("Roster", roster.rows, after.rows, edited_rows(roster, edit))
+        pkg.write_rows("ChangeLog", log.rows, apply_edit(log, log_edit).rows, edited_rows(log, log_edit))
+        pkg.save()
+    return SyncResult(client, changes, report, apply and bool(changes))
+
+
+def _written(t: TableRows, edit: TableEdit, header: str) -> list[tuple[int | None, int, Any]]:
+    """(row, column, value) of every ``header`` cell the edit writes (row None for appended rows)."""
+    j = t.col(header)
+    if j is None:
+        return []
+    return [(i, c, v) for i, c, v in edit.cells if c == j] + [(None, j, r[j]) for r in edit.append if r[j]]
+
+
+def _client_name(book: Workbook, client: str) -> str:
+    """The client's name as Clients spells it; a clear problem when it is not there."""
+    clients = _rows(book.table("Clients"))
+    if clients is not None:
+        for row in clients.rows:
+            name = _text(clients.get(row, "Client"))
+            if name and name.lower() == client.strip().lower():
+                return name
+    raise InputProblems([Problem("Clients", None, "Client", f'client "{client.strip()}" not in Clients',
+                                 "add the client to Clients first, or fix the client name")])
+
+
+def apply_sync(path: str | Path, client: str, imported: ImportResult, effective: dt.date, *,
+               apply: bool, now: dt.datetime | None = None) -> list[Change]:
+    """The changes of :func:`sync` (written with ``apply``)."""
+    return sync(path, client, imported, effective, apply=apply, now=now).changes
 
 
 @dataclass(frozen=True)
@@ -180,15 +255,19 @@ class Drift:
 
 def drift(path: str | Path, client: str, imported: ImportResult, day: dt.date) -> Drift:
     """Source licences vs. roster billable users vs. the seats last invoiced, for ``client``."""
-    from .functions import billable_users
-    from .load import load
-    from .model import Period
-    from .reader import Workbook
+    from .load import load_source
 
-    book = load(path)
+    book = Workbook(path)
+    return _drift(load_source(book, name=str(path)), book, client, imported, day)
+
+
+def _drift(loaded: Book, book: TableSource, client: str, imported: ImportResult, day: dt.date) -> Drift:
+    from .functions import billable_users
+    from .model import Period
+
     licensed = sum(1 for u in imported.rows if u.billable_hint)
-    in_roster = billable_users(book, client, day)
-    inv = book.invoices
+    in_roster = billable_users(loaded, client, day)
+    inv = loaded.invoices
     last: str | None = None
     if not inv.empty and "Client" in inv and "InvoiceNo" in inv:
         mine = [(Period.key(p), str(n)) for c, p, n in zip(inv["Client"], inv.get("Period", [""] * len(inv)),
@@ -197,15 +276,14 @@ def drift(path: str | Path, client: str, imported: ImportResult, day: dt.date) -
         last = max(mine)[1] if mine else None
     seats: int | None = None
     if last is not None:
-        raw = Workbook(path).table("InvoiceLines")
+        t = _rows(book.table("InvoiceLines"))
         seats = 0
-        if raw is not None:
-            t = TableRows("InvoiceLines", tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
-            for row in t.rows:
-                if _text(t.get(row, "InvoiceNo")) == last and _text(t.get(row, "Kind")) in ("seats", "seat-change"):
-                    q = t.get(row, "Quantity")  # day-1 seats plus each change: the seats at the period's end
-                    seats += int(q) if isinstance(q, int | float) else 0
+        for row in t.rows if t is not None else ():
+            assert t is not None
+            if _text(t.get(row, "InvoiceNo")) == last and _text(t.get(row, "Kind")) in ("seats", "seat-change"):
+                q = t.get(row, "Quantity")  # day-1 seats plus each change: the seats at the period's end
+                seats += int(q) if isinstance(q, int | float) else 0
     return Drift(client, licensed, in_roster, seats, last)
 
 
-__all__ = ["Change", "Drift", "Problem", "apply_sync", "drift", "plan_sync"]
+__all__ = ["Change", "Drift", "Problem", "SyncResult", "apply_sync", "drift", "plan_sync", "sync"]

@@ -339,11 +339,10 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
 
 def add_custom_ui(data: bytes, custom_ui: bytes) -> bytes:
     """Add the ribbon: ``customUI/customUI.xml`` wired by a package relationship."""
-    src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     rel = (f'<Relationship Id="rIdPerseatUI" Type="{CUSTOM_UI_REL}" '
            'Target="customUI/customUI.xml"/>').encode()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             body = src.read(info)
             if info.filename == "_rels/.rels" and CUSTOM_UI_REL.encode() not in body:
@@ -357,9 +356,8 @@ def add_custom_ui(data: bytes, custom_ui: bytes) -> bytes:
 
 def macro_enable(data: bytes) -> bytes:
     """Give a package the macro-enabled workbook content type (required for .xlsm)."""
-    src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             body = src.read(info)
             if info.filename == "[Content_Types].xml":

@@ -123,6 +123,15 @@ def apply_edit(t: TableRows, edit: TableEdit) -> TableRows:
     return TableRows(t.name, t.headers, (*kept, *edit.append))
 
 
+def edited_rows(t: TableRows, edit: TableEdit) -> set[int]:
+    """Row positions whose contents ``edit`` changes (every row after the first deleted one moves up)."""
+    out = {i for i, _, _ in edit.cells}
+    if edit.delete:
+        out |= set(range(min(edit.delete), len(t.rows)))
+    n_new = len(t.rows) - len(set(edit.delete)) + len(edit.append)
+    return out | set(range(len(t.rows) - len(set(edit.delete)), n_new))
+
+
 def is_blank(row: Sequence[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
 
@@ -382,22 +391,35 @@ class _SheetTable:
 def record_invoices(path: str | Path, invoices: Sequence[Invoice], period: Period, *, final: bool,
                     files: dict[str, str] | None = None) -> Path:
     """Replace ``period``'s Draft invoices with ``invoices``; with ``final`` mark them Final and
-    advance NextInvoiceNumber and BillingPeriod. The file is replaced atomically."""
+    advance NextInvoiceNumber and BillingPeriod. The file is replaced atomically.
+
+    Only the Invoices, InvoiceLines and Settings sheets are rewritten
+    (:mod:`perseat_addin.package`); charts, the VBA project and the ribbon stay as they were.
+    """
+    from .package import Package
+    from .reader import Workbook
+
     path = Path(path)
     original = path.read_bytes()
-    wb = open_workbook(original, path)
-    inv_t, line_t = _SheetTable(wb, "Invoices"), _SheetTable(wb, "InvoiceLines")
-    inv_edit, line_edit = record_edits(inv_t.read(), line_t.read(), invoices, period, final=final, files=files)
-    settings = _SheetTable(wb, "Settings") if final else None
-    s_edit = None
-    if settings is not None:
-        s_rows = settings.read()
-        s_edit = settings_edit(s_rows, advanced_settings(s_rows, [i.number for i in invoices], period))
-    inv_t.apply(inv_edit)
-    line_t.apply(line_edit)
-    if settings is not None and s_edit is not None:
-        settings.apply(s_edit)
-    save_workbook(wb, path, original)
+    book = Workbook(path)
+    tables: dict[str, TableRows] = {}
+    for name in ("Invoices", "InvoiceLines", "Settings"):
+        raw = book.table(name)
+        if raw is None or not raw.is_table:
+            raise PerseatError(f"the workbook has no {name} table to write to; add the {name} sheet from the "
+                               "template (perseat template) and try again")
+        tables[name] = TableRows(raw.name, tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
+    inv_t, line_t, settings_t = tables["Invoices"], tables["InvoiceLines"], tables["Settings"]
+    edits = list(zip((inv_t, line_t), record_edits(inv_t, line_t, invoices, period, final=final, files=files),
+                     strict=True))
+    if final:
+        edits.append((settings_t, settings_edit(settings_t, advanced_settings(
+            settings_t, [i.number for i in invoices], period))))
+    pkg = Package(original, path)
+    for t, edit in edits:
+        if edit.changes:
+            pkg.write_rows(t.name, t.rows, apply_edit(t, edit).rows, edited_rows(t, edit))
+    pkg.save()
     return path
 
 
@@ -417,7 +439,10 @@ def save_workbook(wb: OpenpyxlWorkbook, path: str | Path, original: bytes) -> No
         content_types = z.read("[Content_Types].xml")
         parts_before = set(z.namelist())
     buf = io.BytesIO()
-    wb.save(buf)
+    try:
+        wb.save(buf)
+    finally:
+        close_workbook(wb)
     data = _restore_package(buf.getvalue(), content_types, parts_before)
     tmp = path.with_name(f".{path.name}.perseat-tmp{os.getpid()}")
     try:
@@ -428,16 +453,24 @@ def save_workbook(wb: OpenpyxlWorkbook, path: str | Path, original: bytes) -> No
             tmp.unlink()
 
 
+def close_workbook(wb: OpenpyxlWorkbook) -> None:
+    """Release the in-memory copy openpyxl keeps of a workbook's VBA parts (keep_vba)."""
+    archive = getattr(wb, "vba_archive", None)
+    if archive is not None:
+        archive.close()
+
+
 def _restore_package(data: bytes, content_types: bytes, parts_before: set[str]) -> bytes:
     """Keep the macro-enabled content type and check the ribbon and VBA parts survived."""
     macro = MACRO_MAIN.encode() in content_types
-    src = zipfile.ZipFile(io.BytesIO(data))
-    names = set(src.namelist())
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        names = set(src.namelist())
+        types_now = src.read("[Content_Types].xml")
     for needed in ("xl/vbaProject.bin", "customUI/customUI.xml"):
         if needed in parts_before and needed not in names:
             raise PerseatError(f"saving would drop {needed} from the workbook; nothing was written")
     if not macro:
         return data
-    if MACRO_MAIN.encode() in src.read("[Content_Types].xml"):
+    if MACRO_MAIN.encode() in types_now:
         return data
     return macro_enable(data)

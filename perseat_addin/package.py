@@ -1,0 +1,549 @@
+"""Edit Excel tables inside a workbook file without re-saving the workbook.
+
+Only the XML of the edited sheets, their table parts and (when a date style is
+needed) the style sheet change; every other part of the package — the VBA
+project, the ribbon, charts, pivot caches, images, comments — is copied as it
+was. That keeps whatever Excel put in the workbook and is fast: a sync that
+adds a few hundred rows to a 50,000-row Roster touches only the Roster sheet.
+
+Rows of a table that an edit leaves alone are not rewritten; cells keep their
+styles; new rows take the style of the row above (or the column's style). New
+text goes in as inline strings (Excel turns them into shared strings on its
+next save). The workbook is marked for a full recalculation on open, so
+formulas that read an edited table show current values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import os
+import posixpath
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from .errors import PerseatError
+from .reader import col_letter
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_M = f"{{{MAIN}}}"
+_R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_TABLE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/table"
+_XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
+                          remove_blank_text=False)
+_REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_EPOCH = dt.datetime(1899, 12, 30)
+DATE_FORMAT = "yyyy-mm-dd"
+"""Number format given to dates written into cells that have no date format."""
+
+_BUILTIN_DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, 45, 46, 47})
+
+
+def _parse(data: bytes, part: str) -> etree._Element:
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise PerseatError(f"the workbook part {part} is damaged ({exc}); nothing was written") from None
+    if root.getroottree().docinfo.doctype:
+        raise PerseatError(f"the workbook part {part} declares a DOCTYPE; refusing to edit it")
+    return root
+
+
+def _serialize(root: etree._Element) -> bytes:
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def col_index(letters: str) -> int:
+    """Excel column letters → zero-based index (A → 0, AB → 27)."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def split_ref(ref: str) -> tuple[int, int]:
+    """``'C12'`` → (zero-based column, Excel row)."""
+    m = _REF.match(ref.upper())
+    if not m:
+        raise PerseatError(f"unexpected cell reference {ref!r} in the workbook")
+    return col_index(m.group(1)), int(m.group(2))
+
+
+def _range(ref: str) -> tuple[int, int, int, int]:
+    a, _, b = ref.partition(":")
+    c0, r0 = split_ref(a)
+    c1, r1 = split_ref(b or a)
+    return c0, r0, c1, r1
+
+
+def xml_text(s: str) -> str:
+    """Text made safe for a cell: characters XML cannot hold are written as Excel does (``_x0001_``)."""
+    return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", s)
+
+
+@dataclass
+class _Table:
+    name: str
+    sheet_part: str
+    table_part: str
+    root: etree._Element  # the table part's XML
+
+    @property
+    def ref(self) -> str:
+        return str(self.root.get("ref"))
+
+
+class Package:
+    """An .xlsx/.xlsm package whose tables can be edited and then saved atomically."""
+
+    def __init__(self, data: bytes, path: str | Path = "workbook"):
+        self.path = Path(path)
+        self.original = data
+        try:
+            self._zip = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile as exc:
+            raise PerseatError(f"{self.path}: damaged workbook ({exc}); nothing was written") from None
+        self._names = set(self._zip.namelist())
+        self._edited: dict[str, etree._Element] = {}
+        self._sheets: dict[str, _Sheet] = {}
+        self._styles: _Styles | None = None
+        self._tables = self._find_tables()
+
+    # -- reading the package ------------------------------------------------
+
+    def _xml(self, part: str) -> etree._Element:
+        if part not in self._edited:
+            try:
+                self._edited[part] = _parse(self._zip.read(part), part)
+            except KeyError:
+                raise PerseatError(f"{self.path}: the workbook has no part {part}") from None
+        return self._edited[part]
+
+    def _rels(self, part: str) -> dict[str, tuple[str, str]]:
+        folder, name = posixpath.split(part)
+        rels = posixpath.join(folder, "_rels", name + ".rels")
+        if rels not in self._names:
+            return {}
+        out = {}
+        for r in _parse(self._zip.read(rels), rels).iter(_PKG_REL):
+            target = r.get("Target", "")
+            full = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+            out[r.get("Id", "")] = (r.get("Type", ""), full)
+        return out
+
+    def _find_tables(self) -> dict[str, _Table]:
+        wb_rels = self._rels("xl/workbook.xml")
+        workbook = _parse(self._zip.read("xl/workbook.xml"), "xl/workbook.xml")
+        out: dict[str, _Table] = {}
+        for sh in workbook.iter(f"{_M}sheet"):
+            _, sheet_part = wb_rels.get(sh.get(_R_ID, ""), ("", ""))
+            if sheet_part not in self._names:
+                continue
+            for kind, target in self._rels(sheet_part).values():
+                if kind == _TABLE_REL and target in self._names:
+                    root = _parse(self._zip.read(target), target)
+                    name = root.get("displayName") or root.get("name") or ""
+                    out[name.lower()] = _Table(name, sheet_part, target, root)
+        return out
+
+    def has_table(self, name: str) -> bool:
+        return name.lower() in self._tables
+
+    def _table(self, name: str) -> _Table:
+        t = self._tables.get(name.lower())
+        if t is None:
+            raise PerseatError(f"the workbook has no {name} table to write to; add the {name} sheet from the "
+                               "template (perseat template) and try again")
+        return t
+
+    def _sheet(self, part: str) -> _Sheet:
+        if part not in self._sheets:
+            self._sheets[part] = _Sheet(self._xml(part), part)
+        return self._sheets[part]
+
+    def styles(self) -> _Styles:
+        if self._styles is None:
+            self._styles = _Styles(self._xml("xl/styles.xml"))
+        return self._styles
+
+    # -- editing ------------------------------------------------------------
+
+    def write_rows(self, name: str, old: Sequence[Sequence[Any]], new: Sequence[Sequence[Any]],
+                   changed: Iterable[int] | None = None) -> None:
+        """Make table ``name``'s data rows ``new`` (they were ``old``): rows that differ are rewritten,
+        rows past the end are added, and the table is resized (it keeps at least one data row).
+        ``changed`` limits the comparison to those row positions (the others are known to be equal)."""
+        t = self._table(name)
+        c0, r0, c1, r1 = _range(t.ref)
+        width = c1 - c0 + 1
+        header_rows = int(t.root.get("headerRowCount", "1"))
+        totals = int(t.root.get("totalsRowCount", "0") or 0)
+        if totals:
+            raise PerseatError(f"the {t.name} table has a totals row; turn it off (Table Design → Total Row) "
+                               "so rows can be added, then try again")
+        first = r0 + header_rows
+        sheet = self._sheet(t.sheet_part)
+        n_old = r1 - first + 1
+        n_new = max(len(new), 1)
+        last_new = first + n_new - 1
+        if last_new > r1:
+            clash = sheet.occupied(c0, c1, r1 + 1, last_new)
+            if clash:
+                raise PerseatError(f"sheet {self._sheet_name(t)} has data in {clash}, below the {t.name} table; "
+                                   "move it so the table can grow, then try again")
+        formulas = self._calculated(t)
+        styles = sheet.column_styles(c0, c1, first, r1)
+        positions = range(n_new) if changed is None else \
+            sorted({i for i in changed if i < n_new} | set(range(min(len(old), n_old), n_new)))
+        for i in positions:
+            row = tuple(new[i]) if i < len(new) else (None,) * width
+            before = tuple(old[i]) if i < len(old) and i < n_old else None
+            if before is not None and _same(before, row):
+                continue
+            r = first + i
+            if before is None and r > sheet.last_row:
+                sheet.append_row(r, c0, [formulas.get(j) if (row[j] if j < len(row) else None) is None else None
+                                         for j in range(width)],
+                                 [row[j] if j < len(row) else None for j in range(width)], styles, self.styles)
+                continue
+            for j in range(width):
+                v = row[j] if j < len(row) else None
+                if before is not None and j < len(before) and _same_value(before[j], v):
+                    continue
+                if v is None and before is None and formulas.get(j):
+                    sheet.set(c0 + j, r, None, styles[j], formula=formulas[j])
+                    continue
+                sheet.set(c0 + j, r, v, styles[j], self.styles)
+        for r in range(last_new + 1, r1 + 1):
+            for j in range(width):
+                sheet.clear(c0 + j, r)
+        new_ref = f"{col_letter(c0)}{r0}:{col_letter(c1)}{last_new}"
+        t.root.set("ref", new_ref)
+        af = t.root.find(f"{_M}autoFilter")
+        if af is not None:
+            af.set("ref", new_ref)
+        sheet.extend_dimension(c1, last_new)
+        self._edited[t.table_part] = t.root
+
+    def _calculated(self, t: _Table) -> dict[int, str]:
+        out = {}
+        for j, col in enumerate(t.root.iter(f"{_M}tableColumn")):
+            f = col.find(f"{_M}calculatedColumnFormula")
+            if f is not None and f.text:
+                out[j] = f.text
+        return out
+
+    def _sheet_name(self, t: _Table) -> str:
+        wb_rels = self._rels("xl/workbook.xml")
+        for sh in self._xml("xl/workbook.xml").iter(f"{_M}sheet"):
+            if wb_rels.get(sh.get(_R_ID, ""), ("", ""))[1] == t.sheet_part:
+                return str(sh.get("name", t.sheet_part))
+        return t.sheet_part
+
+    # -- saving -------------------------------------------------------------
+
+    def data(self) -> bytes:
+        """The edited package: edited parts re-serialised, every other part as it was."""
+        if self._sheets:
+            calc = self._xml("xl/workbook.xml").find(f"{_M}calcPr")
+            if calc is None:
+                calc = etree.SubElement(self._xml("xl/workbook.xml"), f"{_M}calcPr")
+                _move_calcpr(self._xml("xl/workbook.xml"), calc)
+            calc.set("fullCalcOnLoad", "1")
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in self._zip.infolist():
+                body = _serialize(self._edited[info.filename]) if info.filename in self._edited \
+                    else self._zip.read(info)
+                dst.writestr(info, body, compress_type=zipfile.ZIP_DEFLATED)
+        return out.getvalue()
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Replace the workbook file atomically (refusing if it changed on disk since it was read)."""
+        target = Path(path) if path is not None else self.path
+        if path is None and target.exists() and target.read_bytes() != self.original:
+            raise PerseatError(f"{target} changed while the import ran (open in Excel and saved?); nothing was "
+                               "written — run it again")
+        data = self.data()
+        tmp = target.with_name(f".{target.name}.perseat-tmp{os.getpid()}")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return target
+
+
+# The order of a worksheet's children is fixed by the schema; calcPr sits in workbook.xml
+_WB_AFTER_CALCPR = ("oleSize", "customWorkbookViews", "pivotCaches", "smartTagPr", "smartTagTypes",
+                    "webPublishing", "fileRecoveryPr", "webPublishObjects", "extLst")
+
+
+def _move_calcpr(workbook: etree._Element, calc: etree._Element) -> None:
+    for child in workbook:
+        if etree.QName(child).localname in _WB_AFTER_CALCPR:
+            child.addprevious(calc)
+            return
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether a cell holding ``a`` already shows ``b`` (blank, dates and numbers compared by value)."""
+    if b is None or b == "":
+        return a is None or a == ""
+    if isinstance(a, dt.date) and isinstance(b, dt.date):
+        da = a if isinstance(a, dt.datetime) else dt.datetime.combine(a, dt.time())
+        db = b if isinstance(b, dt.datetime) else dt.datetime.combine(b, dt.time())
+        return da == db
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+
+
+class _Styles:
+    """The style sheet's cell formats, enough to give a date a date format."""
+
+    def __init__(self, root: etree._Element):
+        self.root = root
+        self._date_xf: dict[int, int] = {}
+
+    def _xfs(self) -> etree._Element:
+        xfs = self.root.find(f"{_M}cellXfs")
+        if xfs is None:
+            raise PerseatError("the workbook's style sheet has no cell formats; nothing was written")
+        return xfs
+
+    def _date_numfmt(self) -> int:
+        fmts = self.root.find(f"{_M}numFmts")
+        if fmts is None:
+            fmts = etree.Element(f"{_M}numFmts")
+            self.root.insert(0, fmts)
+        used = [int(f.get("numFmtId", "0")) for f in fmts]
+        for f in fmts:
+            if f.get("formatCode") == DATE_FORMAT:
+                return int(f.get("numFmtId", "0"))
+        new_id = max([163, *used]) + 1
+        etree.SubElement(fmts, f"{_M}numFmt", numFmtId=str(new_id), formatCode=DATE_FORMAT)
+        fmts.set("count", str(len(fmts)))
+        return new_id
+
+    def is_date(self, s: int) -> bool:
+        xfs = list(self._xfs())
+        if s >= len(xfs):
+            return False
+        fid = int(xfs[s].get("numFmtId", "0"))
+        if fid in _BUILTIN_DATE_FORMATS:
+            return True
+        fmts = self.root.find(f"{_M}numFmts")
+        for f in fmts if fmts is not None else ():
+            if int(f.get("numFmtId", "-1")) == fid:
+                code = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.', "", f.get("formatCode", "")).lower()
+                return "y" in code or "d" in code
+        return False
+
+    def date_style(self, s: int) -> int:
+        """``s`` if it formats dates, else a copy of it with a date format."""
+        if self.is_date(s):
+            return s
+        if s not in self._date_xf:
+            xfs = self._xfs()
+            base = list(xfs)[s] if s < len(xfs) else etree.Element(f"{_M}xf")
+            xf = etree.fromstring(etree.tostring(base))
+            xf.set("numFmtId", str(self._date_numfmt()))
+            xf.set("applyNumberFormat", "1")
+            xfs.append(xf)
+            xfs.set("count", str(len(xfs)))
+            self._date_xf[s] = len(xfs) - 1
+        return self._date_xf[s]
+
+
+class _Sheet:
+    """A worksheet's cells, edited in place."""
+
+    def __init__(self, root: etree._Element, part: str):
+        self.root = root
+        self.part = part
+        data = root.find(f"{_M}sheetData")
+        if data is None:
+            raise PerseatError(f"the worksheet {part} has no cell data; nothing was written")
+        self.data = data
+        self.rows: dict[int, etree._Element] = {}
+        r = 0
+        for row in data:
+            r = int(row.get("r") or r + 1)
+            row.set("r", str(r))
+            self.rows[r] = row
+        self._last = max(self.rows, default=0)
+        self._cell_maps: dict[int, dict[int, etree._Element]] = {}
+        self._touched: set[int] = set()
+        self._col_style: dict[int, int] | None = None
+
+    def _cells(self, r: int) -> dict[int, etree._Element]:
+        """Column → cell element of row ``r`` (kept up to date as cells are added)."""
+        cells = self._cell_maps.get(r)
+        if cells is None:
+            row = self.rows[r]
+            cells = {}
+            c = -1
+            for cell in row:
+                ref = cell.get("r")
+                c = split_ref(ref)[0] if ref else c + 1
+                if not ref:
+                    cell.set("r", f"{col_letter(c)}{r}")
+                cells[c] = cell
+            self._cell_maps[r] = cells
+        return cells
+
+    def _row(self, r: int) -> etree._Element:
+        row = self.rows.get(r)
+        if row is None:
+            row = etree.Element(f"{_M}row", r=str(r))
+            if r > self._last:
+                self.data.append(row)
+                self._last = r
+            else:
+                self.rows[min(k for k in self.rows if k > r)].addprevious(row)
+            self.rows[r] = row
+            self._cell_maps[r] = {}
+        elif r not in self._touched:
+            row.attrib.pop("spans", None)
+            self._touched.add(r)
+        return row
+
+    def cell(self, c: int, r: int, *, create: bool) -> etree._Element | None:
+        if not create and r not in self.rows:
+            return None
+        row = self._row(r) if create else self.rows[r]
+        cells = self._cells(r)
+        if c in cells or not create:
+            return cells.get(c)
+        cell = etree.Element(f"{_M}c", r=f"{col_letter(c)}{r}")
+        if cells and c < max(cells):
+            cells[min(k for k in cells if k > c)].addprevious(cell)
+        else:
+            row.append(cell)
+        cells[c] = cell
+        return cell
+
+    @property
+    def last_row(self) -> int:
+        return self._last
+
+    def append_row(self, r: int, c0: int, formulas: Sequence[str | None], values: Sequence[Any],
+                   styles: Sequence[int], style_sheet: Any) -> None:
+        """A new row below every existing one, its cells built in one go."""
+        row = self._row(r)
+        cells = self._cell_maps[r]
+        for j, (v, f) in enumerate(zip(values, formulas, strict=True)):
+            if v is None and f is None and not styles[j]:
+                continue
+            cell = etree.SubElement(row, f"{_M}c", r=f"{col_letter(c0 + j)}{r}")
+            cells[c0 + j] = cell
+            self._fill(cell, v, styles[j], style_sheet, f)
+
+    def occupied(self, c0: int, c1: int, r0: int, r1: int) -> str | None:
+        """The first cell holding a value or formula in the block, if any."""
+        for r in sorted(k for k in self.rows if r0 <= k <= r1):
+            for c, cell in self._cells(r).items():
+                if c0 <= c <= c1 and len(cell):
+                    return f"{col_letter(c)}{r}"
+        return None
+
+    def column_styles(self, c0: int, c1: int, first: int, last: int) -> list[int]:
+        """Style of each column's cells: the table's last data row, else the column's own style."""
+        out = []
+        cols = self._col_styles()
+        for c in range(c0, c1 + 1):
+            s = None
+            for r in range(last, max(first, last - 3) - 1, -1):
+                cell = self.cell(c, r, create=False)
+                if cell is not None and cell.get("s") is not None:
+                    s = int(cell.get("s", "0"))
+                    break
+            out.append(s if s is not None else cols.get(c, 0))
+        return out
+
+    def _col_styles(self) -> dict[int, int]:
+        if self._col_style is None:
+            self._col_style = {}
+            cols = self.root.find(f"{_M}cols")
+            for col in cols if cols is not None else ():
+                if col.get("style") is not None:
+                    for c in range(int(col.get("min", "1")) - 1, int(col.get("max", "1"))):
+                        self._col_style[c] = int(col.get("style", "0"))
+        return self._col_style
+
+    def set(self, c: int, r: int, v: Any, style: int, styles: Any = None, *, formula: str | None = None) -> None:
+        """Put value ``v`` (or a formula) in the cell, keeping its style (or giving it ``style``)."""
+        cell = self.cell(c, r, create=True)
+        assert cell is not None
+        self._fill(cell, v, style, styles, formula)
+
+    @staticmethod
+    def _fill(cell: etree._Element, v: Any, style: int, styles: Any, formula: str | None) -> None:
+        for child in list(cell):
+            cell.remove(child)
+        cell.attrib.pop("t", None)
+        cell.attrib.pop("cm", None)
+        cell.attrib.pop("vm", None)
+        s = int(cell.get("s", style))
+        if formula is not None:
+            etree.SubElement(cell, f"{_M}f").text = formula
+        elif v is None or (isinstance(v, str) and v == ""):
+            pass
+        elif isinstance(v, bool):
+            cell.set("t", "b")
+            etree.SubElement(cell, f"{_M}v").text = "1" if v else "0"
+        elif isinstance(v, int | float | Decimal):
+            if not math.isfinite(v):
+                raise PerseatError(f"cannot write {v} into cell {cell.get('r')}; nothing was written")
+            text = format(v, "f") if isinstance(v, Decimal) else repr(int(v) if isinstance(v, int) else float(v))
+            etree.SubElement(cell, f"{_M}v").text = text
+        elif isinstance(v, dt.date):
+            stamp = v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time())
+            serial = (stamp.replace(tzinfo=None) - _EPOCH) / dt.timedelta(days=1)
+            etree.SubElement(cell, f"{_M}v").text = repr(int(serial) if serial.is_integer() else serial)
+            if styles is not None:
+                s = styles().date_style(s)
+        else:
+            text = xml_text(str(v))
+            cell.set("t", "inlineStr")
+            t = etree.SubElement(etree.SubElement(cell, f"{_M}is"), f"{_M}t")
+            t.text = text
+            if text != text.strip():
+                t.set(_XML_SPACE, "preserve")
+        if s:
+            cell.set("s", str(s))
+
+    def clear(self, c: int, r: int) -> None:
+        """Empty a cell (its style stays)."""
+        cell = self.cell(c, r, create=False)
+        if cell is not None:
+            for child in list(cell):
+                cell.remove(child)
+            cell.attrib.pop("t", None)
+
+    def extend_dimension(self, c: int, r: int) -> None:
+        dim = self.root.find(f"{_M}dimension")
+        if dim is None:
+            return
+        c0, r0, c1, r1 = _range(str(dim.get("ref", "A1")))
+        dim.set("ref", f"{col_letter(min(c0, c))}{min(r0, r)}:{col_letter(max(c1, c))}{max(r1, r)}")

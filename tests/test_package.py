@@ -1,0 +1,173 @@
+"""Editing tables inside a workbook package: only the edited parts change, and every reader agrees."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+import subprocess
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+import xlsxwriter
+from lxml import etree
+
+from perseat_addin.errors import PerseatError
+from perseat_addin.package import Package
+from perseat_addin.reader import Workbook
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "workbook_template.xlsm"
+
+
+def rows_of(path: Path, table: str) -> list[list[object]]:
+    raw = Workbook(path).table(table)
+    assert raw is not None
+    return raw.rows
+
+
+def parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+@pytest.fixture
+def wb(tmp_path: Path) -> Path:
+    return Path(shutil.copyfile(TEMPLATE, tmp_path / "wb.xlsm"))
+
+
+def test_appended_rows_read_back_exactly_and_nothing_else_changes(wb: Path) -> None:
+    before = rows_of(wb, "Roster")
+    new = [*before,
+           ["Acme Dental Group", "new.hire@acme.example", "New Hire", "new.hire@acme.example", "Employee", "",
+            dt.datetime(2026, 12, 1), None, "Active", "Microsoft 365", "  padded note  "],
+           ["Acme Dental Group", "x@acme.example", "Tab\tand\x01control", "", "Contractor", "Premium",
+            dt.date(2026, 12, 15), dt.date(2026, 12, 31), "Active", "", 42]]
+    original = wb.read_bytes()
+    pkg = Package(original, wb)
+    pkg.write_rows("Roster", before, new)
+    pkg.save()
+    after = rows_of(wb, "Roster")
+    assert after[: len(before)] == before
+    assert after[-2][:9] == ["Acme Dental Group", "new.hire@acme.example", "New Hire", "new.hire@acme.example",
+                             "Employee", "", dt.date(2026, 12, 1), "", "Active"]
+    assert after[-2][10] == "  padded note  "
+    assert after[-1][6:8] == [dt.date(2026, 12, 15), dt.date(2026, 12, 31)]
+    assert after[-1][10] == 42
+    old_parts, new_parts = parts(original), parts(wb.read_bytes())
+    assert old_parts.keys() == new_parts.keys()
+    changed = {n for n in old_parts if old_parts[n] != new_parts[n]}
+    assert changed <= {"xl/workbook.xml", "xl/styles.xml", *(n for n in old_parts if n.startswith("xl/worksheets/")
+                                                             and not n.endswith(".rels")),
+                       *(n for n in old_parts if n.startswith("xl/tables/"))}
+    assert len([n for n in changed if n.startswith("xl/worksheets/")]) == 1
+    assert len([n for n in changed if n.startswith("xl/tables/")]) == 1
+    for kept in ("xl/vbaProject.bin", "customUI/customUI.xml", "[Content_Types].xml", "xl/sharedStrings.xml"):
+        assert old_parts[kept] == new_parts[kept]
+    # openpyxl reads the same table, now two rows longer, with the dates as dates
+    book = openpyxl.load_workbook(wb)
+    ws = book["Roster"]
+    ref = ws.tables["Roster"].ref
+    assert ref == f"A1:K{len(new) + 1}"
+    assert ws.tables["Roster"].autoFilter.ref == ref
+    assert ws.cell(len(new) + 1, 7).value == dt.datetime(2026, 12, 15)
+    assert ws.cell(len(new) + 1, 3).value == "Tab\tand_x0001_control"
+    assert ws.cell(len(new), 7).number_format.lower() in ("yyyy-mm-dd", "yyyy\\-mm\\-dd")
+    assert etree.fromstring(new_parts["xl/workbook.xml"]).find(
+        "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}calcPr").get("fullCalcOnLoad") == "1"
+
+
+def test_changed_cells_keep_their_style_and_unchanged_rows_are_untouched(wb: Path) -> None:
+    before = rows_of(wb, "Roster")
+    new = [list(r) for r in before]
+    new[0][7] = dt.datetime(2026, 11, 30)  # End of the first user
+    new[1][2] = "Jon Reyes"
+    pkg = Package(wb.read_bytes(), wb)
+    pkg.write_rows("Roster", before, new, changed=[0, 1])
+    pkg.save()
+    after = rows_of(wb, "Roster")
+    assert after[0][7] == dt.date(2026, 11, 30)
+    assert after[1][2] == "Jon Reyes"
+    assert after[2:] == before[2:]
+    ws = openpyxl.load_workbook(wb)["Roster"]
+    assert ws["G2"].number_format == ws["H2"].number_format  # End got the Start column's date format
+
+
+def test_shrinking_a_table_clears_rows_and_keeps_one(wb: Path) -> None:
+    before = rows_of(wb, "Devices")
+    assert len(before) > 1
+    pkg = Package(wb.read_bytes(), wb)
+    pkg.write_rows("Devices", before, [])
+    pkg.save()
+    ws = openpyxl.load_workbook(wb)["Devices"]
+    assert ws.tables["Devices"].ref == "A1:F2"
+    assert all(ws.cell(r, c).value is None for r in range(2, len(before) + 2) for c in range(1, 7))
+
+
+def test_data_below_a_table_stops_it_growing_and_nothing_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "below.xlsx"
+    book = xlsxwriter.Workbook(path)
+    ws = book.add_worksheet("Roster")
+    ws.add_table("A1:B2", {"name": "Roster", "columns": [{"header": "Client"}, {"header": "UserID"}],
+                           "data": [["Acme", "a@x"]]})
+    ws.write("A4", "a note the user typed")
+    book.close()
+    data = path.read_bytes()
+    pkg = Package(data, path)
+    with pytest.raises(PerseatError, match=r"A4.*below the Roster table"):
+        pkg.write_rows("Roster", [["Acme", "a@x"]], [["Acme", "a@x"], ["Acme", "b@x"], ["Acme", "c@x"]])
+    assert path.read_bytes() == data
+
+
+def test_calculated_columns_get_their_formula_in_new_rows(tmp_path: Path) -> None:
+    path = tmp_path / "calc.xlsx"
+    book = xlsxwriter.Workbook(path)
+    ws = book.add_worksheet("Usage")
+    ws.add_table("A1:C2", {"name": "Usage", "columns": [
+        {"header": "Tickets"}, {"header": "Hours"}, {"header": "PerTicket", "formula": "[@Hours]/[@Tickets]"}],
+        "data": [[2, 3]]})
+    book.close()
+    pkg = Package(path.read_bytes(), path)
+    pkg.write_rows("Usage", [[2, 3, None]], [[2, 3, None], [4, Decimal("5.5"), None]])
+    pkg.save()
+    ws2 = openpyxl.load_workbook(path)["Usage"]
+    assert ws2["A3"].value == 4 and ws2["B3"].value == 5.5
+    assert str(ws2["C3"].value).startswith("=") and "Hours" in str(ws2["C3"].value)
+
+
+def test_a_workbook_changed_on_disk_meanwhile_is_not_overwritten(wb: Path) -> None:
+    before = rows_of(wb, "Roster")
+    pkg = Package(wb.read_bytes(), wb)
+    pkg.write_rows("Roster", before, [*before, ["Acme Dental Group", "late@acme.example"]])
+    with open(wb, "ab") as f:
+        f.write(b"\0")  # someone saved the workbook meanwhile
+    changed = wb.read_bytes()
+    with pytest.raises(PerseatError, match="changed while"):
+        pkg.save()
+    assert wb.read_bytes() == changed
+
+
+def test_unknown_table_names_the_fix(wb: Path) -> None:
+    with pytest.raises(PerseatError, match=r"no Mappings table.*perseat template"):
+        Package(wb.read_bytes(), wb).write_rows("Mappings", [], [])
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_reads_the_edited_workbook(wb: Path, tmp_path: Path) -> None:
+    before = rows_of(wb, "Roster")
+    pkg = Package(wb.read_bytes(), wb)
+    pkg.write_rows("Roster", before, [*before, ["Birch & Lowe LLP", "ana@birch.example", "Ana <Ó'Neil> & co",
+                                                "", "Employee", "", dt.datetime(2026, 12, 2), None, "Active"]])
+    pkg.save()
+    out = tmp_path / "lo"
+    proc = subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/profile",
+                           "--convert-to", "xlsx", "--outdir", str(out), str(wb)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ws = openpyxl.load_workbook(out / "wb.xlsx")["Roster"]
+    last = len(before) + 2
+    assert ws.cell(last, 3).value == "Ana <Ó'Neil> & co"
+    assert ws.cell(last, 7).value == dt.datetime(2026, 12, 2)
