@@ -107,8 +107,14 @@ class ImportResult:
 
 # --------------------------------------------------------------------------- columns
 
+_NOT_KEY = re.compile(r"[^0-9a-z#]")
+_SERIAL = re.compile(r"\d{4,5}(\.\d+)?")
+_PRIMARY_SMTP = re.compile(r"SMTP:([^\s+;,]+)")
+_LICENCE_SEP = re.compile(r"[+;|]")
+
+
 def _norm(header: str) -> str:
-    return re.sub(r"[^0-9a-z#]", "", header.lower())
+    return _NOT_KEY.sub("", header.lower())
 
 
 # field → header aliases (first is the vendor's own name, used in messages)
@@ -353,7 +359,7 @@ class _Dates:
                 return f"{s!r} is not a real date"
             self.cache[s] = d
             return d
-        if re.fullmatch(r"\d{4,5}(\.\d+)?", s):
+        if _SERIAL.fullmatch(s):
             return self._serial(float(s))
         part = _TIME_TAIL.sub("", s)
         n = _NUMERIC.match(part)
@@ -600,7 +606,7 @@ def _m365_user(r: _Row, upn: str, line: int, created: dt.date | None, label: str
     email = r.get("email")
     if not email:
         proxies = r.get("proxy")
-        m = re.search(r"SMTP:([^\s+;,]+)", proxies)  # upper-case SMTP: marks the primary address
+        m = _PRIMARY_SMTP.search(proxies)  # upper-case SMTP: marks the primary address
         email = m.group(1) if m and m.group(0).startswith("SMTP:") else ""
     guest = "#ext#" in upn.lower() or r.get("user_type").lower() == "guest"
     if not email and not guest:
@@ -612,7 +618,7 @@ def _m365_user(r: _Row, upn: str, line: int, created: dt.date | None, label: str
     if lic_flag is not None:
         licences: list[str] = ["licensed"] if lic_flag else []
     else:
-        licences = [x.strip() for x in re.split(r"[+;|]", lic_text) if x.strip() and x.strip().lower() != "unlicensed"]
+        licences = [x.strip() for x in _LICENCE_SEP.split(lic_text) if x.strip() and x.strip().lower() != "unlicensed"]
     mailbox = _MAILBOX_TYPES.get(_norm(r.get("mailbox")))
     if guest:
         typ = "Guest"
