@@ -135,7 +135,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Sync a vendor export into one client's Roster (dry run unless --apply)."""
     import datetime as dt
 
-    from .importers import read_export
+    from .importers import SOURCES, Mapping, read_export
     from .schema import parse_date_text
     from .sync import sync
 
@@ -145,7 +145,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _usage_error(f"--effective: {exc}")
     if not args.client:
         return _usage_error("--client NAME is required: an import is for one client")
-    imported = read_export(Path(args.file), args.source)
+    source: str | Mapping = args.source
+    if args.source.strip().lower() not in SOURCES:
+        source = _mapping(args.workbook, args.source)
+    imported = read_export(Path(args.file), source)
     result = sync(args.workbook, args.client, imported, effective, apply=args.apply)
     client, changes, report = result.client, result.changes, result.drift
     warnings = [p for p in imported.problems if p.severity != "error"]
@@ -169,6 +172,23 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"Applied {len(changes)} changes to {args.workbook} (Roster and ChangeLog)." if args.apply
               else "Dry run: nothing written. Add --apply to write these changes.")
     return 0
+
+
+def _mapping(workbook: str, name: str) -> Any:
+    """The column mapping called ``name`` in the workbook's Mappings table (problems if it has any)."""
+    from .importers import SOURCES, saved_mappings
+    from .reader import Workbook
+
+    mappings, problems = saved_mappings(Workbook(workbook).table("Mappings"))
+    if problems:
+        raise InputProblems(problems)
+    found = mappings.get(name.strip().lower())
+    if found is None:
+        known = [*SOURCES, *(m.name for m in mappings.values())]
+        raise InputProblems([Problem("Mappings", None, "Source", f'no importer or saved mapping called "{name}"',
+                                     f"use one of: {', '.join(known)}; or add rows for {name} to the Mappings "
+                                     "table (Source, Field, Column)")])
+    return found
 
 
 def cmd_template(args: argparse.Namespace) -> int:
@@ -199,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--json", action="store_true")
     chk.set_defaults(func=cmd_check)
     imp = sub.add_parser("import", help="sync a Microsoft 365 or PSA export into one client's Roster")
-    imp.add_argument("source", choices=("m365", "connectwise", "autotask", "halopsa"))
+    imp.add_argument("source", metavar="SOURCE",
+                     help="m365, connectwise, autotask, halopsa, or the Source name of a column mapping "
+                          "saved in the workbook's Mappings table")
     imp.add_argument("file")
     imp.add_argument("--workbook", required=True)
     imp.add_argument("--client", help="the client (as in Clients) the export belongs to")

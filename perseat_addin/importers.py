@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputProblems, Problem
+from .reader import RawTable
 from .schema import cell_text, parse_date_text
 
 MAX_BYTES = 200 * 1024**2
@@ -71,6 +72,27 @@ SOURCES: dict[str, str] = {
     "autotask": "Autotask",
     "halopsa": "HaloPSA",
 }
+
+
+MAPPED_FIELDS: dict[str, str] = {
+    "UserID": "user_id", "Name": "name", "FirstName": "first", "LastName": "last", "Email": "email",
+    "Type": "type", "Status": "status", "Licensed": "licenses", "Blocked": "blocked", "Created": "created",
+    "Company": "company",
+}
+"""Roster fields a saved column mapping (the workbook's Mappings table) can fill, and what they mean."""
+
+_NOT_BILLED_TYPES = {"guest", "shared", "service", "room"}
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A saved column mapping for an export no built-in importer knows: field → the export's header."""
+
+    name: str  # as the user calls the source ("HR system"); also the Roster Source
+    columns: dict[str, str]  # MAPPED_FIELDS key ("UserID") → header in the export
+
+    def aliases(self) -> dict[str, tuple[str, ...]]:
+        return {MAPPED_FIELDS[f]: (h,) for f, h in self.columns.items()}
 
 
 @dataclass(frozen=True)
@@ -473,9 +495,14 @@ class _Row:
         return v.strip() if isinstance(v, str) else cell_text(v)
 
 
-def _map_headers(headers: list[str], source: str, shown: str, line: int) -> tuple[dict[str, int], dict[str, str]]:
+def _map_headers(headers: list[str], source: str | Mapping, shown: str,
+                 line: int) -> tuple[dict[str, int], dict[str, str]]:
     """Field → column index and field → header as written; InputProblems if a required field is missing."""
-    wanted = _COLUMNS[source]
+    required: tuple[str, ...]
+    if isinstance(source, Mapping):
+        wanted, required, label = source.aliases(), ("user_id",), source.name
+    else:
+        wanted, required, label = _COLUMNS[source], _REQUIRED[source], SOURCES[source]
     by_norm: dict[str, int] = {}
     for i, h in enumerate(headers):
         by_norm.setdefault(_norm(h), i)
@@ -488,27 +515,37 @@ def _map_headers(headers: list[str], source: str, shown: str, line: int) -> tupl
                 index[f] = at
                 names[f] = headers[at].strip()
                 break
-    missing = [f for f in _REQUIRED[source] if f not in index]
+    missing = [f for f in required if f not in index]
+    if isinstance(source, Mapping):
+        missing += [f for f in wanted if f not in index and f not in missing]
     if missing:
         found = ", ".join(f'"{h.strip()}"' for h in headers if h.strip()) or "none"
+        also = {f: f" (also accepted: {', '.join(repr(a) for a in wanted[f][1:])})" if wanted[f][1:] else ""
+                for f in missing}
+        fix = ("fix the Column in the workbook's Mappings table, or export again with that column"
+               if isinstance(source, Mapping) else "export again with the {col!r} column, or rename the column "
+               "holding it")
         raise InputProblems([Problem(
             shown, line, wanted[f][0],
-            f'no "{wanted[f][0]}" column in this {SOURCES[source]} export (columns found: {found})',
-            f"export again with the {wanted[f][0]!r} column, or rename the column holding it "
-            f"(also accepted: {', '.join(repr(a) for a in wanted[f][1:])})") for f in missing])
+            f'no "{wanted[f][0]}" column in this {label} export (columns found: {found})',
+            fix.format(col=wanted[f][0]) + also[f]) for f in missing])
     return index, names
 
 
-def read_export(data: bytes | str | Path, source: str, *, name: str | None = None) -> ImportResult:
+def read_export(data: bytes | str | Path, source: str | Mapping, *, name: str | None = None) -> ImportResult:
     """Read a vendor export into Roster rows for one client.
 
     ``data`` is the file's bytes, its text, or a ``Path`` (a ``str`` without a newline ending in
-    .csv/.txt/.tsv/.xlsx/.xlsm is taken as a path). ``source`` is one of ``SOURCES``. ``name``
-    names the file in problems (default: the file name, or "import").
+    .csv/.txt/.tsv/.xlsx/.xlsm is taken as a path). ``source`` is one of ``SOURCES``, or a
+    :class:`Mapping` saved in the workbook for any other export. ``name`` names the file in
+    problems (default: the file name, or "import").
     """
-    key = source.strip().lower()
-    if key not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    key: str | Mapping = source
+    if not isinstance(source, Mapping):
+        key = source.strip().lower()
+        if key not in SOURCES:
+            raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    label = key.name if isinstance(key, Mapping) else SOURCES[key]
     content, shown = _load(data, name)
     problems: list[Problem] = []
     records: Iterator[tuple[int, list[Any]]]
@@ -521,19 +558,20 @@ def read_export(data: bytes | str | Path, source: str, *, name: str | None = Non
     first = next(records, None)
     if first is None:
         raise InputProblems([Problem(shown, None, None, "the export is empty",
-                                     f"export the users from {SOURCES[key]} again")])
+                                     f"export the users from {label} again")])
     header_line, header_cells = first
     headers = [cell_text(h) for h in header_cells]
     index, names = _map_headers(headers, key, shown, header_line)
     rows = _convert(records, key, index, names, len(headers), shown, problems)
-    return ImportResult(rows, problems, SOURCES[key], shown, headers)
+    return ImportResult(rows, problems, label, shown, headers)
 
 
-def _convert(records: Iterator[tuple[int, list[Any]]], key: str, index: dict[str, int], names: dict[str, str],
-             width: int, shown: str, problems: list[Problem]) -> list[ImportedUser]:
-    label = SOURCES[key]
+def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index: dict[str, int],
+             names: dict[str, str], width: int, shown: str, problems: list[Problem]) -> list[ImportedUser]:
+    label = key.name if isinstance(key, Mapping) else SOURCES[key]
     is_m365 = key == "m365"
-    id_field = "user_id" if is_m365 else "email"
+    mapped = isinstance(key, Mapping)
+    id_field = "user_id" if is_m365 or mapped else "email"
     id_col = names[id_field]
     dates = _Dates()
     out: list[ImportedUser] = []
@@ -567,8 +605,12 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str, index: dict[str
                                         "type the date as YYYY-MM-DD", "warning"))
             else:
                 created = got
-        user = _m365_user(r, uid, line, created, label, names, shown, problems) if is_m365 else \
-            _psa_user(r, uid, line, created, label, names, shown, problems)
+        if is_m365:
+            user = _m365_user(r, uid, line, created, label, names, shown, problems)
+        elif mapped:
+            user = _mapped_user(r, uid, line, created, label, names, shown, problems)
+        else:
+            user = _psa_user(r, uid, line, created, label, names, shown, problems)
         seen[low] = len(out)
         out.append(user)
     for i, col, text in dates.ambiguous:
@@ -685,4 +727,114 @@ def _psa_user(r: _Row, email: str, line: int, created: dt.date | None, label: st
     billable = not reasons
     reason = "billable: active contact" if billable else "not billable: " + "; ".join(reasons)
     return ImportedUser(email, name, email, "Employee", status, billable, reason, label, line, created)
+
+
+def _mapped_user(r: _Row, uid: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
+                 shown: str, problems: list[Problem]) -> ImportedUser:
+    """A user from an export read through a saved mapping: the columns say what they say, nothing guessed."""
+    name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
+    email = r.get("email") or (uid if "@" in uid else "")
+    reasons: list[str] = []
+    typ = r.get("type") or "Employee"
+    if "#ext#" in uid.lower():
+        typ = "Guest"
+    if typ.lower() in _NOT_BILLED_TYPES:
+        typ = typ.title()
+        reasons.append(f"type {typ}")
+    status = "Active"
+    for f, means_inactive in (("status", False), ("blocked", True)):
+        value = r.get(f)
+        if f not in names or not value:
+            continue
+        active = _is_active(value, means_inactive)
+        if active is None:
+            problems.append(Problem(shown, line, names[f], f"{value!r} is not a status this importer knows",
+                                    "use Active/Inactive, Enabled/Disabled, Yes/No or True/False; read as "
+                                    "active", "warning"))
+        elif not active:
+            status = "Disabled"
+            reasons.append(f"{names[f]} {value!r}")
+    if "licenses" in names:
+        lic = r.get("licenses")
+        flag = _flag(lic)
+        if flag is False or lic.strip().lower() == "unlicensed":
+            reasons.append("no licence")
+    billable = not reasons
+    reason = "billable" if billable else "not billable: " + "; ".join(reasons)
+    return ImportedUser(uid, name, email, typ, status, billable, reason, label, line, created)
+
+
+def saved_mappings(raw: RawTable | None, kind: str = "Roster") -> tuple[dict[str, Mapping], list[Problem]]:
+    """The column mappings of the workbook's Mappings table (Source, Import, Field, Column) for ``kind``
+    imports, by lower-case source name, and the problems found in the table's rows."""
+    out: dict[str, dict[str, str]] = {}
+    names: dict[str, str] = {}
+    rows_of: dict[str, int] = {}
+    problems: list[Problem] = []
+    if raw is None:
+        return {}, []
+    cols = {_norm(h): j for j, h in enumerate(raw.headers)}
+    missing = [h for h in ("Source", "Field", "Column") if _norm(h) not in cols]
+    if missing:
+        return {}, [Problem(raw.sheet, raw.first_row - 1, None,
+                            f"the Mappings table lacks column(s) {', '.join(missing)}",
+                            "give it the headers Source, Import, Field, Column (see the template)")]
+
+    def cell(row: list[Any], h: str) -> str:
+        j = cols.get(_norm(h))
+        return cell_text(row[j]) if j is not None and j < len(row) else ""
+
+    fields = {_norm(f): f for f in MAPPED_FIELDS}
+    for i, row in enumerate(raw.rows):
+        excel_row = raw.first_row + i
+        source, field_name, column = cell(row, "Source"), cell(row, "Field"), cell(row, "Column")
+        if not (source or field_name or column):
+            continue
+        if (cell(row, "Import") or "Roster").lower() != kind.lower():
+            continue
+
+        def where(h: str) -> str:
+            j = cols.get(_norm(h))
+            return f"{h} ({raw.column_letter(j)})" if j is not None else h
+
+        if not source:
+            problems.append(Problem(raw.sheet, excel_row, where("Source"), "Source is blank",
+                                    "name the export this mapping reads, e.g. HR system"))
+            continue
+        if source.lower() in SOURCES:
+            problems.append(Problem(raw.sheet, excel_row, where("Source"),
+                                    f"{source!r} is a built-in importer and needs no mapping",
+                                    "give the mapping another name, or delete the row"))
+            continue
+        f = fields.get(_norm(field_name))
+        if f is None:
+            problems.append(Problem(raw.sheet, excel_row, where("Field"),
+                                    f"{field_name!r} is not a field a roster mapping can fill",
+                                    f"use one of: {', '.join(MAPPED_FIELDS)}"))
+            continue
+        if not column:
+            problems.append(Problem(raw.sheet, excel_row, where("Column"), "Column is blank",
+                                    "type the export's column header that holds " + f))
+            continue
+        key = source.lower()
+        names.setdefault(key, source)
+        rows_of.setdefault(key, excel_row)
+        mine = out.setdefault(key, {})
+        if f in mine:
+            problems.append(Problem(raw.sheet, excel_row, where("Field"),
+                                    f"{source} maps {f} twice ({mine[f]!r} and {column!r})",
+                                    "keep one row per field"))
+            continue
+        mine[f] = column
+    for key, cols_ in out.items():
+        if "UserID" not in cols_:
+            problems.append(Problem(raw.sheet, rows_of[key], _where_source(raw, cols),
+                                    f"the {names[key]} mapping has no UserID row",
+                                    "add a row: Field UserID, Column = the export's e-mail or login column"))
+    return {k: Mapping(names[k], v) for k, v in out.items() if "UserID" in v}, problems
+
+
+def _where_source(raw: RawTable, cols: dict[str, int]) -> str:
+    j = cols.get("source")
+    return f"Source ({raw.column_letter(j)})" if j is not None else "Source"
 
