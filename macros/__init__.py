@@ -36,11 +36,13 @@ class Action:
     image_mso: str  # built-in Office icon (imageMso)
     screentip: str  # bold first line of the tooltip
     supertip: str  # the tooltip's explanation (also the Help box's text)
+    file_prompt: str = ""  # when set, the button first asks for a file (title of Excel's Open dialog)
 
     @property
     def run_python(self) -> str:
-        """The statement the VBA callback hands to ``RunPython``."""
-        return f"import perseat_addin.macros as m; m.{self.macro}()"
+        """The statement the VBA callback hands to ``RunPython`` (``PATH`` stands for the chosen file)."""
+        arg = "PATH" if self.file_prompt else ""
+        return f"import perseat_addin.macros as m; m.{self.macro}({arg})"
 
 
 ACTIONS: tuple[Action, ...] = (
@@ -60,6 +62,14 @@ ACTIONS: tuple[Action, ...] = (
            "Checks every table (Settings, Plans, Tiers, UserTypes, Clients, Roster, Devices, AddOns, Usage, "
            "Invoices) and lists every problem at once with its sheet, row, column and how to fix it. "
            "Changes nothing."),
+    Action("perseatImportRoster", "Import roster", "import_roster", "PerseatImportRoster",
+           "ImportTextFile", "Sync a user export into a client's Roster",
+           "Asks for a Microsoft 365 user export, a ConnectWise PSA, Autotask or HaloPSA contact export, or any "
+           "file with a column mapping in the Mappings table. Finds the client (the export's company, its users' "
+           "e-mail domains, or the client row you selected), shows every change and the drift (licensed in the "
+           "export, billable in the Roster, seats on the last invoice), and on Yes adds new users from today, "
+           "ends missing ones yesterday and updates changed names, types and statuses. Never deletes a row; "
+           "every change goes to ChangeLog.", file_prompt="Import roster: choose the user or contact export"),
     Action("perseatHelp", "Help", "show_help", "PerseatHelp", "Help", "What the Per-Seat Billing buttons do",
            "Shows what each button does and where the documentation is."),
 )
@@ -101,6 +111,11 @@ def check_workbook(book: Any = None) -> Outcome:
     return _perform("check_workbook", actions.check_workbook, book)
 
 
+def import_roster(path: str | None = None, book: Any = None) -> Outcome:
+    """Import roster: sync the export at ``path`` into its client's Roster after a Yes to the preview."""
+    return _perform("import_roster", lambda live: actions.import_roster(live, path), book)
+
+
 def show_help(book: Any = None) -> Outcome:
     """Help: what each button does and where the documentation is."""
     where = f"The Python package is installed in {Path(actions.__file__).parent}."
@@ -108,4 +123,5 @@ def show_help(book: Any = None) -> Outcome:
     return _perform("show_help", lambda live: Outcome(text), book)
 
 
-__all__ = ["ACTIONS", "Action", "check_workbook", "finalize_period", "generate_invoices", "show_help"]
+__all__ = ["ACTIONS", "Action", "check_workbook", "finalize_period", "generate_invoices", "import_roster",
+           "show_help"]

@@ -140,6 +140,13 @@ class XlwingsBook:
     def alert(self, message: str, title: str, error: bool = False) -> None:
         self.app.alert(message, title=title, mode="critical" if error else "info")
 
+    def confirm(self, message: str, title: str) -> bool:
+        return bool(self.app.alert(message, title=title, buttons="yes_no") == "yes")
+
+    def selected_row(self) -> tuple[str, int] | None:
+        sel = self.app.selection
+        return None if sel is None else (str(sel.sheet.name), int(sel.row))
+
     def set_updating(self, on: bool) -> None:
         if not on and self._state is None:
             self._state = (self.app.screen_updating, self.app.calculation, self.book.sheets.active.name)

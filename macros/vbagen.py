@@ -76,11 +76,30 @@ def ribbon_module(actions: Iterable[Any]) -> str:
     """The ribbon callbacks: one public ``Sub X(control As IRibbonControl)`` per button."""
     out = [HEADER, "' Ribbon callbacks of the Per-Seat Billing tab; each runs one Python macro via xlwings.",
            "Option Explicit", ""]
+    picks = False
     for a in actions:
-        out += [f"Public Sub {a.vba_sub}(control As IRibbonControl)",
-                f'    RunPython "import perseat_addin.macros as m; m.{a.macro}()"',
-                "End Sub", ""]
+        out.append(f"Public Sub {a.vba_sub}(control As IRibbonControl)")
+        if getattr(a, "file_prompt", ""):
+            picks = True
+            call = a.run_python.replace("PATH", '" & PerseatPyText(CStr(chosen)) & "')
+            out += ["    Dim chosen As Variant",
+                    f"    chosen = Application.GetOpenFilename({vba_string(FILE_FILTER)}, 1, "
+                    f"{vba_string(a.file_prompt)})",
+                    "    If VarType(chosen) = vbBoolean Then Exit Sub  ' Cancel",
+                    f'    RunPython "{call}"']
+        else:
+            out.append(f'    RunPython "{a.run_python}"')
+        out += ["End Sub", ""]
+    if picks:
+        out += ["' A Python string literal holding s (for the path handed to RunPython).",
+                "Private Function PerseatPyText(ByVal s As String) As String",
+                "    PerseatPyText = \"'\" & Replace(Replace(s, \"\\\", \"\\\\\"), \"'\", \"\\'\") & \"'\"",
+                "End Function", ""]
     return "\r\n".join(out)
+
+
+FILE_FILTER = "Exports (*.csv;*.txt;*.xlsx),*.csv;*.txt;*.xlsx,All files (*.*),*.*"
+"""The Open dialog's file types (Windows syntax; Excel for Mac shows all files)."""
 
 
 def setup_module(functions: Iterable[Any]) -> str:

@@ -1,4 +1,4 @@
-"""The ribbon actions (SPEC §6) over any open workbook: generate, finalize, check, help.
+"""The ribbon actions (SPEC §6) over any open workbook: generate, finalize, check, import, help.
 
 Everything an action decides lives here and is shared with the CLI: reading the
 tables into :class:`~.reader.MemoryTables`, pricing with :func:`~.invoicing.invoice_run`,
@@ -14,6 +14,7 @@ message box, and shows that box.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import InputProblems, PerseatError, Problem
+from .importers import Mapping, detect_source, read_export, saved_mappings
 from .invoicing import Invoice, Run, invoice_run
 from .layout import Cell, SheetLayout, Style, invoice_layout, invoice_sheet_names, typed
 from .load import load_source
@@ -32,6 +34,7 @@ from .money import fmt_money
 from .outputs import write_outputs
 from .reader import MemoryTables, col_letter
 from .schema import SCHEMA
+from .sync import changelog_rows, check_types, drift_of, guess_client, plan_sync
 from .writeback import (
     NUMBER_FORMATS,
     TableEdit,
@@ -146,6 +149,14 @@ class LiveBook(Protocol):
         ...
 
     def save(self) -> None:
+        ...
+
+    def confirm(self, message: str, title: str) -> bool:
+        """A Yes/No message box; True for Yes."""
+        ...
+
+    def selected_row(self) -> tuple[str, int] | None:
+        """(sheet name, Excel row) of the active cell, if any."""
         ...
 
 
@@ -551,6 +562,107 @@ def check_workbook(live: LiveBook) -> Outcome:
     return Outcome("\n".join(lines + _warnings(book)))
 
 
+def _live_rows(live: LiveBook, name: str) -> tuple[TableRef, TableRows] | None:
+    ref = live.table(name)
+    if ref is None:
+        return None
+    values = live.read(ref.sheet, ref.header_row, ref.first_col, ref.n_rows + 1, ref.n_cols)
+    return ref, TableRows.of(ref.name, values)
+
+
+PREVIEW_LINES = 15
+"""Changes listed in the Import roster preview (the rest are counted)."""
+
+
+def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None) -> Outcome:
+    """Import roster (SPEC §8): read a Microsoft 365 / PSA export (or one with a saved mapping), find its
+    client, show the changes and the drift, and on Yes write Roster and ChangeLog."""
+    if not path:
+        raise PerseatError("choose the export file to import: press Import roster and pick the file")
+    effective = today or dt.date.today()
+    live.status(f"{PREFIX}: reading the workbook…")
+    tables = read_tables(live)
+    found = {name: _live_rows(live, name) for name in ("Roster", "ChangeLog", "Mappings")}
+    roster_found, log_found, mapping_found = found["Roster"], found["ChangeLog"], found["Mappings"]
+    if roster_found is None or log_found is None:
+        name = "Roster" if roster_found is None else "ChangeLog"
+        raise PerseatError(f"the workbook has no {name} table; add the {name} sheet from the template "
+                           "(perseat template) and try again")
+    roster_ref, roster = roster_found
+    log_ref, log = log_found
+    mappings: dict[str, Mapping] = {}
+    if mapping_found is not None:
+        m_ref, m_rows = mapping_found
+        raw = MemoryTables({"Mappings": ([list(m_rows.headers), *map(list, m_rows.rows)], m_ref.sheet,
+                                         m_ref.header_row, m_ref.first_col - 1)}).table("Mappings")
+        mappings, problems = saved_mappings(raw)
+        if problems:
+            raise InputProblems(problems)
+    book = _load(live, tables)
+    live.status(f"{PREFIX}: reading {Path(path).name}…")
+    source = detect_source(Path(path), list(mappings.values()))
+    imported = read_export(Path(path), source)
+    client, why = guess_client(imported, [c.name for c in book.clients], roster)
+    if client is None:
+        client = _selected_client(live, tables, book)
+        if client is None:
+            raise PerseatError(f"cannot tell which client {Path(path).name} belongs to ({why}); select the "
+                               "client's row on the Clients sheet and press Import roster again")
+        why = "it is the client selected on the sheet"
+    edit, changes = plan_sync(roster, client, imported, effective)
+    check_types(roster, edit, book)
+    report = drift_of(book, tables.source(), client, imported, effective)
+    warnings = [p for p in imported.problems if p.severity != "error"]
+    head = (f"{Path(path).name}: {len(imported.rows)} users read as a {imported.source} export, for "
+            f"{client} ({why}). Changes take effect {effective.isoformat()}.")
+    drift_line = (f"Drift: licensed in the export {report.licensed_in_source}, billable in the Roster "
+                  f"{report.billable_in_roster}, seats on the last invoice "
+                  f"{'never invoiced' if report.last_invoice is None else report.seats_on_last_invoice}.")
+    extra = [f"{len(warnings)} warning(s) about the file, e.g. {warnings[0]}"] if warnings else []
+    if not changes:
+        return Outcome("\n".join([head, "", "The Roster already matches: nothing to change.", drift_line, *extra]))
+    counts: dict[str, int] = {}
+    for c in changes:
+        counts[c.action] = counts.get(c.action, 0) + 1
+    summary = ", ".join(f"{n} to {a}" if a in ("add", "end", "return") else f"{n} field update{'s' * (n != 1)}"
+                        for a, n in counts.items())
+    listed = [f"• {c}" for c in changes[:PREVIEW_LINES]]
+    if len(changes) > PREVIEW_LINES:
+        listed.append(f"…and {len(changes) - PREVIEW_LINES} more.")
+    question = "\n".join([head, "", f"{summary}:", *listed, "", drift_line, *extra, "",
+                          "Write these changes to the Roster and ChangeLog? (No rows are deleted.)"])
+    if not live.confirm(question, f"{PREFIX}: Import roster"):
+        return Outcome("Nothing was changed.")
+    log_rows = changelog_rows(log, changes, imported.source or "import", dt.datetime.now().replace(microsecond=0))
+    log_edit = TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(log_rows))
+    check_room(live, roster_ref, edit)
+    check_room(live, log_ref, log_edit)
+    live.status(f"{PREFIX}: writing the Roster…")
+    apply_edit_live(live, roster_ref, roster, edit)
+    apply_edit_live(live, log_ref, log, log_edit)
+    return Outcome(f"{client}: {summary} written to the Roster, each logged in ChangeLog. Save the workbook to "
+                   f"keep them.\n{drift_line}")
+
+
+def _selected_client(live: LiveBook, tables: LiveTables, book: Book) -> str | None:
+    """The client named in the active row of the Clients or Roster sheet."""
+    at = live.selected_row()
+    if at is None:
+        return None
+    sheet, row = at
+    names = {c.name.lower(): c.name for c in book.clients}
+    for name in ("Clients", "Roster"):
+        ref = tables.refs.get(name)
+        if ref is not None and ref.sheet.lower() == sheet.lower() and ref.header_row < row <= ref.last_row:
+            values = live.read(ref.sheet, ref.header_row, ref.first_col, 1, ref.n_cols)[0]
+            t = TableRows.of(ref.name, [values])
+            j = t.col("Client")
+            if j is not None:
+                cell = live.read(ref.sheet, row, ref.first_col + j, 1, 1)[0][0]
+                return names.get(str(cell or "").strip().lower())
+    return None
+
+
 def help_text(buttons: Sequence[tuple[str, str]], docs: str) -> str:
     """The Help box: each button's label and what it does, then where the documentation is."""
     from . import __version__
@@ -587,5 +699,5 @@ def perform(live: LiveBook, title: str, action: Callable[[LiveBook], Outcome]) -
 
 
 __all__ = ["Cell", "LiveBook", "Outcome", "SheetLayout", "Style", "TableRef", "check_summary", "check_workbook",
-           "finalize_period", "generate_invoices", "help_text", "invoice_layout", "output_dir", "perform",
-           "problems_text", "read_tables", "typed"]
+           "finalize_period", "generate_invoices", "help_text", "import_roster", "invoice_layout", "output_dir",
+           "perform", "problems_text", "read_tables", "typed"]

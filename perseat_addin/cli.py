@@ -135,7 +135,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Sync a vendor export into one client's Roster (dry run unless --apply)."""
     import datetime as dt
 
-    from .importers import SOURCES, Mapping, read_export
+    from .importers import SOURCES, Mapping, detect_source, read_export
     from .schema import parse_date_text
     from .sync import sync
 
@@ -143,24 +143,27 @@ def cmd_import(args: argparse.Namespace) -> int:
         effective = parse_date_text(args.effective) if args.effective else dt.date.today()
     except ValueError as exc:
         return _usage_error(f"--effective: {exc}")
-    if not args.client:
-        return _usage_error("--client NAME is required: an import is for one client")
     source: str | Mapping = args.source
-    if args.source.strip().lower() not in SOURCES:
+    if args.source.strip().lower() == "auto":
+        source = detect_source(Path(args.file), list(_mappings(args.workbook).values()))
+    elif args.source.strip().lower() not in SOURCES:
         source = _mapping(args.workbook, args.source)
     imported = read_export(Path(args.file), source)
     result = sync(args.workbook, args.client, imported, effective, apply=args.apply)
     client, changes, report = result.client, result.changes, result.drift
     warnings = [p for p in imported.problems if p.severity != "error"]
     if args.json:
-        print(json.dumps({"client": client, "effective": effective.isoformat(), "applied": args.apply,
+        print(json.dumps({"client": client, "client_reason": result.client_reason,
+                          "effective": effective.isoformat(), "applied": args.apply,
                           "drift": report.as_dict(),
                           "users_in_import": len(imported.rows),
                           "changes": [{"action": c.action, "user": c.user, "field": c.field,
                                        "old": c.old, "new": c.new} for c in changes],
                           "warnings": [w.as_dict() for w in warnings]}, indent=2, ensure_ascii=False))
         return 0
-    print(f"{len(imported.rows)} users in {Path(args.file).name} for {client}, effective {effective}:")
+    found = f" ({result.client_reason})" if result.client_reason else ""
+    print(f"{len(imported.rows)} users in {Path(args.file).name} ({imported.source}) for {client}{found}, "
+          f"effective {effective}:")
     for c in changes:
         print(f"  {c}")
     if not changes:
@@ -174,14 +177,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mapping(workbook: str, name: str) -> Any:
-    """The column mapping called ``name`` in the workbook's Mappings table (problems if it has any)."""
-    from .importers import SOURCES, saved_mappings
+def _mappings(workbook: str) -> dict[str, Any]:
+    """The workbook's saved column mappings (InputProblems if its Mappings table has any)."""
+    from .importers import saved_mappings
     from .reader import Workbook
 
     mappings, problems = saved_mappings(Workbook(workbook).table("Mappings"))
     if problems:
         raise InputProblems(problems)
+    return mappings
+
+
+def _mapping(workbook: str, name: str) -> Any:
+    """The column mapping called ``name`` in the workbook's Mappings table."""
+    from .importers import SOURCES
+
+    mappings = _mappings(workbook)
     found = mappings.get(name.strip().lower())
     if found is None:
         known = [*SOURCES, *(m.name for m in mappings.values())]
@@ -220,11 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk.set_defaults(func=cmd_check)
     imp = sub.add_parser("import", help="sync a Microsoft 365 or PSA export into one client's Roster")
     imp.add_argument("source", metavar="SOURCE",
-                     help="m365, connectwise, autotask, halopsa, or the Source name of a column mapping "
-                          "saved in the workbook's Mappings table")
+                     help="m365, connectwise, autotask, halopsa, the Source name of a column mapping "
+                          "saved in the workbook's Mappings table, or auto (recognised from the headers)")
     imp.add_argument("file")
     imp.add_argument("--workbook", required=True)
-    imp.add_argument("--client", help="the client (as in Clients) the export belongs to")
+    imp.add_argument("--client", help="the client (as in Clients) the export belongs to (default: the "
+                     "export's company column, or its users' e-mail domains on the Roster)")
     imp.add_argument("--effective", help="date the changes take effect (default: today)")
     imp.add_argument("--apply", action="store_true", help="write the changes (default: dry run)")
     imp.add_argument("--json", action="store_true")

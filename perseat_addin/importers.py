@@ -50,6 +50,7 @@ row was left out, so a sync must not end-date users on such an import (see ``Imp
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -109,6 +110,7 @@ class ImportedUser:
     source: str  # "Microsoft 365", "ConnectWise PSA", ...
     source_row: int  # line (CSV) or row (xlsx) number in the file
     created: dt.date | None = None
+    company: str = ""  # the company the export puts the user in (PSA exports), if any
 
 
 @dataclass
@@ -532,6 +534,39 @@ def _map_headers(headers: list[str], source: str | Mapping, shown: str,
     return index, names
 
 
+def _records(content: bytes | str, shown: str, problems: list[Problem]) -> Iterator[tuple[int, list[Any]]]:
+    if isinstance(content, bytes) and content.startswith(b"PK\x03\x04"):
+        return _xlsx_records(content, shown)
+    text = _decode(content, shown, problems) if isinstance(content, bytes) else content
+    return iter(_csv_records(text.removeprefix("\ufeff")))
+
+
+def detect_source(data: bytes | str | Path, mappings: Sequence[Mapping] = (), *,
+                  name: str | None = None) -> str | Mapping:
+    """Which importer reads this export: a saved mapping whose columns are all there, else the built-in
+    source whose columns match best (Microsoft 365 needs its UPN and Licenses columns)."""
+    content, shown = _load(data, name)
+    first = next(_records(content, shown, []), None)
+    headers = [cell_text(h) for h in first[1]] if first else []
+    present = {_norm(h) for h in headers if h.strip()}
+    for m in mappings:
+        if all(_norm(h) in present for h in m.columns.values()):
+            return m
+    scores: dict[str, int] = {}
+    for key, fields in _COLUMNS.items():
+        matched = {f for f, aliases in fields.items() if any(_norm(a) in present for a in aliases)}
+        if all(f in matched for f in _REQUIRED[key]):
+            scores[key] = len(matched)
+    if not scores:
+        found = ", ".join(f'"{h.strip()}"' for h in headers if h.strip()) or "none"
+        raise InputProblems([Problem(
+            shown, first[0] if first else None, None,
+            f"cannot tell which system this export comes from (columns found: {found})",
+            "export users from the Microsoft 365 admin center (Users ▸ Active users ▸ Export users) or contacts "
+            "from ConnectWise PSA, Autotask or HaloPSA; for any other file add its columns to the Mappings table")])
+    return max(scores, key=lambda k: scores[k])  # ties: the first in SOURCES
+
+
 def read_export(data: bytes | str | Path, source: str | Mapping, *, name: str | None = None) -> ImportResult:
     """Read a vendor export into Roster rows for one client.
 
@@ -548,13 +583,7 @@ def read_export(data: bytes | str | Path, source: str | Mapping, *, name: str | 
     label = key.name if isinstance(key, Mapping) else SOURCES[key]
     content, shown = _load(data, name)
     problems: list[Problem] = []
-    records: Iterator[tuple[int, list[Any]]]
-    if isinstance(content, bytes) and content.startswith(b"PK\x03\x04"):
-        records = _xlsx_records(content, shown)
-    else:
-        text = _decode(content, shown, problems) if isinstance(content, bytes) else content
-        text = text.removeprefix("\ufeff")
-        records = iter(_csv_records(text))
+    records = _records(content, shown, problems)
     first = next(records, None)
     if first is None:
         raise InputProblems([Problem(shown, None, None, "the export is empty",
@@ -620,8 +649,7 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
             problems.append(Problem(shown, u.source_row, col, f"{text!r} could be day/month or month/day; "
                                     "created date left blank", "type the date as YYYY-MM-DD", "warning"))
         else:
-            out[i] = ImportedUser(u.user_id, u.name, u.email, u.type, u.status, u.billable_hint, u.reason,
-                                  u.source, u.source_row, d)
+            out[i] = dataclasses.replace(u, created=d)
     for low, lines in dupes.items():
         first_user = out[seen[low]]
         problems.append(Problem(
@@ -726,7 +754,8 @@ def _psa_user(r: _Row, email: str, line: int, created: dt.date | None, label: st
                                 "check the contact's e-mail", "warning"))
     billable = not reasons
     reason = "billable: active contact" if billable else "not billable: " + "; ".join(reasons)
-    return ImportedUser(email, name, email, "Employee", status, billable, reason, label, line, created)
+    return ImportedUser(email, name, email, "Employee", status, billable, reason, label, line, created,
+                        r.get("company"))
 
 
 def _mapped_user(r: _Row, uid: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
@@ -761,7 +790,7 @@ def _mapped_user(r: _Row, uid: str, line: int, created: dt.date | None, label: s
             reasons.append("no licence")
     billable = not reasons
     reason = "billable" if billable else "not billable: " + "; ".join(reasons)
-    return ImportedUser(uid, name, email, typ, status, billable, reason, label, line, created)
+    return ImportedUser(uid, name, email, typ, status, billable, reason, label, line, created, r.get("company"))
 
 
 def saved_mappings(raw: RawTable | None, kind: str = "Roster") -> tuple[dict[str, Mapping], list[Problem]]:

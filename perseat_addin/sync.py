@@ -158,9 +158,10 @@ class SyncResult:
     changes: list[Change]
     drift: Drift
     applied: bool
+    client_reason: str = ""  # how the client was found when none was named
 
 
-def sync(path: str | Path, client: str, imported: ImportResult, effective: dt.date, *,
+def sync(path: str | Path, client: str | None, imported: ImportResult, effective: dt.date, *,
          apply: bool, now: dt.datetime | None = None) -> SyncResult:
     """Plan the sync of ``imported`` into ``client``'s Roster, report drift (as the workbook stands
     before the import), and with ``apply`` check the workbook as it would be and write Roster and
@@ -169,7 +170,8 @@ def sync(path: str | Path, client: str, imported: ImportResult, effective: dt.da
     The workbook is read once (fast reader). Only the Roster and ChangeLog sheets are
     rewritten (see :mod:`perseat_addin.package`): the VBA project, ribbon, charts and
     every other sheet stay as they were. Problems anywhere in the workbook stop the
-    import before anything is written.
+    import before anything is written. Without ``client`` the export's company column or
+    its users' e-mail domains decide (:func:`guess_client`).
     """
     from .load import load_source
 
@@ -181,16 +183,21 @@ def sync(path: str | Path, client: str, imported: ImportResult, effective: dt.da
     if raw is None or roster is None:
         raise PerseatError("the workbook has no Roster table; add the Roster sheet from the template "
                            "(perseat template) and try again")
+    why = ""
+    if client is None:
+        clients = _rows(book.table("Clients"))
+        names = [_text(clients.get(r, "Client")) for r in clients.rows] if clients is not None else []
+        client, why = guess_client(imported, names, roster)
+        if client is None:
+            raise InputProblems([Problem(imported.file or "import", None, None,
+                                         f"cannot tell which client this export is for ({why})",
+                                         "name the client: --client NAME (as in Clients)")])
     client = _client_name(book, client)
     edit, changes = plan_sync(roster, client, imported, effective)
     after = apply_edit(roster, edit)
     loaded = load_source(book, name=str(path))
-    report = _drift(loaded, book, client, imported, effective)
-    unknown = sorted({v for _, _, v in _written(roster, edit, "Type") if _text(v).lower() not in loaded.user_types})
-    if unknown:
-        raise InputProblems([Problem("UserTypes", None, "Type", f'the import sets Type "{t}", which UserTypes '
-                                     "does not define", f'add "{t}" to UserTypes (Billable No for guests, rooms, '
-                                     "shared and service accounts), then import again") for t in unknown])
+    report = drift_of(loaded, book, client, imported, effective)
+    check_types(roster, edit, loaded)
     if apply and changes:
         log = _rows(book.table("ChangeLog"))
         if log is None:
@@ -203,7 +210,48 @@ def sync(path: str | Path, client: str, imported: ImportResult, effective: dt.da
         pkg.write_rows("Roster", roster.rows, after.rows, edited_rows(roster, edit))
         pkg.write_rows("ChangeLog", log.rows, apply_edit(log, log_edit).rows, edited_rows(log, log_edit))
         pkg.save()
-    return SyncResult(client, changes, report, apply and bool(changes))
+    return SyncResult(client, changes, report, apply and bool(changes), why)
+
+
+def check_types(roster: TableRows, edit: TableEdit, book: Book) -> None:
+    """Refuse an import that would give users a Type the workbook's UserTypes does not define."""
+    unknown = sorted({v for _, _, v in _written(roster, edit, "Type") if _text(v).lower() not in book.user_types})
+    if unknown:
+        raise InputProblems([Problem("UserTypes", None, "Type", f'the import sets Type "{t}", which UserTypes '
+                                     "does not define", f'add "{t}" to UserTypes (Billable No for guests, rooms, '
+                                     "shared and service accounts), then import again") for t in unknown])
+
+
+def guess_client(imported: ImportResult, clients: Sequence[str], roster: TableRows) -> tuple[str | None, str]:
+    """The client an export belongs to, and why: its Company column, else the e-mail domains its users
+    share with one client's Roster. (None, why not) when neither decides."""
+    by_name = {c.strip().lower(): c for c in clients if c.strip()}
+    companies = {u.company.strip().lower() for u in imported.rows if u.company.strip()}
+    named = {by_name[c] for c in companies if c in by_name}
+    if len(companies) == 1 and len(named) == 1:
+        client = named.pop()
+        return client, f'the export\'s company column says "{client}"'
+    ci, ui = roster.col("Client"), roster.col("UserID")
+    domains: dict[str, dict[str, int]] = {}
+    if ci is not None and ui is not None:
+        for row in roster.rows:
+            c, uid = _text(row[ci]), _text(row[ui]).lower()
+            if c.lower() in by_name and "@" in uid:
+                d = domains.setdefault(uid.rsplit("@", 1)[1], {})
+                d[by_name[c.lower()]] = d.get(by_name[c.lower()], 0) + 1
+    votes: dict[str, int] = {}
+    for u in imported.rows:
+        owners = domains.get(u.user_id.lower().rsplit("@", 1)[-1], {})
+        if len(owners) == 1:
+            c = next(iter(owners))
+            votes[c] = votes.get(c, 0) + 1
+    ranked = sorted(votes.items(), key=lambda kv: -kv[1])
+    if ranked and (len(ranked) == 1 or ranked[0][1] > 2 * ranked[1][1]):
+        client, n = ranked[0]
+        return client, f"{n} of {len(imported.rows)} users share e-mail domains with {client}'s Roster"
+    if len(companies) > 1:
+        return None, f"the export holds {len(companies)} companies"
+    return None, "neither a company column nor the users' e-mail domains point to one client"
 
 
 def _written(t: TableRows, edit: TableEdit, header: str) -> list[tuple[int | None, int, Any]]:
@@ -258,10 +306,11 @@ def drift(path: str | Path, client: str, imported: ImportResult, day: dt.date) -
     from .load import load_source
 
     book = Workbook(path)
-    return _drift(load_source(book, name=str(path)), book, client, imported, day)
+    return drift_of(load_source(book, name=str(path)), book, client, imported, day)
 
 
-def _drift(loaded: Book, book: TableSource, client: str, imported: ImportResult, day: dt.date) -> Drift:
+def drift_of(loaded: Book, book: TableSource, client: str, imported: ImportResult, day: dt.date) -> Drift:
+    """:class:`Drift` from a loaded workbook (``book`` gives its InvoiceLines)."""
     from .functions import billable_users
     from .model import Period
 
@@ -286,4 +335,5 @@ def _drift(loaded: Book, book: TableSource, client: str, imported: ImportResult,
     return Drift(client, licensed, in_roster, seats, last)
 
 
-__all__ = ["Change", "Drift", "Problem", "SyncResult", "apply_sync", "drift", "plan_sync", "sync"]
+__all__ = ["Change", "Drift", "Problem", "SyncResult", "apply_sync", "check_types", "drift", "drift_of",
+           "guess_client", "plan_sync", "sync"]

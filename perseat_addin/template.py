@@ -253,7 +253,20 @@ def template_sheets() -> list[SheetSpec]:
         SheetSpec("ChangeLog", ("Timestamp", "Action", "Client", "UserID", "Field", "Old", "New",
                                 "Source"), [], {"Timestamp": 20, "Client": 22, "UserID": 30},
                   {"Timestamp": "yyyy-mm-dd hh:mm"}),
+        SheetSpec("Mappings", ("Source", "Import", "Field", "Column", "Notes"), MAPPINGS,
+                  {"Source": 16, "Field": 12, "Column": 24, "Notes": 60}),
     ]
+
+
+MAPPINGS: list[tuple[Any, ...]] = [
+    ("HR system", "Roster", "UserID", "Work Email", "A sample mapping: `perseat import \"HR system\" FILE` "
+     "or Import roster reads a file with these headers"),
+    ("HR system", "Roster", "Name", "Employee Name", ""),
+    ("HR system", "Roster", "Type", "Worker Type", "Values must be UserTypes (Employee, Contractor, ...)"),
+    ("HR system", "Roster", "Status", "Employment Status", "Active/Inactive, Enabled/Disabled, Yes/No"),
+    ("HR system", "Roster", "Created", "Hire Date", "Informational; new users start on the effective date"),
+]
+"""Sample column mappings: one row per Roster field an export's column fills (Fields: see importers)."""
 
 
 def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool | None = None,

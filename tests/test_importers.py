@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 from perseat_addin.errors import InputProblems
-from perseat_addin.importers import MAX_BYTES, ImportedUser, ImportResult, read_export
+from perseat_addin.importers import (
+    MAX_BYTES,
+    ImportedUser,
+    ImportResult,
+    Mapping,
+    detect_source,
+    read_export,
+    saved_mappings,
+)
+from perseat_addin.reader import MemoryTables
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Microsoft 365 admin center > Users > Active users > Export users (column set as the export writes it)
 M365_HEADER = (
@@ -313,3 +324,89 @@ def test_fifty_thousand_rows_are_fast() -> None:
     assert len(res.rows) == 50_000
     assert sum(u.billable_hint for u in res.rows) > 40_000
     assert elapsed < 5
+
+
+# --------------------------------------------------------------------------- saved column mappings
+
+HR = Mapping("HR system", {"UserID": "Work Email", "Name": "Employee Name", "Type": "Worker Type",
+                           "Status": "Employment Status", "Created": "Hire Date"})
+
+
+def test_a_saved_mapping_reads_any_csv_and_says_why() -> None:
+    text = ("Employee Name;Work Email;Worker Type;Employment Status;Hire Date;Cost Centre\n"
+            "Ana Ruiz;ana@elm.example;Employee;Active;2024-02-01;CC1\n"
+            "Ben Ode;ben@elm.example;Contractor;Active;01/15/2025;CC2\n"
+            "Cal Mox;cal@elm.example;;Inactive;;CC2\n"
+            "Front Desk;desk@elm.example;Shared;Active;;\n"
+            "Gus Guest;gus_x.example#EXT#@elm.onmicrosoft.com;;Active;;\n"
+            "Dee Ray;dee@elm.example;Employee;on leave;;\n")
+    res = read_export(text, HR, name="hr.csv")
+    u = by_id(res)
+    assert res.source == "HR system" and len(res.rows) == 6
+    assert (u["ana@elm.example"].name, u["ana@elm.example"].type, u["ana@elm.example"].status) == \
+        ("Ana Ruiz", "Employee", "Active")
+    assert u["ana@elm.example"].billable_hint and u["ana@elm.example"].created == dt.date(2024, 2, 1)
+    assert u["ben@elm.example"].type == "Contractor" and u["ben@elm.example"].billable_hint
+    assert u["cal@elm.example"].status == "Disabled" and not u["cal@elm.example"].billable_hint
+    assert "Employment Status 'Inactive'" in u["cal@elm.example"].reason
+    assert u["desk@elm.example"].type == "Shared" and u["desk@elm.example"].reason == "not billable: type Shared"
+    assert u["gus_x.example#EXT#@elm.onmicrosoft.com"].type == "Guest"
+    assert u["dee@elm.example"].status == "Active"  # unknown word: a warning, read as active
+    [warn] = [p for p in res.problems if p.row == 7]
+    assert warn.severity == "warning" and warn.column == "Employment Status" and "'on leave'" in warn.message
+
+
+def test_a_mapped_column_missing_from_the_file_names_it_and_the_fix() -> None:
+    with pytest.raises(InputProblems) as exc:
+        read_export("Employee Name,Email,Worker Type,Employment Status,Hire Date\nA,a@x.example,,,\n", HR)
+    [p] = exc.value.problems
+    assert p.column == "Work Email" and 'no "Work Email" column in this HR system export' in p.message
+    assert "Mappings table" in p.fix and '"Email"' in p.message
+
+
+def test_the_mappings_table_is_checked_row_by_row() -> None:
+    raw = MemoryTables({"Mappings": ([
+        ["Source", "Import", "Field", "Column"],
+        ["HR system", "Roster", "UserID", "Work Email"],
+        ["HR system", "", "Name", "Employee Name"],
+        ["HR system", "Roster", "Department", "Dept"],      # not a field
+        ["HR system", "Roster", "Name", "Full Name"],       # twice
+        ["Payroll", "Roster", "Name", "Name"],              # no UserID row
+        ["m365", "Roster", "UserID", "UPN"],                # a built-in
+        ["Tickets", "Usage", "Hours", "Time"],              # another kind of import: ignored here
+        [None, None, "Email", ""],                          # no source
+        [None, None, None, None],
+    ], "Mappings", 1, 0)}).table("Mappings")
+    mappings, problems = saved_mappings(raw)
+    assert list(mappings) == ["hr system"]
+    assert mappings["hr system"].columns == {"UserID": "Work Email", "Name": "Employee Name"}
+    where = [(p.sheet, p.row, p.column) for p in problems]
+    assert where == [("Mappings", 4, "Field (C)"), ("Mappings", 5, "Field (C)"), ("Mappings", 7, "Source (A)"),
+                     ("Mappings", 9, "Source (A)"), ("Mappings", 6, "Source (A)")]
+    assert "use one of: UserID, Name" in problems[0].fix
+    assert "has no UserID row" in problems[-1].message
+
+
+def test_the_template_ships_a_sample_mapping() -> None:
+    from perseat_addin.reader import Workbook
+
+    mappings, problems = saved_mappings(Workbook(ROOT / "workbook_template.xlsm").table("Mappings"))
+    assert problems == [] and mappings["hr system"] == HR
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (M365_HEADER + "\n" + m365_line("a@x.example", "A B"), "m365"),
+    ("First Name,Last Name,Company,Type,Email,Phone,Inactive\nA,B,C,End User,a@x.example,,False\n", "connectwise"),
+    ("Account,First Name,Last Name,Email Address,Active,Create Date\nAcme,A,B,a@x.example,Yes,\n", "autotask"),
+    ("Name,Surname,Email Address,Client,Site,Inactive\nA,B,a@x.example,Acme,HQ,False\n", "halopsa"),
+])
+def test_the_source_is_recognised_from_the_headers(text: str, expected: str) -> None:
+    assert detect_source(text + "\n", [HR]) == expected
+
+
+def test_a_saved_mapping_wins_and_unknown_files_are_explained() -> None:
+    assert detect_source("Work Email,Employee Name,Worker Type,Employment Status,Hire Date\n", [HR]) == HR
+    with pytest.raises(InputProblems) as exc:
+        detect_source("Employee,Full name\nx,y\n", [HR], name="odd.csv")
+    [p] = exc.value.problems
+    assert p.sheet == "odd.csv" and '"Employee", "Full name"' in p.message and "Mappings table" in p.fix

@@ -101,6 +101,9 @@ class ExcelStandIn:
         self.updating: list[bool] = []
         self.exports: list[tuple[str, Path]] = []
         self.saves = 0
+        self.questions: list[tuple[str, str]] = []
+        self.answer = True  # what the user clicks in a Yes/No box
+        self.selection: tuple[str, int] | None = None  # the active cell's sheet and row
 
     # -- the protocol ---------------------------------------------------------
     @property
@@ -226,6 +229,13 @@ class ExcelStandIn:
 
     def alert(self, message: str, title: str, error: bool = False) -> None:
         self.alerts.append((title, message, error))
+
+    def confirm(self, message: str, title: str) -> bool:
+        self.questions.append((title, message))
+        return self.answer
+
+    def selected_row(self) -> tuple[str, int] | None:
+        return self.selection
 
     def set_updating(self, on: bool) -> None:
         self.updating.append(on)
@@ -723,14 +733,16 @@ def test_an_unexpected_error_is_one_box_not_a_traceback(template: Path, tmp_path
 # The registry and the package's shape
 
 
-def test_registry_lists_exactly_the_four_actions() -> None:
-    assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "check_workbook", "show_help"]
-    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 4
+def test_registry_lists_exactly_the_actions() -> None:
+    assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "check_workbook",
+                                            "import_roster", "show_help"]
+    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 5
     for a in m.ACTIONS:
         fn = getattr(m, a.macro)
         assert callable(fn) and all(p.default is not inspect.Parameter.empty
                                     for p in inspect.signature(fn).parameters.values())
-        assert a.run_python == f"import perseat_addin.macros as m; m.{a.macro}()"
+        arg = "PATH" if a.file_prompt else ""
+        assert a.run_python == f"import perseat_addin.macros as m; m.{a.macro}({arg})"
         assert re.fullmatch(r"Perseat[A-Za-z]+", a.vba_sub) and re.fullmatch(r"[A-Za-z]+", a.image_mso)
         assert a.label and a.screentip and a.supertip
 

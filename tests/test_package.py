@@ -151,8 +151,8 @@ def test_a_workbook_changed_on_disk_meanwhile_is_not_overwritten(wb: Path) -> No
 
 
 def test_unknown_table_names_the_fix(wb: Path) -> None:
-    with pytest.raises(PerseatError, match=r"no Mappings table.*perseat template"):
-        Package(wb.read_bytes(), wb).write_rows("Mappings", [], [])
+    with pytest.raises(PerseatError, match=r"no Budget table.*perseat template"):
+        Package(wb.read_bytes(), wb).write_rows("Budget", [], [])
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")

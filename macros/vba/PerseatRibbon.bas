@@ -15,6 +15,18 @@ Public Sub PerseatCheckWorkbook(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.check_workbook()"
 End Sub
 
+Public Sub PerseatImportRoster(control As IRibbonControl)
+    Dim chosen As Variant
+    chosen = Application.GetOpenFilename("Exports (*.csv;*.txt;*.xlsx),*.csv;*.txt;*.xlsx,All files (*.*),*.*", 1, "Import roster: choose the user or contact export")
+    If VarType(chosen) = vbBoolean Then Exit Sub  ' Cancel
+    RunPython "import perseat_addin.macros as m; m.import_roster(" & PerseatPyText(CStr(chosen)) & ")"
+End Sub
+
 Public Sub PerseatHelp(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.show_help()"
 End Sub
+
+' A Python string literal holding s (for the path handed to RunPython).
+Private Function PerseatPyText(ByVal s As String) As String
+    PerseatPyText = "'" & Replace(Replace(s, "\", "\\"), "'", "\'") & "'"
+End Function
