@@ -132,3 +132,21 @@ def test_drift_reports_source_roster_and_last_invoice(wb: Path, tmp_path: Path) 
     out = sync(wb, tmp_path, export(GRANITE[:5]), "2026-12-01")
     assert out["drift"] == {"client": "Granite Accounting", "licensed_in_source": 5, "billable_in_roster": 8,
                             "seats_on_last_invoice": 7, "last_invoice": "HV-1007"}
+
+
+def test_an_import_leaves_final_invoices_and_every_other_sheet_byte_identical(wb: Path, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    assert perseat("invoice", wb, "--out", tmp_path / "out", "--finalize").returncode == 0
+    before = wb.read_bytes()
+    out = sync(wb, tmp_path, export(GRANITE[:5] + ["new.person"]), "2026-12-01", "--apply")
+    assert out["changes"]
+    with zipfile.ZipFile(io.BytesIO(before)) as a, zipfile.ZipFile(wb) as b:
+        changed = {n for n in a.namelist() if a.read(n) != b.read(n)}
+        assert set(a.namelist()) == set(b.namelist())
+    book = openpyxl.load_workbook(wb)
+    roster_part = {ws.title: f"xl/worksheets/sheet{i + 1}.xml" for i, ws in enumerate(book.worksheets)}
+    assert changed - {"xl/workbook.xml"} == {roster_part["Roster"], roster_part["ChangeLog"],  # + full recalc flag
+                                             "xl/tables/table6.xml", "xl/tables/table12.xml"}
+    assert {r[9].value for r in book["Invoices"].iter_rows(min_row=2)} == {"Final"}
