@@ -140,7 +140,7 @@ def test_an_import_leaves_final_invoices_and_every_other_sheet_byte_identical(wb
 
     assert perseat("invoice", wb, "--out", tmp_path / "out", "--finalize").returncode == 0
     before = wb.read_bytes()
-    out = sync(wb, tmp_path, export(GRANITE[:5] + ["new.person"]), "2026-12-01", "--apply")
+    out = sync(wb, tmp_path, export([*GRANITE[:5], "new.person"]), "2026-12-01", "--apply")
     assert out["changes"]
     with zipfile.ZipFile(io.BytesIO(before)) as a, zipfile.ZipFile(wb) as b:
         changed = {n for n in a.namelist() if a.read(n) != b.read(n)}
