@@ -455,14 +455,22 @@ def recommend_price(hours: Decimal, cost_per_hour: Decimal, margin: Decimal, oth
     return math.ceil(value / Fraction(step)) * step
 
 
-def recommend_plan(plans: Iterable[Plan], hours: Decimal) -> Plan:
-    """The cheapest plan by Rate whose IncludedHours per user covers ``hours`` (blank = unlimited); first on ties."""
+def recommend_plan(plans: Iterable[Plan], hours: Decimal, users: int | None = None) -> Plan:
+    """The cheapest plan whose IncludedHours per user covers ``hours`` (blank = unlimited); first on ties.
+
+    Cheapest by Rate, or, given ``users``, by the monthly charge for that many users
+    (MinUsers, tiers and MinFee applied, as :func:`seat_charge` prices them).
+    """
     if hours < 0:
         raise ArgumentError(f"hours per user cannot be negative ({_num(hours)})")
+    if users is not None and users < 0:
+        raise ArgumentError(f"users cannot be negative ({users})")
     fits = [p for p in plans if p.included_hours_centi is None or hours * 100 <= p.included_hours_centi]
     if not fits:
         raise ArgumentError(f"no plan includes {_num(hours)} hours per user")
-    return min(fits, key=lambda p: p.rate_micros)
+    if users is None:
+        return min(fits, key=lambda p: p.rate_micros)
+    return min(fits, key=lambda p: seat_charge(p, users).total_cents)
 
 
 # --------------------------------------------------------------------------

@@ -72,6 +72,8 @@ CLIENT_FORMULAS = {
     "HoursPerUser": f'=USAGEPERUSER(Usage[#All],Roster[#All],{_ROW.format("Client")},PeriodStart,"hours",'
                     "UserTypes[#All])",
     "RecommendedPrice": f"=RECOMMENDPRICE({_ROW.format('HoursPerUser')},LaborCostPerHour,TargetMargin,0,PriceStep)",
+    "RecommendedPlan": f"=RECOMMENDPLAN({_ROW.format('HoursPerUser')},Plans[#All],Tiers[#All],"
+                       f"{_ROW.format('BillableUsers')})",
 }
 
 XLWINGS_CONF = (
@@ -209,11 +211,16 @@ def template_sheets() -> list[SheetSpec]:
     usage: list[tuple[Any, ...]] = []
     hours = {"Acme Dental Group": [3.5, 2.0, 4.25, 1.5, 2.75, 3.0, 2.5, 0.75],
              "Birch & Lowe LLP": [1.5, 2.0, 0.5], "Cobalt Logistics": [2.0, 1.25, 3.0, 1.0],
-             "Delta Pediatrics": [4.0, 2.5, 3.5, 1.0, 2.0], "Elm Street Bakery": [0.5],
+             "Delta Pediatrics": [4.0, 2.5, 3.5, 1.0, 2.0, 3.0, 4.5, 2.5, 3.0, 1.5], "Elm Street Bakery": [0.5],
              "Fjord Manufacturing": [1.5, 2.5], "Granite Accounting": [1.0, 0.75, 2.0]}
     for client, hs in hours.items():
         for i, h in enumerate(hs):
             usage.append((client, "", D(2026, 11, 2 + 3 * i), 1, h))
+    # three earlier months, for the report's trailing-three-month figures and trend
+    for month, scale in ((8, 0.8), (9, 1.1), (10, 0.9)):
+        for client, hs in hours.items():
+            for i, h in enumerate(hs):
+                usage.append((client, "", D(2026, month, 2 + 3 * i), 1, round(h * scale * 4) / 4))
     return [
         SheetSpec("Settings", ("Setting", "Value"), settings, {"Setting": 22, "Value": 48}),
         SheetSpec("Plans", ("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate",
@@ -226,7 +233,8 @@ def template_sheets() -> list[SheetSpec]:
         SheetSpec("Clients", ("Client", "Plan", "Status", "BillingContact", "BillingEmail", "Address",
                               "PONumber", "DiscountPct", "TaxRate", "ProrationMode"), clients,
                   {"Client": 22, "BillingContact": 16, "BillingEmail": 28, "Address": 40,
-                   "BillableUsers": 14, "MonthlyCharge": 15, "HoursPerUser": 14, "RecommendedPrice": 17},
+                   "BillableUsers": 14, "MonthlyCharge": 15, "HoursPerUser": 14, "RecommendedPrice": 17,
+                   "RecommendedPlan": 17},
                   {"DiscountPct": "0%", "TaxRate": "0.0%", "MonthlyCharge": "#,##0.00", "HoursPerUser": "0.00",
                    "RecommendedPrice": "#,##0.00"},
                   formulas=dict(CLIENT_FORMULAS)),
@@ -439,7 +447,7 @@ def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
     from decimal import Decimal
 
     from .errors import PerseatError
-    from .functions import billable_users, recommend_price, seat_charge, usage_per_user
+    from .functions import billable_users, recommend_plan, recommend_price, seat_charge, usage_per_user
     from .load import load
 
     book = load(path)
@@ -458,13 +466,17 @@ def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
             hours = usage_per_user(book, name, st.period)
         except PerseatError as exc:
             out[(i, "HoursPerUser")] = f"#PERSEAT! {exc}"
-            out[(i, "RecommendedPrice")] = f"#PERSEAT! {exc}"
+            out[(i, "RecommendedPrice")] = out[(i, "RecommendedPlan")] = f"#PERSEAT! {exc}"
             continue
         out[(i, "HoursPerUser")] = float(hours)
         labor = Decimal(st.labor_cost_per_hour_micros or 0) / 1_000_000
         margin = Decimal(st.target_margin_ppm or 0) / 1_000_000
         step = Decimal(st.price_step_micros or 0) / 1_000_000
         out[(i, "RecommendedPrice")] = float(recommend_price(hours, labor, margin, Decimal(0), step))
+        try:
+            out[(i, "RecommendedPlan")] = recommend_plan(book.plans.values(), hours, users).name
+        except PerseatError as exc:
+            out[(i, "RecommendedPlan")] = f"#PERSEAT! {exc}"
     return out
 
 

@@ -170,6 +170,8 @@ def rng(*rows: Any) -> tuple[tuple[Any, ...], ...]:
 # --------------------------------------------------------------------------
 # The registry: SPEC §5 names and argument order, help for the Function Wizard
 
+# SPEC's signatures; RECOMMENDPLAN's optional [tiers], [users] are this product's addition (after SPEC's
+# arguments, so every SPEC call still works): the cheapest plan for that many users, not by Rate alone.
 SPEC_SIGNATURES = """
 SEATCHARGE(users, plan, [plans], [tiers], [devices])
 TIERPRICE(users, tiers, [mode])
@@ -180,7 +182,7 @@ BILLABLEUSERS(roster, client, as_of, [usertypes])
 PRORATE(amount, start, end, period_start, [day_count], [rounding])
 USAGEPERUSER(usage, roster, client, period_start, [measure], [usertypes])
 RECOMMENDPRICE(hours_per_user, cost_per_hour, target_margin, [other_cost_per_user], [step])
-RECOMMENDPLAN(hours_per_user, plans)
+RECOMMENDPLAN(hours_per_user, plans, [tiers], [users])
 INVOICEPREVIEW(client, settings, plans, tiers, usertypes, clients, roster, [devices], [addons], [usage])
 """
 
@@ -511,6 +513,20 @@ def test_recommend_plan() -> None:
         ["Basic", "Basic", "Pro", "Pro", "Max"]
     capped = rng(("Plan", "Rate", "IncludedHours"), ("Basic", 50, 1))
     assert excel("RECOMMENDPLAN", 2.5, capped) == "#PERSEAT! no plan includes 2.5 hours per user"
+
+
+def test_recommend_plan_for_a_number_of_users() -> None:
+    """By Rate, Lite (40) wins; for 3 users its MinUsers 10 makes it 400.00, more than Team (3 × 45 = 135.00);
+    at 30 users the volume plan's 25+ tier (30 × 35 = 1,050.00) beats Lite's 1,200.00 and Team's 1,350.00."""
+    plans = rng(("Plan", "Rate", "Tiering", "MinUsers", "IncludedHours"), ("Lite", 40, "flat", 10, None),
+                ("Team", 45, "flat", 0, None), ("Bulk", 50, "volume", 0, None), ("Capped", 10, "flat", 0, 0.5))
+    tiers = rng(("Plan", "UpTo", "Rate"), ("Bulk", 25, 50), ("Bulk", None, 35))
+    assert excel("RECOMMENDPLAN", 2.0, plans, tiers) == "Lite"
+    assert excel("RECOMMENDPLAN", 2.0, plans, tiers, 3) == "Team"
+    assert excel("RECOMMENDPLAN", 2.0, plans, tiers, 30) == "Bulk"
+    assert excel("RECOMMENDPLAN", 0.5, plans, tiers, 3) == "Capped"  # 30.00 and its hours cover 0.5
+    assert excel("RECOMMENDPLAN", 2.0, plans, None, 30) == "Lite"  # without Tiers the volume plan cannot be priced
+    assert excel("RECOMMENDPLAN", 2.0, plans, tiers, 2.5) == "#PERSEAT! users: 2.5 is not a whole number"
 
 
 class Formulas:

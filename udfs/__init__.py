@@ -125,9 +125,14 @@ def RECOMMENDPRICE(hours_per_user: Any, cost_per_hour: Any, target_margin: Any, 
 
 
 @excel_function
-def RECOMMENDPLAN(hours_per_user: Any, plans: Any) -> Any:
+def RECOMMENDPLAN(hours_per_user: Any, plans: Any, tiers: Any = None, users: Any = None) -> Any:
     hours = number(hours_per_user, "hours_per_user")
-    return fx.recommend_plan(fx.load_plans(required_table(plans, "plans", "Plans")).plans.values(), hours).name
+    listed = fx.load_plans(required_table(plans, "plans", "Plans"), table(tiers, "tiers"))
+    seats = count(users, "users", None)
+    if seats is None:
+        return fx.recommend_plan(listed.plans.values(), hours).name
+    usable = [p for k, p in listed.plans.items() if k not in listed.without_tiers]
+    return fx.recommend_plan(usable, hours, seats).name
 
 
 @excel_function

@@ -157,9 +157,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         "RECOMMENDPLAN",
-        "The cheapest plan (by Rate) whose IncludedHours per user covers the usage; a blank IncludedHours "
-        "means unlimited.",
-        (HOURS, PLANS),
+        "The cheapest plan whose IncludedHours per user covers the usage (blank IncludedHours = unlimited): by "
+        "Rate, or with users by what that many users would cost on each plan.",
+        (HOURS, PLANS,
+         _table("tiers", "Tiers", " Needed with users when a plan is tiered.", optional=True),
+         ArgSpec("users", "Billable users, e.g. the client's BillableUsers: compares the monthly charge for them "
+                 "(MinUsers, tiers, MinFee) instead of the Rate.", optional=True)),
     ),
     FunctionSpec(
         "INVOICEPREVIEW",

@@ -42,9 +42,9 @@ Public Sub RegisterFunctions()
         Category:="Per-Seat Billing", _
         ArgumentDescriptions:=Array("Support hours per user per month, e.g. from USAGEPERUSER.", "Labor cost per hour, e.g. the LaborCostPerHour setting.", "Target margin as a fraction below 1, e.g. 0.35 or 35%.", "Other monthly cost per user (licences, tools). Blank = 0.", "Round up to a multiple of this, e.g. 5 (the PriceStep setting). Blank = to the cent.")
     Application.MacroOptions Macro:="RECOMMENDPLAN", _
-        Description:="The cheapest plan (by Rate) whose IncludedHours per user covers the usage; a blank IncludedHours means unlimited.", _
+        Description:="The cheapest plan whose IncludedHours per user covers the usage (blank IncludedHours = unlimited): by Rate, or with users by what that many users would cost on each plan.", _
         Category:="Per-Seat Billing", _
-        ArgumentDescriptions:=Array("Support hours per user per month, e.g. from USAGEPERUSER.", "The Plans table with its header row, e.g. Plans[#All].")
+        ArgumentDescriptions:=Array("Support hours per user per month, e.g. from USAGEPERUSER.", "The Plans table with its header row, e.g. Plans[#All].", "The Tiers table with its header row, e.g. Tiers[#All]. Needed with users when a plan is tiered.", "Billable users, e.g. the client's BillableUsers: compares the monthly charge for them (MinUsers, tiers, MinFee) instead of the Rate.")
     Application.MacroOptions Macro:="INVOICEPREVIEW", _
         Description:="Spills the invoice lines that Generate invoices would produce for a client this BillingPeriod, then a Total row.", _
         Category:="Per-Seat Billing", _

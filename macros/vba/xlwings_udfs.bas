@@ -122,13 +122,13 @@ failed:
     RECOMMENDPRICE = Err.Description
 End Function
 
-Function RECOMMENDPLAN(hours_per_user, plans)
+Function RECOMMENDPLAN(hours_per_user, plans, Optional tiers, Optional users)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        RECOMMENDPLAN = XLPy.CallUDF("perseat_addin.udfs", "RECOMMENDPLAN", Array(hours_per_user, plans), ThisWorkbook, Application.Caller)
+        RECOMMENDPLAN = XLPy.CallUDF("perseat_addin.udfs", "RECOMMENDPLAN", Array(hours_per_user, plans, tiers, users), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        RECOMMENDPLAN = XLPy.CallUDF("perseat_addin.udfs", "RECOMMENDPLAN", Array(hours_per_user, plans))
+        RECOMMENDPLAN = XLPy.CallUDF("perseat_addin.udfs", "RECOMMENDPLAN", Array(hours_per_user, plans, tiers, users))
         Exit Function
     #End If
 failed:

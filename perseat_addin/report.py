@@ -1,0 +1,487 @@
+"""Usage and pricing report (SPEC §9): what each client uses, earns and should pay.
+
+Per client, for the billing period and the trailing three months (the period and
+the two before it): average billable users, tickets and hours (per user), revenue
+(invoice subtotal after discount, before tax: the recorded invoice when the
+Invoices table has one, else what the invoice run gives), cost to serve (hours ×
+LaborCostPerHour), margin and effective hourly rate. Across the portfolio: medians
+and outliers by a robust z-score (median and MAD). Recommendations, each with its
+reason in words: the per-user price that earns TargetMargin (RECOMMENDPRICE over
+USAGEPERUSER), the cheapest plan whose included hours cover the usage
+(RECOMMENDPLAN), volume-tier cliffs where one more seat costs less, and small
+clients whose revenue does not cover their support at the target margin (a MinFee).
+
+Every figure is exact until shown: users are fractions, hours centi-hours, money cents.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .functions import ArgumentError, recommend_plan, recommend_price, seat_charge
+from .invoicing import daily_users, invoice_run
+from .model import Book, Period, Plan, Tiering, day_number
+from .money import MICRO, to_decimal
+
+LOOKBACK = 3
+"""Months in the trailing window (the period and the two before it)."""
+
+TREND_MONTHS = 12
+OUTLIER_Z = 3.5
+"""Robust z-score (0.6745 × (x − median) ÷ MAD) above which a client's hours per user is an outlier."""
+
+OUTLIER_RATIO = 2
+"""…or hours per user at least this many times the portfolio median (when MAD is 0 or few clients)."""
+
+
+def _dec(x: Fraction | int, places: int = 2) -> Decimal:
+    """A fraction shown to ``places`` decimals (half away from zero)."""
+    q = Fraction(x) * 10**places
+    n = math.floor(abs(q) + Fraction(1, 2)) * (1 if q >= 0 else -1)
+    return Decimal(n).scaleb(-places)
+
+
+def _money(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One client's (or the portfolio's) figures over some months."""
+
+    months: int
+    user_months: Fraction  # sum over the months of the average daily billable users
+    tickets: Fraction
+    hours_centi: int
+    revenue_cents: int
+    recorded: bool = False  # revenue comes from recorded invoices (all months)
+    end_users: int = 0  # billable users on the last day (of the last month)
+
+    @property
+    def hours(self) -> Fraction:
+        return Fraction(self.hours_centi, 100)
+
+    @property
+    def users(self) -> Fraction:
+        """Average billable users per month."""
+        return self.user_months / self.months if self.months else Fraction(0)
+
+    def per_user(self, amount: Fraction) -> Fraction | None:
+        return amount / self.user_months if self.user_months else None
+
+    @property
+    def hours_per_user(self) -> Fraction | None:
+        return self.per_user(self.hours)
+
+    @property
+    def tickets_per_user(self) -> Fraction | None:
+        return self.per_user(self.tickets)
+
+    @property
+    def revenue_per_user(self) -> Fraction | None:
+        return self.per_user(Fraction(self.revenue_cents, 100))
+
+    def cost(self, cost_per_hour: Fraction) -> Fraction:
+        return self.hours * cost_per_hour
+
+    def margin(self, cost_per_hour: Fraction) -> Fraction | None:
+        rev = Fraction(self.revenue_cents, 100)
+        return (rev - self.cost(cost_per_hour)) / rev if rev else None
+
+    @property
+    def hourly_rate(self) -> Fraction | None:
+        return Fraction(self.revenue_cents, 100) / self.hours if self.hours_centi else None
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.months + other.months, self.user_months + other.user_months,
+                     self.tickets + other.tickets, self.hours_centi + other.hours_centi,
+                     self.revenue_cents + other.revenue_cents, self.recorded and other.recorded, other.end_users)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A recommendation and the reason for it, in words."""
+
+    kind: str  # price | plan | minfee | outlier | cliff
+    client: str
+    value: str  # the recommended price, plan, fee; "" for a warning
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClientReport:
+    client: str
+    plan: str
+    period: Usage
+    trailing: Usage
+    robust_z: float | None = None
+    outlier: bool = False
+    price: Decimal | None = None  # recommended per-user price
+    plan_advice: str | None = None  # recommended plan
+    min_fee: Decimal | None = None
+    advice: tuple[Advice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cliff:
+    """Seats at which one more seat costs less (a volume tier's cliff)."""
+
+    plan: str
+    seats: int  # n: the last seat count of the cheaper-per-seat tier's predecessor
+    charge: Decimal  # charge for n seats
+    next_charge: Decimal  # charge for n + 1 seats
+    from_seats: int  # from this many seats up to n, a client pays more than n + 1 would
+    clients: tuple[str, ...] = ()  # clients whose seats sit in [from_seats, seats]
+
+    @property
+    def reason(self) -> str:
+        who = f" ({', '.join(self.clients)} in that range)" if self.clients else ""
+        return (f"{self.plan}: {self.seats} seats cost {self.charge:,.2f} but {self.seats + 1} cost "
+                f"{self.next_charge:,.2f}; from {self.from_seats} to {self.seats} seats a client pays more than "
+                f"for {self.seats + 1}{who}")
+
+
+@dataclass(frozen=True)
+class TrendMonth:
+    period: Period
+    users: Fraction
+    tickets: Fraction
+    hours_centi: int
+    revenue_cents: int
+    recorded: bool
+
+
+@dataclass
+class Report:
+    period: Period
+    currency: str
+    cost_per_hour: Fraction | None
+    target_margin: Fraction | None
+    price_step: Fraction | None
+    clients: list[ClientReport]
+    medians: dict[str, Decimal | None]
+    cliffs: list[Cliff]
+    trend: list[TrendMonth]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def advice(self) -> list[Advice]:
+        return [a for c in self.clients for a in c.advice]
+
+
+# --------------------------------------------------------------------------
+# Figures per month
+
+
+def _usage_by_client(book: Book, months: Sequence[Period]) -> dict[str, dict[str, tuple[int, Fraction]]]:
+    """client (lower) → period key → (hours_centi, tickets) for consecutive ``months``."""
+    u = book.usage
+    if u.empty or not months:
+        return {}
+    bounds = np.array([day_number(p.first) for p in months] + [day_number(months[-1].next().first)])
+    dates = u["date"].to_numpy(dtype=np.int64)
+    idx = np.searchsorted(bounds, dates, side="right") - 1
+    inside = (idx >= 0) & (idx < len(months))
+    if not inside.any():
+        return {}
+    keys = np.array([str(p) for p in months])
+    frame = pd.DataFrame({"client": u["client"].astype(str).str.strip().str.lower().to_numpy()[inside],
+                          "month": keys[idx[inside]], "hours": u["hours_centi"].to_numpy()[inside],
+                          "tickets": u["tickets"].to_numpy()[inside]})
+    sums = frame.groupby(["client", "month"], sort=False).agg(hours=("hours", "sum"), tickets=("tickets", "sum"))
+    out: dict[str, dict[str, tuple[int, Fraction]]] = {}
+    for (client, month), h, t in zip(sums.index, sums["hours"], sums["tickets"], strict=True):
+        out.setdefault(client, {})[month] = (int(h), Fraction(Decimal(repr(float(t)))))
+    return out
+
+
+def _recorded_revenue(book: Book) -> dict[tuple[str, str], int]:
+    """(client lower, period key) → cents of Total − Tax over the recorded invoices (Draft or Final)."""
+    inv = book.invoices
+    out: dict[tuple[str, str], int] = {}
+    if inv.empty or not {"Client", "Period", "Total"} <= set(inv.columns):
+        return out
+    taxes = inv["Tax"] if "Tax" in inv else [None] * len(inv)
+    for c, p, total, tax in zip(inv["Client"], inv["Period"], inv["Total"], taxes, strict=True):
+        try:
+            cents = int((to_decimal(total or 0) - to_decimal(tax or 0)) * 100)
+        except ValueError:
+            continue
+        key = (str(c).strip().lower(), Period.key(p))
+        out[key] = out.get(key, 0) + cents
+    return out
+
+
+def _month(book: Book, period: Period, usage: dict[str, dict[str, tuple[int, Fraction]]],
+           recorded: dict[tuple[str, str], int]) -> dict[str, Usage]:
+    """Every client's figures for one month."""
+    users = daily_users(book, period)
+    key = Period.key(str(period))
+    need_run = any((c.name.lower(), key) not in recorded for c in book.clients if c.active)
+    computed: dict[str, int] = {}
+    if need_run:
+        for inv in invoice_run(book, period).invoices:
+            computed[inv.client.name.lower()] = inv.subtotal_cents + inv.discount_cents
+    out: dict[str, Usage] = {}
+    for c in book.clients:
+        name = c.name.lower()
+        days = users.get(name)
+        user_months = Fraction(int(days.sum()), period.days) if days is not None else Fraction(0)
+        hours, tickets = usage.get(name, {}).get(key, (0, Fraction(0)))
+        rec = recorded.get((name, key))
+        revenue = rec if rec is not None else computed.get(name, 0)
+        end = int(days[-1]) if days is not None and len(days) else 0
+        out[name] = Usage(1, user_months, tickets, hours, revenue, rec is not None, end)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Portfolio statistics
+
+
+def robust_z(values: Sequence[Fraction]) -> tuple[Fraction | None, list[float | None]]:
+    """The median and each value's robust z-score 0.6745 × (x − median) ÷ MAD (None when MAD is 0)."""
+    if not values:
+        return None, []
+    med = Fraction(statistics.median(values))
+    mad = Fraction(statistics.median([abs(v - med) for v in values]))
+    if mad == 0:
+        return med, [None for _ in values]
+    return med, [float(Fraction(6745, 10000) * (v - med) / mad) for v in values]
+
+
+def _median(values: Iterable[Fraction | None]) -> Decimal | None:
+    got = [v for v in values if v is not None]
+    return _dec(Fraction(statistics.median(got))) if got else None
+
+
+# --------------------------------------------------------------------------
+# Cliffs
+
+
+def volume_cliffs(plan: Plan, limit: int = 100_000) -> list[tuple[int, int, int, int]]:
+    """(n, charge(n) cents, charge(n+1) cents, first seat count from which a client pays more than n + 1)
+    at each tier boundary of ``plan`` where n + 1 seats cost less than n."""
+    if plan.tiering is Tiering.FLAT or not plan.tiers:
+        return []
+    out = []
+    for upto, _ in plan.tiers:
+        if upto is None or upto <= 0 or upto >= limit:
+            continue
+        n = int(upto)
+        here, nxt = seat_charge(plan, n).total_cents, seat_charge(plan, n + 1).total_cents
+        if nxt < here:
+            lo = n
+            while lo > 1 and seat_charge(plan, lo - 1).total_cents > nxt:
+                lo -= 1
+            out.append((n, here, nxt, lo))
+    return out
+
+
+# --------------------------------------------------------------------------
+# The report
+
+
+def build_report(book: Book, period: Period | None = None) -> Report:
+    """The usage and pricing report for ``period`` (default: BillingPeriod)."""
+    st = book.settings
+    period = period or st.period
+    cph = Fraction(st.labor_cost_per_hour_micros, MICRO) if st.labor_cost_per_hour_micros is not None else None
+    margin = Fraction(st.target_margin_ppm, 1_000_000) if st.target_margin_ppm is not None else None
+    step = Fraction(st.price_step_micros, MICRO) if st.price_step_micros is not None else None
+    months = [period]
+    for _ in range(TREND_MONTHS - 1):
+        months.insert(0, months[0].prev())
+    usage = _usage_by_client(book, months)
+    recorded = _recorded_revenue(book)
+    per_month = {str(p): _month(book, p, usage, recorded) for p in months[-LOOKBACK:]}
+    trend = _trend(book, months, usage, recorded, per_month)
+    active = [c for c in book.clients if c.active]
+    rows: list[ClientReport] = []
+    for c in active:
+        name = c.name.lower()
+        cur = per_month[str(period)][name]
+        trailing = cur
+        for p in months[-LOOKBACK:-1]:
+            trailing = per_month[str(p)][name] + trailing
+        rows.append(ClientReport(c.name, c.plan, cur, trailing))
+    hpu = [r.period.hours_per_user for r in rows]
+    med, zs = robust_z([h for h in hpu if h is not None])
+    z_iter = iter(zs)
+    notes: list[str] = []
+    if cph is None or margin is None:
+        notes.append("Set LaborCostPerHour and TargetMargin in Settings for cost, margin and price advice.")
+    out: list[ClientReport] = []
+    small = statistics.median([r.period.users for r in rows]) if rows else Fraction(0)
+    for r in rows:
+        z = next(z_iter) if r.period.hours_per_user is not None else None
+        out.append(_advise(book, r, z, med, cph, margin, step, small))
+    cliffs = _cliffs(book, out)
+    medians = {
+        "users": _median(r.period.users for r in out),
+        "hours_per_user": _median(r.period.hours_per_user for r in out),
+        "tickets_per_user": _median(r.period.tickets_per_user for r in out),
+        "revenue_per_user": _median(r.period.revenue_per_user for r in out),
+        "hourly_rate": _median(r.period.hourly_rate for r in out),
+        "margin": _median(r.period.margin(cph) for r in out) if cph is not None else None,
+    }
+    return Report(period, st.currency, cph, margin, step, out, medians, cliffs, trend, notes)
+
+
+def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, tuple[int, Fraction]]],
+           recorded: dict[tuple[str, str], int], known: dict[str, dict[str, Usage]]) -> list[TrendMonth]:
+    """Portfolio figures per month (active clients): users, tickets, hours, revenue."""
+    active = [c.name.lower() for c in book.clients if c.active]
+    out = []
+    for p in months:
+        figures = known.get(str(p))
+        if figures is None:
+            figures = _month(book, p, usage, recorded)
+        total = Usage(1, Fraction(0), Fraction(0), 0, 0, True)
+        for name in active:
+            u = figures[name]
+            total = Usage(1, total.user_months + u.user_months, total.tickets + u.tickets,
+                          total.hours_centi + u.hours_centi, total.revenue_cents + u.revenue_cents,
+                          total.recorded and u.recorded)
+        out.append(TrendMonth(p, total.user_months, total.tickets, total.hours_centi, total.revenue_cents,
+                              total.recorded))
+    return out
+
+
+def _advise(book: Book, r: ClientReport, z: float | None, med: Fraction | None, cph: Fraction | None,
+            margin: Fraction | None, step: Fraction | None, small: Fraction) -> ClientReport:
+    advice: list[Advice] = []
+    u = r.period
+    hpu = u.hours_per_user
+    outlier = False
+    if hpu is not None and med is not None and hpu > 0:
+        ratio = hpu / med if med else None
+        if (z is not None and z > OUTLIER_Z) or (ratio is not None and ratio >= OUTLIER_RATIO):
+            outlier = True
+            times = f"{_dec(ratio, 1)}× the portfolio median of {_dec(med)}" if ratio is not None else \
+                "above a portfolio median of 0"
+            zs = f", robust z {z:.1f}" if z is not None else ""
+            advice.append(Advice("outlier", r.client, "", f"{_dec(hpu)} support hours per user this month: "
+                                 f"{times}{zs}"))
+    price = None
+    if hpu is not None and cph is not None and margin is not None:
+        price = recommend_price(_exact(hpu), _exact(cph), _exact(margin), Decimal(0),
+                                None if step is None else _exact(step))
+        now = u.revenue_per_user
+        if now is not None:
+            verb = "raise to" if price > _dec(now) else "could lower to" if price < _dec(now) else "keep at"
+            advice.append(Advice("price", r.client, f"{price:,.2f}", (
+                f"{_dec(hpu)} h/user × {_dec(cph)}/h ÷ (1 − {_dec(margin * 100, 0)}%) = "
+                f"{_dec(hpu * cph / (1 - margin))}, rounded up to {_dec(step or Fraction(1, 100))}: {verb} "
+                f"{price:,.2f} per user (now {_dec(now):,.2f})")))
+    plan_name = None
+    if hpu is not None:
+        try:
+            best = recommend_plan(book.plans.values(), _exact(hpu), u.end_users)
+        except ArgumentError as exc:
+            advice.append(Advice("plan", r.client, "", f"no plan fits: {exc}"))
+        else:
+            plan_name = best.name
+            inc = best.included_hours_centi
+            covers = "unlimited hours" if inc is None else f"{_dec(Fraction(inc, 100))} h/user included"
+            cost = f"{_money(seat_charge(best, u.end_users).total_cents):,.2f} for {u.end_users} users"
+            if best.name.lower() == r.plan.lower():
+                advice.append(Advice("plan", r.client, best.name, f"{best.name} is already the cheapest plan that "
+                                     f"covers {_dec(hpu)} h/user ({covers}; {cost})"))
+            else:
+                current = book.plans.get(r.plan.lower())
+                was = f", {_money(seat_charge(current, u.end_users).total_cents):,.2f} on {r.plan}" \
+                    if current is not None else f"; now on {r.plan}"
+                advice.append(Advice("plan", r.client, best.name, f"{best.name} ({covers}) is the cheapest plan "
+                                     f"that covers {_dec(hpu)} h/user: {cost}{was}"))
+    min_fee = None
+    t = r.trailing
+    if cph is not None and margin is not None and t.months and u.users <= small:
+        need = t.cost(cph) / t.months / (1 - margin)  # a month's support at the target margin
+        revenue = Fraction(u.revenue_cents, 100)
+        if need > 0 and revenue < need:
+            s = step or Fraction(1, 100)
+            min_fee = Decimal(math.ceil(need / s)) * (Decimal(s.numerator) / Decimal(s.denominator))
+            plan = book.plans.get(r.plan.lower())
+            has = (f"; its plan's MinFee is {Decimal(plan.min_fee_micros).scaleb(-6):,.2f}"
+                   if plan and plan.min_fee_micros else "")
+            advice.append(Advice("minfee", r.client, f"{min_fee:,.2f}", (
+                f"small client earning {_dec(revenue):,.2f} this month while its support averages "
+                f"{_dec(t.hours / t.months)} h × {_dec(cph)}/h = {_dec(t.cost(cph) / t.months):,.2f} a month; "
+                f"a minimum fee of {min_fee:,.2f} covers it at {_dec(margin * 100, 0)}% margin{has}")))
+    return ClientReport(r.client, r.plan, r.period, r.trailing, z, outlier, price, plan_name, min_fee,
+                        tuple(advice))
+
+
+def _exact(x: Fraction) -> Decimal:
+    """A fraction as a Decimal the way USAGEPERUSER returns it (exact when it terminates)."""
+    return Decimal(x.numerator) / Decimal(x.denominator)
+
+
+def _cliffs(book: Book, clients: Sequence[ClientReport]) -> list[Cliff]:
+    seats: dict[str, list[tuple[str, int]]] = {}
+    for r in clients:
+        seats.setdefault(r.plan.lower(), []).append((r.client, math.ceil(r.period.users)))
+    out = []
+    for plan in book.plans.values():
+        for n, here, nxt, lo in volume_cliffs(plan):
+            who = tuple(c for c, s in seats.get(plan.name.lower(), []) if lo <= s <= n)
+            out.append(Cliff(plan.name, n, _money(here), _money(nxt), lo, who))
+    return out
+
+
+# --------------------------------------------------------------------------
+# Plain data (JSON)
+
+
+def _s(x: Fraction | Decimal | None, places: int = 2) -> str | None:
+    if x is None:
+        return None
+    return str(_dec(x, places)) if isinstance(x, Fraction) else str(x)
+
+
+def usage_dict(u: Usage, cph: Fraction | None) -> dict[str, Any]:
+    return {"months": u.months, "users": _s(u.users), "tickets": _s(u.tickets), "hours": _s(u.hours),
+            "tickets_per_user": _s(u.tickets_per_user), "hours_per_user": _s(u.hours_per_user),
+            "revenue": _s(Fraction(u.revenue_cents, 100)), "revenue_recorded": u.recorded,
+            "revenue_per_user": _s(u.revenue_per_user),
+            "cost": _s(u.cost(cph)) if cph is not None else None,
+            "margin": _s(u.margin(cph), 4) if cph is not None else None, "hourly_rate": _s(u.hourly_rate)}
+
+
+def report_dict(rep: Report) -> dict[str, Any]:
+    """The report as JSON-ready data: decimals as strings."""
+    return {
+        "period": str(rep.period), "currency": rep.currency,
+        "settings": {"labor_cost_per_hour": _s(rep.cost_per_hour), "target_margin": _s(rep.target_margin, 4),
+                     "price_step": _s(rep.price_step)},
+        "medians": {k: None if v is None else str(v) for k, v in rep.medians.items()},
+        "clients": [{"client": c.client, "plan": c.plan, "period": usage_dict(c.period, rep.cost_per_hour),
+                     "trailing_3_months": usage_dict(c.trailing, rep.cost_per_hour),
+                     "robust_z": None if c.robust_z is None else round(c.robust_z, 2), "outlier": c.outlier,
+                     "recommended_price": _s(c.price), "recommended_plan": c.plan_advice,
+                     "recommended_min_fee": _s(c.min_fee),
+                     "advice": [{"kind": a.kind, "value": a.value, "reason": a.reason} for a in c.advice]}
+                    for c in rep.clients],
+        "cliffs": [{"plan": c.plan, "seats": c.seats, "charge": str(c.charge), "next_charge": str(c.next_charge),
+                    "from_seats": c.from_seats, "clients": list(c.clients), "reason": c.reason}
+                   for c in rep.cliffs],
+        "trend": [{"period": str(t.period), "users": _s(t.users), "tickets": _s(t.tickets),
+                   "hours": _s(Fraction(t.hours_centi, 100)), "revenue": _s(Fraction(t.revenue_cents, 100)),
+                   "revenue_recorded": t.recorded} for t in rep.trend],
+        "notes": rep.notes,
+    }
+
+
+__all__ = ["Advice", "ClientReport", "Cliff", "Report", "TrendMonth", "Usage", "build_report", "report_dict",
+           "robust_z", "volume_cliffs"]
+
