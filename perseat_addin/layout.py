@@ -61,6 +61,38 @@ class Cell:
     to: tuple[int, int] | None = None
 
 
+Block = tuple[int, int, int, int]
+"""Cells of the same sheet: first row, first col, last row, last col (1-based, inclusive)."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One chart series: ``values`` against ``categories`` (x values on a scatter chart)."""
+
+    name: str
+    categories: Block
+    values: Block
+    kind: str | None = None  # draw this series as another kind (e.g. "line" on a column chart)
+    secondary: bool = False  # on the secondary value axis
+    labels: Block | None = None  # cells whose text labels each point (a scatter's client names)
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A native Excel chart: column, line or scatter, placed with its top-left corner at ``anchor``."""
+
+    kind: str  # column | line | scatter
+    title: str
+    anchor: tuple[int, int]
+    series: tuple[Series, ...]
+    x_title: str = ""
+    y_title: str = ""
+    y2_title: str = ""
+    size: tuple[int, int] = (560, 300)  # width, height in pixels
+    y_format: str = "General"
+
+
 @dataclass(frozen=True)
 class SheetLayout:
     """A printable sheet: cells, column widths, row heights and page setup (margins in inches)."""
@@ -77,6 +109,9 @@ class SheetLayout:
     footer_right: str = ""
     footer_size: int = 8
     gridlines: bool = False
+    landscape: bool = False
+    charts: tuple[Chart, ...] = ()
+    freeze: tuple[int, int] | None = None  # rows, columns kept in view
 
     def value(self, row: int, col: int) -> Any:
         for c in self.cells:

@@ -22,7 +22,7 @@ import pandas as pd
 import xlsxwriter
 
 from .invoicing import Invoice, Run
-from .layout import SheetLayout, Style, invoice_layout
+from .layout import Chart, SheetLayout, Style, invoice_layout
 from .money import cents_to_decimal
 
 # ---------------------------------------------------------------------------
@@ -209,7 +209,12 @@ def write_layout(wb: xlsxwriter.Workbook, layout: SheetLayout, formats: dict[Sty
     for row, height in layout.heights:
         ws.set_row(row - 1, height)
     ws.set_paper(9 if layout.paper == "a4" else 1)
-    ws.set_portrait()
+    if layout.landscape:
+        ws.set_landscape()
+    else:
+        ws.set_portrait()
+    if layout.freeze:
+        ws.freeze_panes(*layout.freeze)
     left, right, top, bottom = layout.margins
     ws.set_margins(left=left, right=right, top=top, bottom=bottom)
     ws.fit_to_pages(layout.fit_width, 0)
@@ -236,6 +241,58 @@ def write_layout(wb: xlsxwriter.Workbook, layout: SheetLayout, formats: dict[Sty
             ws.write_string(r, c, value, fmt)
         else:
             ws.write(r, c, value, fmt)
+    for chart in layout.charts:
+        _draw_chart(wb, ws, layout.name, chart)
+
+
+def _ref(sheet: str, block: tuple[int, int, int, int]) -> list[Any]:
+    r0, c0, r1, c1 = block
+    return [sheet, r0 - 1, c0 - 1, r1 - 1, c1 - 1]
+
+
+def _draw_chart(wb: xlsxwriter.Workbook, ws: Any, sheet: str, spec: Chart) -> None:
+    """A native chart with XlsxWriter (the ribbon draws the same chart in Excel)."""
+    sub = {"column": {"type": "column"}, "line": {"type": "line"},
+           "scatter": {"type": "scatter"}}[spec.kind]
+    chart = wb.add_chart(sub)
+    extra: dict[str, Any] = {}
+    for s in spec.series:
+        props: dict[str, Any] = {"name": s.name, "categories": _ref(sheet, s.categories),
+                                 "values": _ref(sheet, s.values)}
+        if s.color:
+            key = "marker" if spec.kind == "scatter" else "line" if (s.kind or spec.kind) == "line" else "fill"
+            props[key] = ({"type": "circle", "size": 7, "fill": {"color": s.color}, "border": {"color": s.color}}
+                          if key == "marker" else {"color": s.color, "width": 2.25} if key == "line"
+                          else {"color": s.color})
+        if s.secondary:
+            props["y2_axis"] = True
+        if s.labels is not None:
+            r0, c0, r1, _ = s.labels
+            props["data_labels"] = {"custom": [{"value": f"='{sheet}'!${_col(c0)}${r}"} for r in range(r0, r1 + 1)],
+                                    "position": "right", "font": {"size": 8}}
+        if s.kind and s.kind != spec.kind:
+            other = extra.get(s.kind)
+            if other is None:
+                other = extra[s.kind] = wb.add_chart({"type": s.kind})
+            other.add_series(props)
+        else:
+            chart.add_series(props)
+    for other in extra.values():
+        chart.combine(other)
+    chart.set_title({"name": spec.title, "name_font": {"size": 12}})
+    chart.set_x_axis({"name": spec.x_title, "num_font": {"size": 8}})
+    chart.set_y_axis({"name": spec.y_title, "num_format": spec.y_format, "major_gridlines": {"visible": True}})
+    if spec.y2_title:
+        chart.set_y2_axis({"name": spec.y2_title})
+    chart.set_legend({"position": "bottom"})
+    chart.set_size({"width": spec.size[0], "height": spec.size[1]})
+    ws.insert_chart(spec.anchor[0] - 1, spec.anchor[1] - 1, chart)
+
+
+def _col(c: int) -> str:
+    from .reader import col_letter
+
+    return col_letter(c - 1)
 
 
 def _format_props(style: Style) -> dict[str, Any]:

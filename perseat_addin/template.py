@@ -216,11 +216,14 @@ def template_sheets() -> list[SheetSpec]:
     for client, hs in hours.items():
         for i, h in enumerate(hs):
             usage.append((client, "", D(2026, 11, 2 + 3 * i), 1, h))
-    # three earlier months, for the report's trailing-three-month figures and trend
-    for month, scale in ((8, 0.8), (9, 1.1), (10, 0.9)):
+    # the eleven months before, for the report's trailing-three-month figures and 12-month trend
+    scales = (0.7, 0.75, 0.9, 0.8, 0.85, 0.95, 0.9, 0.8, 1.0, 1.1, 0.9)
+    for k, scale in enumerate(scales):
+        year, month = (2025, 12) if k == 0 else (2026, k)
         for client, hs in hours.items():
             for i, h in enumerate(hs):
-                usage.append((client, "", D(2026, month, 2 + 3 * i), 1, round(h * scale * 4) / 4))
+                day = min(2 + 3 * i, 28)
+                usage.append((client, "", D(year, month, day), 1, round(h * scale * 4) / 4))
     return [
         SheetSpec("Settings", ("Setting", "Value"), settings, {"Setting": 22, "Value": 48}),
         SheetSpec("Plans", ("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate",
