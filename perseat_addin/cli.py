@@ -19,14 +19,15 @@ from .outputs import summary, write_outputs
 
 
 @contextmanager
-def _progress(total: int, desc: str, enabled: bool) -> Iterator[Callable[[int], None]]:
+def _progress(total: int, desc: str, enabled: bool, unit: str = "client",
+              min_total: int = 50) -> Iterator[Callable[[int], None]]:
     """A tqdm bar on a terminal (stderr); silent otherwise."""
-    if not enabled or total < 50 or not sys.stderr.isatty():
+    if not enabled or total < min_total or not sys.stderr.isatty():
         yield lambda n: None
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="client", leave=False, file=sys.stderr)
+    bar = tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
     try:
         yield bar.update
     finally:
@@ -202,6 +203,40 @@ def _mapping(workbook: str, name: str) -> Any:
     return found
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Usage and pricing report: report.xlsx (with charts) and a summary, or --json."""
+    from .load import load
+    from .model import Period
+    from .report import TREND_MONTHS, build_report, report_dict, write_report
+
+    book = load(args.workbook, period=args.period)
+    period = Period.parse(args.period) if args.period else book.settings.period
+    big = len(book.roster) + len(book.usage) >= 20_000
+    with _progress(TREND_MONTHS, "Reporting", not args.json and big, unit="month", min_total=1) as tick:
+        rep = build_report(book, period, progress=tick)
+    out = Path(args.out) if args.out else _default_out(args.workbook, book.settings.output_folder, period)
+    path = write_report(rep, out / "report.xlsx", book.settings.msp_name)
+    if args.json:
+        print(json.dumps({**report_dict(rep), "file": str(path)}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"Usage and pricing, {period.label()} ({len(rep.clients)} active clients; medians: "
+          f"{rep.medians['hours_per_user']} hours/user, {rep.medians['revenue_per_user']} revenue/user)")
+    for c in rep.clients:
+        u = c.period
+        hpu = "-" if u.hours_per_user is None else f"{float(u.hours_per_user):.2f}"
+        rpu = "-" if u.revenue_per_user is None else f"{float(u.revenue_per_user):,.2f}"
+        rec = f"price {c.price:,.2f}" if c.price is not None else ""
+        rec += f"{', ' if rec else ''}plan {c.plan_advice}" if c.plan_advice else ""
+        flag = "  OUTLIER" if c.outlier else ""
+        print(f"  {c.client:<28.28} {hpu:>6} h/user {rpu:>10}/user  → {rec}{flag}")
+    for note in rep.notes:
+        print(f"note: {note}")
+    for cliff in rep.cliffs:
+        print(f"  cliff: {cliff.reason}")
+    print(f"Wrote {path}")
+    return 0
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     """Write the sample workbook."""
     from .template import build
@@ -241,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--apply", action="store_true", help="write the changes (default: dry run)")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_import)
+    rep = sub.add_parser("report", help="usage and pricing report: report.xlsx with charts")
+    rep.add_argument("workbook")
+    rep.add_argument("--period", help="billing month YYYY-MM (default: Settings BillingPeriod)")
+    rep.add_argument("--out", help="output folder (default: OutputFolder/PERIOD beside the workbook)")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=cmd_report)
     tpl = sub.add_parser("template", help="write the sample workbook_template.xlsm")
     tpl.add_argument("--out", default="workbook_template.xlsm")
     tpl.set_defaults(func=cmd_template)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -292,8 +292,9 @@ def volume_cliffs(plan: Plan, limit: int = 100_000) -> list[tuple[int, int, int,
 # The report
 
 
-def build_report(book: Book, period: Period | None = None) -> Report:
-    """The usage and pricing report for ``period`` (default: BillingPeriod)."""
+def build_report(book: Book, period: Period | None = None,
+                 progress: Callable[[int], None] | None = None) -> Report:
+    """The usage and pricing report for ``period`` (default: BillingPeriod); ``progress(1)`` per month."""
     st = book.settings
     period = period or st.period
     cph = Fraction(st.labor_cost_per_hour_micros, MICRO) if st.labor_cost_per_hour_micros is not None else None
@@ -304,8 +305,12 @@ def build_report(book: Book, period: Period | None = None) -> Report:
         months.insert(0, months[0].prev())
     usage = _usage_by_client(book, months)
     recorded = _recorded_revenue(book)
-    per_month = {str(p): _month(book, p, usage, recorded) for p in months[-LOOKBACK:]}
-    trend = _trend(book, months, usage, recorded, per_month)
+    tick = progress or (lambda n: None)
+    per_month: dict[str, dict[str, Usage]] = {}
+    for p in months[-LOOKBACK:]:
+        per_month[str(p)] = _month(book, p, usage, recorded)
+        tick(1)
+    trend = _trend(book, months, usage, recorded, per_month, tick)
     active = [c for c in book.clients if c.active]
     rows: list[ClientReport] = []
     for c in active:
@@ -339,7 +344,8 @@ def build_report(book: Book, period: Period | None = None) -> Report:
 
 
 def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, tuple[int, Fraction]]],
-           recorded: dict[tuple[str, str], int], known: dict[str, dict[str, Usage]]) -> list[TrendMonth]:
+           recorded: dict[tuple[str, str], int], known: dict[str, dict[str, Usage]],
+           tick: Callable[[int], None]) -> list[TrendMonth]:
     """Portfolio figures per month (active clients): users, tickets, hours, revenue."""
     active = [c.name.lower() for c in book.clients if c.active]
     out = []
@@ -347,6 +353,7 @@ def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, tuple[in
         figures = known.get(str(p))
         if figures is None:
             figures = _month(book, p, usage, recorded)
+            tick(1)
         total = Usage(1, Fraction(0), Fraction(0), 0, 0, True)
         for name in active:
             u = figures[name]
