@@ -455,7 +455,8 @@ def recommend_price(hours: Decimal, cost_per_hour: Decimal, margin: Decimal, oth
     return math.ceil(value / Fraction(step)) * step
 
 
-def recommend_plan(plans: Iterable[Plan], hours: Decimal, users: int | None = None) -> Plan:
+def recommend_plan(plans: Iterable[Plan], hours: Decimal, users: int | None = None,
+                   charge: Callable[[Plan, int], int] | None = None) -> Plan:
     """The cheapest plan whose IncludedHours per user covers ``hours`` (blank = unlimited); first on ties.
 
     Cheapest by Rate, or, given ``users``, by the monthly charge for that many users
@@ -470,7 +471,8 @@ def recommend_plan(plans: Iterable[Plan], hours: Decimal, users: int | None = No
         raise ArgumentError(f"no plan includes {_num(hours)} hours per user")
     if users is None:
         return min(fits, key=lambda p: p.rate_micros)
-    return min(fits, key=lambda p: seat_charge(p, users).total_cents)
+    price = charge or (lambda p, n: seat_charge(p, n).total_cents)  # ``charge``: the same, remembered
+    return min(fits, key=lambda p: price(p, users))
 
 
 # --------------------------------------------------------------------------

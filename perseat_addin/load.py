@@ -482,18 +482,26 @@ class _Loader:
                                  "tickets": np.array([], np.float64)})
         self.check_clients(t, clients)
         f = t.frame
-
-        def centi(v: Any) -> int:
-            return 0 if v is None else int((v * 100).to_integral_value())
-
+        hours = f["Hours"].to_numpy(dtype=np.float64) if "Hours" in f else np.zeros(len(f))
+        tickets = f["Tickets"].to_numpy(dtype=np.float64) if "Tickets" in f else np.zeros(len(f))
         return pd.DataFrame({
             "client": f["Client"], "user": f.get("UserID", ""),
             "date": f["Date"],
-            "hours_centi": np.array([centi(v) for v in f["Hours"]] if "Hours" in f else np.zeros(len(f)),
-                                    dtype=np.int64),
-            "tickets": np.array([float(v or 0) for v in f["Tickets"]] if "Tickets" in f
-                                else np.zeros(len(f))),
+            "hours_centi": centi_hours(hours),
+            "tickets": np.nan_to_num(tickets),
         })
+
+
+def centi_hours(hours: np.ndarray) -> np.ndarray:
+    """Hours (floats, NaN = blank) → hundredths of an hour, as exact as reading each cell's decimal
+    text: values with at most two decimals directly, the rest through Decimal (half-even)."""
+    x = np.nan_to_num(hours) * 100
+    out = np.rint(x)
+    odd = np.flatnonzero(np.abs(x - out) > 1e-6)
+    result: np.ndarray = out.astype(np.int64)
+    for i in odd:
+        result[i] = int((to_decimal(float(hours[i])) * 100).to_integral_value())
+    return result
 
 
 def _empty_roster() -> pd.DataFrame:

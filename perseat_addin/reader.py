@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -104,6 +105,25 @@ def _check_zip(path: Path) -> dict[str, str]:
 
 
 _ERR_CELL = re.compile(rb't="e"')
+_SCANNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perseat-scan")
+
+
+def _sheets_with_errors(path: Path, parts: dict[str, str]) -> set[str]:
+    """Names of the sheets whose XML holds an error cell (t="e")."""
+    out = set()
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        for sheet, part in parts.items():
+            if part not in names:
+                continue
+            tail = b""
+            with zf.open(part) as f:
+                while chunk := f.read(1 << 22):
+                    if _ERR_CELL.search(tail + chunk):
+                        out.add(sheet)
+                        break
+                    tail = chunk[-8:]
+    return out
 
 
 def _error_cells(path: Path, sheet: str, part: str) -> dict[tuple[int, int], ExcelError]:
@@ -194,20 +214,17 @@ class Workbook:
             self._tables = {}
         self.sheet_names: list[str] = list(self._wb.sheet_names)
         self._errors: dict[str, dict[tuple[int, int], ExcelError]] = {}
+        # Which sheets hold error cells: their XML is inflated and searched on a second thread
+        # (zlib works without the GIL) while calamine reads the values here.
+        self._scan = _SCANNER.submit(_sheets_with_errors, self.path, dict(self._parts))
         self._read: dict[str, RawTable | None] = {}
 
     def _sheet_errors(self, sheet: str) -> dict[tuple[int, int], ExcelError]:
         if sheet not in self._errors:
             part = self._parts.get(sheet)
             found: dict[tuple[int, int], ExcelError] = {}
-            if part:
-                with zipfile.ZipFile(self.path) as zf:
-                    try:
-                        data = zf.read(part)
-                    except KeyError:
-                        data = b""
-                if _ERR_CELL.search(data):
-                    found = _error_cells(self.path, sheet, part)
+            if part and sheet in self._scan.result():
+                found = _error_cells(self.path, sheet, part)
             self._errors[sheet] = found
         return self._errors[sheet]
 
@@ -232,7 +249,7 @@ class Workbook:
             (r0, c0), (r1, c1) = t.start or (0, 0), t.end or (0, 0)
             headers = [str(h).strip() for h in (t.columns or [])]
             # calamine's table start is the first data row (zero-based), below the header
-            rows = [list(r) for r in t.to_python()] if r1 >= r0 else []
+            rows = t.to_python() if r1 >= r0 else []  # a fresh list of row lists
             sheet = str(t.sheet)
             raw = RawTable(real, sheet, headers, rows, first_row=r0 + 1, first_col=c0)
             errs = self._sheet_errors(sheet)

@@ -328,9 +328,10 @@ def build_report(book: Book, period: Period | None = None,
         notes.append("Set LaborCostPerHour and TargetMargin in Settings for cost, margin and price advice.")
     out: list[ClientReport] = []
     small = statistics.median([r.period.users for r in rows]) if rows else Fraction(0)
+    plans = _CachedPlans(book)
     for r in rows:
         z = next(z_iter) if r.period.hours_per_user is not None else None
-        out.append(_advise(book, r, z, med, cph, margin, step, small))
+        out.append(_advise(plans, r, z, med, cph, margin, step, small))
     cliffs = _cliffs(book, out)
     medians = {
         "users": _median(r.period.users for r in out),
@@ -365,7 +366,25 @@ def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, tuple[in
     return out
 
 
-def _advise(book: Book, r: ClientReport, z: float | None, med: Fraction | None, cph: Fraction | None,
+class _CachedPlans:
+    """The book's plans, with each (plan, seats) charge computed once across a thousand clients."""
+
+    def __init__(self, book: Book):
+        self.plans = book.plans
+        self._charges: dict[tuple[str, int], int] = {}
+
+    def charge(self, plan: Plan, users: int) -> int:
+        key = (plan.name, users)
+        if key not in self._charges:
+            self._charges[key] = seat_charge(plan, users).total_cents
+        return self._charges[key]
+
+    def cheapest(self, hours: Decimal, users: int) -> Plan:
+        """RECOMMENDPLAN's answer for that many users."""
+        return recommend_plan(self.plans.values(), hours, users, charge=self.charge)
+
+
+def _advise(book: _CachedPlans, r: ClientReport, z: float | None, med: Fraction | None, cph: Fraction | None,
             margin: Fraction | None, step: Fraction | None, small: Fraction) -> ClientReport:
     advice: list[Advice] = []
     u = r.period
@@ -394,20 +413,20 @@ def _advise(book: Book, r: ClientReport, z: float | None, med: Fraction | None, 
     plan_name = None
     if hpu is not None:
         try:
-            best = recommend_plan(book.plans.values(), _exact(hpu), u.end_users)
+            best = book.cheapest(_exact(hpu), u.end_users)
         except ArgumentError as exc:
             advice.append(Advice("plan", r.client, "", f"no plan fits: {exc}"))
         else:
             plan_name = best.name
             inc = best.included_hours_centi
             covers = "unlimited hours" if inc is None else f"{_dec(Fraction(inc, 100))} h/user included"
-            cost = f"{_money(seat_charge(best, u.end_users).total_cents):,.2f} for {u.end_users} users"
+            cost = f"{_money(book.charge(best, u.end_users)):,.2f} for {u.end_users} users"
             if best.name.lower() == r.plan.lower():
                 advice.append(Advice("plan", r.client, best.name, f"{best.name} is already the cheapest plan that "
                                      f"covers {_dec(hpu)} h/user ({covers}; {cost})"))
             else:
                 current = book.plans.get(r.plan.lower())
-                was = f", {_money(seat_charge(current, u.end_users).total_cents):,.2f} on {r.plan}" \
+                was = f", {_money(book.charge(current, u.end_users)):,.2f} on {r.plan}" \
                     if current is not None else f"; now on {r.plan}"
                 advice.append(Advice("plan", r.client, best.name, f"{best.name} ({covers}) is the cheapest plan "
                                      f"that covers {_dec(hpu)} h/user: {cost}{was}"))

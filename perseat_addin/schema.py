@@ -108,8 +108,8 @@ SCHEMA: dict[str, tuple[Col, ...]] = {
         Col("Client", required=True),
         Col("UserID"),
         Col("Date", "date", required=True),
-        Col("Tickets", "number"),
-        Col("Hours", "number"),
+        Col("Tickets", "quantity"),
+        Col("Hours", "quantity"),
     ),
     "Invoices": (
         Col("InvoiceNo"),
@@ -186,21 +186,29 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
     # keep rows with at least one non-blank cell (Excel tables often carry blank rows)
     width = len(raw.headers)
     keep: list[int] = []
+    error_rows = {i for i, _ in raw.errors}
     for i, r in enumerate(raw.rows):
-        if any(not _is_blank(v) for v in r[:width]) or any((i, j) in raw.errors for j in range(width)):
+        v0 = r[0] if r else None
+        if (v0 is not None and (v0.__class__ is not str or v0.strip())) or i in error_rows \
+                or any(not _is_blank(v) for v in r[1:width]):
             keep.append(i)
     data: dict[str, Any] = {"_row": np.array([raw.first_row + i for i in keep], dtype=np.int64)}
     t = Table(table, raw.sheet, pd.DataFrame(), letters, set(index))
+    position = {i: n for n, i in enumerate(keep)} if raw.errors else {}
+    columns: list[tuple[Any, ...]] | None = None
+    if len(keep) == len(raw.rows) and all(len(r) == width for r in raw.rows):
+        columns = list(zip(*raw.rows, strict=True)) if raw.rows else [() for _ in range(width)]
     for c in cols:
         if c.name not in index:
             continue
         j = index[c.name]
-        values = [raw.rows[i][j] if j < len(raw.rows[i]) else None for i in keep]
-        errs = {n: raw.errors[(i, j)] for n, i in enumerate(keep) if (i, j) in raw.errors}
+        values = list(columns[j]) if columns is not None else \
+            [raw.rows[i][j] if j < len(raw.rows[i]) else None for i in keep]
+        errs = {position[i]: e for (i, jj), e in raw.errors.items() if jj == j and i in position}
         for n, err in errs.items():
             values[n] = err
         if c.required:
-            for n in [n for n, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())]:
+            for n in [n for n, v in enumerate(values) if v is None or (v.__class__ is str and not v.strip())]:
                 problems.append(Problem(*t.where(int(data["_row"][n]), c.name), f"{c.name} is blank",
                                         f"fill in {c.name}"))
         data[c.name] = _convert_column(c, values, data["_row"], t, problems, has_errors=bool(errs))
@@ -255,7 +263,39 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
         return res
     if c.kind == "date":
         return _to_days(values, rows, c, t, problems)
+    if c.kind == "quantity":
+        return _to_quantities(values, rows, c, t, problems)
     return _to_numbers(values, rows, c, t, problems)
+
+
+def _to_quantities(values: list[Any], rows: np.ndarray, c: Col, t: Table, problems: list[Problem]) -> pd.Series:
+    """Amounts ≥ 0 as floats, NaN when blank (usage hours and tickets: a million rows read at once)."""
+    try:
+        arr = np.array(values, dtype=np.float64)  # numbers and blanks (None → NaN); dates refuse
+        blank = np.flatnonzero(np.isnan(arr))
+        if any(values[i] is not None for i in blank):  # text such as "nan" is not a blank
+            raise ValueError
+    except (TypeError, ValueError):
+        arr = np.full(len(values), np.nan)
+        for i, v in enumerate(values):
+            if _is_blank(v):
+                continue
+            try:
+                if isinstance(v, dt.date):
+                    raise ValueError("a date")
+                arr[i] = float(to_decimal(v))
+            except ValueError:
+                what = "a date" if isinstance(v, dt.date) else repr(v)
+                problems.append(Problem(*t.where(int(rows[i]), c.name), f"{what} is not a number",
+                                        f"type a number in {c.name}"))
+    bad = np.flatnonzero(~np.isnan(arr) & ((arr < 0) | (arr >= 10**9) | ~np.isfinite(arr)))
+    for k in bad:
+        v = float(arr[k])
+        i = int(k)
+        msg = f"{v:g} is negative" if v < 0 else f"{v:g} is too large"
+        problems.append(Problem(*t.where(int(rows[i]), c.name), msg, f"type a number ≥ 0 in {c.name}"))
+        arr[i] = np.nan
+    return pd.Series(arr, dtype=np.float64)
 
 
 def _to_text(values: list[Any]) -> pd.Series:

@@ -1,0 +1,95 @@
+"""Report benchmark: `perseat report` on 100,000 users and 1,000,000 usage rows (12 months).
+
+Prints seconds (best of --repeat), peak RSS and the report's size; checks the 10 s target.
+Run: python benchmarks/report.py [--users N] [--clients C] [--usage-rows U] [--keep PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synth import PERIOD, workbook_sheets
+
+from perseat_addin.template import write_workbook
+
+
+def usage_rows(n: int, clients: int, users: int, seed: int = 11) -> list[tuple[object, ...]]:
+    """``n`` time entries over the 12 months ending with the period: client, user, date, tickets, hours."""
+    rng = np.random.default_rng(seed)
+    first = PERIOD.first.replace(year=PERIOD.first.year - 1, month=PERIOD.first.month % 12 + 1)
+    days = (PERIOD.last - first).days + 1
+    c = rng.integers(0, clients, n)
+    heavy = c % 50 == 7  # a few clients log far more
+    hours = np.round(rng.gamma(1.5, 0.6, n) * np.where(heavy, 3, 1) * 4) / 4 + 0.25
+    day = rng.integers(0, days, n)
+    ticket = rng.random(n) < 0.4
+    user = rng.integers(0, users, n)
+    return [(f"Client {ci}", f"user{u}@client.example", first + dt.timedelta(days=int(d)), int(t), float(h))
+            for ci, u, d, t, h in zip(c, user, day, ticket, hours, strict=True)]
+
+
+def run(workbook: Path, out: Path) -> tuple[float, float, dict]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "perseat_addin.cli", "report", str(workbook), "--out", str(out),
+                             "--json"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    text = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    secs = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit("perseat report failed")
+    return secs, usage.ru_maxrss / 1024, json.loads(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=100_000)
+    ap.add_argument("--clients", type=int, default=1_000)
+    ap.add_argument("--usage-rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--keep", metavar="PATH", help="keep (or reuse) the generated workbook here")
+    ap.add_argument("--generate", metavar="PATH", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.generate:
+        sheets = workbook_sheets(args.users, args.clients)
+        next(s for s in sheets if s.name == "Usage").rows = usage_rows(args.usage_rows, args.clients, args.users)
+        write_workbook(args.generate, sheets)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        wb = Path(args.keep) if args.keep else Path(tmp) / "book.xlsm"
+        if not wb.exists():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, __file__, "--generate", str(wb), "--users", str(args.users),
+                            "--clients", str(args.clients), "--usage-rows", str(args.usage_rows)], check=True)
+            print(f"generated {args.users:,} users, {args.usage_rows:,} usage rows "
+                  f"({wb.stat().st_size / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s")
+        times, peak, doc = [], 0.0, {}
+        for i in range(args.repeat):
+            secs, peak, doc = run(wb, Path(tmp) / f"out{i}")
+            times.append(secs)
+        best = min(times)
+        outliers = sum(1 for c in doc["clients"] if c["outlier"])
+        result = {"benchmark": "report", "users": args.users, "clients": args.clients,
+                  "usage_rows": args.usage_rows, "seconds_best": round(best, 2),
+                  "seconds_all": [round(t, 2) for t in times], "peak_rss_mib": round(peak, 1),
+                  "outliers": outliers, "target_seconds": 10.0, "meets_target": best <= 10.0}
+        print(f"perseat report: {args.users:,} users, {args.clients:,} clients, {args.usage_rows:,} usage rows, "
+              f"{outliers} outliers flagged")
+        print(f"  best {best:.2f} s of {args.repeat} (target ≤ 10 s), peak RSS {peak:.0f} MiB")
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
