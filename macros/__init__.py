@@ -70,6 +70,13 @@ ACTIONS: tuple[Action, ...] = (
            "export, billable in the Roster, seats on the last invoice), and on Yes adds new users from today, "
            "ends missing ones yesterday and updates changed names, types and statuses. Never deletes a row; "
            "every change goes to ChangeLog.", file_prompt="Import roster: choose the user or contact export"),
+    Action("perseatUsageReport", "Usage & pricing report", "usage_report", "PerseatUsageReport",
+           "ChartInsert", "Who uses support most, and what to charge",
+           "Adds (or refreshes) the Report sheet for BillingPeriod: per client, users, tickets and hours per user, "
+           "revenue, cost to serve, margin and effective hourly rate, for the month and the last three months; "
+           "clients far above the portfolio median; the per-user price that earns TargetMargin, the cheapest plan "
+           "that covers the usage, volume-tier cliffs and small clients that need a minimum fee, each with its "
+           "reason; and native charts. Changes no other sheet."),
     Action("perseatHelp", "Help", "show_help", "PerseatHelp", "Help", "What the Per-Seat Billing buttons do",
            "Shows what each button does and where the documentation is."),
 )
@@ -116,6 +123,11 @@ def import_roster(path: str | None = None, book: Any = None) -> Outcome:
     return _perform("import_roster", lambda live: actions.import_roster(live, path), book)
 
 
+def usage_report(book: Any = None) -> Outcome:
+    """Usage & pricing report: the Report sheet with its charts."""
+    return _perform("usage_report", actions.usage_report, book)
+
+
 def show_help(book: Any = None) -> Outcome:
     """Help: what each button does and where the documentation is."""
     where = f"The Python package is installed in {Path(actions.__file__).parent}."
@@ -124,4 +136,4 @@ def show_help(book: Any = None) -> Outcome:
 
 
 __all__ = ["ACTIONS", "Action", "check_workbook", "finalize_period", "generate_invoices", "import_roster",
-           "show_help"]
+           "show_help", "usage_report"]

@@ -20,6 +20,7 @@ import xlwings as xw
 
 from perseat_addin.actions import SheetLayout, Style, TableRef
 from perseat_addin.errors import PerseatError
+from perseat_addin.layout import Chart
 from perseat_addin.reader import col_letter
 
 WINDOWS = sys.platform.startswith("win")
@@ -197,6 +198,49 @@ def _render(ws: Any, layout: SheetLayout) -> None:
             if a:
                 chunk.append(a)
     _page_setup(ws, layout)
+    for chart in layout.charts:
+        _chart(ws, chart)
+
+
+_CHART_TYPES = {"column": ("column_clustered", 51), "line": ("line_markers", 65), "scatter": ("xy_scatter", -4169)}
+
+
+def _chart(ws: Any, spec: Chart) -> None:
+    """A native chart: xlwings places it; on Windows each series is set through Excel's object model."""
+    corner = ws.range(spec.anchor)
+    chart = ws.charts.add(left=corner.left, top=corner.top, width=spec.size[0] * 0.75, height=spec.size[1] * 0.75)
+    chart.chart_type = _CHART_TYPES[spec.kind][0]
+    first = spec.series[0]
+    chart.set_source_data(ws.range(first.values[:2], first.values[2:]))
+    if not WINDOWS:
+        return  # macOS: the first series only (AppleScript has no SeriesCollection.NewSeries)
+    c = chart.api[1]
+    while c.SeriesCollection().Count:
+        c.SeriesCollection(1).Delete()
+    for s in spec.series:
+        ser = c.SeriesCollection().NewSeries()
+        ser.Name = s.name
+        ser.Values = ws.range(s.values[:2], s.values[2:]).api
+        ser.XValues = ws.range(s.categories[:2], s.categories[2:]).api
+        if s.kind and s.kind != spec.kind:
+            ser.ChartType = _CHART_TYPES[s.kind][1]
+        if s.secondary:
+            ser.AxisGroup = 2
+        if s.color:
+            r, g, b = _rgb(s.color)
+            fmt = ser.Format.Line if (s.kind or spec.kind) == "line" else ser.Format.Fill
+            fmt.ForeColor.RGB = r + g * 256 + b * 65536
+        if s.labels is not None:
+            names = ws.range(s.labels[:2], s.labels[2:]).value
+            ser.HasDataLabels = True
+            for k, name in enumerate(names if isinstance(names, list) else [names], start=1):
+                ser.Points(k).DataLabel.Text = str(name)
+    c.HasTitle = True
+    c.ChartTitle.Text = spec.title
+    for axis, title in ((1, spec.x_title), (2, spec.y_title)):
+        if title:
+            c.Axes(axis).HasTitle = True
+            c.Axes(axis).AxisTitle.Text = title
 
 
 def _style(rng: Any, s: Style) -> None:

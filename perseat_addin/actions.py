@@ -1,4 +1,4 @@
-"""The ribbon actions (SPEC §6) over any open workbook: generate, finalize, check, import, help.
+"""The ribbon actions (SPEC §6) over any open workbook: generate, finalize, check, import, report, help.
 
 Everything an action decides lives here and is shared with the CLI: reading the
 tables into :class:`~.reader.MemoryTables`, pricing with :func:`~.invoicing.invoice_run`,
@@ -644,6 +644,30 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
                    f"keep them.\n{drift_line}")
 
 
+def usage_report(live: LiveBook) -> Outcome:
+    """Usage & pricing report (SPEC §9): the Report sheet with its table, advice and native charts."""
+    from .report import TREND_MONTHS, build_report, report_layout
+
+    live.status(f"{PREFIX}: reading the workbook…")
+    tables = read_tables(live)
+    book = load_source(tables.source(), name=live.fullname)
+    rep = build_report(book, progress=Progress(live, "measuring usage", TREND_MONTHS, "months"))
+    live.status(f"{PREFIX}: drawing the Report sheet…")
+    live.put_sheet(report_layout(rep, book.settings.msp_name))
+    outliers = [c for c in rep.clients if c.outlier]
+    lines = [f"The Report sheet shows {rep.period.label()} for {len(rep.clients)} active clients, with charts of "
+             "hours per user, revenue against hours, and the 12-month trend."]
+    if outliers:
+        lines.append("Far above the median of "
+                     f"{rep.medians['hours_per_user']} support hours per user: "
+                     + ", ".join(f"{c.client} ({float(c.period.hours_per_user or 0):.2f})" for c in outliers) + ".")
+    counts = {k: sum(1 for a in rep.advice if a.kind == k and a.value) for k in ("price", "plan", "minfee")}
+    lines.append(f"Advice: {counts['price']} prices, {counts['plan']} plans, {counts['minfee']} minimum fees, "
+                 f"{len(rep.cliffs)} volume-tier cliffs — each with its reason on the sheet.")
+    lines += rep.notes
+    return Outcome("\n".join(lines))
+
+
 def _selected_client(live: LiveBook, tables: LiveTables, book: Book) -> str | None:
     """The client named in the active row of the Clients or Roster sheet."""
     at = live.selected_row()
@@ -700,4 +724,4 @@ def perform(live: LiveBook, title: str, action: Callable[[LiveBook], Outcome]) -
 
 __all__ = ["Cell", "LiveBook", "Outcome", "SheetLayout", "Style", "TableRef", "check_summary", "check_workbook",
            "finalize_period", "generate_invoices", "help_text", "import_roster", "invoice_layout", "output_dir",
-           "perform", "problems_text", "read_tables", "typed"]
+           "perform", "problems_text", "read_tables", "typed", "usage_report"]

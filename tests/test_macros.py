@@ -34,6 +34,7 @@ from openpyxl.worksheet.page import PageMargins
 from perseat_addin.actions import LiveBook, Outcome, SheetLayout, TableRef, problems_text
 from perseat_addin.errors import InputProblems, Problem
 from perseat_addin.invoicing import invoice_run
+from perseat_addin.layout import Chart
 from perseat_addin.load import load
 from perseat_addin.reader import EXCEL_ERRORS
 from perseat_addin.template import MACRO_MAIN, SheetSpec, template_sheets, write_workbook
@@ -372,6 +373,47 @@ def _render(ws: Any, layout: SheetLayout) -> None:
     for part, text in ((ws.oddFooter.left, layout.footer_left), (ws.oddFooter.right, layout.footer_right)):
         part.text, part.size = text, layout.footer_size
     ws.sheet_view.showGridLines = layout.gridlines
+    if layout.landscape:
+        ws.page_setup.orientation = "landscape"
+    for spec in layout.charts:
+        _chart(ws, spec)
+
+
+def _chart(ws: Any, spec: Chart) -> None:
+    """A native chart with openpyxl (what XlwingsBook draws through Excel's object model)."""
+    from openpyxl.chart import BarChart, LineChart, Reference, ScatterChart
+    from openpyxl.chart import Series as XlSeries
+    from openpyxl.chart.series import SeriesLabel
+
+    def ref(block: tuple[int, int, int, int]) -> Reference:
+        r0, c0, r1, c1 = block
+        return Reference(ws, min_col=c0, min_row=r0, max_col=c1, max_row=r1)
+
+    make = {"column": BarChart, "line": LineChart, "scatter": ScatterChart}
+    main = make[spec.kind]()
+    extra: dict[str, Any] = {}
+    for s in spec.series:
+        kind = s.kind or spec.kind
+        if kind == spec.kind and not s.secondary:
+            chart = main
+        else:
+            chart = extra.setdefault(f"{kind}{s.secondary}", make[kind]())
+            if s.secondary:
+                chart.y_axis.axId = 200
+                chart.y_axis.crosses = "max"
+        if spec.kind == "scatter":
+            chart.series.append(XlSeries(ref(s.values), ref(s.categories), title=s.name))
+        else:
+            chart.add_data(ref(s.values), titles_from_data=False)
+            chart.set_categories(ref(s.categories))
+            chart.series[-1].tx = SeriesLabel(v=s.name)
+    for other in extra.values():
+        main += other
+    main.title = spec.title
+    main.x_axis.title = spec.x_title or None
+    main.y_axis.title = spec.y_title or None
+    main.width, main.height = spec.size[0] / 37.8, spec.size[1] / 37.8  # cm
+    ws.add_chart(main, f"{get_column_letter(spec.anchor[1])}{spec.anchor[0]}")
 
 
 # --------------------------------------------------------------------------
@@ -735,8 +777,8 @@ def test_an_unexpected_error_is_one_box_not_a_traceback(template: Path, tmp_path
 
 def test_registry_lists_exactly_the_actions() -> None:
     assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "check_workbook",
-                                            "import_roster", "show_help"]
-    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 5
+                                            "import_roster", "usage_report", "show_help"]
+    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 6
     for a in m.ACTIONS:
         fn = getattr(m, a.macro)
         assert callable(fn) and all(p.default is not inspect.Parameter.empty

@@ -22,6 +22,10 @@ Public Sub PerseatImportRoster(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.import_roster(" & PerseatPyText(CStr(chosen)) & ")"
 End Sub
 
+Public Sub PerseatUsageReport(control As IRibbonControl)
+    RunPython "import perseat_addin.macros as m; m.usage_report()"
+End Sub
+
 Public Sub PerseatHelp(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.show_help()"
 End Sub

@@ -1,0 +1,199 @@
+"""Usage and pricing report: every figure against a hand-computed case, the functions, the CLI, the ribbon."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from perseat_addin import functions as fx
+from perseat_addin.load import load
+from perseat_addin.model import Book
+from perseat_addin.report import build_report, report_dict, robust_z, volume_cliffs
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "workbook_template.xlsm"
+SOFFICE = shutil.which("soffice")
+
+# Three clients, every user there since January; November usage only.
+#   A on Basic (40/user, 2 h included): 4 users, 10 h, 4 tickets → 2.5 h/user, revenue 160, cost 10 × 50 = 500
+#   B on Pro (60/user, unlimited):      2 users,  1 h, 1 ticket  → 0.5 h/user, revenue 120, cost 50
+#   C on Vol (volume 50 up to 10, 40 beyond): 9 users, 4.5 h, 3 tickets → 0.5 h/user, revenue 450, cost 225
+SCENARIO: dict[str, Any] = {
+    "settings": {"LaborCostPerHour": 50, "TargetMargin": 0.5, "PriceStep": 5},
+    "plans": [{"Plan": "Basic", "Rate": 40, "IncludedHours": 2}, {"Plan": "Pro", "Rate": 60},
+              {"Plan": "Vol", "Rate": 50, "Tiering": "volume"}],
+    "tiers": [{"Plan": "Vol", "UpTo": 10, "Rate": 50}, {"Plan": "Vol", "UpTo": None, "Rate": 40}],
+    "clients": [{"Client": "A", "Plan": "Basic"}, {"Client": "B", "Plan": "Pro"}, {"Client": "C", "Plan": "Vol"}],
+    "roster": [{"Client": c, "UserID": f"{c.lower()}{i}@x.example", "Type": "Employee", "Start": "2026-01-01"}
+               for c, n in (("A", 4), ("B", 2), ("C", 9)) for i in range(n)],
+    "usage": [{"Client": "A", "Date": "2026-11-03", "Tickets": 1, "Hours": 4},
+              {"Client": "A", "Date": "2026-11-10", "Tickets": 3, "Hours": 6},
+              {"Client": "B", "Date": "2026-11-12", "Tickets": 1, "Hours": 1},
+              {"Client": "C", "Date": "2026-11-20", "Tickets": 3, "Hours": 4.5},
+              {"Client": "C", "Date": "2026-12-01", "Tickets": 9, "Hours": 90}],  # after the period: not counted
+}
+
+
+@pytest.fixture
+def rep(book: Callable[..., Book]) -> Any:
+    return build_report(book(**SCENARIO))
+
+
+def test_every_figure_matches_the_hand_computation(rep: Any) -> None:
+    a, b, c = rep.clients
+    assert [x.client for x in rep.clients] == ["A", "B", "C"]
+    assert (a.period.users, a.period.tickets, a.period.hours) == (4, 4, 10)
+    assert (a.period.hours_per_user, a.period.tickets_per_user, a.period.revenue_per_user) == (
+        Fraction(5, 2), 1, 40)
+    assert a.period.revenue_cents == 16000 and a.period.cost(Fraction(50)) == 500
+    assert a.period.margin(Fraction(50)) == Fraction(160 - 500, 160)  # −212.5 %
+    assert a.period.hourly_rate == 16
+    assert (b.period.revenue_cents, b.period.margin(Fraction(50)), b.period.hourly_rate) == (
+        12000, Fraction(70, 120), 120)
+    assert (c.period.revenue_cents, c.period.margin(Fraction(50)), c.period.hourly_rate) == (
+        45000, Fraction(1, 2), 100)
+    # trailing three months: September and October had the same users and no usage
+    assert (a.trailing.months, a.trailing.user_months, a.trailing.hours) == (3, 12, 10)
+    assert a.trailing.hours_per_user == Fraction(10, 12) and a.trailing.revenue_cents == 3 * 16000
+
+
+def test_medians_and_outliers(rep: Any) -> None:
+    a, b, c = rep.clients
+    assert rep.medians["hours_per_user"] == Decimal("0.50") and rep.medians["users"] == Decimal("4.00")
+    assert rep.medians["revenue_per_user"] == Decimal("50.00") and rep.medians["hourly_rate"] == Decimal("100.00")
+    assert a.outlier and not b.outlier and not c.outlier  # 2.5 h/user is 5× the median (MAD is 0: no z-score)
+    [why] = [x.reason for x in a.advice if x.kind == "outlier"]
+    assert why == "2.50 support hours per user this month: 5.0× the portfolio median of 0.50"
+
+
+def test_robust_z_by_median_and_mad() -> None:
+    med, z = robust_z([Fraction(1), Fraction(2), Fraction(3), Fraction(4), Fraction(100)])
+    # median 3, absolute deviations 2 1 0 1 97 → MAD 1; z = 0.6745 × (x − 3) ÷ 1
+    assert med == 3 and z == pytest.approx([-1.349, -0.6745, 0.0, 0.6745, 65.4265])
+
+
+def test_price_plan_and_minimum_fee_advice(rep: Any) -> None:
+    a, b, c = rep.clients
+    # 2.5 h × 50 ÷ (1 − 0.5) = 250 → 250.00; 0.5 × 50 ÷ 0.5 = 50
+    assert (a.price, b.price, c.price) == (Decimal("250"), Decimal("50"), Decimal("50"))
+    # A: Basic's 2 h do not cover 2.5 → Pro 4 × 60 = 240 or Vol 4 × 50 = 200 → Vol
+    # B: 2 users: Basic 80, Pro 120, Vol 100 → Basic; C: 9 users: Basic 360, Pro 540, Vol 450 → Basic
+    assert (a.plan_advice, b.plan_advice, c.plan_advice) == ("Vol", "Basic", "Basic")
+    [why] = [x.reason for x in a.advice if x.kind == "plan"]
+    assert why == ("Vol (unlimited hours) is the cheapest plan that covers 2.50 h/user: 200.00 for 4 users, "
+                   "160.00 on Basic")
+    # small clients (users ≤ the median 4): A's support over three months averages 10 × 50 ÷ 3 = 166.67 a month;
+    # at 50 % margin that needs 333.33 → a MinFee of 335 (step 5); B earns 120 against a 33.33 need: none
+    assert a.min_fee == Decimal("335") and b.min_fee is None and c.min_fee is None
+    [price] = [x.reason for x in a.advice if x.kind == "price"]
+    assert price == ("2.50 h/user × 50.00/h ÷ (1 − 50%) = 250.00, rounded up to 5.00: raise to 250.00 per user "
+                     "(now 40.00)")
+
+
+def test_volume_cliffs(rep: Any, book: Callable[..., Book]) -> None:
+    # Vol: 10 seats cost 500, 11 cost 440; from 9 seats (450 > 440) a client pays more than at 11
+    [cliff] = rep.cliffs
+    assert (cliff.plan, cliff.seats, cliff.charge, cliff.next_charge, cliff.from_seats, cliff.clients) == (
+        "Vol", 10, Decimal("500.00"), Decimal("440.00"), 9, ("C",))
+    plans = [p if p["Plan"] != "Vol" else {**p, "Tiering": "graduated"} for p in SCENARIO["plans"]]
+    graduated = book(**{**SCENARIO, "plans": plans})
+    assert volume_cliffs(graduated.plan("Vol")) == [] and build_report(graduated).cliffs == []
+
+
+def test_revenue_comes_from_recorded_invoices_when_there_are_any(book: Callable[..., Book]) -> None:
+    recorded = [{"InvoiceNo": "INV-9", "Client": "B", "Period": "2026-11", "Subtotal": 130, "Discount": -10,
+                 "Tax": 12, "Total": 132, "Status": "Final"}]
+    rep = build_report(book(**SCENARIO, invoices=recorded))
+    b = rep.clients[1]
+    assert b.period.revenue_cents == 12000 and b.period.recorded  # Total − Tax
+    assert not rep.clients[0].period.recorded
+
+
+def test_without_cost_settings_there_is_a_note_and_no_price(book: Callable[..., Book]) -> None:
+    rep = build_report(book(**{**SCENARIO, "settings": {}}))
+    assert rep.notes and all(c.price is None and c.min_fee is None for c in rep.clients)
+    assert rep.clients[0].plan_advice == "Vol"
+
+
+def test_the_functions_agree_with_the_report_on_the_template() -> None:
+    book = load(TEMPLATE)
+    rep = build_report(book)
+    st = book.settings
+    labor, margin, step = (Decimal(st.labor_cost_per_hour_micros or 0) / 10**6,
+                           Decimal(st.target_margin_ppm or 0) / 10**6, Decimal(st.price_step_micros or 0) / 10**6)
+    for c in rep.clients:
+        hours = fx.usage_per_user(book, c.client, st.period)  # USAGEPERUSER
+        assert float(hours) == pytest.approx(float(c.period.hours_per_user), abs=1e-12), c.client
+        assert fx.recommend_price(hours, labor, margin, Decimal(0), step) == c.price  # RECOMMENDPRICE
+        users = fx.billable_users(book, c.client, st.period.last)  # the Clients BillableUsers column
+        assert fx.recommend_plan(book.plans.values(), hours, users).name == c.plan_advice  # RECOMMENDPLAN
+    assert [c.client for c in rep.clients if c.outlier] == ["Delta Pediatrics"]
+
+
+def test_perseat_report_writes_report_xlsx_with_three_charts(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "report", str(TEMPLATE), "--out",
+                           str(tmp_path), "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc == {**report_dict(build_report(load(TEMPLATE))), "file": str(tmp_path / "report.xlsx")}
+    with zipfile.ZipFile(tmp_path / "report.xlsx") as z:
+        charts = sorted(n for n in z.namelist() if n.startswith("xl/charts/chart"))
+        kinds = [next(k for k in ("barChart", "scatterChart", "lineChart") if k.encode() in z.read(n))
+                 for n in charts]
+    assert kinds == ["barChart", "scatterChart", "lineChart"]
+    ws = load_workbook(tmp_path / "report.xlsx")["Report"]
+    delta = next(r for r in ws.iter_rows(min_row=6, values_only=True) if r[0] == "Delta Pediatrics")
+    assert delta[15] == "yes" and delta[16] == 260 and delta[17] == "Shop Floor"
+    text = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "report", str(TEMPLATE), "--out",
+                           str(tmp_path / "t")], capture_output=True, text=True, timeout=300).stdout
+    assert "Delta Pediatrics" in text and "OUTLIER" in text and "cliff: Volume Pro: 25 seats" in text
+
+
+@pytest.mark.skipif(SOFFICE is None or shutil.which("pdftoppm") is None, reason="needs LibreOffice and poppler")
+def test_libreoffice_renders_the_report_with_its_charts(tmp_path: Path) -> None:
+    from perseat_addin.report import write_report
+
+    book = load(TEMPLATE)
+    xlsx = write_report(build_report(book), tmp_path / "report.xlsx", book.settings.msp_name)
+    proc = subprocess.run([SOFFICE, "--headless", f"-env:UserInstallation=file://{tmp_path}/profile",
+                           "--convert-to", "pdf", "--outdir", str(tmp_path), str(xlsx)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    subprocess.run(["pdftoppm", "-r", "50", "-png", "-f", "1", "-l", "1", str(tmp_path / "report.pdf"),
+                    str(tmp_path / "page")], check=True, timeout=120)
+    png = next(tmp_path.glob("page*.png"))
+    assert png.stat().st_size > 20_000  # a page with a table and three charts, not a blank one
+
+
+def test_usage_report_button_draws_the_report_sheet(tmp_path: Path) -> None:
+    import perseat_addin.macros as m
+    from test_macros import ExcelStandIn, copy_of
+
+    book = ExcelStandIn(copy_of(TEMPLATE, tmp_path))
+    outcome = m.usage_report(book)
+    assert outcome.ok, outcome.message
+    assert "Delta Pediatrics (3.06)" in outcome.message and "1 volume-tier cliffs" in outcome.message
+    assert any(s and "measuring usage" in s for s in book.statuses)
+    ws = book.wb["Report"]
+    assert len(ws._charts) == 3
+    assert ws["A1"].value == "Usage & pricing report — November 2026"
+    m.usage_report(book)  # refreshed, not duplicated
+    assert [n for n in book.wb.sheetnames if n.startswith("Report")] == ["Report"]
+    book.save()
+    with zipfile.ZipFile(io.BytesIO(book.path.read_bytes())) as z:
+        assert len([n for n in z.namelist() if n.startswith("xl/charts/chart")]) == 3
+    assert dt.date.today()  # the saved workbook still loads
+    assert load(book.path).clients
