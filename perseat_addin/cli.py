@@ -139,16 +139,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .importers import SOURCES, Mapping, detect_source, read_export
     from .schema import parse_date_text
     from .sync import sync
+    from .usage_import import USAGE_SOURCES
 
     try:
         effective = parse_date_text(args.effective) if args.effective else dt.date.today()
     except ValueError as exc:
         return _usage_error(f"--effective: {exc}")
+    if args.source.strip().lower() in USAGE_SOURCES:
+        return _import_usage(args, args.source)
     source: str | Mapping = args.source
     if args.source.strip().lower() == "auto":
-        source = detect_source(Path(args.file), list(_mappings(args.workbook).values()))
+        source = detect_source(Path(args.file), [m for m in _mappings(args.workbook).values() if m.kind == "Roster"])
     elif args.source.strip().lower() not in SOURCES:
-        source = _mapping(args.workbook, args.source)
+        found: Mapping = _mapping(args.workbook, args.source)
+        if found.kind.lower() == "usage":
+            return _import_usage(args, found)
+        source = found
     imported = read_export(Path(args.file), source)
     result = sync(args.workbook, args.client, imported, effective, apply=args.apply)
     client, changes, report = result.client, result.changes, result.drift
@@ -162,8 +168,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                                        "old": c.old, "new": c.new} for c in changes],
                           "warnings": [w.as_dict() for w in warnings]}, indent=2, ensure_ascii=False))
         return 0
-    found = f" ({result.client_reason})" if result.client_reason else ""
-    print(f"{len(imported.rows)} users in {Path(args.file).name} ({imported.source}) for {client}{found}, "
+    how = f" ({result.client_reason})" if result.client_reason else ""
+    print(f"{len(imported.rows)} users in {Path(args.file).name} ({imported.source}) for {client}{how}, "
           f"effective {effective}:")
     for c in changes:
         print(f"  {c}")
@@ -178,15 +184,56 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mappings(workbook: str) -> dict[str, Any]:
+def _mappings(workbook: str, kind: str = "Roster") -> dict[str, Any]:
     """The workbook's saved column mappings (InputProblems if its Mappings table has any)."""
     from .importers import saved_mappings
     from .reader import Workbook
 
-    mappings, problems = saved_mappings(Workbook(workbook).table("Mappings"))
+    raw = Workbook(workbook).table("Mappings")
+    mappings, problems = saved_mappings(raw, kind)
     if problems:
         raise InputProblems(problems)
+    if kind == "Roster":
+        usage, problems = saved_mappings(raw, "Usage")
+        if problems:
+            raise InputProblems(problems)
+        mappings = {**usage, **mappings}
     return mappings
+
+
+def _import_usage(args: argparse.Namespace, source: Any) -> int:
+    """PSA time entries or tickets → rows appended to the Usage table (dry run unless --apply)."""
+    from .load import load
+    from .usage_import import add_usage, known_tickets, read_usage
+
+    book = load(args.workbook)
+    imported = read_usage(Path(args.file), source, [c.name for c in book.clients],
+                          known_tickets=known_tickets(args.workbook))
+    result = add_usage(args.workbook, imported, apply=args.apply)
+    warnings = [p for p in imported.problems if p.severity != "error"]
+    errors = [p for p in imported.problems if p.severity == "error"]
+    totals: dict[str, list[Any]] = {}
+    for u in result.added:
+        t = totals.setdefault(u.client, [0, 0, 0])
+        t[0], t[1], t[2] = t[0] + 1, t[1] + u.tickets, t[2] + u.hours
+    if args.json:
+        print(json.dumps({"source": imported.source, "applied": result.applied, "rows_read": len(imported.rows),
+                          "rows_new": len(result.added), "rows_already_there": result.already,
+                          "by_client": {c: {"rows": n, "tickets": t, "hours": str(h)} for c, (n, t, h) in
+                                        totals.items()},
+                          "unknown_companies": imported.unknown,
+                          "problems": [p.as_dict() for p in imported.problems]}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{len(imported.rows)} usage rows in {Path(args.file).name} ({imported.source}); {len(result.added)} new, "
+          f"{result.already} already in the Usage table:")
+    for c, (n, t, h) in sorted(totals.items()):
+        print(f"  {c:<30.30} {n:>6} rows {t:>5} tickets {h:>9.2f} h")
+    for p in [*errors, *warnings]:
+        print(f"{p.severity}: {p}", file=sys.stderr)
+    if result.added:
+        print(f"Added {len(result.added)} rows to the Usage table of {args.workbook}." if result.applied
+              else "Dry run: nothing written. Add --apply to add these rows.")
+    return 0
 
 
 def _mapping(workbook: str, name: str) -> Any:
@@ -264,10 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("workbook")
     chk.add_argument("--json", action="store_true")
     chk.set_defaults(func=cmd_check)
-    imp = sub.add_parser("import", help="sync a Microsoft 365 or PSA export into one client's Roster")
+    imp = sub.add_parser("import", help="sync a Microsoft 365 or PSA user export into a client's Roster, or add "
+                         "PSA time entries and tickets to Usage")
     imp.add_argument("source", metavar="SOURCE",
-                     help="m365, connectwise, autotask, halopsa, the Source name of a column mapping "
-                          "saved in the workbook's Mappings table, or auto (recognised from the headers)")
+                     help="users: m365, connectwise, autotask, halopsa, or auto (recognised from the headers); "
+                          "usage: connectwise-time, autotask-time, autotask-tickets, halopsa-tickets; or the "
+                          "Source name of a column mapping saved in the workbook's Mappings table")
     imp.add_argument("file")
     imp.add_argument("--workbook", required=True)
     imp.add_argument("--client", help="the client (as in Clients) the export belongs to (default: the "

@@ -82,6 +82,15 @@ MAPPED_FIELDS: dict[str, str] = {
 }
 """Roster fields a saved column mapping (the workbook's Mappings table) can fill, and what they mean."""
 
+USAGE_FIELDS: dict[str, str] = {
+    "Client": "company", "UserID": "user", "Date": "date", "Tickets": "tickets", "Hours": "hours",
+    "Ticket": "ticket", "Ref": "ref",
+}
+"""Usage fields a saved mapping (Import = Usage) can fill: Client and Date are required."""
+
+FIELDS_BY_KIND = {"roster": MAPPED_FIELDS, "usage": USAGE_FIELDS}
+REQUIRED_BY_KIND = {"roster": ("UserID",), "usage": ("Client", "Date")}
+
 _NOT_BILLED_TYPES = {"guest", "shared", "service", "room"}
 
 
@@ -91,9 +100,11 @@ class Mapping:
 
     name: str  # as the user calls the source ("HR system"); also the Roster Source
     columns: dict[str, str]  # MAPPED_FIELDS key ("UserID") → header in the export
+    kind: str = "Roster"  # Roster | Usage
 
     def aliases(self) -> dict[str, tuple[str, ...]]:
-        return {MAPPED_FIELDS[f]: (h,) for f, h in self.columns.items()}
+        fields = FIELDS_BY_KIND[self.kind.lower()]
+        return {fields[f]: (h,) for f, h in self.columns.items()}
 
 
 @dataclass(frozen=True)
@@ -813,7 +824,8 @@ def saved_mappings(raw: RawTable | None, kind: str = "Roster") -> tuple[dict[str
         j = cols.get(_norm(h))
         return cell_text(row[j]) if j is not None and j < len(row) else ""
 
-    fields = {_norm(f): f for f in MAPPED_FIELDS}
+    fields = {_norm(f): f for f in FIELDS_BY_KIND[kind.lower()]}
+    required = REQUIRED_BY_KIND[kind.lower()]
     for i, row in enumerate(raw.rows):
         excel_row = raw.first_row + i
         source, field_name, column = cell(row, "Source"), cell(row, "Field"), cell(row, "Column")
@@ -838,8 +850,8 @@ def saved_mappings(raw: RawTable | None, kind: str = "Roster") -> tuple[dict[str
         f = fields.get(_norm(field_name))
         if f is None:
             problems.append(Problem(raw.sheet, excel_row, where("Field"),
-                                    f"{field_name!r} is not a field a roster mapping can fill",
-                                    f"use one of: {', '.join(MAPPED_FIELDS)}"))
+                                    f"{field_name!r} is not a field a {kind.lower()} mapping can fill",
+                                    f"use one of: {', '.join(FIELDS_BY_KIND[kind.lower()])}"))
             continue
         if not column:
             problems.append(Problem(raw.sheet, excel_row, where("Column"), "Column is blank",
@@ -856,11 +868,12 @@ def saved_mappings(raw: RawTable | None, kind: str = "Roster") -> tuple[dict[str
             continue
         mine[f] = column
     for key, cols_ in out.items():
-        if "UserID" not in cols_:
-            problems.append(Problem(raw.sheet, rows_of[key], _where_source(raw, cols),
-                                    f"the {names[key]} mapping has no UserID row",
-                                    "add a row: Field UserID, Column = the export's e-mail or login column"))
-    return {k: Mapping(names[k], v) for k, v in out.items() if "UserID" in v}, problems
+        for need in required:
+            if need not in cols_:
+                problems.append(Problem(raw.sheet, rows_of[key], _where_source(raw, cols),
+                                        f"the {names[key]} mapping has no {need} row",
+                                        f"add a row: Field {need}, Column = the export's column that holds it"))
+    return {k: Mapping(names[k], v, kind) for k, v in out.items() if all(n in v for n in required)}, problems
 
 
 def _where_source(raw: RawTable, cols: dict[str, int]) -> str:

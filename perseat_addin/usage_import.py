@@ -1,0 +1,352 @@
+"""PSA time entries and tickets → Usage rows (SPEC §9's input), and appending them to the workbook.
+
+Sources (``perseat import SOURCE FILE --workbook WB``):
+
+* ``connectwise-time`` — ConnectWise PSA time entries. API names (confirmed from the REST
+  schema): ``company`` (exported as company/name), ``timeStart``, ``actualHours`` (decimal
+  hours), ``chargeToId`` with ``chargeToType`` (the ticket), ``id``. Grid-export headers
+  ("Company", "Date", "Hours", "Ticket #", "Time RecId") are accepted as aliases, unconfirmed.
+* ``autotask-time`` — Autotask time entries: ``dateWorked``/``startDateTime``, ``hoursWorked``,
+  ``ticketID``, ``id`` (API, confirmed). The API's time entry has no company; the export must
+  carry one ("Account"/"Company" column), else the tickets export is the way in.
+* ``autotask-tickets`` — Autotask tickets: ``companyID``/"Company" ("[required] Company" in the
+  import-template export), ``createDate``/"Create Date/Time", ``ticketNumber``, ``contact``;
+  one ticket each, hours when a worked-hours column is there.
+* ``halopsa-tickets`` — HaloPSA tickets: ``client_name``, ``user_email``/``user_name``,
+  ``dateoccurred`` ("Date Logged"), ``timetaken`` (decimal hours, or h:mm as the UI shows it),
+  ``id``.
+* Any other export through a Mappings row set with Import = Usage (fields Client, UserID, Date,
+  Tickets, Hours, Ticket, Ref).
+
+Each row becomes a Usage row; a ticket counts once, on the first day it is worked (across
+imports: tickets already in the Usage table are not counted again). Companies are matched to
+Clients by name (case, punctuation and legal suffixes such as "LLC" ignored); rows for unknown
+companies are left out with a warning naming them. Re-importing a file adds nothing: each row
+carries its Source and Ref (the entry's id), and rows already there are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .errors import InputProblems, PerseatError, Problem
+from .importers import Mapping, _Dates, _load, _norm, _records, _Row
+from .money import to_decimal
+from .schema import cell_text
+
+USAGE_SOURCES: dict[str, str] = {
+    "connectwise-time": "ConnectWise PSA time entries",
+    "autotask-time": "Autotask time entries",
+    "autotask-tickets": "Autotask tickets",
+    "halopsa-tickets": "HaloPSA tickets",
+}
+
+_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "connectwise-time": {
+        "ref": ("id", "Time RecId", "Time Entry ID", "Entry ID"),
+        "company": ("company/name", "Company", "Company Name", "company/identifier", "Company ID"),
+        "date": ("timeStart", "Date", "Date Start", "Time Start", "Work Date", "dateEntered"),
+        "hours": ("actualHours", "Hours", "Actual Hours", "Hours Worked"),
+        "ticket": ("chargeToId", "Ticket #", "Ticket Number", "Service ID", "ticket/id", "Ticket ID"),
+        "charge_type": ("chargeToType", "Charge To Type"),
+        "user": ("contact/name", "Contact"),
+    },
+    "autotask-time": {
+        "ref": ("id", "Time Entry ID"),
+        "company": ("Account", "Company", "Company Name", "Account Name", "companyName"),
+        "date": ("dateWorked", "Date Worked", "startDateTime", "Start Date/Time", "Date"),
+        "hours": ("hoursWorked", "Hours Worked", "Worked Hours", "Hours"),
+        "ticket": ("ticketID", "Ticket Number", "Ticket ID", "Ticket"),
+        "user": ("Contact", "contactName", "Contact Email"),
+    },
+    "autotask-tickets": {
+        "ref": ("ticketNumber", "Ticket Number", "Autotask Ticket Number (updates only)", "id", "Ticket ID"),
+        "company": ("[required] Company", "Company", "Account", "companyName", "Account Name"),
+        "date": ("Create Date/Time", "createDate", "Create Date", "Created"),
+        "user": ("Contact", "contactEmail", "Contact Email"),
+        "hours": ("Total Hours Worked", "Hours Worked", "hoursWorked", "Worked Hours"),
+    },
+    "halopsa-tickets": {
+        "ref": ("id", "ID", "Ticket ID", "faultid", "Request ID"),
+        "company": ("client_name", "Client", "Client Name", "Customer"),
+        "user": ("user_email", "User Email", "user_name", "User", "End User"),
+        "date": ("dateoccurred", "Date Logged", "Date Occurred", "dateoccured", "Logged"),
+        "hours": ("timetaken", "Time Taken", "Total Time"),
+    },
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "connectwise-time": ("company", "date", "hours"),
+    "autotask-time": ("company", "date", "hours"),
+    "autotask-tickets": ("company", "date", "ref"),
+    "halopsa-tickets": ("company", "date", "ref"),
+}
+_TICKET_SOURCES = {"autotask-tickets", "halopsa-tickets"}
+_SUFFIXES = re.compile(r"\b(inc|llc|ltd|limited|corp|corporation|co|company|pty|plc|gmbh|llp|pc|pllc|sa|bv)\b")
+_HOURS_HM = re.compile(r"^(\d+):([0-5]?\d)(?::\d\d)?$")
+_HOURS_WORDS = re.compile(r"^(?:(\d+(?:\.\d+)?)\s*h(?:ours?|rs?)?)?\s*(?:(\d+)\s*m(?:in(?:utes?|s)?)?)?$", re.I)
+
+
+def company_key(name: str) -> str:
+    """A company name for matching: lower case, no punctuation or legal suffix ("Acme, LLC" = "ACME")."""
+    return " ".join(_SUFFIXES.sub(" ", re.sub(r"[^0-9a-z]+", " ", name.lower())).split())
+
+
+def parse_hours(text: Any) -> Decimal | None:
+    """Hours as exports write them: 1.5, "1.5", "1:30" (h:mm), "1h 30m"; None when blank."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return to_decimal(text)
+    s = str(text).strip()
+    m = _HOURS_HM.match(s)
+    if m:
+        return Decimal(int(m.group(1))) + Decimal(int(m.group(2))) / 60
+    w = _HOURS_WORDS.match(s)
+    if w and (w.group(1) or w.group(2)):
+        return Decimal(w.group(1) or 0) + Decimal(int(w.group(2) or 0)) / 60
+    return to_decimal(s)  # ValueError for text that is no number
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One Usage row to add."""
+
+    client: str
+    user: str
+    date: dt.date
+    tickets: int
+    hours: Decimal
+    ticket: str
+    source: str
+    ref: str
+    line: int
+
+
+@dataclass
+class UsageImport:
+    """Rows read from one export, and what was wrong with it."""
+
+    rows: list[UsageRow]
+    problems: list[Problem]
+    source: str
+    file: str
+    unknown: dict[str, int] = field(default_factory=dict)  # company as written → rows left out
+
+    def totals(self) -> dict[str, tuple[int, int, Decimal]]:
+        """client → (rows, tickets, hours)."""
+        out: dict[str, tuple[int, int, Decimal]] = {}
+        for r in self.rows:
+            n, t, h = out.get(r.client, (0, 0, Decimal(0)))
+            out[r.client] = (n + 1, t + r.tickets, h + r.hours)
+        return out
+
+
+def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterable[str], *,
+               known_tickets: Iterable[str] = (), name: str | None = None) -> UsageImport:
+    """Read a PSA time-entry or ticket export into Usage rows for the workbook's ``clients``.
+
+    ``known_tickets`` are ``source|ticket`` keys already counted in the workbook's Usage table.
+    """
+    if isinstance(source, Mapping):
+        key, label, wanted = "mapping", source.name, source.aliases()
+        required: tuple[str, ...] = ("company", "date")
+    else:
+        key = source.strip().lower()
+        if key not in USAGE_SOURCES:
+            raise ValueError(f"unknown usage source {source!r}; expected one of {', '.join(USAGE_SOURCES)}")
+        label, wanted, required = USAGE_SOURCES[key], _COLUMNS[key], _REQUIRED[key]
+    content, shown = _load(data, name)
+    problems: list[Problem] = []
+    records = _records(content, shown, problems)
+    first = next(records, None)
+    if first is None:
+        raise InputProblems([Problem(shown, None, None, "the export is empty", f"export the {label} again")])
+    header_line, header_cells = first
+    headers = [cell_text(h) for h in header_cells]
+    by_norm: dict[str, int] = {}
+    for i, h in enumerate(headers):
+        by_norm.setdefault(_norm(h), i)
+    index: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for f, aliases in wanted.items():
+        for a in aliases:
+            at = by_norm.get(_norm(a))
+            if at is not None and at not in index.values():
+                index[f], names[f] = at, headers[at].strip()
+                break
+    missing = [f for f in required if f not in index]
+    if missing:
+        found = ", ".join(f'"{h.strip()}"' for h in headers if h.strip()) or "none"
+        raise InputProblems([Problem(
+            shown, header_line, wanted[f][0], f'no "{wanted[f][0]}" column in this {label} export (columns found: '
+            f"{found})", (f"export again with the {wanted[f][0]!r} column" +
+                          (f" (also accepted: {', '.join(repr(a) for a in wanted[f][1:])})" if wanted[f][1:] else "")
+                          + ("; Autotask time entries carry no company: import the tickets export instead"
+                             if key == "autotask-time" and f == "company" else "")))
+            for f in missing])
+    by_company = {company_key(c): c for c in clients if c.strip()}
+    by_exact = {c.strip().lower(): c for c in clients if c.strip()}
+    dates = _Dates()
+    raw: list[tuple[int, str, str, Any, Decimal, str, str, Decimal | None]] = []
+    unknown: dict[str, int] = {}
+    seen_refs: dict[str, int] = {}
+    for line, cells in records:
+        r = _Row(index, cells)
+        company = r.get("company")
+        if not company:
+            problems.append(Problem(shown, line, names["company"], f"no {names['company']} on this line; left out",
+                                    "fill in the company"))
+            continue
+        client = by_exact.get(company.lower()) or by_company.get(company_key(company))
+        if client is None:
+            unknown[company] = unknown.get(company, 0) + 1
+            continue
+        got = dates.parse(r.raw("date"))
+        if got is None or (isinstance(got, str) and got != "ambiguous"):
+            problems.append(Problem(shown, line, names["date"], f"{got or 'no date'}; the line was left out",
+                                    "type the date as YYYY-MM-DD"))
+            continue
+        try:
+            hours = parse_hours(r.raw("hours")) if "hours" in index else None
+        except ValueError:
+            problems.append(Problem(shown, line, names["hours"], f"{r.get('hours')!r} is not a number of hours; "
+                                    "the line was left out", "type hours as 1.5 or 1:30"))
+            continue
+        if hours is not None and hours < 0:
+            problems.append(Problem(shown, line, names["hours"], f"{hours} hours is negative; the line was left out",
+                                    "fix the time entry"))
+            continue
+        ticket = r.get("ticket") if "ticket" in index else (r.get("ref") if key in _TICKET_SOURCES else "")
+        if key == "connectwise-time" and "charge_type" in index and r.get("charge_type") and \
+                "ticket" not in r.get("charge_type").lower():
+            ticket = ""  # charge codes and activities are time, not tickets
+        tickets: Decimal | None = None
+        if "tickets" in index:
+            try:
+                tickets = parse_hours(r.raw("tickets")) or Decimal(0)
+            except ValueError:
+                tickets = None
+        ref = r.get("ref") if "ref" in index else ""
+        if not ref:
+            basis = "|".join([client, str(got), str(hours), ticket, r.get("user")])
+            k = seen_refs[basis] = seen_refs.get(basis, 0) + 1
+            ref = "h:" + hashlib.sha1(f"{basis}|{k}".encode()).hexdigest()[:12]
+        raw.append((line, client, r.get("user"), got, hours or Decimal(0), ticket, ref, tickets))
+    out: list[UsageRow] = []
+    counted = set(known_tickets)
+    for line, client, user, got, hours, ticket, ref, tickets in sorted(
+            raw, key=lambda x: (x[3] if isinstance(x[3], dt.date) else dt.date.max, x[0])):
+        day = got if isinstance(got, dt.date) else dates.resolve(str(got))
+        if day is None:
+            problems.append(Problem(shown, line, names["date"], "the date could be day/month or month/day; "
+                                    "the line was left out", "type the date as YYYY-MM-DD"))
+            continue
+        if tickets is not None:
+            n = int(tickets)
+        elif key in _TICKET_SOURCES:
+            n = 1
+        else:
+            n = 0
+            if ticket and f"{label}|{ticket}" not in counted:
+                counted.add(f"{label}|{ticket}")
+                n = 1
+        out.append(UsageRow(client, user, day, n, hours, ticket, label, ref, line))
+    if unknown:
+        top = sorted(unknown, key=lambda c: -unknown[c])
+        listed = ", ".join(f"{c} ({unknown[c]})" for c in top[:8]) + (", ..." if len(top) > 8 else "")
+        problems.append(Problem(shown, None, names["company"], f"{sum(unknown.values())} line(s) for companies not "
+                                f"in Clients were left out: {listed}",
+                                "add them to Clients, or spell them as Clients does", "warning"))
+    out.sort(key=lambda u: u.line)
+    return UsageImport(out, problems, label, shown, unknown)
+
+
+# --------------------------------------------------------------------------
+# Into the workbook
+
+
+USAGE_COLUMNS = ("Client", "UserID", "Date", "Tickets", "Hours", "Ticket", "Source", "Ref")
+
+
+@dataclass(frozen=True)
+class UsageResult:
+    added: list[UsageRow]
+    already: int  # rows of the file already in the Usage table
+    applied: bool
+
+
+def add_usage(path: str | Path, imported: UsageImport, *, apply: bool,
+              now: dt.datetime | None = None) -> UsageResult:
+    """Append the import's new rows to the Usage table (and one ChangeLog row per client), atomically."""
+    from .package import Package
+    from .reader import Workbook
+    from .sync import changelog_rows
+    from .writeback import TableEdit, TableRows, apply_edit, edited_rows, is_blank
+
+    path = Path(path)
+    original = path.read_bytes()
+    book = Workbook(path)
+    raw = book.table("Usage")
+    if raw is None or not raw.is_table:
+        raise PerseatError("the workbook has no Usage table; add the Usage sheet from the template "
+                           "(perseat template) and try again")
+    usage = TableRows(raw.name, tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
+    lacking = usage.missing(("Source", "Ref"))
+    if lacking:
+        raise PerseatError(f"the Usage table lacks column(s) {', '.join(lacking)}: add them to its header row "
+                           "(as in the template) so a second import of the same file adds nothing")
+    have = {(cell_text(usage.get(r, "Source")), cell_text(usage.get(r, "Ref"))) for r in usage.rows}
+    new = [u for u in imported.rows if (u.source, u.ref) not in have]
+    result = UsageResult(new, len(imported.rows) - len(new), apply and bool(new))
+    if not (apply and new):
+        return result
+    stamp = dt.datetime.combine
+    rows = tuple(usage.make({"Client": u.client, "UserID": u.user or None, "Date": stamp(u.date, dt.time()),
+                             "Tickets": u.tickets, "Hours": u.hours, "Ticket": u.ticket or None,
+                             "Source": u.source, "Ref": u.ref}) for u in new)
+    edit = TableEdit(usage.name, (), tuple(i for i, r in enumerate(usage.rows) if is_blank(r)), rows)
+    log_raw = book.table("ChangeLog")
+    pkg = Package(original, path)
+    pkg.write_rows(usage.name, usage.rows, apply_edit(usage, edit).rows, edited_rows(usage, edit))
+    if log_raw is not None and log_raw.is_table:
+        from .sync import Change
+
+        log = TableRows(log_raw.name, tuple(log_raw.headers), tuple(tuple(r) for r in log_raw.rows))
+        totals: dict[str, tuple[int, int, Decimal]] = {}
+        for u in new:
+            n, t, h = totals.get(u.client, (0, 0, Decimal(0)))
+            totals[u.client] = (n + 1, t + u.tickets, h + u.hours)
+        changes = [Change("usage", c, "", "Usage", None, f"{n} rows, {t} tickets, {h.normalize():f} h", None)
+                   for c, (n, t, h) in totals.items()]
+        when = now or dt.datetime.now().replace(microsecond=0)
+        log_rows = changelog_rows(log, changes, imported.source, when)
+        log_edit = TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(log_rows))
+        pkg.write_rows(log.name, log.rows, apply_edit(log, log_edit).rows, edited_rows(log, log_edit))
+    pkg.save()
+    return result
+
+
+def known_tickets(path: str | Path) -> set[str]:
+    """``source|ticket`` of every ticket the Usage table already counts."""
+    from .reader import Workbook
+
+    raw = Workbook(path).table("Usage")
+    out: set[str] = set()
+    if raw is None:
+        return out
+    cols = {_norm(h): j for j, h in enumerate(raw.headers)}
+    s, t, n = cols.get("source"), cols.get("ticket"), cols.get("tickets")
+    if s is None or t is None:
+        return out
+    for row in raw.rows:
+        if cell_text(row[t]) and (n is None or cell_text(row[n]) not in ("", "0")):
+            out.add(f"{cell_text(row[s])}|{cell_text(row[t])}")
+    return out
+
