@@ -238,16 +238,19 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
             basis = "|".join([client, str(got), str(hours), ticket, r.get("user")])
             k = seen_refs[basis] = seen_refs.get(basis, 0) + 1
             ref = "h:" + hashlib.sha1(f"{basis}|{k}".encode()).hexdigest()[:12]
-        raw.append((line, client, r.get("user"), got, hours or Decimal(0), ticket, ref, tickets))
+        raw.append((line, client, r.get("user"), got if got != "ambiguous" else r.get("date"), hours or Decimal(0),
+                    ticket, ref, tickets))
     out: list[UsageRow] = []
     counted = set(known_tickets)
-    for line, client, user, got, hours, ticket, ref, tickets in sorted(
-            raw, key=lambda x: (x[3] if isinstance(x[3], dt.date) else dt.date.max, x[0])):
-        day = got if isinstance(got, dt.date) else dates.resolve(str(got))
+    dated = []
+    for line, client, user, got, hours, ticket, ref, tickets in raw:
+        day = got if isinstance(got, dt.date) else dates.resolve(str(got))  # an ambiguous date's text
         if day is None:
-            problems.append(Problem(shown, line, names["date"], "the date could be day/month or month/day; "
+            problems.append(Problem(shown, line, names["date"], f"{got!r} could be day/month or month/day; "
                                     "the line was left out", "type the date as YYYY-MM-DD"))
             continue
+        dated.append((day, line, client, user, hours, ticket, ref, tickets))
+    for day, line, client, user, hours, ticket, ref, tickets in sorted(dated, key=lambda x: (x[0], x[1])):
         if tickets is not None:
             n = int(tickets)
         elif key in _TICKET_SOURCES:

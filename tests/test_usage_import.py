@@ -1,0 +1,122 @@
+"""PSA time entries and tickets into the Usage table: column sets, messy files, idempotency, tickets once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from perseat_addin.errors import InputProblems
+from perseat_addin.importers import Mapping
+from perseat_addin.load import load
+from perseat_addin.report import build_report
+from perseat_addin.usage_import import company_key, parse_hours, read_usage
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIENTS = ["Acme Dental Group", "Delta Pediatrics", "Birch & Lowe LLP"]
+
+# ConnectWise PSA time/entries, as the API names the fields (company and ticket flattened as exports do)
+CW = ("id,company/name,member/identifier,chargeToType,chargeToId,timeStart,timeEnd,actualHours,billableOption,notes\n"
+      '101,Acme Dental Group,jsmith,ServiceTicket,5001,2026-11-02T14:00:00Z,2026-11-02T15:30:00Z,1.5,Billable,'
+      '"Printer, again\nand again"\n'
+      "102,Acme Dental Group,jsmith,ServiceTicket,5001,2026-11-03T09:00:00Z,2026-11-03T09:30:00Z,0.5,Billable,\n"
+      '103,"ACME DENTAL GROUP, LLC",adoe,ServiceTicket,5002,2026-11-05T10:00:00Z,,1,Billable,\n'
+      "104,Delta Pediatrics,adoe,ChargeCode,17,2026-11-06T10:00:00Z,,2,DoNotBill,onsite\n"
+      "105,Unknown Co,adoe,ServiceTicket,5003,2026-11-06T10:00:00Z,,2,Billable,\n"
+      "106,Unknown Co,adoe,ServiceTicket,5004,2026-11-07T10:00:00Z,,1,Billable,\n"
+      "\n\n")
+
+
+def test_connectwise_time_entries() -> None:
+    res = read_usage(CW, "connectwise-time", CLIENTS, name="time.csv")
+    got = [(u.client, u.date, u.tickets, u.hours, u.ticket, u.ref) for u in res.rows]
+    assert got == [("Acme Dental Group", dt.date(2026, 11, 2), 1, Decimal("1.5"), "5001", "101"),
+                   ("Acme Dental Group", dt.date(2026, 11, 3), 0, Decimal("0.5"), "5001", "102"),  # same ticket
+                   ("Acme Dental Group", dt.date(2026, 11, 5), 1, Decimal("1"), "5002", "103"),  # "…, LLC" matched
+                   ("Delta Pediatrics", dt.date(2026, 11, 6), 0, Decimal("2"), "", "104")]  # a charge code: time only
+    [warn] = res.problems
+    assert warn.severity == "warning" and warn.column == "company/name"
+    assert "2 line(s) for companies not in Clients were left out: Unknown Co (2)" in warn.message
+    assert res.totals() == {"Acme Dental Group": (3, 2, Decimal("3.0")), "Delta Pediatrics": (1, 0, Decimal("2"))}
+    again = read_usage(CW, "connectwise-time", CLIENTS, known_tickets={"ConnectWise PSA time entries|5001"})
+    assert [u.tickets for u in again.rows] == [0, 0, 1, 0]  # 5001 was counted by an earlier import
+
+
+def test_autotask_ticket_export_in_import_template_format() -> None:
+    text = ("\ufeffExternal (Legacy) Ticket ID;Autotask Ticket Number (updates only);[required] Title;"
+            "[required] Company;Contact;[required] Status;Create Date/Time;Total Hours Worked\n"
+            ";T20261102.0001;VPN down;Acme Dental Group;Reyes, John;Complete;02/11/2026 09:15 AM;1.25\n"
+            ";T20261115.0007;New hire;Delta Pediatrics;Nair, Priya;In Progress;15/11/2026 04:03 PM;\n"
+            ";T20261103.0002;Printer;Acme Dental Group;Reyes, John;Complete;03/11/2026 10:00 AM;0:45\n")
+    res = read_usage(text, "autotask-tickets", CLIENTS)
+    assert [(u.client, u.date, u.tickets, u.hours, u.user, u.ref) for u in res.rows] == [
+        ("Acme Dental Group", dt.date(2026, 11, 2), 1, Decimal("1.25"), "Reyes, John", "T20261102.0001"),
+        ("Delta Pediatrics", dt.date(2026, 11, 15), 1, Decimal(0), "Nair, Priya", "T20261115.0007"),
+        ("Acme Dental Group", dt.date(2026, 11, 3), 1, Decimal("0.75"), "Reyes, John", "T20261103.0002")]
+    assert res.problems == []  # 15/11 settles the file as day-first, so 02/11 is November 2
+
+
+def test_autotask_time_entries_without_a_company_column_say_what_to_do() -> None:
+    with pytest.raises(InputProblems) as exc:
+        read_usage("id,ticketID,resourceID,dateWorked,hoursWorked\n1,77,5,2026-11-02,1.5\n", "autotask-time",
+                   CLIENTS, name="te.csv")
+    [p] = exc.value.problems
+    assert p.sheet == "te.csv" and p.column == "Account" and 'no "Account" column' in p.message
+    assert "import the tickets export instead" in p.fix and "'Company'" in p.fix
+
+
+def test_halopsa_tickets_with_hours_as_decimals_or_hh_mm() -> None:
+    text = ("id,summary,client_name,site_name,user_email,dateoccurred,timetaken\n"
+            "9001,Outlook,Delta Pediatrics,Main,priya@deltapeds.example,2026-11-04T08:00:00,1.25\n"
+            "9002,Laptop,Delta Pediatrics,Main,ben@deltapeds.example,2026-11-05T08:00:00,1:30\n"
+            "9003,Wifi,Delta Pediatrics,Main,ben@deltapeds.example,2026-11-05T09:00:00,lots\n"
+            "9004,Backup,Delta Pediatrics,Main,,not a date,1\n")
+    res = read_usage(text, "halopsa-tickets", CLIENTS)
+    assert [(u.user, u.tickets, u.hours) for u in res.rows] == [("priya@deltapeds.example", 1, Decimal("1.25")),
+                                                               ("ben@deltapeds.example", 1, Decimal("1.5"))]
+    where = sorted((p.row, p.column, p.severity) for p in res.problems)
+    assert where == [(4, "timetaken", "error"), (5, "dateoccurred", "error")]
+
+
+def test_any_export_through_a_usage_mapping() -> None:
+    m = Mapping("Helpdesk", {"Client": "Customer", "Date": "Day", "Hours": "Duration", "Ticket": "Case"}, "Usage")
+    text = "Customer,Day,Duration,Case\nBirch & Lowe,11/20/2026,2h 15m,C-1\nBirch & Lowe,11/21/2026,30m,C-1\n"
+    res = read_usage(text, m, CLIENTS)
+    assert [(u.client, u.date, u.tickets, u.hours, u.source) for u in res.rows] == [
+        ("Birch & Lowe LLP", dt.date(2026, 11, 20), 1, Decimal("2.25"), "Helpdesk"),
+        ("Birch & Lowe LLP", dt.date(2026, 11, 21), 0, Decimal("0.5"), "Helpdesk")]
+    assert res.rows[0].ref.startswith("h:") and res.rows[0].ref != res.rows[1].ref
+
+
+def test_hours_and_company_names() -> None:
+    assert [parse_hours(v) for v in (1.5, "2", "1:30", "0:05", "2h", "45m", "1h 15m", None, " ")] == [
+        Decimal("1.5"), Decimal(2), Decimal("1.5"), Decimal(5) / 60, Decimal(2), Decimal("0.75"), Decimal("1.25"),
+        None, None]
+    with pytest.raises(ValueError):
+        parse_hours("lots")
+    assert company_key("Acme Dental Group, LLC") == company_key("acme dental group") == "acme dental group"
+    assert company_key("Birch & Lowe LLP") == company_key("Birch & Lowe") == "birch lowe"
+
+
+def test_cli_adds_usage_once_and_the_report_counts_it(tmp_path: Path) -> None:
+    wb = Path(shutil.copyfile(ROOT / "workbook_template.xlsm", tmp_path / "wb.xlsm"))
+    csv = tmp_path / "time.csv"
+    csv.write_text(CW, encoding="utf-8")
+    before = build_report(load(wb)).clients[0].period.hours
+    cmd = [sys.executable, "-m", "perseat_addin.cli", "import", "connectwise-time", str(csv), "--workbook", str(wb),
+           "--apply", "--json"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert (doc["rows_new"], doc["rows_already_there"], doc["unknown_companies"]) == (4, 0, {"Unknown Co": 2})
+    assert doc["by_client"]["Acme Dental Group"] == {"rows": 3, "tickets": 2, "hours": "3.0"}
+    second = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout)
+    assert (second["rows_new"], second["rows_already_there"]) == (0, 4)
+    after = build_report(load(wb)).clients[0]
+    assert after.client == "Acme Dental Group" and after.period.hours == before + 3
