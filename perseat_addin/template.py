@@ -277,6 +277,11 @@ MAPPINGS: list[tuple[Any, ...]] = [
     ("HR system", "Roster", "Type", "Worker Type", "Values must be UserTypes (Employee, Contractor, ...)"),
     ("HR system", "Roster", "Status", "Employment Status", "Active/Inactive, Enabled/Disabled, Yes/No"),
     ("HR system", "Roster", "Created", "Hire Date", "Informational; new users start on the effective date"),
+    ("Helpdesk log", "Usage", "Client", "Customer", "A usage mapping: `perseat import \"Helpdesk log\" FILE` adds "
+     "rows to Usage"),
+    ("Helpdesk log", "Usage", "Date", "Day", ""),
+    ("Helpdesk log", "Usage", "Hours", "Duration", "1.5, 1:30 or 1h 30m"),
+    ("Helpdesk log", "Usage", "Ticket", "Case", "Each case counts as one ticket, on its first day"),
 ]
 """Sample column mappings: one row per Roster field an export's column fills (Fields: see importers)."""
 
