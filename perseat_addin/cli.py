@@ -243,7 +243,9 @@ def _mapping(workbook: str, name: str) -> Any:
     mappings = _mappings(workbook)
     found = mappings.get(name.strip().lower())
     if found is None:
-        known = [*SOURCES, *(m.name for m in mappings.values())]
+        from .usage_import import USAGE_SOURCES
+
+        known = [*SOURCES, *USAGE_SOURCES, *(m.name for m in mappings.values())]
         raise InputProblems([Problem("Mappings", None, "Source", f'no importer or saved mapping called "{name}"',
                                      f"use one of: {', '.join(known)}; or add rows for {name} to the Mappings "
                                      "table (Source, Field, Column)")])
