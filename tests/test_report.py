@@ -197,3 +197,15 @@ def test_usage_report_button_draws_the_report_sheet(tmp_path: Path) -> None:
         assert len([n for n in z.namelist() if n.startswith("xl/charts/chart")]) == 3
     assert dt.date.today()  # the saved workbook still loads
     assert load(book.path).clients
+
+
+def test_text_in_usage_hours_is_reported_with_sheet_row_and_column(book: Callable[..., Book]) -> None:
+    from perseat_addin.errors import InputProblems
+
+    usage = [*SCENARIO["usage"], {"Client": "B", "Date": "2026-11-13", "Tickets": 1, "Hours": "two"},
+             {"Client": "B", "Date": "2026-11-14", "Tickets": -1, "Hours": 1}]
+    with pytest.raises(InputProblems) as exc:
+        book(**{**SCENARIO, "usage": usage})
+    found = {(p.sheet, p.row, p.column): p for p in exc.value.problems}
+    assert found[("Usage", 7, "Hours (E)")].message == "'two' is not a number"
+    assert found[("Usage", 8, "Tickets (D)")].message == "-1 is negative"
