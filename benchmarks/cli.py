@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,24 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synth import workbook_sheets
+from synth import run_measured, workbook_sheets
 
 from perseat_addin.template import write_workbook
 
 
 def run_cli(workbook: Path, out: Path) -> tuple[float, float, dict]:
     """Seconds, peak RSS (MiB) and JSON summary of one `perseat invoice` run."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "perseat_addin.cli", "invoice", str(workbook), "--out", str(out),
-                             "--json"], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    text = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (KiB on Linux)
-    secs = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"perseat invoice failed with exit code {proc.returncode}")
-    return secs, usage.ru_maxrss / 1024, json.loads(text)
+    secs, peak, text = run_measured(["invoice", str(workbook), "--out", str(out), "--json"])
+    return secs, peak, json.loads(text)
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synth import PERIOD, workbook_sheets
+from synth import PERIOD, run_measured, workbook_sheets
 
 from perseat_addin.template import write_workbook
 
@@ -41,16 +40,9 @@ def usage_rows(n: int, clients: int, users: int, seed: int = 11) -> list[tuple[o
 
 
 def run(workbook: Path, out: Path) -> tuple[float, float, dict]:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "perseat_addin.cli", "report", str(workbook), "--out", str(out),
-                             "--json"], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    text = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    secs = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit("perseat report failed")
-    return secs, usage.ru_maxrss / 1024, json.loads(text)
+    """Seconds, peak RSS (MiB) and JSON of one `perseat report` run."""
+    secs, peak, text = run_measured(["report", str(workbook), "--out", str(out), "--json"])
+    return secs, peak, json.loads(text)
 
 
 def main() -> None:

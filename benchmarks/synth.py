@@ -85,3 +85,23 @@ def workbook_sheets(users: int, clients: int, seed: int = 7) -> list[SheetSpec]:
     sheets["Usage"].rows = [(f"Client {i % clients}", "", PERIOD.first + dt.timedelta(days=i % 30), 1, 1.5)
                             for i in range(clients * 5)]
     return list(sheets.values())
+
+
+def run_measured(args: list[str]) -> tuple[float, float, str]:
+    """Run ``python -m perseat_addin.cli ARGS``: seconds, the child's own peak RSS (MiB) and its stdout."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "perseat_addin.cli", *args], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    text = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (KiB on Linux)
+    secs = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise SystemExit(f"perseat {args[0]} failed with exit code {code}")
+    return secs, usage.ru_maxrss / 1024, text
+

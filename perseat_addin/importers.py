@@ -508,14 +508,8 @@ class _Row:
         return v.strip() if isinstance(v, str) else cell_text(v)
 
 
-def _map_headers(headers: list[str], source: str | Mapping, shown: str,
-                 line: int) -> tuple[dict[str, int], dict[str, str]]:
-    """Field → column index and field → header as written; InputProblems if a required field is missing."""
-    required: tuple[str, ...]
-    if isinstance(source, Mapping):
-        wanted, required, label = source.aliases(), ("user_id",), source.name
-    else:
-        wanted, required, label = _COLUMNS[source], _REQUIRED[source], SOURCES[source]
+def match_headers(headers: Sequence[str], wanted: dict[str, tuple[str, ...]]) -> tuple[dict[str, int], dict[str, str]]:
+    """Field → column index and field → header as written, each field taking its first alias present."""
     by_norm: dict[str, int] = {}
     for i, h in enumerate(headers):
         by_norm.setdefault(_norm(h), i)
@@ -525,9 +519,20 @@ def _map_headers(headers: list[str], source: str | Mapping, shown: str,
         for a in aliases:
             at = by_norm.get(_norm(a))
             if at is not None and at not in index.values():
-                index[f] = at
-                names[f] = headers[at].strip()
+                index[f], names[f] = at, headers[at].strip()
                 break
+    return index, names
+
+
+def _map_headers(headers: list[str], source: str | Mapping, shown: str,
+                 line: int) -> tuple[dict[str, int], dict[str, str]]:
+    """Field → column index and field → header as written; InputProblems if a required field is missing."""
+    required: tuple[str, ...]
+    if isinstance(source, Mapping):
+        wanted, required, label = source.aliases(), ("user_id",), source.name
+    else:
+        wanted, required, label = _COLUMNS[source], _REQUIRED[source], SOURCES[source]
+    index, names = match_headers(headers, wanted)
     missing = [f for f in required if f not in index]
     if isinstance(source, Mapping):
         missing += [f for f in wanted if f not in index and f not in missing]

@@ -276,15 +276,20 @@ class Package:
         if path is None and target.exists() and target.read_bytes() != self.original:
             raise PerseatError(f"{target} changed while the import ran (open in Excel and saved?); nothing was "
                                "written — run it again")
-        data = self.data()
-        tmp = target.with_name(f".{target.name}.perseat-tmp{os.getpid()}")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write(target, self.data())
         return target
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.perseat-tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 # The order of a worksheet's children is fixed by the schema; calcPr sits in workbook.xml

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import xlsxwriter
 
 from .model import DEFAULT_USER_TYPES
+from .package import atomic_write
 
 FIXED_DATE = dt.datetime(2026, 11, 1, 9, 0, 0)
 MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
@@ -321,7 +321,7 @@ def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool
         data = macro_enable(data)
     if parts.custom_ui is not None:
         data = add_custom_ui(data, parts.custom_ui)
-    _atomic_write(path, data)
+    atomic_write(path, data)
 
 
 def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str, Any]) -> None:
@@ -394,13 +394,6 @@ def macro_enable(data: bytes) -> bytes:
                 body = body.replace(PLAIN_MAIN.encode(), MACRO_MAIN.encode())
             dst.writestr(info, body)
     return out.getvalue()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def excel_parts() -> ExcelParts:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputProblems, PerseatError, Problem
-from .importers import Mapping, _Dates, _load, _norm, _records, _Row
+from .importers import Mapping, _Dates, _load, _norm, _records, _Row, match_headers
 from .money import to_decimal
 from .schema import cell_text
 
@@ -170,17 +170,7 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
         raise InputProblems([Problem(shown, None, None, "the export is empty", f"export the {label} again")])
     header_line, header_cells = first
     headers = [cell_text(h) for h in header_cells]
-    by_norm: dict[str, int] = {}
-    for i, h in enumerate(headers):
-        by_norm.setdefault(_norm(h), i)
-    index: dict[str, int] = {}
-    names: dict[str, str] = {}
-    for f, aliases in wanted.items():
-        for a in aliases:
-            at = by_norm.get(_norm(a))
-            if at is not None and at not in index.values():
-                index[f], names[f] = at, headers[at].strip()
-                break
+    index, names = match_headers(headers, wanted)
     missing = [f for f in required if f not in index]
     if missing:
         found = ", ".join(f'"{h.strip()}"' for h in headers if h.strip()) or "none"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ from .errors import FinalizedError, PerseatError, Problem
 from .invoicing import Invoice
 from .model import Period
 from .money import cents_to_decimal, fmt_money, to_decimal
+from .package import atomic_write
 from .schema import header_key
 from .template import MACRO_MAIN, macro_enable
 
@@ -443,14 +443,7 @@ def save_workbook(wb: OpenpyxlWorkbook, path: str | Path, original: bytes) -> No
         wb.save(buf)
     finally:
         close_workbook(wb)
-    data = _restore_package(buf.getvalue(), content_types, parts_before)
-    tmp = path.with_name(f".{path.name}.perseat-tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, _restore_package(buf.getvalue(), content_types, parts_before))
 
 
 def close_workbook(wb: OpenpyxlWorkbook) -> None:
