@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import InputProblems, PerseatError, Problem
-from .importers import Mapping, detect_source, read_export, saved_mappings
+from .importers import Mapping, detect_source, mapping_problems, read_export, saved_mappings
 from .invoicing import Invoice, Run, invoice_run
 from .layout import Cell, SheetLayout, Style, invoice_layout, invoice_sheet_names, typed
 from .load import load_source
 from .model import Book, Period
 from .money import fmt_money
 from .outputs import write_outputs
-from .reader import MemoryTables, col_letter
+from .reader import MemoryTables, RawTable, col_letter
 from .schema import SCHEMA
 from .sync import changelog_rows, check_types, drift_of, guess_client, plan_sync
 from .writeback import (
@@ -545,11 +545,16 @@ def check_workbook(live: LiveBook) -> Outcome:
     """Validate every table (SPEC §3) and the tables the program writes to; report all problems at once."""
     live.status(f"{PREFIX}: checking the workbook…")
     tables = read_tables(live)
+    mapped = _mapping_table(live)
+    found = mapping_problems(mapped)
     try:
         book = _load(live, tables)
+        if found:
+            raise InputProblems([])
     except InputProblems as exc:
-        n = len(exc.problems)
-        return Outcome(problems_text(exc.problems, f"{n} problem{'s' if n != 1 else ''} in the workbook:"), ok=False)
+        every = [*exc.problems, *found]
+        n = len(every)
+        return Outcome(problems_text(every, f"{n} problem{'s' if n != 1 else ''} in the workbook:"), ok=False)
     info = check_summary(book)
     lines = [f"No problems found: {info['clients']} clients ({info['active_clients']} active), "
              f"{info['billable_users']} billable users ({info['roster_rows']} roster rows), {info['plans']} plans; "
@@ -582,22 +587,17 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
     effective = today or dt.date.today()
     live.status(f"{PREFIX}: reading the workbook…")
     tables = read_tables(live)
-    found = {name: _live_rows(live, name) for name in ("Roster", "ChangeLog", "Mappings")}
-    roster_found, log_found, mapping_found = found["Roster"], found["ChangeLog"], found["Mappings"]
+    roster_found, log_found = _live_rows(live, "Roster"), _live_rows(live, "ChangeLog")
     if roster_found is None or log_found is None:
         name = "Roster" if roster_found is None else "ChangeLog"
         raise PerseatError(f"the workbook has no {name} table; add the {name} sheet from the template "
                            "(perseat template) and try again")
     roster_ref, roster = roster_found
     log_ref, log = log_found
-    mappings: dict[str, Mapping] = {}
-    if mapping_found is not None:
-        m_ref, m_rows = mapping_found
-        raw = MemoryTables({"Mappings": ([list(m_rows.headers), *map(list, m_rows.rows)], m_ref.sheet,
-                                         m_ref.header_row, m_ref.first_col - 1)}).table("Mappings")
-        mappings, problems = saved_mappings(raw)
-        if problems:
-            raise InputProblems(problems)
+    mappings: dict[str, Mapping]
+    mappings, problems = saved_mappings(_mapping_table(live))
+    if problems:
+        raise InputProblems(problems)
     book = _load(live, tables)
     live.status(f"{PREFIX}: reading {Path(path).name}…")
     source = detect_source(Path(path), list(mappings.values()))
@@ -666,6 +666,16 @@ def usage_report(live: LiveBook) -> Outcome:
                  f"{len(rep.cliffs)} volume-tier cliffs — each with its reason on the sheet.")
     lines += rep.notes
     return Outcome("\n".join(lines))
+
+
+def _mapping_table(live: LiveBook) -> RawTable | None:
+    """The open workbook's Mappings table as the file reader sees it (for problems with sheet and row)."""
+    found = _live_rows(live, "Mappings")
+    if found is None:
+        return None
+    ref, rows = found
+    return MemoryTables({"Mappings": ([list(rows.headers), *map(list, rows.rows)], ref.sheet, ref.header_row,
+                                      ref.first_col - 1)}).table("Mappings")
 
 
 def _selected_client(live: LiveBook, tables: LiveTables, book: Book) -> str | None:

@@ -63,9 +63,14 @@ def _usage_error(msg: str) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the workbook and report every problem at once."""
     from .actions import check_summary
+    from .importers import mapping_problems
     from .load import load
+    from .reader import Workbook
 
     book = load(args.workbook)
+    problems = mapping_problems(Workbook(args.workbook).table("Mappings"))
+    if problems:
+        raise InputProblems(problems)
     info = check_summary(book)
     billable = info["billable_users"]
     if args.json:

@@ -885,3 +885,8 @@ def _where_source(raw: RawTable, cols: dict[str, int]) -> str:
     j = cols.get("source")
     return f"Source ({raw.column_letter(j)})" if j is not None else "Source"
 
+
+def mapping_problems(raw: RawTable | None) -> list[Problem]:
+    """Every problem in the Mappings table (roster and usage mappings)."""
+    return [p for kind in ("Roster", "Usage") for p in saved_mappings(raw, kind)[1]]
+

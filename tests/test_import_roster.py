@@ -148,3 +148,15 @@ def test_cli_finds_the_source_and_the_client_itself(tmp_path: Path) -> None:
     lost = m365(tmp_path / "lost.csv", ["a.b"], domain="unknown.example")
     proc = perseat("import", "m365", lost, "--workbook", wb)
     assert proc.returncode == 1 and "cannot tell which client" in proc.stderr and "--client NAME" in proc.stderr
+
+
+def test_check_reports_mapping_problems(tmp_path: Path) -> None:
+    wb = copy_of(TEMPLATE, tmp_path)
+    book = ExcelStandIn(wb)
+    book.type_into("Mappings", ("Column", "Employee Name"), "Field", "Department")
+    book.save()
+    proc = perseat("check", wb)
+    assert proc.returncode == 1
+    assert "Mappings, row 3, column Field (C): 'Department' is not a field a roster mapping can fill" in proc.stderr
+    outcome = m.check_workbook(book)
+    assert not outcome.ok and "'Department' is not a field a roster mapping can fill" in outcome.message
