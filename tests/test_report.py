@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import shutil
@@ -195,7 +194,6 @@ def test_usage_report_button_draws_the_report_sheet(tmp_path: Path) -> None:
     book.save()
     with zipfile.ZipFile(io.BytesIO(book.path.read_bytes())) as z:
         assert len([n for n in z.namelist() if n.startswith("xl/charts/chart")]) == 3
-    assert dt.date.today()  # the saved workbook still loads
     assert load(book.path).clients
 
 
