@@ -567,7 +567,10 @@ def check_workbook(live: LiveBook) -> Outcome:
     return Outcome("\n".join(lines + _warnings(book)))
 
 
-def _live_rows(live: LiveBook, name: str) -> tuple[TableRef, TableRows] | None:
+def _live_rows(live: LiveBook, name: str, tables: LiveTables | None = None) -> tuple[TableRef, TableRows] | None:
+    """A table of the open workbook as rows (taken from ``tables`` when they already hold it)."""
+    if tables is not None and name in tables.refs:
+        return tables.refs[name], TableRows.of(tables.refs[name].name, tables.specs[name][0])
     ref = live.table(name)
     if ref is None:
         return None
@@ -587,7 +590,7 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
     effective = today or dt.date.today()
     live.status(f"{PREFIX}: reading the workbook…")
     tables = read_tables(live)
-    roster_found, log_found = _live_rows(live, "Roster"), _live_rows(live, "ChangeLog")
+    roster_found, log_found = _live_rows(live, "Roster", tables), _live_rows(live, "ChangeLog")
     if roster_found is None or log_found is None:
         name = "Roster" if roster_found is None else "ChangeLog"
         raise PerseatError(f"the workbook has no {name} table; add the {name} sheet from the template "

@@ -209,7 +209,7 @@ def _mappings(workbook: str, kind: str = "Roster") -> dict[str, Any]:
 def _import_usage(args: argparse.Namespace, source: Any) -> int:
     """PSA time entries or tickets → rows appended to the Usage table (dry run unless --apply)."""
     from .load import load
-    from .usage_import import add_usage, known_tickets, read_usage
+    from .usage_import import add_usage, known_tickets, read_usage, usage_totals
 
     book = load(args.workbook)
     imported = read_usage(Path(args.file), source, [c.name for c in book.clients],
@@ -217,10 +217,7 @@ def _import_usage(args: argparse.Namespace, source: Any) -> int:
     result = add_usage(args.workbook, imported, apply=args.apply)
     warnings = [p for p in imported.problems if p.severity != "error"]
     errors = [p for p in imported.problems if p.severity == "error"]
-    totals: dict[str, list[Any]] = {}
-    for u in result.added:
-        t = totals.setdefault(u.client, [0, 0, 0])
-        t[0], t[1], t[2] = t[0] + 1, t[1] + u.tickets, t[2] + u.hours
+    totals = usage_totals(result.added)
     if args.json:
         print(json.dumps({"source": imported.source, "applied": result.applied, "rows_read": len(imported.rows),
                           "rows_new": len(result.added), "rows_already_there": result.already,

@@ -141,11 +141,16 @@ class UsageImport:
 
     def totals(self) -> dict[str, tuple[int, int, Decimal]]:
         """client → (rows, tickets, hours)."""
-        out: dict[str, tuple[int, int, Decimal]] = {}
-        for r in self.rows:
-            n, t, h = out.get(r.client, (0, 0, Decimal(0)))
-            out[r.client] = (n + 1, t + r.tickets, h + r.hours)
-        return out
+        return usage_totals(self.rows)
+
+
+def usage_totals(rows: Iterable[UsageRow]) -> dict[str, tuple[int, int, Decimal]]:
+    """client → (rows, tickets, hours) of ``rows``."""
+    out: dict[str, tuple[int, int, Decimal]] = {}
+    for r in rows:
+        n, t, h = out.get(r.client, (0, 0, Decimal(0)))
+        out[r.client] = (n + 1, t + r.tickets, h + r.hours)
+    return out
 
 
 def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterable[str], *,
@@ -312,12 +317,8 @@ def add_usage(path: str | Path, imported: UsageImport, *, apply: bool,
         from .sync import Change
 
         log = TableRows(log_raw.name, tuple(log_raw.headers), tuple(tuple(r) for r in log_raw.rows))
-        totals: dict[str, tuple[int, int, Decimal]] = {}
-        for u in new:
-            n, t, h = totals.get(u.client, (0, 0, Decimal(0)))
-            totals[u.client] = (n + 1, t + u.tickets, h + u.hours)
         changes = [Change("usage", c, "", "Usage", None, f"{n} rows, {t} tickets, {h.normalize():f} h", None)
-                   for c, (n, t, h) in totals.items()]
+                   for c, (n, t, h) in usage_totals(new).items()]
         when = now or dt.datetime.now().replace(microsecond=0)
         log_rows = changelog_rows(log, changes, imported.source, when)
         log_edit = TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(log_rows))
