@@ -152,7 +152,7 @@ def _rows(raw: RawTable | None) -> TableRows | None:
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What an import does to one client: the changes and the drift report after them."""
+    """What an import does to one client: the changes and the drift report (before them)."""
 
     client: str
     changes: list[Change]
@@ -301,14 +301,6 @@ class Drift:
                 f"{self.billable_in_roster}, seats on last invoice {seats}")
 
 
-def drift(path: str | Path, client: str, imported: ImportResult, day: dt.date) -> Drift:
-    """Source licences vs. roster billable users vs. the seats last invoiced, for ``client``."""
-    from .load import load_source
-
-    book = Workbook(path)
-    return drift_of(load_source(book, name=str(path)), book, client, imported, day)
-
-
 def drift_of(loaded: Book, book: TableSource, client: str, imported: ImportResult, day: dt.date) -> Drift:
     """:class:`Drift` from a loaded workbook (``book`` gives its InvoiceLines)."""
     from .functions import billable_users
@@ -335,5 +327,5 @@ def drift_of(loaded: Book, book: TableSource, client: str, imported: ImportResul
     return Drift(client, licensed, in_roster, seats, last)
 
 
-__all__ = ["Change", "Drift", "Problem", "SyncResult", "apply_sync", "check_types", "drift", "drift_of",
+__all__ = ["Change", "Drift", "Problem", "SyncResult", "apply_sync", "check_types", "drift_of",
            "guess_client", "plan_sync", "sync"]
