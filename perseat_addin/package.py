@@ -158,9 +158,6 @@ class Package:
                     out[name.lower()] = _Table(name, sheet_part, target, root)
         return out
 
-    def has_table(self, name: str) -> bool:
-        return name.lower() in self._tables
-
     def _table(self, name: str) -> _Table:
         t = self._tables.get(name.lower())
         if t is None:
