@@ -208,13 +208,15 @@ def _mappings(workbook: str, kind: str = "Roster") -> dict[str, Any]:
 
 def _import_usage(args: argparse.Namespace, source: Any) -> int:
     """PSA time entries or tickets → rows appended to the Usage table (dry run unless --apply)."""
-    from .load import load
+    from .load import load_source
+    from .reader import Workbook
     from .usage_import import add_usage, known_tickets, read_usage, usage_totals
 
-    book = load(args.workbook)
+    reader = Workbook(args.workbook)  # read once: validation, known tickets and the write share it
+    book = load_source(reader, name=args.workbook)
     imported = read_usage(Path(args.file), source, [c.name for c in book.clients],
-                          known_tickets=known_tickets(args.workbook))
-    result = add_usage(args.workbook, imported, apply=args.apply)
+                          known_tickets=known_tickets(reader))
+    result = add_usage(args.workbook, imported, apply=args.apply, reader=reader)
     warnings = [p for p in imported.problems if p.severity != "error"]
     errors = [p for p in imported.problems if p.severity == "error"]
     totals = usage_totals(result.added)

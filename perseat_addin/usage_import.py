@@ -280,17 +280,19 @@ class UsageResult:
     applied: bool
 
 
-def add_usage(path: str | Path, imported: UsageImport, *, apply: bool,
-              now: dt.datetime | None = None) -> UsageResult:
-    """Append the import's new rows to the Usage table (and one ChangeLog row per client), atomically."""
+def add_usage(path: str | Path, imported: UsageImport, *, apply: bool, now: dt.datetime | None = None,
+              reader: Any = None) -> UsageResult:
+    """Append the import's new rows to the Usage table (and one ChangeLog row per client), atomically.
+
+    ``reader``: the :class:`~.reader.Workbook` the caller already opened on ``path`` (read once)."""
     from .package import Package
     from .reader import Workbook
     from .sync import changelog_rows
     from .writeback import TableEdit, TableRows, apply_edit, edited_rows, is_blank
 
     path = Path(path)
-    original = path.read_bytes()
-    book = Workbook(path)
+    book = reader if reader is not None else Workbook(path)
+    original = book.path.read_bytes()
     raw = book.table("Usage")
     if raw is None or not raw.is_table:
         raise PerseatError("the workbook has no Usage table; add the Usage sheet from the template "
@@ -327,11 +329,11 @@ def add_usage(path: str | Path, imported: UsageImport, *, apply: bool,
     return result
 
 
-def known_tickets(path: str | Path) -> set[str]:
-    """``source|ticket`` of every ticket the Usage table already counts."""
+def known_tickets(book: Any) -> set[str]:
+    """``source|ticket`` of every ticket the Usage table of ``book`` (a path or an open reader) already counts."""
     from .reader import Workbook
 
-    raw = Workbook(path).table("Usage")
+    raw = (book if isinstance(book, Workbook) else Workbook(book)).table("Usage")
     out: set[str] = set()
     if raw is None:
         return out
