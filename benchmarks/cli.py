@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth import run_measured, workbook_sheets
 
-from perseat_addin.template import write_workbook
+from perseat_addin.excel.template import write_workbook
 
 
 def run_cli(workbook: Path, out: Path) -> tuple[float, float, dict]:

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth import PERIOD, client_rows, roster_frame
 
-from perseat_addin.invoicing import invoice_run
-from perseat_addin.load import load
+from perseat_addin.engine.invoicing import invoice_run
+from perseat_addin.excel.template import build
 from perseat_addin.model import Book, Client, ProrationMode
-from perseat_addin.template import build
+from perseat_addin.workbook.load import load
 
 
 def make_book(rows: int, clients: int, tmp: Path) -> Book:

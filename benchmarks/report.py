@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synth import PERIOD, run_measured, workbook_sheets
 
-from perseat_addin.template import write_workbook
+from perseat_addin.excel.template import write_workbook
 
 
 def usage_rows(n: int, clients: int, users: int, seed: int = 11) -> list[tuple[object, ...]]:

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from perseat_addin.importers import read_export
-from perseat_addin.sync import apply_sync
-from perseat_addin.template import template_sheets, write_workbook
+from perseat_addin.excel.template import template_sheets, write_workbook
+from perseat_addin.imports.roster import read_export
+from perseat_addin.tasks.filebook import sync
 
 HEADER = "Block credential,Display name,First name,Last name,Licenses,User principal name,When created"
 
@@ -56,12 +56,12 @@ def main() -> None:
         imported = read_export(csv, "m365")
         t_read = time.perf_counter() - t0
         t1 = time.perf_counter()
-        changes = apply_sync(wb, "Big Client", imported, dt.date(2026, 12, 1), apply=False)
+        changes = sync(wb, "Big Client", imported, dt.date(2026, 12, 1), apply=False).changes
         t_plan = time.perf_counter() - t1
         copy = Path(tmp) / "copy.xlsm"
         shutil.copy(wb, copy)
         t2 = time.perf_counter()
-        apply_sync(wb, "Big Client", imported, dt.date(2026, 12, 1), apply=True)
+        sync(wb, "Big Client", imported, dt.date(2026, 12, 1), apply=True)
         t_apply = time.perf_counter() - t2
         cmd = [sys.executable, "-m", "perseat_addin.cli", "import", "m365", str(csv), "--workbook", str(copy),
                "--client", "Big Client", "--effective", "2026-12-01", "--apply"]

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perseat_addin.excel.template import SheetSpec, template_sheets
 from perseat_addin.model import FOREVER, SINCE_EVER, Period, day_number
-from perseat_addin.seats import prepare_roster
-from perseat_addin.template import SheetSpec, template_sheets
+from perseat_addin.workbook.load import prepare_roster
 
 PERIOD = Period(2026, 11)
 TYPES = np.array(["Employee", "Contractor", "Intern", "Service", "Guest", "Shared"])

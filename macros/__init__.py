@@ -1,4 +1,4 @@
-"""Ribbon actions (xlwings RunPython entry points): thin wrappers over :mod:`perseat_addin.actions`.
+"""Ribbon actions (xlwings RunPython entry points): thin wrappers over :mod:`perseat_addin.tasks`.
 
 Each button of the "Per-Seat Billing" tab calls a VBA callback that runs, e.g.::
 
@@ -10,7 +10,7 @@ here (a one-liner over :func:`_perform`) plus one :class:`Action` entry.
 
 Every macro takes an optional ``book``: None means the workbook that pressed
 the button (``xw.Book.caller()``); anything implementing
-:class:`perseat_addin.actions.LiveBook` (a test stand-in), or an ``xw.Book``
+:class:`perseat_addin.tasks.livebook.LiveBook` (a test stand-in), or an ``xw.Book``
 opened from Python, is used as given. Importing this package does not import
 xlwings.
 """
@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perseat_addin import actions
-from perseat_addin.actions import LiveBook, Outcome
+from perseat_addin.tasks import check, invoice, livebook
+from perseat_addin.tasks import import_roster as roster_task
+from perseat_addin.tasks import report as report_task
+from perseat_addin.tasks.livebook import LiveBook, Outcome
 
 
 @dataclass(frozen=True)
@@ -100,38 +102,38 @@ def _live(book: Any) -> LiveBook:
 
 
 def _perform(macro: str, action: Any, book: Any) -> Outcome:
-    return actions.perform(_live(book), f"{actions.PREFIX}: {_LABELS[macro]}", action)
+    return livebook.perform(_live(book), f"{livebook.PREFIX}: {_LABELS[macro]}", action)
 
 
 def generate_invoices(book: Any = None) -> Outcome:
     """Generate invoices: draft the month's invoices, invoice sheets, PDFs and accounting CSVs."""
-    return _perform("generate_invoices", actions.generate_invoices, book)
+    return _perform("generate_invoices", invoice.generate_invoices, book)
 
 
 def finalize_period(book: Any = None) -> Outcome:
     """Finalize period: mark the month's drafts Final, advance the period, save."""
-    return _perform("finalize_period", actions.finalize_period, book)
+    return _perform("finalize_period", invoice.finalize_period, book)
 
 
 def check_workbook(book: Any = None) -> Outcome:
     """Check workbook: list every problem in one message box."""
-    return _perform("check_workbook", actions.check_workbook, book)
+    return _perform("check_workbook", check.check_workbook, book)
 
 
 def import_roster(path: str | None = None, book: Any = None) -> Outcome:
     """Import roster: sync the export at ``path`` into its client's Roster after a Yes to the preview."""
-    return _perform("import_roster", lambda live: actions.import_roster(live, path), book)
+    return _perform("import_roster", lambda live: roster_task.import_roster(live, path), book)
 
 
 def usage_report(book: Any = None) -> Outcome:
     """Usage & pricing report: the Report sheet with its charts."""
-    return _perform("usage_report", actions.usage_report, book)
+    return _perform("usage_report", report_task.usage_report, book)
 
 
 def show_help(book: Any = None) -> Outcome:
     """Help: what each button does and where the documentation is."""
-    where = f"The Python package is installed in {Path(actions.__file__).parent}."
-    text = actions.help_text([(a.label, a.supertip) for a in ACTIONS], f"{DOCS}\n{where}")
+    where = f"The Python package is installed in {Path(livebook.__file__).parents[1]}."
+    text = livebook.help_text([(a.label, a.supertip) for a in ACTIONS], f"{DOCS}\n{where}")
     return _perform("show_help", lambda live: Outcome(text), book)
 
 

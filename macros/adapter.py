@@ -18,10 +18,10 @@ from typing import Any
 
 import xlwings as xw
 
-from perseat_addin.actions import SheetLayout, Style, TableRef
+from perseat_addin.cells import col_letter
 from perseat_addin.errors import PerseatError
-from perseat_addin.layout import Chart
-from perseat_addin.reader import col_letter
+from perseat_addin.outputs.layout import Chart
+from perseat_addin.tasks.livebook import SheetLayout, Style, TableRef
 
 WINDOWS = sys.platform.startswith("win")
 _ALIGN = {"left": -4131, "center": -4108, "right": -4152}  # xlHAlign*

@@ -12,10 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import FinalizedError, InputProblems, PerseatError, Problem, WorkbookError
-from .money import fmt_money
-from .outputs import summary, write_outputs
+from perseat_addin.engine.invoicing import invoice_run
+from perseat_addin.errors import FinalizedError, InputProblems, PerseatError, Problem, WorkbookError
+from perseat_addin.money import fmt_money
+from perseat_addin.outputs.publish import summary, write_outputs
+from perseat_addin.version import __version__
 
 
 @contextmanager
@@ -46,7 +47,7 @@ def _print_problems(problems: Sequence[Problem], as_json: bool, head: str) -> No
 def _period_arg(text: str | None) -> str | None:
     if text is None:
         return None
-    from .model import Period
+    from perseat_addin.model import Period
 
     try:
         Period.parse(text)
@@ -62,14 +63,13 @@ def _usage_error(msg: str) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the workbook and report every problem at once."""
-    from .actions import check_summary
-    from .importers import mapping_problems
-    from .load import load
-    from .reader import Workbook
+    from perseat_addin.tasks.check import check_summary, validate
+    from perseat_addin.tasks.filebook import FileBook
+    from perseat_addin.workbook.load import load_source
 
-    book = load(args.workbook)
-    problems = mapping_problems(Workbook(args.workbook).table("Mappings"))
-    if problems:
+    wb = FileBook(args.workbook)
+    book, problems = validate(wb, lambda: load_source(wb.source(), name=args.workbook))
+    if book is None or problems:
         raise InputProblems(problems)
     info = check_summary(book)
     billable = info["billable_users"]
@@ -85,14 +85,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_invoice(args: argparse.Namespace) -> int:
     """Price the period and write invoices.xlsx, the accounting CSVs and (optionally) PDFs."""
-    from .invoicing import invoice_run
-    from .load import load
-    from .model import Period
-    from .writeback import record_invoices
+    from perseat_addin.tasks import invoice
+    from perseat_addin.tasks.filebook import FileBook
+    from perseat_addin.tasks.port import validated
 
-    book = load(args.workbook, period=args.period)
-    period = Period.parse(args.period) if args.period else book.settings.period
+    wb = FileBook(args.workbook)
     show = not args.json
+    book, period = validated(wb, args.period)
     with _progress(len(book.clients), "Pricing", show) as tick:
         run = invoice_run(book, period, progress=tick)
     if args.finalize:
@@ -106,7 +105,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
              for i in run.invoices}
 
     def finalize() -> None:
-        record_invoices(args.workbook, run.invoices, period, final=True, files=files)
+        wb.write(invoice.ledger_edits(wb, run.invoices, period, final=True, files=files))
 
     with _progress(len(run.invoices), "Writing", show) as tick:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick,
@@ -132,7 +131,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
 
 
 def _default_out(workbook: str, folder: str, period: Any) -> Path:
-    from .actions import output_dir
+    from perseat_addin.outputs.publish import output_dir
 
     return output_dir(str(Path(workbook).resolve()), folder, period)
 
@@ -141,31 +140,31 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Sync a vendor export into one client's Roster (dry run unless --apply)."""
     import datetime as dt
 
-    from .importers import SOURCES, Mapping, detect_source, read_export
-    from .schema import parse_date_text
-    from .sync import sync
-    from .usage_import import USAGE_SOURCES
+    from perseat_addin.cells import parse_date_text
+    from perseat_addin.imports.roster import read_export
+    from perseat_addin.tasks import import_roster
+    from perseat_addin.tasks.filebook import FileBook
 
     try:
         effective = parse_date_text(args.effective) if args.effective else dt.date.today()
     except ValueError as exc:
         return _usage_error(f"--effective: {exc}")
-    if args.source.strip().lower() in USAGE_SOURCES:
-        return _import_usage(args, args.source)
-    source: str | Mapping = args.source
-    if args.source.strip().lower() == "auto":
-        source = detect_source(Path(args.file), [m for m in _mappings(args.workbook).values() if m.kind == "Roster"])
-    elif args.source.strip().lower() not in SOURCES:
-        found: Mapping = _mapping(args.workbook, args.source)
-        if found.kind.lower() == "usage":
-            return _import_usage(args, found)
-        source = found
+    wb = FileBook(args.workbook)
+    source = import_roster.source_of(wb, args.source, Path(args.file))
+    if import_roster.is_usage(source):
+        return _import_usage(args, wb, source)
     imported = read_export(Path(args.file), source)
-    result = sync(args.workbook, args.client, imported, effective, apply=args.apply)
-    client, changes, report = result.client, result.changes, result.drift
-    warnings = [p for p in imported.problems if p.severity != "error"]
+    client, why = import_roster.find_client(wb, imported, args.client)
+    if client is None:
+        raise InputProblems([Problem(imported.file or "import", None, None,
+                                     f"cannot tell which client this export is for ({why})",
+                                     "name the client: --client NAME (as in Clients)")])
+    planned = import_roster.plan(wb, imported, client, why, effective)
+    if args.apply:
+        import_roster.apply(wb, planned)
+    changes, report, warnings = planned.changes, planned.drift, planned.warnings
     if args.json:
-        print(json.dumps({"client": client, "client_reason": result.client_reason,
+        print(json.dumps({"client": client, "client_reason": planned.client_reason,
                           "effective": effective.isoformat(), "applied": args.apply,
                           "drift": report.as_dict(),
                           "users_in_import": len(imported.rows),
@@ -173,7 +172,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                                        "old": c.old, "new": c.new} for c in changes],
                           "warnings": [w.as_dict() for w in warnings]}, indent=2, ensure_ascii=False))
         return 0
-    how = f" ({result.client_reason})" if result.client_reason else ""
+    how = f" ({planned.client_reason})" if planned.client_reason else ""
     print(f"{len(imported.rows)} users in {Path(args.file).name} ({imported.source}) for {client}{how}, "
           f"effective {effective}:")
     for c in changes:
@@ -189,81 +188,48 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mappings(workbook: str, kind: str = "Roster") -> dict[str, Any]:
-    """The workbook's saved column mappings (InputProblems if its Mappings table has any)."""
-    from .importers import saved_mappings
-    from .reader import Workbook
-
-    raw = Workbook(workbook).table("Mappings")
-    mappings, problems = saved_mappings(raw, kind)
-    if problems:
-        raise InputProblems(problems)
-    if kind == "Roster":
-        usage, problems = saved_mappings(raw, "Usage")
-        if problems:
-            raise InputProblems(problems)
-        mappings = {**usage, **mappings}
-    return mappings
-
-
-def _import_usage(args: argparse.Namespace, source: Any) -> int:
+def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     """PSA time entries or tickets → rows appended to the Usage table (dry run unless --apply)."""
-    from .load import load_source
-    from .reader import Workbook
-    from .usage_import import add_usage, known_tickets, read_usage, usage_totals
+    from perseat_addin.imports.usage import usage_totals
+    from perseat_addin.tasks import import_usage
 
-    reader = Workbook(args.workbook)  # read once: validation, known tickets and the write share it
-    book = load_source(reader, name=args.workbook)
-    imported = read_usage(Path(args.file), source, [c.name for c in book.clients],
-                          known_tickets=known_tickets(reader))
-    result = add_usage(args.workbook, imported, apply=args.apply, reader=reader)
+    imported = import_usage.read(wb, Path(args.file), source)
+    planned = import_usage.plan(wb, imported)
+    applied = args.apply and bool(planned.added)
+    if applied:
+        import_usage.apply(wb, planned)
     warnings = [p for p in imported.problems if p.severity != "error"]
     errors = [p for p in imported.problems if p.severity == "error"]
-    totals = usage_totals(result.added)
+    totals = usage_totals(planned.added)
     if args.json:
-        print(json.dumps({"source": imported.source, "applied": result.applied, "rows_read": len(imported.rows),
-                          "rows_new": len(result.added), "rows_already_there": result.already,
+        print(json.dumps({"source": imported.source, "applied": applied, "rows_read": len(imported.rows),
+                          "rows_new": len(planned.added), "rows_already_there": planned.already,
                           "by_client": {c: {"rows": n, "tickets": t, "hours": str(h)} for c, (n, t, h) in
                                         totals.items()},
                           "unknown_companies": imported.unknown,
                           "problems": [p.as_dict() for p in imported.problems]}, indent=2, ensure_ascii=False))
         return 0
-    print(f"{len(imported.rows)} usage rows in {Path(args.file).name} ({imported.source}); {len(result.added)} new, "
-          f"{result.already} already in the Usage table:")
+    print(f"{len(imported.rows)} usage rows in {Path(args.file).name} ({imported.source}); {len(planned.added)} new, "
+          f"{planned.already} already in the Usage table:")
     for c, (n, t, h) in sorted(totals.items()):
         print(f"  {c:<30.30} {n:>6} rows {t:>5} tickets {h:>9.2f} h")
     for p in [*errors, *warnings]:
         print(f"{p.severity}: {p}", file=sys.stderr)
-    if result.added:
-        print(f"Added {len(result.added)} rows to the Usage table of {args.workbook}." if result.applied
+    if planned.added:
+        print(f"Added {len(planned.added)} rows to the Usage table of {args.workbook}." if applied
               else "Dry run: nothing written. Add --apply to add these rows.")
     return 0
 
 
-def _mapping(workbook: str, name: str) -> Any:
-    """The column mapping called ``name`` in the workbook's Mappings table."""
-    from .importers import SOURCES
-
-    mappings = _mappings(workbook)
-    found = mappings.get(name.strip().lower())
-    if found is None:
-        from .usage_import import USAGE_SOURCES
-
-        known = [*SOURCES, *USAGE_SOURCES, *(m.name for m in mappings.values())]
-        raise InputProblems([Problem("Mappings", None, "Source", f'no importer or saved mapping called "{name}"',
-                                     f"use one of: {', '.join(known)}; or add rows for {name} to the Mappings "
-                                     "table (Source, Field, Column)")])
-    return found
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Usage and pricing report: report.xlsx (with charts) and a summary, or --json."""
-    from .load import load
-    from .model import Period
-    from .report import TREND_MONTHS, build_report, report_dict, write_report
+    from perseat_addin.engine.report import TREND_MONTHS, build_report
+    from perseat_addin.outputs.report_sheet import report_dict, write_report
+    from perseat_addin.tasks.filebook import FileBook
+    from perseat_addin.tasks.port import validated
 
-    book = load(args.workbook, period=args.period)
-    period = Period.parse(args.period) if args.period else book.settings.period
+    wb = FileBook(args.workbook)
+    book, period = validated(wb, args.period)
     big = len(book.roster) + len(book.usage) >= 20_000
     with _progress(TREND_MONTHS, "Reporting", not args.json and big, unit="month", min_total=1) as tick:
         rep = build_report(book, period, progress=tick)
@@ -292,7 +258,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_template(args: argparse.Namespace) -> int:
     """Write the sample workbook."""
-    from .template import build
+    from perseat_addin.excel.template import build
 
     path = build(args.out)
     print(f"Wrote {path}")

@@ -66,3 +66,7 @@ class WorkbookError(PerseatError):
 
 class FinalizedError(PerseatError):
     """An operation would change a Final invoice."""
+
+
+class ArgumentError(PerseatError):
+    """A function argument cannot be used; the message names it and says why."""

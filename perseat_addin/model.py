@@ -13,8 +13,8 @@ from enum import Enum
 
 import pandas as pd
 
-from .errors import Problem
-from .money import Rounding
+from perseat_addin.errors import Problem
+from perseat_addin.money import Rounding
 
 FOREVER = 10**7
 """Day number standing for a blank End (still active)."""

@@ -81,11 +81,6 @@ def round_div_array(num: IntArray, den: IntArray | int, mode: Rounding) -> IntAr
     return np.asarray(sign * (q + (2 * r >= den_arr).astype(np.int64)), dtype=np.int64)
 
 
-def micros_to_cents(num_micros: int, den: int, mode: Rounding) -> int:
-    """Cents of ``num_micros / den`` micro-units, rounded once."""
-    return round_div(num_micros, den * MICROS_PER_CENT, mode)
-
-
 def cents_to_decimal(cents: int) -> Decimal:
     """Integer cents as a two-place Decimal."""
     return Decimal(int(cents)).scaleb(-2)

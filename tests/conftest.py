@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perseat_addin.invoicing import Run, invoice_run
-from perseat_addin.load import load
+from perseat_addin.engine.invoicing import Run, invoice_run
+from perseat_addin.excel.template import SheetSpec, write_workbook
 from perseat_addin.model import (
     DEFAULT_USER_TYPES,
     FOREVER,
@@ -41,9 +41,8 @@ from perseat_addin.model import (
     UserType,
     day_number,
 )
-from perseat_addin.schema import REQUIRED_TABLES
-from perseat_addin.seats import prepare_roster
-from perseat_addin.template import SheetSpec, write_workbook
+from perseat_addin.workbook.load import load, prepare_roster
+from perseat_addin.workbook.schema import REQUIRED_TABLES
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "Settings": ("Setting", "Value"),

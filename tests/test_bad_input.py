@@ -23,7 +23,7 @@ import pytest
 from openpyxl import load_workbook
 
 from perseat_addin import cli
-from perseat_addin.template import SheetSpec, template_sheets, write_workbook
+from perseat_addin.excel.template import SheetSpec, template_sheets, write_workbook
 
 # --------------------------------------------------------------------------
 # helpers (own to this file; conftest.py belongs to someone else)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from perseat_addin.template import SheetSpec, template_sheets, write_workbook
+from perseat_addin.excel.template import SheetSpec, template_sheets, write_workbook
 
 MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
 CENT = Decimal("0.01")

@@ -24,7 +24,7 @@ from oletools.olevba import VBA_Parser
 from perseat_addin.macros import ACTIONS, vbagen
 from perseat_addin.udfs import FUNCTIONS
 
-from perseat_addin.template import CLIENT_FORMULAS, build, vba_source_dir
+from perseat_addin.excel.template import CLIENT_FORMULAS, build, vba_source_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbook_template.xlsm"

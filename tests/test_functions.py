@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
-from perseat_addin import functions as fx
-from perseat_addin.errors import InputProblems
-from perseat_addin.invoicing import Run
+from perseat_addin.engine.advice import recommend_plan, recommend_price
+from perseat_addin.engine.invoicing import Run
+from perseat_addin.engine.measures import average_users, billable_users, usage_per_user
+from perseat_addin.engine.pricing import SeatCharge, min_fee_topup, month_of, per_user_price, prorate, seat_charge
+from perseat_addin.errors import ArgumentError, InputProblems
+from perseat_addin.excel import functions as fx
 from perseat_addin.model import DayCount, Period, Tiering
 from perseat_addin.money import Rounding
 
@@ -38,7 +41,7 @@ def test_plans_are_validated_like_a_workbook() -> None:
     assert list(plans.plans) == ["standard", "lite"]
     assert plans.find(" STANDARD ").min_users == 3
     assert plans.find("lite").rate_micros == 40_000_000
-    with pytest.raises(fx.ArgumentError, match='plan "Gold" not in Plans'):
+    with pytest.raises(ArgumentError, match='plan "Gold" not in Plans'):
         plans.find("Gold")
     with pytest.raises(InputProblems) as exc:
         fx.load_plans([["Plan", "Rate"], ["Standard", "ninety"], ["Standard", 90]])
@@ -68,7 +71,7 @@ def test_tiered_plans_without_tiers() -> None:
     found = fx.load_plans(plans)
     assert found.find("Flat").rate_micros == 10_000_000
     assert found.find("Vol", priced=False).min_fee_micros == 500_000_000  # minimums need no tiers
-    with pytest.raises(fx.ArgumentError, match='plan "Vol" is volume: give the Tiers table too'):
+    with pytest.raises(ArgumentError, match='plan "Vol" is volume: give the Tiers table too'):
         found.find("vol")
     tiers = [["Plan", "UpTo", "Rate"], ["Vol", 10, 60], ["Vol", None, 50]]
     assert fx.load_plans(plans, tiers).find("Vol").tiers == ((10, 60_000_000), (None, 50_000_000))
@@ -105,11 +108,11 @@ def test_tier_problems(rows: list[list[Any]], message: str) -> None:
 
 
 def test_tier_arguments() -> None:
-    with pytest.raises(fx.ArgumentError, match="no Plan column"):
+    with pytest.raises(ArgumentError, match="no Plan column"):
         fx.tier_plan([["Plan", "UpTo", "Rate"], ["A", None, 5]], Tiering.VOLUME)
-    with pytest.raises(fx.ArgumentError, match="has no rows"):
+    with pytest.raises(ArgumentError, match="has no rows"):
         fx.tier_plan([["UpTo", "Rate"], [None, None]], Tiering.VOLUME)
-    with pytest.raises(fx.ArgumentError, match="graduated or volume"):
+    with pytest.raises(ArgumentError, match="graduated or volume"):
         fx.tier_plan(TIERS, Tiering.FLAT)
 
 
@@ -123,18 +126,18 @@ def test_tier_arguments() -> None:
 ])
 def test_worked_example_tiers(mode: Tiering, users: int, cents: int, unit: str | None) -> None:
     plan = fx.tier_plan(TIERS, mode)
-    assert fx.seat_charge(plan, users).total_cents == cents
+    assert seat_charge(plan, users).total_cents == cents
     if unit is not None:
-        assert fx.per_user_price(plan, users) == Decimal(unit)
+        assert per_user_price(plan, users) == Decimal(unit)
 
 
 def test_worked_example_minimum_fee() -> None:
     plan = fx.load_plans([["Plan", "Rate", "MinFee"], ["Small", 10, 100]]).find("Small")
-    base = 5000 + fx.seat_charge(fx.flat_plan(Decimal(10)), 3).total_cents
+    base = 5000 + seat_charge(fx.flat_plan(Decimal(10)), 3).total_cents
     assert base == 8000
-    assert fx.min_fee_topup(plan, base) == 2000
-    assert fx.seat_charge(plan, 3) == fx.SeatCharge(seats=3, seat_cents=3000, device_cents=0, minimum_cents=7000)
-    assert fx.min_fee_topup(plan, 10001) == 0
+    assert min_fee_topup(plan, base) == 2000
+    assert seat_charge(plan, 3) == SeatCharge(seats=3, seat_cents=3000, device_cents=0, minimum_cents=7000)
+    assert min_fee_topup(plan, 10001) == 0
 
 
 PLANS = [["Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate"],
@@ -157,17 +160,17 @@ def test_seat_charge_equals_the_invoice_of_a_steady_client(bill: Callable[..., R
                roster=[{"UserID": f"u{i}"} for i in range(users)],
                devices=[{"DeviceID": f"d{i}"} for i in range(devices)])
     (inv,) = run.invoices
-    got = fx.seat_charge(fx.load_plans(PLANS, PLAN_TIERS).find(plan), users, devices)
+    got = seat_charge(fx.load_plans(PLANS, PLAN_TIERS).find(plan), users, devices)
     assert got.total_cents == sum(ln.amount_cents for ln in inv.lines if ln.kind in ("seats", "devices", "minimum"))
     assert got.seats == sum(int(ln.quantity) for ln in inv.lines if ln.kind == "seats")
 
 
 def test_seat_charge_refuses_what_it_cannot_price() -> None:
-    with pytest.raises(fx.ArgumentError, match="cannot be negative"):
-        fx.seat_charge(fx.flat_plan(Decimal(10)), -1)
-    with pytest.raises(fx.ArgumentError, match="too many to price"):
-        fx.seat_charge(fx.flat_plan(Decimal(999_999_999)), 10**7)
-    with pytest.raises(fx.ArgumentError, match="negative"):
+    with pytest.raises(ArgumentError, match="cannot be negative"):
+        seat_charge(fx.flat_plan(Decimal(10)), -1)
+    with pytest.raises(ArgumentError, match="too many to price"):
+        seat_charge(fx.flat_plan(Decimal(999_999_999)), 10**7)
+    with pytest.raises(ArgumentError, match="negative"):
         fx.flat_plan(Decimal(-1))
 
 
@@ -190,16 +193,16 @@ def test_seat_charge_refuses_what_it_cannot_price() -> None:
 ])
 def test_prorate(start: D | None, end: D | None, within: D, day_count: DayCount, rounding: Rounding,
                  cents: int) -> None:
-    assert fx.prorate(Decimal(10), start, end, within, day_count, rounding) == cents
+    assert prorate(Decimal(10), start, end, within, day_count, rounding) == cents
 
 
 def test_prorate_credits_and_bad_spans() -> None:
-    assert fx.prorate(Decimal(-10), D(2026, 11, 11), None, D(2026, 11, 1)) == -667
-    assert fx.prorate(Decimal(-10), D(2026, 11, 11), None, D(2026, 11, 1), rounding=Rounding.DOWN) == -667
-    with pytest.raises(fx.ArgumentError, match="end is before start"):
-        fx.prorate(Decimal(10), D(2026, 11, 11), D(2026, 11, 10), D(2026, 11, 1))
-    with pytest.raises(fx.ArgumentError, match="outside the years"):
-        fx.prorate(Decimal(10), None, None, D(9999, 12, 1))
+    assert prorate(Decimal(-10), D(2026, 11, 11), None, D(2026, 11, 1)) == -667
+    assert prorate(Decimal(-10), D(2026, 11, 11), None, D(2026, 11, 1), rounding=Rounding.DOWN) == -667
+    with pytest.raises(ArgumentError, match="end is before start"):
+        prorate(Decimal(10), D(2026, 11, 11), D(2026, 11, 10), D(2026, 11, 1))
+    with pytest.raises(ArgumentError, match="outside the years"):
+        prorate(Decimal(10), None, None, D(9999, 12, 1))
 
 
 @pytest.mark.parametrize("day_count", ["actual", "thirty"])
@@ -215,8 +218,8 @@ def test_prorate_equals_the_invoice_line_of_a_joiner_and_a_leaver(bill: Callable
                   for d in days])
     billed = {i.client.name: i.total_cents for i in run.invoices}
     for d in days:
-        assert fx.prorate(Decimal(95), D(2026, 7, d), None, D(2026, 7, 1), DayCount(day_count)) == billed[f"Join {d}"]
-        assert fx.prorate(Decimal(95), None, D(2026, 7, d), D(2026, 7, 1), DayCount(day_count)) == \
+        assert prorate(Decimal(95), D(2026, 7, d), None, D(2026, 7, 1), DayCount(day_count)) == billed[f"Join {d}"]
+        assert prorate(Decimal(95), None, D(2026, 7, d), D(2026, 7, 1), DayCount(day_count)) == \
             billed.get(f"Leave {d}", 0)
 
 
@@ -243,12 +246,12 @@ TYPES = [["Type", "Billable", "MinActiveDays"], ["Employee", "Yes", 0], ["Intern
     ("Beta", D(2026, 11, 30), 1), ("Gamma", D(2026, 11, 30), 0),
 ])
 def test_billable_users(client: str, day: D, users: int) -> None:
-    assert fx.billable_users(fx.roster_book(ROSTER, TYPES), client, day) == users
+    assert billable_users(fx.roster_book(ROSTER, TYPES), client, day) == users
 
 
 def test_billable_users_with_the_default_types() -> None:
     roster = [["Client", "UserID", "Type", "Plan"], ["Acme", "a", "Employee", "Gold"], ["Acme", "b", "Guest", None]]
-    assert fx.billable_users(fx.roster_book(roster), "Acme", D(2026, 11, 1)) == 1
+    assert billable_users(fx.roster_book(roster), "Acme", D(2026, 11, 1)) == 1
 
 
 def test_billable_users_counts_like_the_invoice(bill: Callable[..., Run]) -> None:
@@ -258,7 +261,7 @@ def test_billable_users_counts_like_the_invoice(bill: Callable[..., Run]) -> Non
                roster=[{k: v for k, v in zip(heads, r, strict=True) if v is not None} for r in rows])
     book = fx.roster_book(ROSTER, TYPES)
     for inv in run.invoices:
-        users = [fx.billable_users(book, inv.client.name, D(2026, 11, d)) for d in range(1, 31)]
+        users = [billable_users(book, inv.client.name, D(2026, 11, d)) for d in range(1, 31)]
         assert sum(int(ln.quantity) for ln in inv.lines if ln.kind in ("seats", "seat-change")) == users[-1]
         assert inv.seats == users[-1]
 
@@ -272,14 +275,14 @@ def test_usage_per_user() -> None:
     book = fx.roster_book(ROSTER, TYPES, USAGE)
     nov = Period(2026, 11)
     average = Decimal(2 * 14 + 3 * 6 + 2 * 10) / 30  # Acme: 2 users, 3 from Nov 15, 2 from Nov 21
-    assert fx.average_users(book, "Acme", nov) == Decimal(66) / 30
-    assert fx.usage_per_user(book, "Acme", nov) == Decimal("4.75") / average
-    assert fx.usage_per_user(book, "ACME", nov, "tickets") == 3 / average
-    assert fx.usage_per_user(book, "Beta", nov) == Decimal("0.5")
-    with pytest.raises(fx.ArgumentError, match='"Gamma" has no billable users in November 2026'):
-        fx.usage_per_user(book, "Gamma", nov)
-    with pytest.raises(fx.ArgumentError, match="not hours or tickets"):
-        fx.usage_per_user(book, "Acme", nov, "minutes")
+    assert average_users(book, "Acme", nov) == Decimal(66) / 30
+    assert usage_per_user(book, "Acme", nov) == Decimal("4.75") / average
+    assert usage_per_user(book, "ACME", nov, "tickets") == 3 / average
+    assert usage_per_user(book, "Beta", nov) == Decimal("0.5")
+    with pytest.raises(ArgumentError, match='"Gamma" has no billable users in November 2026'):
+        usage_per_user(book, "Gamma", nov)
+    with pytest.raises(ArgumentError, match="not hours or tickets"):
+        usage_per_user(book, "Acme", nov, "minutes")
 
 
 # --------------------------------------------------------------------------
@@ -287,7 +290,7 @@ def test_usage_per_user() -> None:
 
 
 def test_recommend_price() -> None:
-    rp = fx.recommend_price
+    rp = recommend_price
     assert rp(Decimal("1.5"), Decimal(55), Decimal("0.35")) == Decimal("126.93")
     assert rp(Decimal("1.5"), Decimal(55), Decimal("0.35"), step=Decimal(5)) == 130
     assert rp(Decimal(2), Decimal(50), Decimal("0.5"), Decimal(10), Decimal(5)) == 220  # on a step: stays
@@ -296,17 +299,17 @@ def test_recommend_price() -> None:
     for bad in (dict(margin=Decimal(1)), dict(margin=Decimal("-0.1")), dict(hours=Decimal(-1)),
                 dict(step=Decimal(-5))):
         args = {"hours": Decimal(1), "cost_per_hour": Decimal(50), "margin": Decimal("0.3"), **bad}
-        with pytest.raises(fx.ArgumentError):
+        with pytest.raises(ArgumentError):
             rp(**args)
 
 
 def test_recommend_plan() -> None:
     plans = fx.load_plans([["Plan", "Rate", "IncludedHours"], ["Basic", 50, 1], ["Pro", 80, 3],
                            ["Pro Plus", 80, 3], ["Max", 120, None]]).plans.values()
-    assert [fx.recommend_plan(plans, Decimal(h)).name for h in ("0", "1", "1.01", "3", "40")] == \
+    assert [recommend_plan(plans, Decimal(h)).name for h in ("0", "1", "1.01", "3", "40")] == \
         ["Basic", "Basic", "Pro", "Pro", "Max"]
-    with pytest.raises(fx.ArgumentError, match=r"no plan includes 2\.5 hours per user"):
-        fx.recommend_plan([p for p in plans if p.name == "Basic"], Decimal("2.50"))
+    with pytest.raises(ArgumentError, match=r"no plan includes 2\.5 hours per user"):
+        recommend_plan([p for p in plans if p.name == "Basic"], Decimal("2.50"))
 
 
 # --------------------------------------------------------------------------
@@ -327,16 +330,16 @@ def test_invoice_for(bill: Callable[..., Run]) -> None:
     inv = fx.invoice_for(book, " acme")
     assert (inv.number, inv.total_cents) == ("INV-7", 500)
     assert fx.run_for(book) is fx.run_for(book)
-    with pytest.raises(fx.ArgumentError, match='no invoice for "Beta" in November 2026: inactive'):
+    with pytest.raises(ArgumentError, match='no invoice for "Beta" in November 2026: inactive'):
         fx.invoice_for(book, "Beta")
-    with pytest.raises(fx.ArgumentError, match='no invoice for "Gamma" in November 2026: no billable users'):
+    with pytest.raises(ArgumentError, match='no invoice for "Gamma" in November 2026: no billable users'):
         fx.invoice_for(book, "Gamma")
-    with pytest.raises(fx.ArgumentError, match='client "Zeta" not in Clients'):
+    with pytest.raises(ArgumentError, match='client "Zeta" not in Clients'):
         fx.invoice_for(book, "Zeta")
 
 
 def test_month_of() -> None:
-    assert fx.month_of(D(2026, 11, 30)) == Period(2026, 11)
+    assert month_of(D(2026, 11, 30)) == Period(2026, 11)
     for bad in (D(1899, 12, 31), D(9999, 1, 1)):
-        with pytest.raises(fx.ArgumentError):
-            fx.month_of(bad)
+        with pytest.raises(ArgumentError):
+            month_of(bad)

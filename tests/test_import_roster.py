@@ -10,11 +10,11 @@ import perseat_addin.macros as m
 import pytest
 from test_macros import ExcelStandIn, copy_of, perseat
 
-from perseat_addin.importers import read_export
-from perseat_addin.load import load
-from perseat_addin.reader import Workbook
-from perseat_addin.sync import guess_client
-from perseat_addin.writeback import TableRows
+from perseat_addin.engine.roster_sync import guess_client
+from perseat_addin.imports.roster import read_export
+from perseat_addin.tables import TableRows
+from perseat_addin.workbook.load import load
+from perseat_addin.workbook.reader import Workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbook_template.xlsm"

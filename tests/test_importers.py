@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from perseat_addin.errors import InputProblems
-from perseat_addin.importers import (
+from perseat_addin.imports.roster import (
     MAX_BYTES,
     ImportedUser,
     ImportResult,
@@ -18,7 +18,7 @@ from perseat_addin.importers import (
     read_export,
     saved_mappings,
 )
-from perseat_addin.reader import MemoryTables
+from perseat_addin.tables import MemoryTables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -388,7 +388,7 @@ def test_the_mappings_table_is_checked_row_by_row() -> None:
 
 
 def test_the_template_ships_a_sample_mapping() -> None:
-    from perseat_addin.reader import Workbook
+    from perseat_addin.workbook.reader import Workbook
 
     mappings, problems = saved_mappings(Workbook(ROOT / "workbook_template.xlsm").table("Mappings"))
     assert problems == [] and mappings["hr system"] == HR

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from perseat_addin.engine.invoicing import Invoice, Run, invoice_run
 from perseat_addin.errors import InputProblems
-from perseat_addin.invoicing import Invoice, Run, invoice_run
-from perseat_addin.load import load
+from perseat_addin.excel.template import SheetSpec, template_sheets, write_workbook
 from perseat_addin.model import Period
-from perseat_addin.template import SheetSpec, template_sheets, write_workbook
+from perseat_addin.workbook.load import load
 
 
 def users(n: int, prefix: str = "user", **fields: Any) -> list[dict[str, Any]]:

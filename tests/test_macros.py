@@ -30,15 +30,16 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.page import PageMargins
+from openpyxl_book import open_workbook, save_workbook
 
-from perseat_addin.actions import LiveBook, Outcome, SheetLayout, TableRef, problems_text
+from perseat_addin.cells import EXCEL_ERRORS
+from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.errors import InputProblems, Problem
-from perseat_addin.invoicing import invoice_run
-from perseat_addin.layout import Chart
-from perseat_addin.load import load
-from perseat_addin.reader import EXCEL_ERRORS
-from perseat_addin.template import MACRO_MAIN, SheetSpec, template_sheets, write_workbook
-from perseat_addin.writeback import open_workbook, save_workbook
+from perseat_addin.excel.template import SheetSpec, template_sheets, write_workbook
+from perseat_addin.outputs.layout import Chart
+from perseat_addin.tasks.livebook import LiveBook, Outcome, SheetLayout, TableRef, problems_text
+from perseat_addin.workbook.load import load
+from perseat_addin.workbook.package import MACRO_MAIN
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 needs_soffice = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not on PATH: the stand-in "
@@ -924,7 +925,7 @@ def test_xlwings_book_translates_the_protocol() -> None:
         "alert('Title', 'critical')",
     ]
     log.clear()
-    from perseat_addin.actions import Cell, Style
+    from perseat_addin.tasks.livebook import Cell, Style
 
     layout = SheetLayout("HV-1", (Cell(1, 1, "Total due", Style(bold=True, top="medium"), to=(1, 3)),
                                   Cell(1, 4, 12.5, Style(number_format="#,##0.00"))), widths=((1, 58.0),),

@@ -16,8 +16,8 @@ import xlsxwriter
 from lxml import etree
 
 from perseat_addin.errors import PerseatError
-from perseat_addin.package import Package
-from perseat_addin.reader import Workbook
+from perseat_addin.workbook.package import Package
+from perseat_addin.workbook.reader import Workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbook_template.xlsm"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from perseat_addin.invoicing import Invoice, Run
+from perseat_addin.engine.invoicing import Invoice, Run
+from perseat_addin.engine.pricing import day_weights, price
 from perseat_addin.model import DayCount, Plan, Tiering
 from perseat_addin.money import MICRO
-from perseat_addin.pricing import day_weights, price
 
 
 def users(n: int, prefix: str = "user", **fields: Any) -> list[dict[str, Any]]:

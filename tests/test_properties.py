@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perseat_addin.invoicing import RECURRING, Invoice, Run, invoice_run
+from perseat_addin.engine.invoicing import RECURRING, Invoice, Run, invoice_run
+from perseat_addin.engine.pricing import price
 from perseat_addin.model import (
     DEFAULT_USER_TYPES,
     FOREVER,
@@ -40,7 +41,6 @@ from perseat_addin.model import (
     day_number,
 )
 from perseat_addin.money import MICRO, MICROS_PER_CENT, Rounding
-from perseat_addin.pricing import price
 
 
 def examples(n: int) -> Callable[..., Any]:

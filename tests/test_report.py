@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from perseat_addin import functions as fx
-from perseat_addin.load import load
+from perseat_addin.engine.advice import recommend_plan, recommend_price, robust_z, volume_cliffs
+from perseat_addin.engine.measures import billable_users, usage_per_user
+from perseat_addin.engine.report import build_report
 from perseat_addin.model import Book
-from perseat_addin.report import build_report, report_dict, robust_z, volume_cliffs
+from perseat_addin.outputs.report_sheet import report_dict
+from perseat_addin.workbook.load import load
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbook_template.xlsm"
@@ -134,11 +136,11 @@ def test_the_functions_agree_with_the_report_on_the_template() -> None:
     labor, margin, step = (Decimal(st.labor_cost_per_hour_micros or 0) / 10**6,
                            Decimal(st.target_margin_ppm or 0) / 10**6, Decimal(st.price_step_micros or 0) / 10**6)
     for c in rep.clients:
-        hours = fx.usage_per_user(book, c.client, st.period)  # USAGEPERUSER
+        hours = usage_per_user(book, c.client, st.period)  # USAGEPERUSER
         assert float(hours) == pytest.approx(float(c.period.hours_per_user), abs=1e-12), c.client
-        assert fx.recommend_price(hours, labor, margin, Decimal(0), step) == c.price  # RECOMMENDPRICE
-        users = fx.billable_users(book, c.client, st.period.last)  # the Clients BillableUsers column
-        assert fx.recommend_plan(book.plans.values(), hours, users).name == c.plan_advice  # RECOMMENDPLAN
+        assert recommend_price(hours, labor, margin, Decimal(0), step) == c.price  # RECOMMENDPRICE
+        users = billable_users(book, c.client, st.period.last)  # the Clients BillableUsers column
+        assert recommend_plan(book.plans.values(), hours, users).name == c.plan_advice  # RECOMMENDPLAN
     assert [c.client for c in rep.clients if c.outlier] == ["Delta Pediatrics"]
 
 
@@ -163,7 +165,7 @@ def test_perseat_report_writes_report_xlsx_with_three_charts(tmp_path: Path) -> 
 
 @pytest.mark.skipif(SOFFICE is None or shutil.which("pdftoppm") is None, reason="needs LibreOffice and poppler")
 def test_libreoffice_renders_the_report_with_its_charts(tmp_path: Path) -> None:
-    from perseat_addin.report import write_report
+    from perseat_addin.outputs.report_sheet import write_report
 
     book = load(TEMPLATE)
     xlsx = write_report(build_report(book), tmp_path / "report.xlsx", book.settings.msp_name)

@@ -12,9 +12,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from perseat_addin.importers import read_export
-from perseat_addin.sync import plan_sync
-from perseat_addin.writeback import TableRows
+from perseat_addin.engine.roster_sync import plan_sync
+from perseat_addin.imports.roster import read_export
+from perseat_addin.tables import TableRows
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "Block credential,Display name,First name,Last name,Licenses,User principal name,When created"

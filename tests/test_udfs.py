@@ -54,9 +54,10 @@ from openpyxl import load_workbook
 from xlwings import conversion
 from xlwings.main import Engine
 
-from perseat_addin import cli, functions, udfs
-from perseat_addin.invoicing import RECURRING, Invoice, Run, invoice_run
-from perseat_addin.load import load
+from perseat_addin import cli, udfs
+from perseat_addin.engine.invoicing import RECURRING, Invoice, Run, invoice_run
+from perseat_addin.excel import functions
+from perseat_addin.workbook.load import load
 
 FUNCTIONS = udfs.FUNCTIONS
 _excel = udfs._excel
@@ -752,7 +753,7 @@ def test_an_unexpected_failure_is_a_message_not_a_traceback(monkeypatch: pytest.
     def broken(*args: Any) -> Any:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(functions, "seat_charge", broken)
+    monkeypatch.setattr(udfs, "seat_charge", broken)
     assert excel("SEATCHARGE", 3.0, 10.0) == "#PERSEAT! internal error: ZeroDivisionError: boom"
 
 

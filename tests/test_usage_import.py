@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from perseat_addin.engine.report import build_report
 from perseat_addin.errors import InputProblems
-from perseat_addin.importers import Mapping
-from perseat_addin.load import load
-from perseat_addin.report import build_report
-from perseat_addin.usage_import import company_key, parse_hours, read_usage
+from perseat_addin.imports.roster import Mapping
+from perseat_addin.imports.usage import company_key, parse_hours, read_usage
+from perseat_addin.workbook.load import load
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = ["Acme Dental Group", "Delta Pediatrics", "Birch & Lowe LLP"]

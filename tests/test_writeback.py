@@ -12,22 +12,20 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from perseat_addin.errors import FinalizedError, PerseatError
-from perseat_addin.invoicing import Invoice, Line
-from perseat_addin.model import Client, Period
-from perseat_addin.template import template_sheets, write_workbook
-from perseat_addin.writeback import (
-    TableEdit,
-    TableRows,
+from perseat_addin.engine.invoicing import Invoice, Line
+from perseat_addin.engine.ledger import (
     advanced_settings,
-    apply_edit,
     draft_differences,
     finalize_edit,
     record_edits,
-    record_invoices,
     settings_edit,
     writeback_problems,
 )
+from perseat_addin.errors import FinalizedError, PerseatError
+from perseat_addin.excel.template import template_sheets, write_workbook
+from perseat_addin.model import Client, Period
+from perseat_addin.tables import TableEdit, TableRows, apply_edit
+from perseat_addin.tasks.filebook import record_invoices
 
 NOV, DEC = Period(2026, 11), Period(2026, 12)
 INVOICE_HEADS = ["InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax", "Total",

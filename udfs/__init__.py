@@ -12,7 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from perseat_addin import functions as fx
+from perseat_addin.engine.advice import recommend_plan, recommend_price
+from perseat_addin.engine.measures import billable_users, usage_per_user
+from perseat_addin.engine.pricing import min_fee_topup, month_of, per_user_price, prorate, seat_charge, to_cents
+from perseat_addin.errors import ArgumentError
+from perseat_addin.excel import functions as fx
 from perseat_addin.model import DayCount, Plan, Tiering
 from perseat_addin.money import Rounding
 
@@ -33,7 +37,7 @@ def _plan(plan: Any, plans: Any, tiers: Any = None, priced: bool = True) -> Plan
     """
     v = one(plan, "plan")
     if v is None:
-        raise fx.ArgumentError("plan is blank")
+        raise ArgumentError("plan is blank")
     rows = table(plans, "plans")
     if isinstance(v, int | float) and not isinstance(v, bool):
         return fx.flat_plan(number(v, "plan"))
@@ -41,8 +45,8 @@ def _plan(plan: Any, plans: Any, tiers: Any = None, priced: bool = True) -> Plan
     if rows is None:
         try:
             return fx.flat_plan(number(name, "plan"))
-        except fx.ArgumentError:
-            raise fx.ArgumentError(f'plans is blank: needed to look up plan "{name}" (e.g. Plans[#All])') from None
+        except ArgumentError:
+            raise ArgumentError(f'plans is blank: needed to look up plan "{name}" (e.g. Plans[#All])') from None
     return fx.load_plans(rows, table(tiers, "tiers")).find(name, priced)
 
 
@@ -50,7 +54,7 @@ def _plan(plan: Any, plans: Any, tiers: Any = None, priced: bool = True) -> Plan
 def SEATCHARGE(users: Any, plan: Any, plans: Any = None, tiers: Any = None, devices: Any = None) -> Any:
     n = count(users, "users")
     d = count(devices, "devices", 0)
-    return money(fx.seat_charge(_plan(plan, plans, tiers), n, d).total_cents)
+    return money(seat_charge(_plan(plan, plans, tiers), n, d).total_cents)
 
 
 def _tiers(tiers: Any, mode: Any) -> Plan:
@@ -61,25 +65,25 @@ def _tiers(tiers: Any, mode: Any) -> Plan:
 @excel_function
 def TIERPRICE(users: Any, tiers: Any, mode: Any = None) -> Any:
     n = count(users, "users")
-    return float(fx.per_user_price(_tiers(tiers, mode), n))
+    return float(per_user_price(_tiers(tiers, mode), n))
 
 
 @excel_function
 def TIERCHARGE(users: Any, tiers: Any, mode: Any = None) -> Any:
     n = count(users, "users")
-    return money(fx.seat_charge(_tiers(tiers, mode), n).seat_cents)
+    return money(seat_charge(_tiers(tiers, mode), n).seat_cents)
 
 
 @excel_function
 def BILLEDSEATS(users: Any, plan: Any, plans: Any) -> Any:
     n = count(users, "users")
-    return fx.seat_charge(_plan(plan, required_table(plans, "plans", "Plans"), priced=False), n).seats
+    return seat_charge(_plan(plan, required_table(plans, "plans", "Plans"), priced=False), n).seats
 
 
 @excel_function
 def MINFEETOPUP(charge: Any, plan: Any, plans: Any) -> Any:
-    cents = fx.to_cents(number(charge, "charge"))
-    return money(fx.min_fee_topup(_plan(plan, required_table(plans, "plans", "Plans"), priced=False), cents))
+    cents = to_cents(number(charge, "charge"))
+    return money(min_fee_topup(_plan(plan, required_table(plans, "plans", "Plans"), priced=False), cents))
 
 
 @excel_function
@@ -87,7 +91,7 @@ def BILLABLEUSERS(roster: Any, client: Any, as_of: Any, usertypes: Any = None) -
     rows = required_table(roster, "roster", "Roster")
     name = text(client, "client")
     day = date(as_of, "as_of")
-    return fx.billable_users(fx.roster_book(rows, table(usertypes, "usertypes")), name, day)
+    return billable_users(fx.roster_book(rows, table(usertypes, "usertypes")), name, day)
 
 
 @excel_function
@@ -98,7 +102,7 @@ def PRORATE(amount: Any, start: Any, end: Any, period_start: Any, day_count: Any
     within = date(period_start, "period_start")
     dc = choice(day_count, "day_count", DAY_COUNTS, DayCount.ACTUAL)
     rd = choice(rounding, "rounding", ROUNDINGS, Rounding.HALF_UP)
-    return money(fx.prorate(value, first, last, within, dc, rd))
+    return money(prorate(value, first, last, within, dc, rd))
 
 
 @excel_function
@@ -110,7 +114,7 @@ def USAGEPERUSER(usage: Any, roster: Any, client: Any, period_start: Any, measur
     day = date(period_start, "period_start")
     what = choice(measure, "measure", MEASURES, "hours")
     book = fx.roster_book(roster_rows, table(usertypes, "usertypes"), usage_rows)
-    return float(fx.usage_per_user(book, name, fx.month_of(day), what))
+    return float(usage_per_user(book, name, month_of(day), what))
 
 
 @excel_function
@@ -121,7 +125,7 @@ def RECOMMENDPRICE(hours_per_user: Any, cost_per_hour: Any, target_margin: Any, 
     margin = number(target_margin, "target_margin", percent=True)
     other = number(other_cost_per_user, "other_cost_per_user", Decimal(0))
     rounding_step = number(step, "step", None)
-    return float(fx.recommend_price(hours, cost, margin, other, rounding_step))
+    return float(recommend_price(hours, cost, margin, other, rounding_step))
 
 
 @excel_function
@@ -130,9 +134,9 @@ def RECOMMENDPLAN(hours_per_user: Any, plans: Any, tiers: Any = None, users: Any
     listed = fx.load_plans(required_table(plans, "plans", "Plans"), table(tiers, "tiers"))
     seats = count(users, "users", None)
     if seats is None:
-        return fx.recommend_plan(listed.plans.values(), hours).name
+        return recommend_plan(listed.plans.values(), hours).name
     usable = [p for k, p in listed.plans.items() if k not in listed.without_tiers]
-    return fx.recommend_plan(usable, hours, seats).name
+    return recommend_plan(usable, hours, seats).name
 
 
 @excel_function

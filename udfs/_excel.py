@@ -23,11 +23,9 @@ from typing import Any, TypeVar
 import pandas as pd
 import xlwings as xw
 
-from perseat_addin.errors import InputProblems, PerseatError, Problem
-from perseat_addin.functions import ArgumentError
+from perseat_addin.cells import cell_text, is_excel_error, parse_date_text
+from perseat_addin.errors import ArgumentError, InputProblems, PerseatError, Problem
 from perseat_addin.money import to_decimal
-from perseat_addin.reader import is_excel_error
-from perseat_addin.schema import cell_text, parse_date_text
 
 from ._spec import SPECS, FunctionSpec
 

@@ -6,171 +6,24 @@ into place only when all of them are complete.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import xlsxwriter
 
-from .invoicing import Invoice, Run
-from .layout import Chart, SheetLayout, Style, invoice_layout
-from .money import cents_to_decimal
+from perseat_addin.engine.invoicing import Invoice, Run
+from perseat_addin.money import cents_to_decimal
+from perseat_addin.outputs.layout import Chart, SheetLayout, Style, invoice_layout
 
 # ---------------------------------------------------------------------------
 # CSV
 
 
-def csv_safe(text: Any) -> str:
-    """Neutralise spreadsheet formula injection in a text cell (SPEC §10)."""
-    s = "" if text is None else str(text)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
-
-
-def _date_format(run: Run) -> str:
-    st = run.book.settings
-    fmt = st.csv_date_format or ("MM/DD/YYYY" if st.currency == "USD" else "DD/MM/YYYY")
-    return fmt.upper().replace("YYYY", "%Y").replace("MM", "%m").replace("DD", "%d")
-
-
-def allocate(total: int, weights: Sequence[int]) -> list[int]:
-    """Split integer ``total`` over ``weights`` proportionally; parts sum to ``total`` exactly."""
-    wsum = sum(weights)
-    if not wsum:
-        return [0] * len(weights)
-    raw = [total * w for w in weights]
-    parts = [r // wsum for r in raw]
-    rest = total - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: -(raw[i] % wsum))
-    for i in order[:rest]:
-        parts[i] += 1
-    return parts
-
-
-QUICKBOOKS_COLUMNS = (
-    "InvoiceNo", "Customer", "InvoiceDate", "DueDate", "Terms", "Memo", "Item(Product/Service)",
-    "ItemDescription", "ItemQuantity", "ItemRate", "ItemAmount", "ItemTaxCode", "Currency", "ServiceDate",
-)
-XERO_COLUMNS = (
-    "*ContactName", "EmailAddress", "POAddressLine1", "POAddressLine2", "POAddressLine3", "POAddressLine4",
-    "POCity", "PORegion", "POPostalCode", "POCountry", "*InvoiceNumber", "Reference", "*InvoiceDate",
-    "*DueDate", "Total", "InventoryItemCode", "*Description", "*Quantity", "*UnitAmount", "Discount",
-    "*AccountCode", "*TaxType", "TaxAmount", "TrackingName1", "TrackingOption1", "TrackingName2",
-    "TrackingOption2", "Currency", "BrandingTheme",
-)
-
-
-def _qty_unit(amount_cents: int, qty: Decimal, unit: Decimal) -> tuple[str, str]:
-    """Quantity and unit price that multiply to the line amount exactly (else 1 × amount)."""
-    amount = cents_to_decimal(amount_cents)
-    if qty and (qty * unit).quantize(Decimal("0.01")) == amount and qty * unit == amount:
-        return f"{qty.normalize():f}", f"{unit.normalize():f}"
-    return "1", f"{amount:.2f}"
-
-
-def quickbooks_csv(run: Run) -> str:
-    """QuickBooks Online invoice import: one row per line, tax and discount as their own lines."""
-    st = run.book.settings
-    fmt = _date_format(run)
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(QUICKBOOKS_COLUMNS)
-    for inv in run.invoices:
-        for ln in inv.lines:
-            qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
-            item = {"discount": "Discount", "tax": "Sales tax"}.get(ln.kind, st.quickbooks_item)
-            w.writerow([
-                csv_safe(inv.number), csv_safe(inv.client.name), inv.issue_date.strftime(fmt),
-                inv.due_date.strftime(fmt), f"Net {st.payment_terms_days}",
-                csv_safe(f"{inv.period.label()} per-user services" + (
-                    f", PO {inv.client.po_number}" if inv.client.po_number else "")),
-                csv_safe(item), csv_safe(ln.description), qty, unit, f"{ln.amount:.2f}",
-                "TAX" if ln.taxable else "NON", inv.currency, inv.period.last.strftime(fmt),
-            ])
-    return out.getvalue()
-
-
-def _address_lines(address: str) -> list[str]:
-    parts = [p.strip() for p in re.split(r"[\n,]", address) if p.strip()]
-    return (parts + [""] * 4)[:4]
-
-
-def xero_csv(run: Run) -> str:
-    """Xero sales invoice import: one row per line, tax given per line so totals match exactly."""
-    st = run.book.settings
-    fmt = _date_format(run)
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(XERO_COLUMNS)
-    for inv in run.invoices:
-        lines = [ln for ln in inv.lines if ln.kind != "tax"]
-        # the invoice's tax, rounded once, spread over its taxable charge lines so each row carries its share
-        taxes = allocate(inv.tax_cents, [max(ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
-        addr = _address_lines(inv.client.address)
-        for ln, tax in zip(lines, taxes, strict=True):
-            qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
-            w.writerow([
-                csv_safe(inv.client.name), csv_safe(inv.client.billing_email), *map(csv_safe, addr),
-                "", "", "", "", csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
-                inv.issue_date.strftime(fmt), inv.due_date.strftime(fmt),
-                f"{cents_to_decimal(inv.total_cents):.2f}", "", csv_safe(ln.description), qty, unit, "",
-                csv_safe(st.xero_account_code),
-                csv_safe(st.xero_tax_type if (ln.taxable and inv.tax_cents) else st.xero_tax_exempt_type),
-                f"{cents_to_decimal(tax):.2f}", "", "", "", "", inv.currency, "",
-            ])
-    return out.getvalue()
-
-
 # ---------------------------------------------------------------------------
 # JSON
-
-
-def summary(run: Run, outputs: dict[str, str] | None = None) -> dict[str, Any]:
-    """Machine-readable summary of a run; amounts are decimal strings."""
-
-    def money(c: int) -> str:
-        return f"{cents_to_decimal(c):.2f}"
-
-    invs = run.invoices
-    return {
-        "workbook": run.book.path,
-        "period": str(run.period),
-        "currency": run.book.settings.currency,
-        "invoices": [
-            {
-                "number": i.number, "client": i.client.name, "status": i.status,
-                "issue_date": i.issue_date.isoformat(), "due_date": i.due_date.isoformat(),
-                "seats": i.seats,
-                "lines": [
-                    {"kind": ln.kind, "description": ln.description, "quantity": f"{ln.quantity.normalize():f}",
-                     "unit_price": f"{ln.unit_price.normalize():f}", "amount": money(ln.amount_cents),
-                     "taxable": ln.taxable}
-                    for ln in i.lines
-                ],
-                "subtotal": money(i.subtotal_cents), "discount": money(i.discount_cents),
-                "tax": money(i.tax_cents), "total": money(i.total_cents),
-            }
-            for i in invs
-        ],
-        "skipped": [{"client": c, "reason": r} for c, r in run.skipped],
-        "totals": {
-            "invoices": len(invs),
-            "subtotal": money(sum(i.subtotal_cents for i in invs)),
-            "discount": money(sum(i.discount_cents for i in invs)),
-            "tax": money(sum(i.tax_cents for i in invs)),
-            "total": money(run.total_cents),
-        },
-        "warnings": [p.as_dict() for p in run.book.warnings],
-        "outputs": outputs or {},
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -290,7 +143,7 @@ def _draw_chart(wb: xlsxwriter.Workbook, ws: Any, sheet: str, spec: Chart) -> No
 
 
 def _col(c: int) -> str:
-    from .reader import col_letter
+    from perseat_addin.cells import col_letter
 
     return col_letter(c - 1)
 
@@ -386,20 +239,6 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     wb.close()
 
 
-def users_csv(run: Run) -> str:
-    """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts)."""
-    roster = run.book.roster
-    frame = pd.DataFrame({
-        "RosterRow": roster["row"], "Client": roster["client"], "UserID": roster["user"],
-        "Name": roster["name"], "Type": roster["type"], "Billing": run.user_reasons().to_numpy(),
-    })
-    for col in ("Client", "UserID", "Name", "Type"):
-        text = frame[col].astype("str")
-        risky = text.str.match(r"^[=+\-@\t\r]")
-        frame[col] = text.where(~risky, "'" + text)
-    return str(frame.to_csv(index=False, lineterminator="\r\n"))
-
-
 def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
     """A workbook holding only one invoice sheet (the source of its PDF)."""
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
@@ -411,38 +250,3 @@ def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
 # Writing a run's files atomically
 
 
-def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
-                  progress: Callable[[int], None] | None = None,
-                  before_publish: Callable[[], None] | None = None) -> dict[str, str]:
-    """Write every output into ``out_dir``; on any failure nothing is left half-written.
-
-    ``before_publish`` runs once every file is complete but before any is moved
-    into place (finalizing the workbook); if it fails, no output appears.
-    """
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".perseat-", dir=out_dir))
-    try:
-        invoices_xlsx(run, staging / "invoices.xlsx", progress)
-        (staging / "quickbooks.csv").write_text(quickbooks_csv(run), encoding="utf-8-sig", newline="")
-        (staging / "xero.csv").write_text(xero_csv(run), encoding="utf-8-sig", newline="")
-        (staging / "users.csv").write_text(users_csv(run), encoding="utf-8-sig", newline="")
-        files = ["invoices.xlsx", "quickbooks.csv", "xero.csv", "users.csv"]
-        if pdf:
-            from .pdf import invoice_pdfs
-
-            files += invoice_pdfs(run, staging)
-        if before_publish is not None:
-            before_publish()
-        written: dict[str, str] = {}
-        for name in files:
-            os.replace(staging / name, out_dir / name)
-            written[name] = str(out_dir / name)
-        return written
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 from defusedxml import ElementTree as SafeET
 from python_calamine import CalamineWorkbook
 
-from .errors import WorkbookError
+from perseat_addin.cells import ExcelError
+from perseat_addin.errors import WorkbookError
+from perseat_addin.tables import RawTable
 
 MAX_UNCOMPRESSED = 2 * 1024**3
 """Refuse workbooks that unpack to more than this (zip bombs)."""
@@ -29,44 +29,6 @@ MAX_RATIO = 200
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-
-
-@dataclass(frozen=True)
-class ExcelError:
-    """An Excel error value found in a cell, such as ``#N/A``."""
-
-    code: str
-
-    def __str__(self) -> str:
-        return self.code
-
-
-@dataclass
-class RawTable:
-    """One table as it sits in the workbook: headers, rows, and where they are."""
-
-    name: str
-    sheet: str
-    headers: list[str]
-    rows: list[list[Any]]
-    first_row: int  # Excel row number of the first data row
-    first_col: int  # zero-based column index of the table's first column
-    is_table: bool = True  # False when read from a sheet without an Excel table
-    errors: dict[tuple[int, int], ExcelError] = field(default_factory=dict)
-
-    def column_letter(self, index: int) -> str:
-        """Excel column letter of the table's ``index``-th column."""
-        return col_letter(self.first_col + index)
-
-
-def col_letter(index: int) -> str:
-    """Zero-based column index → Excel letters (0 → A, 27 → AB)."""
-    out = ""
-    n = index + 1
-    while n:
-        n, r = divmod(n - 1, 26)
-        out = chr(65 + r) + out
-    return out
 
 
 def _check_zip(path: Path) -> dict[str, str]:
@@ -141,61 +103,6 @@ def _error_cells(path: Path, sheet: str, part: str) -> dict[tuple[int, int], Exc
     finally:
         wb.close()
     return out
-
-
-class TableSource(Protocol):
-    """Anything that can hand over SPEC §3 tables by name."""
-
-    def table(self, name: str) -> RawTable | None: ...
-
-
-EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
-                          "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
-
-
-def is_excel_error(value: Any) -> bool:
-    """True for an Excel error value as xlwings hands it over (``err_to_str``), e.g. ``'#N/A'``."""
-    if isinstance(value, ExcelError):
-        return True
-    return isinstance(value, str) and value[:1] == "#" and value.strip().upper() in EXCEL_ERRORS
-
-
-class MemoryTables:
-    """Tables given as 2-D lists with a header row (what Excel passes to a function or macro).
-
-    ``tables`` maps a table name to ``(rows, sheet, first_row)``-like input: either
-    a 2-D list, or a tuple ``(values, sheet_name, excel_row_of_header, first_col)``
-    so problems can still name the sheet, row and column.
-    """
-
-    def __init__(self, tables: dict[str, Any]):
-        self._tables = {k.lower(): v for k, v in tables.items()}
-
-    def table(self, name: str) -> RawTable | None:
-        spec = self._tables.get(name.lower())
-        if spec is None:
-            return None
-        if isinstance(spec, tuple):
-            values, sheet, header_row, first_col = spec
-        else:
-            values, sheet, header_row, first_col = spec, name, 1, 0
-        rows = [list(r) if isinstance(r, list | tuple) else [r] for r in (values or [])]
-        if not rows:
-            return RawTable(name, sheet, [], [], first_row=header_row + 1, first_col=first_col)
-        headers = ["" if h is None else str(h).strip() for h in rows[0]]
-        raw = RawTable(name, sheet, headers, [], first_row=header_row + 1, first_col=first_col)
-        for i, r in enumerate(rows[1:]):
-            out: list[Any] = []
-            for j, v in enumerate(r):
-                if is_excel_error(v):
-                    raw.errors[(i, j)] = v if isinstance(v, ExcelError) else ExcelError(str(v).strip().upper())
-                    out.append(None)
-                elif isinstance(v, float) and v != v:  # NaN: a blank cell through pandas
-                    out.append(None)
-                else:
-                    out.append(v)
-            raw.rows.append(out)
-        return raw
 
 
 class Workbook:

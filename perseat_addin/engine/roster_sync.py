@@ -10,16 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .errors import InputProblems, PerseatError, Problem
-from .importers import ImportedUser, ImportResult
-from .model import Book
-from .package import Package
-from .reader import RawTable, TableSource, Workbook
-from .schema import parse_date_text
-from .writeback import TableEdit, TableRows, apply_edit, edited_rows, is_blank
+from perseat_addin.cells import parse_date_text, plain_text
+from perseat_addin.errors import InputProblems, PerseatError, Problem
+from perseat_addin.imports.roster import ImportedUser, ImportResult
+from perseat_addin.model import Book
+from perseat_addin.tables import TableEdit, TableRows, TableSource, rows_of
 
 ROSTER_COLUMNS = ("Client", "UserID", "Name", "Email", "Type", "Start", "End", "Status", "Source")
 COMPARED = ("Name", "Email", "Type", "Status")
@@ -57,10 +54,6 @@ def _date(v: Any) -> dt.date | None:
     return parse_date_text(str(v))
 
 
-def _text(v: Any) -> str:
-    return "" if v is None else str(v).strip()
-
-
 def roster_values(u: ImportedUser) -> dict[str, str]:
     """The Roster fields an imported user sets (an unlicensed employee is kept but not billed: Disabled)."""
     status = u.status
@@ -86,7 +79,7 @@ def plan_sync(roster: TableRows, client: str, imported: ImportResult,
         c = row[ci]
         if not isinstance(c, str) or c.strip().lower() != key:
             continue
-        rows_by_user.setdefault(_text(row[ui]).lower(), []).append(i)
+        rows_by_user.setdefault(plain_text(row[ui]).lower(), []).append(i)
         spans[i] = (_date(row[si]), _date(row[ei]))
 
     def active_on(i: int) -> bool:
@@ -112,7 +105,7 @@ def plan_sync(roster: TableRows, client: str, imported: ImportResult,
             i = max(active, key=lambda r: (spans[r][0] or dt.date.min, r))
             for field, j in compared:
                 new = values[field]
-                old = _text(roster.rows[i][j]) if j is not None else ""
+                old = plain_text(roster.rows[i][j]) if j is not None else ""
                 if field == "Type" and new == "Employee" and old:
                     continue  # a source says "a person"; keep the roster's Contractor, Intern, Seasonal...
                 if j is not None and new and old.lower() != new.lower():
@@ -133,7 +126,7 @@ def plan_sync(roster: TableRows, client: str, imported: ImportResult,
             if not active_on(i) or (s is not None and s > end_day):
                 continue  # already ended, or starts on/after the effective date: leave it to the user
             cells.append((i, end_col, dt.datetime.combine(end_day, dt.time())))
-            changes.append(Change("end", client, _text(roster.rows[i][ui]), "End",
+            changes.append(Change("end", client, plain_text(roster.rows[i][ui]), "End",
                                   old_end.isoformat() if old_end else None, end_day.isoformat(), i))
     return TableEdit("Roster", tuple(cells), (), tuple(append)), changes
 
@@ -144,78 +137,9 @@ def changelog_rows(log: TableRows, changes: Sequence[Change], source: str, when:
                       "Field": c.field, "Old": c.old, "New": c.new, "Source": source}) for c in changes]
 
 
-def _rows(raw: RawTable | None) -> TableRows | None:
-    if raw is None or not raw.is_table:
-        return None
-    return TableRows(raw.name, tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    """What an import does to one client: the changes and the drift report (before them)."""
-
-    client: str
-    changes: list[Change]
-    drift: Drift
-    applied: bool
-    client_reason: str = ""  # how the client was found when none was named
-
-
-def sync(path: str | Path, client: str | None, imported: ImportResult, effective: dt.date, *,
-         apply: bool, now: dt.datetime | None = None) -> SyncResult:
-    """Plan the sync of ``imported`` into ``client``'s Roster, report drift (as the workbook stands
-    before the import), and with ``apply`` check the workbook as it would be and write Roster and
-    ChangeLog atomically.
-
-    The workbook is read once (fast reader). Only the Roster and ChangeLog sheets are
-    rewritten (see :mod:`perseat_addin.package`): the VBA project, ribbon, charts and
-    every other sheet stay as they were. Problems anywhere in the workbook stop the
-    import before anything is written. Without ``client`` the export's company column or
-    its users' e-mail domains decide (:func:`guess_client`).
-    """
-    from .load import load_source
-
-    path = Path(path)
-    original = path.read_bytes()
-    book = Workbook(path)
-    raw = book.table("Roster")
-    roster = _rows(raw)
-    if raw is None or roster is None:
-        raise PerseatError("the workbook has no Roster table; add the Roster sheet from the template "
-                           "(perseat template) and try again")
-    why = ""
-    if client is None:
-        clients = _rows(book.table("Clients"))
-        names = [_text(clients.get(r, "Client")) for r in clients.rows] if clients is not None else []
-        client, why = guess_client(imported, names, roster)
-        if client is None:
-            raise InputProblems([Problem(imported.file or "import", None, None,
-                                         f"cannot tell which client this export is for ({why})",
-                                         "name the client: --client NAME (as in Clients)")])
-    client = _client_name(book, client)
-    edit, changes = plan_sync(roster, client, imported, effective)
-    after = apply_edit(roster, edit)
-    loaded = load_source(book, name=str(path))
-    report = drift_of(loaded, book, client, imported, effective)
-    check_types(roster, edit, loaded)
-    if apply and changes:
-        log = _rows(book.table("ChangeLog"))
-        if log is None:
-            raise PerseatError("the workbook has no ChangeLog table to record the import in; add the ChangeLog "
-                               "sheet from the template (perseat template) and try again")
-        when = now or dt.datetime.now().replace(microsecond=0)
-        rows = changelog_rows(log, changes, imported.source or "import", when)
-        log_edit = TableEdit("ChangeLog", (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(rows))
-        pkg = Package(original, path)
-        pkg.write_rows("Roster", roster.rows, after.rows, edited_rows(roster, edit))
-        pkg.write_rows("ChangeLog", log.rows, apply_edit(log, log_edit).rows, edited_rows(log, log_edit))
-        pkg.save()
-    return SyncResult(client, changes, report, apply and bool(changes), why)
-
-
 def check_types(roster: TableRows, edit: TableEdit, book: Book) -> None:
     """Refuse an import that would give users a Type the workbook's UserTypes does not define."""
-    unknown = sorted({v for _, _, v in _written(roster, edit, "Type") if _text(v).lower() not in book.user_types})
+    unknown = sorted({v for _, _, v in _written(roster, edit, "Type") if plain_text(v).lower() not in book.user_types})
     if unknown:
         raise InputProblems([Problem("UserTypes", None, "Type", f'the import sets Type "{t}", which UserTypes '
                                      "does not define", f'add "{t}" to UserTypes (Billable No for guests, rooms, '
@@ -235,7 +159,7 @@ def guess_client(imported: ImportResult, clients: Sequence[str], roster: TableRo
     domains: dict[str, dict[str, int]] = {}
     if ci is not None and ui is not None:
         for row in roster.rows:
-            c, uid = _text(row[ci]), _text(row[ui]).lower()
+            c, uid = plain_text(row[ci]), plain_text(row[ui]).lower()
             if c.lower() in by_name and "@" in uid:
                 d = domains.setdefault(uid.rsplit("@", 1)[1], {})
                 d[by_name[c.lower()]] = d.get(by_name[c.lower()], 0) + 1
@@ -262,24 +186,6 @@ def _written(t: TableRows, edit: TableEdit, header: str) -> list[tuple[int | Non
     return [(i, c, v) for i, c, v in edit.cells if c == j] + [(None, j, r[j]) for r in edit.append if r[j]]
 
 
-def _client_name(book: Workbook, client: str) -> str:
-    """The client's name as Clients spells it; a clear problem when it is not there."""
-    clients = _rows(book.table("Clients"))
-    if clients is not None:
-        for row in clients.rows:
-            name = _text(clients.get(row, "Client"))
-            if name and name.lower() == client.strip().lower():
-                return name
-    raise InputProblems([Problem("Clients", None, "Client", f'client "{client.strip()}" not in Clients',
-                                 "add the client to Clients first, or fix the client name")])
-
-
-def apply_sync(path: str | Path, client: str, imported: ImportResult, effective: dt.date, *,
-               apply: bool, now: dt.datetime | None = None) -> list[Change]:
-    """The changes of :func:`sync` (written with ``apply``)."""
-    return sync(path, client, imported, effective, apply=apply, now=now).changes
-
-
 @dataclass(frozen=True)
 class Drift:
     """The three numbers MSPs reconcile each month for a client."""
@@ -303,8 +209,8 @@ class Drift:
 
 def drift_of(loaded: Book, book: TableSource, client: str, imported: ImportResult, day: dt.date) -> Drift:
     """:class:`Drift` from a loaded workbook (``book`` gives its InvoiceLines)."""
-    from .functions import billable_users
-    from .model import Period
+    from perseat_addin.engine.measures import billable_users
+    from perseat_addin.model import Period
 
     licensed = sum(1 for u in imported.rows if u.billable_hint)
     in_roster = billable_users(loaded, client, day)
@@ -313,19 +219,48 @@ def drift_of(loaded: Book, book: TableSource, client: str, imported: ImportResul
     if not inv.empty and "Client" in inv and "InvoiceNo" in inv:
         mine = [(Period.key(p), str(n)) for c, p, n in zip(inv["Client"], inv.get("Period", [""] * len(inv)),
                                                           inv["InvoiceNo"], strict=True)
-                if _text(c).lower() == client.lower() and _text(n)]
+                if plain_text(c).lower() == client.lower() and plain_text(n)]
         last = max(mine)[1] if mine else None
     seats: int | None = None
     if last is not None:
-        t = _rows(book.table("InvoiceLines"))
+        t = rows_of(book.table("InvoiceLines"))
         seats = 0
         for row in t.rows if t is not None else ():
             assert t is not None
-            if _text(t.get(row, "InvoiceNo")) == last and _text(t.get(row, "Kind")) in ("seats", "seat-change"):
+            kind = plain_text(t.get(row, "Kind"))
+            if plain_text(t.get(row, "InvoiceNo")) == last and kind in ("seats", "seat-change"):
                 q = t.get(row, "Quantity")  # day-1 seats plus each change: the seats at the period's end
                 seats += int(q) if isinstance(q, int | float) else 0
     return Drift(client, licensed, in_roster, seats, last)
 
 
-__all__ = ["Change", "Drift", "Problem", "SyncResult", "apply_sync", "check_types", "drift_of",
-           "guess_client", "plan_sync", "sync"]
+@dataclass(frozen=True)
+class ImportPlan:
+    """A roster import for one client, planned: the Roster edit, the changes it makes, and the drift
+    (as the workbook stands before the import)."""
+
+    client: str
+    client_reason: str  # how the client was found when none was named
+    imported: ImportResult
+    effective: dt.date
+    edit: TableEdit
+    changes: list[Change]
+    drift: Drift
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.imported.problems if p.severity != "error"]
+
+
+def plan_import(roster: TableRows, client: str, why: str, imported: ImportResult, effective: dt.date,
+                loaded: Book, tables: TableSource) -> ImportPlan:
+    """Plan the sync of ``imported`` into ``client``'s Roster; refuse (InputProblems) a Type that is
+    not in UserTypes. ``loaded`` is the validated workbook, ``tables`` its tables as read."""
+    edit, changes = plan_sync(roster, client, imported, effective)
+    drift = drift_of(loaded, tables, client, imported, effective)
+    check_types(roster, edit, loaded)
+    return ImportPlan(client, why, imported, effective, edit, changes, drift)
+
+
+__all__ = ["Change", "Drift", "ImportPlan", "Problem", "check_types", "drift_of", "guess_client", "plan_import",
+           "plan_sync"]

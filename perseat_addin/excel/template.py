@@ -17,12 +17,10 @@ from typing import Any
 
 import xlsxwriter
 
-from .model import DEFAULT_USER_TYPES
-from .package import atomic_write
+from perseat_addin.model import DEFAULT_USER_TYPES
+from perseat_addin.workbook.package import atomic_write, macro_enable
 
 FIXED_DATE = dt.datetime(2026, 11, 1, 9, 0, 0)
-MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
-PLAIN_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 
 
 @dataclass
@@ -384,18 +382,6 @@ def add_custom_ui(data: bytes, custom_ui: bytes) -> bytes:
     return out.getvalue()
 
 
-def macro_enable(data: bytes) -> bytes:
-    """Give a package the macro-enabled workbook content type (required for .xlsm)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info)
-            if info.filename == "[Content_Types].xml":
-                body = body.replace(PLAIN_MAIN.encode(), MACRO_MAIN.encode())
-            dst.writestr(info, body)
-    return out.getvalue()
-
-
 def excel_parts() -> ExcelParts:
     """The template's Excel application parts: defined names, xlwings.conf, VBA project and ribbon.
 
@@ -412,7 +398,7 @@ def excel_parts() -> ExcelParts:
         parts.custom_ui = ui.read_bytes()
     modules = sorted(vba_dir.glob("*.bas"))
     if modules:
-        from .vbaproject import build_vba_project
+        from perseat_addin.excel.vbaproject import build_vba_project
 
         workbook_cls = vba_dir / "ThisWorkbook.cls"
         parts.vba_project = build_vba_project(
@@ -448,9 +434,11 @@ def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
     """
     from decimal import Decimal
 
-    from .errors import PerseatError
-    from .functions import billable_users, recommend_plan, recommend_price, seat_charge, usage_per_user
-    from .load import load
+    from perseat_addin.engine.advice import recommend_plan, recommend_price
+    from perseat_addin.engine.measures import billable_users, usage_per_user
+    from perseat_addin.engine.pricing import seat_charge
+    from perseat_addin.errors import PerseatError
+    from perseat_addin.workbook.load import load
 
     book = load(path)
     st = book.settings

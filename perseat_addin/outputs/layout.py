@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .invoicing import Invoice, Run
+from perseat_addin.engine.invoicing import Invoice, Run
 
 # --------------------------------------------------------------------------
 # Values as Excel reads typed input

@@ -7,8 +7,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .errors import PerseatError
-from .invoicing import Run
+from perseat_addin.engine.invoicing import Run
+from perseat_addin.errors import PerseatError
 
 
 def soffice() -> str | None:
@@ -37,7 +37,7 @@ def convert_to_pdf(files: list[Path], out_dir: Path, timeout: float = 600) -> No
 
 def invoice_pdfs(run: Run, out_dir: Path) -> list[str]:
     """One PDF per invoice in ``out_dir``; returns their file names."""
-    from .outputs import single_invoice_xlsx
+    from perseat_addin.outputs.xlsx import single_invoice_xlsx
 
     with tempfile.TemporaryDirectory(prefix="perseat-pdf-") as tmp:
         sources = []

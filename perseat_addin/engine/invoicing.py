@@ -16,7 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .model import (
+from perseat_addin.engine.pricing import PlanTable, day_weights
+from perseat_addin.engine.seats import DayCounts, classify, count_days, reasons
+from perseat_addin.model import (
     AddOn,
     Basis,
     BillingTiming,
@@ -29,7 +31,7 @@ from .model import (
     Tiering,
     day_number,
 )
-from .money import (
+from perseat_addin.money import (
     MICRO,
     MICROS_PER_CENT,
     Rounding,
@@ -39,8 +41,6 @@ from .money import (
     round_div,
     round_div_array,
 )
-from .pricing import PlanTable, day_weights
-from .seats import DayCounts, classify, count_days, reasons
 
 IntArray = npt.NDArray[np.int64]
 PPM = 1_000_000

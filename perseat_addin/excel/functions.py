@@ -14,41 +14,28 @@ Plans) gets the missing required tables filled in with a minimal stand-in
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import math
 import pickle
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, TypeVar
 
-import numpy as np
-
-from .errors import InputProblems, PerseatError, Problem
-from .invoicing import Invoice, Run, daily_users, invoice_run
-from .load import load_source
-from .model import Book, DayCount, Period, Plan, Tiering, day_number
-from .money import MICROS_PER_CENT, Rounding, micros_to_decimal, round_div, to_micros
-from .pricing import PlanTable, day_weights, price
-from .reader import MemoryTables, RawTable, col_letter
-from .schema import convert, header_key
+from perseat_addin.cells import col_letter
+from perseat_addin.engine.advice import _num
+from perseat_addin.engine.invoicing import Invoice, Run, invoice_run
+from perseat_addin.errors import ArgumentError, InputProblems, Problem
+from perseat_addin.model import Book, Period, Plan, Tiering
+from perseat_addin.money import to_micros
+from perseat_addin.tables import MemoryTables, RawTable, header_key
+from perseat_addin.workbook.load import load_source
+from perseat_addin.workbook.schema import convert
 
 Rows = Sequence[Sequence[Any]]
 """A range as Excel hands it over: a header row, then data rows."""
 
 T = TypeVar("T")
-
-
-class ArgumentError(PerseatError):
-    """A function argument cannot be used; the message names it and says why."""
-
-
-def _num(d: Decimal) -> str:
-    """A number for a message, as typed: 1.0 → '1', 0.350 → '0.35'."""
-    return f"{d.normalize():f}"
 
 
 # --------------------------------------------------------------------------
@@ -304,175 +291,12 @@ def workbook_book(tables: Mapping[str, Rows | None]) -> Book:
 # Prices
 
 
-@dataclass(frozen=True)
-class SeatCharge:
-    """A month's charge for seats of one plan: what the invoice's seat, device and minimum lines add up to."""
-
-    seats: int  # billed seats after MinUsers (and Basis=greater)
-    seat_cents: int
-    device_cents: int
-    minimum_cents: int  # MinFee top-up
-
-    @property
-    def total_cents(self) -> int:
-        return self.seat_cents + self.device_cents + self.minimum_cents
-
-
-def _check_size(plan: Plan, count: int) -> None:
-    """Refuse counts whose price would overflow the engine's 64-bit micro-unit arrays."""
-    top = max([rate for _, rate in plan.tier_table()] + [plan.device_rate_micros, 1])
-    if max(count, plan.min_users) * top >= 2**62:
-        raise ArgumentError(f"{max(count, plan.min_users):,} users at this rate are too many to price")
-
-
-def to_cents(amount: Decimal, rounding: Rounding = Rounding.HALF_UP) -> int:
-    """An amount in cents, rounded once."""
-    return round_div(to_micros(amount), MICROS_PER_CENT, rounding)
-
-
-def min_fee_topup(plan: Plan, charge_cents: int, rounding: Rounding = Rounding.HALF_UP) -> int:
-    """What MinFee adds to a month's recurring charge (0 when the charge reaches it)."""
-    return max(round_div(plan.min_fee_micros, MICROS_PER_CENT, rounding) - charge_cents, 0)
-
-
-def seat_charge(plan: Plan, users: int, devices: int = 0, rounding: Rounding = Rounding.HALF_UP) -> SeatCharge:
-    """Monthly charge of ``users`` billable users and ``devices`` shared devices on ``plan``, lines rounded."""
-    if users < 0 or devices < 0:
-        raise ArgumentError("users and devices cannot be negative")
-    _check_size(plan, max(users, devices))
-    seats, seat_micros, device_micros = price(plan, users, devices)
-    seat_cents = round_div(seat_micros, MICROS_PER_CENT, rounding)
-    device_cents = round_div(device_micros, MICROS_PER_CENT, rounding)
-    return SeatCharge(seats, seat_cents, device_cents, min_fee_topup(plan, seat_cents + device_cents, rounding))
-
-
-def tier_rate(plan: Plan, seats: int) -> Decimal:
-    """The rate of the tier that holds seat number ``seats`` (the first tier for 0)."""
-    table = PlanTable.build([plan])
-    t = int(table.tier_index(np.zeros(1, np.int64), np.array([seats], np.int64))[0])
-    return micros_to_decimal(int(table.rate[0, t]))
-
-
-def per_user_price(plan: Plan, users: int, rounding: Rounding = Rounding.HALF_UP) -> Decimal:
-    """Price per user at ``users`` seats: the reached tier's rate (volume), or the charge ÷ users in cents."""
-    if users < 1:
-        raise ArgumentError("users must be 1 or more for a price per user")
-    if plan.tiering is Tiering.VOLUME:
-        return tier_rate(plan, users)
-    _check_size(plan, users)
-    _, micros, _ = price(plan, users)
-    return Decimal(round_div(micros, users * MICROS_PER_CENT, rounding)).scaleb(-2)
-
-
-def month_of(day: dt.date) -> Period:
-    """The calendar month holding ``day`` (up to 9998, so the month after it is a real date too)."""
-    if not 1900 <= day.year <= 9998:
-        raise ArgumentError(f"{day.isoformat()} is outside the years 1900–9998")
-    return Period(day.year, day.month)
-
-
-def prorate(amount: Decimal, start: dt.date | None, end: dt.date | None, within: dt.date,
-            day_count: DayCount = DayCount.ACTUAL, rounding: Rounding = Rounding.HALF_UP) -> int:
-    """Cents of ``amount`` for the days from ``start`` to ``end`` (inclusive) in the month of ``within``.
-
-    The share is the invoice's daily proration (SPEC §4): a start on day d is
-    charged for r_d/D of the month, an end for what remains before it; blank
-    ``start``/``end`` = active since before / after the month. Rounded once.
-    """
-    if start is not None and end is not None and end < start:
-        raise ArgumentError("end is before start (end is the last active day)")
-    period = month_of(within)
-    first, last = day_number(period.first), day_number(period.last)
-    lo = first if start is None else max(day_number(start), first)
-    hi = last if end is None else min(day_number(end), last)
-    if hi < lo:
-        return 0
-    _, weights, denom = day_weights(period.days, day_count)
-    share = int(weights[lo - first: hi - first + 1].sum())
-    return round_div(to_micros(amount) * share, denom * MICROS_PER_CENT, rounding)
-
-
 # --------------------------------------------------------------------------
 # Seats and usage
 
 
-def _client_days(book: Book, client: str, period: Period) -> np.ndarray[Any, np.dtype[np.int64]] | None:
-    """Billable users of ``client`` on each day of ``period``, counted as the invoice run counts them."""
-    return daily_users(book, period).get(client.strip().lower())
-
-
-def billable_users(book: Book, client: str, day: dt.date) -> int:
-    """Billable users of ``client`` on ``day`` (MinActiveDays counted within that month; 0 for an unknown client)."""
-    users = _client_days(book, client, month_of(day))
-    return 0 if users is None else int(users[day.day - 1])
-
-
-def average_users(book: Book, client: str, period: Period) -> Fraction:
-    """Billable users of ``client`` averaged over the days of ``period``."""
-    users = _client_days(book, client, period)
-    return Fraction(0) if users is None else Fraction(int(users.sum()), period.days)
-
-
-def usage_per_user(book: Book, client: str, period: Period, measure: str = "hours") -> Decimal:
-    """Hours or tickets logged for ``client`` in ``period`` ÷ its average daily billable users."""
-    if measure not in ("hours", "tickets"):
-        raise ArgumentError(f'measure "{measure}" is not hours or tickets')
-    avg = average_users(book, client, period)
-    if avg == 0:
-        raise ArgumentError(f'client "{client.strip()}" has no billable users in {period.label()}')
-    u = book.usage
-    first = day_number(period.first)
-    mine = (u["client"].str.strip().str.lower() == client.strip().lower()) \
-        & (u["date"] >= first) & (u["date"] < first + period.days)
-    if measure == "hours":
-        total = Fraction(int(u.loc[mine, "hours_centi"].sum()), 100)
-    else:
-        total = Fraction(Decimal(repr(float(u.loc[mine, "tickets"].sum()))))
-    ratio = total / avg
-    return Decimal(ratio.numerator) / Decimal(ratio.denominator)
-
-
 # --------------------------------------------------------------------------
 # Pricing advice
-
-
-def recommend_price(hours: Decimal, cost_per_hour: Decimal, margin: Decimal, other: Decimal = Decimal(0),
-                    step: Decimal | None = None) -> Decimal:
-    """Per-user price earning ``margin``: ``(hours × cost + other) ÷ (1 − margin)`` rounded up to ``step``.
-
-    Exact: the quotient is a fraction and only the final step is rounded (up);
-    a blank ``step`` rounds up to the cent.
-    """
-    for name, v in (("hours", hours), ("cost per hour", cost_per_hour), ("other cost", other)):
-        if v < 0:
-            raise ArgumentError(f"{name} cannot be negative ({_num(v)})")
-    if not 0 <= margin < 1:
-        raise ArgumentError(f"target margin {_num(margin)} must be from 0 up to (not including) 1, e.g. 0.35 for 35%")
-    step = Decimal("0.01") if step is None or step == 0 else step
-    if step < 0:
-        raise ArgumentError(f"step {_num(step)} cannot be negative")
-    value = (Fraction(hours) * Fraction(cost_per_hour) + Fraction(other)) / (1 - Fraction(margin))
-    return math.ceil(value / Fraction(step)) * step
-
-
-def recommend_plan(plans: Iterable[Plan], hours: Decimal, users: int | None = None,
-                   charge: Callable[[Plan, int], int] | None = None) -> Plan:
-    """The cheapest plan whose IncludedHours per user covers ``hours`` (blank = unlimited); first on ties.
-
-    Cheapest by Rate, or, given ``users``, by the monthly charge for that many users
-    (MinUsers, tiers and MinFee applied, as :func:`seat_charge` prices them).
-    """
-    if hours < 0:
-        raise ArgumentError(f"hours per user cannot be negative ({_num(hours)})")
-    if users is not None and users < 0:
-        raise ArgumentError(f"users cannot be negative ({users})")
-    fits = [p for p in plans if p.included_hours_centi is None or hours * 100 <= p.included_hours_centi]
-    if not fits:
-        raise ArgumentError(f"no plan includes {_num(hours)} hours per user")
-    if users is None:
-        return min(fits, key=lambda p: p.rate_micros)
-    price = charge or (lambda p, n: seat_charge(p, n).total_cents)  # ``charge``: the same, remembered
-    return min(fits, key=lambda p: price(p, users))
 
 
 # --------------------------------------------------------------------------
@@ -507,7 +331,6 @@ def invoice_for(book: Book, client: str) -> Invoice:
     raise ArgumentError(f'no invoice for "{client.strip()}" in {run.period.label()}: {reason}')
 
 
-__all__ = ["ArgumentError", "PlanList", "RangeSource", "Rows", "SeatCharge", "average_users", "billable_users",
-           "clear_caches", "flat_plan", "invoice_for", "load_plans", "load_ranges",
-           "min_fee_topup", "month_of", "per_user_price", "prorate", "recommend_plan", "recommend_price", "roster_book",
-           "run_for", "seat_charge", "tier_plan", "tier_rate", "to_cents", "usage_per_user", "workbook_book"]
+__all__ = ["PlanList", "RangeSource", "Rows", "clear_caches", "flat_plan", "invoice_for", "load_plans", "load_ranges",
+           "roster_book",
+           "run_for", "tier_plan", "workbook_book"]

@@ -36,10 +36,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import InputProblems, PerseatError, Problem
-from .importers import Mapping, _Dates, _load, _norm, _records, _Row, match_headers
-from .money import to_decimal
-from .schema import cell_text
+from perseat_addin.cells import cell_text
+from perseat_addin.errors import InputProblems, Problem
+from perseat_addin.imports.roster import Mapping, _Dates, _load, _norm, _records, _Row, match_headers
+from perseat_addin.money import to_decimal
 
 USAGE_SOURCES: dict[str, str] = {
     "connectwise-time": "ConnectWise PSA time entries",
@@ -151,6 +151,25 @@ def usage_totals(rows: Iterable[UsageRow]) -> dict[str, tuple[int, int, Decimal]
         n, t, h = out.get(r.client, (0, 0, Decimal(0)))
         out[r.client] = (n + 1, t + r.tickets, h + r.hours)
     return out
+
+
+def detect_usage_source(data: bytes | str | Path, mappings: Iterable[Mapping] = (), *,
+                        name: str | None = None) -> str | Mapping | None:
+    """The usage importer whose columns this export has (a saved Usage mapping first), or None when the
+    export is not a time-entry or ticket export."""
+    content, shown = _load(data, name)
+    first = next(_records(content, shown, []), None)
+    headers = [cell_text(h) for h in first[1]] if first else []
+    present = {_norm(h) for h in headers if h.strip()}
+    for m in mappings:
+        if m.kind.lower() == "usage" and all(_norm(c) in present for c in m.columns.values()):
+            return m
+    scores: dict[str, int] = {}
+    for key, fields in _COLUMNS.items():
+        index, _ = match_headers(headers, fields)
+        if all(f in index for f in _REQUIRED[key]):
+            scores[key] = len(index)
+    return max(scores, key=lambda k: scores[k]) if scores else None
 
 
 def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterable[str], *,
@@ -269,80 +288,4 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
 # --------------------------------------------------------------------------
 # Into the workbook
 
-
-USAGE_COLUMNS = ("Client", "UserID", "Date", "Tickets", "Hours", "Ticket", "Source", "Ref")
-
-
-@dataclass(frozen=True)
-class UsageResult:
-    added: list[UsageRow]
-    already: int  # rows of the file already in the Usage table
-    applied: bool
-
-
-def add_usage(path: str | Path, imported: UsageImport, *, apply: bool, now: dt.datetime | None = None,
-              reader: Any = None) -> UsageResult:
-    """Append the import's new rows to the Usage table (and one ChangeLog row per client), atomically.
-
-    ``reader``: the :class:`~.reader.Workbook` the caller already opened on ``path`` (read once)."""
-    from .package import Package
-    from .reader import Workbook
-    from .sync import changelog_rows
-    from .writeback import TableEdit, TableRows, apply_edit, edited_rows, is_blank
-
-    path = Path(path)
-    book = reader if reader is not None else Workbook(path)
-    original = book.path.read_bytes()
-    raw = book.table("Usage")
-    if raw is None or not raw.is_table:
-        raise PerseatError("the workbook has no Usage table; add the Usage sheet from the template "
-                           "(perseat template) and try again")
-    usage = TableRows(raw.name, tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
-    lacking = usage.missing(("Source", "Ref"))
-    if lacking:
-        raise PerseatError(f"the Usage table lacks column(s) {', '.join(lacking)}: add them to its header row "
-                           "(as in the template) so a second import of the same file adds nothing")
-    have = {(cell_text(usage.get(r, "Source")), cell_text(usage.get(r, "Ref"))) for r in usage.rows}
-    new = [u for u in imported.rows if (u.source, u.ref) not in have]
-    result = UsageResult(new, len(imported.rows) - len(new), apply and bool(new))
-    if not (apply and new):
-        return result
-    stamp = dt.datetime.combine
-    rows = tuple(usage.make({"Client": u.client, "UserID": u.user or None, "Date": stamp(u.date, dt.time()),
-                             "Tickets": u.tickets, "Hours": u.hours, "Ticket": u.ticket or None,
-                             "Source": u.source, "Ref": u.ref}) for u in new)
-    edit = TableEdit(usage.name, (), tuple(i for i, r in enumerate(usage.rows) if is_blank(r)), rows)
-    log_raw = book.table("ChangeLog")
-    pkg = Package(original, path)
-    pkg.write_rows(usage.name, usage.rows, apply_edit(usage, edit).rows, edited_rows(usage, edit))
-    if log_raw is not None and log_raw.is_table:
-        from .sync import Change
-
-        log = TableRows(log_raw.name, tuple(log_raw.headers), tuple(tuple(r) for r in log_raw.rows))
-        changes = [Change("usage", c, "", "Usage", None, f"{n} rows, {t} tickets, {h.normalize():f} h", None)
-                   for c, (n, t, h) in usage_totals(new).items()]
-        when = now or dt.datetime.now().replace(microsecond=0)
-        log_rows = changelog_rows(log, changes, imported.source, when)
-        log_edit = TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(log_rows))
-        pkg.write_rows(log.name, log.rows, apply_edit(log, log_edit).rows, edited_rows(log, log_edit))
-    pkg.save()
-    return result
-
-
-def known_tickets(book: Any) -> set[str]:
-    """``source|ticket`` of every ticket the Usage table of ``book`` (a path or an open reader) already counts."""
-    from .reader import Workbook
-
-    raw = (book if isinstance(book, Workbook) else Workbook(book)).table("Usage")
-    out: set[str] = set()
-    if raw is None:
-        return out
-    cols = {_norm(h): j for j, h in enumerate(raw.headers)}
-    s, t, n = cols.get("source"), cols.get("ticket"), cols.get("tickets")
-    if s is None or t is None:
-        return out
-    for row in raw.rows:
-        if cell_text(row[t]) and (n is None or cell_text(row[n]) not in ("", "0")):
-            out.add(f"{cell_text(row[s])}|{cell_text(row[t])}")
-    return out
 

@@ -7,13 +7,17 @@ count (used by the Excel functions), so there is a single implementation.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
-from .model import Basis, DayCount, Plan, Tiering
+from perseat_addin.errors import ArgumentError
+from perseat_addin.model import Basis, DayCount, Period, Plan, Tiering, day_number
+from perseat_addin.money import MICROS_PER_CENT, Rounding, micros_to_decimal, round_div, to_micros
 
 IntArray = npt.NDArray[np.int64]
 _BIG = np.iinfo(np.int64).max // 4
@@ -90,11 +94,6 @@ class PlanTable:
         return np.asarray(np.where(vol, seats * r, graduated), dtype=np.int64)
 
 
-def billed_seats(users: IntArray, min_users: int | IntArray) -> IntArray:
-    """Seats after MinUsers padding (step 1 of the price function)."""
-    return np.maximum(np.asarray(users, dtype=np.int64), min_users)
-
-
 def price(plan: Plan, users: int, devices: int = 0) -> tuple[int, int, int]:
     """Monthly price of one plan for ``users`` billable users and ``devices`` shared devices.
 
@@ -128,3 +127,91 @@ def day_weights(days: int, day_count: DayCount) -> tuple[IntArray, IntArray, int
     c[0] = denom  # the first day's price is charged for the whole month
     c_next = np.append(c[1:], 0)
     return remaining, c - c_next, denom
+
+
+@dataclass(frozen=True)
+class SeatCharge:
+    """A month's charge for seats of one plan: what the invoice's seat, device and minimum lines add up to."""
+
+    seats: int  # billed seats after MinUsers (and Basis=greater)
+    seat_cents: int
+    device_cents: int
+    minimum_cents: int  # MinFee top-up
+
+    @property
+    def total_cents(self) -> int:
+        return self.seat_cents + self.device_cents + self.minimum_cents
+
+
+def _check_size(plan: Plan, count: int) -> None:
+    """Refuse counts whose price would overflow the engine's 64-bit micro-unit arrays."""
+    top = max([rate for _, rate in plan.tier_table()] + [plan.device_rate_micros, 1])
+    if max(count, plan.min_users) * top >= 2**62:
+        raise ArgumentError(f"{max(count, plan.min_users):,} users at this rate are too many to price")
+
+
+def to_cents(amount: Decimal, rounding: Rounding = Rounding.HALF_UP) -> int:
+    """An amount in cents, rounded once."""
+    return round_div(to_micros(amount), MICROS_PER_CENT, rounding)
+
+
+def min_fee_topup(plan: Plan, charge_cents: int, rounding: Rounding = Rounding.HALF_UP) -> int:
+    """What MinFee adds to a month's recurring charge (0 when the charge reaches it)."""
+    return max(round_div(plan.min_fee_micros, MICROS_PER_CENT, rounding) - charge_cents, 0)
+
+
+def seat_charge(plan: Plan, users: int, devices: int = 0, rounding: Rounding = Rounding.HALF_UP) -> SeatCharge:
+    """Monthly charge of ``users`` billable users and ``devices`` shared devices on ``plan``, lines rounded."""
+    if users < 0 or devices < 0:
+        raise ArgumentError("users and devices cannot be negative")
+    _check_size(plan, max(users, devices))
+    seats, seat_micros, device_micros = price(plan, users, devices)
+    seat_cents = round_div(seat_micros, MICROS_PER_CENT, rounding)
+    device_cents = round_div(device_micros, MICROS_PER_CENT, rounding)
+    return SeatCharge(seats, seat_cents, device_cents, min_fee_topup(plan, seat_cents + device_cents, rounding))
+
+
+def tier_rate(plan: Plan, seats: int) -> Decimal:
+    """The rate of the tier that holds seat number ``seats`` (the first tier for 0)."""
+    table = PlanTable.build([plan])
+    t = int(table.tier_index(np.zeros(1, np.int64), np.array([seats], np.int64))[0])
+    return micros_to_decimal(int(table.rate[0, t]))
+
+
+def per_user_price(plan: Plan, users: int, rounding: Rounding = Rounding.HALF_UP) -> Decimal:
+    """Price per user at ``users`` seats: the reached tier's rate (volume), or the charge ÷ users in cents."""
+    if users < 1:
+        raise ArgumentError("users must be 1 or more for a price per user")
+    if plan.tiering is Tiering.VOLUME:
+        return tier_rate(plan, users)
+    _check_size(plan, users)
+    _, micros, _ = price(plan, users)
+    return Decimal(round_div(micros, users * MICROS_PER_CENT, rounding)).scaleb(-2)
+
+
+def month_of(day: dt.date) -> Period:
+    """The calendar month holding ``day`` (up to 9998, so the month after it is a real date too)."""
+    if not 1900 <= day.year <= 9998:
+        raise ArgumentError(f"{day.isoformat()} is outside the years 1900–9998")
+    return Period(day.year, day.month)
+
+
+def prorate(amount: Decimal, start: dt.date | None, end: dt.date | None, within: dt.date,
+            day_count: DayCount = DayCount.ACTUAL, rounding: Rounding = Rounding.HALF_UP) -> int:
+    """Cents of ``amount`` for the days from ``start`` to ``end`` (inclusive) in the month of ``within``.
+
+    The share is the invoice's daily proration (SPEC §4): a start on day d is
+    charged for r_d/D of the month, an end for what remains before it; blank
+    ``start``/``end`` = active since before / after the month. Rounded once.
+    """
+    if start is not None and end is not None and end < start:
+        raise ArgumentError("end is before start (end is the last active day)")
+    period = month_of(within)
+    first, last = day_number(period.first), day_number(period.last)
+    lo = first if start is None else max(day_number(start), first)
+    hi = last if end is None else min(day_number(end), last)
+    if hi < lo:
+        return 0
+    _, weights, denom = day_weights(period.days, day_count)
+    share = int(weights[lo - first: hi - first + 1].sum())
+    return round_div(to_micros(amount) * share, denom * MICROS_PER_CENT, rounding)

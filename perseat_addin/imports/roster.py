@@ -60,9 +60,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputProblems, Problem
-from .reader import RawTable
-from .schema import cell_text, parse_date_text
+from perseat_addin.cells import cell_text, parse_date_text
+from perseat_addin.errors import InputProblems, Problem
+from perseat_addin.tables import RawTable
 
 MAX_BYTES = 200 * 1024**2
 """Refuse exports larger than this (200 MB)."""

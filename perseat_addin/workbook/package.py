@@ -30,8 +30,8 @@ from typing import Any
 
 from lxml import etree
 
-from .errors import PerseatError
-from .reader import col_letter
+from perseat_addin.cells import col_letter, split_ref
+from perseat_addin.errors import PerseatError
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _M = f"{{{MAIN}}}"
@@ -42,7 +42,6 @@ _XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
                           remove_blank_text=False)
-_REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _EPOCH = dt.datetime(1899, 12, 30)
 DATE_FORMAT = "yyyy-mm-dd"
@@ -63,22 +62,6 @@ def _parse(data: bytes, part: str) -> etree._Element:
 
 def _serialize(root: etree._Element) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True))
-
-
-def col_index(letters: str) -> int:
-    """Excel column letters → zero-based index (A → 0, AB → 27)."""
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
-
-
-def split_ref(ref: str) -> tuple[int, int]:
-    """``'C12'`` → (zero-based column, Excel row)."""
-    m = _REF.match(ref.upper())
-    if not m:
-        raise PerseatError(f"unexpected cell reference {ref!r} in the workbook")
-    return col_index(m.group(1)), int(m.group(2))
 
 
 def _range(ref: str) -> tuple[int, int, int, int]:
@@ -549,3 +532,21 @@ class _Sheet:
             return
         c0, r0, c1, r1 = _range(str(dim.get("ref", "A1")))
         dim.set("ref", f"{col_letter(min(c0, c))}{min(r0, r)}:{col_letter(max(c1, c))}{max(r1, r)}")
+
+
+MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
+
+
+PLAIN_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+
+
+def macro_enable(data: bytes) -> bytes:
+    """Give a package the macro-enabled workbook content type (required for .xlsm)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "[Content_Types].xml":
+                body = body.replace(PLAIN_MAIN.encode(), MACRO_MAIN.encode())
+            dst.writestr(info, body)
+    return out.getvalue()

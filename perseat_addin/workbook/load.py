@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputProblems, Problem
-from .model import (
+from perseat_addin.cells import ExcelError
+from perseat_addin.errors import InputProblems, Problem
+from perseat_addin.model import (
     DEFAULT_USER_TYPES,
     FOREVER,
     SINCE_EVER,
@@ -27,10 +28,10 @@ from .model import (
     Tiering,
     UserType,
 )
-from .money import MICRO, Rounding, to_decimal, to_micros
-from .reader import ExcelError, TableSource, Workbook
-from .schema import REQUIRED_TABLES, SCHEMA, Table, convert, header_key
-from .seats import prepare_roster
+from perseat_addin.money import MICRO, Rounding, to_decimal, to_micros
+from perseat_addin.tables import TableSource, header_key
+from perseat_addin.workbook.reader import Workbook
+from perseat_addin.workbook.schema import REQUIRED_TABLES, SCHEMA, Table, convert
 
 PPM = 1_000_000
 
@@ -535,3 +536,30 @@ def load_source(source: TableSource, period: str | None = None, name: str = "") 
         raise InputProblems(ld.problems)
     return Book(name, settings, plans, types, clients, roster, devices, addons, usage,
                 invoices, ld.warnings)
+
+
+def prepare_roster(roster: pd.DataFrame) -> pd.DataFrame:
+    """Add the matching keys the engine works on, computed once per load.
+
+    ``client_key``/``type_key``/``plan_key`` are lower-case categoricals;
+    ``dupkey`` numbers each (client, UserID) that occurs on more than one row
+    (trimmed, any case) and is -1 elsewhere.
+    """
+    out = roster.copy()
+
+    def cat(col: str) -> pd.Series:
+        return out[col].str.strip().str.lower().astype("category")
+
+    out["client_key"] = cat("client")
+    out["type_key"] = cat("type")
+    out["plan_key"] = cat("plan")
+    out["status"] = cat("status")
+    ucodes, _ = pd.factorize(out["user"].str.strip().str.lower())
+    c = out["client_key"].cat.codes.to_numpy(np.int64)
+    pair = pd.Series(c * (int(ucodes.max(initial=0)) + 1) + ucodes)
+    dup = pair.duplicated(keep=False).to_numpy() & (ucodes >= 0)
+    dupkey = np.full(len(out), -1, dtype=np.int64)
+    if dup.any():
+        dupkey[dup] = pd.factorize(pair[dup])[0]
+    out["dupkey"] = dupkey
+    return out

@@ -8,20 +8,19 @@ row and column instead of raising; a whole column is converted at once so a
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import Problem
-from .model import EPOCH, FOREVER, SINCE_EVER
-from .money import to_decimal
-from .reader import ExcelError, RawTable
+from perseat_addin.cells import ExcelError, cell_text, parse_date_text
+from perseat_addin.errors import Problem
+from perseat_addin.model import EPOCH, FOREVER, SINCE_EVER
+from perseat_addin.money import to_decimal
+from perseat_addin.tables import RawTable, header_key
 
 
 @dataclass(frozen=True)
@@ -127,12 +126,6 @@ SCHEMA: dict[str, tuple[Col, ...]] = {
 }
 
 REQUIRED_TABLES = ("Settings", "Plans", "Clients", "Roster")
-
-
-@lru_cache(maxsize=4096)
-def header_key(text: Any) -> str:
-    """Header matching key: case-insensitive, spaces, underscores and stars ignored."""
-    return re.sub(r"[\s_*]+", "", str(text)).lower()
 
 
 @dataclass
@@ -304,19 +297,6 @@ def _to_text(values: list[Any]) -> pd.Series:
     return pd.Series([cell_text(v) for v in values], dtype="str")
 
 
-def cell_text(v: Any) -> str:
-    """A cell as text: whole floats without '.0', dates as ISO, blanks as ''."""
-    if v is None:
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, dt.datetime):
-        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v).strip()
-
-
 def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,
                 problems: list[Problem]) -> pd.Series:
     """Numbers as Decimal objects (exact); blanks as None."""
@@ -366,42 +346,6 @@ def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _EXCEL_EPOCH_DAY = (_EXCEL_EPOCH - EPOCH).days
-_TEXT_FORMATS = (
-    "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y",
-    "%b %d %Y", "%B %d %Y", "%d-%b-%Y", "%d-%b-%y", "%d-%B-%Y", "%a, %d %b %Y", "%d.%m.%Y",
-)
-_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4}|\d{2})$")
-
-
-def parse_date_text(text: str) -> dt.date:
-    """Date typed as text: ISO, '15 Nov 2026', 'Nov 15, 2026', or an unambiguous d/m/y."""
-    s = text.strip()
-    iso = re.match(r"^(\d{4}-\d{2}-\d{2})[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$", s)
-    if iso:
-        s = iso.group(1)
-    for f in _TEXT_FORMATS:
-        try:
-            return dt.datetime.strptime(s, f).date()
-        except ValueError:
-            continue
-    m = _NUMERIC_DATE.match(s)
-    if m:
-        a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        y = y + 2000 if y < 100 else y
-        try:
-            if a > 12 >= b:
-                return dt.date(y, b, a)
-            if b > 12 >= a:
-                return dt.date(y, a, b)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a real date") from None
-        try:
-            if a == b:
-                return dt.date(y, a, b)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a real date") from None
-        raise ValueError(f"{text!r} could be {y}-{b:02d}-{a:02d} or {y}-{a:02d}-{b:02d}")
-    raise ValueError(f"{text!r} is not a date")
 
 
 def _to_days(values: list[Any], rows: np.ndarray, c: Col, t: Table,

@@ -12,28 +12,16 @@ NextInvoiceNumber and BillingPeriod. Two writers apply the same edits:
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
-from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter, range_boundaries
-from openpyxl.workbook.workbook import Workbook as OpenpyxlWorkbook
-from openpyxl.worksheet.worksheet import Worksheet
-
-from .errors import FinalizedError, PerseatError, Problem
-from .invoicing import Invoice
-from .model import Period
-from .money import cents_to_decimal, fmt_money, to_decimal
-from .package import atomic_write
-from .schema import header_key
-from .template import MACRO_MAIN, macro_enable
+from perseat_addin.engine.invoicing import Invoice
+from perseat_addin.errors import FinalizedError, PerseatError, Problem
+from perseat_addin.model import Period
+from perseat_addin.money import cents_to_decimal, fmt_money, to_decimal
+from perseat_addin.tables import TableEdit, TableRows, header_key, is_blank
 
 INVOICE_COLUMNS = ("InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax",
                    "Total", "Status", "File")
@@ -50,90 +38,6 @@ NUMBER_FORMATS = {"IssueDate": "yyyy-mm-dd", "DueDate": "yyyy-mm-dd", "Subtotal"
 
 # --------------------------------------------------------------------------
 # Table rows and edits: plain values
-
-
-@dataclass(frozen=True)
-class TableRows:
-    """An Excel table's headers and every data row, blank ones included (index = position in the table)."""
-
-    name: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...] = ()
-
-    @classmethod
-    def of(cls, name: str, values: Sequence[Sequence[Any]]) -> TableRows:
-        """From a 2-D range: header row first (as Excel hands a table over)."""
-        if not values:
-            return cls(name, ())
-        headers = tuple("" if h is None else str(h).strip() for h in values[0])
-        width = len(headers)
-        rows = tuple(tuple(list(r)[:width]) + (None,) * (width - len(r)) for r in values[1:])
-        return cls(name, headers, rows)
-
-    @cached_property
-    def _positions(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for j, h in enumerate(self.headers):
-            out.setdefault(header_key(h), j)
-        return out
-
-    def col(self, header: str) -> int | None:
-        """Position of ``header`` (matched like every SPEC header), or None."""
-        return self._positions.get(header_key(header))
-
-    def get(self, row: Sequence[Any], header: str) -> Any:
-        j = self.col(header)
-        return row[j] if j is not None and j < len(row) else None
-
-    def make(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        """A full-width row; columns not in ``values`` are None (left alone by writers)."""
-        by = {header_key(k): v for k, v in values.items()}
-        return tuple(by.get(header_key(h)) for h in self.headers)
-
-    def missing(self, headers: Iterable[str]) -> list[str]:
-        return [h for h in headers if self.col(h) is None]
-
-
-@dataclass(frozen=True)
-class TableEdit:
-    """Changes to one table: set cells in rows that stay, delete rows, append rows.
-
-    Row indexes refer to :attr:`TableRows.rows` as read. Appended rows are full
-    width; a None cell is left as the new row has it (blank, or an Excel
-    calculated column's formula).
-    """
-
-    table: str
-    cells: tuple[tuple[int, int, Any], ...] = ()
-    delete: tuple[int, ...] = ()
-    append: tuple[tuple[Any, ...], ...] = ()
-
-    @property
-    def changes(self) -> bool:
-        return bool(self.cells or self.delete or self.append)
-
-
-def apply_edit(t: TableRows, edit: TableEdit) -> TableRows:
-    """The table after ``edit``: cells set, deleted rows gone, appended rows at the end."""
-    rows = [list(r) for r in t.rows]
-    for i, j, v in edit.cells:
-        rows[i][j] = v
-    gone = set(edit.delete)
-    kept = [tuple(r) for i, r in enumerate(rows) if i not in gone]
-    return TableRows(t.name, t.headers, (*kept, *edit.append))
-
-
-def edited_rows(t: TableRows, edit: TableEdit) -> set[int]:
-    """Row positions whose contents ``edit`` changes (every row after the first deleted one moves up)."""
-    out = {i for i, _, _ in edit.cells}
-    if edit.delete:
-        out |= set(range(min(edit.delete), len(t.rows)))
-    n_new = len(t.rows) - len(set(edit.delete)) + len(edit.append)
-    return out | set(range(len(t.rows) - len(set(edit.delete)), n_new))
-
-
-def is_blank(row: Sequence[Any]) -> bool:
-    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
 
 
 def _text(v: Any) -> str:
@@ -342,128 +246,3 @@ def draft_differences(invoices_t: TableRows, lines_t: TableRows, invoices: Seque
 # The file writer (openpyxl)
 
 
-class _SheetTable:
-    """An Excel table of an openpyxl workbook: read as :class:`TableRows`, rewritten in place."""
-
-    def __init__(self, wb: OpenpyxlWorkbook, name: str):
-        found = [(ws, t) for ws in wb.worksheets for t in ws.tables.values() if t.name.lower() == name.lower()]
-        if not found:
-            raise PerseatError(f"the workbook has no {name} table to write to; add the {name} sheet from the "
-                               "template (perseat template) and try again")
-        self.ws: Worksheet = found[0][0]
-        self.table: Any = found[0][1]
-        c0, r0, c1, r1 = range_boundaries(self.table.ref)
-        self.c0, self.r0, self.c1, self.r1 = c0, r0, c1, r1
-
-    def read(self) -> TableRows:
-        ws = self.ws
-        headers = tuple(str(ws.cell(self.r0, c).value or "") for c in range(self.c0, self.c1 + 1))
-        rows = tuple(tuple(ws.cell(r, c).value for c in range(self.c0, self.c1 + 1))
-                     for r in range(self.r0 + 1, self.r1 + 1))
-        return TableRows(self.table.name, headers, rows)
-
-    def write(self, t: TableRows) -> None:
-        """Rewrite the data rows with ``t.rows`` (at least one, blank if none) and resize the table."""
-        ws = self.ws
-        styles = [ws.cell(self.r0 + 1, c)._style for c in range(self.c0, self.c1 + 1)]
-        n = max(len(t.rows), 1)
-        for i in range(n):
-            vals = t.rows[i] if i < len(t.rows) else (None,) * len(t.headers)
-            for j, v in enumerate(vals):
-                cell = ws.cell(self.r0 + 1 + i, self.c0 + j)
-                cell.value = v
-                cell._style = styles[j]
-                if isinstance(v, dt.datetime):
-                    cell.number_format = "yyyy-mm-dd"
-        for r in range(self.r0 + n + 1, self.r1 + 1):
-            for c in range(self.c0, self.c1 + 1):
-                ws.cell(r, c).value = None
-        self.r1 = self.r0 + n
-        self.table.ref = f"{get_column_letter(self.c0)}{self.r0}:{get_column_letter(self.c1)}{self.r1}"
-        if self.table.autoFilter is not None:
-            self.table.autoFilter.ref = self.table.ref
-
-    def apply(self, edit: TableEdit) -> None:
-        if edit.changes:
-            self.write(apply_edit(self.read(), edit))
-
-
-def record_invoices(path: str | Path, invoices: Sequence[Invoice], period: Period, *, final: bool,
-                    files: dict[str, str] | None = None) -> Path:
-    """Replace ``period``'s Draft invoices with ``invoices``; with ``final`` mark them Final and
-    advance NextInvoiceNumber and BillingPeriod. The file is replaced atomically.
-
-    Only the Invoices, InvoiceLines and Settings sheets are rewritten
-    (:mod:`perseat_addin.package`); charts, the VBA project and the ribbon stay as they were.
-    """
-    from .package import Package
-    from .reader import Workbook
-
-    path = Path(path)
-    original = path.read_bytes()
-    book = Workbook(path)
-    tables: dict[str, TableRows] = {}
-    for name in ("Invoices", "InvoiceLines", "Settings"):
-        raw = book.table(name)
-        if raw is None or not raw.is_table:
-            raise PerseatError(f"the workbook has no {name} table to write to; add the {name} sheet from the "
-                               "template (perseat template) and try again")
-        tables[name] = TableRows(raw.name, tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
-    inv_t, line_t, settings_t = tables["Invoices"], tables["InvoiceLines"], tables["Settings"]
-    edits = list(zip((inv_t, line_t), record_edits(inv_t, line_t, invoices, period, final=final, files=files),
-                     strict=True))
-    if final:
-        edits.append((settings_t, settings_edit(settings_t, advanced_settings(
-            settings_t, [i.number for i in invoices], period))))
-    pkg = Package(original, path)
-    for t, edit in edits:
-        if edit.changes:
-            pkg.write_rows(t.name, t.rows, apply_edit(t, edit).rows, edited_rows(t, edit))
-    pkg.save()
-    return path
-
-
-def open_workbook(data: bytes, path: str | Path) -> OpenpyxlWorkbook:
-    """Load a workbook for rewriting, keeping its VBA project when it has one."""
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        content_types = z.read("[Content_Types].xml")
-    keep_vba = Path(path).suffix.lower() in (".xlsm", ".xltm") or MACRO_MAIN.encode() in content_types
-    return load_workbook(io.BytesIO(data), keep_vba=keep_vba, keep_links=True, rich_text=True)
-
-
-def save_workbook(wb: OpenpyxlWorkbook, path: str | Path, original: bytes) -> None:
-    """Save ``wb`` over ``path`` atomically, keeping what ``original`` had: the macro-enabled content
-    type, the VBA project and the ribbon (refuses to save if either would be dropped)."""
-    path = Path(path)
-    with zipfile.ZipFile(io.BytesIO(original)) as z:
-        content_types = z.read("[Content_Types].xml")
-        parts_before = set(z.namelist())
-    buf = io.BytesIO()
-    try:
-        wb.save(buf)
-    finally:
-        close_workbook(wb)
-    atomic_write(path, _restore_package(buf.getvalue(), content_types, parts_before))
-
-
-def close_workbook(wb: OpenpyxlWorkbook) -> None:
-    """Release the in-memory copy openpyxl keeps of a workbook's VBA parts (keep_vba)."""
-    archive = getattr(wb, "vba_archive", None)
-    if archive is not None:
-        archive.close()
-
-
-def _restore_package(data: bytes, content_types: bytes, parts_before: set[str]) -> bytes:
-    """Keep the macro-enabled content type and check the ribbon and VBA parts survived."""
-    macro = MACRO_MAIN.encode() in content_types
-    with zipfile.ZipFile(io.BytesIO(data)) as src:
-        names = set(src.namelist())
-        types_now = src.read("[Content_Types].xml")
-    for needed in ("xl/vbaProject.bin", "customUI/customUI.xml"):
-        if needed in parts_before and needed not in names:
-            raise PerseatError(f"saving would drop {needed} from the workbook; nothing was written")
-    if not macro:
-        return data
-    if MACRO_MAIN.encode() in types_now:
-        return data
-    return macro_enable(data)

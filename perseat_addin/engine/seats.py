@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .model import FOREVER, SINCE_EVER, UserType, from_day_number
+from perseat_addin.model import FOREVER, SINCE_EVER, UserType, from_day_number
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -84,33 +84,6 @@ def count_days(group: IntArray, key: IntArray, start: IntArray, end: IntArray,
             any_day[int(group[latest])] += 1
     daily = np.cumsum(flat.reshape(n_groups, width), axis=1)[:, :days]
     return DayCounts(daily.astype(np.int64), any_day, counted, active_days)
-
-
-def prepare_roster(roster: pd.DataFrame) -> pd.DataFrame:
-    """Add the matching keys the engine works on, computed once per load.
-
-    ``client_key``/``type_key``/``plan_key`` are lower-case categoricals;
-    ``dupkey`` numbers each (client, UserID) that occurs on more than one row
-    (trimmed, any case) and is -1 elsewhere.
-    """
-    out = roster.copy()
-
-    def cat(col: str) -> pd.Series:
-        return out[col].str.strip().str.lower().astype("category")
-
-    out["client_key"] = cat("client")
-    out["type_key"] = cat("type")
-    out["plan_key"] = cat("plan")
-    out["status"] = cat("status")
-    ucodes, _ = pd.factorize(out["user"].str.strip().str.lower())
-    c = out["client_key"].cat.codes.to_numpy(np.int64)
-    pair = pd.Series(c * (int(ucodes.max(initial=0)) + 1) + ucodes)
-    dup = pair.duplicated(keep=False).to_numpy() & (ucodes >= 0)
-    dupkey = np.full(len(out), -1, dtype=np.int64)
-    if dup.any():
-        dupkey[dup] = pd.factorize(pair[dup])[0]
-    out["dupkey"] = dupkey
-    return out
 
 
 def _lookup(cats: pd.Series, table: dict[str, object], default: object) -> npt.NDArray[np.generic]:

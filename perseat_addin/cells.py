@@ -1,0 +1,118 @@
+"""cells."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from perseat_addin.errors import PerseatError
+
+
+@dataclass(frozen=True)
+class ExcelError:
+    """An Excel error value found in a cell, such as ``#N/A``."""
+
+    code: str
+
+    def __str__(self) -> str:
+        return self.code
+
+
+EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+                          "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"})
+
+
+def is_excel_error(value: Any) -> bool:
+    """True for an Excel error value as xlwings hands it over (``err_to_str``), e.g. ``'#N/A'``."""
+    if isinstance(value, ExcelError):
+        return True
+    return isinstance(value, str) and value[:1] == "#" and value.strip().upper() in EXCEL_ERRORS
+
+
+def col_letter(index: int) -> str:
+    """Zero-based column index → Excel letters (0 → A, 27 → AB)."""
+    out = ""
+    n = index + 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+_REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
+
+
+def col_index(letters: str) -> int:
+    """Excel column letters → zero-based index (A → 0, AB → 27)."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def split_ref(ref: str) -> tuple[int, int]:
+    """``'C12'`` → (zero-based column, Excel row)."""
+    m = _REF.match(ref.upper())
+    if not m:
+        raise PerseatError(f"unexpected cell reference {ref!r} in the workbook")
+    return col_index(m.group(1)), int(m.group(2))
+
+
+def cell_text(v: Any) -> str:
+    """A cell as text: whole floats without '.0', dates as ISO, blanks as ''."""
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v).strip()
+
+
+_TEXT_FORMATS = (
+    "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y",
+    "%b %d %Y", "%B %d %Y", "%d-%b-%Y", "%d-%b-%y", "%d-%B-%Y", "%a, %d %b %Y", "%d.%m.%Y",
+)
+
+
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4}|\d{2})$")
+
+
+def parse_date_text(text: str) -> dt.date:
+    """Date typed as text: ISO, '15 Nov 2026', 'Nov 15, 2026', or an unambiguous d/m/y."""
+    s = text.strip()
+    iso = re.match(r"^(\d{4}-\d{2}-\d{2})[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$", s)
+    if iso:
+        s = iso.group(1)
+    for f in _TEXT_FORMATS:
+        try:
+            return dt.datetime.strptime(s, f).date()
+        except ValueError:
+            continue
+    m = _NUMERIC_DATE.match(s)
+    if m:
+        a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        y = y + 2000 if y < 100 else y
+        try:
+            if a > 12 >= b:
+                return dt.date(y, b, a)
+            if b > 12 >= a:
+                return dt.date(y, a, b)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date") from None
+        try:
+            if a == b:
+                return dt.date(y, a, b)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date") from None
+        raise ValueError(f"{text!r} could be {y}-{b:02d}-{a:02d} or {y}-{a:02d}-{b:02d}")
+    raise ValueError(f"{text!r} is not a date")
+
+
+def plain_text(v: Any) -> str:
+    """A value as stripped text; None as ''."""
+    return "" if v is None else str(v).strip()

@@ -1,0 +1,51 @@
+"""engine.measures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from perseat_addin.engine.invoicing import daily_users
+from perseat_addin.engine.pricing import month_of
+from perseat_addin.errors import ArgumentError
+from perseat_addin.model import Book, Period, day_number
+
+
+def _client_days(book: Book, client: str, period: Period) -> np.ndarray[Any, np.dtype[np.int64]] | None:
+    """Billable users of ``client`` on each day of ``period``, counted as the invoice run counts them."""
+    return daily_users(book, period).get(client.strip().lower())
+
+
+def billable_users(book: Book, client: str, day: dt.date) -> int:
+    """Billable users of ``client`` on ``day`` (MinActiveDays counted within that month; 0 for an unknown client)."""
+    users = _client_days(book, client, month_of(day))
+    return 0 if users is None else int(users[day.day - 1])
+
+
+def average_users(book: Book, client: str, period: Period) -> Fraction:
+    """Billable users of ``client`` averaged over the days of ``period``."""
+    users = _client_days(book, client, period)
+    return Fraction(0) if users is None else Fraction(int(users.sum()), period.days)
+
+
+def usage_per_user(book: Book, client: str, period: Period, measure: str = "hours") -> Decimal:
+    """Hours or tickets logged for ``client`` in ``period`` ÷ its average daily billable users."""
+    if measure not in ("hours", "tickets"):
+        raise ArgumentError(f'measure "{measure}" is not hours or tickets')
+    avg = average_users(book, client, period)
+    if avg == 0:
+        raise ArgumentError(f'client "{client.strip()}" has no billable users in {period.label()}')
+    u = book.usage
+    first = day_number(period.first)
+    mine = (u["client"].str.strip().str.lower() == client.strip().lower()) \
+        & (u["date"] >= first) & (u["date"] < first + period.days)
+    if measure == "hours":
+        total = Fraction(int(u.loc[mine, "hours_centi"].sum()), 100)
+    else:
+        total = Fraction(Decimal(repr(float(u.loc[mine, "tickets"].sum()))))
+    ratio = total / avg
+    return Decimal(ratio.numerator) / Decimal(ratio.denominator)

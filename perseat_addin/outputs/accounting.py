@@ -1,0 +1,131 @@
+"""outputs.accounting."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from perseat_addin.engine.invoicing import Run
+from perseat_addin.money import cents_to_decimal
+
+
+def csv_safe(text: Any) -> str:
+    """Neutralise spreadsheet formula injection in a text cell (SPEC §10)."""
+    s = "" if text is None else str(text)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
+def _date_format(run: Run) -> str:
+    st = run.book.settings
+    fmt = st.csv_date_format or ("MM/DD/YYYY" if st.currency == "USD" else "DD/MM/YYYY")
+    return fmt.upper().replace("YYYY", "%Y").replace("MM", "%m").replace("DD", "%d")
+
+
+def allocate(total: int, weights: Sequence[int]) -> list[int]:
+    """Split integer ``total`` over ``weights`` proportionally; parts sum to ``total`` exactly."""
+    wsum = sum(weights)
+    if not wsum:
+        return [0] * len(weights)
+    raw = [total * w for w in weights]
+    parts = [r // wsum for r in raw]
+    rest = total - sum(parts)
+    order = sorted(range(len(weights)), key=lambda i: -(raw[i] % wsum))
+    for i in order[:rest]:
+        parts[i] += 1
+    return parts
+
+
+QUICKBOOKS_COLUMNS = (
+    "InvoiceNo", "Customer", "InvoiceDate", "DueDate", "Terms", "Memo", "Item(Product/Service)",
+    "ItemDescription", "ItemQuantity", "ItemRate", "ItemAmount", "ItemTaxCode", "Currency", "ServiceDate",
+)
+
+
+XERO_COLUMNS = (
+    "*ContactName", "EmailAddress", "POAddressLine1", "POAddressLine2", "POAddressLine3", "POAddressLine4",
+    "POCity", "PORegion", "POPostalCode", "POCountry", "*InvoiceNumber", "Reference", "*InvoiceDate",
+    "*DueDate", "Total", "InventoryItemCode", "*Description", "*Quantity", "*UnitAmount", "Discount",
+    "*AccountCode", "*TaxType", "TaxAmount", "TrackingName1", "TrackingOption1", "TrackingName2",
+    "TrackingOption2", "Currency", "BrandingTheme",
+)
+
+
+def _qty_unit(amount_cents: int, qty: Decimal, unit: Decimal) -> tuple[str, str]:
+    """Quantity and unit price that multiply to the line amount exactly (else 1 × amount)."""
+    amount = cents_to_decimal(amount_cents)
+    if qty and (qty * unit).quantize(Decimal("0.01")) == amount and qty * unit == amount:
+        return f"{qty.normalize():f}", f"{unit.normalize():f}"
+    return "1", f"{amount:.2f}"
+
+
+def quickbooks_csv(run: Run) -> str:
+    """QuickBooks Online invoice import: one row per line, tax and discount as their own lines."""
+    st = run.book.settings
+    fmt = _date_format(run)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(QUICKBOOKS_COLUMNS)
+    for inv in run.invoices:
+        for ln in inv.lines:
+            qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
+            item = {"discount": "Discount", "tax": "Sales tax"}.get(ln.kind, st.quickbooks_item)
+            w.writerow([
+                csv_safe(inv.number), csv_safe(inv.client.name), inv.issue_date.strftime(fmt),
+                inv.due_date.strftime(fmt), f"Net {st.payment_terms_days}",
+                csv_safe(f"{inv.period.label()} per-user services" + (
+                    f", PO {inv.client.po_number}" if inv.client.po_number else "")),
+                csv_safe(item), csv_safe(ln.description), qty, unit, f"{ln.amount:.2f}",
+                "TAX" if ln.taxable else "NON", inv.currency, inv.period.last.strftime(fmt),
+            ])
+    return out.getvalue()
+
+
+def _address_lines(address: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r"[\n,]", address) if p.strip()]
+    return (parts + [""] * 4)[:4]
+
+
+def xero_csv(run: Run) -> str:
+    """Xero sales invoice import: one row per line, tax given per line so totals match exactly."""
+    st = run.book.settings
+    fmt = _date_format(run)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(XERO_COLUMNS)
+    for inv in run.invoices:
+        lines = [ln for ln in inv.lines if ln.kind != "tax"]
+        # the invoice's tax, rounded once, spread over its taxable charge lines so each row carries its share
+        taxes = allocate(inv.tax_cents, [max(ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
+        addr = _address_lines(inv.client.address)
+        for ln, tax in zip(lines, taxes, strict=True):
+            qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
+            w.writerow([
+                csv_safe(inv.client.name), csv_safe(inv.client.billing_email), *map(csv_safe, addr),
+                "", "", "", "", csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
+                inv.issue_date.strftime(fmt), inv.due_date.strftime(fmt),
+                f"{cents_to_decimal(inv.total_cents):.2f}", "", csv_safe(ln.description), qty, unit, "",
+                csv_safe(st.xero_account_code),
+                csv_safe(st.xero_tax_type if (ln.taxable and inv.tax_cents) else st.xero_tax_exempt_type),
+                f"{cents_to_decimal(tax):.2f}", "", "", "", "", inv.currency, "",
+            ])
+    return out.getvalue()
+
+
+def users_csv(run: Run) -> str:
+    """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts)."""
+    roster = run.book.roster
+    frame = pd.DataFrame({
+        "RosterRow": roster["row"], "Client": roster["client"], "UserID": roster["user"],
+        "Name": roster["name"], "Type": roster["type"], "Billing": run.user_reasons().to_numpy(),
+    })
+    for col in ("Client", "UserID", "Name", "Type"):
+        text = frame[col].astype("str")
+        risky = text.str.match(r"^[=+\-@\t\r]")
+        frame[col] = text.where(~risky, "'" + text)
+    return str(frame.to_csv(index=False, lineterminator="\r\n"))

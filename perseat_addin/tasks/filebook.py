@@ -1,0 +1,65 @@
+"""The workbook file on disk, as the port the command line's tasks work over."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from perseat_addin.errors import PerseatError
+from perseat_addin.tables import TableEdit, TableRows, TableSource, apply_edit, edited_rows, rows_of
+from perseat_addin.workbook.package import Package
+from perseat_addin.workbook.reader import Workbook
+
+
+class FileBook:
+    """The workbook file on disk as a :class:`~perseat_addin.tasks.port.BookPort`: read once (fast reader),
+    written in place (:class:`~perseat_addin.workbook.package.Package`: only the edited sheets' XML changes;
+    the VBA project, ribbon, charts and every other part are kept), replaced atomically, and never over a
+    file that changed on disk since it was read."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:  # the bytes first: a change after this point is caught by the write, not lost
+            self._original: bytes | None = self.path.read_bytes()
+        except OSError:
+            self._original = None
+        self.reader = Workbook(self.path)  # a missing, damaged or hostile file says so here
+        self._rows: dict[str, TableRows | None] = {}
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def source(self) -> TableSource:
+        return self.reader
+
+    def rows(self, name: str) -> TableRows | None:
+        key = name.lower()
+        if key not in self._rows:
+            self._rows[key] = rows_of(self.reader.table(name))
+        return self._rows[key]
+
+    def write(self, edits: Sequence[TableEdit]) -> None:
+        todo = [e for e in edits if e.changes]
+        if not todo:
+            return
+        if self._original is None:
+            raise PerseatError(f"{self.path}: cannot be read; nothing was written")
+        pkg = Package(self._original, self.path)
+        for edit in todo:
+            t = self.rows(edit.table)
+            if t is None:
+                raise PerseatError(f"the workbook has no {edit.table} table to write to; nothing was written")
+            pkg.write_rows(t.name, t.rows, apply_edit(t, edit).rows, edited_rows(t, edit))
+        pkg.save()
+
+    def progress(self, verb: str, total: int, noun: str = "") -> Callable[[int], None]:
+        """Silent: the command line draws its own progress bars."""
+        return _silent
+
+
+def _silent(n: int = 1) -> None:
+    """A progress callback that shows nothing."""
+
+
+__all__ = ["FileBook"]

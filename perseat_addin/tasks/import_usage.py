@@ -1,0 +1,89 @@
+"""Import usage (SPEC §8): PSA time entries, tickets or a mapped export → new rows of the Usage table.
+
+One task for ``perseat import <usage source>`` and the ribbon's *Import roster* button
+(which takes usage exports too): :func:`read` validates the workbook and reads the export,
+:func:`plan` finds the rows not yet in the Usage table (each keeps its Source and Ref, so a
+second import of the same file adds nothing), :func:`apply` writes them and one ChangeLog row
+per client through the :class:`~perseat_addin.tasks.port.BookPort`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from perseat_addin.cells import cell_text
+from perseat_addin.engine.roster_sync import Change, changelog_rows
+from perseat_addin.errors import PerseatError
+from perseat_addin.imports.roster import Mapping, _norm
+from perseat_addin.imports.usage import UsageImport, UsageRow, read_usage, usage_totals
+from perseat_addin.tables import TableEdit, TableSource, is_blank
+from perseat_addin.tasks.port import BookPort, require
+from perseat_addin.workbook.load import load_source
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    """What an import adds: the new rows, how many were already there, and the table edits."""
+
+    imported: UsageImport
+    added: list[UsageRow]
+    already: int  # rows of the file already in the Usage table
+    edits: tuple[TableEdit, ...]
+
+
+def known_tickets(source: TableSource) -> set[str]:
+    """``source|ticket`` of every ticket the Usage table already counts."""
+    raw = source.table("Usage")
+    out: set[str] = set()
+    if raw is None:
+        return out
+    cols = {_norm(h): j for j, h in enumerate(raw.headers)}
+    s, t, n = cols.get("source"), cols.get("ticket"), cols.get("tickets")
+    if s is None or t is None:
+        return out
+    for row in raw.rows:
+        if cell_text(row[t]) and (n is None or cell_text(row[n]) not in ("", "0")):
+            out.add(f"{cell_text(row[s])}|{cell_text(row[t])}")
+    return out
+
+
+def read(book: BookPort, file: Path, source: str | Mapping) -> UsageImport:
+    """Validate the workbook (problems anywhere stop the import), then read the export for its Clients."""
+    loaded = load_source(book.source(), name=book.name)
+    return read_usage(file, source, [c.name for c in loaded.clients], known_tickets=known_tickets(book.source()))
+
+
+def plan(book: BookPort, imported: UsageImport, now: dt.datetime | None = None) -> UsagePlan:
+    """The rows of ``imported`` the Usage table does not hold yet, as edits of Usage and ChangeLog."""
+    usage = require(book, "Usage")
+    lacking = usage.missing(("Source", "Ref"))
+    if lacking:
+        raise PerseatError(f"the Usage table lacks column(s) {', '.join(lacking)}: add them to its header row "
+                           "(as in the template) so a second import of the same file adds nothing")
+    have = {(cell_text(usage.get(r, "Source")), cell_text(usage.get(r, "Ref"))) for r in usage.rows}
+    new = [u for u in imported.rows if (u.source, u.ref) not in have]
+    if not new:
+        return UsagePlan(imported, new, len(imported.rows), ())
+    day = dt.datetime.combine
+    rows = tuple(usage.make({"Client": u.client, "UserID": u.user or None, "Date": day(u.date, dt.time()),
+                             "Tickets": u.tickets, "Hours": u.hours, "Ticket": u.ticket or None,
+                             "Source": u.source, "Ref": u.ref}) for u in new)
+    edits = [TableEdit(usage.name, (), tuple(i for i, r in enumerate(usage.rows) if is_blank(r)), rows)]
+    log = book.rows("ChangeLog")
+    if log is not None:
+        changes = [Change("usage", c, "", "Usage", None, f"{n} rows, {t} tickets, {h.normalize():f} h", None)
+                   for c, (n, t, h) in usage_totals(new).items()]
+        when = now or dt.datetime.now().replace(microsecond=0)
+        log_rows = changelog_rows(log, changes, imported.source, when)
+        edits.append(TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(log_rows)))
+    return UsagePlan(imported, new, len(imported.rows) - len(new), tuple(edits))
+
+
+def apply(book: BookPort, planned: UsagePlan) -> None:
+    """Write the planned rows (all or nothing)."""
+    book.write(planned.edits)
+
+
+__all__ = ["UsagePlan", "apply", "known_tickets", "plan", "read"]

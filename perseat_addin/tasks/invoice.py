@@ -1,0 +1,213 @@
+"""Invoicing (SPEC §5–7): price the period, record the invoices in the workbook's ledger tables, publish.
+
+One task for ``perseat invoice [--finalize]`` and the ribbon's *Generate invoices* and
+*Finalize period*, over the :class:`~perseat_addin.tasks.port.BookPort`: :func:`~perseat_addin.tasks.port.validated`
+validates, :func:`ledger_edits` plans the Invoices/InvoiceLines (and, when
+final, Settings) edits by the ledger rules of :mod:`perseat_addin.engine.ledger`, and the
+port writes them. The ribbon adds the invoice sheets and Excel's PDFs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from perseat_addin.engine.invoicing import Invoice, Run, invoice_run
+from perseat_addin.engine.ledger import (
+    advanced_settings,
+    draft_differences,
+    finalize_edit,
+    record_edits,
+    replaced_drafts,
+    settings_edit,
+)
+from perseat_addin.errors import PerseatError
+from perseat_addin.model import Period
+from perseat_addin.money import fmt_money
+from perseat_addin.outputs.layout import invoice_layout, invoice_sheet_names
+from perseat_addin.outputs.publish import file_ref, output_dir, workbook_folder, write_outputs
+from perseat_addin.tables import TableEdit, TableRows
+from perseat_addin.tasks.livebook import (
+    MAX_LINES,
+    PREFIX,
+    WRITTEN_TABLES,
+    ExcelBook,
+    LiveBook,
+    LiveTables,
+    Outcome,
+    Progress,
+    capped,
+    load_live,
+    warnings_text,
+)
+from perseat_addin.tasks.port import BookPort, require
+
+
+def ledger_edits(book: BookPort, invoices: Sequence[Invoice], period: Period, *, final: bool,
+                 files: dict[str, str] | None = None) -> list[TableEdit]:
+    """Replace ``period``'s Draft invoices with ``invoices``; with ``final`` record them Final and
+    advance NextInvoiceNumber and BillingPeriod (Final rows are never rewritten)."""
+    inv_t, line_t = (require(book, name, " to write to") for name in ("Invoices", "InvoiceLines"))
+    edits = list(record_edits(inv_t, line_t, invoices, period, final=final, files=files))
+    if final:
+        settings_t = require(book, "Settings", " to write to")
+        edits.append(settings_edit(settings_t, advanced_settings(settings_t, [i.number for i in invoices], period)))
+    return edits
+
+
+def _invoice_list(invoices: Sequence[Invoice]) -> list[str]:
+    return [f"  {i.number}  {i.client.name}: {fmt_money(i.total_cents)}" for i in invoices]
+
+
+def generate_invoices(live: LiveBook) -> Outcome:
+    """Draft the BillingPeriod's invoices: Invoices/InvoiceLines rows (replacing the period's drafts,
+    never Final rows), one invoice sheet per client, PDFs (Excel's export) and the accounting CSVs.
+
+    Everything that can refuse (problems in the tables, a Final invoice in the way, a reused number,
+    no room below a table, no folder to write to) does so before the workbook is touched."""
+    live.status(f"{PREFIX}: reading the workbook…")
+    port = ExcelBook(live)
+    tables = port.tables
+    book = load_live(live, tables)
+    period = book.settings.period
+    out_dir = output_dir(live.fullname, book.settings.output_folder, period)
+    run = invoice_run(book, progress=Progress(live, "pricing", sum(c.active for c in book.clients), "clients"))
+    inv_t = require(port, "Invoices")
+    pdfs = {i.number: f"{i.file_stem}.pdf" for i in run.invoices}
+    old = [inv_t.rows[i] for i in replaced_drafts(inv_t, period)]
+    edits = ledger_edits(port, run.invoices, period, final=False,
+                         files={n: file_ref(out_dir / f, live.fullname) for n, f in pdfs.items()})
+    names, stale = _invoice_sheets(live, tables, run, [str(inv_t.get(r, "InvoiceNo") or "") for r in old])
+    stale_pdfs = _stale_files(old, inv_t, live.fullname, out_dir, set(pdfs.values()))
+    if not run.invoices:
+        port.write(edits)
+        for sheet in stale:
+            live.delete_sheet(sheet)
+        reasons = [f"  {c}: {r}" for c, r in run.skipped] or ["  no active clients"]
+        removed = f"\n\nRemoved {len(old)} earlier draft(s) of this period." if old else ""
+        return Outcome("\n".join([f"No invoices for {period.label()}:", *capped(reasons)]) + removed)
+    port.check(edits)
+    written = _write_invoices(live, run, names, stale, pdfs, out_dir, lambda: port.write(edits))
+    for f in stale_pdfs:
+        f.unlink(missing_ok=True)
+    n = len(run.invoices)
+    lines = [f"{n} draft invoice{'s' if n != 1 else ''} for {period.label()}, total {book.settings.currency} "
+             f"{fmt_money(run.total_cents)}:", *capped(_invoice_list(run.invoices))]
+    if run.skipped:
+        lines += ["", "Not invoiced: " + "; ".join(f"{c} ({r})" for c, r in run.skipped[:MAX_LINES]) + "."]
+    first, last = names[run.invoices[0].number], names[run.invoices[-1].number]
+    sheets = f"Invoice sheets {first} … {last} are" if n > 1 else f"Invoice sheet {first} is"
+    lines += ["", f"{sheets} in this workbook; the PDFs and {', '.join(sorted(written))} are in {out_dir}.",
+              "Review them, then press Finalize period."]
+    return Outcome("\n".join(lines + warnings_text(book)))
+
+
+def _invoice_sheets(live: LiveBook, tables: LiveTables, run: Run,
+                    old_numbers: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Sheet name of each new invoice, and the sheets of replaced drafts that no new invoice reuses."""
+    data = {ref.sheet.lower() for ref in tables.refs.values()}
+    names = invoice_sheet_names([i.number for i in run.invoices])
+    clash = sorted(n for n in names.values() if n.lower() in data)
+    if clash:
+        raise PerseatError(f"invoice sheet {clash[0]} would replace a data sheet; change InvoicePrefix in Settings")
+    new = {n.lower() for n in names.values()}
+    existing = {s.lower(): s for s in live.sheet_names()}
+    stale = [existing[s.lower()] for s in invoice_sheet_names(old_numbers).values()
+             if s.lower() in existing and s.lower() not in new | data]
+    return names, stale
+
+
+def _write_invoices(live: LiveBook, run: Run, names: dict[str, str], stale: Sequence[str], pdfs: dict[str, str],
+                    out_dir: Path, record: Callable[[], None]) -> dict[str, str]:
+    """Invoice sheets, their PDFs (staged beside the outputs), the CSVs; ``record`` edits the tables once
+    every file is complete, and only then are the files moved into place."""
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".perseat-pdf-", dir=out_dir))
+    published = False
+    try:
+        tick = Progress(live, "writing invoice sheets", len(run.invoices))
+        for inv in run.invoices:
+            live.put_sheet(invoice_layout(inv, run, names[inv.number]))
+            tick()
+        for sheet in stale:
+            live.delete_sheet(sheet)
+        tick = Progress(live, "exporting PDFs", len(run.invoices))
+        for inv in run.invoices:
+            target = staging / pdfs[inv.number]
+            live.export_pdf(names[inv.number], target)
+            if not target.is_file():
+                raise PerseatError(f"Excel did not export {target.name}; check that {out_dir} can be written to")
+            tick()
+        live.status(f"{PREFIX}: writing the accounting files…")
+        written = write_outputs(run, out_dir, before_publish=record)
+        published = True
+        for name in pdfs.values():
+            os.replace(staging / name, out_dir / name)
+        return written
+    except BaseException:
+        if created and not published:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stale_files(old: Sequence[Sequence[Any]], inv_t: TableRows, fullname: str, out_dir: Path,
+                 keep: set[str]) -> list[Path]:
+    """PDFs of replaced drafts that the new run does not rewrite (only inside the output folder)."""
+    out = []
+    for row in old:
+        ref = str(inv_t.get(row, "File") or "").strip()
+        if not ref.lower().endswith(".pdf"):
+            continue
+        path = Path(ref) if os.path.isabs(ref) else workbook_folder(fullname) / ref
+        path = path.resolve()
+        if path.parent == out_dir and path.name not in keep:
+            out.append(path)
+    return out
+
+
+def finalize_period(live: LiveBook) -> Outcome:
+    """Mark the BillingPeriod's drafts Final (if they are still what the workbook gives), advance
+    NextInvoiceNumber and BillingPeriod, and save the workbook."""
+    live.status(f"{PREFIX}: reading the workbook…")
+    port = ExcelBook(live)
+    book = load_live(live, port.tables)
+    period = book.settings.period
+    inv_t, lines_t, settings_t = (port.tables.rows[k] for k in WRITTEN_TABLES)
+    assert inv_t is not None and lines_t is not None and settings_t is not None  # _load
+    edit, numbers = finalize_edit(inv_t, period)
+    if not numbers:
+        finals = sum(1 for r in inv_t.rows if str(inv_t.get(r, "Status") or "").strip().lower() == "final"
+                     and Period.key(inv_t.get(r, "Period")) == str(period))
+        already = f" {finals} invoice(s) of {period.label()} are already Final." if finals else ""
+        return Outcome(f"There are no draft invoices for {period.label()} to finalize.{already}\n\n"
+                       "Press Generate invoices first, review the drafts, then Finalize period.", ok=False)
+    run = invoice_run(book, progress=Progress(live, "re-checking", sum(c.active for c in book.clients), "clients"))
+    diffs = draft_differences(inv_t, lines_t, run.invoices, period)
+    if diffs:
+        return Outcome("\n".join([f"The drafts for {period.label()} no longer match the workbook; nothing was "
+                                  "finalized.", "", *capped([f"• {d}" for d in diffs]), "",
+                                  "Press Generate invoices to refresh the drafts, review them, then Finalize "
+                                  "period."]), ok=False)
+    changes = advanced_settings(settings_t, numbers, period)
+    port.write([edit, settings_edit(settings_t, changes)])
+    live.status(f"{PREFIX}: saving the workbook…")
+    try:
+        live.save()
+    except Exception as exc:  # Excel's own save failed (read-only copy, file locked, disk full)
+        return Outcome(f"The invoices of {period.label()} are marked Final in the open workbook, but it could not "
+                       f"be saved ({exc}). Save it now (File ▸ Save As if it is read-only) so the Final invoices "
+                       "and the new BillingPeriod are kept.", ok=False)
+    lines = [f"Finalized {len(numbers)} invoice{'s' if len(numbers) != 1 else ''} for {period.label()}: "
+             f"{numbers[0]} … {numbers[-1]}." if len(numbers) > 1 else
+             f"Finalized invoice {numbers[0]} for {period.label()}."]
+    lines += [f"{k} is now {v}." for k, v in changes.items()]
+    lines += ["The workbook was saved. Final invoices are never changed again: a correction is a new credit "
+              "invoice."]
+    return Outcome("\n".join(lines))
