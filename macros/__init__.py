@@ -71,7 +71,9 @@ ACTIONS: tuple[Action, ...] = (
            "e-mail domains, or the client row you selected), shows every change and the drift (licensed in the "
            "export, billable in the Roster, seats on the last invoice), and on Yes adds new users from today, "
            "ends missing ones yesterday and updates changed names, types and statuses. Never deletes a row; "
-           "every change goes to ChangeLog.", file_prompt="Import roster: choose the user or contact export"),
+           "every change goes to ChangeLog. A PSA time-entry or ticket export (or a file with a saved Usage "
+           "mapping) adds its new rows to the Usage table instead, after a preview.",
+           file_prompt="Import roster: choose the user or contact export"),
     Action("perseatUsageReport", "Usage & pricing report", "usage_report", "PerseatUsageReport",
            "ChartInsert", "Who uses support most, and what to charge",
            "Adds (or refreshes) the Report sheet for BillingPeriod: per client, users, tickets and hours per user, "

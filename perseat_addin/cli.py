@@ -105,7 +105,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
              for i in run.invoices}
 
     def finalize() -> None:
-        wb.write(invoice.ledger_edits(wb, run.invoices, period, final=True, files=files))
+        invoice.record(wb, run.invoices, period, final=True, files=files)
 
     with _progress(len(run.invoices), "Writing", show) as tick:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick,

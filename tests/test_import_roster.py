@@ -160,3 +160,30 @@ def test_check_reports_mapping_problems(tmp_path: Path) -> None:
     assert "Mappings, row 3, column Field (C): 'Department' is not a field a roster mapping can fill" in proc.stderr
     outcome = m.check_workbook(book)
     assert not outcome.ok and "'Department' is not a field a roster mapping can fill" in outcome.message
+
+
+CW_TIME = ("id,company/name,member/identifier,chargeToType,chargeToId,timeStart,timeEnd,actualHours,billableOption\n"
+           "9101,Acme Dental Group,jsmith,ServiceTicket,7001,2026-11-02T14:00:00Z,,1.5,Billable\n"
+           "9102,Delta Pediatrics,adoe,ServiceTicket,7002,2026-11-03T09:00:00Z,,0.5,Billable\n")
+
+
+def test_the_button_takes_a_time_entry_export_into_usage(book: ExcelStandIn, tmp_path: Path) -> None:
+    """Import roster recognises a PSA time-entry export and adds its rows to Usage (the import_usage task)."""
+    export = tmp_path / "time.csv"
+    export.write_text(CW_TIME, encoding="utf-8")
+    before = book.rows("Usage")
+    outcome = m.import_roster(str(export), book)
+    assert outcome.ok, outcome.message
+    [(title, question)] = book.questions
+    assert title == "Per-Seat Billing: Import usage"
+    assert "time.csv: 2 usage rows read as ConnectWise PSA time entries; 2 new, 0 already" in question
+    assert "Acme Dental Group: 1 rows, 1 tickets, 1.5 h" in question
+    added = book.rows("Usage")[len(before):]
+    assert [(r["Client"], r["Ref"], r["Source"]) for r in added] == [
+        ("Acme Dental Group", "9101", "ConnectWise PSA time entries"),
+        ("Delta Pediatrics", "9102", "ConnectWise PSA time entries")]
+    assert any(r["Action"] == "import usage" for r in book.rows("ChangeLog"))
+    # the same file again adds nothing and asks nothing
+    again = m.import_roster(str(export), book)
+    assert again.ok and "Nothing to add" in again.message and len(book.questions) == 1
+    assert len(book.rows("Usage")) == len(before) + 2

@@ -25,7 +25,8 @@ from perseat_addin.errors import FinalizedError, PerseatError
 from perseat_addin.excel.template import template_sheets, write_workbook
 from perseat_addin.model import Client, Period
 from perseat_addin.tables import TableEdit, TableRows, apply_edit
-from perseat_addin.tasks.filebook import record_invoices
+from perseat_addin.tasks.filebook import FileBook
+from perseat_addin.tasks.invoice import record
 
 NOV, DEC = Period(2026, 11), Period(2026, 12)
 INVOICE_HEADS = ["InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax", "Total",
@@ -216,10 +217,10 @@ def table(path: Path, name: str) -> list[tuple[Any, ...]]:
 
 def test_file_writer_records_drafts_then_finals(workbook: Path, tmp_path: Path) -> None:
     nov = [invoice("HV-1001", "Acme Dental Group", "10.00"), invoice("HV-1002", "Elm Street Bakery", "250.00")]
-    record_invoices(workbook, nov, NOV, final=False)
+    record(FileBook(workbook), nov, NOV, final=False)
     drafts = table(workbook, "Invoices")
     assert [(r[0], r[9]) for r in drafts] == [("HV-1001", "Draft"), ("HV-1002", "Draft")]
-    record_invoices(workbook, nov[:1], NOV, final=True)
+    record(FileBook(workbook), nov[:1], NOV, final=True)
     finals = table(workbook, "Invoices")
     assert [(r[0], r[9]) for r in finals] == [("HV-1001", "Final")]  # drafts replaced, not duplicated
     assert [r[0] for r in table(workbook, "InvoiceLines")] == ["HV-1001"]
@@ -227,5 +228,5 @@ def test_file_writer_records_drafts_then_finals(workbook: Path, tmp_path: Path) 
     assert (settings["NextInvoiceNumber"], settings["BillingPeriod"]) == (1002, "2026-12")
     copy = Path(shutil.copyfile(workbook, tmp_path / "again.xlsm"))
     with pytest.raises(FinalizedError):
-        record_invoices(copy, nov[:1], NOV, final=True)
+        record(FileBook(copy), nov[:1], NOV, final=True)
     assert copy.read_bytes() == workbook.read_bytes()

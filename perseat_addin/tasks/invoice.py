@@ -59,6 +59,12 @@ def ledger_edits(book: BookPort, invoices: Sequence[Invoice], period: Period, *,
     return edits
 
 
+def record(book: BookPort, invoices: Sequence[Invoice], period: Period, *, final: bool,
+           files: dict[str, str] | None = None) -> None:
+    """Write :func:`ledger_edits` (all or nothing)."""
+    book.write(ledger_edits(book, invoices, period, final=final, files=files))
+
+
 def _invoice_list(invoices: Sequence[Invoice]) -> list[str]:
     return [f"  {i.number}  {i.client.name}: {fmt_money(i.total_cents)}" for i in invoices]
 
