@@ -18,12 +18,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from perseat_addin.engine.roster_sync import ImportPlan
 from perseat_addin.excel.template import template_sheets, write_workbook
-from perseat_addin.imports.roster import read_export
-from perseat_addin.tasks.filebook import sync
+from perseat_addin.imports.roster import ImportResult, read_export
+from perseat_addin.tasks import import_roster
+from perseat_addin.tasks.filebook import FileBook
 
 HEADER = "Block credential,Display name,First name,Last name,Licenses,User principal name,When created"
 
+
+
+def sync(path: Path, client: str, imported: ImportResult, effective: dt.date, *, apply: bool) -> ImportPlan:
+    """What ``perseat import`` does after reading the export: find the client, plan, and with ``apply`` write."""
+    book = FileBook(path)
+    name, why = import_roster.find_client(book, imported, client)
+    assert name is not None
+    planned = import_roster.plan(book, imported, name, why, effective)
+    if apply:
+        import_roster.apply(book, planned)
+    return planned
 
 def main() -> None:
     ap = argparse.ArgumentParser()
