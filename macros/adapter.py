@@ -1,7 +1,7 @@
-"""The one adapter to the live workbook: :class:`perseat_addin.actions.LiveBook` over an xlwings Book.
+"""The one adapter to the live workbook: :class:`perseat_addin.tasks.livebook.LiveBook` over an xlwings Book.
 
 Thin on purpose: every decision (what to read, which rows to write, the invoice
-layout, the messages) is made in :mod:`perseat_addin.actions`; this module only
+layout, the messages) is made in :mod:`perseat_addin.tasks`; this module only
 translates the protocol's calls into xlwings (classic, BSD-licensed part:
 ``Book.caller``, ranges, ListObjects via ``sheet.tables``, ``to_pdf``,
 ``app.status_bar``, ``app.alert``). Windows-only refinements (page setup,

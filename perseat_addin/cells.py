@@ -1,4 +1,4 @@
-"""cells."""
+"""Cells as Excel holds them: error values, text of a cell, dates typed as text, column letters and references."""
 
 from __future__ import annotations
 

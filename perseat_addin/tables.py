@@ -1,4 +1,5 @@
-"""tables."""
+"""Tables as plain values: a table as read (RawTable), its rows to edit (TableRows), edits (TableEdit),
+and anything that hands tables over by name (TableSource, MemoryTables)."""
 
 from __future__ import annotations
 

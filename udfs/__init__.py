@@ -1,7 +1,7 @@
 """Excel functions (xlwings UDFs, SPEC §5): thin wrappers over the perseat engine.
 
 Each function turns what Excel passes into domain values (``_excel``), calls
-the engine (:mod:`perseat_addin.functions`, which prices with the same code as
+the engine (:mod:`perseat_addin.excel.functions` and :mod:`perseat_addin.engine`, which prices with the same code as
 the invoices) and returns a number, a text or a 2-D list to spill. Names,
 argument order, descriptions and xlwings options live in ``_spec.FUNCTIONS``;
 bad input answers ``#PERSEAT! …`` in the cell.

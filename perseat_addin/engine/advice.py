@@ -1,4 +1,5 @@
-"""engine.advice."""
+"""Price and plan advice (SPEC §9): the price that earns the target margin, the cheapest plan that covers the
+usage, robust outliers and volume-tier cliffs. Pure arithmetic on exact fractions."""
 
 from __future__ import annotations
 

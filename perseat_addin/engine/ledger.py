@@ -4,9 +4,9 @@ The rules are pure functions over table rows (:class:`TableRows` in,
 :class:`TableEdit` out): recording a period replaces that period's Draft rows
 (and their lines), never touches a Final row, and refuses to reuse an invoice
 number; finalizing marks the period's Drafts Final and advances
-NextInvoiceNumber and BillingPeriod. Two writers apply the same edits:
-:func:`record_invoices` to a file through openpyxl (``perseat invoice
---finalize``), and :mod:`perseat_addin.actions` to the workbook open in Excel.
+NextInvoiceNumber and BillingPeriod. The tasks hand the edits to either port
+(:mod:`perseat_addin.tasks.invoice`): the file on disk (``perseat invoice
+--finalize``) or the workbook open in Excel (the ribbon).
 """
 
 from __future__ import annotations

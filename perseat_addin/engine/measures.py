@@ -1,4 +1,4 @@
-"""engine.measures."""
+"""Per-client measures of a loaded workbook: billable users on a day, average users over a month, usage per user."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Sync an import into one client's Roster (SPEC §8): add, end, update, return — never delete.
 
-``plan_sync`` is pure (table rows in, edits and a change list out); ``apply_sync``
-writes Roster and ChangeLog into the workbook file atomically, keeping its VBA
-project and ribbon. Running the same import twice changes nothing the second time.
+Pure: table rows in, edits and a change list out (``plan_sync``, ``plan_import``); the
+tasks write them (:mod:`perseat_addin.tasks.import_roster`). Running the same import
+twice changes nothing the second time.
 """
 
 from __future__ import annotations

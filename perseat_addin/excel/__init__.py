@@ -1,1 +1,1 @@
-"""excel."""
+"""The Excel product without xlwings: what the functions compute, the template workbook, the VBA project."""

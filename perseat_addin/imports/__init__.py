@@ -1,1 +1,1 @@
-"""imports."""
+"""Vendor exports: Microsoft 365 and PSA users, saved column mappings, PSA time entries and tickets."""

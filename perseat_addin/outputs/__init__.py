@@ -1,1 +1,1 @@
-"""outputs."""
+"""Files the product produces: invoices.xlsx, the accounting CSVs, PDFs, report.xlsx."""

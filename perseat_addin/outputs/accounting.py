@@ -1,4 +1,5 @@
-"""outputs.accounting."""
+"""The accounting import files: QuickBooks Online and Xero invoice CSVs, users.csv, and the cent allocation
+that keeps their totals equal to the invoices'."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""outputs.publish."""
+"""Publishing a run: every output written beside its final name, then moved into place together (nothing
+half-written), the output folder beside the workbook, and how the Invoices table names a file."""
 
 from __future__ import annotations
 

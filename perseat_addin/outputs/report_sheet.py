@@ -1,4 +1,5 @@
-"""outputs.report_sheet."""
+"""The Report sheet and report.xlsx (SPEC §9): the table, the advice and three native charts, laid out once for
+the file writer and for Excel; and the report as JSON-ready values."""
 
 from __future__ import annotations
 

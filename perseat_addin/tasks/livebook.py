@@ -1,16 +1,8 @@
-"""The ribbon actions (SPEC §6) over any open workbook: generate, finalize, check, import, report, help.
-
-Everything an action decides lives here and is shared with the CLI: reading the
-tables into :class:`~.reader.MemoryTables`, pricing with :func:`~.invoicing.invoice_run`,
-the Draft/Final row rules of :mod:`~.writeback`, the invoice sheet layout, the
-output folder, the messages. The open workbook is reached only through the
-small :class:`LiveBook` protocol: ``perseat_addin.macros`` implements it over
-xlwings (Excel), the test suite over openpyxl. Nothing here imports xlwings.
-
-Each action returns one :class:`Outcome`; :func:`perform` runs an action with
-screen updating off, clears the status bar, turns every problem into one
-message box, and shows that box.
-"""
+"""The open workbook, as the ribbon's tasks reach it: the :class:`LiveBook` protocol (Excel semantics;
+``perseat_addin.macros`` implements it over xlwings, the test suite over openpyxl), :class:`ExcelBook` (the
+:class:`~perseat_addin.tasks.port.BookPort` over it), applying table edits with Excel's own table operations,
+status-bar progress, and :func:`perform`: runs an action with screen updating off, turns every problem into
+one message box, and shows that box. Nothing here imports xlwings."""
 
 from __future__ import annotations
 
