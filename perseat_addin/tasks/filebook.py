@@ -19,10 +19,7 @@ class FileBook:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        try:  # the bytes first: a change after this point is caught by the write, not lost
-            self._original: bytes | None = self.path.read_bytes()
-        except OSError:
-            self._original = None
+        self._stamp = _stamp(self.path)  # before reading: a change after this point stops the write
         self.reader = Workbook(self.path)  # a missing, damaged or hostile file says so here
         self._rows: dict[str, TableRows | None] = {}
 
@@ -43,9 +40,11 @@ class FileBook:
         todo = [e for e in edits if e.changes]
         if not todo:
             return
-        if self._original is None:
-            raise PerseatError(f"{self.path}: cannot be read; nothing was written")
-        pkg = Package(self._original, self.path)
+        original = self.path.read_bytes()
+        if self._stamp is None or _stamp(self.path) != self._stamp:
+            raise PerseatError(f"{self.path} changed while the import ran (open in Excel and saved?); nothing was "
+                               "written — run it again")
+        pkg = Package(original, self.path)
         for edit in todo:
             t = self.rows(edit.table)
             if t is None:
@@ -56,6 +55,15 @@ class FileBook:
     def progress(self, verb: str, total: int, noun: str = "") -> Callable[[int], None]:
         """Silent: the command line draws its own progress bars."""
         return _silent
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file is saved: inode, size, modification time (None if it cannot be read)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _silent(n: int = 1) -> None:
