@@ -165,9 +165,9 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
 
 def _import_usage(live: LiveBook, book: ExcelBook, path: Path, source: str | Mapping) -> Outcome:
     """The Usage path of Import roster: preview the new rows per client; on Yes add them to Usage."""
-    load_live(live, book.tables)
+    loaded = load_live(live, book.tables)
     live.status(f"{PREFIX}: reading {path.name}…")
-    imported = import_usage.read(book, path, source)
+    imported = import_usage.read(book, path, source, loaded)
     planned = import_usage.plan(book, imported)
     totals = usage_totals(planned.added)
     head = (f"{path.name}: {len(imported.rows)} usage rows read as {imported.source}; {len(planned.added)} new, "

@@ -18,6 +18,7 @@ from perseat_addin.engine.roster_sync import Change, changelog_rows
 from perseat_addin.errors import PerseatError
 from perseat_addin.imports.roster import Mapping, _norm
 from perseat_addin.imports.usage import UsageImport, UsageRow, read_usage, usage_totals
+from perseat_addin.model import Book
 from perseat_addin.tables import TableEdit, TableSource, is_blank
 from perseat_addin.tasks.port import BookPort, require
 from perseat_addin.workbook.load import load_source
@@ -49,9 +50,11 @@ def known_tickets(source: TableSource) -> set[str]:
     return out
 
 
-def read(book: BookPort, file: Path, source: str | Mapping) -> UsageImport:
-    """Validate the workbook (problems anywhere stop the import), then read the export for its Clients."""
-    loaded = load_source(book.source(), name=book.name)
+def read(book: BookPort, file: Path, source: str | Mapping, loaded: Book | None = None) -> UsageImport:
+    """Validate the workbook (problems anywhere stop the import; ``loaded``: already validated), then read the
+    export for its Clients."""
+    if loaded is None:
+        loaded = load_source(book.source(), name=book.name)
     return read_usage(file, source, [c.name for c in loaded.clients], known_tickets=known_tickets(book.source()))
 
 
