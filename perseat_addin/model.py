@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 
 import pandas as pd
 
 from perseat_addin.errors import Problem
-from perseat_addin.money import Rounding
+from perseat_addin.money import Cents, Rounding, cents_to_decimal
 
 FOREVER = 10**7
 """Day number standing for a blank End (still active)."""
@@ -33,6 +34,73 @@ def day_number(d: dt.date) -> int:
 def from_day_number(n: int) -> dt.date:
     """Inverse of :func:`day_number`."""
     return EPOCH + dt.timedelta(days=int(n))
+
+
+class Word(str, Enum):
+    """An enum whose members are their text everywhere: in cells, f-strings, dict keys and JSON."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+class Billable(Word):
+    """A UserTypes row's Billable: who a Roster Type bills (SPEC §3, rule in ``engine.seats.classify``)."""
+
+    YES = "Yes"
+    """A billable user once active MinActiveDays in the period."""
+    NO = "No"
+    """Never billed (guests, service accounts, rooms); ``seats.reasons`` says why."""
+    DEVICE = "Device"
+    """Billed as a shared device at the plan's DeviceRate, not as a user."""
+
+
+class ImportKind(Word):
+    """What a saved mapping (the Mappings table's Import column) fills: Roster or Usage."""
+
+    ROSTER = "Roster"
+    """Users into Roster: ``tasks.import_roster`` → ``engine.roster_sync.plan_import``."""
+    USAGE = "Usage"
+    """Time entries or tickets into Usage: ``tasks.import_usage`` → ``imports.usage.read_usage``."""
+
+
+class LineKind(Word):
+    """What an invoice line charges, and where its rule lives (all in ``engine.invoicing``)."""
+
+    SEATS = "seats"
+    """Users (or seats) on the period's first day × the tier price, charged for the whole period:
+    ``_Pricer.group_lines`` (count from ``seats.count_days``, price from ``pricing.PlanTable.seat_price``)."""
+    SEAT_CHANGE = "seat-change"
+    """A change in billed seats on day d, charged r_d/D of the month: ``_Pricer.group_lines`` (amount),
+    ``pricing.day_weights`` (r, D)."""
+    DEVICES = "devices"
+    """Shared devices × DeviceRate for the period: ``_Pricer.group_lines``."""
+    DEVICE_CHANGE = "device-change"
+    """A change in shared devices on day d, prorated like a seat change: ``_Pricer.group_lines``."""
+    ADDON = "addon"
+    """An AddOns row (per client or per user), prorated over its active days: ``_Pricer.addon_line``."""
+    OVERAGE = "overage"
+    """Support hours above IncludedHours × users, at OverageRate: ``_overage_line``."""
+    MINIMUM = "minimum"
+    """The top-up to MinFee when recurring lines (:data:`RECURRING`) fall short: ``invoice_run``."""
+    ADJUSTMENT = "adjustment"
+    """Billing in advance: last month's actual changes vs. what was billed ahead: ``_adjustment_lines``."""
+    DISCOUNT = "discount"
+    """DiscountPct of the subtotal, a negative line rounded once: ``_discount_and_tax``."""
+    TAX = "tax"
+    """TaxRate on the taxable lines after discount, rounded once per invoice: ``_discount_and_tax``."""
+
+
+RECURRING = (LineKind.SEATS, LineKind.SEAT_CHANGE, LineKind.DEVICES, LineKind.DEVICE_CHANGE, LineKind.ADDON)
+"""Line kinds that count toward MinFee (this period's recurring charges)."""
+
+TOTALS = (LineKind.DISCOUNT, LineKind.TAX)
+"""Line kinds printed under the subtotal (they are computed from the other lines)."""
 
 
 class ProrationMode(str, Enum):
@@ -188,20 +256,20 @@ class UserType:
     """A Roster Type: Yes (billable user), No, or Device (billed as a shared device)."""
 
     name: str
-    billable: str  # "Yes" | "No" | "Device"
+    billable: Billable
     min_active_days: int = 0
     definition: str = ""
 
 
 DEFAULT_USER_TYPES: tuple[UserType, ...] = (
-    UserType("Employee", "Yes", 0, "A named person employed by the client."),
-    UserType("Contractor", "Yes", 0, "A named contractor with their own login."),
-    UserType("Intern", "Yes", 5, "An intern; billable once active 5 days in the month."),
-    UserType("Seasonal", "Yes", 5, "A seasonal worker; billable once active 5 days in the month."),
-    UserType("Shared", "No", 0, "A shared login; its workstation is billed as a device."),
-    UserType("Service", "No", 0, "A service account used by software, not a person."),
-    UserType("Guest", "No", 0, "A guest account from outside the client."),
-    UserType("Room", "No", 0, "A room or resource mailbox."),
+    UserType("Employee", Billable.YES, 0, "A named person employed by the client."),
+    UserType("Contractor", Billable.YES, 0, "A named contractor with their own login."),
+    UserType("Intern", Billable.YES, 5, "An intern; billable once active 5 days in the month."),
+    UserType("Seasonal", Billable.YES, 5, "A seasonal worker; billable once active 5 days in the month."),
+    UserType("Shared", Billable.NO, 0, "A shared login; its workstation is billed as a device."),
+    UserType("Service", Billable.NO, 0, "A service account used by software, not a person."),
+    UserType("Guest", Billable.NO, 0, "A guest account from outside the client."),
+    UserType("Room", Billable.NO, 0, "A room or resource mailbox."),
 )
 
 
@@ -255,3 +323,55 @@ class Book:
 
     def plan(self, name: str) -> Plan:
         return self.plans[name.strip().lower()]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One invoice line. ``amount_cents`` is authoritative; quantity × unit is for reading."""
+
+    kind: LineKind
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount_cents: Cents
+    taxable: bool = True
+
+    @property
+    def amount(self) -> Decimal:
+        return cents_to_decimal(self.amount_cents)
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """An invoice: header facts and its lines (discount and tax are lines too)."""
+
+    number: str
+    client: Client
+    period: Period
+    issue_date: dt.date
+    due_date: dt.date
+    currency: str
+    lines: tuple[Line, ...]
+    status: str = "Draft"
+    seats: int = 0  # billed seats on the period's last day, for the register
+
+    @property
+    def subtotal_cents(self) -> int:
+        return sum(ln.amount_cents for ln in self.lines if ln.kind not in TOTALS)
+
+    @property
+    def discount_cents(self) -> int:
+        return sum(ln.amount_cents for ln in self.lines if ln.kind is LineKind.DISCOUNT)
+
+    @property
+    def tax_cents(self) -> int:
+        return sum(ln.amount_cents for ln in self.lines if ln.kind is LineKind.TAX)
+
+    @property
+    def total_cents(self) -> int:
+        return sum(ln.amount_cents for ln in self.lines)
+
+    @property
+    def file_stem(self) -> str:
+        safe = "".join(ch if ch.isalnum() or ch in " -_." else "_" for ch in self.client.name)
+        return f"{self.number} {safe}".strip()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, NewType
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,18 @@ MICRO = 1_000_000
 """Micro-units per currency unit: the precision of rates and prices."""
 
 MICROS_PER_CENT = MICRO // 100
+
+PPM = 1_000_000
+"""Parts per million: the unit of a percentage (DiscountPct, TaxRate) held as an integer."""
+
+Cents = NewType("Cents", int)
+"""An amount in integer cents: what a line, a total and a ledger row carry."""
+
+Micros = NewType("Micros", int)
+"""A rate or price in integer micro-units (1e-6 of the currency unit)."""
+
+Ppm = NewType("Ppm", int)
+"""A percentage in parts per million (12.5 % is 125,000)."""
 
 IntArray = npt.NDArray[np.int64]
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from perseat_addin.engine.invoicing import Invoice, Run, invoice_run
+from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.errors import InputProblems
 from perseat_addin.excel.template import SheetSpec, template_sheets, write_workbook
-from perseat_addin.model import Period
+from perseat_addin.model import Invoice, Period
 from perseat_addin.workbook.load import load
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from perseat_addin.engine.invoicing import Invoice, Run
+from perseat_addin.engine.invoicing import Run
 from perseat_addin.engine.pricing import day_weights, price
-from perseat_addin.model import DayCount, Plan, Tiering
+from perseat_addin.model import DayCount, Invoice, Plan, Tiering
 from perseat_addin.money import MICRO
 
 

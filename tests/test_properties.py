@@ -20,11 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perseat_addin.engine.invoicing import RECURRING, Invoice, Run, invoice_run
+from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.engine.pricing import price
 from perseat_addin.model import (
     DEFAULT_USER_TYPES,
     FOREVER,
+    RECURRING,
     SINCE_EVER,
     AddOn,
     Basis,
@@ -32,6 +33,7 @@ from perseat_addin.model import (
     Book,
     Client,
     DayCount,
+    Invoice,
     Period,
     Plan,
     ProrationMode,

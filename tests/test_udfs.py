@@ -55,8 +55,9 @@ from xlwings import conversion
 from xlwings.main import Engine
 
 from perseat_addin import cli, udfs
-from perseat_addin.engine.invoicing import RECURRING, Invoice, Run, invoice_run
+from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.excel import functions
+from perseat_addin.model import RECURRING, Invoice
 from perseat_addin.workbook.load import load
 
 FUNCTIONS = udfs.FUNCTIONS

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from perseat_addin.engine.invoicing import Invoice, Line
 from perseat_addin.engine.ledger import (
     advanced_settings,
     draft_differences,
@@ -23,7 +22,7 @@ from perseat_addin.engine.ledger import (
 )
 from perseat_addin.errors import FinalizedError, PerseatError
 from perseat_addin.excel.template import template_sheets, write_workbook
-from perseat_addin.model import Client, Period
+from perseat_addin.model import Client, Invoice, Line, Period
 from perseat_addin.tables import TableEdit, TableRows, apply_edit
 from perseat_addin.tasks.filebook import FileBook
 from perseat_addin.tasks.invoice import record

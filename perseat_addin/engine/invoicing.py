@@ -19,12 +19,15 @@ import pandas as pd
 from perseat_addin.engine.pricing import PlanTable, day_weights
 from perseat_addin.engine.seats import DayCounts, classify, count_days, reasons
 from perseat_addin.model import (
+    RECURRING,
     AddOn,
     Basis,
     BillingTiming,
     Book,
     Client,
-    DayCount,
+    Invoice,
+    Line,
+    LineKind,
     Period,
     Plan,
     ProrationMode,
@@ -34,6 +37,8 @@ from perseat_addin.model import (
 from perseat_addin.money import (
     MICRO,
     MICROS_PER_CENT,
+    PPM,
+    Cents,
     Rounding,
     cents_to_decimal,
     fmt_rate,
@@ -43,63 +48,6 @@ from perseat_addin.money import (
 )
 
 IntArray = npt.NDArray[np.int64]
-PPM = 1_000_000
-
-RECURRING = ("seats", "seat-change", "devices", "device-change", "addon")
-"""Line kinds that count toward MinFee (this period's recurring charges)."""
-
-
-@dataclass(frozen=True)
-class Line:
-    """One invoice line. ``amount_cents`` is authoritative; quantity × unit is for reading."""
-
-    kind: str
-    description: str
-    quantity: Decimal
-    unit_price: Decimal
-    amount_cents: int
-    taxable: bool = True
-
-    @property
-    def amount(self) -> Decimal:
-        return cents_to_decimal(self.amount_cents)
-
-
-@dataclass(frozen=True)
-class Invoice:
-    """An invoice: header facts and its lines (discount and tax are lines too)."""
-
-    number: str
-    client: Client
-    period: Period
-    issue_date: dt.date
-    due_date: dt.date
-    currency: str
-    lines: tuple[Line, ...]
-    status: str = "Draft"
-    seats: int = 0  # billed seats on the period's last day, for the register
-
-    @property
-    def subtotal_cents(self) -> int:
-        return sum(ln.amount_cents for ln in self.lines if ln.kind not in ("discount", "tax"))
-
-    @property
-    def discount_cents(self) -> int:
-        return sum(ln.amount_cents for ln in self.lines if ln.kind == "discount")
-
-    @property
-    def tax_cents(self) -> int:
-        return sum(ln.amount_cents for ln in self.lines if ln.kind == "tax")
-
-    @property
-    def total_cents(self) -> int:
-        return sum(ln.amount_cents for ln in self.lines)
-
-    @property
-    def file_stem(self) -> str:
-        safe = "".join(ch if ch.isalnum() or ch in " -_." else "_" for ch in self.client.name)
-        return f"{self.number} {safe}".strip()
-
 
 @dataclass
 class Run:
@@ -337,8 +285,8 @@ class _Pricer:
         dprice = (price[g, d] - price[g, d - 1]).tolist()
         return starts.tolist(), list(zip(d.tolist(), delta, dprice, cents.tolist(), strict=True))
 
-    def cents(self, micros: int) -> int:
-        return round_div(micros, MICROS_PER_CENT, self.ctx.rounding)
+    def cents(self, micros: int) -> Cents:
+        return Cents(round_div(micros, MICROS_PER_CENT, self.ctx.rounding))
 
     def padding_note(self, g: int, mode: ProrationMode, base_only: bool, seats: int, plan: Plan) -> str:
         """Why billed seats exceed users: MinUsers, or shared devices under Basis=greater."""
@@ -390,7 +338,7 @@ class _Pricer:
         if self.is_own[g] and seats0:
             head += self.padding_note(g, mode, base_only, seats0, plan)
         if seats0 or price0:
-            out.append(Line("seats", f"{self.prefix}{head}, {when}", Decimal(seats0), unit,
+            out.append(Line(LineKind.SEATS, f"{self.prefix}{head}, {when}", Decimal(seats0), unit,
                             self.cents(price0), plan.taxable))
         if mode is ProrationMode.DAILY and not base_only:
             starts, rows = self.seat_rows
@@ -399,7 +347,7 @@ class _Pricer:
                 sign = "+" if delta > 0 else "−" if delta < 0 else ""
                 text = f"{self.prefix}{plan.name} {sign}{who} from {self.day_label[d]}, {self.days_label[d]}"
                 unit_d = (Decimal(dprice) / delta / MICRO) if delta else Decimal(dprice) / MICRO
-                out.append(Line("seat-change", text, Decimal(delta or 1), unit_d, cents, plan.taxable))
+                out.append(Line(LineKind.SEAT_CHANGE, text, Decimal(delta or 1), unit_d, Cents(cents), plan.taxable))
         # shared devices billed separately
         rate = plan.device_rate_micros
         if rate and self.is_own[g]:
@@ -412,17 +360,17 @@ class _Pricer:
             else:
                 n0 = int(s.full_devices[g])
             if n0:
-                out.append(Line("devices", f"{self.prefix}{_plural(n0, 'shared device')} × "
+                out.append(Line(LineKind.DEVICES, f"{self.prefix}{_plural(n0, 'shared device')} × "
                                 f"{fmt_rate(rate)}, {when}", Decimal(n0), micros_to_decimal(rate),
                                 self.cents(n0 * rate), plan.taxable))
             if mode is ProrationMode.DAILY and not base_only:
                 starts, rows = self.dev_rows
                 for d, delta, _, cents in rows[starts[g]:starts[g + 1]]:
                     sign = "+" if delta > 0 else "−"
-                    out.append(Line("device-change",
+                    out.append(Line(LineKind.DEVICE_CHANGE,
                                     f"{self.prefix}Devices {sign}{_plural(abs(delta), 'shared device')} from "
                                     f"{self.day_label[d]}, {self.days_label[d]}",
-                                    Decimal(delta), micros_to_decimal(rate), cents, plan.taxable))
+                                    Decimal(delta), micros_to_decimal(rate), Cents(cents), plan.taxable))
         return out
 
     def addon_line(self, a: AddOn, c: int, mode: ProrationMode, base_only: bool) -> Line | None:
@@ -470,7 +418,7 @@ class _Pricer:
             desc += f", {days}, prorated daily"
         else:
             desc += f", {_span(s.period)}"
-        return Line("addon", f"{self.prefix}{desc}", qty, unit, cents, a.taxable)
+        return Line(LineKind.ADDON, f"{self.prefix}{desc}", qty, unit, Cents(cents), a.taxable)
 
 
 def daily_users(book: Book, period: Period) -> dict[str, IntArray]:
@@ -537,10 +485,10 @@ def invoice_run(book: Book, period: Period | None = None,
         recurring = sum(ln.amount_cents for ln in lines if ln.kind in RECURRING)
         min_fee = round_div(plan.min_fee_micros, MICROS_PER_CENT, ctx.rounding)
         if recurring < min_fee:
-            lines.append(Line("minimum", "Minimum monthly fee adjustment", Decimal(1),
-                              cents_to_decimal(min_fee - recurring), min_fee - recurring,
+            lines.append(Line(LineKind.MINIMUM, "Minimum monthly fee adjustment", Decimal(1),
+                              cents_to_decimal(min_fee - recurring), Cents(min_fee - recurring),
                               plan.taxable))
-        lines = [ln for ln in lines if ln.amount_cents or ln.kind in ("seats", "addon")]
+        lines = [ln for ln in lines if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
         if not lines or all(ln.amount_cents == 0 for ln in lines):
             skipped.append((client.name, "no billable users or charges"))
             if progress:
@@ -582,13 +530,14 @@ def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: in
         actual += sum(ln.amount_cents for ln in full)
         billed += sum(ln.amount_cents for ln in base)
         if mode is ProrationMode.DAILY:
-            out += [replace(ln, kind="adjustment") for ln in full if ln.kind in ("seat-change", "device-change")]
+            changes = (LineKind.SEAT_CHANGE, LineKind.DEVICE_CHANGE)
+            out += [replace(ln, kind=LineKind.ADJUSTMENT) for ln in full if ln.kind in changes]
             continue
         diff = sum(ln.amount_cents for ln in full) - sum(ln.amount_cents for ln in base)
         if diff:
-            out.append(Line("adjustment", f"{full[0].description} vs. billed in advance"
+            out.append(Line(LineKind.ADJUSTMENT, f"{full[0].description} vs. billed in advance"
                             if full else f"{p.prefix}seats", Decimal(1), cents_to_decimal(diff),
-                            diff, full[0].taxable if full else True))
+                            Cents(diff), full[0].taxable if full else True))
     for a in addons:
         full_a = p.addon_line(a, ci, mode, base_only=False)
         base_a = p.addon_line(a, ci, mode, base_only=True)
@@ -596,14 +545,14 @@ def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: in
         actual += full_a.amount_cents if full_a else 0
         billed += base_a.amount_cents if base_a else 0
         if diff and full_a is not None:
-            out.append(Line("adjustment", f"{full_a.description} vs. billed in advance",
-                            Decimal(1), cents_to_decimal(diff), diff, a.taxable))
+            out.append(Line(LineKind.ADJUSTMENT, f"{full_a.description} vs. billed in advance",
+                            Decimal(1), cents_to_decimal(diff), Cents(diff), a.taxable))
     min_fee = p.cents(plan.min_fee_micros)
     if min_fee:
         offset = (max(actual, min_fee) - max(billed, min_fee)) - (actual - billed)
         if offset:
-            out.append(Line("adjustment", f"{p.prefix}difference covered by the minimum monthly fee",
-                            Decimal(1), cents_to_decimal(offset), offset, plan.taxable))
+            out.append(Line(LineKind.ADJUSTMENT, f"{p.prefix}difference covered by the minimum monthly fee",
+                            Decimal(1), cents_to_decimal(offset), Cents(offset), plan.taxable))
     return out
 
 
@@ -633,12 +582,12 @@ def _overage_line(plan: Plan, hours_centi: int, users: IntArray, period: Period,
     avg = Decimal(user_days) / n
     included = Decimal(plan.included_hours_centi) / 100 * avg
     excess = Decimal(excess_num) / n / 100
-    return Line("overage",
+    return Line(LineKind.OVERAGE,
                 f"Support hours above plan, {period.first:%b}: {Decimal(hours_centi) / 100:.2f} h used, "
                 f"{included:.2f} h included ({Decimal(plan.included_hours_centi) / 100:.2f} h × "
                 f"{avg:.1f} avg users)",
                 excess.quantize(Decimal("0.01")), micros_to_decimal(plan.overage_rate_micros),
-                cents, plan.taxable)
+                Cents(cents), plan.taxable)
 
 
 def _discount_and_tax(lines: list[Line], client: Client, default_tax_ppm: int,
@@ -649,15 +598,15 @@ def _discount_and_tax(lines: list[Line], client: Client, default_tax_ppm: int,
     pct = client.discount_ppm
     if pct and subtotal:
         disc = round_div(-pct * subtotal, PPM, rounding)  # a credit, rounded like any other line
-        out.append(Line("discount", f"Discount {Decimal(pct) / 10000:.4g}%", Decimal(1),
-                        cents_to_decimal(disc), disc, False))
+        out.append(Line(LineKind.DISCOUNT, f"Discount {Decimal(pct) / 10000:.4g}%", Decimal(1),
+                        cents_to_decimal(disc), Cents(disc), False))
     rate = default_tax_ppm if client.tax_ppm is None else client.tax_ppm
     if rate and taxable:
         base_num = taxable * (PPM - pct)  # cents × ppm
         tax = round_div(rate * base_num, PPM * PPM, rounding)
         base = Decimal(base_num) / PPM / 100
-        out.append(Line("tax", f"Tax {Decimal(rate) / 10000:.4g}% on {base:,.2f}", Decimal(1),
-                        cents_to_decimal(tax), tax, False))
+        out.append(Line(LineKind.TAX, f"Tax {Decimal(rate) / 10000:.4g}% on {base:,.2f}", Decimal(1),
+                        cents_to_decimal(tax), Cents(tax), False))
     return out
 
 
@@ -674,4 +623,4 @@ def _final_clients(book: Book, period: Period) -> dict[str, str]:
     return out
 
 
-__all__ = ["DayCount", "Invoice", "Line", "Run", "invoice_run"]
+__all__ = ["Run", "daily_users", "invoice_run"]

@@ -17,9 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from perseat_addin.engine.invoicing import Invoice
 from perseat_addin.errors import FinalizedError, PerseatError, Problem
-from perseat_addin.model import Period
+from perseat_addin.model import Invoice, Period
 from perseat_addin.money import cents_to_decimal, fmt_money, to_decimal
 from perseat_addin.tables import TableEdit, TableRows, header_key, is_blank
 
@@ -95,7 +94,7 @@ def invoice_row(t: TableRows, inv: Invoice, status: str, file: str = "") -> tupl
 
 def line_rows(t: TableRows, inv: Invoice) -> list[tuple[Any, ...]]:
     """The InvoiceLines rows of one invoice, numbered from 1."""
-    return [t.make({"InvoiceNo": inv.number, "Line": k, "Kind": ln.kind, "Description": ln.description,
+    return [t.make({"InvoiceNo": inv.number, "Line": k, "Kind": str(ln.kind), "Description": ln.description,
                     "Quantity": float(ln.quantity), "UnitPrice": float(ln.unit_price),
                     "Amount": float(ln.amount)})
             for k, ln in enumerate(inv.lines, start=1)]

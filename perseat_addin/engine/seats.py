@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from perseat_addin.model import FOREVER, SINCE_EVER, UserType, from_day_number
+from perseat_addin.model import FOREVER, SINCE_EVER, Billable, UserType, from_day_number
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -96,11 +96,11 @@ def _lookup(cats: pd.Series, table: dict[str, object], default: object) -> npt.N
 def classify(roster: pd.DataFrame, types: dict[str, UserType],
              client_ok: BoolArray) -> tuple[BoolArray, BoolArray, IntArray]:
     """Per roster row: (billable user candidate, device candidate, MinActiveDays)."""
-    billable = _lookup(roster["type_key"], {k: t.billable for k, t in types.items()}, "No")
+    billable = _lookup(roster["type_key"], {k: t.billable.value for k, t in types.items()}, "No")
     min_days = _lookup(roster["type_key"], {k: t.min_active_days for k, t in types.items()}, 0)
     enabled = _lookup(roster["status"], {"disabled": False}, True).astype(bool)
     ok = client_ok & enabled
-    return ok & (billable == "Yes"), ok & (billable == "Device"), min_days.astype(np.int64)
+    return ok & (billable == Billable.YES.value), ok & (billable == Billable.DEVICE.value), min_days.astype(np.int64)
 
 
 def reasons(roster: pd.DataFrame, types: dict[str, UserType], counted: BoolArray,
@@ -125,7 +125,7 @@ def reasons(roster: pd.DataFrame, types: dict[str, UserType], counted: BoolArray
             when = "ended " + from_day_number(e).isoformat() if e < first_day else (
                 "starts " + from_day_number(s).isoformat())
             out.append(f"not billable: {when}, outside the period")
-        elif t.billable == "No":
+        elif t.billable is Billable.NO:
             out.append(f"not billable: {tname}" + (f" ({t.definition})" if t.definition else ""))
         elif devices[i]:
             out.append(f"billed as a shared device: {tname}")

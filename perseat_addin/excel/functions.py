@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 from perseat_addin.cells import col_letter
 from perseat_addin.engine.advice import _num
-from perseat_addin.engine.invoicing import Invoice, Run, invoice_run
+from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.errors import ArgumentError, InputProblems, Problem
-from perseat_addin.model import Book, Period, Plan, Tiering
+from perseat_addin.model import Book, Invoice, Period, Plan, Tiering
 from perseat_addin.money import to_micros
 from perseat_addin.tables import MemoryTables, RawTable, header_key
 from perseat_addin.workbook.load import load_source

@@ -125,7 +125,7 @@ def template_sheets() -> list[SheetSpec]:
         ("Volume Pro", 10, 60), ("Volume Pro", 25, 55), ("Volume Pro", None, 50),
         ("Growth", 5, 70), ("Growth", 15, 62.5), ("Growth", None, 55),
     ]
-    user_types = [(t.name, t.billable, t.min_active_days, t.definition) for t in DEFAULT_USER_TYPES]
+    user_types = [(t.name, t.billable.value, t.min_active_days, t.definition) for t in DEFAULT_USER_TYPES]
     clients = [
         ("Acme Dental Group", "Standard", "Active", "Maria Alvarez", "ap@acmedental.example",
          "12 Harbor Road, Portland, ME 04101", "PO-7731", 0, None, None),

@@ -62,6 +62,7 @@ from typing import Any
 
 from perseat_addin.cells import cell_text, parse_date_text
 from perseat_addin.errors import InputProblems, Problem
+from perseat_addin.model import ImportKind
 from perseat_addin.tables import RawTable
 
 MAX_BYTES = 200 * 1024**2
@@ -88,8 +89,8 @@ USAGE_FIELDS: dict[str, str] = {
 }
 """Usage fields a saved mapping (Import = Usage) can fill: Client and Date are required."""
 
-FIELDS_BY_KIND = {"roster": MAPPED_FIELDS, "usage": USAGE_FIELDS}
-REQUIRED_BY_KIND = {"roster": ("UserID",), "usage": ("Client", "Date")}
+FIELDS_BY_KIND = {ImportKind.ROSTER: MAPPED_FIELDS, ImportKind.USAGE: USAGE_FIELDS}
+REQUIRED_BY_KIND = {ImportKind.ROSTER: ("UserID",), ImportKind.USAGE: ("Client", "Date")}
 
 _NOT_BILLED_TYPES = {"guest", "shared", "service", "room"}
 
@@ -100,10 +101,10 @@ class Mapping:
 
     name: str  # as the user calls the source ("HR system"); also the Roster Source
     columns: dict[str, str]  # MAPPED_FIELDS key ("UserID") → header in the export
-    kind: str = "Roster"  # Roster | Usage
+    kind: ImportKind = ImportKind.ROSTER
 
     def aliases(self) -> dict[str, tuple[str, ...]]:
-        fields = FIELDS_BY_KIND[self.kind.lower()]
+        fields = FIELDS_BY_KIND[self.kind]
         return {fields[f]: (h,) for f, h in self.columns.items()}
 
 
@@ -809,7 +810,8 @@ def _mapped_user(r: _Row, uid: str, line: int, created: dt.date | None, label: s
     return ImportedUser(uid, name, email, typ, status, billable, reason, label, line, created, r.get("company"))
 
 
-def saved_mappings(raw: RawTable | None, kind: str = "Roster") -> tuple[dict[str, Mapping], list[Problem]]:
+def saved_mappings(raw: RawTable | None,
+                   kind: ImportKind = ImportKind.ROSTER) -> tuple[dict[str, Mapping], list[Problem]]:
     """The column mappings of the workbook's Mappings table (Source, Import, Field, Column) for ``kind``
     imports, by lower-case source name, and the problems found in the table's rows."""
     out: dict[str, dict[str, str]] = {}
@@ -829,14 +831,14 @@ def saved_mappings(raw: RawTable | None, kind: str = "Roster") -> tuple[dict[str
         j = cols.get(_norm(h))
         return cell_text(row[j]) if j is not None and j < len(row) else ""
 
-    fields = {_norm(f): f for f in FIELDS_BY_KIND[kind.lower()]}
-    required = REQUIRED_BY_KIND[kind.lower()]
+    fields = {_norm(f): f for f in FIELDS_BY_KIND[kind]}
+    required = REQUIRED_BY_KIND[kind]
     for i, row in enumerate(raw.rows):
         excel_row = raw.first_row + i
         source, field_name, column = cell(row, "Source"), cell(row, "Field"), cell(row, "Column")
         if not (source or field_name or column):
             continue
-        if (cell(row, "Import") or "Roster").lower() != kind.lower():
+        if (cell(row, "Import") or ImportKind.ROSTER.value).lower() != kind.value.lower():
             continue
 
         def where(h: str) -> str:
@@ -855,8 +857,8 @@ def saved_mappings(raw: RawTable | None, kind: str = "Roster") -> tuple[dict[str
         f = fields.get(_norm(field_name))
         if f is None:
             problems.append(Problem(raw.sheet, excel_row, where("Field"),
-                                    f"{field_name!r} is not a field a {kind.lower()} mapping can fill",
-                                    f"use one of: {', '.join(FIELDS_BY_KIND[kind.lower()])}"))
+                                    f"{field_name!r} is not a field a {kind.value.lower()} mapping can fill",
+                                    f"use one of: {', '.join(FIELDS_BY_KIND[kind])}"))
             continue
         if not column:
             problems.append(Problem(raw.sheet, excel_row, where("Column"), "Column is blank",
@@ -888,5 +890,5 @@ def _where_source(raw: RawTable, cols: dict[str, int]) -> str:
 
 def mapping_problems(raw: RawTable | None) -> list[Problem]:
     """Every problem in the Mappings table (roster and usage mappings)."""
-    return [p for kind in ("Roster", "Usage") for p in saved_mappings(raw, kind)[1]]
+    return [p for kind in ImportKind for p in saved_mappings(raw, kind)[1]]
 

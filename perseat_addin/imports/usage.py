@@ -39,6 +39,7 @@ from typing import Any
 from perseat_addin.cells import cell_text
 from perseat_addin.errors import InputProblems, Problem
 from perseat_addin.imports.roster import Mapping, _Dates, _load, _norm, _records, _Row, match_headers
+from perseat_addin.model import ImportKind
 from perseat_addin.money import to_decimal
 
 USAGE_SOURCES: dict[str, str] = {
@@ -162,7 +163,7 @@ def detect_usage_source(data: bytes | str | Path, mappings: Iterable[Mapping] = 
     headers = [cell_text(h) for h in first[1]] if first else []
     present = {_norm(h) for h in headers if h.strip()}
     for m in mappings:
-        if m.kind.lower() == "usage" and all(_norm(c) in present for c in m.columns.values()):
+        if m.kind is ImportKind.USAGE and all(_norm(c) in present for c in m.columns.values()):
             return m
     scores: dict[str, int] = {}
     for key, fields in _COLUMNS.items():

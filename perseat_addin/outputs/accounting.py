@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from perseat_addin.engine.invoicing import Run
+from perseat_addin.model import LineKind
 from perseat_addin.money import cents_to_decimal
 
 
@@ -75,7 +76,7 @@ def quickbooks_csv(run: Run) -> str:
     for inv in run.invoices:
         for ln in inv.lines:
             qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
-            item = {"discount": "Discount", "tax": "Sales tax"}.get(ln.kind, st.quickbooks_item)
+            item = {LineKind.DISCOUNT: "Discount", LineKind.TAX: "Sales tax"}.get(ln.kind, st.quickbooks_item)
             w.writerow([
                 csv_safe(inv.number), csv_safe(inv.client.name), inv.issue_date.strftime(fmt),
                 inv.due_date.strftime(fmt), f"Net {st.payment_terms_days}",
@@ -100,7 +101,7 @@ def xero_csv(run: Run) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(XERO_COLUMNS)
     for inv in run.invoices:
-        lines = [ln for ln in inv.lines if ln.kind != "tax"]
+        lines = [ln for ln in inv.lines if ln.kind is not LineKind.TAX]
         # the invoice's tax, rounded once, spread over its taxable charge lines so each row carries its share
         taxes = allocate(inv.tax_cents, [max(ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
         addr = _address_lines(inv.client.address)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from perseat_addin.engine.invoicing import Invoice, Run
+from perseat_addin.engine.invoicing import Run
+from perseat_addin.model import TOTALS, Invoice
 
 # --------------------------------------------------------------------------
 # Values as Excel reads typed input
@@ -196,7 +197,7 @@ def invoice_layout(inv: Invoice, run: Run, name: str) -> SheetLayout:
         put(row, col, text, head_r)
     row += 1
     for ln in inv.lines:
-        if ln.kind in ("discount", "tax"):
+        if ln.kind in TOTALS:
             continue
         put(row, 1, ln.description, wrap)
         put(row, 2, float(ln.quantity), line_qty)
@@ -207,7 +208,7 @@ def invoice_layout(inv: Invoice, run: Run, name: str) -> SheetLayout:
         row += 1
     row += 1
     totals = [("Subtotal", inv.subtotal_cents)]
-    totals += [(ln.description, ln.amount_cents) for ln in inv.lines if ln.kind in ("discount", "tax")]
+    totals += [(ln.description, ln.amount_cents) for ln in inv.lines if ln.kind in TOTALS]
     for label, cents in totals:
         put(row, 1, label, right, to=(row, 3))
         put(row, 4, cents / 100, Style(number_format=MONEY))

@@ -35,7 +35,7 @@ def summary(run: Run, outputs: dict[str, str] | None = None) -> dict[str, Any]:
                 "issue_date": i.issue_date.isoformat(), "due_date": i.due_date.isoformat(),
                 "seats": i.seats,
                 "lines": [
-                    {"kind": ln.kind, "description": ln.description, "quantity": f"{ln.quantity.normalize():f}",
+                    {"kind": str(ln.kind), "description": ln.description, "quantity": f"{ln.quantity.normalize():f}",
                      "unit_price": f"{ln.unit_price.normalize():f}", "amount": money(ln.amount_cents),
                      "taxable": ln.taxable}
                     for ln in i.lines

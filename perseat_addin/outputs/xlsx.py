@@ -14,7 +14,8 @@ from typing import Any
 
 import xlsxwriter
 
-from perseat_addin.engine.invoicing import Invoice, Run
+from perseat_addin.engine.invoicing import Run
+from perseat_addin.model import Invoice
 from perseat_addin.money import cents_to_decimal
 from perseat_addin.outputs.layout import Chart, SheetLayout, Style, invoice_layout
 
@@ -218,7 +219,7 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     r = 1
     for inv in run.invoices:
         for k, ln in enumerate(inv.lines, start=1):
-            wl.write_row(r, 0, [inv.number, inv.client.name, k, ln.kind, ln.description])
+            wl.write_row(r, 0, [inv.number, inv.client.name, k, str(ln.kind), ln.description])
             wl.write_number(r, 5, float(ln.quantity))
             wl.write_number(r, 6, float(ln.unit_price))
             wl.write_number(r, 7, float(ln.amount), f.money)

@@ -19,7 +19,7 @@ from perseat_addin.engine.roster_sync import ImportPlan, changelog_rows, guess_c
 from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.imports.roster import SOURCES, ImportResult, Mapping, detect_source, read_export, saved_mappings
 from perseat_addin.imports.usage import USAGE_SOURCES, detect_usage_source, usage_totals
-from perseat_addin.model import Book
+from perseat_addin.model import Book, ImportKind
 from perseat_addin.tables import TableEdit, is_blank
 from perseat_addin.tasks import import_usage
 from perseat_addin.tasks.livebook import PREFIX, ExcelBook, LiveBook, Outcome, load_live
@@ -30,15 +30,15 @@ PREVIEW_LINES = 15
 """Changes listed in the Import roster preview (the rest are counted)."""
 
 
-def mappings(book: BookPort, kind: str = "Roster") -> dict[str, Mapping]:
+def mappings(book: BookPort, kind: ImportKind = ImportKind.ROSTER) -> dict[str, Mapping]:
     """The workbook's saved column mappings of ``kind`` (``Roster`` also gives the Usage ones, after the
     Roster ones); InputProblems if the Mappings table has any."""
     raw = book.source().table("Mappings")
     found, problems = saved_mappings(raw, kind)
     if problems:
         raise InputProblems(problems)
-    if kind == "Roster":
-        usage, problems = saved_mappings(raw, "Usage")
+    if kind is ImportKind.ROSTER:
+        usage, problems = saved_mappings(raw, ImportKind.USAGE)
         if problems:
             raise InputProblems(problems)
         found = {**usage, **found}
@@ -53,7 +53,7 @@ def source_of(book: BookPort, name: str, file: Path) -> str | Mapping:
         return key if key in USAGE_SOURCES else name
     saved = mappings(book)
     if key == "auto":
-        return detect_source(file, [m for m in saved.values() if m.kind == "Roster"])
+        return detect_source(file, [m for m in saved.values() if m.kind is ImportKind.ROSTER])
     found = saved.get(key)
     if found is None:
         known = [*SOURCES, *USAGE_SOURCES, *(m.name for m in saved.values())]
@@ -65,7 +65,7 @@ def source_of(book: BookPort, name: str, file: Path) -> str | Mapping:
 
 def is_usage(source: str | Mapping) -> bool:
     """True for a time-entry or ticket source (rows for the Usage table)."""
-    return source.kind.lower() == "usage" if isinstance(source, Mapping) else source in USAGE_SOURCES
+    return source.kind is ImportKind.USAGE if isinstance(source, Mapping) else source in USAGE_SOURCES
 
 
 def find_client(book: BookPort, imported: ImportResult, client: str | None) -> tuple[str | None, str]:
@@ -126,7 +126,7 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
         require(book, name)
     loaded = load_live(live, book.tables)
     live.status(f"{PREFIX}: reading {Path(path).name}…")
-    source = detect_source(Path(path), [m for m in saved.values() if m.kind == "Roster"])
+    source = detect_source(Path(path), [m for m in saved.values() if m.kind is ImportKind.ROSTER])
     imported = read_export(Path(path), source)
     client, why = find_client(book, imported, None)
     if client is None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from perseat_addin.engine.invoicing import Invoice, Run, invoice_run
+from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.engine.ledger import (
     advanced_settings,
     draft_differences,
@@ -26,7 +26,7 @@ from perseat_addin.engine.ledger import (
     settings_edit,
 )
 from perseat_addin.errors import PerseatError
-from perseat_addin.model import Period
+from perseat_addin.model import Invoice, Period
 from perseat_addin.money import fmt_money
 from perseat_addin.outputs.layout import invoice_layout, invoice_sheet_names
 from perseat_addin.outputs.publish import file_ref, output_dir, workbook_folder, write_outputs

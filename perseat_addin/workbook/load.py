@@ -17,6 +17,7 @@ from perseat_addin.model import (
     SINCE_EVER,
     AddOn,
     Basis,
+    Billable,
     BillingTiming,
     Book,
     Client,
@@ -28,12 +29,10 @@ from perseat_addin.model import (
     Tiering,
     UserType,
 )
-from perseat_addin.money import MICRO, Rounding, to_decimal, to_micros
+from perseat_addin.money import MICRO, PPM, Rounding, to_decimal, to_micros
 from perseat_addin.tables import TableSource, header_key
 from perseat_addin.workbook.reader import Workbook
 from perseat_addin.workbook.schema import REQUIRED_TABLES, SCHEMA, Table, convert
-
-PPM = 1_000_000
 
 
 def _ppm(d: Decimal | None) -> int | None:
@@ -319,7 +318,7 @@ class _Loader:
                                              f"user type {name!r} is listed twice",
                                              "keep one row per type"))
                 continue
-            out[name.lower()] = UserType(name, r["Billable"].capitalize(),
+            out[name.lower()] = UserType(name, Billable(r["Billable"].capitalize()),
                                          _int(_dec(r.get("MinActiveDays"))), _text(r.get("Definition")))
         if not out and not t.frame.empty:
             return out
