@@ -15,7 +15,7 @@ from enum import Enum
 import pandas as pd
 
 from perseat_addin.errors import Problem
-from perseat_addin.money import Cents, Rounding, cents_to_decimal
+from perseat_addin.money import ZERO_MICROS, ZERO_PPM, Cents, Micros, Ppm, Rounding, cents_to_decimal
 
 FOREVER = 10**7
 """Day number standing for a blank End (still active)."""
@@ -210,15 +210,15 @@ class Settings:
     currency: str = "USD"
     invoice_prefix: str = "INV-"
     payment_terms_days: int = 30
-    default_tax_ppm: int = 0
+    default_tax_ppm: Ppm = ZERO_PPM
     proration_mode: ProrationMode = ProrationMode.DAILY
     day_count: DayCount = DayCount.ACTUAL
     snapshot_day: int | None = 1  # None = last day of the month
     billing_timing: BillingTiming = BillingTiming.ARREARS
     rounding: Rounding = Rounding.HALF_UP
-    labor_cost_per_hour_micros: int | None = None
-    target_margin_ppm: int | None = None
-    price_step_micros: int | None = None
+    labor_cost_per_hour_micros: Micros | None = None
+    target_margin_ppm: Ppm | None = None
+    price_step_micros: Micros | None = None
     output_folder: str = ""
     xero_account_code: str = "200"
     xero_tax_type: str = "Tax on Sales"
@@ -232,14 +232,14 @@ class Plan:
     """A price list entry; tiers are (UpTo or None, rate micros), ascending."""
 
     name: str
-    rate_micros: int
+    rate_micros: Micros
     tiering: Tiering = Tiering.FLAT
     min_users: int = 0
-    min_fee_micros: int = 0
+    min_fee_micros: Micros = ZERO_MICROS
     basis: Basis = Basis.USERS
-    device_rate_micros: int = 0
+    device_rate_micros: Micros = ZERO_MICROS
     included_hours_centi: int | None = None  # hundredths of an hour; None = unlimited
-    overage_rate_micros: int = 0
+    overage_rate_micros: Micros = ZERO_MICROS
     taxable: bool = True
     description: str = ""
     tiers: tuple[tuple[int | None, int], ...] = ()
@@ -285,8 +285,8 @@ class Client:
     billing_email: str = ""
     address: str = ""
     po_number: str = ""
-    discount_ppm: int = 0
-    tax_ppm: int | None = None
+    discount_ppm: Ppm = ZERO_PPM
+    tax_ppm: Ppm | None = None
     proration_mode: ProrationMode | None = None
 
 
@@ -296,8 +296,8 @@ class AddOn:
 
     client: str
     description: str
-    quantity_micros: int
-    unit_price_micros: int
+    quantity_micros: Micros
+    unit_price_micros: Micros
     per_user: bool
     start: int  # day number, SINCE_EVER when blank
     end: int  # day number, FOREVER when blank

@@ -32,6 +32,9 @@ Micros = NewType("Micros", int)
 Ppm = NewType("Ppm", int)
 """A percentage in parts per million (12.5 % is 125,000)."""
 
+ZERO_MICROS = Micros(0)
+ZERO_PPM = Ppm(0)
+
 IntArray = npt.NDArray[np.int64]
 
 
@@ -64,10 +67,10 @@ def to_decimal(value: Any) -> Decimal:
     return d
 
 
-def to_micros(value: Any) -> int:
+def to_micros(value: Any) -> Micros:
     """A rate or price in integer micro-units (half-up beyond 6 decimals)."""
     d = to_decimal(value) * MICRO
-    return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return Micros(int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
 
 
 def round_div(num: int, den: int, mode: Rounding) -> int:

@@ -29,18 +29,18 @@ from perseat_addin.model import (
     Tiering,
     UserType,
 )
-from perseat_addin.money import MICRO, PPM, Rounding, to_decimal, to_micros
+from perseat_addin.money import MICRO, PPM, Micros, Ppm, Rounding, to_decimal, to_micros
 from perseat_addin.tables import TableSource, header_key
 from perseat_addin.workbook.reader import Workbook
 from perseat_addin.workbook.schema import REQUIRED_TABLES, SCHEMA, Table, convert
 
 
-def _ppm(d: Decimal | None) -> int | None:
-    return None if d is None else int((d * PPM).to_integral_value())
+def _ppm(d: Decimal | None) -> Ppm | None:
+    return None if d is None else Ppm(int((d * PPM).to_integral_value()))
 
 
-def _micros(d: Decimal | None, default: int = 0) -> int:
-    return default if d is None else to_micros(d)
+def _micros(d: Decimal | None, default: int = 0) -> Micros:
+    return Micros(default) if d is None else to_micros(d)
 
 
 def _int(d: Decimal | None, default: int = 0) -> int:
@@ -204,7 +204,7 @@ class _Loader:
             currency=currency,
             invoice_prefix=text("InvoicePrefix", "INV-"),
             payment_terms_days=_int(terms, 30),
-            default_tax_ppm=_ppm(tax) or 0,
+            default_tax_ppm=_ppm(tax) or Ppm(0),
             proration_mode=choice("ProrationMode", ProrationMode, ProrationMode.DAILY),
             day_count=choice("DayCount", DayCount, DayCount.ACTUAL),
             snapshot_day=snapshot,
@@ -355,7 +355,7 @@ class _Loader:
                 billing_email=_text(r.get("BillingEmail")),
                 address=_text(r.get("Address")),
                 po_number=_text(r.get("PONumber")),
-                discount_ppm=_ppm(_dec(r.get("DiscountPct"))) or 0,
+                discount_ppm=_ppm(_dec(r.get("DiscountPct"))) or Ppm(0),
                 tax_ppm=_ppm(tax),
                 proration_mode=ProrationMode(r["ProrationMode"]) if r.get("ProrationMode") else None,
             ))
@@ -467,7 +467,7 @@ class _Loader:
             qty = _dec(r.get("Quantity"))
             out.append(AddOn(
                 client=r["Client"], description=r["Description"],
-                quantity_micros=MICRO if qty is None else to_micros(qty),
+                quantity_micros=Micros(MICRO) if qty is None else to_micros(qty),
                 unit_price_micros=to_micros(r["UnitPrice"]),
                 per_user=_yes(r.get("PerUser"), False),
                 start=int(r.get("Start", SINCE_EVER)), end=int(r.get("End", FOREVER)),
