@@ -113,6 +113,39 @@ def parse_date_text(text: str) -> dt.date:
     raise ValueError(f"{text!r} is not a date")
 
 
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+"""Day 0 of Excel's 1900 date system: serial 1 is 1900-01-01 (serials from 61 on, every real date, match)."""
+
+_SERIAL_END = 2958466
+"""The first serial past 9999-12-31, the last date Excel holds."""
+
+
+def serial_date(n: float) -> dt.date:
+    """An Excel date serial as a date (a fraction, the time of day, is dropped)."""
+    if not 1 <= n < _SERIAL_END:
+        raise ValueError(f"{n!r} is not a date")
+    return EXCEL_EPOCH + dt.timedelta(days=int(n))
+
+
+def to_date(value: Any) -> dt.date | None:
+    """The one cell-to-date rule: blank → None; a date or date-time; an Excel serial; text such as 2026-11-15.
+
+    Raises ValueError with words a user can act on (Yes/No values, numbers outside Excel's dates, text that is
+    not a date or could be two dates).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a date")
+    if isinstance(value, int | float):
+        return serial_date(value)
+    return parse_date_text(str(value))
+
+
 def plain_text(v: Any) -> str:
     """A value as stripped text; None as ''."""
     return "" if v is None else str(v).strip()

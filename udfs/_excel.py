@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import xlwings as xw
 
-from perseat_addin.cells import cell_text, is_excel_error, parse_date_text
+from perseat_addin.cells import cell_text, is_excel_error, to_date
 from perseat_addin.errors import ArgumentError, InputProblems, PerseatError, Problem
 from perseat_addin.money import to_decimal
 
@@ -40,7 +40,6 @@ STRICT = False
 log = logging.getLogger("perseat_addin.udfs")
 T = TypeVar("T")
 _REQUIRED: Any = object()
-_EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 = 1900-01-01 (the same rule as a date cell in a table)
 
 
 class Upstream(Exception):
@@ -160,18 +159,10 @@ def date(value: Any, name: str, default: Any = _REQUIRED) -> Any:
     v = one(value, name)
     if v is None:
         return blank(name, default)
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
     if isinstance(v, bool):
         raise ArgumentError(f"{name} is {'TRUE' if v else 'FALSE'}, not a date")
-    if isinstance(v, int | float):
-        if not 1 <= v < 2958466:
-            raise ArgumentError(f"{name}: {v} is not a date")
-        return _EXCEL_EPOCH + dt.timedelta(days=int(v))
     try:
-        return parse_date_text(str(v))
+        return to_date(v)  # the same rule as a date cell in a table
     except ValueError as exc:
         raise ArgumentError(f"{name}: {exc}") from None
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perseat_addin.cells import parse_date_text, plain_text
+from perseat_addin.cells import plain_text, to_date
 from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.imports.roster import ImportedUser, ImportResult
 from perseat_addin.model import Book
@@ -42,18 +42,6 @@ class Change:
         return f"{self.action:<6} {self.user}: Start {self.new}"
 
 
-def _date(v: Any) -> dt.date | None:
-    if v is None or (isinstance(v, str) and not v.strip()):
-        return None
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, int | float):
-        return dt.date(1899, 12, 30) + dt.timedelta(days=int(v))
-    return parse_date_text(str(v))
-
-
 def roster_values(u: ImportedUser) -> dict[str, str]:
     """The Roster fields an imported user sets (an unlicensed employee is kept but not billed: Disabled)."""
     status = u.status
@@ -80,7 +68,7 @@ def plan_sync(roster: TableRows, client: str, imported: ImportResult,
         if not isinstance(c, str) or c.strip().lower() != key:
             continue
         rows_by_user.setdefault(plain_text(row[ui]).lower(), []).append(i)
-        spans[i] = (_date(row[si]), _date(row[ei]))
+        spans[i] = (to_date(row[si]), to_date(row[ei]))
 
     def active_on(i: int) -> bool:
         s, e = spans[i]

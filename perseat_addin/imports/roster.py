@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perseat_addin.cells import cell_text, parse_date_text
+from perseat_addin.cells import cell_text, parse_date_text, serial_date
 from perseat_addin.errors import InputProblems, Problem
 from perseat_addin.model import ImportKind
 from perseat_addin.tables import RawTable
@@ -361,7 +361,6 @@ def _flag(value: str) -> bool | None:
 _TIME_TAIL = re.compile(r"[ T]+\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?\s*(Z|[+-]\d{2}:?\d{2}|UTC|GMT)?$")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 _NUMERIC = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})$")
-_EPOCH = dt.date(1899, 12, 30)
 
 
 class _Dates:
@@ -431,9 +430,10 @@ class _Dates:
 
     @staticmethod
     def _serial(n: float) -> dt.date | str:
-        if 1 <= n < 2958466:
-            return _EPOCH + dt.timedelta(days=int(n))
-        return f"{n:g} is not a date"
+        try:
+            return serial_date(n)
+        except ValueError:
+            return f"{n:g} is not a date"
 
     def resolve(self, text: str) -> dt.date | None:
         """An ambiguous numeric date, read the way the rest of the file reads dates (None if no hint)."""

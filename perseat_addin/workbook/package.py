@@ -30,7 +30,7 @@ from typing import Any
 
 from lxml import etree
 
-from perseat_addin.cells import col_letter, split_ref
+from perseat_addin.cells import EXCEL_EPOCH, col_letter, split_ref
 from perseat_addin.errors import PerseatError
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -43,7 +43,6 @@ _XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
                           remove_blank_text=False)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_EPOCH = dt.datetime(1899, 12, 30)
 DATE_FORMAT = "yyyy-mm-dd"
 """Number format given to dates written into cells that have no date format."""
 
@@ -504,7 +503,7 @@ class _Sheet:
             etree.SubElement(cell, f"{_M}v").text = text
         elif isinstance(v, dt.date):
             stamp = v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time())
-            serial = (stamp.replace(tzinfo=None) - _EPOCH) / dt.timedelta(days=1)
+            serial = (stamp.replace(tzinfo=None) - dt.datetime.combine(EXCEL_EPOCH, dt.time())) / dt.timedelta(days=1)
             etree.SubElement(cell, f"{_M}v").text = repr(int(serial) if serial.is_integer() else serial)
             if styles is not None:
                 s = styles().date_style(s)

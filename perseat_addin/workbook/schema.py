@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perseat_addin.cells import ExcelError, cell_text, parse_date_text
+from perseat_addin.cells import ExcelError, cell_text, to_date
 from perseat_addin.errors import Problem
 from perseat_addin.model import EPOCH, FOREVER, SINCE_EVER
 from perseat_addin.money import to_decimal
@@ -344,10 +344,6 @@ def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,
     return pd.Series(out, dtype=object)
 
 
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
-_EXCEL_EPOCH_DAY = (_EXCEL_EPOCH - EPOCH).days
-
-
 def _to_days(values: list[Any], rows: np.ndarray, c: Col, t: Table,
              problems: list[Problem]) -> np.ndarray:
     """Dates as day numbers; blank Start/Date → SINCE_EVER, blank End → FOREVER."""
@@ -364,16 +360,10 @@ def _to_days(values: list[Any], rows: np.ndarray, c: Col, t: Table,
         if _is_blank(v):
             continue
         try:
-            if isinstance(v, dt.datetime):
-                day = (v.date() - EPOCH).days
-            elif isinstance(v, bool):
-                raise ValueError(f"{v!r} is not a date")
-            elif isinstance(v, int | float):
-                if not 1 <= v < 2958466:
-                    raise ValueError(f"{v!r} is not a date")
-                day = _EXCEL_EPOCH_DAY + int(v)
-            else:
-                day = (parse_date_text(str(v)) - EPOCH).days
+            d = to_date(v)
+            if d is None:
+                continue
+            day = (d - EPOCH).days
         except ValueError as exc:
             msg = str(exc)
             fix = ("type the date as YYYY-MM-DD (e.g. 2026-11-15) or as an Excel date"
