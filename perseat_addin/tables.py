@@ -1,11 +1,11 @@
-"""Tables as plain values: a table as read (RawTable), its rows to edit (TableRows), edits (TableEdit),
-and anything that hands tables over by name (TableSource, MemoryTables)."""
+"""Tables as plain values: a table as read and edited (RawTable), edits to it (TableEdit), and anything that
+hands tables over by name (TableSource, MemoryTables)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
@@ -13,22 +13,90 @@ from perseat_addin.cells import ExcelError, col_letter, is_excel_error
 
 
 @dataclass(frozen=True)
-class TableRows:
-    """An Excel table's headers and every data row, blank ones included (index = position in the table)."""
+class TableEdit:
+    """Changes to one table: set cells in rows that stay, delete rows, append rows.
+
+    Row indexes refer to :attr:`RawTable.rows` as read. Appended rows are full
+    width; a None cell is left as the new row has it (blank, or an Excel
+    calculated column's formula).
+    """
+
+    table: str
+    cells: tuple[tuple[int, int, Any], ...] = ()
+    delete: tuple[int, ...] = ()
+    append: tuple[tuple[Any, ...], ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.cells or self.delete or self.append)
+
+
+def apply_edit(t: RawTable, edit: TableEdit) -> RawTable:
+    """The table after ``edit``: cells set, deleted rows gone, appended rows at the end."""
+    rows = [list(r) for r in t.rows]
+    for i, j, v in edit.cells:
+        rows[i][j] = v
+    gone = set(edit.delete)
+    kept = [tuple(r) for i, r in enumerate(rows) if i not in gone]
+    return replace(t, rows=(*kept, *edit.append), errors={})
+
+
+def edited_rows(t: RawTable, edit: TableEdit) -> set[int]:
+    """Row positions whose contents ``edit`` changes (every row after the first deleted one moves up)."""
+    out = {i for i, _, _ in edit.cells}
+    if edit.delete:
+        out |= set(range(min(edit.delete), len(t.rows)))
+    n_new = len(t.rows) - len(set(edit.delete)) + len(edit.append)
+    return out | set(range(len(t.rows) - len(set(edit.delete)), n_new))
+
+
+def is_blank(row: Sequence[Any]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One table as it sits in the workbook: headers, every data row (blank ones included; index = position
+    in the table), where they are, and the Excel error values found in it (their cells read as None)."""
 
     name: str
+    sheet: str
     headers: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...] = ()
+    rows: Sequence[Sequence[Any]]
+    first_row: int = 2  # Excel row number of the first data row
+    first_col: int = 0  # zero-based column index of the table's first column
+    is_table: bool = True  # False when read from a sheet without an Excel table
+    errors: dict[tuple[int, int], ExcelError] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, name: str, values: Sequence[Sequence[Any]]) -> TableRows:
-        """From a 2-D range: header row first (as Excel hands a table over)."""
-        if not values:
-            return cls(name, ())
-        headers = tuple("" if h is None else str(h).strip() for h in values[0])
+    def of(cls, name: str, values: Sequence[Sequence[Any] | Any] | None, sheet: str | None = None,
+           header_row: int = 1, first_col: int = 0, is_table: bool = True) -> RawTable:
+        """From a 2-D range, header row first, as Excel hands a table over: error values become None (kept
+        in :attr:`errors`), a pandas NaN is a blank cell, and every row is cut or padded to the header."""
+        grid = [list(r) if isinstance(r, list | tuple) else [r] for r in (values or [])]
+        sheet = name if sheet is None else sheet
+        if not grid:
+            return cls(name, sheet, (), (), header_row + 1, first_col, is_table)
+        headers = tuple("" if h is None else str(h).strip() for h in grid[0])
         width = len(headers)
-        rows = tuple(tuple(list(r)[:width]) + (None,) * (width - len(r)) for r in values[1:])
-        return cls(name, headers, rows)
+        errors: dict[tuple[int, int], ExcelError] = {}
+        rows: list[tuple[Any, ...]] = []
+        for i, r in enumerate(grid[1:]):
+            out: list[Any] = []
+            for j, v in enumerate(r[:width]):
+                if is_excel_error(v):
+                    errors[(i, j)] = v if isinstance(v, ExcelError) else ExcelError(str(v).strip().upper())
+                    out.append(None)
+                elif isinstance(v, float) and v != v:
+                    out.append(None)
+                else:
+                    out.append(v)
+            rows.append((*out, *[None] * (width - len(out))))
+        return cls(name, sheet, headers, tuple(rows), header_row + 1, first_col, is_table, errors)
+
+    def column_letter(self, index: int) -> str:
+        """Excel column letter of the table's ``index``-th column."""
+        return col_letter(self.first_col + index)
 
     @cached_property
     def _positions(self) -> dict[str, int]:
@@ -54,66 +122,6 @@ class TableRows:
         return [h for h in headers if self.col(h) is None]
 
 
-@dataclass(frozen=True)
-class TableEdit:
-    """Changes to one table: set cells in rows that stay, delete rows, append rows.
-
-    Row indexes refer to :attr:`TableRows.rows` as read. Appended rows are full
-    width; a None cell is left as the new row has it (blank, or an Excel
-    calculated column's formula).
-    """
-
-    table: str
-    cells: tuple[tuple[int, int, Any], ...] = ()
-    delete: tuple[int, ...] = ()
-    append: tuple[tuple[Any, ...], ...] = ()
-
-    @property
-    def changes(self) -> bool:
-        return bool(self.cells or self.delete or self.append)
-
-
-def apply_edit(t: TableRows, edit: TableEdit) -> TableRows:
-    """The table after ``edit``: cells set, deleted rows gone, appended rows at the end."""
-    rows = [list(r) for r in t.rows]
-    for i, j, v in edit.cells:
-        rows[i][j] = v
-    gone = set(edit.delete)
-    kept = [tuple(r) for i, r in enumerate(rows) if i not in gone]
-    return TableRows(t.name, t.headers, (*kept, *edit.append))
-
-
-def edited_rows(t: TableRows, edit: TableEdit) -> set[int]:
-    """Row positions whose contents ``edit`` changes (every row after the first deleted one moves up)."""
-    out = {i for i, _, _ in edit.cells}
-    if edit.delete:
-        out |= set(range(min(edit.delete), len(t.rows)))
-    n_new = len(t.rows) - len(set(edit.delete)) + len(edit.append)
-    return out | set(range(len(t.rows) - len(set(edit.delete)), n_new))
-
-
-def is_blank(row: Sequence[Any]) -> bool:
-    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
-
-
-@dataclass
-class RawTable:
-    """One table as it sits in the workbook: headers, rows, and where they are."""
-
-    name: str
-    sheet: str
-    headers: list[str]
-    rows: list[list[Any]]
-    first_row: int  # Excel row number of the first data row
-    first_col: int  # zero-based column index of the table's first column
-    is_table: bool = True  # False when read from a sheet without an Excel table
-    errors: dict[tuple[int, int], ExcelError] = field(default_factory=dict)
-
-    def column_letter(self, index: int) -> str:
-        """Excel column letter of the table's ``index``-th column."""
-        return col_letter(self.first_col + index)
-
-
 class TableSource(Protocol):
     """Anything that can hand over SPEC §3 tables by name."""
 
@@ -121,41 +129,21 @@ class TableSource(Protocol):
 
 
 class MemoryTables:
-    """Tables given as 2-D lists with a header row (what Excel passes to a function or macro).
+    """Tables held in memory: a :class:`RawTable`, a 2-D list with a header row (what Excel passes to a
+    function or macro), or ``(values, sheet_name, excel_row_of_header, first_col)`` so problems can still
+    name the sheet, row and column."""
 
-    ``tables`` maps a table name to ``(rows, sheet, first_row)``-like input: either
-    a 2-D list, or a tuple ``(values, sheet_name, excel_row_of_header, first_col)``
-    so problems can still name the sheet, row and column.
-    """
-
-    def __init__(self, tables: dict[str, Any]):
+    def __init__(self, tables: Mapping[str, Any]):
         self._tables = {k.lower(): v for k, v in tables.items()}
 
     def table(self, name: str) -> RawTable | None:
         spec = self._tables.get(name.lower())
-        if spec is None:
-            return None
+        if spec is None or isinstance(spec, RawTable):
+            return spec
         if isinstance(spec, tuple):
             values, sheet, header_row, first_col = spec
-        else:
-            values, sheet, header_row, first_col = spec, name, 1, 0
-        rows = [list(r) if isinstance(r, list | tuple) else [r] for r in (values or [])]
-        if not rows:
-            return RawTable(name, sheet, [], [], first_row=header_row + 1, first_col=first_col)
-        headers = ["" if h is None else str(h).strip() for h in rows[0]]
-        raw = RawTable(name, sheet, headers, [], first_row=header_row + 1, first_col=first_col)
-        for i, r in enumerate(rows[1:]):
-            out: list[Any] = []
-            for j, v in enumerate(r):
-                if is_excel_error(v):
-                    raw.errors[(i, j)] = v if isinstance(v, ExcelError) else ExcelError(str(v).strip().upper())
-                    out.append(None)
-                elif isinstance(v, float) and v != v:  # NaN: a blank cell through pandas
-                    out.append(None)
-                else:
-                    out.append(v)
-            raw.rows.append(out)
-        return raw
+            return RawTable.of(name, values, sheet, header_row, first_col)
+        return RawTable.of(name, spec)
 
 
 @lru_cache(maxsize=4096)
@@ -164,8 +152,6 @@ def header_key(text: Any) -> str:
     return re.sub(r"[\s_*]+", "", str(text)).lower()
 
 
-def rows_of(raw: RawTable | None) -> TableRows | None:
-    """A real Excel table (not a table-less sheet) as :class:`TableRows`; None otherwise."""
-    if raw is None or not raw.is_table:
-        return None
-    return TableRows(raw.name, tuple(raw.headers), tuple(tuple(r) for r in raw.rows))
+def editable(raw: RawTable | None) -> RawTable | None:
+    """``raw`` if it is a real Excel table (the program writes only to those), else None."""
+    return raw if raw is not None and raw.is_table else None

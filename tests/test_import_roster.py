@@ -12,7 +12,7 @@ from test_macros import ExcelStandIn, copy_of, perseat
 
 from perseat_addin.engine.roster_sync import guess_client
 from perseat_addin.imports.roster import read_export
-from perseat_addin.tables import TableRows
+from perseat_addin.tables import RawTable
 from perseat_addin.workbook.load import load
 from perseat_addin.workbook.reader import Workbook
 
@@ -126,7 +126,7 @@ def test_cli_imports_through_a_saved_mapping(tmp_path: Path) -> None:
 
 
 def test_guess_client_by_company_then_domain() -> None:
-    roster = TableRows.of("Roster", [("Client", "UserID"), ("Acme", "a@acme.example"), ("Acme", "b@acme.example"),
+    roster = RawTable.of("Roster", [("Client", "UserID"), ("Acme", "a@acme.example"), ("Acme", "b@acme.example"),
                                      ("Birch", "c@birch.example"), ("Birch", "x@gmail.example"),
                                      ("Acme", "y@gmail.example")])
     psa = read_export("Company,First Name,Last Name,Email\nACME,Z,Q,z@elsewhere.example\n", "connectwise")

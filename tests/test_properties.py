@@ -206,7 +206,7 @@ def ref_invoice(t: Mapping[str, Any], client: Client) -> tuple[int, int, int]:
     mode = client.proration_mode or st_.proration_mode
     snap = n - 1 if st_.snapshot_day is None else min(st_.snapshot_day, n) - 1
 
-    rows_of: dict[str, list[tuple[int, int, set[int], str, int]]] = {}
+    editable: dict[str, list[tuple[int, int, set[int], str, int]]] = {}
     for i, r in enumerate(t["roster"]):
         ty = TYPES.get(r.get("type", "Employee").lower())
         if r["client"] != client.name or ty is None or ty.billable != "Yes" or r.get("status") == "disabled":
@@ -214,11 +214,11 @@ def ref_invoice(t: Mapping[str, Any], client: Client) -> tuple[int, int, int]:
         days = _days_of(r.get("start"), r.get("end"), first, n)
         if days:
             start = SINCE_EVER if r.get("start") is None else r["start"]
-            rows_of.setdefault(r["user"].strip().lower(), []).append(
+            editable.setdefault(r["user"].strip().lower(), []).append(
                 (start, i, days, (r.get("plan") or client.plan).lower(), ty.min_active_days))
     users: dict[str, list[int]] = {own_key: [0] * n}
     any_day: dict[str, int] = {own_key: 0}
-    for person_rows in rows_of.values():
+    for person_rows in editable.values():
         person_rows.sort(key=lambda x: (x[0], x[1]))
         plan_on: dict[int, str] = {}
         for _, _, days, g, _ in person_rows:

@@ -14,7 +14,7 @@ import pytest
 
 from perseat_addin.engine.roster_sync import plan_sync
 from perseat_addin.imports.roster import read_export
-from perseat_addin.tables import TableRows
+from perseat_addin.tables import RawTable
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "Block credential,Display name,First name,Last name,Licenses,User principal name,When created"
@@ -49,8 +49,8 @@ def sync(wb: Path, tmp_path: Path, text: str, effective: str, *flags: str) -> di
     return json.loads(proc.stdout)
 
 
-def roster(t: list[tuple]) -> TableRows:
-    return TableRows.of("Roster", [("Client", "UserID", "Name", "Type", "Start", "End", "Status", "Notes"), *t])
+def roster(t: list[tuple]) -> RawTable:
+    return RawTable.of("Roster", [("Client", "UserID", "Name", "Type", "Start", "End", "Status", "Notes"), *t])
 
 
 def test_dry_run_lists_changes_and_writes_nothing(wb: Path, tmp_path: Path) -> None:

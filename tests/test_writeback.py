@@ -23,7 +23,7 @@ from perseat_addin.engine.ledger import (
 from perseat_addin.errors import FinalizedError, PerseatError
 from perseat_addin.excel.template import template_sheets, write_workbook
 from perseat_addin.model import Client, Invoice, Line, Period
-from perseat_addin.tables import TableEdit, TableRows, apply_edit
+from perseat_addin.tables import RawTable, TableEdit, apply_edit
 from perseat_addin.tasks.filebook import FileBook
 from perseat_addin.tasks.invoice import record
 
@@ -32,15 +32,15 @@ INVOICE_HEADS = ["InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subto
                  "Status", "File"]
 
 
-def invoices_table(*rows: tuple[str, str, str, float, str]) -> TableRows:
+def invoices_table(*rows: tuple[str, str, str, float, str]) -> RawTable:
     """Invoices rows as (InvoiceNo, Client, Period, Total, Status); other columns blank."""
-    return TableRows.of("Invoices", [INVOICE_HEADS, *[
+    return RawTable.of("Invoices", [INVOICE_HEADS, *[
         [n, c, p, None, None, t, 0.0, 0.0, t, s, ""] for n, c, p, t, s in rows]])
 
 
-def lines_table(*rows: tuple[str, float]) -> TableRows:
+def lines_table(*rows: tuple[str, float]) -> RawTable:
     """InvoiceLines rows as (InvoiceNo, Amount)."""
-    return TableRows.of("InvoiceLines", [["InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice",
+    return RawTable.of("InvoiceLines", [["InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice",
                                           "Amount"], *[[n, 1, "seats", "x", 1.0, a, a] for n, a in rows]])
 
 
@@ -51,11 +51,11 @@ def invoice(number: str, client: str, amount: str, period: Period = NOV) -> Invo
                    (Line("seats", f"{client} seats", Decimal(1), Decimal(amount), cents),))
 
 
-def settings_table(**values: Any) -> TableRows:
-    return TableRows.of("Settings", [["Setting", "Value"], *[[k, v] for k, v in values.items()]])
+def settings_table(**values: Any) -> RawTable:
+    return RawTable.of("Settings", [["Setting", "Value"], *[[k, v] for k, v in values.items()]])
 
 
-def column(t: TableRows, header: str) -> list[Any]:
+def column(t: RawTable, header: str) -> list[Any]:
     return [t.get(r, header) for r in t.rows]
 
 
@@ -96,7 +96,7 @@ def test_recording_writes_excel_values() -> None:
 
 
 def test_blank_rows_are_removed_and_extra_columns_left_alone() -> None:
-    inv = TableRows.of("Invoices", [[*INVOICE_HEADS, "Paid"], [None] * 12])
+    inv = RawTable.of("Invoices", [[*INVOICE_HEADS, "Paid"], [None] * 12])
     inv_edit, _ = record_edits(inv, lines_table(), [invoice("HV-1", "Acme", "1.00")], NOV)
     assert inv_edit.delete == (0,)
     assert inv_edit.append[0][-1] is None  # 'Paid' is the user's column: None = not written
@@ -129,9 +129,9 @@ def test_period_cells_excel_made_into_dates_still_match() -> None:
 
 def test_missing_columns_are_reported_with_the_fix() -> None:
     with pytest.raises(PerseatError, match=r"lacks column\(s\) Status"):
-        record_edits(TableRows.of("Invoices", [["InvoiceNo", "Client", "Period"]]), lines_table(), [], NOV)
+        record_edits(RawTable.of("Invoices", [["InvoiceNo", "Client", "Period"]]), lines_table(), [], NOV)
     problems = writeback_problems({"Invoices": None, "InvoiceLines": lines_table(),
-                                   "Settings": TableRows.of("Settings", [["Setting"]])})
+                                   "Settings": RawTable.of("Settings", [["Setting"]])})
     assert [(p.sheet, p.message) for p in problems] == [
         ("Invoices", "the workbook has no Invoices table to write to"),
         ("Settings", "the Settings table lacks column(s) Value")]
@@ -189,7 +189,7 @@ def test_draft_differences() -> None:
 
 
 def test_apply_edit() -> None:
-    t = TableRows.of("T", [["A", "B"], [1, "x"], [2, "y"], [3, "z"]])
+    t = RawTable.of("T", [["A", "B"], [1, "x"], [2, "y"], [3, "z"]])
     edit = TableEdit("T", cells=((0, 1, "X"),), delete=(1,), append=((4, "w"),))
     assert apply_edit(t, edit).rows == ((1, "X"), (3, "z"), (4, "w"))
 

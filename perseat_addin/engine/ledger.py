@@ -1,6 +1,6 @@
 """Record invoices in the workbook's Invoices, InvoiceLines and Settings tables.
 
-The rules are pure functions over table rows (:class:`TableRows` in,
+The rules are pure functions over table rows (:class:`RawTable` in,
 :class:`TableEdit` out): recording a period replaces that period's Draft rows
 (and their lines), never touches a Final row, and refuses to reuse an invoice
 number; finalizing marks the period's Drafts Final and advances
@@ -20,7 +20,7 @@ from typing import Any
 from perseat_addin.errors import FinalizedError, PerseatError, Problem
 from perseat_addin.model import Invoice, Period
 from perseat_addin.money import cents_to_decimal, fmt_money, to_decimal
-from perseat_addin.tables import TableEdit, TableRows, header_key, is_blank
+from perseat_addin.tables import RawTable, TableEdit, header_key, is_blank
 
 INVOICE_COLUMNS = ("InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax",
                    "Total", "Status", "File")
@@ -45,7 +45,7 @@ def _text(v: Any) -> str:
     return "" if v is None else str(v).strip()
 
 
-def _status(t: TableRows, row: Sequence[Any]) -> str:
+def _status(t: RawTable, row: Sequence[Any]) -> str:
     return _text(t.get(row, "Status")).lower()
 
 
@@ -53,7 +53,7 @@ def _status(t: TableRows, row: Sequence[Any]) -> str:
 # The rules
 
 
-def writeback_problems(tables: Mapping[str, TableRows | None]) -> list[Problem]:
+def writeback_problems(tables: Mapping[str, RawTable | None]) -> list[Problem]:
     """Problems that stop the program writing to Invoices, InvoiceLines or Settings (missing tables, columns)."""
     out: list[Problem] = []
     for name, needed in REQUIRED.items():
@@ -69,7 +69,7 @@ def writeback_problems(tables: Mapping[str, TableRows | None]) -> list[Problem]:
     return out
 
 
-def _require(t: TableRows, kind: str) -> None:
+def _require(t: RawTable, kind: str) -> None:
     missing = t.missing(REQUIRED[kind])
     if missing:
         raise PerseatError(f"the {t.name} table lacks column(s) {', '.join(missing)}; add them to its header row "
@@ -80,7 +80,7 @@ def _excel_datetime(d: dt.date) -> dt.datetime:
     return dt.datetime.combine(d, dt.time())
 
 
-def invoice_row(t: TableRows, inv: Invoice, status: str, file: str = "") -> tuple[Any, ...]:
+def invoice_row(t: RawTable, inv: Invoice, status: str, file: str = "") -> tuple[Any, ...]:
     """An Invoices row (money as Excel numbers, dates as Excel dates)."""
     return t.make({
         "InvoiceNo": inv.number, "Client": inv.client.name, "Period": str(inv.period),
@@ -92,7 +92,7 @@ def invoice_row(t: TableRows, inv: Invoice, status: str, file: str = "") -> tupl
     })
 
 
-def line_rows(t: TableRows, inv: Invoice) -> list[tuple[Any, ...]]:
+def line_rows(t: RawTable, inv: Invoice) -> list[tuple[Any, ...]]:
     """The InvoiceLines rows of one invoice, numbered from 1."""
     return [t.make({"InvoiceNo": inv.number, "Line": k, "Kind": str(ln.kind), "Description": ln.description,
                     "Quantity": float(ln.quantity), "UnitPrice": float(ln.unit_price),
@@ -100,14 +100,14 @@ def line_rows(t: TableRows, inv: Invoice) -> list[tuple[Any, ...]]:
             for k, ln in enumerate(inv.lines, start=1)]
 
 
-def replaced_drafts(invoices: TableRows, period: Period) -> list[int]:
+def replaced_drafts(invoices: RawTable, period: Period) -> list[int]:
     """Indexes of ``period``'s rows that are not Final (what recording the period replaces)."""
     p = str(period)
     return [i for i, row in enumerate(invoices.rows)
             if not is_blank(row) and Period.key(invoices.get(row, "Period")) == p and _status(invoices, row) != "final"]
 
 
-def record_edits(invoices_t: TableRows, lines_t: TableRows, invoices: Sequence[Invoice], period: Period, *,
+def record_edits(invoices_t: RawTable, lines_t: RawTable, invoices: Sequence[Invoice], period: Period, *,
                  final: bool = False, files: Mapping[str, str] | None = None) -> tuple[TableEdit, TableEdit]:
     """Edits that replace ``period``'s Draft invoices (and their lines) with ``invoices``.
 
@@ -153,7 +153,7 @@ def record_edits(invoices_t: TableRows, lines_t: TableRows, invoices: Sequence[I
             TableEdit(lines_t.name, delete=line_delete, append=new_lines))
 
 
-def finalize_edit(invoices_t: TableRows, period: Period) -> tuple[TableEdit, tuple[str, ...]]:
+def finalize_edit(invoices_t: RawTable, period: Period) -> tuple[TableEdit, tuple[str, ...]]:
     """Mark ``period``'s Draft rows Final; returns the edit and their invoice numbers (none: nothing to do)."""
     _require(invoices_t, "Invoices")
     j = invoices_t.col("Status")
@@ -166,7 +166,7 @@ def finalize_edit(invoices_t: TableRows, period: Period) -> tuple[TableEdit, tup
 _TAIL = re.compile(r"(\d+)\s*$")
 
 
-def advanced_settings(settings_t: TableRows, numbers: Iterable[str], period: Period) -> dict[str, Any]:
+def advanced_settings(settings_t: RawTable, numbers: Iterable[str], period: Period) -> dict[str, Any]:
     """Settings after finalizing ``period`` with invoice ``numbers``: NextInvoiceNumber past the highest
     number used, BillingPeriod the month after ``period``. Neither ever goes backwards."""
     current = {header_key(_text(settings_t.get(r, "Setting"))): settings_t.get(r, "Value") for r in settings_t.rows}
@@ -186,7 +186,7 @@ def advanced_settings(settings_t: TableRows, numbers: Iterable[str], period: Per
     return out
 
 
-def settings_edit(settings_t: TableRows, values: Mapping[str, Any]) -> TableEdit:
+def settings_edit(settings_t: RawTable, values: Mapping[str, Any]) -> TableEdit:
     """Set Settings values by name; a setting without a row gets one appended."""
     _require(settings_t, "Settings")
     j = settings_t.col("Value")
@@ -210,7 +210,7 @@ def _cents(v: Any) -> int | None:
         return None
 
 
-def draft_differences(invoices_t: TableRows, lines_t: TableRows, invoices: Sequence[Invoice],
+def draft_differences(invoices_t: RawTable, lines_t: RawTable, invoices: Sequence[Invoice],
                       period: Period) -> list[str]:
     """How ``period``'s Draft rows differ from ``invoices`` (the workbook priced now): numbers, clients,
     totals and line amounts. Empty when the drafts are what the workbook gives today."""

@@ -16,7 +16,7 @@ from perseat_addin.cells import plain_text, to_date
 from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.imports.roster import ImportedUser, ImportResult
 from perseat_addin.model import Book
-from perseat_addin.tables import TableEdit, TableRows, TableSource, rows_of
+from perseat_addin.tables import RawTable, TableEdit, TableSource, editable
 
 ROSTER_COLUMNS = ("Client", "UserID", "Name", "Email", "Type", "Start", "End", "Status", "Source")
 COMPARED = ("Name", "Email", "Type", "Status")
@@ -50,7 +50,7 @@ def roster_values(u: ImportedUser) -> dict[str, str]:
     return {"Name": u.name, "Email": u.email, "Type": u.type, "Status": status}
 
 
-def plan_sync(roster: TableRows, client: str, imported: ImportResult,
+def plan_sync(roster: RawTable, client: str, imported: ImportResult,
               effective: dt.date) -> tuple[TableEdit, list[Change]]:
     """Edits to ``roster`` that make ``client``'s users match ``imported`` from ``effective`` on."""
     if not imported.ok:
@@ -119,13 +119,13 @@ def plan_sync(roster: TableRows, client: str, imported: ImportResult,
     return TableEdit("Roster", tuple(cells), (), tuple(append)), changes
 
 
-def changelog_rows(log: TableRows, changes: Sequence[Change], source: str, when: dt.datetime) -> list[tuple[Any, ...]]:
+def changelog_rows(log: RawTable, changes: Sequence[Change], source: str, when: dt.datetime) -> list[tuple[Any, ...]]:
     """ChangeLog rows for ``changes``."""
     return [log.make({"Timestamp": when, "Action": f"import {c.action}", "Client": c.client, "UserID": c.user,
                       "Field": c.field, "Old": c.old, "New": c.new, "Source": source}) for c in changes]
 
 
-def check_types(roster: TableRows, edit: TableEdit, book: Book) -> None:
+def check_types(roster: RawTable, edit: TableEdit, book: Book) -> None:
     """Refuse an import that would give users a Type the workbook's UserTypes does not define."""
     unknown = sorted({v for _, _, v in _written(roster, edit, "Type") if plain_text(v).lower() not in book.user_types})
     if unknown:
@@ -134,7 +134,7 @@ def check_types(roster: TableRows, edit: TableEdit, book: Book) -> None:
                                      "shared and service accounts), then import again") for t in unknown])
 
 
-def guess_client(imported: ImportResult, clients: Sequence[str], roster: TableRows) -> tuple[str | None, str]:
+def guess_client(imported: ImportResult, clients: Sequence[str], roster: RawTable) -> tuple[str | None, str]:
     """The client an export belongs to, and why: its Company column, else the e-mail domains its users
     share with one client's Roster. (None, why not) when neither decides."""
     by_name = {c.strip().lower(): c for c in clients if c.strip()}
@@ -166,7 +166,7 @@ def guess_client(imported: ImportResult, clients: Sequence[str], roster: TableRo
     return None, "neither a company column nor the users' e-mail domains point to one client"
 
 
-def _written(t: TableRows, edit: TableEdit, header: str) -> list[tuple[int | None, int, Any]]:
+def _written(t: RawTable, edit: TableEdit, header: str) -> list[tuple[int | None, int, Any]]:
     """(row, column, value) of every ``header`` cell the edit writes (row None for appended rows)."""
     j = t.col(header)
     if j is None:
@@ -211,7 +211,7 @@ def drift_of(loaded: Book, book: TableSource, client: str, imported: ImportResul
         last = max(mine)[1] if mine else None
     seats: int | None = None
     if last is not None:
-        t = rows_of(book.table("InvoiceLines"))
+        t = editable(book.table("InvoiceLines"))
         seats = 0
         for row in t.rows if t is not None else ():
             assert t is not None
@@ -240,7 +240,7 @@ class ImportPlan:
         return [p for p in self.imported.problems if p.severity != "error"]
 
 
-def plan_import(roster: TableRows, client: str, why: str, imported: ImportResult, effective: dt.date,
+def plan_import(roster: RawTable, client: str, why: str, imported: ImportResult, effective: dt.date,
                 loaded: Book, tables: TableSource) -> ImportPlan:
     """Plan the sync of ``imported`` into ``client``'s Roster; refuse (InputProblems) a Type that is
     not in UserTypes. ``loaded`` is the validated workbook, ``tables`` its tables as read."""

@@ -84,7 +84,7 @@ def _columns(rows: Rows | None, table: str, *columns: str) -> dict[str, list[str
     if not rows:
         return out
     header = ["" if h is None else str(h).strip() for h in rows[0]]
-    probe = convert(RawTable(table, table, header, [], first_row=2, first_col=0), table, [])
+    probe = convert(RawTable(table, table, tuple(header), [], first_row=2, first_col=0), table, [])
     index = {col_letter(i): i for i in range(len(header))}
     wanted = [index[probe.letters[c]] for c in columns if c in probe.letters]
     if not wanted:

@@ -816,7 +816,7 @@ def saved_mappings(raw: RawTable | None,
     imports, by lower-case source name, and the problems found in the table's rows."""
     out: dict[str, dict[str, str]] = {}
     names: dict[str, str] = {}
-    rows_of: dict[str, int] = {}
+    editable: dict[str, int] = {}
     problems: list[Problem] = []
     if raw is None:
         return {}, []
@@ -827,7 +827,7 @@ def saved_mappings(raw: RawTable | None,
                             f"the Mappings table lacks column(s) {', '.join(missing)}",
                             "give it the headers Source, Import, Field, Column (see the template)")]
 
-    def cell(row: list[Any], h: str) -> str:
+    def cell(row: Sequence[Any], h: str) -> str:
         j = cols.get(_norm(h))
         return cell_text(row[j]) if j is not None and j < len(row) else ""
 
@@ -866,7 +866,7 @@ def saved_mappings(raw: RawTable | None,
             continue
         key = source.lower()
         names.setdefault(key, source)
-        rows_of.setdefault(key, excel_row)
+        editable.setdefault(key, excel_row)
         mine = out.setdefault(key, {})
         if f in mine:
             problems.append(Problem(raw.sheet, excel_row, where("Field"),
@@ -877,7 +877,7 @@ def saved_mappings(raw: RawTable | None,
     for key, cols_ in out.items():
         for need in required:
             if need not in cols_:
-                problems.append(Problem(raw.sheet, rows_of[key], _where_source(raw, cols),
+                problems.append(Problem(raw.sheet, editable[key], _where_source(raw, cols),
                                         f"the {names[key]} mapping has no {need} row",
                                         f"add a row: Field {need}, Column = the export's column that holds it"))
     return {k: Mapping(names[k], v, kind) for k, v in out.items() if all(n in v for n in required)}, problems

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from perseat_addin.errors import PerseatError
-from perseat_addin.tables import TableEdit, TableRows, TableSource, apply_edit, edited_rows, rows_of
+from perseat_addin.tables import RawTable, TableEdit, TableSource, apply_edit, editable, edited_rows
 from perseat_addin.workbook.package import Package
 from perseat_addin.workbook.reader import Workbook
 
@@ -21,7 +21,6 @@ class FileBook:
         self.path = Path(path)
         self._stamp = _stamp(self.path)  # before reading: a change after this point stops the write
         self.reader = Workbook(self.path)  # a missing, damaged or hostile file says so here
-        self._rows: dict[str, TableRows | None] = {}
 
     @property
     def name(self) -> str:
@@ -30,11 +29,8 @@ class FileBook:
     def source(self) -> TableSource:
         return self.reader
 
-    def rows(self, name: str) -> TableRows | None:
-        key = name.lower()
-        if key not in self._rows:
-            self._rows[key] = rows_of(self.reader.table(name))
-        return self._rows[key]
+    def rows(self, name: str) -> RawTable | None:
+        return editable(self.reader.table(name))  # the reader reads each table once
 
     def write(self, edits: Sequence[TableEdit]) -> None:
         todo = [e for e in edits if e.changes]

@@ -30,7 +30,7 @@ from perseat_addin.model import Invoice, Period
 from perseat_addin.money import fmt_money
 from perseat_addin.outputs.layout import invoice_layout, invoice_sheet_names
 from perseat_addin.outputs.publish import file_ref, output_dir, workbook_folder, write_outputs
-from perseat_addin.tables import TableEdit, TableRows
+from perseat_addin.tables import RawTable, TableEdit
 from perseat_addin.tasks.livebook import (
     MAX_LINES,
     PREFIX,
@@ -163,7 +163,7 @@ def _write_invoices(live: LiveBook, run: Run, names: dict[str, str], stale: Sequ
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _stale_files(old: Sequence[Sequence[Any]], inv_t: TableRows, fullname: str, out_dir: Path,
+def _stale_files(old: Sequence[Sequence[Any]], inv_t: RawTable, fullname: str, out_dir: Path,
                  keep: set[str]) -> list[Path]:
     """PDFs of replaced drafts that the new run does not rewrite (only inside the output folder)."""
     out = []

@@ -20,7 +20,7 @@ from perseat_addin.engine.ledger import (
 from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.model import Book
 from perseat_addin.outputs.layout import Cell, SheetLayout, Style, invoice_layout, typed
-from perseat_addin.tables import MemoryTables, RawTable, TableEdit, TableRows, TableSource, is_blank
+from perseat_addin.tables import MemoryTables, RawTable, TableEdit, TableSource, is_blank
 from perseat_addin.workbook.load import load_source
 from perseat_addin.workbook.schema import SCHEMA
 
@@ -143,15 +143,15 @@ class LiveBook(Protocol):
 class LiveTables:
     """Every SPEC §3 table of the open workbook, read once."""
 
-    specs: dict[str, tuple[list[list[Any]], str, int, int]] = field(default_factory=dict)
+    read: dict[str, RawTable] = field(default_factory=dict)
     refs: dict[str, TableRef] = field(default_factory=dict)
-    rows: dict[str, TableRows | None] = field(default_factory=dict)
+    rows: dict[str, RawTable | None] = field(default_factory=dict)  # the tables the program writes to
 
     def source(self) -> MemoryTables:
-        return MemoryTables(dict(self.specs))
+        return MemoryTables(dict(self.read))
 
 
-def _sheet_block(found: tuple[str, int, int, list[list[Any]]]) -> tuple[list[list[Any]], str, int, int]:
+def _sheet_block(name: str, found: tuple[str, int, int, list[list[Any]]]) -> RawTable:
     """A table-less sheet as the file reader sees it: the first non-blank row is the header."""
     sheet, row, col, values = found
     k = 0
@@ -161,7 +161,12 @@ def _sheet_block(found: tuple[str, int, int, list[list[Any]]]) -> tuple[list[lis
     width = len(values[0]) if values else 0
     while width and values[0][width - 1] in (None, ""):
         width -= 1
-    return [list(r[:width]) for r in values], sheet, row + k, col - 1
+    return RawTable.of(name, [list(r[:width]) for r in values], sheet, row + k, col - 1, is_table=False)
+
+
+def _read_table(live: LiveBook, ref: TableRef) -> RawTable:
+    values = live.read(ref.sheet, ref.header_row, ref.first_col, ref.n_rows + 1, ref.n_cols)
+    return RawTable.of(ref.name, values, ref.sheet, ref.header_row, ref.first_col - 1)
 
 
 def read_tables(live: LiveBook) -> LiveTables:
@@ -170,17 +175,16 @@ def read_tables(live: LiveBook) -> LiveTables:
     for name in (*SCHEMA, "InvoiceLines"):
         ref = live.table(name)
         if ref is not None:
-            values = live.read(ref.sheet, ref.header_row, ref.first_col, ref.n_rows + 1, ref.n_cols)
             out.refs[name] = ref
-            out.specs[name] = (values, ref.sheet, ref.header_row, ref.first_col - 1)
+            out.read[name] = _read_table(live, ref)
             if name in WRITTEN_TABLES:
-                out.rows[name] = TableRows.of(ref.name, values)
+                out.rows[name] = out.read[name]
             continue
         if name in WRITTEN_TABLES:
             out.rows[name] = None  # the program writes only to real tables
         found = live.used_range(name)
         if found is not None:
-            out.specs[name] = _sheet_block(found)
+            out.read[name] = _sheet_block(name, found)
     return out
 
 
@@ -224,7 +228,7 @@ def check_room(live: LiveBook, ref: TableRef, edit: TableEdit) -> None:
                            "but those cells are not empty; move what is there and try again")
 
 
-def apply_edit_live(live: LiveBook, ref: TableRef, t: TableRows, edit: TableEdit) -> None:
+def apply_edit_live(live: LiveBook, ref: TableRef, t: RawTable, edit: TableEdit) -> None:
     """Apply ``edit`` with Excel's own table operations: only changed cells are written, so rows that
     stay (Final invoices, formulas in extra columns) are never rewritten. Appends first, then deletes
     bottom-up, so the table never becomes empty on the way."""
@@ -277,41 +281,34 @@ class ExcelBook:
     def __init__(self, live: LiveBook, tables: LiveTables | None = None):
         self.live = live
         self.tables = tables if tables is not None else read_tables(live)
-        self._more: dict[str, tuple[TableRef, TableRows] | None] = {}
+        self._more: dict[str, tuple[TableRef, RawTable] | None] = {}
 
     @property
     def name(self) -> str:
         return self.live.fullname
 
-    def found(self, name: str) -> tuple[TableRef, TableRows] | None:
+    def found(self, name: str) -> tuple[TableRef, RawTable] | None:
         """(where, rows) of the real Excel table ``name``, or None."""
         for key, ref in self.tables.refs.items():
             if key.lower() == name.lower() or ref.name.lower() == name.lower():
-                return ref, TableRows.of(ref.name, self.tables.specs[key][0])
+                return ref, self.tables.read[key]
         key = name.lower()
         if key not in self._more:
             at = self.live.table(name)
             if at is None:
                 self._more[key] = None
             else:
-                values = self.live.read(at.sheet, at.header_row, at.first_col, at.n_rows + 1, at.n_cols)
-                self._more[key] = at, TableRows.of(at.name, values)
+                self._more[key] = at, _read_table(self.live, at)
         return self._more[key]
 
     def source(self) -> TableSource:
-        specs = dict(self.tables.specs)
-        for key, found in self._more.items():
-            if found is not None and key not in {k.lower() for k in specs}:
-                ref, rows = found
-                specs[key] = ([list(rows.headers), *map(list, rows.rows)], ref.sheet, ref.header_row,
-                              ref.first_col - 1)
-        return _ExcelSource(self, MemoryTables(specs))
+        return _ExcelSource(self)
 
-    def rows(self, name: str) -> TableRows | None:
+    def rows(self, name: str) -> RawTable | None:
         found = self.found(name)
         return None if found is None else found[1]
 
-    def check(self, edits: Sequence[TableEdit]) -> list[tuple[TableRef, TableRows, TableEdit]]:
+    def check(self, edits: Sequence[TableEdit]) -> list[tuple[TableRef, RawTable, TableEdit]]:
         """Refuse now (nothing written) if a table is missing or cannot grow by its edit."""
         todo = []
         for edit in edits:
@@ -335,19 +332,15 @@ class ExcelBook:
 class _ExcelSource:
     """Tables of the open workbook by name: those read at the start, others read when asked for."""
 
-    def __init__(self, book: ExcelBook, read: MemoryTables):
-        self.book, self.read = book, read
+    def __init__(self, book: ExcelBook):
+        self.book = book
 
     def table(self, name: str) -> RawTable | None:
-        found = self.read.table(name)
-        if found is not None or name.lower() in {k.lower() for k in self.book.tables.specs}:
-            return found
+        for key, raw in self.book.tables.read.items():
+            if key.lower() == name.lower():
+                return raw
         more = self.book.found(name)
-        if more is None:
-            return None
-        ref, rows = more
-        return MemoryTables({name: ([list(rows.headers), *map(list, rows.rows)], ref.sheet, ref.header_row,
-                                    ref.first_col - 1)}).table(name)
+        return None if more is None else more[1]
 
 
 # --------------------------------------------------------------------------

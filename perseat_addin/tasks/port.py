@@ -14,7 +14,7 @@ from typing import Protocol
 
 from perseat_addin.errors import PerseatError
 from perseat_addin.model import Book, Period
-from perseat_addin.tables import TableEdit, TableRows, TableSource
+from perseat_addin.tables import RawTable, TableEdit, TableSource
 from perseat_addin.workbook.load import load_source
 
 
@@ -30,7 +30,7 @@ class BookPort(Protocol):
         """Every table of the workbook, as read (for validation and pricing)."""
         ...
 
-    def rows(self, name: str) -> TableRows | None:
+    def rows(self, name: str) -> RawTable | None:
         """The real Excel table ``name`` (any case) as rows to edit; None for a missing or table-less sheet."""
         ...
 
@@ -43,7 +43,7 @@ class BookPort(Protocol):
         ...
 
 
-def require(book: BookPort, name: str, why: str = "") -> TableRows:
+def require(book: BookPort, name: str, why: str = "") -> RawTable:
     """The table ``name`` to write to, or a message that says which sheet to add."""
     t = book.rows(name)
     if t is None:

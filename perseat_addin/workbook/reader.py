@@ -154,7 +154,7 @@ class Workbook:
         if real is not None:
             t = self._wb.get_table_by_name(real)
             (r0, c0), (r1, c1) = t.start or (0, 0), t.end or (0, 0)
-            headers = [str(h).strip() for h in (t.columns or [])]
+            headers = tuple(str(h).strip() for h in (t.columns or []))
             # calamine's table start is the first data row (zero-based), below the header
             rows = t.to_python() if r1 >= r0 else []  # a fresh list of row lists
             sheet = str(t.sheet)
@@ -176,7 +176,7 @@ class Workbook:
         while start < len(data) and all(v in ("", None) for v in data[start]):
             start += 1
         if start >= len(data):
-            return RawTable(sheet, sheet, [], [], first_row=start + 2, first_col=0, is_table=False)
+            return RawTable(sheet, sheet, (), [], first_row=start + 2, first_col=0, is_table=False)
         header = data[start]
         width = len(header)
         while width and header[width - 1] in ("", None):
@@ -187,7 +187,7 @@ class Workbook:
         raw = RawTable(
             sheet,
             sheet,
-            [str(h).strip() for h in header[:width]],
+            tuple(str(h).strip() for h in header[:width]),
             rows,
             first_row=start + 2,
             first_col=0,
