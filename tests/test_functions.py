@@ -49,21 +49,12 @@ def test_plans_are_validated_like_a_workbook() -> None:
                              "Plans, row 3, column Plan (A): plan 'Standard' is listed twice (first in row 2)"]
 
 
-def test_scaffold_problems_have_no_location_and_only_show_alone() -> None:
+def test_a_plans_range_alone_is_checked_alone() -> None:
+    """No stand-in tables: only the given ranges are read, and their problems keep their place."""
     with pytest.raises(InputProblems) as exc:
-        fx.load_ranges({"Settings": [["Setting", "Value"], ["BillingPeriod", "2026-11"]],
-                        "Plans": [["Plan", "Rate"], ["Std", 10]],
-                        "Clients": [["Client", "Plan"], ["Acme", "Gold"]],
-                        "Roster": [["Client", "UserID", "Type"], ["Acme", "ann", "Employee"]]},
-                       scaffold=("Settings", "Clients"))
-    assert [(p.sheet, p.row, p.column) for p in exc.value.problems] == [("", None, None)] * 2
-    with pytest.raises(InputProblems) as exc:
-        fx.load_ranges({"Settings": [["Setting", "Value"], ["BillingPeriod", "2026-11"], ["NextInvoiceNumber", 1]],
-                        "Plans": [["Plan", "Rate"], ["Std", "ten"]],
-                        "Clients": [["Client", "Plan"], ["Acme", "Gold"]],
-                        "Roster": [["Client", "UserID", "Type"], ["Acme", "ann", "Employee"]]},
-                       scaffold=("Settings", "Clients"))
+        fx.load_plans([["Plan", "Rate"], ["Std", "ten"]])
     assert problems(exc) == ["Plans, row 2, column Rate (B): 'ten' is not a number"]
+    assert list(fx.load_plans([["Plan", "Rate"], ["Std", 10]]).plans) == ["std"]
 
 
 def test_tiered_plans_without_tiers() -> None:
@@ -80,8 +71,8 @@ def test_tiered_plans_without_tiers() -> None:
 def test_loaded_tables_are_remembered_by_content(monkeypatch: pytest.MonkeyPatch) -> None:
     fx.clear_caches()
     loads = []
-    real = fx.load_ranges
-    monkeypatch.setattr(fx, "load_ranges", lambda *a, **k: loads.append(1) or real(*a, **k))
+    real = fx.loader.load_plans
+    monkeypatch.setattr(fx.loader, "load_plans", lambda *a, **k: loads.append(1) or real(*a, **k))
     rows = [["Plan", "Rate"], ["Std", 10.0]]
     assert fx.load_plans(rows) is fx.load_plans([list(r) for r in rows])
     assert fx.load_plans([["Plan", "Rate"], ["Std", 10]]).find("Std") == fx.load_plans(rows).find("Std")

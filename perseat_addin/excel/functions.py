@@ -1,15 +1,15 @@
 """The engine behind the Excel functions (SPEC §5): plain values in, plain values out.
 
 Tables arrive as 2-D ranges with their header row and go through the same
-loader as a workbook file (:func:`~.load.load_source` over
-:class:`~.reader.MemoryTables`), so header matching and validation exist once.
+loaders as a workbook file (:mod:`~perseat_addin.workbook.load`, one table at a
+time, over :class:`~perseat_addin.tables.MemoryTables`), so header matching and
+validation exist once.
 Prices come from :func:`~.pricing.price`, proration weights from
 :func:`~.pricing.day_weights`, seat counts from the invoice run's own daily
 series, money from :mod:`~.money`. Nothing here knows about Excel or xlwings.
 
 A function that needs fewer tables than a workbook has (SEATCHARGE has only
-Plans) gets the missing required tables filled in with a minimal stand-in
-("scaffold"); problems found in a scaffold table carry no sheet location.
+Plans) loads just those tables; problems name the range's own rows and columns.
 """
 
 from __future__ import annotations
@@ -17,20 +17,21 @@ from __future__ import annotations
 import hashlib
 import pickle
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from perseat_addin.cells import col_letter
+import pandas as pd
+
 from perseat_addin.engine.advice import _num
 from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.errors import ArgumentError, InputProblems, Problem
-from perseat_addin.model import Book, Invoice, Period, Plan, Tiering
-from perseat_addin.money import to_micros
+from perseat_addin.model import Book, Client, Invoice, Period, Plan, Settings, Tiering
+from perseat_addin.money import ZERO_MICROS, to_micros
 from perseat_addin.tables import MemoryTables, RawTable, header_key
+from perseat_addin.workbook import load as loader
 from perseat_addin.workbook.load import load_source
-from perseat_addin.workbook.schema import convert
 
 Rows = Sequence[Sequence[Any]]
 """A range as Excel hands it over: a header row, then data rows."""
@@ -58,75 +59,41 @@ class RangeSource:
         return self._raw.get(name.lower())
 
 
-def load_ranges(tables: Mapping[str, Rows | None], scaffold: Collection[str] = ()) -> Book:
-    """Validate ranges into a Book like a workbook file; raises :class:`InputProblems`.
-
-    ``scaffold`` names tables the caller made up to satisfy the loader: their
-    problems are shown without a location, and only when nothing else is wrong.
-    """
-    try:
-        return load_source(RangeSource(tables), name="<ranges>")
-    except InputProblems as exc:
-        own = [p for p in exc.problems if p.sheet not in scaffold]
-        if own:
-            raise InputProblems(own) from None
-        raise InputProblems(Problem("", None, None, p.message, p.fix, p.severity)
-                            for p in exc.problems) from None
+def load_ranges(tables: Mapping[str, Rows | None]) -> Book:
+    """Validate ranges into a Book like a workbook file; raises :class:`InputProblems`."""
+    return load_source(RangeSource(tables), name="<ranges>")
 
 
-def _columns(rows: Rows | None, table: str, *columns: str) -> dict[str, list[str]]:
-    """Some columns' cells as the loader reads them, as trimmed text (a column that is absent: []).
+def _checked(found: list[Problem]) -> Callable[[tuple[T, list[Problem]]], T]:
+    """A collector for per-table loaders' ``(value, problems)``: keeps the value, gathers the problems."""
 
-    Only those columns are converted (found by the loader's own header
-    matching), so a look at a 100,000-row Roster stays cheap.
-    """
-    out: dict[str, list[str]] = {c: [] for c in columns}
-    if not rows:
-        return out
-    header = ["" if h is None else str(h).strip() for h in rows[0]]
-    probe = convert(RawTable(table, table, tuple(header), [], first_row=2, first_col=0), table, [])
-    index = {col_letter(i): i for i in range(len(header))}
-    wanted = [index[probe.letters[c]] for c in columns if c in probe.letters]
-    if not wanted:
-        return out
-    width = max(wanted) + 1
-    slim = [[header[j] for j in wanted],
-            *([r[j] for j in wanted] if len(r) >= width else [r[j] if j < len(r) else None for j in wanted]
-              for r in rows[1:])]
-    raw = MemoryTables({table: slim}).table(table)
-    if raw is not None:
-        t = convert(raw, table, [])
-        for c in columns:
-            if c in t.frame:
-                out[c] = [str(v).strip() for v in t.frame[c]]
-    return out
+    def keep(value_problems: tuple[T, list[Problem]]) -> T:
+        value, problems = value_problems
+        found.extend(problems)
+        return value
+
+    return keep
+
+
+def _raise_errors(found: list[Problem]) -> None:
+    errors = [p for p in found if p.severity != "warning"]
+    if errors:
+        raise InputProblems(errors)
 
 
 def _distinct(values: Iterable[str]) -> list[str]:
     """Non-blank texts once each (any case), first spelling kept."""
     seen: dict[str, str] = {}
     for text in values:
+        text = str(text).strip()
         if text and text.lower() not in seen:
             seen[text.lower()] = text
     return list(seen.values())
 
 
-_SCAFFOLD_CLIENT = "Scaffold client"
-
-
-def _scaffold(period: Period, plan: str, clients: Iterable[str] = (),
-              plans: Iterable[str] = ()) -> dict[str, Rows]:
-    """Minimal Settings, Plans, Clients and Roster tables for the loader."""
-    names = list(clients) or [_SCAFFOLD_CLIENT]
-    return {
-        "Settings": [["Setting", "Value"], ["BillingPeriod", str(period)], ["NextInvoiceNumber", 1]],
-        "Plans": [["Plan", "Rate"], *([p, 0] for p in plans)],
-        "Clients": [["Client", "Plan"], *([c, plan] for c in names)],
-        "Roster": [["Client", "UserID", "Type"], [names[0], "scaffold", "Employee"]],
-    }
-
-
-_SCAFFOLD_PERIOD = Period(2000, 1)
+_MEASURE_SETTINGS = Settings(period=Period(2000, 1), next_invoice_number=1)
+"""Settings for a Book built from a Roster range alone: the measures take their own dates and count users,
+so BillingPeriod and prices play no part (day count, rounding and the rest are the SPEC defaults)."""
 
 
 class _Cache:
@@ -206,20 +173,16 @@ def load_plans(plans: Rows, tiers: Rows | None = None) -> PlanList:
     """
 
     def make() -> PlanList:
-        cols = _columns(plans, "Plans", "Plan", "Tiering")
-        names = _distinct(cols["Plan"])
-        tables: dict[str, Rows | None] = {**_scaffold(_SCAFFOLD_PERIOD, names[0] if names else "?"),
-                                          "Plans": plans, "Tiers": tiers}
-        scaffold = ["Settings", "Clients", "Roster"]
-        tiered: list[str] = []
-        if tiers is None and cols["Tiering"]:
-            tiered = _distinct(n for n, k in zip(cols["Plan"], cols["Tiering"], strict=True)
-                               if k.lower() in ("volume", "graduated"))
-            if tiered:
-                tables["Tiers"] = [["Plan", "UpTo", "Rate"], *([n, None, 0] for n in tiered)]
-                scaffold.append("Tiers")
-        book = load_ranges(tables, scaffold=scaffold)
-        return PlanList(book.plans, frozenset(n.lower() for n in tiered))
+        found: list[Problem] = []
+        keep = _checked(found)
+        source = RangeSource({"Plans": plans, "Tiers": tiers})
+        plans_t = keep(loader.read_table(source, "Plans"))
+        tiers_t = keep(loader.read_table(source, "Tiers"))
+        listed = keep(loader.load_plans(plans_t, tiers_t, need_tiers=tiers is not None))
+        _raise_errors(found)
+        without = frozenset(k for k, p in listed.items() if p.tiering is not Tiering.FLAT) if tiers is None \
+            else frozenset()
+        return PlanList(listed, without)
 
     return _plans_cache.get(("plans", *_key(plans, tiers)), make)
 
@@ -250,32 +213,40 @@ def tier_plan(tiers: Rows, mode: Tiering) -> Plan:
              for i, r in enumerate(rows)]
 
     def make() -> Plan:
-        tables: dict[str, Rows | None] = {
-            **_scaffold(_SCAFFOLD_PERIOD, _TIERS_PLAN),
-            "Plans": [["Plan", "Rate", "Tiering"], [_TIERS_PLAN, 0, mode.value]],
-            "Tiers": table,
-        }
-        try:
-            book = load_ranges(tables, scaffold=("Settings", "Plans", "Clients", "Roster"))
-        except InputProblems as exc:
-            tidy = (Problem(p.sheet, p.row, p.column, p.message.replace(f" of plan {_TIERS_PLAN!r}", ""),
-                            p.fix, p.severity) for p in exc.problems)
-            raise InputProblems(tidy) from None
-        return book.plan(_TIERS_PLAN)
+        one_plan = [["Plan", "Rate", "Tiering"], [_TIERS_PLAN, 0, mode.value]]
+        found: list[Problem] = []
+        keep = _checked(found)
+        source = RangeSource({"Plans": one_plan, "Tiers": table})
+        plans = keep(loader.load_plans(keep(loader.read_table(source, "Plans")),
+                                       keep(loader.read_table(source, "Tiers"))))
+        errors = [p for p in found if p.severity != "warning"]
+        own = [p for p in errors if p.sheet == "Tiers"]  # the one-row Plans range is ours, not the user's
+        if errors:
+            raise InputProblems(Problem(p.sheet, p.row, p.column, p.message.replace(f" of plan {_TIERS_PLAN!r}", ""),
+                                        p.fix, p.severity) for p in own or errors)
+        return plans[_TIERS_PLAN.lower()]
 
     return _plans_cache.get(("tiers", mode, *_key(table)), make)
 
 
 def roster_book(roster: Rows, usertypes: Rows | None = None, usage: Rows | None = None) -> Book:
-    """Roster (with UserTypes and Usage) validated as in a workbook, every client and plan it names in scope."""
+    """Roster (with UserTypes and Usage) validated as in a workbook: every client and plan it names is in
+    scope, unpriced (the measures count users and hours, not money)."""
 
     def make() -> Book:
-        cols = _columns(roster, "Roster", "Client", "Plan")
-        clients = _distinct([*cols["Client"], *_columns(usage, "Usage", "Client")["Client"]])
-        plans = _distinct(cols["Plan"]) or ["Scaffold plan"]
-        tables: dict[str, Rows | None] = {**_scaffold(_SCAFFOLD_PERIOD, plans[0], clients, plans),
-                                          "Roster": roster, "UserTypes": usertypes, "Usage": usage}
-        return load_ranges(tables, scaffold=("Settings", "Plans", "Clients"))
+        found: list[Problem] = []
+        keep = _checked(found)
+        source = RangeSource({"Roster": roster, "UserTypes": usertypes, "Usage": usage})
+        roster_t = keep(loader.read_table(source, "Roster"))
+        types = keep(loader.load_user_types(keep(loader.read_table(source, "UserTypes"))))
+        users = keep(loader.load_roster(roster_t, None, None, types))
+        hours = keep(loader.load_usage(keep(loader.read_table(source, "Usage")), None))
+        _raise_errors(found)
+        plan_names = _distinct(users["plan"]) or ["Unpriced plan"]
+        clients = [Client(name, plan_names[0], 0) for name in _distinct([*users["client"], *hours["client"]])]
+        plans = {n.lower(): Plan(n, rate_micros=ZERO_MICROS) for n in plan_names}
+        return Book("<ranges>", _MEASURE_SETTINGS, plans, types, clients, users, loader.load_devices(None, None)[0],
+                    [], hours, pd.DataFrame(), [p for p in found if p.severity == "warning"])
 
     return _book_cache.get(("roster", *_key(roster, usertypes, usage)), make)
 

@@ -1,10 +1,15 @@
-"""Load a workbook into a validated :class:`~.model.Book`, collecting every problem at once."""
+"""Load a workbook into a validated :class:`~.model.Book`, collecting every problem at once.
+
+One function per table (``load_settings``, ``load_plans``, ``load_clients``, ``load_roster``…), each returning
+``(value, problems)``; :func:`load_source` composes them. The Excel functions call the ones they need.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -34,6 +39,8 @@ from perseat_addin.tables import TableSource, header_key
 from perseat_addin.workbook.reader import Workbook
 from perseat_addin.workbook.schema import REQUIRED_TABLES, SCHEMA, Table, convert
 
+T = TypeVar("T")
+
 
 def _ppm(d: Decimal | None) -> Ppm | None:
     return None if d is None else Ppm(int((d * PPM).to_integral_value()))
@@ -59,437 +66,464 @@ def _dec(v: Any) -> Decimal | None:
     return v if isinstance(v, Decimal) else None
 
 
-class _Loader:
-    def __init__(self, source: TableSource):
-        self.wb = source
-        self.problems: list[Problem] = []
-        self.warnings: list[Problem] = []
-        self.plan_names: set[str] = set()
+def read_table(source: TableSource, name: str) -> tuple[Table | None, list[Problem]]:
+    """Table ``name`` converted to its SPEC columns (None when it is absent, empty or lacks a required column)."""
+    problems: list[Problem] = []
+    raw = source.table(name)
+    if raw is None:
+        if name in REQUIRED_TABLES:
+            problems.append(Problem(
+                name, None, None, f"the workbook has no {name} sheet or table",
+                f"add a sheet named {name} holding an Excel table named {name} "
+                "(run 'perseat template' for a ready-made workbook)"))
+        return None, problems
+    if not raw.headers and name in REQUIRED_TABLES:
+        problems.append(Problem(raw.sheet, 1, None, f"the {name} sheet is empty",
+                                     f"add the {name} table with its header row"))
+        return None, problems
+    t = convert(raw, name, problems)
+    if any(c.required and c.name not in t.present for c in SCHEMA[name]):
+        return None, problems  # the missing column is reported; its rows cannot be read
+    return t, problems
 
-    def table(self, name: str) -> Table | None:
-        raw = self.wb.table(name)
-        if raw is None:
-            if name in REQUIRED_TABLES:
-                self.problems.append(Problem(
-                    name, None, None, f"the workbook has no {name} sheet or table",
-                    f"add a sheet named {name} holding an Excel table named {name} "
-                    "(run 'perseat template' for a ready-made workbook)"))
+
+def load_settings(t: Table | None, period_override: str | None = None) -> tuple[Settings | None, list[Problem]]:
+    """The Settings table, typed (None when a setting is wrong); unknown settings are warnings."""
+    problems: list[Problem] = []
+    values: dict[str, tuple[Any, int]] = {}
+    if t is not None:
+        for name, value, row in zip(t.frame["Setting"], t.frame.get("Value", [None] * len(t.frame)),
+                                    t.frame["_row"], strict=True):
+            if name:
+                values[header_key(name)] = (value, int(row))
+    sheet = t.sheet if t is not None else "Settings"
+    known = {header_key(f) for f in (
+        "MSPName", "MSPAddress", "MSPEmail", "Currency", "BillingPeriod", "InvoicePrefix",
+        "NextInvoiceNumber", "PaymentTermsDays", "DefaultTaxRate", "ProrationMode", "DayCount",
+        "SnapshotDay", "BillingTiming", "Rounding", "LaborCostPerHour", "TargetMargin",
+        "PriceStep", "OutputFolder", "XeroAccountCode", "XeroTaxType", "XeroTaxExemptType",
+        "QuickBooksItem", "CsvDateFormat")}
+    for k, (_, row) in values.items():
+        if k not in known:
+            problems.append(Problem(sheet, row, "Setting", f"unknown setting {k!r} ignored",
+                                         "check the spelling against the template", "warning"))
+    bad = len(problems)
+
+    def get(name: str) -> tuple[Any, int | None]:
+        v, row = values.get(header_key(name), (None, None))
+        if isinstance(v, str) and not v.strip():
+            v = None
+        return v, row
+
+    def err(name: str, row: int | None, msg: str, fix: str) -> None:
+        problems.append(Problem(sheet, row, "Value" if row else None,
+                                     f"{name}: {msg}", fix))
+
+    def text(name: str, default: str = "") -> str:
+        v, _ = get(name)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        return default if v is None else str(v).strip()
+
+    def number(name: str, *, required: bool = False, integer: bool = False,
+               lo: Decimal | None = None, hi: Decimal | None = None) -> Decimal | None:
+        v, row = get(name)
+        if v is None:
+            if required:
+                err(name, row, "missing", f"add a Settings row '{name}' with its value")
             return None
-        if not raw.headers and name in REQUIRED_TABLES:
-            self.problems.append(Problem(raw.sheet, 1, None, f"the {name} sheet is empty",
-                                         f"add the {name} table with its header row"))
+        if isinstance(v, ExcelError):
+            err(name, row, f"cell holds the Excel error {v}", "type the value")
             return None
-        t = convert(raw, name, self.problems)
-        if any(c.required and c.name not in t.present for c in SCHEMA[name]):
-            return None  # the missing column is reported; its rows cannot be read
-        return t
+        try:
+            typed = v.strip() if isinstance(v, str) else ""
+            d = to_decimal(typed[:-1]) / 100 if typed.endswith("%") else to_decimal(v)
+        except ValueError:
+            err(name, row, f"{v!r} is not a number", f"type a number for {name}")
+            return None
+        if integer and d != d.to_integral_value():
+            err(name, row, f"{d} is not a whole number", "type a whole number")
+            return None
+        if (lo is not None and d < lo) or (hi is not None and d > hi):
+            err(name, row, f"{d} is out of range", f"type a value from {lo} to {hi}")
+            return None
+        if abs(d) >= 10**9:
+            err(name, row, f"{d} is too large", f"check {name}")
+            return None
+        return d
 
-    # -- Settings ---------------------------------------------------------
-    def settings(self, t: Table | None, period_override: str | None) -> Settings | None:
-        values: dict[str, tuple[Any, int]] = {}
-        if t is not None:
-            for name, value, row in zip(t.frame["Setting"], t.frame.get("Value", [None] * len(t.frame)),
-                                        t.frame["_row"], strict=True):
-                if name:
-                    values[header_key(name)] = (value, int(row))
-        sheet = t.sheet if t is not None else "Settings"
-        known = {header_key(f) for f in (
-            "MSPName", "MSPAddress", "MSPEmail", "Currency", "BillingPeriod", "InvoicePrefix",
-            "NextInvoiceNumber", "PaymentTermsDays", "DefaultTaxRate", "ProrationMode", "DayCount",
-            "SnapshotDay", "BillingTiming", "Rounding", "LaborCostPerHour", "TargetMargin",
-            "PriceStep", "OutputFolder", "XeroAccountCode", "XeroTaxType", "XeroTaxExemptType",
-            "QuickBooksItem", "CsvDateFormat")}
-        for k, (_, row) in values.items():
-            if k not in known:
-                self.warnings.append(Problem(sheet, row, "Setting", f"unknown setting {k!r} ignored",
-                                             "check the spelling against the template", "warning"))
-        bad = len(self.problems)
+    def choice(name: str, enum: Any, default: Any) -> Any:
+        v, row = get(name)
+        if v is None:
+            return default
+        try:
+            return enum(str(v).strip().lower())
+        except ValueError:
+            opts = ", ".join(e.value for e in enum)
+            err(name, row, f"{v!r} is not one of {opts}", f"type one of: {opts}")
+            return default
 
-        def get(name: str) -> tuple[Any, int | None]:
-            v, row = values.get(header_key(name), (None, None))
-            if isinstance(v, str) and not v.strip():
-                v = None
-            return v, row
-
-        def err(name: str, row: int | None, msg: str, fix: str) -> None:
-            self.problems.append(Problem(sheet, row, "Value" if row else None,
-                                         f"{name}: {msg}", fix))
-
-        def text(name: str, default: str = "") -> str:
-            v, _ = get(name)
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            return default if v is None else str(v).strip()
-
-        def number(name: str, *, required: bool = False, integer: bool = False,
-                   lo: Decimal | None = None, hi: Decimal | None = None) -> Decimal | None:
-            v, row = get(name)
-            if v is None:
-                if required:
-                    err(name, row, "missing", f"add a Settings row '{name}' with its value")
-                return None
-            if isinstance(v, ExcelError):
-                err(name, row, f"cell holds the Excel error {v}", "type the value")
-                return None
-            try:
-                if isinstance(v, str) and v.strip().endswith("%"):
-                    d = to_decimal(v.strip()[:-1]) / 100
-                else:
-                    d = to_decimal(v)
-            except ValueError:
-                err(name, row, f"{v!r} is not a number", f"type a number for {name}")
-                return None
-            if integer and d != d.to_integral_value():
-                err(name, row, f"{d} is not a whole number", "type a whole number")
-                return None
-            if (lo is not None and d < lo) or (hi is not None and d > hi):
-                err(name, row, f"{d} is out of range", f"type a value from {lo} to {hi}")
-                return None
-            if abs(d) >= 10**9:
-                err(name, row, f"{d} is too large", f"check {name}")
-                return None
-            return d
-
-        def choice(name: str, enum: Any, default: Any) -> Any:
-            v, row = get(name)
-            if v is None:
-                return default
-            try:
-                return enum(str(v).strip().lower())
-            except ValueError:
-                opts = ", ".join(e.value for e in enum)
-                err(name, row, f"{v!r} is not one of {opts}", f"type one of: {opts}")
-                return default
-
-        period_text = period_override if period_override else text("BillingPeriod")
-        period = None
-        if not period_text:
-            err("BillingPeriod", get("BillingPeriod")[1], "missing",
-                "add a Settings row 'BillingPeriod' with a month such as 2026-11")
+    period_text = period_override if period_override else text("BillingPeriod")
+    period = None
+    if not period_text:
+        err("BillingPeriod", get("BillingPeriod")[1], "missing",
+            "add a Settings row 'BillingPeriod' with a month such as 2026-11")
+    else:
+        raw_p, _ = get("BillingPeriod")
+        if hasattr(raw_p, "year") and not period_override:
+            period = Period(raw_p.year, raw_p.month)
         else:
-            raw_p, _ = get("BillingPeriod")
-            if hasattr(raw_p, "year") and not period_override:
-                period = Period(raw_p.year, raw_p.month)
-            else:
-                try:
-                    period = Period.parse(period_text)
-                except ValueError as exc:
-                    if period_override:
-                        raise
-                    err("BillingPeriod", get("BillingPeriod")[1], str(exc), "type e.g. 2026-11")
-        nxt = number("NextInvoiceNumber", required=True, integer=True, lo=Decimal(1))
-        terms = number("PaymentTermsDays", integer=True, lo=Decimal(0), hi=Decimal(365))
-        tax = number("DefaultTaxRate", lo=Decimal(0), hi=Decimal(1))
-        snap_v, _ = get("SnapshotDay")
-        snapshot: int | None = 1
-        if snap_v is not None:
-            if str(snap_v).strip().lower() == "last":
-                snapshot = None
-            else:
-                d = number("SnapshotDay", integer=True, lo=Decimal(1), hi=Decimal(31))
-                snapshot = int(d) if d is not None else 1
-        margin = number("TargetMargin", lo=Decimal(0), hi=Decimal("0.99"))
-        currency = text("Currency", "USD").upper()
-        if len(currency) != 3 or not currency.isalpha():
-            err("Currency", get("Currency")[1], f"{currency!r} is not an ISO 4217 code",
-                "type a three-letter code such as USD, EUR, GBP")
-        if len(self.problems) > bad or period is None or nxt is None:
-            return None
-        return Settings(
-            period=period,
-            next_invoice_number=int(nxt),
-            msp_name=text("MSPName"),
-            msp_address=text("MSPAddress"),
-            msp_email=text("MSPEmail"),
-            currency=currency,
-            invoice_prefix=text("InvoicePrefix", "INV-"),
-            payment_terms_days=_int(terms, 30),
-            default_tax_ppm=_ppm(tax) or Ppm(0),
-            proration_mode=choice("ProrationMode", ProrationMode, ProrationMode.DAILY),
-            day_count=choice("DayCount", DayCount, DayCount.ACTUAL),
-            snapshot_day=snapshot,
-            billing_timing=choice("BillingTiming", BillingTiming, BillingTiming.ARREARS),
-            rounding=choice("Rounding", Rounding, Rounding.HALF_UP),
-            labor_cost_per_hour_micros=(None if (lc := number("LaborCostPerHour", lo=Decimal(0)))
-                                        is None else to_micros(lc)),
-            target_margin_ppm=_ppm(margin),
-            price_step_micros=(None if (ps := number("PriceStep", lo=Decimal(0))) is None
-                               else to_micros(ps)),
-            output_folder=text("OutputFolder"),
-            xero_account_code=text("XeroAccountCode", "200"),
-            xero_tax_type=text("XeroTaxType", "Tax on Sales"),
-            xero_tax_exempt_type=text("XeroTaxExemptType", "Tax Exempt"),
-            quickbooks_item=text("QuickBooksItem", "Managed services"),
-            csv_date_format=text("CsvDateFormat"),
+            try:
+                period = Period.parse(period_text)
+            except ValueError as exc:
+                if period_override:
+                    raise
+                err("BillingPeriod", get("BillingPeriod")[1], str(exc), "type e.g. 2026-11")
+    nxt = number("NextInvoiceNumber", required=True, integer=True, lo=Decimal(1))
+    terms = number("PaymentTermsDays", integer=True, lo=Decimal(0), hi=Decimal(365))
+    tax = number("DefaultTaxRate", lo=Decimal(0), hi=Decimal(1))
+    snap_v, _ = get("SnapshotDay")
+    snapshot: int | None = 1
+    if snap_v is not None:
+        if str(snap_v).strip().lower() == "last":
+            snapshot = None
+        else:
+            d = number("SnapshotDay", integer=True, lo=Decimal(1), hi=Decimal(31))
+            snapshot = int(d) if d is not None else 1
+    margin = number("TargetMargin", lo=Decimal(0), hi=Decimal("0.99"))
+    currency = text("Currency", "USD").upper()
+    if len(currency) != 3 or not currency.isalpha():
+        err("Currency", get("Currency")[1], f"{currency!r} is not an ISO 4217 code",
+            "type a three-letter code such as USD, EUR, GBP")
+    if len(problems) > bad or period is None or nxt is None:
+        return None, problems
+    return Settings(
+        period=period,
+        next_invoice_number=int(nxt),
+        msp_name=text("MSPName"),
+        msp_address=text("MSPAddress"),
+        msp_email=text("MSPEmail"),
+        currency=currency,
+        invoice_prefix=text("InvoicePrefix", "INV-"),
+        payment_terms_days=_int(terms, 30),
+        default_tax_ppm=_ppm(tax) or Ppm(0),
+        proration_mode=choice("ProrationMode", ProrationMode, ProrationMode.DAILY),
+        day_count=choice("DayCount", DayCount, DayCount.ACTUAL),
+        snapshot_day=snapshot,
+        billing_timing=choice("BillingTiming", BillingTiming, BillingTiming.ARREARS),
+        rounding=choice("Rounding", Rounding, Rounding.HALF_UP),
+        labor_cost_per_hour_micros=(None if (lc := number("LaborCostPerHour", lo=Decimal(0)))
+                                    is None else to_micros(lc)),
+        target_margin_ppm=_ppm(margin),
+        price_step_micros=(None if (ps := number("PriceStep", lo=Decimal(0))) is None
+                           else to_micros(ps)),
+        output_folder=text("OutputFolder"),
+        xero_account_code=text("XeroAccountCode", "200"),
+        xero_tax_type=text("XeroTaxType", "Tax on Sales"),
+        xero_tax_exempt_type=text("XeroTaxExemptType", "Tax Exempt"),
+        quickbooks_item=text("QuickBooksItem", "Managed services"),
+        csv_date_format=text("CsvDateFormat"),
+    ), problems
+
+
+def load_plans(t: Table | None, tiers: Table | None,
+               need_tiers: bool = True) -> tuple[dict[str, Plan], list[Problem]]:
+    """Plans with their tiers. ``need_tiers=False`` (a function given no Tiers table) keeps a volume or
+    graduated plan without tier rows, priced flat, instead of reporting it."""
+    problems: list[Problem] = []
+    if t is None:
+        return {}, problems
+    f = t.frame
+    if f.empty:
+        problems.append(Problem(t.sheet, None, None, "the Plans table has no rows",
+                                     "add at least one plan with its Rate"))
+    tier_rows: dict[str, list[tuple[int | None, int, int]]] = {}
+    if tiers is not None:
+        for plan, upto, rate, row in zip(tiers.frame["Plan"], tiers.frame.get("UpTo", [None] * len(tiers.frame)),
+                                         tiers.frame["Rate"], tiers.frame["_row"], strict=True):
+            if plan and rate is not None:
+                tier_rows.setdefault(plan.lower(), []).append(
+                    (None if upto is None else int(upto), to_micros(rate), int(row)))
+    out: dict[str, Plan] = {}
+    seen: dict[str, int] = {}
+    for r in f.to_dict("records"):
+        name, row = r["Plan"], int(r["_row"])
+        if not name:
+            continue
+        key = name.lower()
+        if key in seen:
+            problems.append(Problem(*t.where(row, "Plan"),
+                                         f"plan {name!r} is listed twice (first in row {seen[key]})",
+                                         "give each plan one row; rename or delete the copy"))
+            continue
+        seen[key] = row
+        if r.get("Rate") is None:
+            continue
+        tiering = Tiering(r.get("Tiering") or "flat")
+        plan_tiers: tuple[tuple[int | None, int], ...] = ()
+        if tiering is not Tiering.FLAT:
+            rows = tier_rows.get(key, [])
+            if not rows and not need_tiers:
+                rows = [(None, to_micros(r["Rate"]), row)]
+            if not rows:
+                problems.append(Problem(*t.where(row, "Tiering"),
+                                             f"plan {name!r} is {tiering.value} but has no rows in Tiers",
+                                             f"add Tiers rows for {name} (UpTo, Rate) or set Tiering to flat"))
+                continue
+            rows = sorted(rows, key=lambda x: (x[0] is None, x[0] or 0))
+            ok = True
+            uppers = [u for u, _, _ in rows]
+            if uppers.count(None) != 1 or uppers[-1] is not None:
+                problems.append(Problem(
+                    tiers.sheet if tiers else "Tiers", rows[-1][2], "UpTo",
+                    f"the tiers of plan {name!r} need exactly one last tier with a blank UpTo",
+                    "leave UpTo blank on the top tier (it covers every seat above the others)"))
+                ok = False
+            nums = [u for u in uppers if u is not None]
+            if len(set(nums)) != len(nums) or any(u < 1 for u in nums):
+                problems.append(Problem(
+                    tiers.sheet if tiers else "Tiers", rows[0][2], "UpTo",
+                    f"the tiers of plan {name!r} repeat an UpTo or use one below 1",
+                    "give each tier a different UpTo of 1 or more"))
+                ok = False
+            if not ok:
+                continue
+            plan_tiers = tuple((u, rate) for u, rate, _ in rows)
+        inc = r.get("IncludedHours")
+        out[key] = Plan(
+            name=name,
+            rate_micros=to_micros(r["Rate"]),
+            tiering=tiering,
+            min_users=_int(_dec(r.get("MinUsers"))),
+            min_fee_micros=_micros(_dec(r.get("MinFee"))),
+            basis=Basis(r.get("Basis") or "users"),
+            device_rate_micros=_micros(_dec(r.get("DeviceRate"))),
+            included_hours_centi=None if inc is None else int((inc * 100).to_integral_value()),
+            overage_rate_micros=_micros(_dec(r.get("OverageRate"))),
+            taxable=_yes(r.get("Taxable"), True),
+            description=_text(r.get("Description")),
+            tiers=plan_tiers,
         )
+    if tiers is not None:
+        for key, rows in tier_rows.items():
+            if key not in seen:
+                problems.append(Problem(tiers.sheet, rows[0][2], "Plan (A)",
+                                             f"tier for plan {key!r} which is not in Plans",
+                                             "add the plan to Plans or fix the name"))
+    return out, problems
 
-    # -- Plans and tiers ---------------------------------------------------
-    def plans(self, t: Table | None, tiers: Table | None) -> dict[str, Plan]:
-        if t is None:
-            return {}
-        f = t.frame
-        if f.empty:
-            self.problems.append(Problem(t.sheet, None, None, "the Plans table has no rows",
-                                         "add at least one plan with its Rate"))
-        tier_rows: dict[str, list[tuple[int | None, int, int]]] = {}
-        if tiers is not None:
-            for plan, upto, rate, row in zip(tiers.frame["Plan"], tiers.frame.get("UpTo", [None] * len(tiers.frame)),
-                                             tiers.frame["Rate"], tiers.frame["_row"], strict=True):
-                if plan and rate is not None:
-                    tier_rows.setdefault(plan.lower(), []).append(
-                        (None if upto is None else int(upto), to_micros(rate), int(row)))
-        out: dict[str, Plan] = {}
-        seen: dict[str, int] = {}
-        for r in f.to_dict("records"):
-            name, row = r["Plan"], int(r["_row"])
-            if not name:
+
+def plan_names(t: Table | None) -> set[str]:
+    """Every plan name listed in Plans (lower case), its row valid or not: a reference to a listed plan
+    whose row has a problem is not reported again."""
+    if t is None:
+        return set()
+    return {name.lower() for name in t.frame["Plan"] if name}
+
+
+def load_user_types(t: Table | None) -> tuple[dict[str, UserType], list[Problem]]:
+    """UserTypes (the SPEC defaults when the workbook has none)."""
+    problems: list[Problem] = []
+    if t is None:
+        return {u.name.lower(): u for u in DEFAULT_USER_TYPES}, problems
+    out: dict[str, UserType] = {}
+    for r in t.frame.to_dict("records"):
+        name = r["Type"]
+        if not name or not r.get("Billable"):
+            continue
+        if name.lower() in out:
+            problems.append(Problem(*t.where(int(r["_row"]), "Type"),
+                                         f"user type {name!r} is listed twice",
+                                         "keep one row per type"))
+            continue
+        out[name.lower()] = UserType(name, Billable(r["Billable"].capitalize()),
+                                     _int(_dec(r.get("MinActiveDays"))), _text(r.get("Definition")))
+    if not out and not t.frame.empty:
+        return out, problems
+    return out or {u.name.lower(): u for u in DEFAULT_USER_TYPES}, problems
+
+
+def load_clients(t: Table | None, plans: dict[str, Plan],
+                 listed: Collection[str] = ()) -> tuple[list[Client], list[Problem]]:
+    """Clients, each with a plan from ``plans`` (or one ``listed`` in Plans whose row has a problem)."""
+    problems: list[Problem] = []
+    if t is None:
+        return [], problems
+    out: list[Client] = []
+    seen: dict[str, int] = {}
+    if t.frame.empty:
+        problems.append(Problem(t.sheet, None, None, "the Clients table has no rows",
+                                     "add your clients, one per row"))
+    for r in t.frame.to_dict("records"):
+        name, row = r["Client"], int(r["_row"])
+        if not name:
+            continue
+        key = name.lower()
+        if key in seen:
+            problems.append(Problem(*t.where(row, "Client"),
+                                         f"client {name!r} is listed twice (first in row {seen[key]})",
+                                         "keep one row per client; merge or rename the copy"))
+            continue
+        seen[key] = row
+        plan = r["Plan"]
+        if plan and plan.lower() not in plans and plan.strip().lower() not in listed:
+            problems.append(Problem(*t.where(row, "Plan"), f'plan "{plan}" not in Plans',
+                                         "add it to Plans or pick an existing plan"))
+        tax = _dec(r.get("TaxRate"))
+        out.append(Client(
+            name=name, plan=plan, row=row,
+            active=(r.get("Status") or "active") == "active",
+            billing_contact=_text(r.get("BillingContact")),
+            billing_email=_text(r.get("BillingEmail")),
+            address=_text(r.get("Address")),
+            po_number=_text(r.get("PONumber")),
+            discount_ppm=_ppm(_dec(r.get("DiscountPct"))) or Ppm(0),
+            tax_ppm=_ppm(tax),
+            proration_mode=ProrationMode(r["ProrationMode"]) if r.get("ProrationMode") else None,
+        ))
+    return out, problems
+
+
+def _check_dates(t: Table, problems: list[Problem]) -> None:
+    f = t.frame
+    if "Start" in f and "End" in f:
+        bad = (f["End"] < f["Start"]) & (f["End"] != FOREVER) & (f["Start"] != SINCE_EVER)
+        for row in f.loc[bad, "_row"]:
+            problems.append(Problem(*t.where(int(row), "End"), "End is before Start",
+                                         "End is the last active day; make it on or after Start"))
+
+
+def _check_clients(t: Table, clients: set[str] | None, problems: list[Problem]) -> None:
+    if clients is None:
+        return
+    f = t.frame
+    low = f["Client"].str.lower()
+    bad = (f["Client"] != "") & ~low.isin(clients)
+    if bad.any():
+        sub = f.loc[bad, ["Client", "_row"]]
+        for name, rows in sub.groupby("Client", sort=True)["_row"]:
+            rows_l = [int(x) for x in rows]
+            more = f" (and {len(rows_l) - 1} more rows)" if len(rows_l) > 1 else ""
+            problems.append(Problem(*t.where(rows_l[0], "Client"),
+                                         f'client "{name}" not in Clients{more}',
+                                         "add the client to Clients or fix the name"))
+
+
+def load_roster(t: Table | None, clients: set[str] | None, plans: dict[str, Plan] | None,
+                types: dict[str, UserType], listed: Collection[str] = ()) -> tuple[pd.DataFrame, list[Problem]]:
+    """The Roster as columns (see :func:`prepare_roster`). ``clients``/``plans`` None: names not checked."""
+    problems: list[Problem] = []
+    if t is None:
+        return _empty_roster(), problems
+    f = t.frame
+    if f.empty:
+        problems.append(Problem(t.sheet, None, None, "the Roster table has no rows",
+                                     "add the users of your clients, one per row "
+                                     "(or import them with 'perseat import')"))
+        return _empty_roster(), problems
+    _check_clients(t, clients, problems)
+    _check_dates(t, problems)
+    low_type = f["Type"].str.lower()
+    bad = (f["Type"] != "") & ~low_type.isin(list(types))
+    for typ, rows in f.loc[bad].groupby("Type")["_row"]:
+        problems.append(Problem(*t.where(int(rows.iloc[0]), "Type"),
+                                     f'user type "{typ}" not in UserTypes'
+                                     + (f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""),
+                                     "use one of: " + ", ".join(u.name for u in types.values())))
+    if "Plan" in f and plans is not None:
+        lp = f["Plan"].str.lower()
+        badp = (f["Plan"] != "") & ~lp.isin(list(plans))
+        for plan, rows in f.loc[badp].groupby("Plan")["_row"]:
+            if str(plan).strip().lower() in listed:
                 continue
-            key = name.lower()
-            if key in seen:
-                self.problems.append(Problem(*t.where(row, "Plan"),
-                                             f"plan {name!r} is listed twice (first in row {seen[key]})",
-                                             "give each plan one row; rename or delete the copy"))
-                continue
-            seen[key] = row
-            if r.get("Rate") is None:
-                continue
-            tiering = Tiering(r.get("Tiering") or "flat")
-            plan_tiers: tuple[tuple[int | None, int], ...] = ()
-            if tiering is not Tiering.FLAT:
-                rows = tier_rows.get(key, [])
-                if not rows:
-                    self.problems.append(Problem(*t.where(row, "Tiering"),
-                                                 f"plan {name!r} is {tiering.value} but has no rows in Tiers",
-                                                 f"add Tiers rows for {name} (UpTo, Rate) or set Tiering to flat"))
-                    continue
-                rows = sorted(rows, key=lambda x: (x[0] is None, x[0] or 0))
-                ok = True
-                uppers = [u for u, _, _ in rows]
-                if uppers.count(None) != 1 or uppers[-1] is not None:
-                    self.problems.append(Problem(
-                        tiers.sheet if tiers else "Tiers", rows[-1][2], "UpTo",
-                        f"the tiers of plan {name!r} need exactly one last tier with a blank UpTo",
-                        "leave UpTo blank on the top tier (it covers every seat above the others)"))
-                    ok = False
-                nums = [u for u in uppers if u is not None]
-                if len(set(nums)) != len(nums) or any(u < 1 for u in nums):
-                    self.problems.append(Problem(
-                        tiers.sheet if tiers else "Tiers", rows[0][2], "UpTo",
-                        f"the tiers of plan {name!r} repeat an UpTo or use one below 1",
-                        "give each tier a different UpTo of 1 or more"))
-                    ok = False
-                if not ok:
-                    continue
-                plan_tiers = tuple((u, rate) for u, rate, _ in rows)
-            inc = r.get("IncludedHours")
-            out[key] = Plan(
-                name=name,
-                rate_micros=to_micros(r["Rate"]),
-                tiering=tiering,
-                min_users=_int(_dec(r.get("MinUsers"))),
-                min_fee_micros=_micros(_dec(r.get("MinFee"))),
-                basis=Basis(r.get("Basis") or "users"),
-                device_rate_micros=_micros(_dec(r.get("DeviceRate"))),
-                included_hours_centi=None if inc is None else int((inc * 100).to_integral_value()),
-                overage_rate_micros=_micros(_dec(r.get("OverageRate"))),
-                taxable=_yes(r.get("Taxable"), True),
-                description=_text(r.get("Description")),
-                tiers=plan_tiers,
-            )
-        self.plan_names = set(seen)
-        if tiers is not None:
-            for key, rows in tier_rows.items():
-                if key not in seen:
-                    self.problems.append(Problem(tiers.sheet, rows[0][2], "Plan (A)",
-                                                 f"tier for plan {key!r} which is not in Plans",
-                                                 "add the plan to Plans or fix the name"))
-        return out
+            problems.append(Problem(*t.where(int(rows.iloc[0]), "Plan"),
+                                         f'plan "{plan}" not in Plans',
+                                         "add it to Plans or leave Plan blank to use the client's plan"))
+    n = len(f)
+    empty = pd.Series([""] * n, dtype="str")
+    out = pd.DataFrame({
+        "row": f["_row"].to_numpy(),
+        "client": f["Client"],
+        "user": f["UserID"],
+        "name": f.get("Name", empty),
+        "type": f["Type"],
+        "plan": f.get("Plan", empty),
+        "start": f["Start"] if "Start" in f else np.full(n, SINCE_EVER),
+        "end": f["End"] if "End" in f else np.full(n, FOREVER),
+        "status": f.get("Status", empty),
+    })
+    out = prepare_roster(out)
+    dmask = out["dupkey"] >= 0
+    if dmask.any():
+        for _, g in out[dmask].groupby("dupkey", sort=False):
+            g = g.sort_values("start")
+            overl = (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any()
+            row_list = ", ".join(str(int(x)) for x in g["row"])
+            if overl:
+                problems.append(Problem(*t.where(int(g["row"].iloc[1]), "UserID"),
+                                             f"UserID {g['user'].iloc[0]!r} appears in rows {row_list} "
+                                             "with overlapping dates; billed once",
+                                             "delete the extra row, or give it an End date", "warning"))
+    return out, problems
 
-    def user_types(self, t: Table | None) -> dict[str, UserType]:
-        if t is None:
-            return {u.name.lower(): u for u in DEFAULT_USER_TYPES}
-        out: dict[str, UserType] = {}
-        for r in t.frame.to_dict("records"):
-            name = r["Type"]
-            if not name or not r.get("Billable"):
-                continue
-            if name.lower() in out:
-                self.problems.append(Problem(*t.where(int(r["_row"]), "Type"),
-                                             f"user type {name!r} is listed twice",
-                                             "keep one row per type"))
-                continue
-            out[name.lower()] = UserType(name, Billable(r["Billable"].capitalize()),
-                                         _int(_dec(r.get("MinActiveDays"))), _text(r.get("Definition")))
-        if not out and not t.frame.empty:
-            return out
-        return out or {u.name.lower(): u for u in DEFAULT_USER_TYPES}
 
-    def clients(self, t: Table | None, plans: dict[str, Plan]) -> list[Client]:
-        if t is None:
-            return []
-        out: list[Client] = []
-        seen: dict[str, int] = {}
-        if t.frame.empty:
-            self.problems.append(Problem(t.sheet, None, None, "the Clients table has no rows",
-                                         "add your clients, one per row"))
-        for r in t.frame.to_dict("records"):
-            name, row = r["Client"], int(r["_row"])
-            if not name:
-                continue
-            key = name.lower()
-            if key in seen:
-                self.problems.append(Problem(*t.where(row, "Client"),
-                                             f"client {name!r} is listed twice (first in row {seen[key]})",
-                                             "keep one row per client; merge or rename the copy"))
-                continue
-            seen[key] = row
-            plan = r["Plan"]
-            if plan and plan.lower() not in plans and not self._plan_has_problem(plan):
-                self.problems.append(Problem(*t.where(row, "Plan"), f'plan "{plan}" not in Plans',
-                                             "add it to Plans or pick an existing plan"))
-            tax = _dec(r.get("TaxRate"))
-            out.append(Client(
-                name=name, plan=plan, row=row,
-                active=(r.get("Status") or "active") == "active",
-                billing_contact=_text(r.get("BillingContact")),
-                billing_email=_text(r.get("BillingEmail")),
-                address=_text(r.get("Address")),
-                po_number=_text(r.get("PONumber")),
-                discount_ppm=_ppm(_dec(r.get("DiscountPct"))) or Ppm(0),
-                tax_ppm=_ppm(tax),
-                proration_mode=ProrationMode(r["ProrationMode"]) if r.get("ProrationMode") else None,
-            ))
-        return out
+def load_devices(t: Table | None, clients: set[str] | None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Shared devices as columns."""
+    problems: list[Problem] = []
+    if t is None or t.frame.empty:
+        return pd.DataFrame({"row": [], "client": pd.Series([], dtype="str"),
+                             "device": pd.Series([], dtype="str"), "start": [], "end": []}), problems
+    _check_clients(t, clients, problems)
+    _check_dates(t, problems)
+    f = t.frame
+    n = len(f)
+    return pd.DataFrame({
+        "row": f["_row"].to_numpy(), "client": f["Client"], "device": f["DeviceID"],
+        "start": f["Start"] if "Start" in f else np.full(n, SINCE_EVER),
+        "end": f["End"] if "End" in f else np.full(n, FOREVER),
+    }), problems
 
-    def _plan_has_problem(self, plan: str) -> bool:
-        """The plan is listed in Plans but its row has a problem (already reported)."""
-        return plan.strip().lower() in self.plan_names
 
-    def check_dates(self, t: Table) -> None:
-        f = t.frame
-        if "Start" in f and "End" in f:
-            bad = (f["End"] < f["Start"]) & (f["End"] != FOREVER) & (f["Start"] != SINCE_EVER)
-            for row in f.loc[bad, "_row"]:
-                self.problems.append(Problem(*t.where(int(row), "End"), "End is before Start",
-                                             "End is the last active day; make it on or after Start"))
+def load_addons(t: Table | None, clients: set[str] | None) -> tuple[list[AddOn], list[Problem]]:
+    """AddOns with exact quantities and prices."""
+    problems: list[Problem] = []
+    if t is None or t.frame.empty:
+        return [], problems
+    _check_clients(t, clients, problems)
+    _check_dates(t, problems)
+    out = []
+    for r in t.frame.to_dict("records"):
+        if not r["Client"] or r.get("UnitPrice") is None or not r["Description"]:
+            continue
+        qty = _dec(r.get("Quantity"))
+        out.append(AddOn(
+            client=r["Client"], description=r["Description"],
+            quantity_micros=Micros(MICRO) if qty is None else to_micros(qty),
+            unit_price_micros=to_micros(r["UnitPrice"]),
+            per_user=_yes(r.get("PerUser"), False),
+            start=int(r.get("Start", SINCE_EVER)), end=int(r.get("End", FOREVER)),
+            taxable=_yes(r.get("Taxable"), True), row=int(r["_row"]),
+        ))
+    return out, problems
 
-    def check_clients(self, t: Table, clients: set[str]) -> None:
-        f = t.frame
-        low = f["Client"].str.lower()
-        bad = (f["Client"] != "") & ~low.isin(clients)
-        if bad.any():
-            sub = f.loc[bad, ["Client", "_row"]]
-            for name, rows in sub.groupby("Client", sort=True)["_row"]:
-                rows_l = [int(x) for x in rows]
-                more = f" (and {len(rows_l) - 1} more rows)" if len(rows_l) > 1 else ""
-                self.problems.append(Problem(*t.where(rows_l[0], "Client"),
-                                             f'client "{name}" not in Clients{more}',
-                                             "add the client to Clients or fix the name"))
 
-    def roster(self, t: Table | None, clients: set[str], plans: dict[str, Plan],
-               types: dict[str, UserType]) -> pd.DataFrame:
-        if t is None:
-            return _empty_roster()
-        f = t.frame
-        if f.empty:
-            self.problems.append(Problem(t.sheet, None, None, "the Roster table has no rows",
-                                         "add the users of your clients, one per row "
-                                         "(or import them with 'perseat import')"))
-            return _empty_roster()
-        self.check_clients(t, clients)
-        self.check_dates(t)
-        low_type = f["Type"].str.lower()
-        bad = (f["Type"] != "") & ~low_type.isin(list(types))
-        for typ, rows in f.loc[bad].groupby("Type")["_row"]:
-            self.problems.append(Problem(*t.where(int(rows.iloc[0]), "Type"),
-                                         f'user type "{typ}" not in UserTypes'
-                                         + (f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""),
-                                         "use one of: " + ", ".join(u.name for u in types.values())))
-        if "Plan" in f:
-            lp = f["Plan"].str.lower()
-            badp = (f["Plan"] != "") & ~lp.isin(list(plans))
-            for plan, rows in f.loc[badp].groupby("Plan")["_row"]:
-                if self._plan_has_problem(str(plan)):
-                    continue
-                self.problems.append(Problem(*t.where(int(rows.iloc[0]), "Plan"),
-                                             f'plan "{plan}" not in Plans',
-                                             "add it to Plans or leave Plan blank to use the client's plan"))
-        n = len(f)
-        empty = pd.Series([""] * n, dtype="str")
-        out = pd.DataFrame({
-            "row": f["_row"].to_numpy(),
-            "client": f["Client"],
-            "user": f["UserID"],
-            "name": f.get("Name", empty),
-            "type": f["Type"],
-            "plan": f.get("Plan", empty),
-            "start": f["Start"] if "Start" in f else np.full(n, SINCE_EVER),
-            "end": f["End"] if "End" in f else np.full(n, FOREVER),
-            "status": f.get("Status", empty),
-        })
-        out = prepare_roster(out)
-        dmask = out["dupkey"] >= 0
-        if dmask.any():
-            for _, g in out[dmask].groupby("dupkey", sort=False):
-                g = g.sort_values("start")
-                overl = (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any()
-                row_list = ", ".join(str(int(x)) for x in g["row"])
-                if overl:
-                    self.warnings.append(Problem(*t.where(int(g["row"].iloc[1]), "UserID"),
-                                                 f"UserID {g['user'].iloc[0]!r} appears in rows {row_list} "
-                                                 "with overlapping dates; billed once",
-                                                 "delete the extra row, or give it an End date", "warning"))
-        return out
-
-    def devices(self, t: Table | None, clients: set[str]) -> pd.DataFrame:
-        if t is None or t.frame.empty:
-            return pd.DataFrame({"row": [], "client": pd.Series([], dtype="str"),
-                                 "device": pd.Series([], dtype="str"), "start": [], "end": []})
-        self.check_clients(t, clients)
-        self.check_dates(t)
-        f = t.frame
-        n = len(f)
-        return pd.DataFrame({
-            "row": f["_row"].to_numpy(), "client": f["Client"], "device": f["DeviceID"],
-            "start": f["Start"] if "Start" in f else np.full(n, SINCE_EVER),
-            "end": f["End"] if "End" in f else np.full(n, FOREVER),
-        })
-
-    def addons(self, t: Table | None, clients: set[str]) -> list[AddOn]:
-        if t is None or t.frame.empty:
-            return []
-        self.check_clients(t, clients)
-        self.check_dates(t)
-        out = []
-        for r in t.frame.to_dict("records"):
-            if not r["Client"] or r.get("UnitPrice") is None or not r["Description"]:
-                continue
-            qty = _dec(r.get("Quantity"))
-            out.append(AddOn(
-                client=r["Client"], description=r["Description"],
-                quantity_micros=Micros(MICRO) if qty is None else to_micros(qty),
-                unit_price_micros=to_micros(r["UnitPrice"]),
-                per_user=_yes(r.get("PerUser"), False),
-                start=int(r.get("Start", SINCE_EVER)), end=int(r.get("End", FOREVER)),
-                taxable=_yes(r.get("Taxable"), True), row=int(r["_row"]),
-            ))
-        return out
-
-    def usage(self, t: Table | None, clients: set[str]) -> pd.DataFrame:
-        if t is None or t.frame.empty:
-            return pd.DataFrame({"client": pd.Series([], dtype="str"), "date": np.array([], np.int64),
-                                 "hours_centi": np.array([], np.int64),
-                                 "tickets": np.array([], np.float64)})
-        self.check_clients(t, clients)
-        f = t.frame
-        hours = f["Hours"].to_numpy(dtype=np.float64) if "Hours" in f else np.zeros(len(f))
-        tickets = f["Tickets"].to_numpy(dtype=np.float64) if "Tickets" in f else np.zeros(len(f))
-        return pd.DataFrame({
-            "client": f["Client"], "user": f.get("UserID", ""),
-            "date": f["Date"],
-            "hours_centi": centi_hours(hours),
-            "tickets": np.nan_to_num(tickets),
-        })
+def load_usage(t: Table | None, clients: set[str] | None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Usage as columns, hours in hundredths."""
+    problems: list[Problem] = []
+    if t is None or t.frame.empty:
+        return pd.DataFrame({"client": pd.Series([], dtype="str"), "date": np.array([], np.int64),
+                             "hours_centi": np.array([], np.int64),
+                             "tickets": np.array([], np.float64)}), problems
+    _check_clients(t, clients, problems)
+    f = t.frame
+    hours = f["Hours"].to_numpy(dtype=np.float64) if "Hours" in f else np.zeros(len(f))
+    tickets = f["Tickets"].to_numpy(dtype=np.float64) if "Tickets" in f else np.zeros(len(f))
+    return pd.DataFrame({
+        "client": f["Client"], "user": f.get("UserID", ""),
+        "date": f["Date"],
+        "hours_centi": centi_hours(hours),
+        "tickets": np.nan_to_num(tickets),
+    }), problems
 
 
 def centi_hours(hours: np.ndarray) -> np.ndarray:
@@ -517,24 +551,33 @@ def load(path: str | Path, period: str | None = None) -> Book:
 
 
 def load_source(source: TableSource, period: str | None = None, name: str = "") -> Book:
-    """Validate tables from any source (a file, or an open Excel workbook's ranges)."""
-    ld = _Loader(source)
-    tables = {name: ld.table(name) for name in SCHEMA}
-    settings = ld.settings(tables["Settings"], period)
-    plans = ld.plans(tables["Plans"], tables["Tiers"])
-    types = ld.user_types(tables["UserTypes"])
-    clients = ld.clients(tables["Clients"], plans)
+    """Validate tables from any source (a file, or an open Excel workbook's ranges), one table at a time;
+    raise :class:`InputProblems` listing every problem."""
+    found: list[Problem] = []
+
+    def keep(value_problems: tuple[T, list[Problem]]) -> T:
+        value, problems = value_problems
+        found.extend(problems)
+        return value
+
+    tables = {n: keep(read_table(source, n)) for n in SCHEMA}
+    settings = keep(load_settings(tables["Settings"], period))
+    plans = keep(load_plans(tables["Plans"], tables["Tiers"]))
+    listed = plan_names(tables["Plans"])
+    types = keep(load_user_types(tables["UserTypes"]))
+    clients = keep(load_clients(tables["Clients"], plans, listed))
     names = {c.name.lower() for c in clients}
-    roster = ld.roster(tables["Roster"], names, plans, types)
-    devices = ld.devices(tables["Devices"], names)
-    addons = ld.addons(tables["AddOns"], names)
-    usage = ld.usage(tables["Usage"], names)
+    roster = keep(load_roster(tables["Roster"], names, plans, types, listed))
+    devices = keep(load_devices(tables["Devices"], names))
+    addons = keep(load_addons(tables["AddOns"], names))
+    usage = keep(load_usage(tables["Usage"], names))
     inv = tables["Invoices"]
     invoices = inv.frame if inv is not None else pd.DataFrame()
-    if ld.problems or settings is None:
-        raise InputProblems(ld.problems)
+    problems = [p for p in found if p.severity != "warning"]
+    if problems or settings is None:
+        raise InputProblems(problems)
     return Book(name, settings, plans, types, clients, roster, devices, addons, usage,
-                invoices, ld.warnings)
+                invoices, [p for p in found if p.severity == "warning"])
 
 
 def prepare_roster(roster: pd.DataFrame) -> pd.DataFrame:
