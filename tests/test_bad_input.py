@@ -377,3 +377,39 @@ def test_all_problems_reported_at_once(tmp_path: Path, capsys: pytest.CaptureFix
         assert word in err, (word, err)
     assert not (tmp_path / "out").exists()
     assert wb.read_bytes() == before
+
+
+# --------------------------------------------------------------------------
+# password-protected and old-format files
+
+
+def _encrypted(src: Path, dest: Path) -> Path:
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    with src.open("rb") as f, dest.open("wb") as out:
+        OOXMLFile(f).encrypt("secret", out)
+    return dest
+
+
+def test_a_password_protected_workbook_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wb = _encrypted(Path(__file__).parent.parent / "workbook_template.xlsm", tmp_path / "locked.xlsm")
+    before = wb.read_bytes()
+    assert cli.main(["invoice", str(wb), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "locked.xlsm: the workbook is password-protected" in err and "remove the password" in err
+    assert "Traceback" not in err and wb.read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_an_old_xls_workbook_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wb = tmp_path / "old.xls"
+    wb.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    assert cli.main(["check", str(wb)]) == 1
+    assert "old.xls: an old-format .xls workbook; open it in Excel and save it as" in capsys.readouterr().err
+
+
+def test_a_password_protected_export_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    template = Path(__file__).parent.parent / "workbook_template.xlsm"
+    export = _encrypted(template, tmp_path / "users.xlsx")
+    assert cli.main(["import", "m365", str(export), "--workbook", str(template)]) == 1
+    err = capsys.readouterr().err
+    assert "users.xlsx: the export is password-protected" in err and "Traceback" not in err

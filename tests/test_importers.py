@@ -9,15 +9,9 @@ from pathlib import Path
 import pytest
 
 from perseat_addin.errors import InputProblems
-from perseat_addin.imports.roster import (
-    MAX_BYTES,
-    ImportedUser,
-    ImportResult,
-    Mapping,
-    detect_source,
-    read_export,
-    saved_mappings,
-)
+from perseat_addin.imports.exportfile import MAX_BYTES
+from perseat_addin.imports.mappings import Mapping, saved_mappings
+from perseat_addin.imports.roster import ImportedUser, ImportResult, detect_source, read_export
 from perseat_addin.tables import MemoryTables
 
 ROOT = Path(__file__).resolve().parents[1]

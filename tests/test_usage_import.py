@@ -14,7 +14,7 @@ import pytest
 
 from perseat_addin.engine.report import build_report
 from perseat_addin.errors import InputProblems
-from perseat_addin.imports.roster import Mapping
+from perseat_addin.imports.mappings import Mapping
 from perseat_addin.imports.usage import company_key, parse_hours, read_usage
 from perseat_addin.workbook.load import load
 

@@ -49,63 +49,29 @@ row was left out, so a sync must not end-date users on such an import (see ``Imp
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 import re
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perseat_addin.cells import cell_text, parse_date_text, serial_date
+from perseat_addin.cells import cell_text
 from perseat_addin.errors import InputProblems, Problem
-from perseat_addin.model import ImportKind
-from perseat_addin.tables import RawTable
-
-MAX_BYTES = 200 * 1024**2
-"""Refuse exports larger than this (200 MB)."""
-
-SOURCES: dict[str, str] = {
-    "m365": "Microsoft 365",
-    "connectwise": "ConnectWise PSA",
-    "autotask": "Autotask",
-    "halopsa": "HaloPSA",
-}
-
-
-MAPPED_FIELDS: dict[str, str] = {
-    "UserID": "user_id", "Name": "name", "FirstName": "first", "LastName": "last", "Email": "email",
-    "Type": "type", "Status": "status", "Licensed": "licenses", "Blocked": "blocked", "Created": "created",
-    "Company": "company",
-}
-"""Roster fields a saved column mapping (the workbook's Mappings table) can fill, and what they mean."""
-
-USAGE_FIELDS: dict[str, str] = {
-    "Client": "company", "UserID": "user", "Date": "date", "Tickets": "tickets", "Hours": "hours",
-    "Ticket": "ticket", "Ref": "ref",
-}
-"""Usage fields a saved mapping (Import = Usage) can fill: Client and Date are required."""
-
-FIELDS_BY_KIND = {ImportKind.ROSTER: MAPPED_FIELDS, ImportKind.USAGE: USAGE_FIELDS}
-REQUIRED_BY_KIND = {ImportKind.ROSTER: ("UserID",), ImportKind.USAGE: ("Client", "Date")}
+from perseat_addin.imports.exportfile import (
+    Dates,
+    Row,
+    export_records,
+    is_active,
+    load_export,
+    match_headers,
+    norm,
+    yes_no,
+)
+from perseat_addin.imports.mappings import SOURCES, Mapping
 
 _NOT_BILLED_TYPES = {"guest", "shared", "service", "room"}
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """A saved column mapping for an export no built-in importer knows: field → the export's header."""
-
-    name: str  # as the user calls the source ("HR system"); also the Roster Source
-    columns: dict[str, str]  # MAPPED_FIELDS key ("UserID") → header in the export
-    kind: ImportKind = ImportKind.ROSTER
-
-    def aliases(self) -> dict[str, tuple[str, ...]]:
-        fields = FIELDS_BY_KIND[self.kind]
-        return {fields[f]: (h,) for f, h in self.columns.items()}
 
 
 @dataclass(frozen=True)
@@ -139,18 +105,8 @@ class ImportResult:
     def ok(self) -> bool:
         """True when no row was left out (no error-severity problem)."""
         return not any(p.severity == "error" for p in self.problems)
-
-
-# --------------------------------------------------------------------------- columns
-
-_NOT_KEY = re.compile(r"[^0-9a-z#]")
-_SERIAL = re.compile(r"\d{4,5}(\.\d+)?")
 _PRIMARY_SMTP = re.compile(r"SMTP:([^\s+;,]+)")
 _LICENCE_SEP = re.compile(r"[+;|]")
-
-
-def _norm(header: str) -> str:
-    return _NOT_KEY.sub("", header.lower())
 
 
 # field → header aliases (first is the vendor's own name, used in messages)
@@ -217,240 +173,6 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-# --------------------------------------------------------------------------- decoding
-
-_PATH_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
-
-
-def _load(data: bytes | str | Path, name: str | None) -> tuple[bytes | str, str]:
-    """The export's content (bytes or text) and its display name."""
-    if isinstance(data, str) and "\n" not in data and data.strip().lower().endswith(_PATH_SUFFIXES):
-        data = Path(data.strip())
-    if isinstance(data, Path):
-        shown = name or data.name
-        try:
-            size = data.stat().st_size
-        except OSError as exc:
-            raise InputProblems([Problem(shown, None, None, f"cannot open the export: {exc.strerror or exc}",
-                                         "check the file name and that the file exists")]) from None
-        _check_size(size, shown)
-        return data.read_bytes(), shown
-    shown = name or "import"
-    _check_size(len(data), shown)
-    return data, shown
-
-
-def _check_size(size: int, shown: str) -> None:
-    if size > MAX_BYTES:
-        raise InputProblems([Problem(
-            shown, None, None, f"the export is {size / 1024**2:.0f} MB; the limit is {MAX_BYTES // 1024**2} MB",
-            "export one client at a time, or only the columns needed")])
-
-
-def _decode(raw: bytes, shown: str, problems: list[Problem]) -> str:
-    """Bytes → text: BOMs first (UTF-8, UTF-16), then BOM-less UTF-16, UTF-8, Windows-1252."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="replace")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16", errors="replace")
-    head = raw[:4096]
-    if len(head) >= 4 and head.count(0) >= len(head) // 4:  # ASCII text stored as UTF-16 without BOM
-        enc = "utf-16-le" if head[1] == 0 and head[0] != 0 else "utf-16-be"
-        return raw.decode(enc, errors="replace")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        problems.append(Problem(shown, None, None, "the file is not UTF-8; read it as Windows-1252",
-                                "save the export as 'CSV UTF-8' if names look wrong", "warning"))
-        return raw.decode("cp1252", errors="replace")
-
-
-def _delimiter(text: str) -> str:
-    """Sniff , ; or tab from the start of the file, checked against the header line."""
-    sample = text[:65536]
-    if len(text) > len(sample) and "\n" in sample:
-        sample = sample[: sample.rindex("\n")]
-    header = sample.split("\n", 1)[0]
-    counts = {d: header.count(d) for d in ",;\t"}
-    best = max(counts, key=lambda d: counts[d])
-    try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        return best
-    # the Sniffer is fooled by delimiters inside data (licences "A; B"); trust the header when it disagrees
-    return sniffed if counts.get(sniffed, 0) >= counts[best] else best
-
-
-def _csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, fields) for each record; blank lines skipped; Excel's 'sep=' line honoured."""
-    start_line = 1
-    first, _, rest = text.partition("\n")
-    m = re.fullmatch(r'"?sep=(.)"?\r?', first)
-    if m:
-        text, delim, start_line = rest, m.group(1), 2
-    else:
-        delim = _delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"', doublequote=True,
-                        skipinitialspace=False, strict=False)
-    prev = 0
-    for rec in reader:
-        line = prev + start_line
-        prev = reader.line_num
-        if not rec or all(not f.strip() for f in rec):
-            continue
-        yield line, rec
-
-
-def _xlsx_records(raw: bytes, shown: str) -> Iterator[tuple[int, list[Any]]]:
-    """(row number, cells) of the first sheet of an .xlsx."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            total = sum(i.file_size for i in zf.infolist())
-            bomb = any(i.compress_size and i.file_size / i.compress_size > 200 and i.file_size > 10 * 1024**2
-                       for i in zf.infolist())
-    except zipfile.BadZipFile:
-        raise InputProblems([Problem(shown, None, None, "damaged .xlsx file", "export it again")]) from None
-    if bomb or total > 2 * 1024**3:
-        raise InputProblems([Problem(shown, None, None, "the workbook unpacks to too much data; refusing to read",
-                                     "export it again as CSV")])
-    try:
-        from python_calamine import CalamineWorkbook
-    except ImportError:  # pragma: no cover - calamine is a dependency of the package
-        raise InputProblems([Problem(shown, None, None, "cannot read .xlsx here", "export as CSV")]) from None
-    try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(raw))
-        rows = wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except Exception as exc:  # calamine raises its own error types
-        raise InputProblems([Problem(shown, None, None, f"cannot read the workbook ({exc})",
-                                     "export it again as CSV")]) from None
-    for i, row in enumerate(rows, start=1):
-        if any(cell_text(v) for v in row):
-            yield i, list(row)
-
-
-# --------------------------------------------------------------------------- values
-
-_TRUE = {"true", "yes", "y", "1", "x", "blocked", "-1", "wahr", "ja", "vrai", "oui"}
-_FALSE = {"false", "no", "n", "0", "", "allowed", "falsch", "nein", "faux", "non"}
-_ACTIVE_WORDS = {"active", "enabled"}
-_INACTIVE_WORDS = {"inactive", "disabled", "archived", "former"}
-
-
-def _is_active(value: str, column_means_inactive: bool) -> bool | None:
-    """An Active/Inactive column's value as 'is active'; words like Active/Disabled win over the column's sense."""
-    v = value.strip().lower()
-    if v in _ACTIVE_WORDS:
-        return True
-    if v in _INACTIVE_WORDS:
-        return False
-    f = _flag(v)
-    if f is None:
-        return None
-    return not f if column_means_inactive else f
-
-
-def _flag(value: str) -> bool | None:
-    v = value.strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    return None
-
-
-_TIME_TAIL = re.compile(r"[ T]+\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?\s*(Z|[+-]\d{2}:?\d{2}|UTC|GMT)?$")
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
-_NUMERIC = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})$")
-
-
-class _Dates:
-    """Dates as exports write them, cached; d/m vs m/d decided per file from the unambiguous ones."""
-
-    def __init__(self) -> None:
-        self.cache: dict[str, dt.date | None] = {}
-        self.ambiguous: list[tuple[int, str, str]] = []  # (line, column, text)
-        self.day_first = 0
-        self.month_first = 0
-
-    def parse(self, v: Any) -> dt.date | str | None:
-        """A date, None for blank, 'ambiguous' or an error message."""
-        if isinstance(v, dt.datetime):
-            return v.date()
-        if isinstance(v, dt.date):
-            return v
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return self._serial(float(v))
-        s = str(v).strip()
-        if not s:
-            return None
-        if s in self.cache:
-            got = self.cache[s]
-            return got if got is not None else "ambiguous"
-        m = _ISO.match(s)
-        if m:
-            try:
-                d: dt.date | None = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-            except ValueError:
-                return f"{s!r} is not a real date"
-            self.cache[s] = d
-            return d
-        if _SERIAL.fullmatch(s):
-            return self._serial(float(s))
-        part = _TIME_TAIL.sub("", s)
-        n = _NUMERIC.match(part)
-        if n:
-            a, b, y = int(n.group(1)), int(n.group(2)), int(n.group(3))
-            y = y + 2000 if y < 100 else y
-            if "." in part and a <= 12 and b <= 12:  # 01.02.2024 is day-first wherever dots are used
-                return self._make(s, y, b, a)
-            if a > 12 >= b:
-                self.day_first += 1
-                return self._make(s, y, b, a)
-            if b > 12 >= a:
-                self.month_first += 1
-                return self._make(s, y, a, b)
-            if a == b:
-                return self._make(s, y, a, b)
-            self.cache[s] = None
-            return "ambiguous"
-        try:
-            d = parse_date_text(part)
-        except ValueError as exc:
-            return str(exc)
-        self.cache[s] = d
-        return d
-
-    def _make(self, s: str, y: int, mo: int, day: int) -> dt.date | str:
-        try:
-            d = dt.date(y, mo, day)
-        except ValueError:
-            return f"{s!r} is not a real date"
-        self.cache[s] = d
-        return d
-
-    @staticmethod
-    def _serial(n: float) -> dt.date | str:
-        try:
-            return serial_date(n)
-        except ValueError:
-            return f"{n:g} is not a date"
-
-    def resolve(self, text: str) -> dt.date | None:
-        """An ambiguous numeric date, read the way the rest of the file reads dates (None if no hint)."""
-        if self.day_first == self.month_first:
-            return None
-        part = _TIME_TAIL.sub("", text.strip())
-        n = _NUMERIC.match(part)
-        if not n:
-            return None
-        a, b, y = int(n.group(1)), int(n.group(2)), int(n.group(3))
-        y = y + 2000 if y < 100 else y
-        try:
-            return dt.date(y, b, a) if self.day_first > self.month_first else dt.date(y, a, b)
-        except ValueError:
-            return None
-
-
 _SHARED_WORDS = re.compile(
     r"^(info|sales|support|helpdesk|help|office|reception|accounts|accounting|billing|finance|"
     r"invoices?|hr|jobs|careers|contact|enquiries|inquiries|hello|marketing|orders|team|shared|mailbox)"
@@ -485,46 +207,6 @@ _MAILBOX_TYPES = {
 _FORMER = re.compile(r"no longer employed|former|terminated|left company|inactive", re.I)
 
 
-# --------------------------------------------------------------------------- reading
-
-class _Row:
-    """Field access for one record by logical field name."""
-
-    __slots__ = ("cells", "index")
-
-    def __init__(self, index: dict[str, int], cells: Sequence[Any]):
-        self.index = index
-        self.cells = cells
-
-    def raw(self, f: str) -> Any:
-        i = self.index.get(f)
-        if i is None or i >= len(self.cells):
-            return None
-        return self.cells[i]
-
-    def get(self, f: str) -> str:
-        v = self.raw(f)
-        if v is None:
-            return ""
-        return v.strip() if isinstance(v, str) else cell_text(v)
-
-
-def match_headers(headers: Sequence[str], wanted: dict[str, tuple[str, ...]]) -> tuple[dict[str, int], dict[str, str]]:
-    """Field → column index and field → header as written, each field taking its first alias present."""
-    by_norm: dict[str, int] = {}
-    for i, h in enumerate(headers):
-        by_norm.setdefault(_norm(h), i)
-    index: dict[str, int] = {}
-    names: dict[str, str] = {}
-    for f, aliases in wanted.items():
-        for a in aliases:
-            at = by_norm.get(_norm(a))
-            if at is not None and at not in index.values():
-                index[f], names[f] = at, headers[at].strip()
-                break
-    return index, names
-
-
 def _map_headers(headers: list[str], source: str | Mapping, shown: str,
                  line: int) -> tuple[dict[str, int], dict[str, str]]:
     """Field → column index and field → header as written; InputProblems if a required field is missing."""
@@ -551,27 +233,20 @@ def _map_headers(headers: list[str], source: str | Mapping, shown: str,
     return index, names
 
 
-def _records(content: bytes | str, shown: str, problems: list[Problem]) -> Iterator[tuple[int, list[Any]]]:
-    if isinstance(content, bytes) and content.startswith(b"PK\x03\x04"):
-        return _xlsx_records(content, shown)
-    text = _decode(content, shown, problems) if isinstance(content, bytes) else content
-    return iter(_csv_records(text.removeprefix("\ufeff")))
-
-
 def detect_source(data: bytes | str | Path, mappings: Sequence[Mapping] = (), *,
                   name: str | None = None) -> str | Mapping:
     """Which importer reads this export: a saved mapping whose columns are all there, else the built-in
     source whose columns match best (Microsoft 365 needs its UPN and Licenses columns)."""
-    content, shown = _load(data, name)
-    first = next(_records(content, shown, []), None)
+    content, shown = load_export(data, name)
+    first = next(export_records(content, shown, []), None)
     headers = [cell_text(h) for h in first[1]] if first else []
-    present = {_norm(h) for h in headers if h.strip()}
+    present = {norm(h) for h in headers if h.strip()}
     for m in mappings:
-        if all(_norm(h) in present for h in m.columns.values()):
+        if all(norm(h) in present for h in m.columns.values()):
             return m
     scores: dict[str, int] = {}
     for key, fields in _COLUMNS.items():
-        matched = {f for f, aliases in fields.items() if any(_norm(a) in present for a in aliases)}
+        matched = {f for f, aliases in fields.items() if any(norm(a) in present for a in aliases)}
         if all(f in matched for f in _REQUIRED[key]):
             scores[key] = len(matched)
     if not scores:
@@ -598,9 +273,9 @@ def read_export(data: bytes | str | Path, source: str | Mapping, *, name: str | 
         if key not in SOURCES:
             raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     label = key.name if isinstance(key, Mapping) else SOURCES[key]
-    content, shown = _load(data, name)
+    content, shown = load_export(data, name)
     problems: list[Problem] = []
-    records = _records(content, shown, problems)
+    records = export_records(content, shown, problems)
     first = next(records, None)
     if first is None:
         raise InputProblems([Problem(shown, None, None, "the export is empty",
@@ -619,7 +294,7 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
     mapped = isinstance(key, Mapping)
     id_field = "user_id" if is_m365 or mapped else "email"
     id_col = names[id_field]
-    dates = _Dates()
+    dates = Dates()
     out: list[ImportedUser] = []
     seen: dict[str, int] = {}  # lower-case user id → index in out
     dupes: dict[str, list[int]] = {}
@@ -628,7 +303,7 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
     for line, cells in records:
         if len(cells) > width and any(cell_text(c) for c in cells[width:]):
             ragged.append(line)
-        r = _Row(index, cells)
+        r = Row(index, cells)
         uid = r.get(id_field)
         if not uid:
             problems.append(Problem(shown, line, id_col, f"no {id_col} on this line; the line was left out",
@@ -687,7 +362,7 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
     return out
 
 
-def _m365_user(r: _Row, upn: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
+def _m365_user(r: Row, upn: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
                shown: str, problems: list[Problem]) -> ImportedUser:
     name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
     email = r.get("email")
@@ -701,12 +376,12 @@ def _m365_user(r: _Row, upn: str, line: int, created: dt.date | None, label: str
     reasons: list[str] = []
     typ = "Employee"
     lic_text = r.get("licenses")
-    lic_flag = _flag(lic_text) if names.get("licenses", "").replace(" ", "").lower() in ("islicensed",) else None
+    lic_flag = yes_no(lic_text) if names.get("licenses", "").replace(" ", "").lower() in ("islicensed",) else None
     if lic_flag is not None:
         licences: list[str] = ["licensed"] if lic_flag else []
     else:
         licences = [x.strip() for x in _LICENCE_SEP.split(lic_text) if x.strip() and x.strip().lower() != "unlicensed"]
-    mailbox = _MAILBOX_TYPES.get(_norm(r.get("mailbox")))
+    mailbox = _MAILBOX_TYPES.get(norm(r.get("mailbox")))
     if guest:
         typ = "Guest"
         reasons.append("guest (#EXT# in UPN)" if "#ext#" in upn.lower() else "guest (User type Guest)")
@@ -719,12 +394,12 @@ def _m365_user(r: _Row, upn: str, line: int, created: dt.date | None, label: str
             typ, why = guess
             reasons.append(why)
     status = "Active"
-    blocked = _flag(r.get("blocked")) if "blocked" in names else None
+    blocked = yes_no(r.get("blocked")) if "blocked" in names else None
     if "blocked" in names and blocked is None:
         problems.append(Problem(shown, line, names["blocked"], f"{r.get('blocked')!r} is not True or False",
                                 "expected True or False; read as not blocked", "warning"))
     if blocked is None and "enabled" in names:
-        enabled = _flag(r.get("enabled"))
+        enabled = yes_no(r.get("enabled"))
         blocked = None if enabled is None else not enabled
     if blocked:
         status = "Disabled"
@@ -741,7 +416,7 @@ def _m365_user(r: _Row, upn: str, line: int, created: dt.date | None, label: str
     return ImportedUser(upn, name, email, typ, status, billable, reason, label, line, created)
 
 
-def _psa_user(r: _Row, email: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
+def _psa_user(r: Row, email: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
               shown: str, problems: list[Problem]) -> ImportedUser:
     name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
     inactive: bool | None = None
@@ -751,7 +426,7 @@ def _psa_user(r: _Row, email: str, line: int, created: dt.date | None, label: st
             col, value = names[f], r.get(f)
             # a blank Inactive flag or Status means active; a blank Active flag says nothing
             blank: bool | None = None if f == "active" else True
-            active = _is_active(value, means_inactive) if value else blank
+            active = is_active(value, means_inactive) if value else blank
             inactive = None if active is None else not active
             break
     if col and inactive is None:
@@ -775,7 +450,7 @@ def _psa_user(r: _Row, email: str, line: int, created: dt.date | None, label: st
                         r.get("company"))
 
 
-def _mapped_user(r: _Row, uid: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
+def _mapped_user(r: Row, uid: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
                  shown: str, problems: list[Problem]) -> ImportedUser:
     """A user from an export read through a saved mapping: the columns say what they say, nothing guessed."""
     name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
@@ -792,7 +467,7 @@ def _mapped_user(r: _Row, uid: str, line: int, created: dt.date | None, label: s
         value = r.get(f)
         if f not in names or not value:
             continue
-        active = _is_active(value, means_inactive)
+        active = is_active(value, means_inactive)
         if active is None:
             problems.append(Problem(shown, line, names[f], f"{value!r} is not a status this importer knows",
                                     "use Active/Inactive, Enabled/Disabled, Yes/No or True/False; read as "
@@ -802,93 +477,9 @@ def _mapped_user(r: _Row, uid: str, line: int, created: dt.date | None, label: s
             reasons.append(f"{names[f]} {value!r}")
     if "licenses" in names:
         lic = r.get("licenses")
-        flag = _flag(lic)
+        flag = yes_no(lic)
         if flag is False or lic.strip().lower() == "unlicensed":
             reasons.append("no licence")
     billable = not reasons
     reason = "billable" if billable else "not billable: " + "; ".join(reasons)
     return ImportedUser(uid, name, email, typ, status, billable, reason, label, line, created, r.get("company"))
-
-
-def saved_mappings(raw: RawTable | None,
-                   kind: ImportKind = ImportKind.ROSTER) -> tuple[dict[str, Mapping], list[Problem]]:
-    """The column mappings of the workbook's Mappings table (Source, Import, Field, Column) for ``kind``
-    imports, by lower-case source name, and the problems found in the table's rows."""
-    out: dict[str, dict[str, str]] = {}
-    names: dict[str, str] = {}
-    editable: dict[str, int] = {}
-    problems: list[Problem] = []
-    if raw is None:
-        return {}, []
-    cols = {_norm(h): j for j, h in enumerate(raw.headers)}
-    missing = [h for h in ("Source", "Field", "Column") if _norm(h) not in cols]
-    if missing:
-        return {}, [Problem(raw.sheet, raw.first_row - 1, None,
-                            f"the Mappings table lacks column(s) {', '.join(missing)}",
-                            "give it the headers Source, Import, Field, Column (see the template)")]
-
-    def cell(row: Sequence[Any], h: str) -> str:
-        j = cols.get(_norm(h))
-        return cell_text(row[j]) if j is not None and j < len(row) else ""
-
-    fields = {_norm(f): f for f in FIELDS_BY_KIND[kind]}
-    required = REQUIRED_BY_KIND[kind]
-    for i, row in enumerate(raw.rows):
-        excel_row = raw.first_row + i
-        source, field_name, column = cell(row, "Source"), cell(row, "Field"), cell(row, "Column")
-        if not (source or field_name or column):
-            continue
-        if (cell(row, "Import") or ImportKind.ROSTER.value).lower() != kind.value.lower():
-            continue
-
-        def where(h: str) -> str:
-            j = cols.get(_norm(h))
-            return f"{h} ({raw.column_letter(j)})" if j is not None else h
-
-        if not source:
-            problems.append(Problem(raw.sheet, excel_row, where("Source"), "Source is blank",
-                                    "name the export this mapping reads, e.g. HR system"))
-            continue
-        if source.lower() in SOURCES:
-            problems.append(Problem(raw.sheet, excel_row, where("Source"),
-                                    f"{source!r} is a built-in importer and needs no mapping",
-                                    "give the mapping another name, or delete the row"))
-            continue
-        f = fields.get(_norm(field_name))
-        if f is None:
-            problems.append(Problem(raw.sheet, excel_row, where("Field"),
-                                    f"{field_name!r} is not a field a {kind.value.lower()} mapping can fill",
-                                    f"use one of: {', '.join(FIELDS_BY_KIND[kind])}"))
-            continue
-        if not column:
-            problems.append(Problem(raw.sheet, excel_row, where("Column"), "Column is blank",
-                                    "type the export's column header that holds " + f))
-            continue
-        key = source.lower()
-        names.setdefault(key, source)
-        editable.setdefault(key, excel_row)
-        mine = out.setdefault(key, {})
-        if f in mine:
-            problems.append(Problem(raw.sheet, excel_row, where("Field"),
-                                    f"{source} maps {f} twice ({mine[f]!r} and {column!r})",
-                                    "keep one row per field"))
-            continue
-        mine[f] = column
-    for key, cols_ in out.items():
-        for need in required:
-            if need not in cols_:
-                problems.append(Problem(raw.sheet, editable[key], _where_source(raw, cols),
-                                        f"the {names[key]} mapping has no {need} row",
-                                        f"add a row: Field {need}, Column = the export's column that holds it"))
-    return {k: Mapping(names[k], v, kind) for k, v in out.items() if all(n in v for n in required)}, problems
-
-
-def _where_source(raw: RawTable, cols: dict[str, int]) -> str:
-    j = cols.get("source")
-    return f"Source ({raw.column_letter(j)})" if j is not None else "Source"
-
-
-def mapping_problems(raw: RawTable | None) -> list[Problem]:
-    """Every problem in the Mappings table (roster and usage mappings)."""
-    return [p for kind in ImportKind for p in saved_mappings(raw, kind)[1]]
-

@@ -38,7 +38,8 @@ from typing import Any
 
 from perseat_addin.cells import cell_text
 from perseat_addin.errors import InputProblems, Problem
-from perseat_addin.imports.roster import Mapping, _Dates, _load, _norm, _records, _Row, match_headers
+from perseat_addin.imports.exportfile import Dates, Row, export_records, load_export, match_headers, norm
+from perseat_addin.imports.mappings import Mapping
 from perseat_addin.model import ImportKind
 from perseat_addin.money import to_decimal
 
@@ -158,12 +159,12 @@ def detect_usage_source(data: bytes | str | Path, mappings: Iterable[Mapping] = 
                         name: str | None = None) -> str | Mapping | None:
     """The usage importer whose columns this export has (a saved Usage mapping first), or None when the
     export is not a time-entry or ticket export."""
-    content, shown = _load(data, name)
-    first = next(_records(content, shown, []), None)
+    content, shown = load_export(data, name)
+    first = next(export_records(content, shown, []), None)
     headers = [cell_text(h) for h in first[1]] if first else []
-    present = {_norm(h) for h in headers if h.strip()}
+    present = {norm(h) for h in headers if h.strip()}
     for m in mappings:
-        if m.kind is ImportKind.USAGE and all(_norm(c) in present for c in m.columns.values()):
+        if m.kind is ImportKind.USAGE and all(norm(c) in present for c in m.columns.values()):
             return m
     scores: dict[str, int] = {}
     for key, fields in _COLUMNS.items():
@@ -187,9 +188,9 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
         if key not in USAGE_SOURCES:
             raise ValueError(f"unknown usage source {source!r}; expected one of {', '.join(USAGE_SOURCES)}")
         label, wanted, required = USAGE_SOURCES[key], _COLUMNS[key], _REQUIRED[key]
-    content, shown = _load(data, name)
+    content, shown = load_export(data, name)
     problems: list[Problem] = []
-    records = _records(content, shown, problems)
+    records = export_records(content, shown, problems)
     first = next(records, None)
     if first is None:
         raise InputProblems([Problem(shown, None, None, "the export is empty", f"export the {label} again")])
@@ -208,12 +209,12 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
             for f in missing])
     by_company = {company_key(c): c for c in clients if c.strip()}
     by_exact = {c.strip().lower(): c for c in clients if c.strip()}
-    dates = _Dates()
+    dates = Dates()
     raw: list[tuple[int, str, str, Any, Decimal, str, str, Decimal | None]] = []
     unknown: dict[str, int] = {}
     seen_refs: dict[str, int] = {}
     for line, cells in records:
-        r = _Row(index, cells)
+        r = Row(index, cells)
         company = r.get("company")
         if not company:
             problems.append(Problem(shown, line, names["company"], f"no {names['company']} on this line; left out",

@@ -7,7 +7,7 @@ from typing import Any
 
 from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.errors import InputProblems, PerseatError, Problem
-from perseat_addin.imports.roster import mapping_problems
+from perseat_addin.imports.mappings import mapping_problems
 from perseat_addin.model import Book
 from perseat_addin.outputs.publish import output_dir
 from perseat_addin.tasks.livebook import PREFIX, ExcelBook, LiveBook, Outcome, load_live, problems_text, warnings_text

@@ -17,7 +17,8 @@ from pathlib import Path
 from perseat_addin.cells import plain_text
 from perseat_addin.engine.roster_sync import ImportPlan, changelog_rows, guess_client, plan_import
 from perseat_addin.errors import InputProblems, PerseatError, Problem
-from perseat_addin.imports.roster import SOURCES, ImportResult, Mapping, detect_source, read_export, saved_mappings
+from perseat_addin.imports.mappings import SOURCES, Mapping, saved_mappings
+from perseat_addin.imports.roster import ImportResult, detect_source, read_export
 from perseat_addin.imports.usage import USAGE_SOURCES, detect_usage_source, usage_totals
 from perseat_addin.model import Book, ImportKind
 from perseat_addin.tables import TableEdit, is_blank

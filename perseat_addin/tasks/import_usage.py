@@ -16,7 +16,8 @@ from pathlib import Path
 from perseat_addin.cells import cell_text
 from perseat_addin.engine.roster_sync import Change, changelog_rows
 from perseat_addin.errors import PerseatError
-from perseat_addin.imports.roster import Mapping, _norm
+from perseat_addin.imports.exportfile import norm
+from perseat_addin.imports.mappings import Mapping
 from perseat_addin.imports.usage import UsageImport, UsageRow, read_usage, usage_totals
 from perseat_addin.model import Book
 from perseat_addin.tables import TableEdit, TableSource, is_blank
@@ -40,7 +41,7 @@ def known_tickets(source: TableSource) -> set[str]:
     out: set[str] = set()
     if raw is None:
         return out
-    cols = {_norm(h): j for j, h in enumerate(raw.headers)}
+    cols = {norm(h): j for j, h in enumerate(raw.headers)}
     s, t, n = cols.get("source"), cols.get("ticket"), cols.get("tickets")
     if s is None or t is None:
         return out

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from defusedxml import ElementTree as SafeET
-from python_calamine import CalamineWorkbook
+from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
 from perseat_addin.cells import ExcelError
 from perseat_addin.errors import WorkbookError
@@ -29,6 +29,31 @@ MAX_RATIO = 200
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+_COMPOUND_FILE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+"""How an OLE compound file starts: an encrypted (password-protected) workbook, or an old .xls."""
+
+
+def _refuse_compound(path: Path) -> None:
+    """A password-protected workbook (or an old .xls) is a compound file, not a zip: say which, and the fix."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError:
+        return  # the checks that follow say what is wrong with the path
+    if head != _COMPOUND_FILE:
+        return
+    try:
+        CalamineWorkbook.from_path(str(path))
+    except PasswordError:
+        raise WorkbookError(f"{path}: the workbook is password-protected; open it in Excel, remove the password "
+                            "(File ▸ Info ▸ Protect Workbook ▸ Encrypt with Password, clear it), save, and try "
+                            "again") from None
+    except CalamineError:
+        pass
+    raise WorkbookError(f"{path}: an old-format .xls workbook; open it in Excel and save it as "
+                        "'Excel Macro-Enabled Workbook' (.xlsm)")
 
 
 def _check_zip(path: Path) -> dict[str, str]:
@@ -110,14 +135,15 @@ class Workbook:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        _refuse_compound(self.path)
         self._parts = _check_zip(self.path)
         try:
             self._wb = CalamineWorkbook.from_path(str(self.path), load_tables=True)
-        except Exception as exc:  # calamine raises its own error types for damaged files
+        except CalamineError as exc:  # damaged XML or zip inside the package
             raise WorkbookError(f"{self.path}: cannot read workbook ({exc})") from None
         try:
             self._tables = {t.lower(): t for t in (self._wb.table_names or [])}
-        except Exception:  # workbooks without table parts
+        except CalamineError:  # table parts that cannot be read: read the sheets instead
             self._tables = {}
         self.sheet_names: list[str] = list(self._wb.sheet_names)
         self._errors: dict[str, dict[tuple[int, int], ExcelError]] = {}
