@@ -14,7 +14,7 @@ from perseat_addin.engine.roster_sync import guess_client
 from perseat_addin.imports.roster import read_export
 from perseat_addin.tables import RawTable
 from perseat_addin.workbook.load import load
-from perseat_addin.workbook.reader import Workbook
+from perseat_addin.workbook.reader import WorkbookFile
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbook_template.xlsm"
@@ -114,7 +114,7 @@ def test_cli_imports_through_a_saved_mapping(tmp_path: Path) -> None:
     assert out["client"] == "Elm Street Bakery"
     assert {(c["action"], c["user"], c["field"]) for c in out["changes"]} == {
         ("update", "lily.okafor@elmbakery.example", "Status"), ("add", "tom.baker@elmbakery.example", "Start")}
-    raw = Workbook(wb).table("Roster")
+    raw = WorkbookFile(wb).table("Roster")
     assert raw is not None
     tom = next(dict(zip(raw.headers, r, strict=True)) for r in raw.rows if r[1] == "tom.baker@elmbakery.example")
     assert (tom["Type"], tom["Source"], tom["Start"]) == ("Seasonal", "HR system", dt.date(2026, 12, 1))

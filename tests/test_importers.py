@@ -382,9 +382,9 @@ def test_the_mappings_table_is_checked_row_by_row() -> None:
 
 
 def test_the_template_ships_a_sample_mapping() -> None:
-    from perseat_addin.workbook.reader import Workbook
+    from perseat_addin.workbook.reader import WorkbookFile
 
-    mappings, problems = saved_mappings(Workbook(ROOT / "workbook_template.xlsm").table("Mappings"))
+    mappings, problems = saved_mappings(WorkbookFile(ROOT / "workbook_template.xlsm").table("Mappings"))
     assert problems == [] and mappings["hr system"] == HR
 
 

@@ -17,14 +17,14 @@ from lxml import etree
 
 from perseat_addin.errors import PerseatError
 from perseat_addin.workbook.package import Package
-from perseat_addin.workbook.reader import Workbook
+from perseat_addin.workbook.reader import WorkbookFile
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "workbook_template.xlsm"
 
 
 def rows_of(path: Path, table: str) -> list[list[object]]:
-    raw = Workbook(path).table(table)
+    raw = WorkbookFile(path).table(table)
     assert raw is not None
     return raw.rows
 

@@ -354,7 +354,7 @@ class _CachedPlans:
         return recommend_plan(self.plans.values(), hours, users, charge=self.charge)
 
 
-def _advise(book: _CachedPlans, r: ClientReport, z: float | None, med: Fraction | None, cph: Fraction | None,
+def _advise(plans: _CachedPlans, r: ClientReport, z: float | None, med: Fraction | None, cph: Fraction | None,
             margin: Fraction | None, step: Fraction | None, small: Fraction) -> ClientReport:
     advice: list[Advice] = []
     u = r.period
@@ -383,20 +383,20 @@ def _advise(book: _CachedPlans, r: ClientReport, z: float | None, med: Fraction 
     plan_name = None
     if hpu is not None:
         try:
-            best = book.cheapest(_exact(hpu), u.end_users)
+            best = plans.cheapest(_exact(hpu), u.end_users)
         except ArgumentError as exc:
             advice.append(Advice("plan", r.client, "", f"no plan fits: {exc}"))
         else:
             plan_name = best.name
             inc = best.included_hours_centi
             covers = "unlimited hours" if inc is None else f"{to_places(Fraction(inc, 100))} h/user included"
-            cost = f"{_money(book.charge(best, u.end_users)):,.2f} for {u.end_users} users"
+            cost = f"{_money(plans.charge(best, u.end_users)):,.2f} for {u.end_users} users"
             if best.name.lower() == r.plan.lower():
                 advice.append(Advice("plan", r.client, best.name, f"{best.name} is already the cheapest plan that "
                                      f"covers {to_places(hpu)} h/user ({covers}; {cost})"))
             else:
-                current = book.plans.get(r.plan.lower())
-                was = f", {_money(book.charge(current, u.end_users)):,.2f} on {r.plan}" \
+                current = plans.plans.get(r.plan.lower())
+                was = f", {_money(plans.charge(current, u.end_users)):,.2f} on {r.plan}" \
                     if current is not None else f"; now on {r.plan}"
                 advice.append(Advice("plan", r.client, best.name, f"{best.name} ({covers}) is the cheapest plan "
                                      f"that covers {to_places(hpu)} h/user: {cost}{was}"))
@@ -408,7 +408,7 @@ def _advise(book: _CachedPlans, r: ClientReport, z: float | None, med: Fraction 
         if need > 0 and revenue < need:
             s = step or Fraction(1, 100)
             min_fee = Decimal(math.ceil(need / s)) * (Decimal(s.numerator) / Decimal(s.denominator))
-            plan = book.plans.get(r.plan.lower())
+            plan = plans.plans.get(r.plan.lower())
             has = (f"; its plan's MinFee is {Decimal(plan.min_fee_micros).scaleb(-6):,.2f}"
                    if plan and plan.min_fee_micros else "")
             advice.append(Advice("minfee", r.client, f"{min_fee:,.2f}", (

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from perseat_addin.cells import plain_text, to_date
+from perseat_addin.engine.measures import billable_users
 from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.imports.roster import ImportedUser, ImportResult
-from perseat_addin.model import Book
+from perseat_addin.model import Book, Period
 from perseat_addin.tables import RawTable, TableEdit, TableSource, editable
 
 ROSTER_COLUMNS = ("Client", "UserID", "Name", "Email", "Type", "Start", "End", "Status", "Source")
@@ -195,14 +196,11 @@ class Drift:
                 f"{self.billable_in_roster}, seats on last invoice {seats}")
 
 
-def drift_of(loaded: Book, book: TableSource, client: str, imported: ImportResult, day: dt.date) -> Drift:
-    """:class:`Drift` from a loaded workbook (``book`` gives its InvoiceLines)."""
-    from perseat_addin.engine.measures import billable_users
-    from perseat_addin.model import Period
-
+def drift_of(book: Book, tables: TableSource, client: str, imported: ImportResult, day: dt.date) -> Drift:
+    """:class:`Drift` from a loaded workbook (``tables`` gives its InvoiceLines as read)."""
     licensed = sum(1 for u in imported.rows if u.billable_hint)
-    in_roster = billable_users(loaded, client, day)
-    inv = loaded.invoices
+    in_roster = billable_users(book, client, day)
+    inv = book.invoices
     last: str | None = None
     if not inv.empty and "Client" in inv and "InvoiceNo" in inv:
         mine = [(Period.key(p), str(n)) for c, p, n in zip(inv["Client"], inv.get("Period", [""] * len(inv)),
@@ -211,7 +209,7 @@ def drift_of(loaded: Book, book: TableSource, client: str, imported: ImportResul
         last = max(mine)[1] if mine else None
     seats: int | None = None
     if last is not None:
-        t = editable(book.table("InvoiceLines"))
+        t = editable(tables.table("InvoiceLines"))
         seats = 0
         for row in t.rows if t is not None else ():
             assert t is not None

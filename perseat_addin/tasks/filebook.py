@@ -8,7 +8,7 @@ from pathlib import Path
 from perseat_addin.errors import PerseatError
 from perseat_addin.tables import RawTable, TableEdit, TableSource, apply_edit, editable, edited_rows
 from perseat_addin.workbook.package import Package
-from perseat_addin.workbook.reader import Workbook
+from perseat_addin.workbook.reader import WorkbookFile
 
 
 class FileBook:
@@ -20,7 +20,7 @@ class FileBook:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._stamp = _stamp(self.path)  # before reading: a change after this point stops the write
-        self.reader = Workbook(self.path)  # a missing, damaged or hostile file says so here
+        self.reader = WorkbookFile(self.path)  # a missing, damaged or hostile file says so here
 
     @property
     def name(self) -> str:

@@ -36,7 +36,7 @@ from perseat_addin.model import (
 )
 from perseat_addin.money import MICRO, PPM, Micros, Ppm, Rounding, to_decimal, to_micros
 from perseat_addin.tables import TableSource, header_key
-from perseat_addin.workbook.reader import Workbook
+from perseat_addin.workbook.reader import WorkbookFile
 from perseat_addin.workbook.schema import REQUIRED_TABLES, SCHEMA, Table, convert
 
 T = TypeVar("T")
@@ -547,7 +547,7 @@ def _empty_roster() -> pd.DataFrame:
 
 def load(path: str | Path, period: str | None = None) -> Book:
     """Read and validate the workbook; raise :class:`InputProblems` listing every problem."""
-    return load_source(Workbook(path), period, name=str(path))
+    return load_source(WorkbookFile(path), period, name=str(path))
 
 
 def load_source(source: TableSource, period: str | None = None, name: str = "") -> Book:

@@ -130,7 +130,7 @@ def _error_cells(path: Path, sheet: str, part: str) -> dict[tuple[int, int], Exc
     return out
 
 
-class Workbook:
+class WorkbookFile:
     """Read-only view of a workbook's tables, by name."""
 
     def __init__(self, path: str | Path):
