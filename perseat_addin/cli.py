@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
 import json
 import sys
@@ -12,11 +13,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from perseat_addin.cells import parse_date_text
 from perseat_addin.engine.invoicing import invoice_run
+from perseat_addin.engine.report import TREND_MONTHS, build_report
 from perseat_addin.errors import FinalizedError, InputProblems, PerseatError, Problem, WorkbookError
+from perseat_addin.excel.template import build
+from perseat_addin.imports.roster import read_export
+from perseat_addin.imports.usage import usage_totals
+from perseat_addin.model import Period
 from perseat_addin.money import fmt_money
-from perseat_addin.outputs.publish import summary, write_outputs
+from perseat_addin.outputs.publish import output_dir, summary, write_outputs
+from perseat_addin.outputs.report_sheet import report_dict, write_report
+from perseat_addin.tasks import import_roster, import_usage, invoice
+from perseat_addin.tasks.check import check_summary, validate
+from perseat_addin.tasks.filebook import FileBook
+from perseat_addin.tasks.port import validated
 from perseat_addin.version import __version__
+from perseat_addin.workbook.load import load_source
 
 
 @contextmanager
@@ -26,7 +39,7 @@ def _progress(total: int, desc: str, enabled: bool, unit: str = "client",
     if not enabled or total < min_total or not sys.stderr.isatty():
         yield lambda n: None
         return
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: only long runs draw a bar, and --json runs never do (start-up time)
 
     bar = tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
     try:
@@ -47,7 +60,6 @@ def _print_problems(problems: Sequence[Problem], as_json: bool, head: str) -> No
 def _period_arg(text: str | None) -> str | None:
     if text is None:
         return None
-    from perseat_addin.model import Period
 
     try:
         Period.parse(text)
@@ -63,10 +75,6 @@ def _usage_error(msg: str) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the workbook and report every problem at once."""
-    from perseat_addin.tasks.check import check_summary, validate
-    from perseat_addin.tasks.filebook import FileBook
-    from perseat_addin.workbook.load import load_source
-
     wb = FileBook(args.workbook)
     book, problems = validate(wb, lambda: load_source(wb.source(), name=args.workbook))
     if book is None or problems:
@@ -85,10 +93,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_invoice(args: argparse.Namespace) -> int:
     """Price the period and write invoices.xlsx, the accounting CSVs and (optionally) PDFs."""
-    from perseat_addin.tasks import invoice
-    from perseat_addin.tasks.filebook import FileBook
-    from perseat_addin.tasks.port import validated
-
     wb = FileBook(args.workbook)
     show = not args.json
     book, period = validated(wb, args.period)
@@ -131,19 +135,11 @@ def cmd_invoice(args: argparse.Namespace) -> int:
 
 
 def _default_out(workbook: str, folder: str, period: Any) -> Path:
-    from perseat_addin.outputs.publish import output_dir
-
     return output_dir(str(Path(workbook).resolve()), folder, period)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Sync a vendor export into one client's Roster (dry run unless --apply)."""
-    import datetime as dt
-
-    from perseat_addin.cells import parse_date_text
-    from perseat_addin.imports.roster import read_export
-    from perseat_addin.tasks import import_roster
-    from perseat_addin.tasks.filebook import FileBook
 
     try:
         effective = parse_date_text(args.effective) if args.effective else dt.date.today()
@@ -190,9 +186,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     """PSA time entries or tickets → rows appended to the Usage table (dry run unless --apply)."""
-    from perseat_addin.imports.usage import usage_totals
-    from perseat_addin.tasks import import_usage
-
     imported = import_usage.read(wb, Path(args.file), source)
     planned = import_usage.plan(wb, imported)
     applied = args.apply and bool(planned.added)
@@ -223,11 +216,6 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Usage and pricing report: report.xlsx (with charts) and a summary, or --json."""
-    from perseat_addin.engine.report import TREND_MONTHS, build_report
-    from perseat_addin.outputs.report_sheet import report_dict, write_report
-    from perseat_addin.tasks.filebook import FileBook
-    from perseat_addin.tasks.port import validated
-
     wb = FileBook(args.workbook)
     book, period = validated(wb, args.period)
     big = len(book.roster) + len(book.usage) >= 20_000
@@ -258,8 +246,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_template(args: argparse.Namespace) -> int:
     """Write the sample workbook."""
-    from perseat_addin.excel.template import build
-
     path = build(args.out)
     print(f"Wrote {path}")
     return 0

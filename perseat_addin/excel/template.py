@@ -8,16 +8,24 @@ to :func:`template_sheets` (or post-processing the package in :func:`build`).
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import io
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter
 
+from perseat_addin.engine.advice import recommend_plan, recommend_price
+from perseat_addin.engine.measures import billable_users, usage_per_user
+from perseat_addin.engine.pricing import seat_charge
+from perseat_addin.errors import PerseatError
+from perseat_addin.excel.vbaproject import build_vba_project
 from perseat_addin.model import DEFAULT_USER_TYPES
+from perseat_addin.workbook.load import load
 from perseat_addin.workbook.package import atomic_write, macro_enable
 
 FIXED_DATE = dt.datetime(2026, 11, 1, 9, 0, 0)
@@ -398,8 +406,6 @@ def excel_parts() -> ExcelParts:
         parts.custom_ui = ui.read_bytes()
     modules = sorted(vba_dir.glob("*.bas"))
     if modules:
-        from perseat_addin.excel.vbaproject import build_vba_project
-
         workbook_cls = vba_dir / "ThisWorkbook.cls"
         parts.vba_project = build_vba_project(
             [(m.stem, read_bas(m)) for m in modules],
@@ -411,8 +417,6 @@ def excel_parts() -> ExcelParts:
 
 def vba_source_dir() -> Path | None:
     """Folder of the VBA sources (``macros/vba`` in the repository, installed as package data)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("perseat_addin.macros")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -432,13 +436,6 @@ def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
     Stored as the formulas' cached results so the workbook reads well before
     Excel recalculates it (and in viewers that cannot run the functions).
     """
-    from decimal import Decimal
-
-    from perseat_addin.engine.advice import recommend_plan, recommend_price
-    from perseat_addin.engine.measures import billable_users, usage_per_user
-    from perseat_addin.engine.pricing import seat_charge
-    from perseat_addin.errors import PerseatError
-    from perseat_addin.workbook.load import load
 
     book = load(path)
     st = book.settings

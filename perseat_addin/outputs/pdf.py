@@ -9,6 +9,7 @@ from pathlib import Path
 
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.errors import PerseatError
+from perseat_addin.outputs.xlsx import single_invoice_xlsx
 
 
 def soffice() -> str | None:
@@ -37,8 +38,6 @@ def convert_to_pdf(files: list[Path], out_dir: Path, timeout: float = 600) -> No
 
 def invoice_pdfs(run: Run, out_dir: Path) -> list[str]:
     """One PDF per invoice in ``out_dir``; returns their file names."""
-    from perseat_addin.outputs.xlsx import single_invoice_xlsx
-
     with tempfile.TemporaryDirectory(prefix="perseat-pdf-") as tmp:
         sources = []
         for inv in run.invoices:

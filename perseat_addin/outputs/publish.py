@@ -15,6 +15,7 @@ from perseat_addin.errors import PerseatError
 from perseat_addin.model import Period
 from perseat_addin.money import cents_to_decimal
 from perseat_addin.outputs.accounting import quickbooks_csv, users_csv, xero_csv
+from perseat_addin.outputs.pdf import invoice_pdfs
 from perseat_addin.outputs.xlsx import invoices_xlsx
 
 
@@ -76,8 +77,6 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
         (staging / "users.csv").write_text(users_csv(run), encoding="utf-8-sig", newline="")
         files = ["invoices.xlsx", "quickbooks.csv", "xero.csv", "users.csv"]
         if pdf:
-            from perseat_addin.outputs.pdf import invoice_pdfs
-
             files += invoice_pdfs(run, staging)
         if before_publish is not None:
             before_publish()

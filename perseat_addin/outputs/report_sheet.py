@@ -3,13 +3,18 @@ the file writer and for Excel; and the report as JSON-ready values."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import xlsxwriter
+
 from perseat_addin.engine.report import REPORT_COLUMNS, ClientReport, Report, Usage, to_places
+from perseat_addin.outputs.layout import NAVY, Cell, Chart, Series, SheetLayout, Style, typed
+from perseat_addin.outputs.xlsx import write_layout
 
 
 def _s(x: Fraction | Decimal | None, places: int = 2) -> str | None:
@@ -62,8 +67,6 @@ def _f(x: Fraction | Decimal | None, places: int = 2) -> float | None:
 
 def report_layout(rep: Report, msp: str = "", name: str = REPORT_SHEET) -> Any:
     """The report as a :class:`~.layout.SheetLayout` with three native charts."""
-    from perseat_addin.outputs.layout import NAVY, Cell, Chart, Series, SheetLayout, Style, typed
-
     cells: list[Cell] = []
     head = Style(bold=True, color="#FFFFFF", fill=NAVY, wrap=True, valign="top")
     bold = Style(bold=True)
@@ -195,8 +198,6 @@ PALETTE = ("#2E75B6", "#C55A11", "#70AD47", "#7030A0", "#FFC000", "#5B9BD5", "#A
 
 def _scatter_series(first: int, last: int, x_col: int, y_col: int, clients: Sequence[ClientReport]) -> tuple[Any, ...]:
     """One series per client while the legend can name them (up to 12), else one series labelled by name."""
-    from perseat_addin.outputs.layout import Series
-
     if len(clients) <= len(PALETTE):
         return tuple(Series(c.client, (first + i, x_col, first + i, x_col), (first + i, y_col, first + i, y_col),
                             color=PALETTE[i]) for i, c in enumerate(clients))
@@ -206,11 +207,7 @@ def _scatter_series(first: int, last: int, x_col: int, y_col: int, clients: Sequ
 
 def write_report(rep: Report, path: str | Path, msp: str = "") -> Path:
     """``report.xlsx``: the Report sheet with its charts, written atomically."""
-    import os
 
-    import xlsxwriter
-
-    from perseat_addin.outputs.xlsx import write_layout
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

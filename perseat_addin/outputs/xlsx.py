@@ -14,6 +14,7 @@ from typing import Any
 
 import xlsxwriter
 
+from perseat_addin.cells import col_letter
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.model import Invoice
 from perseat_addin.money import cents_to_decimal
@@ -144,8 +145,6 @@ def _draw_chart(wb: xlsxwriter.Workbook, ws: Any, sheet: str, spec: Chart) -> No
 
 
 def _col(c: int) -> str:
-    from perseat_addin.cells import col_letter
-
     return col_letter(c - 1)
 
 

@@ -21,6 +21,7 @@ from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.model import Book
 from perseat_addin.outputs.layout import Cell, SheetLayout, Style, invoice_layout, typed
 from perseat_addin.tables import MemoryTables, RawTable, TableEdit, TableSource, is_blank
+from perseat_addin.version import __version__
 from perseat_addin.workbook.load import load_source
 from perseat_addin.workbook.schema import SCHEMA
 
@@ -397,8 +398,6 @@ def warnings_text(book: Book) -> list[str]:
 
 def help_text(buttons: Sequence[tuple[str, str]], docs: str) -> str:
     """The Help box: each button's label and what it does, then where the documentation is."""
-    from perseat_addin.version import __version__
-
     lines = [f"{PREFIX} (perseat-addin {__version__}): the buttons of this tab", ""]
     lines += [f"• {label}: {what}" for label, what in buttons]
     return "\n".join([*lines, "", docs])

@@ -115,7 +115,7 @@ def _sheets_with_errors(path: Path, parts: dict[str, str]) -> set[str]:
 
 def _error_cells(path: Path, sheet: str, part: str) -> dict[tuple[int, int], ExcelError]:
     """(row, col) zero-based → error value, for a sheet known to hold error cells."""
-    import openpyxl  # only for the rare sheets that hold error values
+    import openpyxl  # lazy (start-up time): only for the rare sheets that hold error values
 
     out: dict[tuple[int, int], ExcelError] = {}
     wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
