@@ -2,7 +2,7 @@
 
 Compares with the spreadsheet way (COUNTIFS/SUMPRODUCT formulas recalculated by
 LibreOffice headless, see spreadsheet_way.py) on a roster of the same size.
-Run: python benchmarks/cli.py [--users N] [--clients C] [--no-baseline]
+Run (from the project folder): python -m benchmarks.cli [--users N] [--clients C] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synth import run_measured, workbook_sheets
-
+from benchmarks.synth import run_measured, workbook_sheets
 from perseat_addin.excel.template import write_workbook
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The project folder: the generator runs as ``python -m benchmarks.…`` from there."""
 
 
 def run_cli(workbook: Path, out: Path) -> tuple[float, float, dict]:
@@ -44,8 +44,8 @@ def main() -> None:
         t0 = time.perf_counter()
         # generated in a child process: the parent stays small, so the CLI child's peak RSS is its own
         # (a forked child starts with a copy of its parent's memory, which ru_maxrss would count)
-        subprocess.run([sys.executable, __file__, "--generate", str(wb), "--users", str(args.users),
-                        "--clients", str(args.clients)], check=True)
+        subprocess.run([sys.executable, "-m", __spec__.name, "--generate", str(wb), "--users", str(args.users),
+                        "--clients", str(args.clients)], check=True, cwd=ROOT)
         print(f"generated {args.users:,}-user workbook ({wb.stat().st_size / 2**20:.1f} MiB) "
               f"in {time.perf_counter() - t0:.1f} s")
         times, summary, peak = [], {}, 0.0
@@ -62,7 +62,7 @@ def main() -> None:
         print(f"perseat invoice: {args.users:,} users, {args.clients:,} clients, {result['invoices']:,} invoices")
         print(f"  best {best:.2f} s of {args.repeat} (target ≤ 10 s), peak RSS {peak:.0f} MiB")
     if not args.no_baseline:
-        from spreadsheet_way import run_baseline
+        from benchmarks.spreadsheet_way import run_baseline
 
         base = run_baseline(args.users, args.clients)
         lo = float(base["total_s"])

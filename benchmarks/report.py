@@ -1,7 +1,7 @@
 """Report benchmark: `perseat report` on 100,000 users and 1,000,000 usage rows (12 months).
 
 Prints seconds (best of --repeat), peak RSS and the report's size; checks the 10 s target.
-Run: python benchmarks/report.py [--users N] [--clients C] [--usage-rows U] [--keep PATH]
+Run (from the project folder): python -m benchmarks.report [--users N] [--clients C] [--usage-rows U] [--keep PATH]
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synth import PERIOD, run_measured, workbook_sheets
-
+from benchmarks.synth import PERIOD, run_measured, workbook_sheets
 from perseat_addin.excel.template import write_workbook
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The project folder: the generator runs as ``python -m benchmarks.…`` from there."""
 
 
 def usage_rows(n: int, clients: int, users: int, seed: int = 11) -> list[tuple[object, ...]]:
@@ -63,8 +63,8 @@ def main() -> None:
         wb = Path(args.keep) if args.keep else Path(tmp) / "book.xlsm"
         if not wb.exists():
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, __file__, "--generate", str(wb), "--users", str(args.users),
-                            "--clients", str(args.clients), "--usage-rows", str(args.usage_rows)], check=True)
+            subprocess.run([sys.executable, "-m", __spec__.name, "--generate", str(wb), "--users", str(args.users),
+                            "--clients", str(args.clients), "--usage-rows", str(args.usage_rows)], check=True, cwd=ROOT)
             print(f"generated {args.users:,} users, {args.usage_rows:,} usage rows "
                   f"({wb.stat().st_size / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s")
         times, peak, doc = [], 0.0, {}

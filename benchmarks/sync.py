@@ -3,7 +3,7 @@
 Prints seconds for reading the export, planning the sync (dry run), applying it
 (Roster + ChangeLog written into the workbook) and the whole ``perseat import --apply``
 command, and checks the 5 s target.
-Run: python benchmarks/sync.py [--users N]
+Run (from the project folder): python -m benchmarks.sync [--users N]
 """
 
 from __future__ import annotations
