@@ -35,6 +35,7 @@ from perseat_addin.model import (
     AddOn,
     Book,
     Client,
+    Invoice,
     Period,
     Plan,
     Settings,
@@ -204,3 +205,23 @@ def memory_book(*, settings: Settings | None = None, plans: Sequence[Plan], clie
 def mem_book() -> Callable[..., Book]:
     """:func:`memory_book` as a fixture (session-scoped, so hypothesis tests may use it)."""
     return memory_book
+
+
+# --------------------------------------------------------------------------
+# Shared helpers for reading invoices in tests (import them: ``from conftest import users, only``)
+
+
+def users(n: int, prefix: str = "user", **fields: Any) -> list[dict[str, Any]]:
+    """``n`` Roster rows ``user1@x`` … sharing ``fields``."""
+    return [{"UserID": f"{prefix}{i}@x", **fields} for i in range(1, n + 1)]
+
+
+def only(run: Run) -> Invoice:
+    """The run's one invoice (fails naming every invoice when there are more)."""
+    assert len(run.invoices) == 1, [(i.client.name, i.total_cents) for i in run.invoices]
+    return run.invoices[0]
+
+
+def described(inv: Invoice, kind: str) -> list[str]:
+    """Descriptions of the invoice's lines of ``kind``."""
+    return [ln.description for ln in inv.lines if ln.kind == kind]

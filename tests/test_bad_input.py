@@ -26,7 +26,7 @@ from perseat_addin import cli
 from perseat_addin.excel.template import SheetSpec, template_sheets, write_workbook
 
 # --------------------------------------------------------------------------
-# helpers (own to this file; conftest.py belongs to someone else)
+# helpers for editing the template's sheets (own to this file)
 
 
 def _spec(sheets: list[SheetSpec], name: str) -> SheetSpec:

@@ -26,7 +26,7 @@ from oletools.olevba import VBA_Parser, VBA_Project, decompress_stream
 
 from perseat_addin.excel.vbaproject import WORKBOOK_CODENAME, build_vba_project, compress, decompress
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RED, BLACK = 0, 1  # [MS-CFB] 2.6.1 Color Flag
 
 RIBBON = (

@@ -7,25 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import described, only, users
 
 from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.errors import InputProblems
 from perseat_addin.excel.template import SheetSpec, template_sheets, write_workbook
-from perseat_addin.model import Invoice, Period
+from perseat_addin.model import Period
 from perseat_addin.workbook.load import load
-
-
-def users(n: int, prefix: str = "user", **fields: Any) -> list[dict[str, Any]]:
-    return [{"UserID": f"{prefix}{i}@x", **fields} for i in range(1, n + 1)]
-
-
-def only(run: Run) -> Invoice:
-    assert len(run.invoices) == 1, [(i.client.name, i.total_cents) for i in run.invoices]
-    return run.invoices[0]
-
-
-def described(inv: Invoice, kind: str) -> list[str]:
-    return [ln.description for ln in inv.lines if ln.kind == kind]
 
 
 def numbers(run: Run) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from perseat_addin.udfs import FUNCTIONS
 
 from perseat_addin.excel.template import CLIENT_FORMULAS, build, vba_source_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "workbook_template.xlsm"
 VBA_DIR = ROOT / "macros" / "vba"
 CUSTOM_UI_NS = "{http://schemas.microsoft.com/office/2006/01/customui}"

@@ -14,7 +14,7 @@ from perseat_addin.imports.mappings import Mapping, saved_mappings
 from perseat_addin.imports.roster import ImportedUser, ImportResult, detect_source, read_export
 from perseat_addin.tables import MemoryTables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Microsoft 365 admin center > Users > Active users > Export users (column set as the export writes it)
 M365_HEADER = (

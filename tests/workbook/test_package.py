@@ -19,7 +19,7 @@ from perseat_addin.errors import PerseatError
 from perseat_addin.workbook.package import Package
 from perseat_addin.workbook.reader import WorkbookFile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "workbook_template.xlsm"
 
 

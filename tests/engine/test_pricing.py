@@ -10,21 +10,12 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from conftest import only, users
 
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.engine.pricing import day_weights, price
 from perseat_addin.model import DayCount, Invoice, Plan, Tiering
 from perseat_addin.money import MICRO
-
-
-def users(n: int, prefix: str = "user", **fields: Any) -> list[dict[str, Any]]:
-    """``n`` Roster rows ``user1@x`` … sharing ``fields``."""
-    return [{"UserID": f"{prefix}{i}@x", **fields} for i in range(1, n + 1)]
-
-
-def only(run: Run) -> Invoice:
-    assert len(run.invoices) == 1, [(i.client.name, i.total_cents) for i in run.invoices]
-    return run.invoices[0]
 
 
 def invoice_of(run: Run, client: str) -> Invoice:

@@ -19,7 +19,7 @@ import pytest
 from defusedxml import ElementTree
 from openpyxl import load_workbook
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "workbook_template.xlsm"
 MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
 TABLES = ("Settings", "Plans", "Tiers", "UserTypes", "Clients", "Roster", "Devices", "AddOns", "Usage",

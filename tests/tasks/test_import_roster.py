@@ -16,7 +16,7 @@ from perseat_addin.tables import RawTable
 from perseat_addin.workbook.load import load
 from perseat_addin.workbook.reader import WorkbookFile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "workbook_template.xlsm"
 HEADER = "Block credential,Display name,First name,Last name,Licenses,User principal name,When created"
 GRANITE = ["helen.park", "marcus.lee", "sofia.rossi", "tariq.aziz", "uma.das", "wes.hall"]

@@ -24,7 +24,7 @@ from perseat_addin.model import Book
 from perseat_addin.outputs.report_sheet import report_dict
 from perseat_addin.workbook.load import load
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "workbook_template.xlsm"
 SOFFICE = shutil.which("soffice")
 

@@ -18,7 +18,7 @@ from perseat_addin.imports.mappings import Mapping
 from perseat_addin.imports.usage import company_key, parse_hours, read_usage
 from perseat_addin.workbook.load import load
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = ["Acme Dental Group", "Delta Pediatrics", "Birch & Lowe LLP"]
 
 # ConnectWise PSA time/entries, as the API names the fields (company and ticket flattened as exports do)

@@ -16,7 +16,7 @@ from perseat_addin.engine.roster_sync import plan_sync
 from perseat_addin.imports.roster import read_export
 from perseat_addin.tables import RawTable
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = "Block credential,Display name,First name,Last name,Licenses,User principal name,When created"
 GRANITE = ["helen.park", "marcus.lee", "sofia.rossi", "tariq.aziz", "uma.das", "carla.mendes", "jin.woo"]
 
