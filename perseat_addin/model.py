@@ -361,11 +361,11 @@ class Invoice:
 
     @property
     def discount_cents(self) -> int:
-        return sum(ln.amount_cents for ln in self.lines if ln.kind is LineKind.DISCOUNT)
+        return sum(ln.amount_cents for ln in self.lines if ln.kind == LineKind.DISCOUNT)
 
     @property
     def tax_cents(self) -> int:
-        return sum(ln.amount_cents for ln in self.lines if ln.kind is LineKind.TAX)
+        return sum(ln.amount_cents for ln in self.lines if ln.kind == LineKind.TAX)
 
     @property
     def total_cents(self) -> int:

@@ -96,7 +96,7 @@ def _lookup(cats: pd.Series, table: dict[str, object], default: object) -> npt.N
 def classify(roster: pd.DataFrame, types: dict[str, UserType],
              client_ok: BoolArray) -> tuple[BoolArray, BoolArray, IntArray]:
     """Per roster row: (billable user candidate, device candidate, MinActiveDays)."""
-    billable = _lookup(roster["type_key"], {k: t.billable.value for k, t in types.items()}, "No")
+    billable = _lookup(roster["type_key"], {k: str(t.billable) for k, t in types.items()}, "No")
     min_days = _lookup(roster["type_key"], {k: t.min_active_days for k, t in types.items()}, 0)
     enabled = _lookup(roster["status"], {"disabled": False}, True).astype(bool)
     ok = client_ok & enabled
@@ -125,7 +125,7 @@ def reasons(roster: pd.DataFrame, types: dict[str, UserType], counted: BoolArray
             when = "ended " + from_day_number(e).isoformat() if e < first_day else (
                 "starts " + from_day_number(s).isoformat())
             out.append(f"not billable: {when}, outside the period")
-        elif t.billable is Billable.NO:
+        elif t.billable == Billable.NO:
             out.append(f"not billable: {tname}" + (f" ({t.definition})" if t.definition else ""))
         elif devices[i]:
             out.append(f"billed as a shared device: {tname}")

@@ -164,7 +164,7 @@ def detect_usage_source(data: bytes | str | Path, mappings: Iterable[Mapping] = 
     headers = [cell_text(h) for h in first[1]] if first else []
     present = {norm(h) for h in headers if h.strip()}
     for m in mappings:
-        if m.kind is ImportKind.USAGE and all(norm(c) in present for c in m.columns.values()):
+        if m.kind == ImportKind.USAGE and all(norm(c) in present for c in m.columns.values()):
             return m
     scores: dict[str, int] = {}
     for key, fields in _COLUMNS.items():

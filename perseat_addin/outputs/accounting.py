@@ -101,7 +101,7 @@ def xero_csv(run: Run) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(XERO_COLUMNS)
     for inv in run.invoices:
-        lines = [ln for ln in inv.lines if ln.kind is not LineKind.TAX]
+        lines = [ln for ln in inv.lines if ln.kind != LineKind.TAX]
         # the invoice's tax, rounded once, spread over its taxable charge lines so each row carries its share
         taxes = allocate(inv.tax_cents, [max(ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
         addr = _address_lines(inv.client.address)

@@ -38,7 +38,7 @@ def mappings(book: BookPort, kind: ImportKind = ImportKind.ROSTER) -> dict[str, 
     found, problems = saved_mappings(raw, kind)
     if problems:
         raise InputProblems(problems)
-    if kind is ImportKind.ROSTER:
+    if kind == ImportKind.ROSTER:
         usage, problems = saved_mappings(raw, ImportKind.USAGE)
         if problems:
             raise InputProblems(problems)
@@ -54,7 +54,7 @@ def source_of(book: BookPort, name: str, file: Path) -> str | Mapping:
         return key if key in USAGE_SOURCES else name
     saved = mappings(book)
     if key == "auto":
-        return detect_source(file, [m for m in saved.values() if m.kind is ImportKind.ROSTER])
+        return detect_source(file, [m for m in saved.values() if m.kind == ImportKind.ROSTER])
     found = saved.get(key)
     if found is None:
         known = [*SOURCES, *USAGE_SOURCES, *(m.name for m in saved.values())]
@@ -66,7 +66,7 @@ def source_of(book: BookPort, name: str, file: Path) -> str | Mapping:
 
 def is_usage(source: str | Mapping) -> bool:
     """True for a time-entry or ticket source (rows for the Usage table)."""
-    return source.kind is ImportKind.USAGE if isinstance(source, Mapping) else source in USAGE_SOURCES
+    return source.kind == ImportKind.USAGE if isinstance(source, Mapping) else source in USAGE_SOURCES
 
 
 def find_client(book: BookPort, imported: ImportResult, client: str | None) -> tuple[str | None, str]:
@@ -127,7 +127,7 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
         require(book, name)
     loaded = load_live(live, book.tables)
     live.status(f"{PREFIX}: reading {Path(path).name}…")
-    source = detect_source(Path(path), [m for m in saved.values() if m.kind is ImportKind.ROSTER])
+    source = detect_source(Path(path), [m for m in saved.values() if m.kind == ImportKind.ROSTER])
     imported = read_export(Path(path), source)
     client, why = find_client(book, imported, None)
     if client is None:
