@@ -1,8 +1,10 @@
 """Invoices for a period: seats, devices, add-ons, overage, minimums, discount and tax.
 
-The heavy part (every roster row, every day) is columnar; the per-client part
-turns the priced arrays into lines a client understands. Every line is rounded
-to cents once, here; an invoice total is the exact sum of its lines.
+The heavy part (every roster row, every day) is columnar and lives in
+:mod:`.daily`; this module turns its priced arrays into lines a client
+understands, each of a :class:`~perseat_addin.model.LineKind` whose docstring
+names the function here that computes it. Every line is rounded to cents once,
+here; an invoice total is the exact sum of its lines.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from perseat_addin.engine.daily import Context, IntArray, Series
 from perseat_addin.engine.pricing import PlanTable, day_weights
-from perseat_addin.engine.seats import DayCounts, classify, count_days, reasons
+from perseat_addin.engine.seats import classify, reasons
 from perseat_addin.model import (
     RECURRING,
     AddOn,
@@ -47,7 +49,6 @@ from perseat_addin.money import (
     round_div_array,
 )
 
-IntArray = npt.NDArray[np.int64]
 
 @dataclass
 class Run:
@@ -69,131 +70,6 @@ class Run:
     @property
     def total_cents(self) -> int:
         return sum(i.total_cents for i in self.invoices)
-
-
-# --------------------------------------------------------------------------
-# Columnar part
-
-
-@dataclass
-class _Groups:
-    """Plan groups: (client, plan) pairs. Own group g of client c is own[c]."""
-
-    client: IntArray
-    plan: IntArray
-    own: IntArray
-    is_own: npt.NDArray[np.bool_]
-
-
-@dataclass
-class _Series:
-    """Everything priced for one period, per group (G) and day (N)."""
-
-    period: Period
-    users: IntArray  # (G, N) billable users before MinUsers
-    seats: IntArray  # (G, N) billed seats
-    seat_price: IntArray  # (G, N) micros
-    devices: IntArray  # (G, N) shared devices billed separately (0 under Basis=greater)
-    device_price: IntArray  # (G, N) micros
-    client_users: IntArray  # (C, N) billable users of each client
-    full_seats: IntArray  # (G,) seats under ProrationMode full
-    full_devices: IntArray  # (G,)
-    client_users_any: IntArray  # (C,)
-    user_counts: DayCounts
-
-
-def _codes_to(cats: pd.Series, index: dict[str, int]) -> IntArray:
-    """Row → index of its (lower-case categorical) key in ``index``, -1 when absent."""
-    lut = np.array([index.get(k, -1) for k in cats.cat.categories] + [-1], dtype=np.int64)
-    codes = cats.cat.codes.to_numpy()
-    return lut[np.where(codes < 0, len(lut) - 1, codes)]
-
-
-class _Context:
-    def __init__(self, book: Book, period: Period, clients: list[Client]):
-        self.book = book
-        self.period = period
-        self.clients = clients
-        self.plan_list: list[Plan] = list(book.plans.values())
-        self.plan_idx = {k: i for i, k in enumerate(book.plans)}
-        self.table = PlanTable.build(self.plan_list)
-        self.client_idx = {c.name.lower(): i for i, c in enumerate(clients)}
-        self.rounding = book.settings.rounding
-        roster = book.roster
-        n_plans = max(len(self.plan_list), 1)
-        ci = _codes_to(roster["client_key"], self.client_idx)
-        own_plan = np.array([self.plan_idx[c.plan.lower()] for c in clients], dtype=np.int64)
-        pi = _codes_to(roster["plan_key"], self.plan_idx)
-        pi = np.where(pi < 0, own_plan[np.maximum(ci, 0)] if len(own_plan) else -1, pi)
-        own_keys = np.arange(len(clients), dtype=np.int64) * n_plans + own_plan
-        row_keys = np.where(ci >= 0, ci * n_plans + pi, -1)
-        keys = np.unique(np.concatenate([own_keys, row_keys[row_keys >= 0]]))
-        self.groups = _Groups(
-            client=keys // n_plans, plan=keys % n_plans,
-            own=np.searchsorted(keys, own_keys), is_own=np.isin(keys, own_keys),
-        )
-        self.groups_per_client = np.bincount(self.groups.client, minlength=len(clients))
-        lut = np.full(len(clients) * n_plans + 1, -1, dtype=np.int64)  # dense (client, plan) → group
-        lut[keys] = np.arange(len(keys))
-        self.row_group = lut[row_keys]  # row_keys of -1 hit the last slot, which stays -1
-        self.row_client = ci
-        self.user_key = np.where(ci >= 0, roster["dupkey"].to_numpy(np.int64), -1)
-        self.client_ok = ci >= 0
-        dev = book.devices
-        self.dev_client = dev["client"].str.lower().map(self.client_idx).fillna(-1).to_numpy(np.int64)
-        self.dev_key = pd.factorize(pd.Series(self.dev_client).astype("str") + "\x1f"
-                                    + dev["device"].str.strip().str.lower().to_numpy())[0]
-
-    def series(self, period: Period) -> _Series:
-        """Count and price every group on every day of ``period``."""
-        book, g = self.book, self.groups
-        first, n_days = day_number(period.first), period.days
-        n_groups, n_clients = len(g.client), len(self.clients)
-        roster = book.roster
-        user_cand, dev_cand, min_days = classify(roster, book.user_types, self.client_ok)
-        start = roster["start"].to_numpy(np.int64)
-        end = roster["end"].to_numpy(np.int64)
-        uc = count_days(np.where(user_cand, self.row_group, -1), self.user_key, start, end,
-                        min_days, first, n_days, n_groups)
-        # shared devices: Devices rows and Device-type users, in the client's own group
-        own_of_row = np.where(self.row_client >= 0, g.own[np.maximum(self.row_client, 0)], -1)
-        own_of_dev = np.where(self.dev_client >= 0, g.own[np.maximum(self.dev_client, 0)], -1)
-        offset = int(self.dev_key.max()) + 1 if len(self.dev_key) else 0
-        dc = count_days(
-            np.concatenate([own_of_dev, np.where(dev_cand, own_of_row, -1)]),
-            np.concatenate([self.dev_key, np.where(self.user_key >= 0, self.user_key + offset, -1)]),
-            np.concatenate([book.devices["start"].to_numpy(np.int64), start]),
-            np.concatenate([book.devices["end"].to_numpy(np.int64), end]),
-            np.zeros(len(self.dev_key) + len(start), np.int64), first, n_days, n_groups)
-        users = uc.daily
-        client_users = np.zeros((n_clients, n_days), np.int64)
-        np.add.at(client_users, g.client, users)
-        client_any = np.bincount(g.client, weights=uc.any_day, minlength=n_clients).astype(np.int64)
-        t = self.table
-        own_plan = g.plan[g.own]
-        pad = np.maximum(t.min_users[own_plan][:, None] - client_users, 0)
-        pad_any = np.maximum(t.min_users[own_plan] - client_any, 0)
-        seats = users.copy()
-        seats[g.own] += pad
-        full = uc.any_day.copy()
-        full[g.own] += pad_any
-        greater = t.greater[g.plan] & g.is_own
-        devices = dc.daily
-        seats = np.where(greater[:, None], np.maximum(seats, devices), seats)
-        full = np.where(greater, np.maximum(full, dc.any_day), full)
-        devices = np.where(greater[:, None], 0, devices)
-        full_dev = np.where(greater, 0, dc.any_day)
-        return _Series(
-            period=period, users=users, seats=seats,
-            seat_price=t.seat_price(g.plan, seats),
-            devices=devices, device_price=devices * t.device_rate[g.plan][:, None],
-            client_users=client_users, full_seats=full, full_devices=full_dev,
-            client_users_any=client_any, user_counts=uc,
-        )
-
-
-# --------------------------------------------------------------------------
-# Descriptions
 
 
 def _day(d: dt.date) -> str:
@@ -246,7 +122,7 @@ def _change_index(diff: IntArray) -> tuple[IntArray, IntArray, IntArray]:
 class _Pricer:
     """Builds the recurring lines (seats, devices, add-ons) of one period for each client."""
 
-    def __init__(self, ctx: _Context, s: _Series, prefix: str = ""):
+    def __init__(self, ctx: Context, s: Series, prefix: str = ""):
         self.ctx, self.s, self.prefix = ctx, s, prefix
         st = ctx.book.settings
         self.remaining, self.weights, self.denom = day_weights(s.period.days, st.day_count)
@@ -421,11 +297,6 @@ class _Pricer:
         return Line(LineKind.ADDON, f"{self.prefix}{desc}", qty, unit, Cents(cents), a.taxable)
 
 
-def daily_users(book: Book, period: Period) -> dict[str, IntArray]:
-    """Billable users of every client (lower-case name) on each day of ``period``, as invoices count them."""
-    ctx = _Context(book, period, book.clients)
-    users = ctx.series(period).client_users
-    return {name: users[ci] for name, ci in ctx.client_idx.items()}
 
 
 def _mode_of(client: Client, book: Book) -> ProrationMode:
@@ -444,7 +315,7 @@ def invoice_run(book: Book, period: Period | None = None,
                 if c.active and c.name.lower() in final]
     if not clients:
         return Run(book, period, [], skipped)
-    ctx = _Context(book, period, clients)
+    ctx = Context(book, period, clients)
     advance = st.billing_timing is BillingTiming.ADVANCE
     cur = ctx.series(period)
     pricer = _Pricer(ctx, cur)
@@ -556,7 +427,7 @@ def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: in
     return out
 
 
-def _hours_by_client(book: Book, ctx: _Context, period: Period) -> dict[int, int]:
+def _hours_by_client(book: Book, ctx: Context, period: Period) -> dict[int, int]:
     u = book.usage
     if u.empty:
         return {}
@@ -623,4 +494,4 @@ def _final_clients(book: Book, period: Period) -> dict[str, str]:
     return out
 
 
-__all__ = ["Run", "daily_users", "invoice_run"]
+__all__ = ["Run", "invoice_run"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from perseat_addin.engine.invoicing import daily_users
+from perseat_addin.engine.daily import daily_users
 from perseat_addin.engine.pricing import month_of
 from perseat_addin.errors import ArgumentError
 from perseat_addin.model import Book, Period, day_number

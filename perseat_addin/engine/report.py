@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from perseat_addin.engine.advice import recommend_plan, recommend_price, robust_z, volume_cliffs
-from perseat_addin.engine.invoicing import daily_users, invoice_run
+from perseat_addin.engine.daily import daily_users
+from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.engine.pricing import seat_charge
 from perseat_addin.errors import ArgumentError
 from perseat_addin.model import Book, Period, Plan, day_number
