@@ -96,6 +96,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     wb = FileBook(args.workbook)
     show = not args.json
     book, period = validated(wb, args.period)
+    wb.release()  # the priced book is all the run needs from here: the raw cells go
     with _progress(len(book.clients), "Pricing", show) as tick:
         run = invoice_run(book, period, progress=tick)
     if args.finalize:

@@ -32,6 +32,11 @@ class FileBook:
     def rows(self, name: str) -> RawTable | None:
         return editable(self.reader.table(name))  # the reader reads each table once
 
+    def release(self) -> None:
+        """Let go of the tables read so far (a later :meth:`rows` reads again): the invoice run holds only
+        the priced book while it writes, not the workbook's raw cells."""
+        self.reader.release()
+
     def write(self, edits: Sequence[TableEdit]) -> None:
         todo = [e for e in edits if e.changes]
         if not todo:

@@ -175,6 +175,10 @@ class WorkbookFile:
             self._read[key] = self._table(name)
         return self._read[key]
 
+    def release(self) -> None:
+        """Forget the tables read so far (each is read again on demand)."""
+        self._read.clear()
+
     def _table(self, name: str) -> RawTable | None:
         real = self._tables.get(name.lower())
         if real is not None:
