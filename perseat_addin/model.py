@@ -1,7 +1,11 @@
-"""Dumb data: the workbook's settings, plans, user types, clients and add-ons as frozen values.
+"""The billing vocabulary as plain values, no I/O.
 
-Large tables (Roster, Devices, Usage) stay columnar as pandas DataFrames with
-dates as integer day numbers (days since 1970-01-01); see :mod:`.schema`.
+- What the workbook says: :class:`Settings`, :class:`Plan`, :class:`UserType`, :class:`Client`,
+  :class:`AddOn`, gathered in a :class:`Book`; the large tables (Roster, Devices, Usage) stay columnar
+  as pandas DataFrames with dates as day numbers (days since 1970-01-01, :func:`day_number`).
+- What a run produces: an :class:`Invoice` of :class:`Line` values.
+- The closed sets of words as types: :class:`Billable`, :class:`ImportKind`, :class:`LineKind` (each
+  kind's docstring names the rule that prices it), the settings' modes, and :class:`Period`.
 """
 
 from __future__ import annotations
