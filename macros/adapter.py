@@ -111,6 +111,11 @@ class XlwingsBook:
         ws = t.parent
         t.resize(ws.range((rng.row, rng.column), (rng.row + max(n_rows, 1), rng.column + rng.shape[1] - 1)))
 
+    def add_columns(self, name: str, headers: Sequence[str]) -> None:
+        t = self._table(name)
+        for h in headers:
+            t.api.ListColumns.Add().Name = h  # Excel's own: the header, the filter and the styles follow
+
     def delete_rows(self, sheet: str, row: int, col: int, n_rows: int, n_cols: int) -> None:
         self.book.sheets[sheet].range((row, col), (row + n_rows - 1, col + n_cols - 1)).delete(shift="up")
 

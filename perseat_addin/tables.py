@@ -25,14 +25,18 @@ class TableEdit:
     cells: tuple[tuple[int, int, Any], ...] = ()
     delete: tuple[int, ...] = ()
     append: tuple[tuple[Any, ...], ...] = ()
+    add_columns: tuple[str, ...] = ()
+    """Headers added at the table's right end first (a workbook made before the column existed); cell
+    indexes and appended rows already count them."""
 
     @property
     def changes(self) -> bool:
-        return bool(self.cells or self.delete or self.append)
+        return bool(self.cells or self.delete or self.append or self.add_columns)
 
 
 def apply_edit(t: RawTable, edit: TableEdit) -> RawTable:
-    """The table after ``edit``: cells set, deleted rows gone, appended rows at the end."""
+    """The table after ``edit``: columns added, cells set, deleted rows gone, appended rows at the end."""
+    t = t.with_columns(edit.add_columns)
     rows = [list(r) for r in t.rows]
     for i, j, v in edit.cells:
         rows[i][j] = v
@@ -120,6 +124,14 @@ class RawTable:
 
     def missing(self, headers: Iterable[str]) -> list[str]:
         return [h for h in headers if self.col(h) is None]
+
+    def with_columns(self, headers: Sequence[str]) -> RawTable:
+        """This table with blank columns ``headers`` added at its right end (those it lacks)."""
+        new = tuple(h for h in headers if self.col(h) is None)
+        if not new:
+            return self
+        pad = (None,) * len(new)
+        return replace(self, headers=(*self.headers, *new), rows=tuple((*r, *pad) for r in self.rows))
 
 
 class TableSource(Protocol):

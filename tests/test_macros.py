@@ -30,6 +30,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.page import PageMargins
+from openpyxl.worksheet.table import TableColumn
 from openpyxl_book import open_workbook, save_workbook
 
 from perseat_addin.cells import EXCEL_ERRORS
@@ -159,6 +160,19 @@ class ExcelStandIn:
         for other_ws, other in self._tables():
             if other is not t and other_ws is ws and _overlap(ref, other.ref):
                 raise RuntimeError(f"Excel: a table cannot overlap another table ({other.name})")
+        t.ref = ref
+        if t.autoFilter is not None:
+            t.autoFilter.ref = ref
+
+    def add_columns(self, name: str, headers: Sequence[str]) -> None:
+        found = self._find(name)
+        assert found is not None, name
+        ws, t = found
+        c0, r0, c1, r1 = range_boundaries(t.ref)
+        for k, h in enumerate(headers, start=1):
+            ws.cell(r0, c1 + k).value = h
+            t.tableColumns.append(TableColumn(id=max(c.id for c in t.tableColumns) + 1, name=h))
+        ref = f"{get_column_letter(c0)}{r0}:{get_column_letter(c1 + len(headers))}{r1}"
         t.ref = ref
         if t.autoFilter is not None:
             t.autoFilter.ref = ref

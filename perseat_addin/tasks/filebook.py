@@ -50,7 +50,9 @@ class FileBook:
             t = self.rows(edit.table)
             if t is None:
                 raise PerseatError(f"the workbook has no {edit.table} table to write to; nothing was written")
-            pkg.write_rows(t.name, t.rows, apply_edit(t, edit).rows, edited_rows(t, edit))
+            pkg.add_columns(t.name, [h for h in edit.add_columns if t.col(h) is None])
+            wide = t.with_columns(edit.add_columns)
+            pkg.write_rows(t.name, wide.rows, apply_edit(t, edit).rows, edited_rows(wide, edit))
         pkg.save()
 
     def progress(self, verb: str, total: int, noun: str = "") -> Callable[[int], None]:

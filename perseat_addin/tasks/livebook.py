@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -96,6 +96,10 @@ class LiveBook(Protocol):
 
     def delete_rows(self, sheet: str, row: int, col: int, n_rows: int, n_cols: int) -> None:
         """Delete cells (whole table rows), shifting the cells below up."""
+        ...
+
+    def add_columns(self, name: str, headers: Sequence[str]) -> None:
+        """Widen table ``name`` by columns ``headers`` at its right end (Excel's ListColumns.Add)."""
         ...
 
     def sheet_names(self) -> list[str]:
@@ -223,6 +227,11 @@ def check_room(live: LiveBook, ref: TableRef, edit: TableEdit) -> None:
     if ref.totals_row:
         raise PerseatError(f"the {ref.name} table has a Total Row; turn it off (Table Design ▸ Total Row) "
                            "and try again")
+    k = len(edit.add_columns)
+    if k and any(not is_blank(r) for r in live.read(ref.sheet, ref.header_row, ref.first_col + ref.n_cols,
+                                                     ref.n_rows + 1, k)):
+        raise PerseatError(f"the {ref.name} table must gain column(s) {', '.join(edit.add_columns)} at its right, "
+                           "but the cells there are not empty; move what is there and try again")
     n = len(edit.append)
     if n and any(not is_blank(r) for r in live.read(ref.sheet, ref.last_row + 1, ref.first_col, n, ref.n_cols)):
         raise PerseatError(f"the {ref.name} table must grow by {n} rows into {ref.address(ref.last_row + 1, n)}, "
@@ -234,6 +243,10 @@ def apply_edit_live(live: LiveBook, ref: TableRef, t: RawTable, edit: TableEdit)
     stay (Final invoices, formulas in extra columns) are never rewritten. Appends first, then deletes
     bottom-up, so the table never becomes empty on the way."""
     first = ref.header_row + 1
+    if edit.add_columns:
+        live.add_columns(ref.name, edit.add_columns)
+        ref = replace(ref, n_cols=ref.n_cols + len(edit.add_columns))
+        t = t.with_columns(edit.add_columns)
     by_col: dict[int, dict[int, Any]] = {}
     for i, j, v in edit.cells:
         by_col.setdefault(j, {})[i] = v

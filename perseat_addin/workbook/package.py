@@ -216,6 +216,38 @@ class Package:
         sheet.extend_dimension(c1, last_new)
         self._edited[t.table_part] = t.root
 
+    def add_columns(self, name: str, headers: Sequence[str]) -> None:
+        """Widen table ``name`` by ``headers`` at its right end (a workbook made before those columns
+        existed): header cells styled like the last header, new ``tableColumn`` entries, ref and filter
+        range widened. Refuses if the cells to the right hold anything."""
+        if not headers:
+            return
+        t = self._table(name)
+        c0, r0, c1, r1 = _range(t.ref)
+        sheet = self._sheet(t.sheet_part)
+        k = len(headers)
+        clash = sheet.occupied(c1 + 1, c1 + k, r0, r1)
+        if clash:
+            raise PerseatError(f"sheet {self._sheet_name(t)} has data in {clash}, right of the {t.name} table; move "
+                               f"it so the table can gain column(s) {', '.join(headers)}, then try again")
+        head = sheet.cell(c1, r0, create=False)
+        style = int(head.get("s", "0")) if head is not None else 0
+        cols = t.root.find(f"{_M}tableColumns")
+        if cols is None:
+            raise PerseatError(f"{self.path}: the {t.name} table's definition lists no columns; nothing was written")
+        ids = [int(c.get("id", "0")) for c in cols.iter(f"{_M}tableColumn")]
+        for i, h in enumerate(headers):
+            sheet.set(c1 + 1 + i, r0, h, style)
+            etree.SubElement(cols, f"{_M}tableColumn", id=str(max(ids, default=0) + 1 + i), name=h)
+        cols.set("count", str(len(ids) + k))
+        new_ref = f"{col_letter(c0)}{r0}:{col_letter(c1 + k)}{r1}"
+        t.root.set("ref", new_ref)
+        af = t.root.find(f"{_M}autoFilter")
+        if af is not None:
+            af.set("ref", new_ref)
+        sheet.extend_dimension(c1 + k, r1)
+        self._edited[t.table_part] = t.root
+
     def _calculated(self, t: _Table) -> dict[int, str]:
         out = {}
         for j, col in enumerate(t.root.iter(f"{_M}tableColumn")):
