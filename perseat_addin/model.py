@@ -94,10 +94,27 @@ class LineKind(Word):
     """The top-up to MinFee when recurring lines (:data:`RECURRING`) fall short: ``invoice_run``."""
     ADJUSTMENT = "adjustment"
     """Billing in advance: last month's actual changes vs. what was billed ahead: ``_adjustment_lines``."""
+    ONE_TIME = "one-time"
+    """An AddOns row with Frequency ``once``: billed in full on the invoice of the period that contains its
+    Start, never prorated, never again: ``_Pricer.addon_line``."""
+    CORRECTION = "correction"
+    """A late change to a recorded period, priced with that period's recorded rules: ``engine.corrections``."""
+    CREDIT = "credit"
+    """A credit note's line: part or all of a recorded invoice given back: ``engine.ledger.credit_note``."""
     DISCOUNT = "discount"
     """DiscountPct of the subtotal, a negative line rounded once: ``_discount_and_tax``."""
     TAX = "tax"
     """TaxRate on the taxable lines after discount, rounded once per invoice: ``_discount_and_tax``."""
+
+
+class DocKind(Word):
+    """An Invoices row's Kind (SPEC §3): what the recorded document is."""
+
+    INVOICE = "Invoice"
+    """A bill for a period: ``engine.invoicing.invoice_run``."""
+    CREDIT = "Credit"
+    """A credit note: its lines are negative; Corrects names the invoice it credits (blank for a period
+    whose charges came out negative): ``engine.ledger.credit_note``."""
 
 
 RECURRING = (LineKind.SEATS, LineKind.SEAT_CHANGE, LineKind.DEVICES, LineKind.DEVICE_CHANGE, LineKind.ADDON)
@@ -358,6 +375,8 @@ class Invoice:
     lines: tuple[Line, ...]
     status: str = "Draft"
     seats: int = 0  # billed seats on the period's last day, for the register
+    kind: DocKind = DocKind.INVOICE
+    corrects: str = ""  # a credit note: the InvoiceNo it credits
 
     @property
     def subtotal_cents(self) -> int:

@@ -629,7 +629,7 @@ def test_generate_refuses_before_writing_when_a_table_cannot_grow(template: Path
     sheets = list(book.wb.sheetnames)
     outcome = m.generate_invoices(book)
     assert not outcome.ok and len(book.alerts) == 1
-    assert outcome.message.startswith("The Invoices table must grow by 7 rows into Invoices!A3:K9, but those cells "
+    assert outcome.message.startswith("The Invoices table must grow by 6 rows into Invoices!A3:K8, but those cells "
                                       "are not empty")
     assert book.wb.sheetnames == sheets and book.rows("Invoices") == []
     assert not (tmp_path / "invoices").exists()

@@ -18,16 +18,19 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from perseat_addin.errors import FinalizedError, PerseatError, Problem
-from perseat_addin.model import Invoice, Period
+from perseat_addin.model import DocKind, Invoice, Period
 from perseat_addin.money import cents_to_decimal, fmt_money, to_decimal
 from perseat_addin.tables import RawTable, TableEdit, header_key, is_blank
 
-INVOICE_COLUMNS = ("InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax",
-                   "Total", "Status", "File")
-LINE_COLUMNS = ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount")
+INVOICE_COLUMNS = ("InvoiceNo", "Kind", "Corrects", "Client", "Period", "IssueDate", "DueDate", "Subtotal",
+                   "Discount", "Tax", "Total", "Status", "File")
+LINE_COLUMNS = ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount", "Taxable")
 REQUIRED = {"Invoices": ("InvoiceNo", "Client", "Period", "Status"), "InvoiceLines": ("InvoiceNo", "Amount"),
             "Settings": ("Setting", "Value")}
 """Columns a table must have before the program writes to it."""
+ADDED = {"Invoices": ("Kind", "Corrects"), "InvoiceLines": ("Kind", "Description", "Quantity", "UnitPrice",
+                                                            "Taxable")}
+"""Columns the program adds the first time it records into a table made before them (SPEC §3)."""
 
 NUMBER_FORMATS = {"IssueDate": "yyyy-mm-dd", "DueDate": "yyyy-mm-dd", "Subtotal": "#,##0.00",
                   "Discount": "#,##0.00", "Tax": "#,##0.00", "Total": "#,##0.00", "UnitPrice": "#,##0.00",
@@ -47,6 +50,37 @@ def _text(v: Any) -> str:
 
 def _status(t: RawTable, row: Sequence[Any]) -> str:
     return _text(t.get(row, "Status")).lower()
+
+
+def is_draft(t: RawTable, row: Sequence[Any]) -> bool:
+    """A Draft row: the only kind the program may rewrite or delete."""
+    return _status(t, row) == "draft"
+
+
+def is_recorded(t: RawTable, row: Sequence[Any]) -> bool:
+    """A recorded document (SPEC §3): a non-blank row whose Status is anything but Draft — Final, Sent,
+    Paid, Void, any word staff type, or blank."""
+    return not is_blank(row) and not is_draft(t, row)
+
+
+def doc_kind(t: RawTable, row: Sequence[Any]) -> DocKind:
+    """The row's Kind (a workbook made before the column: every row is an invoice)."""
+    return DocKind.CREDIT if _text(t.get(row, "Kind")).lower() == "credit" else DocKind.INVOICE
+
+
+def period_documents(invoices: RawTable, period: Period) -> list[str]:
+    """Numbers of ``period``'s recorded documents (its invoices and the credit notes a negative month
+    gave; not the credit notes issued later against one invoice)."""
+    p = str(period)
+    return [_text(invoices.get(r, "InvoiceNo")) for r in invoices.rows
+            if is_recorded(invoices, r) and Period.key(invoices.get(r, "Period")) == p
+            and not _text(invoices.get(r, "Corrects"))]
+
+
+def recorded_periods(invoices: RawTable) -> list[str]:
+    """Every period with a recorded document, sorted (YYYY-MM)."""
+    return sorted({Period.key(invoices.get(r, "Period")) for r in invoices.rows if is_recorded(invoices, r)}
+                  - {""})
 
 
 # --------------------------------------------------------------------------
@@ -83,7 +117,8 @@ def _excel_datetime(d: dt.date) -> dt.datetime:
 def invoice_row(t: RawTable, inv: Invoice, status: str, file: str = "") -> tuple[Any, ...]:
     """An Invoices row (money as Excel numbers, dates as Excel dates)."""
     return t.make({
-        "InvoiceNo": inv.number, "Client": inv.client.name, "Period": str(inv.period),
+        "InvoiceNo": inv.number, "Kind": str(inv.kind), "Corrects": inv.corrects or None,
+        "Client": inv.client.name, "Period": str(inv.period),
         "IssueDate": _excel_datetime(inv.issue_date), "DueDate": _excel_datetime(inv.due_date),
         "Subtotal": float(cents_to_decimal(inv.subtotal_cents)),
         "Discount": float(cents_to_decimal(inv.discount_cents)),
@@ -96,61 +131,106 @@ def line_rows(t: RawTable, inv: Invoice) -> list[tuple[Any, ...]]:
     """The InvoiceLines rows of one invoice, numbered from 1."""
     return [t.make({"InvoiceNo": inv.number, "Line": k, "Kind": str(ln.kind), "Description": ln.description,
                     "Quantity": float(ln.quantity), "UnitPrice": float(ln.unit_price),
-                    "Amount": float(ln.amount)})
+                    "Amount": float(ln.amount), "Taxable": "Yes" if ln.taxable else "No"})
             for k, ln in enumerate(inv.lines, start=1)]
 
 
 def replaced_drafts(invoices: RawTable, period: Period) -> list[int]:
-    """Indexes of ``period``'s rows that are not Final (what recording the period replaces)."""
+    """Indexes of ``period``'s Draft rows (what recording the period replaces)."""
     p = str(period)
     return [i for i, row in enumerate(invoices.rows)
-            if not is_blank(row) and Period.key(invoices.get(row, "Period")) == p and _status(invoices, row) != "final"]
+            if is_draft(invoices, row) and Period.key(invoices.get(row, "Period")) == p]
+
+
+def widened(t: RawTable, kind: str) -> tuple[RawTable, tuple[str, ...]]:
+    """The table with the columns the program writes (those it lacks added at the right end), and those."""
+    add = tuple(t.missing(ADDED.get(kind, ())))
+    return t.with_columns(add), add
+
+
+def _last_recorded(t: RawTable, numbers: set[str] | None = None) -> int:
+    """Index of the last row that must never move: a recorded document (or, for lines, a line of one of
+    ``numbers``); -1 when none."""
+    last = -1
+    for i, row in enumerate(t.rows):
+        if numbers is None:
+            keep = is_recorded(t, row)
+        else:
+            keep = not is_blank(row) and _text(t.get(row, "InvoiceNo")).lower() in numbers
+        if keep:
+            last = i
+    return last
+
+
+def replace_rows(t: RawTable, add: tuple[str, ...], positions: Sequence[int], new: Sequence[tuple[Any, ...]],
+                 fixed_until: int) -> TableEdit:
+    """Put ``new`` rows where the rows at ``positions`` were: in place first (so rows below never move),
+    the rest appended; surplus old rows and blank rows below ``fixed_until`` deleted."""
+    spots = sorted(set(positions))
+    blank = [i for i in range(fixed_until + 1, len(t.rows)) if is_blank(t.rows[i]) and i not in spots]
+    spots = sorted(set(spots) | set(blank))
+    cells: list[tuple[int, int, Any]] = []
+    for i, row in zip(spots, new, strict=False):
+        old = t.rows[i]
+        for j, v in enumerate(row):
+            if v is not None or (j < len(old) and old[j] is not None and t.headers[j] in _OWNED):
+                cells.append((i, j, v))
+    surplus = spots[len(new):]
+    moved = [i for i in surplus if i <= fixed_until]
+    if moved:
+        # a draft above a recorded row: blank it in place rather than move the recorded rows up
+        cells += [(i, j, None) for i in moved for j, h in enumerate(t.headers) if h in _OWNED]
+        surplus = [i for i in surplus if i > fixed_until]
+    return TableEdit(t.name, cells=tuple(cells), delete=tuple(surplus), append=tuple(new[len(spots):]),
+                     add_columns=add)
+
+
+_OWNED = frozenset(INVOICE_COLUMNS) | frozenset(LINE_COLUMNS)
+"""Columns the program writes (an in-place row's other columns are the user's and stay)."""
 
 
 def record_edits(invoices_t: RawTable, lines_t: RawTable, invoices: Sequence[Invoice], period: Period, *,
                  final: bool = False, files: Mapping[str, str] | None = None) -> tuple[TableEdit, TableEdit]:
     """Edits that replace ``period``'s Draft invoices (and their lines) with ``invoices``.
 
-    Final rows are never changed: a Final invoice of the same client and period
-    raises :class:`FinalizedError`; a new number already used by a row that
-    stays raises :class:`PerseatError`. Blank rows are removed.
+    Recorded rows (any Status but Draft) are never changed or moved: a period that already has recorded
+    documents raises :class:`FinalizedError`; a new number already used by a row that stays raises
+    :class:`PerseatError`. New rows take the drafts' places first, so nothing below them moves.
     """
     _require(invoices_t, "Invoices")
     _require(lines_t, "InvoiceLines")
-    p = str(period)
-    drafts = set(replaced_drafts(invoices_t, period))
-    new_clients = {i.client.name.strip().lower() for i in invoices}
-    delete: list[int] = []
-    dropped: set[str] = set()
+    inv_w, inv_add = widened(invoices_t, "Invoices")
+    lines_w, lines_add = widened(lines_t, "InvoiceLines")
+    recorded = period_documents(inv_w, period)
+    if recorded and invoices:
+        shown = ", ".join(recorded[:3]) + (" …" if len(recorded) > 3 else "")
+        raise FinalizedError(f"{period.label()} is already recorded ({shown}); recorded documents are never "
+                             f"replaced. Re-issue them with perseat invoice --period {period}; a late change is "
+                             "billed as a correction on the next invoice, a mistake is corrected with a credit "
+                             "note (perseat credit)")
+    drafts = replaced_drafts(inv_w, period)
+    dropped = {_text(inv_w.get(inv_w.rows[i], "InvoiceNo")).lower() for i in drafts} - {""}
     kept: dict[str, tuple[str, str]] = {}
-    for i, row in enumerate(invoices_t.rows):
-        number = _text(invoices_t.get(row, "InvoiceNo"))
-        if is_blank(row) or i in drafts:
-            delete.append(i)
-            if number:
-                dropped.add(number.lower())
+    for i, row in enumerate(inv_w.rows):
+        number = _text(inv_w.get(row, "InvoiceNo"))
+        if is_blank(row) or i in drafts or not number:
             continue
-        client = _text(invoices_t.get(row, "Client"))
-        row_period = Period.key(invoices_t.get(row, "Period"))
-        if row_period == p and client.lower() in new_clients:
-            raise FinalizedError(f"{number} for {client} ({p}) is Final and cannot be replaced; "
-                                 "issue a credit invoice instead")
-        kept[number.lower()] = (_text(invoices_t.get(row, "Status")) or "Draft", row_period)
+        kept[number.lower()] = (_text(inv_w.get(row, "Status")) or "recorded", Period.key(inv_w.get(row, "Period")))
     for inv in invoices:
         if inv.number.lower() in kept:
             status, used_in = kept[inv.number.lower()]
             raise PerseatError(
-                f"invoice number {inv.number} is already used by the {status} invoice for {used_in} in the "
+                f"invoice number {inv.number} is already used by the {status} document for {used_in} in the "
                 f"Invoices table; finalize or delete that period's Draft rows, or set NextInvoiceNumber in "
                 "Settings above the highest number used")
     dropped -= set(kept)
-    line_delete = tuple(i for i, row in enumerate(lines_t.rows)
-                        if is_blank(row) or _text(lines_t.get(row, "InvoiceNo")).lower() in dropped)
     status = "Final" if final else "Draft"
-    new_invoices = tuple(invoice_row(invoices_t, inv, status, (files or {}).get(inv.number, "")) for inv in invoices)
-    new_lines = tuple(r for inv in invoices for r in line_rows(lines_t, inv))
-    return (TableEdit(invoices_t.name, delete=tuple(delete), append=new_invoices),
-            TableEdit(lines_t.name, delete=line_delete, append=new_lines))
+    new_invoices = [invoice_row(inv_w, inv, status, (files or {}).get(inv.number, "")) for inv in invoices]
+    new_lines = [r for inv in invoices for r in line_rows(lines_w, inv)]
+    old_lines = [i for i, row in enumerate(lines_w.rows)
+                 if not is_blank(row) and _text(lines_w.get(row, "InvoiceNo")).lower() in dropped]
+    return (replace_rows(inv_w, inv_add, drafts, new_invoices, _last_recorded(inv_w)),
+            replace_rows(lines_w, lines_add, old_lines, new_lines, _last_recorded(lines_w, set(kept))))
 
 
 def finalize_edit(invoices_t: RawTable, period: Period) -> tuple[TableEdit, tuple[str, ...]]:

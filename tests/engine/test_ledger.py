@@ -28,20 +28,21 @@ from perseat_addin.tasks.filebook import FileBook
 from perseat_addin.tasks.invoice import record
 
 NOV, DEC = Period(2026, 11), Period(2026, 12)
-INVOICE_HEADS = ["InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax", "Total",
-                 "Status", "File"]
+INVOICE_HEADS = ["InvoiceNo", "Kind", "Corrects", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount",
+                 "Tax", "Total", "Status", "File"]
 
 
 def invoices_table(*rows: tuple[str, str, str, float, str]) -> RawTable:
     """Invoices rows as (InvoiceNo, Client, Period, Total, Status); other columns blank."""
     return RawTable.of("Invoices", [INVOICE_HEADS, *[
-        [n, c, p, None, None, t, 0.0, 0.0, t, s, ""] for n, c, p, t, s in rows]])
+        [n, "Invoice", None, c, p, None, None, t, 0.0, 0.0, t, s, ""] for n, c, p, t, s in rows]])
 
 
 def lines_table(*rows: tuple[str, float]) -> RawTable:
     """InvoiceLines rows as (InvoiceNo, Amount)."""
     return RawTable.of("InvoiceLines", [["InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice",
-                                          "Amount"], *[[n, 1, "seats", "x", 1.0, a, a] for n, a in rows]])
+                                          "Amount", "Taxable"], *[[n, 1, "seats", "x", 1.0, a, a, "Yes"]
+                                                                  for n, a in rows]])
 
 
 def invoice(number: str, client: str, amount: str, period: Period = NOV) -> Invoice:
@@ -78,9 +79,10 @@ def test_recording_replaces_the_periods_drafts_and_their_lines() -> None:
     assert column(after, "Total") == [100.0, 120.0]
     assert column(after, "Period") == ["2026-10", "2026-11"]
     assert after.rows[0] == inv.rows[0]  # the Final row is untouched
-    assert inv_edit.delete == (1, 2) and not inv_edit.cells
+    assert inv_edit.delete == (2,)  # the new invoice takes the first draft's place; the other draft goes
+    assert {i for i, _, _ in inv_edit.cells} == {1}
     after_lines = apply_edit(lines, line_edit)
-    assert [(r[0], r[-1]) for r in after_lines.rows] == [("HV-990", 100.0), ("HV-1001", 120.0)]
+    assert [(r[0], r[6]) for r in after_lines.rows] == [("HV-990", 100.0), ("HV-1001", 120.0)]
 
 
 def test_recording_writes_excel_values() -> None:
@@ -92,25 +94,26 @@ def test_recording_writes_excel_values() -> None:
     assert values["IssueDate"] == dt.datetime(2026, 12, 1) and values["DueDate"] == dt.datetime(2026, 12, 31)
     assert values["Total"] == 12.34 and isinstance(values["Total"], float)
     assert (values["Status"], values["File"]) == ("Draft", "invoices/2026-11/HV-1 Acme.pdf")
-    assert line_edit.append == (("HV-1", 1, "seats", "Acme seats", 1.0, 12.34, 12.34),)
+    assert line_edit.append == (("HV-1", 1, "seats", "Acme seats", 1.0, 12.34, 12.34, "Yes"),)
 
 
-def test_blank_rows_are_removed_and_extra_columns_left_alone() -> None:
-    inv = RawTable.of("Invoices", [[*INVOICE_HEADS, "Paid"], [None] * 12])
+def test_blank_rows_are_reused_or_removed_and_extra_columns_left_alone() -> None:
+    inv = RawTable.of("Invoices", [[*INVOICE_HEADS, "Paid"], [None] * 14, [None] * 14])
     inv_edit, _ = record_edits(inv, lines_table(), [invoice("HV-1", "Acme", "1.00")], NOV)
-    assert inv_edit.delete == (0,)
-    assert inv_edit.append[0][-1] is None  # 'Paid' is the user's column: None = not written
+    assert inv_edit.delete == (1,) and not inv_edit.append  # the first blank row takes the invoice
+    assert all(j != len(INVOICE_HEADS) for _, j, _ in inv_edit.cells)  # 'Paid' is the user's column
+    assert column(apply_edit(inv, inv_edit), "InvoiceNo") == ["HV-1"]
 
 
 def test_a_final_invoice_is_never_replaced() -> None:
     inv = invoices_table(("HV-1001", "Acme", "2026-11", 110.0, "Final"))
-    with pytest.raises(FinalizedError, match=r"HV-1001 for Acme \(2026-11\) is Final"):
+    with pytest.raises(FinalizedError, match=r"November 2026 is already recorded \(HV-1001\)"):
         record_edits(inv, lines_table(), [invoice("HV-1002", "ACME", "1.00")], NOV)
 
 
 def test_an_invoice_number_is_never_reused() -> None:
     inv = invoices_table(("HV-1001", "Acme", "2026-10", 110.0, "Draft"))
-    with pytest.raises(PerseatError, match="HV-1001 is already used by the Draft invoice for 2026-10"):
+    with pytest.raises(PerseatError, match="HV-1001 is already used by the Draft document for 2026-10"):
         record_edits(inv, lines_table(), [invoice("HV-1001", "Birch", "1.00")], NOV)
 
 
@@ -149,8 +152,8 @@ def test_finalize_marks_only_the_periods_drafts() -> None:
         ("HV-1003", "Cobalt", "2026-12", 70.0, "Draft"),
     )
     edit, numbers = finalize_edit(inv, NOV)
-    assert numbers == ("HV-1001", "HV-1002")
-    assert column(apply_edit(inv, edit), "Status") == ["Final", "Final", "Final", "Draft"]
+    assert numbers == ("HV-1001",)  # a blank Status is not Draft: a recorded row, left alone
+    assert column(apply_edit(inv, edit), "Status") == ["Final", "Final", "", "Draft"]
     assert not edit.delete and not edit.append
     none, nothing = finalize_edit(invoices_table(("HV-990", "Acme", "2026-11", 1.0, "Final")), NOV)
     assert nothing == () and not none.changes
