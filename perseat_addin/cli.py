@@ -96,9 +96,19 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     wb = FileBook(args.workbook)
     show = not args.json
     book, period = validated(wb, args.period)
+    if args.finalize:
+        why = invoice.finalize_refusal(wb, book, period)
+        early = None if args.early else invoice.early_text(book, period, dt.date.today())
+        if why or early:
+            hint = "; wait until then, or add --early to finalize now" if early else ""
+            print(f"error: {why or early}{hint}. Nothing was written.", file=sys.stderr)
+            return 1
+    run = invoice.recorded_run(wb, book, period)
+    reissued = run is not None
     wb.release()  # the priced book is all the run needs from here: the raw cells go
-    with _progress(len(book.clients), "Pricing", show) as tick:
-        run = invoice_run(book, period, progress=tick)
+    if run is None:
+        with _progress(len(book.clients), "Pricing", show) as tick:
+            run = invoice_run(book, period, progress=tick)
     if args.finalize:
         if not run.invoices:
             reasons = "; ".join(f"{c}: {r}" for c, r in run.skipped) or "no active clients"
@@ -119,7 +129,11 @@ def cmd_invoice(args: argparse.Namespace) -> int:
         print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
         return 0
     width = max([len(i.client.name) for i in run.invoices] + [6])
-    print(f"{len(run.invoices)} invoices for {period.label()} ({book.settings.currency})")
+    if reissued:
+        print(f"{len(run.invoices)} recorded documents of {period.label()} ({book.settings.currency}), re-issued "
+              "exactly as recorded; the workbook was not changed")
+    else:
+        print(f"{len(run.invoices)} invoices for {period.label()} ({book.settings.currency})")
     for inv in run.invoices:
         print(f"  {inv.number:<12} {inv.client.name:<{width}} {inv.seats:>6} seats "
               f"{fmt_money(inv.total_cents):>14}")
@@ -264,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--pdf", action="store_true", help="also write one PDF per invoice (needs LibreOffice)")
     inv.add_argument("--finalize", action="store_true",
                      help="record the invoices as Final in the workbook and advance the period")
+    inv.add_argument("--early", action="store_true",
+                     help="with --finalize: finalize a period that has not ended yet")
     inv.add_argument("--json", action="store_true", help="print a machine-readable summary")
     inv.set_defaults(func=cmd_invoice)
     chk = sub.add_parser("check", help="validate a workbook and list every problem")

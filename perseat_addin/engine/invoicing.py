@@ -311,7 +311,7 @@ def invoice_run(book: Book, period: Period | None = None,
     final = _final_clients(book, period)
     clients = [c for c in book.clients if c.active and c.name.lower() not in final]
     skipped = [(c.name, "inactive") for c in book.clients if not c.active]
-    skipped += [(c.name, f"already final: {final[c.name.lower()]}") for c in book.clients
+    skipped += [(c.name, f"already {final[c.name.lower()]}") for c in book.clients
                 if c.active and c.name.lower() in final]
     if not clients:
         return Run(book, period, [], skipped)
@@ -482,15 +482,16 @@ def _discount_and_tax(lines: list[Line], client: Client, default_tax_ppm: int,
 
 
 def _final_clients(book: Book, period: Period) -> dict[str, str]:
-    """Clients whose invoice for ``period`` is already Final → its number."""
+    """Clients whose invoice for ``period`` is already recorded (any Status but Draft) → why, with its number."""
     inv = book.invoices
     if inv.empty or "Status" not in inv or "Period" not in inv or "Client" not in inv:
         return {}
     out: dict[str, str] = {}
     for c, p, s, n in zip(inv["Client"], inv["Period"], inv["Status"],
                           inv.get("InvoiceNo", [""] * len(inv)), strict=True):
-        if str(s).strip().lower() == "final" and Period.key(p) == str(period):
-            out[str(c).strip().lower()] = str(n)
+        status = "" if s is None or (isinstance(s, float) and s != s) else str(s).strip()
+        if status.lower() != "draft" and Period.key(p) == str(period) and str(c).strip():
+            out[str(c).strip().lower()] = f"{status.lower() or 'recorded'}: {n}"
     return out
 
 

@@ -17,18 +17,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from perseat_addin.cells import to_date
 from perseat_addin.errors import FinalizedError, PerseatError, Problem
-from perseat_addin.model import DocKind, Invoice, Period
-from perseat_addin.money import cents_to_decimal, fmt_money, to_decimal
+from perseat_addin.model import Client, DocKind, Invoice, Line, LineKind, Period
+from perseat_addin.money import Cents, cents_to_decimal, fmt_money, to_decimal
 from perseat_addin.tables import RawTable, TableEdit, header_key, is_blank
 
 INVOICE_COLUMNS = ("InvoiceNo", "Kind", "Corrects", "Client", "Period", "IssueDate", "DueDate", "Subtotal",
-                   "Discount", "Tax", "Total", "Status", "File")
+                   "Discount", "Tax", "Total", "Status", "File", "Seats")
 LINE_COLUMNS = ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount", "Taxable")
 REQUIRED = {"Invoices": ("InvoiceNo", "Client", "Period", "Status"), "InvoiceLines": ("InvoiceNo", "Amount"),
             "Settings": ("Setting", "Value")}
 """Columns a table must have before the program writes to it."""
-ADDED = {"Invoices": ("Kind", "Corrects"), "InvoiceLines": ("Kind", "Description", "Quantity", "UnitPrice",
+ADDED = {"Invoices": ("Kind", "Corrects", "Seats"), "InvoiceLines": ("Kind", "Description", "Quantity", "UnitPrice",
                                                             "Taxable")}
 """Columns the program adds the first time it records into a table made before them (SPEC §3)."""
 
@@ -84,6 +85,71 @@ def recorded_periods(invoices: RawTable) -> list[str]:
 
 
 # --------------------------------------------------------------------------
+# Reading recorded documents back
+
+
+def _kind_of_line(text: str) -> LineKind:
+    try:
+        return LineKind(text.strip().lower())
+    except ValueError:
+        return LineKind.ADDON  # a kind this version does not know: an ordinary charge
+
+
+def _decimal(v: Any) -> Decimal:
+    try:
+        return to_decimal(v) if v is not None and _text(v) else Decimal(0)
+    except (ValueError, ArithmeticError):
+        return Decimal(0)
+
+
+def recorded_documents(invoices: RawTable, lines: RawTable, numbers: Sequence[str], clients: Mapping[str, Client],
+                       currency: str) -> list[Invoice]:
+    """The recorded documents ``numbers`` as they were recorded: header cells from Invoices, every line from
+    InvoiceLines (in table order). Raises :class:`PerseatError` naming the row when a document's Total is
+    not the sum of its lines (the ledger was edited by hand)."""
+    wanted = {n.lower() for n in numbers}
+    by_number: dict[str, list[Line]] = {}
+    for row in lines.rows:
+        number = _text(lines.get(row, "InvoiceNo")).lower()
+        if number not in wanted or is_blank(row):
+            continue
+        taxable = _text(lines.get(row, "Taxable")).lower()
+        kind = _kind_of_line(_text(lines.get(row, "Kind")))
+        by_number.setdefault(number, []).append(Line(
+            kind, _text(lines.get(row, "Description")), _decimal(lines.get(row, "Quantity")),
+            _decimal(lines.get(row, "UnitPrice")), Cents(_cents(lines.get(row, "Amount")) or 0),
+            taxable in ("yes", "true", "1") if taxable else kind not in (LineKind.DISCOUNT, LineKind.TAX)))
+    out: list[Invoice] = []
+    for i, row in enumerate(invoices.rows):
+        number = _text(invoices.get(row, "InvoiceNo"))
+        if number.lower() not in wanted or not is_recorded(invoices, row):
+            continue
+        name = _text(invoices.get(row, "Client"))
+        client = clients.get(name.lower()) or Client(name, "", 0, billing_contact="")
+        period = Period.parse(Period.key(invoices.get(row, "Period")))
+        issue = _date(invoices.get(row, "IssueDate")) or period.next().first
+        doc = Invoice(number, client, period, issue, _date(invoices.get(row, "DueDate")) or issue, currency,
+                      tuple(by_number.get(number.lower(), ())), status=_text(invoices.get(row, "Status")),
+                      seats=int(_decimal(invoices.get(row, "Seats"))), kind=doc_kind(invoices, row),
+                      corrects=_text(invoices.get(row, "Corrects")))
+        total = _cents(invoices.get(row, "Total"))
+        if total is not None and total != doc.total_cents:
+            raise PerseatError(
+                f"Invoices row {invoices.first_row + i}: {number}'s Total {fmt_money(total)} is not the sum of its "
+                f"{len(doc.lines)} InvoiceLines rows ({fmt_money(doc.total_cents)}); a recorded document was edited "
+                "by hand. Restore its rows as recorded (File ▸ Info ▸ Version History), then try again")
+        out.append(doc)
+    return out
+
+
+def _date(v: Any) -> dt.date | None:
+    try:
+        return to_date(v)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------
 # The rules
 
 
@@ -123,7 +189,7 @@ def invoice_row(t: RawTable, inv: Invoice, status: str, file: str = "") -> tuple
         "Subtotal": float(cents_to_decimal(inv.subtotal_cents)),
         "Discount": float(cents_to_decimal(inv.discount_cents)),
         "Tax": float(cents_to_decimal(inv.tax_cents)), "Total": float(cents_to_decimal(inv.total_cents)),
-        "Status": status, "File": file,
+        "Status": status, "File": file, "Seats": inv.seats if inv.kind is DocKind.INVOICE else None,
     })
 
 

@@ -9,24 +9,31 @@ port writes them. The ribbon adds the invoice sheets and Excel's PDFs.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.engine.ledger import (
     advanced_settings,
     draft_differences,
     finalize_edit,
+    period_documents,
     record_edits,
+    recorded_documents,
+    recorded_periods,
     replaced_drafts,
     settings_edit,
 )
 from perseat_addin.errors import PerseatError
-from perseat_addin.model import Invoice, Period
+from perseat_addin.model import BillingTiming, Book, Invoice, Period
 from perseat_addin.money import fmt_money
 from perseat_addin.outputs.layout import invoice_layout, invoice_sheet_names
 from perseat_addin.outputs.publish import file_ref, output_dir, workbook_folder, write_outputs
@@ -59,6 +66,59 @@ def ledger_edits(book: BookPort, invoices: Sequence[Invoice], period: Period, *,
     return edits
 
 
+def recorded_run(book: BookPort, loaded: Book, period: Period) -> Run | None:
+    """``period``'s recorded documents, exactly as recorded, as a run to publish again (SPEC §4
+    "Re-export"); None when the period has none. Client details (address, e-mail) are today's."""
+    inv_t = book.rows("Invoices")
+    numbers = period_documents(inv_t, period) if inv_t is not None else []
+    if inv_t is None or not numbers:
+        return None
+    lines_t = require(book, "InvoiceLines")
+    docs = recorded_documents(inv_t, lines_t, numbers, {c.name.lower(): c for c in loaded.clients},
+                              loaded.settings.currency)
+    fresh = invoice_run(replace(loaded, invoices=pd.DataFrame()), period)  # users.csv: today's reasons
+    billed = {d.client.name.lower() for d in docs}
+    return replace(fresh, invoices=docs, skipped=[(c, r) for c, r in fresh.skipped if c.lower() not in billed])
+
+
+def settled_through(loaded: Book, period: Period) -> dt.date:
+    """The last day ``period``'s invoice bills as it happened: the period's last day in arrears, the
+    previous period's last day in advance (its adjustment line)."""
+    return period.last if loaded.settings.billing_timing is BillingTiming.ARREARS else period.prev().last
+
+
+def finalize_refusal(book: BookPort, loaded: Book, period: Period) -> str | None:
+    """Why ``period`` cannot be finalized at all (already finalized, or finalizing it would skip a month);
+    None when it can."""
+    inv_t = book.rows("Invoices")
+    done = recorded_periods(inv_t) if inv_t is not None else []
+    if str(period) in done:
+        numbers = period_documents(inv_t, period) if inv_t is not None else []
+        shown = f" ({numbers[0]} … {numbers[-1]})" if len(numbers) > 1 else f" ({numbers[0]})" if numbers else ""
+        return (f"{period.label()} is already finalized{shown}; nothing was changed. Recorded documents are never "
+                f"replaced: run perseat invoice --period {period} (without --finalize) to re-issue them")
+    if done:
+        due = Period.parse(done[-1]).next()
+        if str(period) > str(due):
+            return (f"finalizing {period.label()} would skip {due.label()} (the last finalized period is "
+                    f"{done[-1]}); finalize {due} first")
+    elif str(period) > str(loaded.settings.period):
+        return (f"finalizing {period.label()} would skip BillingPeriod {loaded.settings.period} "
+                f"({loaded.settings.period.label()}); finalize that first")
+    return None
+
+
+def early_text(loaded: Book, period: Period, today: dt.date) -> str | None:
+    """When ``period`` has not yet been lived through (finalizing now would bill days that have not
+    happened): what to tell the user; None when it has."""
+    last = settled_through(loaded, period)
+    if today > last:
+        return None
+    what = period.label() if last == period.last else f"{period.label()}'s adjustment for {last:%B}"
+    return (f"{what} runs until {last:%b} {last.day}, {last.year}: finalizing before that day has passed would "
+            "bill days that have not happened yet")
+
+
 def record(book: BookPort, invoices: Sequence[Invoice], period: Period, *, final: bool,
            files: dict[str, str] | None = None) -> None:
     """Write :func:`ledger_edits` (all or nothing)."""
@@ -81,6 +141,9 @@ def generate_invoices(live: LiveBook) -> Outcome:
     book = load_live(live, tables)
     period = book.settings.period
     out_dir = output_dir(live.fullname, book.settings.output_folder, period)
+    recorded = recorded_run(port, book, period)
+    if recorded is not None:
+        return _reissue(live, tables, recorded, out_dir)
     run = invoice_run(book, progress=Progress(live, "pricing", sum(c.active for c in book.clients), "clients"))
     inv_t = require(port, "Invoices")
     pdfs = {i.number: f"{i.file_stem}.pdf" for i in run.invoices}
@@ -110,6 +173,21 @@ def generate_invoices(live: LiveBook) -> Outcome:
     lines += ["", f"{sheets} in this workbook; the PDFs and {', '.join(sorted(written))} are in {out_dir}.",
               "Review them, then press Finalize period."]
     return Outcome("\n".join(lines + warnings_text(book)))
+
+
+def _reissue(live: LiveBook, tables: LiveTables, run: Run, out_dir: Path) -> Outcome:
+    """A finalized BillingPeriod: its recorded documents drawn and exported again, exactly as recorded;
+    the ledger tables are not touched."""
+    names, stale = _invoice_sheets(live, tables, run, [])
+    pdfs = {i.number: f"{i.file_stem}.pdf" for i in run.invoices}
+    written = _write_invoices(live, run, names, stale, pdfs, out_dir, lambda: None)
+    n = len(run.invoices)
+    return Outcome("\n".join([
+        f"{run.period.label()} is already finalized: its {n} recorded document{'s' if n != 1 else ''} were drawn "
+        "again exactly as recorded (nothing in Invoices or InvoiceLines changed):",
+        *capped(_invoice_list(run.invoices)), "",
+        f"The PDFs and {', '.join(sorted(written))} are in {out_dir}. A late change is billed as a correction "
+        "on the next invoice; a mistake is corrected with a credit note."]))
 
 
 def _invoice_sheets(live: LiveBook, tables: LiveTables, run: Run,
@@ -185,6 +263,14 @@ def finalize_period(live: LiveBook) -> Outcome:
     port = ExcelBook(live)
     book = load_live(live, port.tables)
     period = book.settings.period
+    why = finalize_refusal(port, book, period)
+    if why:
+        return Outcome(f"Nothing was finalized: {why}.", ok=False)
+    early = early_text(book, period, dt.date.today())
+    if early and not live.confirm(f"{early}.\n\nFinalize {period.label()} now anyway?",
+                                  f"{PREFIX}: Finalize period"):
+        return Outcome(f"Nothing was finalized. Press Finalize period again after {period.label()} ends.",
+                       ok=False)
     inv_t, lines_t, settings_t = (port.tables.rows[k] for k in WRITTEN_TABLES)
     assert inv_t is not None and lines_t is not None and settings_t is not None  # _load
     edit, numbers = finalize_edit(inv_t, period)
