@@ -679,6 +679,38 @@ def test_finalize_marks_final_and_advances(template: Path, tmp_path: Path) -> No
     assert set(r["InvoiceNo"] for r in finals) <= set(book.wb.sheetnames)
 
 
+def test_generate_on_a_finalized_period_redraws_the_recorded_documents(template: Path, tmp_path: Path) -> None:
+    book = ExcelStandIn(copy_of(template, tmp_path))
+    m.generate_invoices(book)
+    assert m.finalize_period(book).ok
+    finals, lines = book.rows("Invoices"), book.rows("InvoiceLines")
+    book.type_into("Settings", ("Setting", "BillingPeriod"), "Value", "2026-11")  # staff put it back a month
+    outcome = m.generate_invoices(book)
+    assert outcome.ok, outcome.message
+    assert "November 2026 is already finalized: its 7 recorded documents were drawn again exactly as recorded" \
+        in outcome.message
+    assert book.rows("Invoices") == finals and book.rows("InvoiceLines") == lines  # the ledger untouched
+    assert {f"HV-{n}" for n in range(1001, 1008)} <= set(book.wb.sheetnames)
+
+
+def test_finalize_before_the_period_ends_asks_first(template: Path, tmp_path: Path) -> None:
+    wb = copy_of(template, tmp_path)
+    book = ExcelStandIn(wb)
+    m.generate_invoices(book)
+    assert m.finalize_period(book).ok
+    book = ExcelStandIn(wb)  # the saved workbook, opened again
+    m.generate_invoices(book)  # December, still running
+    drafts = book.rows("Invoices")
+    book.answer = False
+    outcome = m.finalize_period(book)
+    assert not outcome.ok and outcome.message.startswith("Nothing was finalized.")
+    assert "December 2026 runs until Dec 31, 2026" in book.questions[-1][1]
+    assert book.rows("Invoices") == drafts and book.setting("BillingPeriod") == "2026-12"
+    book.answer = True
+    assert m.finalize_period(book).ok
+    assert book.setting("BillingPeriod") == "2027-01"
+
+
 def test_finalize_without_drafts_refuses(template: Path, tmp_path: Path) -> None:
     wb = copy_of(template, tmp_path)
     before = wb.read_bytes()
