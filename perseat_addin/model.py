@@ -264,6 +264,7 @@ class Plan:
     taxable: bool = True
     description: str = ""
     tiers: tuple[tuple[int | None, int], ...] = ()
+    tier_flat: tuple[int, ...] = ()  # each tier's FlatFee, micros (aligned with ``tiers``; empty: none)
 
     def tier_table(self) -> tuple[tuple[int | None, int], ...]:
         """Tiers used for pricing: a flat plan is one unbounded tier at Rate."""

@@ -90,15 +90,19 @@ def _seat_line(plan: Plan, table: PlanTable, p_idx: int, seats: int, price: int)
         return f"{_plural(seats, 'user')} × {fmt_rate(plan.rate_micros)} {plan.name}", \
             micros_to_decimal(plan.rate_micros if plan.tiering is Tiering.FLAT else 0)
     t = int(table.tier_index(np.array(p_idx), np.array(seats)))
+    unit = (Decimal(price) / Decimal(seats) / MICRO).quantize(Decimal("0.0001")).normalize()
     if plan.tiering is Tiering.VOLUME:
-        rate = int(table.rate[p_idx, t])
-        return f"{_plural(seats, 'user')} × {fmt_rate(rate)} {plan.name} (volume tier {_tier_name(table, p_idx, t)})", \
-            micros_to_decimal(rate)
+        rate, fee = int(table.rate[p_idx, t]), int(table.flat[p_idx, t])
+        head = f"{_plural(seats, 'user')} × {fmt_rate(rate)} {plan.name} (volume tier {_tier_name(table, p_idx, t)}"
+        if fee:
+            return f"{head}, + flat fee {fmt_rate(fee)})", unit
+        return f"{head})", micros_to_decimal(rate)
     parts = []
     for j in range(t + 1):
         n = min(seats, int(table.upper[p_idx, j])) - int(table.lower[p_idx, j])
         parts.append(f"{n} × {fmt_rate(int(table.rate[p_idx, j]))}")
-    unit = (Decimal(price) / Decimal(seats) / MICRO).quantize(Decimal("0.0001")).normalize()
+        if table.flat[p_idx, j]:
+            parts.append(f"flat {fmt_rate(int(table.flat[p_idx, j]))}")
     return f"{_plural(seats, 'user')} {plan.name} ({' + '.join(parts)})", unit
 
 

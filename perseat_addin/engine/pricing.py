@@ -32,6 +32,8 @@ class PlanTable:
     lower: IntArray  # (P, T) seats below the tier
     rate: IntArray  # (P, T) micros per seat in the tier
     before: IntArray  # (P, T) graduated charge of all seats below the tier
+    flat: IntArray  # (P, T) FlatFee of the tier (volume: the tier reached)
+    flat_upto: IntArray  # (P, T) FlatFees of every tier up to and including this one (graduated)
     volume: npt.NDArray[np.bool_]  # (P,) volume tiering
     min_users: IntArray
     device_rate: IntArray
@@ -44,11 +46,14 @@ class PlanTable:
         n = len(plans)
         upper = np.full((n, t_max), _BIG, dtype=np.int64)
         rate = np.zeros((n, t_max), dtype=np.int64)
+        flat = np.zeros((n, t_max), dtype=np.int64)
         for i, p in enumerate(plans):
             tiers = p.tier_table()
             for j, (up, r) in enumerate(tiers):
                 upper[i, j] = _BIG if up is None else up
                 rate[i, j] = r
+            if tiers is p.tiers:
+                flat[i, :len(p.tier_flat)] = p.tier_flat
             # padding tiers repeat the top tier and are never reached
             rate[i, len(tiers):] = tiers[-1][1]
         lower = np.zeros_like(upper)
@@ -59,7 +64,7 @@ class PlanTable:
         before[:, 1:] = np.cumsum(width[:, :-1] * rate[:, :-1], axis=1)
         return cls(
             names=tuple(p.name for p in plans),
-            upper=upper, lower=lower, rate=rate, before=before,
+            upper=upper, lower=lower, rate=rate, before=before, flat=flat, flat_upto=np.cumsum(flat, axis=1),
             volume=np.array([p.tiering is Tiering.VOLUME for p in plans], dtype=bool),
             min_users=np.array([p.min_users for p in plans], dtype=np.int64),
             device_rate=np.array([p.device_rate_micros for p in plans], dtype=np.int64),
@@ -90,8 +95,9 @@ class PlanTable:
         p = np.broadcast_to(p, seats.shape)
         r = self.rate[p, t]
         vol = self.volume[p]
-        graduated = self.before[p, t] + (seats - self.lower[p, t]) * r
-        return np.asarray(np.where(vol, seats * r, graduated), dtype=np.int64)
+        graduated = self.before[p, t] + (seats - self.lower[p, t]) * r + self.flat_upto[p, t]
+        charge = np.where(vol, seats * r + self.flat[p, t], graduated)
+        return np.asarray(np.where(seats > 0, charge, 0), dtype=np.int64)  # no seats, no tier fee
 
 
 def price(plan: Plan, users: int, devices: int = 0) -> tuple[int, int, int]:

@@ -125,7 +125,7 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
             v = int(v)
         return default if v is None else str(v).strip()
 
-    def number(name: str, *, required: bool = False, integer: bool = False,
+    def number(name: str, *, required: bool = False, integer: bool = False, rate: bool = False,
                lo: Decimal | None = None, hi: Decimal | None = None) -> Decimal | None:
         v, row = get(name)
         if v is None:
@@ -143,6 +143,10 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
             return None
         if integer and d != d.to_integral_value():
             err(name, row, f"{d} is not a whole number", "type a whole number")
+            return None
+        if rate and d >= 1 and not typed.endswith("%"):
+            err(name, row, f"{d.normalize():f} would mean {d * 100:.0f}%",
+                f"type {d.normalize():f}% for {d.normalize():f} percent, or 100% if {d * 100:.0f}% is meant")
             return None
         if (lo is not None and d < lo) or (hi is not None and d > hi):
             err(name, row, f"{d} is out of range", f"type a value from {lo} to {hi}")
@@ -181,7 +185,7 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
                 err("BillingPeriod", get("BillingPeriod")[1], str(exc), "type e.g. 2026-11")
     nxt = number("NextInvoiceNumber", required=True, integer=True, lo=Decimal(1))
     terms = number("PaymentTermsDays", integer=True, lo=Decimal(0), hi=Decimal(365))
-    tax = number("DefaultTaxRate", lo=Decimal(0), hi=Decimal(1))
+    tax = number("DefaultTaxRate", rate=True, lo=Decimal(0), hi=Decimal(1))
     snap_v, _ = get("SnapshotDay")
     snapshot: int | None = 1
     if snap_v is not None:
@@ -238,12 +242,16 @@ def load_plans(t: Table | None, tiers: Table | None,
         problems.append(Problem(t.sheet, None, None, "the Plans table has no rows",
                                      "add at least one plan with its Rate"))
     tier_rows: dict[str, list[tuple[int | None, int, int]]] = {}
+    tier_fees: dict[tuple[str, int], int] = {}
     if tiers is not None:
-        for plan, upto, rate, row in zip(tiers.frame["Plan"], tiers.frame.get("UpTo", [None] * len(tiers.frame)),
-                                         tiers.frame["Rate"], tiers.frame["_row"], strict=True):
+        blank = [None] * len(tiers.frame)
+        for plan, upto, rate, fee, row in zip(tiers.frame["Plan"], tiers.frame.get("UpTo", blank),
+                                              tiers.frame["Rate"], tiers.frame.get("FlatFee", blank),
+                                              tiers.frame["_row"], strict=True):
             if plan and rate is not None:
                 tier_rows.setdefault(plan.lower(), []).append(
                     (None if upto is None else int(upto), to_micros(rate), int(row)))
+                tier_fees[(plan.lower(), int(row))] = _micros(_dec(fee))
     out: dict[str, Plan] = {}
     seen: dict[str, int] = {}
     for r in f.to_dict("records"):
@@ -261,6 +269,7 @@ def load_plans(t: Table | None, tiers: Table | None,
             continue
         tiering = Tiering(r.get("Tiering") or "flat")
         plan_tiers: tuple[tuple[int | None, int], ...] = ()
+        flat_fees: tuple[int, ...] = ()
         if tiering is not Tiering.FLAT:
             rows = tier_rows.get(key, [])
             if not rows and not need_tiers:
@@ -289,6 +298,11 @@ def load_plans(t: Table | None, tiers: Table | None,
             if not ok:
                 continue
             plan_tiers = tuple((u, rate) for u, rate, _ in rows)
+            flat_fees = tuple(tier_fees.get((key, tr), 0) for _, _, tr in rows)
+        elif r["Rate"] == 0:
+            problems.append(Problem(*t.where(row, "Rate"), f"plan {name!r} has Rate 0: its users are billed nothing",
+                                    "type the price per user per month (or ignore this if the plan is free)",
+                                    "warning"))
         inc = r.get("IncludedHours")
         out[key] = Plan(
             name=name,
@@ -303,6 +317,7 @@ def load_plans(t: Table | None, tiers: Table | None,
             taxable=_yes(r.get("Taxable"), True),
             description=_text(r.get("Description")),
             tiers=plan_tiers,
+            tier_flat=flat_fees if any(flat_fees) else (),
         )
     if tiers is not None:
         for key, rows in tier_rows.items():

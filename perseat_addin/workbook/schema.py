@@ -8,6 +8,8 @@ row and column instead of raising; a whole column is converted at once so a
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -53,6 +55,7 @@ SCHEMA: dict[str, tuple[Col, ...]] = {
         Col("Plan", required=True),
         Col("UpTo", "int", aliases=("upto", "maxusers", "to")),
         Col("Rate", "number", required=True),
+        Col("FlatFee", "number", aliases=("flat", "flatamount", "fixedfee")),
     ),
     "UserTypes": (
         Col("Type", required=True),
@@ -71,6 +74,9 @@ SCHEMA: dict[str, tuple[Col, ...]] = {
         Col("DiscountPct", "pct", aliases=("discount", "discount%")),
         Col("TaxRate", "pct", aliases=("tax", "tax%")),
         Col("ProrationMode", "choice", choices=("daily", "snapshot", "peak", "full")),
+        Col("PaymentTermsDays", "int", aliases=("terms", "paymentterms")),
+        Col("Start", "date", aliases=("contractstart", "startdate")),
+        Col("End", "date", aliases=("contractend", "enddate")),
     ),
     "Roster": (
         Col("Client", required=True),
@@ -102,6 +108,7 @@ SCHEMA: dict[str, tuple[Col, ...]] = {
         Col("Start", "date"),
         Col("End", "date"),
         Col("Taxable", "yesno"),
+        Col("Frequency", "choice", choices=("monthly", "once")),
     ),
     "Usage": (
         Col("Client", required=True),
@@ -122,8 +129,32 @@ SCHEMA: dict[str, tuple[Col, ...]] = {
         Col("Total", "any"),
         Col("Status"),
         Col("File"),
+        Col("Kind"),
+        Col("Corrects"),
     ),
 }
+
+LOOKALIKES: dict[str, dict[str, tuple[str, ...]]] = {
+    "Roster": {
+        "Start": ("start", "begin", "first day", "joined", "join date", "hired", "hire date", "onboard"),
+        "End": ("end", "last day", "leave", "left", "leaver", "termination", "terminated", "exit", "offboard",
+                "departure"),
+        "Status": ("status", "state", "enabled", "disabled", "blocked", "active"),
+        "Plan": ("plan", "package", "bundle", "tier", "sku"),
+    },
+    "AddOns": {
+        "Start": ("start", "begin", "from", "first"),
+        "End": ("end", "until", "last", "stop"),
+        "Frequency": ("frequency", "recurrence", "recurring", "once", "one-time", "one time", "onetime", "interval",
+                      "cycle", "billing"),
+    },
+    "Clients": {
+        "TaxRate": ("tax", "vat", "gst", "hst"),
+        "DiscountPct": ("discount", "disc", "rebate"),
+    },
+}
+"""Optional columns that change money, and words a header meant for them tends to hold: a table lacking
+the column but holding an unknown header with one of these words is a problem naming both."""
 
 REQUIRED_TABLES = ("Settings", "Plans", "Clients", "Roster")
 
@@ -150,6 +181,39 @@ def _is_blank(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
+def _lookalikes(raw: RawTable, table: str, index: dict[str, int], by_key: dict[str, int],
+                problems: list[Problem]) -> None:
+    """A missing optional money column beside an unknown header that resembles it ("Last Day" for End)."""
+    known = {header_key(c.name) for c in SCHEMA[table]} | {a for c in SCHEMA[table] for a in c.aliases}
+    unknown = [(i, h) for i, h in enumerate(raw.headers) if h and header_key(h) not in known
+               and by_key.get(header_key(h)) == i]
+    for col, words in LOOKALIKES.get(table, {}).items():
+        if col in index:
+            continue
+        for i, h in unknown:
+            text = " " + re.sub(r"[^a-z0-9]+", " ", h.lower()) + " "
+            if any(f" {w} " in text for w in words) or \
+                    difflib.SequenceMatcher(None, header_key(h), header_key(col)).ratio() >= 0.8:
+                problems.append(Problem(
+                    raw.sheet, raw.first_row - 1, f"{h} ({raw.column_letter(i)})",
+                    f"the {table} table has no {col} column, but has '{h}'; without {col} "
+                    f"{_WITHOUT[col]}",
+                    f"if '{h}' is meant as {col}, rename that header to {col}; otherwise rename it to something "
+                    f"unlike {col} (or add a {col} column)"))
+                break
+
+
+_WITHOUT = {
+    "Start": "every row counts from before the period (joiners are billed for the whole month)",
+    "End": "every user counts as still active (leavers are billed for the whole month)",
+    "Status": "every user counts as Active (disabled users are billed)",
+    "Plan": "every user is billed at the client's plan",
+    "Frequency": "every add-on recurs monthly (a one-time fee would be billed every month)",
+    "TaxRate": "every client is taxed at DefaultTaxRate",
+    "DiscountPct": "no client gets a discount",
+}
+
+
 def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
     """Match headers, drop empty rows, convert every column; append problems."""
     cols = SCHEMA[table]
@@ -165,6 +229,7 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
                 index[c.name] = by_key[k]
                 break
     letters = {name: raw.column_letter(i) for name, i in index.items()}
+    _lookalikes(raw, table, index, by_key, problems)
     for c in cols:
         if c.required and c.name not in index:
             problems.append(
@@ -305,13 +370,11 @@ def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,
         if _is_blank(v):
             out.append(None)
             continue
+        percent = c.kind == "pct" and isinstance(v, str) and v.strip().endswith("%")
         try:
             if isinstance(v, dt.date):
                 raise ValueError("a date")
-            if c.kind == "pct" and isinstance(v, str) and v.strip().endswith("%"):
-                d = to_decimal(v.strip()[:-1]) / 100
-            else:
-                d = to_decimal(v)
+            d = to_decimal(v.strip()[:-1]) / 100 if percent else to_decimal(v)
         except ValueError:
             what = "a date" if isinstance(v, dt.date) else repr(v)
             problems.append(Problem(*t.where(int(row), c.name), f"{what} is not a number",
@@ -327,17 +390,19 @@ def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,
                                     f"type a whole number in {c.name}"))
             out.append(None)
             continue
-        if d < 0:
+        if d < 0 and not (c.name == "UnitPrice" and t.name == "AddOns"):  # a negative add-on: a recurring credit
             problems.append(Problem(*t.where(int(row), c.name), f"{d} is negative",
                                     f"{c.name} cannot be negative; use a credit add-on instead"
                                     if c.name == "UnitPrice" else f"type a number ≥ 0 in {c.name}"))
             out.append(None)
             continue
-        if c.kind == "pct" and d > 1:
-            fix = (f"type {d / 100} (or {d}%) for {d} percent" if d <= 100
-                   else "type a fraction between 0 and 1")
+        if c.kind == "pct" and (d > 1 or (d == 1 and not percent)):
+            shown = f"{d.normalize():f}"
+            fix = (f"type {shown}% for {shown} percent (or {(d / 100).normalize():f}); 100% if the whole amount "
+                   "is meant" if d <= 100 else "type a fraction between 0 and 1, or a percent such as 8.25%")
             problems.append(Problem(*t.where(int(row), c.name),
-                                    f"{d} is more than 100%", fix))
+                                    f"{shown} would mean {d * 100:.0f}%" + (", more than 100%" if d > 1 else ""),
+                                    fix))
             out.append(None)
             continue
         out.append(d)

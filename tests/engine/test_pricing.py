@@ -77,6 +77,30 @@ def test_tier_boundaries_are_inclusive_upper_bounds(seats: int, volume: int, gra
     assert price(grad, seats)[1] == graduated * 10_000
 
 
+FLAT_TIERS = [{"Plan": "Flat", "UpTo": 2, "Rate": 5, "FlatFee": 100}, {"Plan": "Flat", "Rate": 1, "FlatFee": 10}]
+
+
+@pytest.mark.parametrize(("tiering", "seats", "expected"), [
+    ("graduated", 12, 13000),  # SPEC §4: 100 + 10 + 2 × 5 + 10 × 1
+    ("graduated", 2, 11000),  # only the first tier entered: 100 + 2 × 5
+    ("volume", 12, 2200),  # the tier reached: 12 × 1 + 10
+    ("volume", 2, 11000),  # 2 × 5 + 100
+])
+def test_tier_flat_fees_on_invoice(bill, tiering: str, seats: int, expected: int) -> None:
+    run = bill(plans=[{"Plan": "Flat", "Rate": 5, "Tiering": tiering}], tiers=FLAT_TIERS, roster=users(seats))
+    inv = only(run)
+    assert inv.total_cents == expected
+    [line] = inv.lines
+    assert "flat" in line.description
+
+
+def test_no_seats_no_tier_fee() -> None:
+    plan = Plan("G", 5 * MICRO, Tiering.GRADUATED, tiers=((2, 5 * MICRO), (None, MICRO)),
+                tier_flat=(100 * MICRO, 10 * MICRO))
+    assert price(plan, 0)[1] == 0
+    assert price(plan, 12)[1] == 130 * MICRO
+
+
 @pytest.mark.parametrize(("day_count", "expected"), [("thirty", 733), ("actual", 710)])
 def test_worked_example_user_added_july_10(bill, day_count: str, expected: int) -> None:
     run = bill(settings={"BillingPeriod": "2026-07", "DayCount": day_count},

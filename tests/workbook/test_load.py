@@ -1,0 +1,71 @@
+"""Inputs that used to be silently wrong: rates typed as whole numbers, headers that almost name a money
+column, free plans and far-off dates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from perseat_addin.errors import InputProblems
+from perseat_addin.model import Book
+
+
+ROSTER = [{"Client": "Acme", "UserID": "a@x"}]
+
+
+def problems_of(book: Callable[..., Book], **tables: Any) -> list[str]:
+    with pytest.raises(InputProblems) as exc:
+        book(**{"roster": ROSTER, **tables})
+    return [f"{p.sheet}|{p.row}|{p.column}|{p.message}|{p.fix}" for p in exc.value.problems]
+
+
+@pytest.mark.parametrize("column", ["DiscountPct", "TaxRate"])
+def test_a_rate_typed_as_one_is_a_problem(book: Callable[..., Book], column: str) -> None:
+    [text] = problems_of(book, clients=[{"Client": "Acme", "Plan": "Std", column: 1}])
+    assert text.startswith(f"Clients|2|{column} (")
+    assert "1 would mean 100%" in text and "type 1% for 1 percent" in text
+
+
+@pytest.mark.parametrize(("typed", "ppm"), [("1%", 10_000), ("8.25%", 82_500), ("100%", 1_000_000), (0.0825, 82_500)])
+def test_percent_text_is_accepted(book: Callable[..., Book], typed: Any, ppm: int) -> None:
+    b = book(clients=[{"Client": "Acme", "Plan": "Std", "TaxRate": typed}], roster=ROSTER)
+    assert b.clients[0].tax_ppm == ppm
+
+
+def test_default_tax_rate_typed_as_a_whole_number_is_a_problem(book: Callable[..., Book]) -> None:
+    [text] = problems_of(book, settings={"DefaultTaxRate": 8})
+    assert "DefaultTaxRate: 8 would mean 800%" in text and "type 8% for 8 percent" in text
+    assert book(settings={"DefaultTaxRate": "8%"}, roster=ROSTER).settings.default_tax_ppm == 80_000
+
+
+@pytest.mark.parametrize(("table", "header", "column"), [
+    ("Roster", "Last Day", "End"), ("Roster", "User Status", "Status"), ("Roster", "Hire Date", "Start"),
+    ("AddOns", "Billing cycle", "Frequency"), ("Clients", "VAT", "TaxRate"), ("Clients", "Disc.", "DiscountPct"),
+])
+def test_a_header_that_resembles_a_missing_money_column_is_a_problem(book: Callable[..., Book], table: str,
+                                                                    header: str, column: str) -> None:
+    import conftest
+
+    heads = conftest.HEADERS[table]
+    renamed = tuple(header if h == column else h for h in heads)
+    if renamed == heads:
+        renamed = (*heads, header)
+    old = conftest.HEADERS[table]
+    conftest.HEADERS[table] = renamed
+    try:
+        row = {"Client": "Acme", "Plan": "Std"} if table == "Clients" else \
+            {"Client": "Acme", "Description": "Backup", "UnitPrice": 5} if table == "AddOns" else \
+            {"Client": "Acme", "UserID": "a@x"}
+        texts = problems_of(book, **{table.lower(): [row]})
+    finally:
+        conftest.HEADERS[table] = old
+    [text] = [t for t in texts if f"no {column} column" in t]
+    assert f"the {table} table has no {column} column, but has '{header}'" in text
+    assert f"rename that header to {column}" in text
+
+
+def test_a_plan_at_rate_zero_is_a_warning(book: Callable[..., Book]) -> None:
+    b = book(plans=[{"Plan": "Std", "Rate": 0}], roster=ROSTER)
+    assert [w.message for w in b.warnings] == ["plan 'Std' has Rate 0: its users are billed nothing"]
