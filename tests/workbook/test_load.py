@@ -11,7 +11,6 @@ import pytest
 from perseat_addin.errors import InputProblems
 from perseat_addin.model import Book
 
-
 ROSTER = [{"Client": "Acme", "UserID": "a@x"}]
 
 
