@@ -33,6 +33,8 @@ from perseat_addin.model import (
     Settings,
     Tiering,
     UserType,
+    day_number,
+    from_day_number,
 )
 from perseat_addin.money import MICRO, PPM, Micros, Ppm, Rounding, to_decimal, to_micros
 from perseat_addin.tables import TableSource, header_key
@@ -586,6 +588,8 @@ def load_source(source: TableSource, period: str | None = None, name: str = "") 
     devices = keep(load_devices(tables["Devices"], names))
     addons = keep(load_addons(tables["AddOns"], names))
     usage = keep(load_usage(tables["Usage"], names))
+    if settings is not None:
+        found += far_dates(tables, settings.period)
     inv = tables["Invoices"]
     invoices = inv.frame if inv is not None else pd.DataFrame()
     problems = [p for p in found if p.severity != "warning"]
@@ -593,6 +597,37 @@ def load_source(source: TableSource, period: str | None = None, name: str = "") 
         raise InputProblems(problems)
     return Book(name, settings, plans, types, clients, roster, devices, addons, usage,
                 invoices, [p for p in found if p.severity == "warning"])
+
+
+FAR_YEARS = 5
+"""Dates further than this from the billing period are probably typos (2062 for 2026)."""
+
+
+def far_dates(tables: dict[str, Table | None], period: Period) -> list[Problem]:
+    """One warning per date column holding dates more than :data:`FAR_YEARS` years from ``period``."""
+    mid = day_number(period.first)
+    reach = FAR_YEARS * 366
+    out: list[Problem] = []
+    for name, cols in SCHEMA.items():
+        t = tables.get(name)
+        if t is None or name in ("Invoices",):
+            continue
+        for c in cols:
+            if c.kind != "date" or c.name not in t.frame:
+                continue
+            days = t.frame[c.name].to_numpy(np.int64)
+            far = np.flatnonzero((days != FOREVER) & (days != SINCE_EVER) & (np.abs(days - mid) > reach))
+            if not len(far):
+                continue
+            rows = t.frame["_row"].to_numpy()[far]
+            shown = ", ".join(f"row {int(r)}: {from_day_number(int(days[i])).isoformat()}"
+                              for r, i in zip(rows[:3], far[:3], strict=True))
+            more = f" and {len(far) - 3} more" if len(far) > 3 else ""
+            out.append(Problem(*t.where(int(rows[0]), c.name),
+                               f"{len(far)} date(s) more than {FAR_YEARS} years from {period} ({shown}{more})",
+                               "check the year; leave End blank for 'still active' rather than a far-off date",
+                               "warning"))
+    return out
 
 
 def prepare_roster(roster: pd.DataFrame) -> pd.DataFrame:

@@ -68,3 +68,13 @@ def test_a_header_that_resembles_a_missing_money_column_is_a_problem(book: Calla
 def test_a_plan_at_rate_zero_is_a_warning(book: Callable[..., Book]) -> None:
     b = book(plans=[{"Plan": "Std", "Rate": 0}], roster=ROSTER)
     assert [w.message for w in b.warnings] == ["plan 'Std' has Rate 0: its users are billed nothing"]
+
+
+def test_dates_far_from_the_period_are_one_warning_per_column(book: Callable[..., Book]) -> None:
+    roster = [{"Client": "Acme", "UserID": f"u{k}@x", "End": "2099-12-31"} for k in range(5)]
+    b = book(roster=[*roster, {"Client": "Acme", "UserID": "a@x", "Start": "2062-01-05"}])
+    texts = sorted(f"{w.column}|{w.message}" for w in b.warnings)
+    assert texts == [
+        "End (H)|5 date(s) more than 5 years from 2026-11 (row 2: 2099-12-31, row 3: 2099-12-31, row 4: 2099-12-31 "
+        "and 2 more)",
+        "Start (G)|1 date(s) more than 5 years from 2026-11 (row 7: 2062-01-05)"]
