@@ -310,6 +310,15 @@ class Client:
     discount_ppm: Ppm = ZERO_PPM
     tax_ppm: Ppm | None = None
     proration_mode: ProrationMode | None = None
+    payment_terms_days: int | None = None  # None: Settings PaymentTermsDays
+    start: int = SINCE_EVER  # contract: first day billed (day number)
+    end: int = FOREVER  # contract: last day billed (day number)
+
+    def contract_days(self, period: Period) -> tuple[int, int] | None:
+        """The contract's days inside ``period`` as (first, last) indexes (0-based), or None if none."""
+        first = day_number(period.first)
+        lo, hi = max(self.start, first) - first, min(self.end, first + period.days - 1) - first
+        return (lo, hi) if lo <= hi else None
 
 
 @dataclass(frozen=True)
@@ -325,6 +334,7 @@ class AddOn:
     end: int  # day number, FOREVER when blank
     taxable: bool
     row: int
+    once: bool = False  # Frequency once: billed in full on the invoice of the period containing Start
 
 
 @dataclass

@@ -89,6 +89,18 @@ class Context:
         self.dev_key = pd.factorize(pd.Series(self.dev_client).astype("str") + "\x1f"
                                     + dev["device"].str.strip().str.lower().to_numpy())[0]
 
+    def contract_mask(self, period: Period) -> npt.NDArray[np.int64]:
+        """(C, N) 1 on the days of ``period`` inside each client's contract (Clients Start/End), else 0."""
+        mask = np.ones((len(self.clients), period.days), np.int64)
+        for ci, c in enumerate(self.clients):
+            days = c.contract_days(period)
+            if days is None:
+                mask[ci] = 0
+            elif days != (0, period.days - 1):
+                mask[ci, :days[0]] = 0
+                mask[ci, days[1] + 1:] = 0
+        return mask
+
     def series(self, period: Period) -> Series:
         """Count and price every group on every day of ``period``."""
         book, g = self.book, self.groups
@@ -110,24 +122,28 @@ class Context:
             np.concatenate([book.devices["start"].to_numpy(np.int64), start]),
             np.concatenate([book.devices["end"].to_numpy(np.int64), end]),
             np.zeros(len(self.dev_key) + len(start), np.int64), first, n_days, n_groups)
-        users = uc.daily
+        inside = self.contract_mask(period)  # (C, N): days inside each client's contract
+        users = uc.daily * inside[g.client]
         client_users = np.zeros((n_clients, n_days), np.int64)
         np.add.at(client_users, g.client, users)
-        client_any = np.bincount(g.client, weights=uc.any_day, minlength=n_clients).astype(np.int64)
+        any_inside: IntArray = inside.max(axis=1) if inside.size else np.zeros(n_clients, np.int64)
+        client_any = np.bincount(g.client, weights=uc.any_day * any_inside[g.client],
+                                 minlength=n_clients).astype(np.int64)
         t = self.table
         own_plan = g.plan[g.own]
-        pad = np.maximum(t.min_users[own_plan][:, None] - client_users, 0)
-        pad_any = np.maximum(t.min_users[own_plan] - client_any, 0)
+        pad = np.maximum(t.min_users[own_plan][:, None] - client_users, 0) * inside
+        pad_any = np.maximum(t.min_users[own_plan] - client_any, 0) * any_inside
         seats = users.copy()
         seats[g.own] += pad
-        full = uc.any_day.copy()
+        full = uc.any_day * any_inside[g.client]
         full[g.own] += pad_any
         greater = t.greater[g.plan] & g.is_own
-        devices = dc.daily
+        devices = dc.daily * inside[g.client]
+        dev_any = dc.any_day * any_inside[g.client]
         seats = np.where(greater[:, None], np.maximum(seats, devices), seats)
-        full = np.where(greater, np.maximum(full, dc.any_day), full)
+        full = np.where(greater, np.maximum(full, dev_any), full)
         devices = np.where(greater[:, None], 0, devices)
-        full_dev = np.where(greater, 0, dc.any_day)
+        full_dev = np.where(greater, 0, dev_any)
         return Series(
             period=period, users=users, seats=seats,
             seat_price=t.seat_price(g.plan, seats),

@@ -21,7 +21,9 @@ from perseat_addin.engine.daily import Context, IntArray, Series
 from perseat_addin.engine.pricing import PlanTable, day_weights
 from perseat_addin.engine.seats import classify, reasons
 from perseat_addin.model import (
+    FOREVER,
     RECURRING,
+    SINCE_EVER,
     AddOn,
     Basis,
     BillingTiming,
@@ -35,6 +37,7 @@ from perseat_addin.model import (
     ProrationMode,
     Tiering,
     day_number,
+    from_day_number,
 )
 from perseat_addin.money import (
     MICRO,
@@ -154,6 +157,7 @@ class _Pricer:
         self.is_own = ctx.groups.is_own.tolist()
         self.group_plan = ctx.groups.plan.tolist()
         self.group_client = ctx.groups.client.tolist()
+        self.contracts = ctx.contract_mask(s.period)
         self.seat_rows = self._change_rows(self.seat_changes, s.seats, s.seat_price, self.seat_change_cents)
         self.dev_rows = self._change_rows(self.dev_changes, s.devices, s.device_price, self.dev_change_cents)
 
@@ -164,6 +168,18 @@ class _Pricer:
         delta = (count[g, d] - count[g, d - 1]).tolist()
         dprice = (price[g, d] - price[g, d - 1]).tolist()
         return starts.tolist(), list(zip(d.tolist(), delta, dprice, cents.tolist(), strict=True))
+
+    def contract_share(self, c: int) -> tuple[int, int]:
+        """The part of the month client ``c``'s contract covers, as (r, D) with the workbook's DayCount:
+        (D, D) for a whole month, (0, D) for none."""
+        inside = np.flatnonzero(self.contracts[c])
+        if not len(inside):
+            return 0, self.denom
+        lo, hi = int(inside[0]), int(inside[-1])
+        if lo == 0 and hi == len(self.remaining) - 1:
+            return self.denom, self.denom
+        after = int(self.remaining[hi + 1]) if hi + 1 < len(self.remaining) else 0
+        return int(self.remaining[lo]) - after, self.denom
 
     def cents(self, micros: int) -> Cents:
         return Cents(round_div(micros, MICROS_PER_CENT, self.ctx.rounding))
@@ -253,12 +269,35 @@ class _Pricer:
                                     Decimal(delta), micros_to_decimal(rate), Cents(cents), plan.taxable))
         return out
 
+    def one_time_line(self, a: AddOn, c: int) -> Line | None:
+        """A Frequency ``once`` add-on: in full on the invoice of the period containing its Start."""
+        s = self.s
+        first = day_number(s.period.first)
+        day = a.start - first
+        if not 0 <= day < s.period.days or not self.contracts[c][day]:
+            return None
+        users = int(s.client_users[c, day]) if a.per_user else 1
+        micro2 = a.quantity_micros * a.unit_price_micros * users
+        cents = round_div(micro2, MICRO * MICRO // 100, self.ctx.rounding)
+        qty = micros_to_decimal(a.quantity_micros) * users
+        desc = a.description
+        if a.per_user:
+            desc += f": {_plural(users, 'user')} on {self.day_label[day]} × {fmt_rate(a.unit_price_micros)}"
+        elif qty != 1:
+            desc += f": {qty.normalize():f} × {fmt_rate(a.unit_price_micros)}"
+        return Line(LineKind.ONE_TIME, f"{self.prefix}{desc}, one-time ({self.day_label[day]})", qty,
+                    micros_to_decimal(a.unit_price_micros), Cents(cents), a.taxable)
+
     def addon_line(self, a: AddOn, c: int, mode: ProrationMode, base_only: bool) -> Line | None:
         """The add-on's line for the period (None when it is not active in it)."""
         s = self.s
         first = day_number(s.period.first)
         n_days = s.period.days
         lo, hi = max(a.start, first) - first, min(a.end, first + n_days - 1) - first
+        inside = np.flatnonzero(self.contracts[c])
+        if not len(inside):
+            return None
+        lo, hi = max(lo, int(inside[0])), min(hi, int(inside[-1]))
         if hi < lo:
             return None
         active = np.zeros(n_days, dtype=bool)
@@ -303,6 +342,15 @@ class _Pricer:
 
 
 
+def _contract_text(client: Client) -> str:
+    parts = []
+    if client.start != SINCE_EVER:
+        parts.append(f"from {from_day_number(client.start).isoformat()}")
+    if client.end != FOREVER:
+        parts.append(f"until {from_day_number(client.end).isoformat()}")
+    return " ".join(parts)
+
+
 def _mode_of(client: Client, book: Book) -> ProrationMode:
     return client.proration_mode or book.settings.proration_mode
 
@@ -342,25 +390,33 @@ def invoice_run(book: Book, period: Period | None = None,
     number = st.next_invoice_number
     invoices: list[Invoice] = []
     for ci, client in enumerate(clients):
+        if not pricer.contracts[ci].any() and (prev_pricer is None or not prev_pricer.contracts[ci].any()):
+            skipped.append((client.name, f"outside its contract ({_contract_text(client)})"))
+            if progress:
+                progress(1)
+            continue
         mode = _mode_of(client, book)
         lines: list[Line] = []
         gs = sorted(groups_by_client.get(ci, []), key=lambda g: (not ctx.groups.is_own[g], g))
         for g in gs:
             lines += pricer.group_lines(g, mode, base_only=advance)
+        recurring_addons = [a for a in addons_by_client.get(ci, []) if not a.once]
         for a in addons_by_client.get(ci, []):
-            ln = pricer.addon_line(a, ci, mode, base_only=advance)
+            ln = pricer.one_time_line(a, ci) if a.once else pricer.addon_line(a, ci, mode, base_only=advance)
             if ln is not None:
                 lines.append(ln)
         plan = ctx.plan_list[int(ctx.groups.plan[ctx.groups.own[ci]])]
         if prev_pricer is not None:
-            lines += _adjustment_lines(prev_pricer, gs, addons_by_client.get(ci, []), ci, mode, plan)
+            lines += _adjustment_lines(prev_pricer, gs, recurring_addons, ci, mode, plan)
         ov = _overage_line(plan, hours.get(ci, 0), usage_users[ci], usage_period, ctx.rounding)
         if ov is not None:
             lines.append(ov)
         recurring = sum(ln.amount_cents for ln in lines if ln.kind in RECURRING)
-        min_fee = round_div(plan.min_fee_micros, MICROS_PER_CENT, ctx.rounding)
+        share = pricer.contract_share(ci)
+        min_fee = round_div(plan.min_fee_micros * share[0], MICROS_PER_CENT * share[1], ctx.rounding)
         if recurring < min_fee:
-            lines.append(Line(LineKind.MINIMUM, "Minimum monthly fee adjustment", Decimal(1),
+            part = "" if share[0] == share[1] else f" ({share[0]}/{share[1]} days of contract)"
+            lines.append(Line(LineKind.MINIMUM, f"Minimum monthly fee adjustment{part}", Decimal(1),
                               cents_to_decimal(min_fee - recurring), Cents(min_fee - recurring),
                               plan.taxable))
         lines = [ln for ln in lines if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
@@ -372,7 +428,8 @@ def invoice_run(book: Book, period: Period | None = None,
         lines += _discount_and_tax(lines, client, st.default_tax_ppm, ctx.rounding)
         invoices.append(Invoice(
             number=f"{st.invoice_prefix}{number}", client=client, period=period,
-            issue_date=issue, due_date=issue + dt.timedelta(days=st.payment_terms_days),
+            issue_date=issue, due_date=issue + dt.timedelta(
+                days=st.payment_terms_days if client.payment_terms_days is None else client.payment_terms_days),
             currency=st.currency, lines=tuple(lines),
             seats=sum(pricer.seats_last[g] for g in gs),
         ))

@@ -397,7 +397,10 @@ def load_clients(t: Table | None, plans: dict[str, Plan],
             discount_ppm=_ppm(_dec(r.get("DiscountPct"))) or Ppm(0),
             tax_ppm=_ppm(tax),
             proration_mode=ProrationMode(r["ProrationMode"]) if r.get("ProrationMode") else None,
+            payment_terms_days=None if r.get("PaymentTermsDays") is None else _int(_dec(r.get("PaymentTermsDays"))),
+            start=int(r.get("Start", SINCE_EVER)), end=int(r.get("End", FOREVER)),
         ))
+    _check_dates(t, problems)
     return out, problems
 
 
@@ -513,13 +516,19 @@ def load_addons(t: Table | None, clients: set[str] | None) -> tuple[list[AddOn],
         if not r["Client"] or r.get("UnitPrice") is None or not r["Description"]:
             continue
         qty = _dec(r.get("Quantity"))
+        once = r.get("Frequency") == "once"
+        if once and int(r.get("Start", SINCE_EVER)) == SINCE_EVER:
+            problems.append(Problem(*t.where(int(r["_row"]), "Start"),
+                                    f"one-time add-on {r['Description']!r} has no Start",
+                                    "type the date it is billed in Start (it goes on that period's invoice)"))
+            continue
         out.append(AddOn(
             client=r["Client"], description=r["Description"],
             quantity_micros=Micros(MICRO) if qty is None else to_micros(qty),
             unit_price_micros=to_micros(r["UnitPrice"]),
             per_user=_yes(r.get("PerUser"), False),
             start=int(r.get("Start", SINCE_EVER)), end=int(r.get("End", FOREVER)),
-            taxable=_yes(r.get("Taxable"), True), row=int(r["_row"]),
+            taxable=_yes(r.get("Taxable"), True), row=int(r["_row"]), once=once,
         ))
     return out, problems
 

@@ -303,3 +303,51 @@ def test_problems_name_the_real_excel_row(tmp_path: Path) -> None:
         load(path)
     (problem,) = exc.value.problems
     assert (problem.sheet, problem.row) == ("Roster", 2)  # the first data row is Excel row 2
+
+
+# --------------------------------------------------------------------------
+# one-time charges, recurring credits, contract dates, payment terms (SPEC §4)
+
+
+def test_a_one_time_fee_is_billed_in_full_once(book) -> None:
+    addons = [{"Client": "Acme", "Description": "Onboarding", "UnitPrice": 500, "Frequency": "once",
+               "Start": "2026-11-15"},
+              {"Client": "Acme", "Description": "Laptop setup", "UnitPrice": 50, "PerUser": "Yes",
+               "Frequency": "once", "Start": "2026-11-20"}]
+    b = book(roster=users(3), addons=addons)
+    nov = only(invoice_run(b, Period(2026, 11)))
+    once = [(ln.kind, ln.description, ln.amount_cents) for ln in nov.lines if ln.kind == "one-time"]
+    assert once == [("one-time", "Onboarding, one-time (Nov 15)", 50000),
+                    ("one-time", "Laptop setup: 3 users on Nov 20 × 50.00, one-time (Nov 20)", 15000)]
+    assert nov.total_cents == 3000 + 50000 + 15000
+    dec = only(invoice_run(b, Period(2026, 12)))
+    assert [ln.kind for ln in dec.lines] == ["seats"] and dec.total_cents == 3000  # never again
+
+
+def test_a_negative_add_on_is_a_recurring_credit(bill) -> None:
+    inv = only(bill(roster=users(3), addons=[{"Client": "Acme", "Description": "Loyalty credit",
+                                              "UnitPrice": -5}]))
+    assert [(ln.kind, ln.amount_cents) for ln in inv.lines] == [("seats", 3000), ("addon", -500)]
+    assert inv.total_cents == 2500
+
+
+def test_contract_dates_bill_only_the_days_inside_and_prorate_min_fee(book) -> None:
+    b = book(plans=[{"Plan": "Std", "Rate": 10, "MinFee": 200}],
+             clients=[{"Client": "Acme", "Plan": "Std", "Start": "2026-11-16"},
+                      {"Client": "Gone", "Plan": "Std", "End": "2026-10-31"}],
+             roster=[*users(10, Client="Acme"), *users(2, prefix="g", Client="Gone")])
+    run = invoice_run(b, Period(2026, 11))
+    inv = only(run)
+    # 10 users × 10.00 for Nov 16–30 (15/30 days) = 50.00; MinFee 200.00 × 15/30 = 100.00 → top-up 50.00
+    assert [(ln.kind, ln.amount_cents) for ln in inv.lines] == [("seat-change", 5000), ("minimum", 5000)]
+    assert inv.lines[0].description == "Std +10 users from Nov 16, 15/30 days"
+    assert inv.total_cents == 10000
+    assert "(15/30 days of contract)" in inv.lines[-1].description
+    assert ("Gone", "outside its contract (until 2026-10-31)") in run.skipped
+
+
+def test_client_payment_terms_override_the_setting(bill) -> None:
+    run = bill(settings={"PaymentTermsDays": 30},
+               clients=[{"Client": "Acme", "Plan": "Std", "PaymentTermsDays": 15}, {"Client": "Birch", "Plan": "Std"}],
+               roster=[*users(1, Client="Acme"), *users(1, prefix="b", Client="Birch")])
+    assert [(i.client.name, (i.due_date - i.issue_date).days) for i in run.invoices] == [("Acme", 15), ("Birch", 30)]
