@@ -260,9 +260,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    """Write the sample workbook."""
-    path = build(args.out)
-    print(f"Wrote {path}")
+    """Write the sample workbook (or a blank one); never over an existing file unless --force."""
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"error: {out} already exists; nothing was written. Add --force to replace it, or choose another "
+              "name with --out", file=sys.stderr)
+        return 1
+    if out.is_dir():
+        print(f"error: {out} is a folder; give a file name such as {out / 'billing.xlsm'}", file=sys.stderr)
+        return 1
+    path = build(out, blank=args.blank)
+    print(f"Wrote {path}" + (" (blank: no sample clients, roster, devices, add-ons or usage)" if args.blank else ""))
     return 0
 
 
@@ -308,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
     tpl = sub.add_parser("template", help="write the sample workbook_template.xlsm")
     tpl.add_argument("--out", default="workbook_template.xlsm")
+    tpl.add_argument("--blank", action="store_true",
+                     help="leave out the sample clients, roster, devices, add-ons and usage")
+    tpl.add_argument("--force", action="store_true", help="replace the file if it exists")
     tpl.set_defaults(func=cmd_template)
     return p
 

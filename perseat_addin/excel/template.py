@@ -12,7 +12,7 @@ import importlib.util
 import io
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -467,13 +467,24 @@ def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
     return out
 
 
-def build(path: str | Path = "workbook_template.xlsm") -> Path:
-    """Write the template workbook to ``path`` (twice: the second time with the formulas' results)."""
+SAMPLE_DATA = ("Clients", "Roster", "Devices", "AddOns", "Usage")
+"""The template's sample-business tables, left empty by ``perseat template --blank``."""
+
+
+def blank_sheets(sheets: Sequence[SheetSpec]) -> list[SheetSpec]:
+    """``sheets`` with the sample business's clients, roster, devices, add-ons and usage taken out."""
+    return [replace(s, rows=[]) if s.name in SAMPLE_DATA else s for s in sheets]
+
+
+def build(path: str | Path = "workbook_template.xlsm", *, blank: bool = False) -> Path:
+    """Write the template workbook to ``path`` (twice: the second time with the formulas' results);
+    ``blank`` leaves out the sample clients, roster, devices, add-ons and usage."""
     p = Path(path)
-    sheets = template_sheets()
+    sheets = blank_sheets(template_sheets()) if blank else template_sheets()
     parts = excel_parts()
     write_workbook(p, sheets, parts=parts)
     clients = next(s for s in sheets if s.name == "Clients")
-    clients.cached = formula_results(p, sheets)
-    write_workbook(p, sheets, parts=parts)
+    if clients.rows:
+        clients.cached = formula_results(p, sheets)
+        write_workbook(p, sheets, parts=parts)
     return p

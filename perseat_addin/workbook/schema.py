@@ -241,14 +241,17 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
                     f"add a column headed '{c.name}' to the {table} table",
                 )
             )
-    # keep rows with at least one non-blank cell (Excel tables often carry blank rows)
+    # keep rows with at least one non-blank cell in a SPEC column (Excel tables often carry blank rows, and a
+    # calculated column of the user's own fills every row it has)
     width = len(raw.headers)
+    own = sorted(set(index.values()))
     keep: list[int] = []
-    error_rows = {i for i, _ in raw.errors}
+    error_rows = {i for i, j in raw.errors if j in own}
+    first = own[0] if own else 0
     for i, r in enumerate(raw.rows):
-        v0 = r[0] if r else None
+        v0 = r[first] if len(r) > first else None
         if (v0 is not None and (v0.__class__ is not str or v0.strip())) or i in error_rows \
-                or any(not _is_blank(v) for v in r[1:width]):
+                or any(not _is_blank(r[j]) for j in own if j < len(r)):
             keep.append(i)
     data: dict[str, Any] = {"_row": np.array([raw.first_row + i for i in keep], dtype=np.int64)}
     t = Table(table, raw.sheet, pd.DataFrame(), letters, set(index))

@@ -27,11 +27,11 @@ TABLES = ("Settings", "Plans", "Tiers", "UserTypes", "Clients", "Roster", "Devic
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def perseat(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def perseat(*args: str | Path, timeout: float = 300, code: int = 0) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([sys.executable, "-m", "perseat_addin.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout)
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
     return proc
 
 
@@ -232,3 +232,31 @@ def test_libreoffice_converts_the_template(built: tuple[Path, Path], tmp_path: P
     assert proc.returncode == 0, proc.stderr
     pdf = tmp_path / "workbook_template.pdf"
     assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_template_never_overwrites_without_force(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsm"
+    path.write_bytes(b"someone's billing workbook")
+    proc = perseat("template", "--out", path, code=1)
+    assert "already exists; nothing was written. Add --force" in proc.stderr
+    assert path.read_bytes() == b"someone's billing workbook"
+    proc = perseat("template", "--out", path, "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert path.read_bytes()[:2] == b"PK"
+
+
+def test_blank_template_has_the_tables_without_the_sample_business(tmp_path: Path) -> None:
+    path = tmp_path / "blank.xlsm"
+    assert perseat("template", "--out", path, "--blank").returncode == 0
+    wb = load_workbook(path, keep_vba=True)
+    try:
+        for name in ("Clients", "Roster", "Devices", "AddOns", "Usage"):
+            ws = wb[name]
+            rows = list(ws[ws.tables[name].ref])[1:]
+            assert all(c.value in (None, "") or str(c.value).startswith("=") for r in rows for c in r), name
+        plans = wb["Plans"]
+        assert len(list(plans[plans.tables["Plans"].ref])) > 2  # plans, tiers, user types and settings stay
+    finally:
+        wb.close()
+    check = perseat("check", path, code=1)
+    assert "the Clients table has no rows — add your clients, one per row" in check.stdout + check.stderr
