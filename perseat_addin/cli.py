@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from perseat_addin.cells import parse_date_text
-from perseat_addin.engine.invoicing import invoice_run
+from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.engine.report import TREND_MONTHS, build_report
 from perseat_addin.errors import FinalizedError, InputProblems, PerseatError, Problem, WorkbookError
 from perseat_addin.excel.template import build
@@ -24,7 +24,7 @@ from perseat_addin.model import Period
 from perseat_addin.money import fmt_money
 from perseat_addin.outputs.publish import output_dir, summary, write_outputs
 from perseat_addin.outputs.report_sheet import report_dict, write_report
-from perseat_addin.tasks import import_roster, import_usage, invoice
+from perseat_addin.tasks import credit, import_roster, import_usage, invoice
 from perseat_addin.tasks.check import check_summary, validate
 from perseat_addin.tasks.filebook import FileBook
 from perseat_addin.tasks.port import validated
@@ -146,6 +146,31 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     if args.finalize:
         print(f"Finalized {period} in {args.workbook}: invoices recorded as Final, "
               f"BillingPeriod is now {period.next()}.")
+    return 0
+
+
+def cmd_credit(args: argparse.Namespace) -> int:
+    """Issue and record a credit note against a recorded invoice, and write its documents."""
+    try:
+        amount = credit.amount_cents(args.amount) if args.amount is not None else None
+    except ValueError as exc:
+        return _usage_error(f"--amount: {exc}")
+    wb = FileBook(args.workbook)
+    loaded, note, edits = credit.plan_credit(wb, args.invoice, args.reason, lines=args.line or (), amount=amount)
+    wb.release()
+    run = Run(loaded, note.period, [note], [])
+    out = Path(args.out) if args.out else \
+        _default_out(args.workbook, loaded.settings.output_folder, note.period) / note.file_stem
+    written = write_outputs(run, out, pdf=args.pdf, before_publish=lambda: wb.write(edits), credits_only=True)
+    if args.json:
+        print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
+        return 0
+    print(f"Credit note {note.number} for {note.client.name}: {fmt_money(-note.total_cents)} "
+          f"{loaded.settings.currency} credited on {note.corrects} ({note.reason})")
+    for ln in note.lines:
+        print(f"  {ln.description:<70} {fmt_money(ln.amount_cents):>12}")
+    print(f"Recorded in {args.workbook} (Status Final); NextInvoiceNumber is now "
+          f"{loaded.settings.next_invoice_number + 1}. Wrote {', '.join(written)} to {out}")
     return 0
 
 
@@ -314,6 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="output folder (default: OutputFolder/PERIOD beside the workbook)")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=cmd_report)
+    cr = sub.add_parser("credit", help="issue a credit note against a recorded invoice (recorded at once)")
+    cr.add_argument("workbook")
+    cr.add_argument("invoice", metavar="INVOICENO", help="the recorded invoice to credit, e.g. HV-1003")
+    what = cr.add_mutually_exclusive_group()
+    what.add_argument("--amount", help="credit this amount before tax (default: the whole invoice)")
+    what.add_argument("--line", type=int, nargs="+", action="extend", metavar="N",
+                      help="credit these lines (the Line numbers in InvoiceLines), with their share of discount "
+                           "and tax")
+    cr.add_argument("--reason", required=True, help="why: printed on the credit note")
+    cr.add_argument("--out", help="output folder (default: OutputFolder/PERIOD/<credit note> beside the workbook)")
+    cr.add_argument("--pdf", action="store_true", help="also write the credit note's PDF (needs LibreOffice)")
+    cr.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    cr.set_defaults(func=cmd_credit)
     tpl = sub.add_parser("template", help="write the sample workbook_template.xlsm")
     tpl.add_argument("--out", default="workbook_template.xlsm")
     tpl.add_argument("--blank", action="store_true",

@@ -230,6 +230,7 @@ class Settings:
     msp_email: str = ""
     currency: str = "USD"
     invoice_prefix: str = "INV-"
+    credit_prefix: str = "CN-"
     payment_terms_days: int = 30
     default_tax_ppm: Ppm = ZERO_PPM
     proration_mode: ProrationMode = ProrationMode.DAILY
@@ -388,6 +389,7 @@ class Invoice:
     seats: int = 0  # billed seats on the period's last day, for the register
     kind: DocKind = DocKind.INVOICE
     corrects: str = ""  # a credit note: the InvoiceNo it credits
+    reason: str = ""  # a credit note: why (printed on it, and the accounting files' memo)
 
     @property
     def subtotal_cents(self) -> int:

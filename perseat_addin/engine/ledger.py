@@ -14,23 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from perseat_addin.cells import to_date
 from perseat_addin.errors import FinalizedError, PerseatError, Problem
-from perseat_addin.model import Client, DocKind, Invoice, Line, LineKind, Period
-from perseat_addin.money import Cents, cents_to_decimal, fmt_money, to_decimal
+from perseat_addin.model import TOTALS, Client, DocKind, Invoice, Line, LineKind, Period
+from perseat_addin.money import Cents, Rounding, cents_to_decimal, fmt_money, round_div, to_decimal
 from perseat_addin.tables import RawTable, TableEdit, header_key, is_blank
 
 INVOICE_COLUMNS = ("InvoiceNo", "Kind", "Corrects", "Client", "Period", "IssueDate", "DueDate", "Subtotal",
-                   "Discount", "Tax", "Total", "Status", "File", "Seats")
+                   "Discount", "Tax", "Total", "Status", "File", "Seats", "Reason")
 LINE_COLUMNS = ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount", "Taxable")
 REQUIRED = {"Invoices": ("InvoiceNo", "Client", "Period", "Status"), "InvoiceLines": ("InvoiceNo", "Amount"),
             "Settings": ("Setting", "Value")}
 """Columns a table must have before the program writes to it."""
-ADDED = {"Invoices": ("Kind", "Corrects", "Seats"), "InvoiceLines": ("Kind", "Description", "Quantity", "UnitPrice",
-                                                            "Taxable")}
+ADDED = {"Invoices": ("Kind", "Corrects", "Seats", "Reason"),
+         "InvoiceLines": ("Kind", "Description", "Quantity", "UnitPrice", "Taxable")}
 """Columns the program adds the first time it records into a table made before them (SPEC §3)."""
 
 NUMBER_FORMATS = {"IssueDate": "yyyy-mm-dd", "DueDate": "yyyy-mm-dd", "Subtotal": "#,##0.00",
@@ -131,7 +132,7 @@ def recorded_documents(invoices: RawTable, lines: RawTable, numbers: Sequence[st
         doc = Invoice(number, client, period, issue, _date(invoices.get(row, "DueDate")) or issue, currency,
                       tuple(by_number.get(number.lower(), ())), status=_text(invoices.get(row, "Status")),
                       seats=int(_decimal(invoices.get(row, "Seats"))), kind=doc_kind(invoices, row),
-                      corrects=_text(invoices.get(row, "Corrects")))
+                      corrects=_text(invoices.get(row, "Corrects")), reason=_text(invoices.get(row, "Reason")))
         total = _cents(invoices.get(row, "Total"))
         if total is not None and total != doc.total_cents:
             raise PerseatError(
@@ -147,6 +148,97 @@ def _date(v: Any) -> dt.date | None:
         return to_date(v)
     except ValueError:
         return None
+
+
+# --------------------------------------------------------------------------
+# Credit notes
+
+
+def credited_cents(invoices: RawTable, number: str) -> int:
+    """What recorded credit notes have already given back on invoice ``number`` (a positive amount)."""
+    out = 0
+    for row in invoices.rows:
+        if is_recorded(invoices, row) and doc_kind(invoices, row) is DocKind.CREDIT \
+                and _text(invoices.get(row, "Corrects")).lower() == number.lower():
+            out -= _cents(invoices.get(row, "Total")) or 0
+    return out
+
+
+def _share(total: int, part: int, whole: int, rounding: Rounding) -> int:
+    """``total × part / whole`` in cents, rounded once, by magnitude (a credit never rounds up by sign)."""
+    if not whole:
+        return 0
+    sign = -1 if (total < 0) != (part * whole < 0) else 1
+    return sign * round_div(abs(total * part), abs(whole), rounding)
+
+
+def credit_note(original: Invoice, number: str, issue: dt.date, reason: str, *, lines: Sequence[int] = (),
+                amount_cents: int | None = None, already_cents: int = 0,
+                rounding: Rounding = Rounding.HALF_UP) -> Invoice:
+    """A credit note against recorded invoice ``original`` (SPEC §4): all of it (no ``lines``, no amount),
+    chosen lines by their Line number (with their share of the discount and tax), or ``amount_cents`` before
+    tax (taxed at the invoice's own effective rate). Its lines are negative; it never gives back more than
+    the invoice's remaining balance (``original`` total − ``already_cents`` credited before)."""
+    if original.kind is DocKind.CREDIT:
+        raise PerseatError(f"{original.number} is a credit note itself; credit the invoice it corrects "
+                           f"({original.corrects or 'see its Corrects column'}) instead")
+    if original.status.lower() == "void":
+        raise PerseatError(f"{original.number} is Void: there is nothing to credit")
+    remaining = original.total_cents - already_cents
+    charges = [(k, ln) for k, ln in enumerate(original.lines, start=1) if ln.kind not in TOTALS]
+    subtotal = sum(ln.amount_cents for _, ln in charges)
+    taxable = sum(ln.amount_cents for _, ln in charges if ln.taxable)
+    tag = f"Credit for {original.number}"
+    new: list[Line] = []
+    if amount_cents is None and not lines:
+        if already_cents:
+            raise PerseatError(f"{original.number} is already partly credited ({fmt_money(already_cents)} of "
+                               f"{fmt_money(original.total_cents)}); credit the rest with --amount or --line")
+        new = [replace(ln, kind=ln.kind if ln.kind in TOTALS else LineKind.CREDIT,
+                       description=f"{tag}: {ln.description}", quantity=-ln.quantity,
+                       amount_cents=Cents(-ln.amount_cents)) for ln in original.lines]
+    else:
+        if lines:
+            by_number = dict(charges)
+            bad = [n for n in lines if n not in by_number]
+            if bad:
+                raise PerseatError(f"{original.number} has no charge line {bad[0]}: its lines are "
+                                   f"{', '.join(str(k) for k, _ in charges)} (discount and tax lines follow "
+                                   "the lines credited)")
+            chosen = [by_number[n] for n in dict.fromkeys(lines)]
+            new = [replace(ln, kind=LineKind.CREDIT, description=f"{tag} line {n}: {ln.description}",
+                           quantity=-ln.quantity, amount_cents=Cents(-ln.amount_cents))
+                   for n, ln in zip(dict.fromkeys(lines), chosen, strict=True)]
+            part: int = sum(ln.amount_cents for ln in chosen)
+            part_taxable: int = sum(ln.amount_cents for ln in chosen if ln.taxable)
+        else:
+            assert amount_cents is not None
+            if amount_cents <= 0:
+                raise PerseatError("--amount must be more than 0 (the amount to give back, before tax)")
+            is_taxed = bool(original.tax_cents and taxable)
+            new = [Line(LineKind.CREDIT, f"{tag}: {reason}", Decimal(-1), cents_to_decimal(amount_cents),
+                        Cents(-amount_cents), is_taxed)]
+            # an amount is not discounted again: its tax follows the invoice's rate on its discounted base
+            part = 0
+            part_taxable = _share(amount_cents, subtotal, subtotal + original.discount_cents, rounding) \
+                if is_taxed else 0
+        discount = _share(original.discount_cents, part, subtotal, rounding)
+        if discount:
+            new.append(Line(LineKind.DISCOUNT, f"{tag}: its share of the discount", Decimal(1),
+                            cents_to_decimal(-discount), Cents(-discount), False))
+        tax = _share(original.tax_cents, part_taxable, taxable, rounding)
+        if tax:
+            new.append(Line(LineKind.TAX, f"{tag}: its share of the tax", Decimal(1), cents_to_decimal(-tax),
+                            Cents(-tax), False))
+    doc = Invoice(number, original.client, original.period, issue, issue, original.currency, tuple(new),
+                  status="Final", kind=DocKind.CREDIT, corrects=original.number, reason=reason)
+    if -doc.total_cents > remaining:
+        raise PerseatError(f"a credit of {fmt_money(-doc.total_cents)} is more than what is left of "
+                           f"{original.number} ({fmt_money(remaining)} of {fmt_money(original.total_cents)}"
+                           f"{', after earlier credit notes' if already_cents else ''}); credit less")
+    if doc.total_cents >= 0:
+        raise PerseatError(f"nothing to credit on {original.number} with these lines")
+    return doc
 
 
 # --------------------------------------------------------------------------
@@ -190,6 +282,7 @@ def invoice_row(t: RawTable, inv: Invoice, status: str, file: str = "") -> tuple
         "Discount": float(cents_to_decimal(inv.discount_cents)),
         "Tax": float(cents_to_decimal(inv.tax_cents)), "Total": float(cents_to_decimal(inv.total_cents)),
         "Status": status, "File": file, "Seats": inv.seats if inv.kind is DocKind.INVOICE else None,
+        "Reason": inv.reason or None,
     })
 
 
@@ -297,6 +390,32 @@ def record_edits(invoices_t: RawTable, lines_t: RawTable, invoices: Sequence[Inv
                  if not is_blank(row) and _text(lines_w.get(row, "InvoiceNo")).lower() in dropped]
     return (replace_rows(inv_w, inv_add, drafts, new_invoices, _last_recorded(inv_w)),
             replace_rows(lines_w, lines_add, old_lines, new_lines, _last_recorded(lines_w, set(kept))))
+
+
+def credit_edits(invoices_t: RawTable, lines_t: RawTable, note: Invoice) -> tuple[TableEdit, TableEdit]:
+    """Record credit note ``note`` (Status Final) with its lines. Recorded rows stay where they are; the
+    note goes where the first Draft row was and the drafts move down, so recorded documents always come
+    before drafts (and replacing drafts later never moves a recorded row)."""
+    _require(invoices_t, "Invoices")
+    _require(lines_t, "InvoiceLines")
+    inv_w, inv_add = widened(invoices_t, "Invoices")
+    lines_w, lines_add = widened(lines_t, "InvoiceLines")
+    used = {_text(inv_w.get(r, "InvoiceNo")).lower() for r in inv_w.rows if not is_blank(r)}
+    if note.number.lower() in used:
+        raise PerseatError(f"number {note.number} is already used in the Invoices table; set NextInvoiceNumber in "
+                           "Settings above the highest number used, then try again")
+    drafts = [i for i, r in enumerate(inv_w.rows) if is_draft(inv_w, r)]
+    draft_numbers = {_text(inv_w.get(inv_w.rows[i], "InvoiceNo")).lower() for i in drafts} - {""}
+    draft_lines = [i for i, r in enumerate(lines_w.rows)
+                   if not is_blank(r) and _text(lines_w.get(r, "InvoiceNo")).lower() in draft_numbers]
+    kept = used - draft_numbers
+    inv_edit = replace_rows(inv_w, inv_add, drafts,
+                            [invoice_row(inv_w, note, "Final"), *(tuple(inv_w.rows[i]) for i in drafts)],
+                            _last_recorded(inv_w))
+    line_edit = replace_rows(lines_w, lines_add, draft_lines,
+                             [*line_rows(lines_w, note), *(tuple(lines_w.rows[i]) for i in draft_lines)],
+                             _last_recorded(lines_w, kept))
+    return inv_edit, line_edit
 
 
 def finalize_edit(invoices_t: RawTable, period: Period) -> tuple[TableEdit, tuple[str, ...]]:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from perseat_addin.engine.invoicing import Run
-from perseat_addin.model import LineKind
+from perseat_addin.model import DocKind, Invoice, LineKind
 from perseat_addin.money import cents_to_decimal
 
 
@@ -73,7 +73,7 @@ def quickbooks_csv(run: Run) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(QUICKBOOKS_COLUMNS)
-    for inv in run.invoices:
+    for inv in _of_kind(run, DocKind.INVOICE):
         for ln in inv.lines:
             qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
             item = {LineKind.DISCOUNT: "Discount", LineKind.TAX: "Sales tax"}.get(ln.kind, st.quickbooks_item)
@@ -100,7 +100,7 @@ def xero_csv(run: Run) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(XERO_COLUMNS)
-    for inv in run.invoices:
+    for inv in _of_kind(run, DocKind.INVOICE):
         lines = [ln for ln in inv.lines if ln.kind != LineKind.TAX]
         # the invoice's tax, rounded once, spread over its taxable charge lines so each row carries its share
         taxes = allocate(inv.tax_cents, [max(ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
@@ -115,6 +115,77 @@ def xero_csv(run: Run) -> str:
                 csv_safe(st.xero_account_code),
                 csv_safe(st.xero_tax_type if (ln.taxable and inv.tax_cents) else st.xero_tax_exempt_type),
                 f"{cents_to_decimal(tax):.2f}", "", "", "", "", inv.currency, "",
+            ])
+    return out.getvalue()
+
+
+def _of_kind(run: Run, kind: DocKind) -> list[Invoice]:
+    return [i for i in run.invoices if i.kind is kind]
+
+
+def has_credits(run: Run) -> bool:
+    """Whether the run holds credit notes (which go to their own import files)."""
+    return bool(_of_kind(run, DocKind.CREDIT))
+
+
+QUICKBOOKS_CREDIT_COLUMNS = (
+    "CreditMemoNo", "Customer", "CreditMemoDate", "Memo", "Item(Product/Service)", "ItemDescription",
+    "ItemQuantity", "ItemRate", "ItemAmount", "ItemTaxCode", "Currency", "ServiceDate",
+)
+"""A QuickBooks Online credit memo per credit note (Import data ▸ Credit memos, or an importer such as
+SaasAnt or Transaction Pro): amounts positive — a credit memo is a credit by its type."""
+
+XERO_CREDIT_COLUMNS = (
+    "*ContactName", "EmailAddress", "POAddressLine1", "POAddressLine2", "POAddressLine3", "POAddressLine4",
+    "POCity", "PORegion", "POPostalCode", "POCountry", "*CreditNoteNumber", "Reference", "*CreditNoteDate",
+    "InventoryItemCode", "*Description", "*Quantity", "*UnitAmount", "Discount", "*AccountCode", "*TaxType",
+    "TaxAmount", "TrackingName1", "TrackingOption1", "TrackingName2", "TrackingOption2", "Currency",
+    "BrandingTheme",
+)
+"""Xero's credit note import (Business ▸ Invoices ▸ Credit notes ▸ Import; type ACCRECCREDIT): the sales
+invoice template with CreditNoteNumber and CreditNoteDate, amounts positive."""
+
+
+def quickbooks_credit_memos_csv(run: Run) -> str:
+    """The run's credit notes as QuickBooks Online credit memos (Memo: the reason and the invoice credited)."""
+    st = run.book.settings
+    fmt = _date_format(run)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(QUICKBOOKS_CREDIT_COLUMNS)
+    for cn in _of_kind(run, DocKind.CREDIT):
+        memo = f"Credit for {cn.corrects}: {cn.reason}" if cn.corrects else cn.reason
+        for ln in cn.lines:
+            qty, unit = _qty_unit(-ln.amount_cents, -ln.quantity, ln.unit_price)
+            item = {LineKind.DISCOUNT: "Discount", LineKind.TAX: "Sales tax"}.get(ln.kind, st.quickbooks_item)
+            w.writerow([
+                csv_safe(cn.number), csv_safe(cn.client.name), cn.issue_date.strftime(fmt), csv_safe(memo),
+                csv_safe(item), csv_safe(ln.description), qty, unit, f"{-ln.amount:.2f}",
+                "TAX" if ln.taxable else "NON", cn.currency, cn.period.last.strftime(fmt),
+            ])
+    return out.getvalue()
+
+
+def xero_credit_notes_csv(run: Run) -> str:
+    """The run's credit notes for Xero's credit note import: tax per line, Reference the invoice credited."""
+    st = run.book.settings
+    fmt = _date_format(run)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(XERO_CREDIT_COLUMNS)
+    for cn in _of_kind(run, DocKind.CREDIT):
+        lines = [ln for ln in cn.lines if ln.kind != LineKind.TAX]
+        taxes = allocate(-cn.tax_cents, [max(-ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
+        addr = _address_lines(cn.client.address)
+        for ln, tax in zip(lines, taxes, strict=True):
+            qty, unit = _qty_unit(-ln.amount_cents, -ln.quantity, ln.unit_price)
+            w.writerow([
+                csv_safe(cn.client.name), csv_safe(cn.client.billing_email), *map(csv_safe, addr),
+                "", "", "", "", csv_safe(cn.number), csv_safe(cn.corrects or cn.reason),
+                cn.issue_date.strftime(fmt), "", csv_safe(ln.description), qty, unit, "",
+                csv_safe(st.xero_account_code),
+                csv_safe(st.xero_tax_type if (ln.taxable and cn.tax_cents) else st.xero_tax_exempt_type),
+                f"{cents_to_decimal(tax):.2f}", "", "", "", "", cn.currency, "",
             ])
     return out.getvalue()
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from perseat_addin.engine.invoicing import Run
-from perseat_addin.model import TOTALS, Invoice
+from perseat_addin.model import TOTALS, DocKind, Invoice
 
 # --------------------------------------------------------------------------
 # Values as Excel reads typed input
@@ -171,13 +171,17 @@ def invoice_layout(inv: Invoice, run: Run, name: str) -> SheetLayout:
     def put(row: int, col: int, value: Any, style: Style = Style(), to: tuple[int, int] | None = None) -> None:
         cells.append(Cell(row, col, typed(value), style, to))
 
-    put(1, 1, st.msp_name or "Invoice", msp)
-    put(1, 4, "INVOICE", title)
+    credit = inv.kind is DocKind.CREDIT
+    put(1, 1, st.msp_name or ("Credit note" if credit else "Invoice"), msp)
+    put(1, 4, "CREDIT NOTE" if credit else "INVOICE", title)
     for i, text in enumerate([st.msp_address, st.msp_email]):
         if text:
             put(2 + i, 1, text, small)
-    facts: list[tuple[str, Any]] = [("Invoice no.", inv.number), ("Issue date", inv.issue_date),
-                                    ("Due date", inv.due_date), ("Period", inv.period.label())]
+    facts: list[tuple[str, Any]] = [("Credit note no.", inv.number), ("Issue date", inv.issue_date)] if credit \
+        else [("Invoice no.", inv.number), ("Issue date", inv.issue_date), ("Due date", inv.due_date)]
+    facts.append(("Period", inv.period.label()))
+    if credit and inv.corrects:
+        facts.append(("Credits invoice", inv.corrects))
     if inv.client.po_number:
         facts.append(("PO number", inv.client.po_number))
     for i, (k, v) in enumerate(facts):
@@ -213,13 +217,19 @@ def invoice_layout(inv: Invoice, run: Run, name: str) -> SheetLayout:
         put(row, 1, label, right, to=(row, 3))
         put(row, 4, cents / 100, Style(number_format=MONEY))
         row += 1
-    put(row, 1, "Total due", total_label, to=(row, 3))
+    put(row, 1, "Total credited" if credit else "Total due", total_label, to=(row, 3))
     put(row, 4, inv.total_cents / 100, total)
     row += 3
-    terms = (f"Payment due by {_long_date(inv.due_date)} ({st.payment_terms_days} days). "
-             f"Please quote {inv.number} with your payment.")
+    if credit:
+        terms = (f"Reason: {inv.reason}. " if inv.reason else "") + (
+            f"This credit note reduces what you owe on invoice {inv.corrects}; nothing needs to be paid."
+            if inv.corrects else "This credit is carried to your account; nothing needs to be paid.")
+    else:
+        days = (inv.due_date - inv.issue_date).days
+        terms = (f"Payment due by {_long_date(inv.due_date)} ({days} days). "
+                 f"Please quote {inv.number} with your payment.")
     if st.msp_email:
-        terms += f" Questions about this invoice: {st.msp_email}."
+        terms += f" Questions about this {'credit note' if credit else 'invoice'}: {st.msp_email}."
     put(row, 1, terms, small_wrap, to=(row + 1, 4))
     put(row + 2, 1, "Per-user charges are prorated by day: a user added mid-month is charged from their start "
         "date, a user who leaves is credited from the day after their last day.", small_wrap, to=(row + 3, 4))

@@ -14,7 +14,14 @@ from perseat_addin.engine.invoicing import Run
 from perseat_addin.errors import PerseatError
 from perseat_addin.model import Period
 from perseat_addin.money import cents_to_decimal
-from perseat_addin.outputs.accounting import quickbooks_csv, users_csv, xero_csv
+from perseat_addin.outputs.accounting import (
+    has_credits,
+    quickbooks_credit_memos_csv,
+    quickbooks_csv,
+    users_csv,
+    xero_credit_notes_csv,
+    xero_csv,
+)
 from perseat_addin.outputs.pdf import invoice_pdfs
 from perseat_addin.outputs.xlsx import invoices_xlsx
 
@@ -61,7 +68,7 @@ def summary(run: Run, outputs: dict[str, str] | None = None) -> dict[str, Any]:
 
 def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
                   progress: Callable[[int], None] | None = None,
-                  before_publish: Callable[[], None] | None = None) -> dict[str, str]:
+                  before_publish: Callable[[], None] | None = None, credits_only: bool = False) -> dict[str, str]:
     """Write every output into ``out_dir``; on any failure nothing is left half-written.
 
     ``before_publish`` runs once every file is complete but before any is moved
@@ -72,10 +79,14 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
     staging = Path(tempfile.mkdtemp(prefix=".perseat-", dir=out_dir))
     try:
         invoices_xlsx(run, staging / "invoices.xlsx", progress)
-        (staging / "quickbooks.csv").write_text(quickbooks_csv(run), encoding="utf-8-sig", newline="")
-        (staging / "xero.csv").write_text(xero_csv(run), encoding="utf-8-sig", newline="")
-        (staging / "users.csv").write_text(users_csv(run), encoding="utf-8-sig", newline="")
-        files = ["invoices.xlsx", "quickbooks.csv", "xero.csv", "users.csv"]
+        texts: dict[str, Callable[[Run], str]] = {} if credits_only else {
+            "quickbooks.csv": quickbooks_csv, "xero.csv": xero_csv, "users.csv": users_csv}
+        if has_credits(run):
+            texts |= {"quickbooks_credit_memos.csv": quickbooks_credit_memos_csv,
+                      "xero_credit_notes.csv": xero_credit_notes_csv}
+        for name, make in texts.items():
+            (staging / name).write_text(make(run), encoding="utf-8-sig", newline="")
+        files = ["invoices.xlsx", *texts]
         if pdf:
             files += invoice_pdfs(run, staging)
         if before_publish is not None:

@@ -104,7 +104,7 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
         "NextInvoiceNumber", "PaymentTermsDays", "DefaultTaxRate", "ProrationMode", "DayCount",
         "SnapshotDay", "BillingTiming", "Rounding", "LaborCostPerHour", "TargetMargin",
         "PriceStep", "OutputFolder", "XeroAccountCode", "XeroTaxType", "XeroTaxExemptType",
-        "QuickBooksItem", "CsvDateFormat")}
+        "QuickBooksItem", "CsvDateFormat", "CreditPrefix")}
     for k, (_, row) in values.items():
         if k not in known:
             problems.append(Problem(sheet, row, "Setting", f"unknown setting {k!r} ignored",
@@ -211,6 +211,7 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
         msp_email=text("MSPEmail"),
         currency=currency,
         invoice_prefix=text("InvoicePrefix", "INV-"),
+        credit_prefix=text("CreditPrefix", "CN-"),
         payment_terms_days=_int(terms, 30),
         default_tax_ppm=_ppm(tax) or Ppm(0),
         proration_mode=choice("ProrationMode", ProrationMode, ProrationMode.DAILY),
