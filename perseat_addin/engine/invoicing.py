@@ -29,6 +29,7 @@ from perseat_addin.model import (
     BillingTiming,
     Book,
     Client,
+    DocKind,
     Invoice,
     Line,
     LineKind,
@@ -414,7 +415,7 @@ def invoice_run(book: Book, period: Period | None = None,
         recurring = sum(ln.amount_cents for ln in lines if ln.kind in RECURRING)
         share = pricer.contract_share(ci)
         min_fee = round_div(plan.min_fee_micros * share[0], MICROS_PER_CENT * share[1], ctx.rounding)
-        if recurring < min_fee:
+        if min_fee > 0 and recurring < min_fee:
             part = "" if share[0] == share[1] else f" ({share[0]}/{share[1]} days of contract)"
             lines.append(Line(LineKind.MINIMUM, f"Minimum monthly fee adjustment{part}", Decimal(1),
                               cents_to_decimal(min_fee - recurring), Cents(min_fee - recurring),
@@ -426,13 +427,17 @@ def invoice_run(book: Book, period: Period | None = None,
                 progress(1)
             continue
         lines += _discount_and_tax(lines, client, st.default_tax_ppm, ctx.rounding)
-        invoices.append(Invoice(
+        terms = st.payment_terms_days if client.payment_terms_days is None else client.payment_terms_days
+        doc = Invoice(
             number=f"{st.invoice_prefix}{number}", client=client, period=period,
-            issue_date=issue, due_date=issue + dt.timedelta(
-                days=st.payment_terms_days if client.payment_terms_days is None else client.payment_terms_days),
+            issue_date=issue, due_date=issue + dt.timedelta(days=terms),
             currency=st.currency, lines=tuple(lines),
             seats=sum(pricer.seats_last[g] for g in gs),
-        ))
+        )
+        if doc.total_cents < 0:  # never an invoice with a negative total: a credit note (SPEC §4)
+            doc = replace(doc, number=f"{st.credit_prefix}{number}", due_date=issue, kind=DocKind.CREDIT,
+                          reason=f"the charges for {period.label()} came to less than nothing")
+        invoices.append(doc)
         number += 1
         if progress:
             progress(1)

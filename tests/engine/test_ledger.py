@@ -29,13 +29,13 @@ from perseat_addin.tasks.invoice import record
 
 NOV, DEC = Period(2026, 11), Period(2026, 12)
 INVOICE_HEADS = ["InvoiceNo", "Kind", "Corrects", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount",
-                 "Tax", "Total", "Status", "File", "Seats"]
+                 "Tax", "Total", "Status", "File", "Seats", "Reason"]
 
 
 def invoices_table(*rows: tuple[str, str, str, float, str]) -> RawTable:
     """Invoices rows as (InvoiceNo, Client, Period, Total, Status); other columns blank."""
     return RawTable.of("Invoices", [INVOICE_HEADS, *[
-        [n, "Invoice", None, c, p, None, None, t, 0.0, 0.0, t, s, "", 1] for n, c, p, t, s in rows]])
+        [n, "Invoice", None, c, p, None, None, t, 0.0, 0.0, t, s, "", 1, None] for n, c, p, t, s in rows]])
 
 
 def lines_table(*rows: tuple[str, float]) -> RawTable:
@@ -98,7 +98,7 @@ def test_recording_writes_excel_values() -> None:
 
 
 def test_blank_rows_are_reused_or_removed_and_extra_columns_left_alone() -> None:
-    inv = RawTable.of("Invoices", [[*INVOICE_HEADS, "Paid"], [None] * 15, [None] * 15])
+    inv = RawTable.of("Invoices", [[*INVOICE_HEADS, "Paid"], [None] * 16, [None] * 16])
     inv_edit, _ = record_edits(inv, lines_table(), [invoice("HV-1", "Acme", "1.00")], NOV)
     assert inv_edit.delete == (1,) and not inv_edit.append  # the first blank row takes the invoice
     assert all(j != len(INVOICE_HEADS) for _, j, _ in inv_edit.cells)  # 'Paid' is the user's column

@@ -152,7 +152,7 @@ def test_finalize_refuses_early_twice_or_out_of_order(finalized: Path, tmp_path:
 
 def test_a_ledger_made_before_kind_and_corrects_gains_them(finalized: Path) -> None:
     heads = headers(finalized, "Invoices")
-    assert heads[-3:] == ["Kind", "Corrects", "Seats"]  # added at the table's right end, the rest as it was
+    assert heads[-4:] == ["Kind", "Corrects", "Seats", "Reason"]  # added at the table's right end, the rest as it was
     assert headers(finalized, "InvoiceLines")[-1] == "Taxable"
     t = FileBook(finalized).rows("Invoices")
     assert t is not None
