@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perseat_addin.tasks import check, invoice, livebook
+from perseat_addin.tasks import check, credit, invoice, livebook
 from perseat_addin.tasks import import_roster as roster_task
 from perseat_addin.tasks import report as report_task
 from perseat_addin.tasks.livebook import LiveBook, Outcome
@@ -57,8 +57,16 @@ ACTIONS: tuple[Action, ...] = (
     Action("perseatFinalizePeriod", "Finalize period", "finalize_period", "PerseatFinalizePeriod",
            "FileMarkAsFinal", "Finalize this month's invoices",
            "Marks BillingPeriod's draft invoices Final, moves NextInvoiceNumber and BillingPeriod on to the "
-           "next month and saves the workbook. Refuses if the drafts no longer match the workbook. Final "
-           "invoices are never changed again: a correction is a new credit invoice."),
+           "next month and saves the workbook. Refuses if the drafts no longer match the workbook, and asks first "
+           "if the month has not ended. Recorded invoices are never changed again: a late roster change is "
+           "billed as a correction on the next invoice, a mistake is corrected with a credit note."),
+    Action("perseatCreditNote", "Credit note", "credit_note", "PerseatCreditNote", "ReviewRejectChange",
+           "Credit a recorded invoice",
+           "For the invoice whose row you selected in the Invoices table: asks whether to credit all of it, "
+           "chosen lines or an amount, and why; shows the credit note, and on Yes records it at once (its own "
+           "number from CreditPrefix and NextInvoiceNumber, Kind Credit, Corrects the invoice), draws its sheet "
+           "titled Credit note, writes its PDF and the QuickBooks and Xero credit files to OutputFolder, and "
+           "saves the workbook. Never more than what is left of the invoice."),
     Action("perseatCheckWorkbook", "Check workbook", "check_workbook", "PerseatCheckWorkbook",
            "AcceptInvitation", "Check the workbook for problems",
            "Checks every table (Settings, Plans, Tiers, UserTypes, Clients, Roster, Devices, AddOns, Usage, "
@@ -117,6 +125,11 @@ def finalize_period(book: Any = None) -> Outcome:
     return _perform("finalize_period", invoice.finalize_period, book)
 
 
+def credit_note(book: Any = None) -> Outcome:
+    """Credit note: credit the selected recorded invoice (all, lines or an amount) with a reason."""
+    return _perform("credit_note", credit.credit_note_button, book)
+
+
 def check_workbook(book: Any = None) -> Outcome:
     """Check workbook: list every problem in one message box."""
     return _perform("check_workbook", check.check_workbook, book)
@@ -139,5 +152,5 @@ def show_help(book: Any = None) -> Outcome:
     return _perform("show_help", lambda live: Outcome(text), book)
 
 
-__all__ = ["ACTIONS", "Action", "check_workbook", "finalize_period", "generate_invoices", "import_roster",
-           "show_help", "usage_report"]
+__all__ = ["ACTIONS", "Action", "check_workbook", "credit_note", "finalize_period", "generate_invoices",
+           "import_roster", "show_help", "usage_report"]

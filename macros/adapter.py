@@ -149,6 +149,10 @@ class XlwingsBook:
     def confirm(self, message: str, title: str) -> bool:
         return bool(self.app.alert(message, title=title, buttons="yes_no") == "yes")
 
+    def ask(self, message: str, title: str, default: str = "") -> str | None:
+        answer = self.app.api.InputBox(message, title, default, Type=2)  # Excel's own; False on Cancel
+        return None if answer is False else str(answer)
+
     def selected_row(self) -> tuple[str, int] | None:
         sel = self.app.selection
         return None if sel is None else (str(sel.sheet.name), int(sel.row))

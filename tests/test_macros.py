@@ -107,6 +107,7 @@ class ExcelStandIn:
         self.questions: list[tuple[str, str]] = []
         self.answer = True  # what the user clicks in a Yes/No box
         self.selection: tuple[str, int] | None = None  # the active cell's sheet and row
+        self.typed: list[str | None] = []  # what the user types into each InputBox, in order (None: Cancel)
 
     # -- the protocol ---------------------------------------------------------
     @property
@@ -252,6 +253,10 @@ class ExcelStandIn:
 
     def selected_row(self) -> tuple[str, int] | None:
         return self.selection
+
+    def ask(self, message: str, title: str, default: str = "") -> str | None:
+        self.questions.append((title, message))
+        return self.typed.pop(0) if self.typed else None
 
     def set_updating(self, on: bool) -> None:
         self.updating.append(on)
@@ -711,6 +716,34 @@ def test_finalize_before_the_period_ends_asks_first(template: Path, tmp_path: Pa
     assert book.setting("BillingPeriod") == "2027-01"
 
 
+def test_credit_note_button_credits_the_selected_invoice(template: Path, tmp_path: Path) -> None:
+    wb = copy_of(template, tmp_path)
+    book = ExcelStandIn(wb)
+    m.generate_invoices(book)
+    assert m.finalize_period(book).ok
+    book = ExcelStandIn(wb)
+    ref = book.table("Invoices")
+    assert ref is not None
+    book.selection = (ref.sheet, ref.header_row + 3)  # HV-1003, Cobalt Logistics
+    book.typed = ["line 2", "Ops manager left in October"]
+    outcome = m.credit_note(book)
+    assert outcome.ok, outcome.message
+    assert "Record credit note CN-1008 for Cobalt Logistics on HV-1003: USD 145.00?" in book.questions[-1][1]
+    rows = book.rows("Invoices")
+    note = next(r for r in rows if r["InvoiceNo"] == "CN-1008")
+    assert (note["Kind"], note["Corrects"], note["Status"], note["Total"]) == ("Credit", "HV-1003", "Final", -145)
+    assert "CN-1008" in book.wb.sheetnames and book.saves == 1
+    out = tmp_path / "invoices" / "2026-11" / "CN-1008 Cobalt Logistics"
+    assert {p.name for p in out.iterdir()} >= {"quickbooks_credit_memos.csv", "xero_credit_notes.csv",
+                                               "invoices.xlsx"}
+
+
+def test_credit_note_button_needs_a_selected_invoice_and_a_reason(template: Path, tmp_path: Path) -> None:
+    book = ExcelStandIn(copy_of(template, tmp_path))
+    outcome = m.credit_note(book)
+    assert not outcome.ok and outcome.message.startswith("Select the row of the invoice to credit")
+
+
 def test_finalize_without_drafts_refuses(template: Path, tmp_path: Path) -> None:
     wb = copy_of(template, tmp_path)
     before = wb.read_bytes()
@@ -823,9 +856,9 @@ def test_an_unexpected_error_is_one_box_not_a_traceback(template: Path, tmp_path
 
 
 def test_registry_lists_exactly_the_actions() -> None:
-    assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "check_workbook",
+    assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "credit_note", "check_workbook",
                                             "import_roster", "usage_report", "show_help"]
-    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 6
+    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 7
     for a in m.ACTIONS:
         fn = getattr(m, a.macro)
         assert callable(fn) and all(p.default is not inspect.Parameter.empty

@@ -11,6 +11,10 @@ Public Sub PerseatFinalizePeriod(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.finalize_period()"
 End Sub
 
+Public Sub PerseatCreditNote(control As IRibbonControl)
+    RunPython "import perseat_addin.macros as m; m.credit_note()"
+End Sub
+
 Public Sub PerseatCheckWorkbook(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.check_workbook()"
 End Sub

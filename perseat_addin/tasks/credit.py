@@ -8,9 +8,11 @@ number — and NextInvoiceNumber moves on by one.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 
+from perseat_addin.engine.invoicing import Run
 from perseat_addin.engine.ledger import (
     credit_edits,
     credit_note,
@@ -21,8 +23,11 @@ from perseat_addin.engine.ledger import (
 )
 from perseat_addin.errors import PerseatError
 from perseat_addin.model import Book, Invoice
-from perseat_addin.money import Cents, to_decimal
+from perseat_addin.money import Cents, fmt_money, to_decimal
+from perseat_addin.outputs.publish import output_dir
 from perseat_addin.tables import TableEdit
+from perseat_addin.tasks.invoice import invoice_sheets, write_invoices
+from perseat_addin.tasks.livebook import PREFIX, ExcelBook, LiveBook, Outcome, capped
 from perseat_addin.tasks.port import BookPort, require, validated
 
 
@@ -63,4 +68,71 @@ def plan_credit(book: BookPort, invoice_no: str, reason: str, *, lines: Sequence
     return loaded, note, edits
 
 
-__all__ = ["amount_cents", "plan_credit"]
+def parse_choice(text: str) -> tuple[list[int], Cents | None]:
+    """What the ribbon's first question answers: ``all`` (or blank) for the whole invoice, line numbers
+    (``1 3``, ``1,3``), or an amount before tax (``120.50``). ValueError in words."""
+    t = text.strip().lower()
+    if t in ("", "all"):
+        return [], None
+    if "." in t or "$" in t:
+        return [], amount_cents(t.lstrip("$"))
+    parts = [p for p in re.split(r"[\s,;]+", t) if p]
+    if all(p.isdigit() for p in parts):
+        if len(parts) == 1:
+            raise ValueError(f"{text!r} could be line {parts[0]} or an amount of {parts[0]}: type 'line {parts[0]}' "
+                             f"or {parts[0]}.00")
+        return [int(p) for p in parts], None
+    if parts and parts[0] in ("line", "lines") and all(p.isdigit() for p in parts[1:]) and parts[1:]:
+        return [int(p) for p in parts[1:]], None
+    raise ValueError(f"{text!r} is not ALL, line numbers (line 1 3) or an amount (120.50)")
+
+
+def credit_note_button(live: LiveBook) -> Outcome:
+    """Credit note: for the selected Invoices row — the whole invoice, chosen lines or an amount, with a reason;
+    previewed, then recorded at once (sheet, PDF and accounting files in OutputFolder), and the workbook saved."""
+    port = ExcelBook(live)
+    inv_t = require(port, "Invoices")
+    at = live.selected_row()
+    ref = live.table(inv_t.name)
+    i = -1 if at is None or ref is None or at[0].lower() != ref.sheet.lower() else at[1] - ref.header_row - 1
+    if not 0 <= i < len(inv_t.rows) or not str(inv_t.get(inv_t.rows[i], "InvoiceNo") or "").strip():
+        return Outcome("Select the row of the invoice to credit in the Invoices table, then press Credit note.",
+                       ok=False)
+    number = str(inv_t.get(inv_t.rows[i], "InvoiceNo")).strip()
+    title = f"{PREFIX}: Credit note"
+    answer = live.ask(f"Credit {number}: type ALL for the whole invoice, line numbers such as 'line 1 3' (the "
+                      "Line column of InvoiceLines), or an amount before tax such as 120.50.", title, "ALL")
+    if answer is None:
+        return Outcome("No credit note was issued.", ok=False)
+    try:
+        lines, amount = parse_choice(answer)
+    except ValueError as exc:
+        return Outcome(f"No credit note was issued: {exc}.", ok=False)
+    reason = live.ask(f"Why is {number} credited? (printed on the credit note)", title, "")
+    if not reason or not reason.strip():
+        return Outcome("No credit note was issued: a credit note needs a reason.", ok=False)
+    loaded, note, edits = plan_credit(port, number, reason, lines=lines, amount=amount)
+    port.check(edits)
+    preview = "\n".join([f"Record credit note {note.number} for {note.client.name} on {number}: "
+                         f"{loaded.settings.currency} {fmt_money(-note.total_cents)}?", "",
+                         *capped([f"  {ln.description}: {fmt_money(ln.amount_cents)}" for ln in note.lines]), "",
+                         "It is recorded at once, as Final, and the workbook is saved."])
+    if not live.confirm(preview, title):
+        return Outcome("No credit note was issued.", ok=False)
+    run = Run(loaded, note.period, [note], [])
+    out_dir = output_dir(live.fullname, loaded.settings.output_folder, note.period) / note.file_stem
+    names, stale = invoice_sheets(live, port.tables, run, [])
+    written = write_invoices(live, run, names, stale, {note.number: f"{note.file_stem}.pdf"}, out_dir,
+                             lambda: port.write(edits), credits_only=True)
+    live.status(f"{PREFIX}: saving the workbook…")
+    try:
+        live.save()
+    except Exception as exc:  # Excel's own save failed (read-only copy, file locked, disk full)
+        return Outcome(f"Credit note {note.number} is recorded in the open workbook, but it could not be saved "
+                       f"({exc}). Save it now so the credit note is kept.", ok=False)
+    return Outcome(f"Credit note {note.number} ({fmt_money(-note.total_cents)}) is recorded for {number}; its sheet "
+                   f"{names[note.number]} is in this workbook and the PDF and {', '.join(sorted(written))} are in "
+                   f"{out_dir}. The workbook was saved.")
+
+
+__all__ = ["amount_cents", "credit_note_button", "parse_choice", "plan_credit"]

@@ -150,7 +150,7 @@ def generate_invoices(live: LiveBook) -> Outcome:
     old = [inv_t.rows[i] for i in replaced_drafts(inv_t, period)]
     edits = ledger_edits(port, run.invoices, period, final=False,
                          files={n: file_ref(out_dir / f, live.fullname) for n, f in pdfs.items()})
-    names, stale = _invoice_sheets(live, tables, run, [str(inv_t.get(r, "InvoiceNo") or "") for r in old])
+    names, stale = invoice_sheets(live, tables, run, [str(inv_t.get(r, "InvoiceNo") or "") for r in old])
     stale_pdfs = _stale_files(old, inv_t, live.fullname, out_dir, set(pdfs.values()))
     if not run.invoices:
         port.write(edits)
@@ -160,7 +160,7 @@ def generate_invoices(live: LiveBook) -> Outcome:
         removed = f"\n\nRemoved {len(old)} earlier draft(s) of this period." if old else ""
         return Outcome("\n".join([f"No invoices for {period.label()}:", *capped(reasons)]) + removed)
     port.check(edits)
-    written = _write_invoices(live, run, names, stale, pdfs, out_dir, lambda: port.write(edits))
+    written = write_invoices(live, run, names, stale, pdfs, out_dir, lambda: port.write(edits))
     for f in stale_pdfs:
         f.unlink(missing_ok=True)
     n = len(run.invoices)
@@ -178,9 +178,9 @@ def generate_invoices(live: LiveBook) -> Outcome:
 def _reissue(live: LiveBook, tables: LiveTables, run: Run, out_dir: Path) -> Outcome:
     """A finalized BillingPeriod: its recorded documents drawn and exported again, exactly as recorded;
     the ledger tables are not touched."""
-    names, stale = _invoice_sheets(live, tables, run, [])
+    names, stale = invoice_sheets(live, tables, run, [])
     pdfs = {i.number: f"{i.file_stem}.pdf" for i in run.invoices}
-    written = _write_invoices(live, run, names, stale, pdfs, out_dir, lambda: None)
+    written = write_invoices(live, run, names, stale, pdfs, out_dir, lambda: None)
     n = len(run.invoices)
     return Outcome("\n".join([
         f"{run.period.label()} is already finalized: its {n} recorded document{'s' if n != 1 else ''} were drawn "
@@ -190,7 +190,7 @@ def _reissue(live: LiveBook, tables: LiveTables, run: Run, out_dir: Path) -> Out
         "on the next invoice; a mistake is corrected with a credit note."]))
 
 
-def _invoice_sheets(live: LiveBook, tables: LiveTables, run: Run,
+def invoice_sheets(live: LiveBook, tables: LiveTables, run: Run,
                     old_numbers: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     """Sheet name of each new invoice, and the sheets of replaced drafts that no new invoice reuses."""
     data = {ref.sheet.lower() for ref in tables.refs.values()}
@@ -205,8 +205,8 @@ def _invoice_sheets(live: LiveBook, tables: LiveTables, run: Run,
     return names, stale
 
 
-def _write_invoices(live: LiveBook, run: Run, names: dict[str, str], stale: Sequence[str], pdfs: dict[str, str],
-                    out_dir: Path, record: Callable[[], None]) -> dict[str, str]:
+def write_invoices(live: LiveBook, run: Run, names: dict[str, str], stale: Sequence[str], pdfs: dict[str, str],
+                    out_dir: Path, record: Callable[[], None], credits_only: bool = False) -> dict[str, str]:
     """Invoice sheets, their PDFs (staged beside the outputs), the CSVs; ``record`` edits the tables once
     every file is complete, and only then are the files moved into place."""
     created = not out_dir.exists()
@@ -228,7 +228,7 @@ def _write_invoices(live: LiveBook, run: Run, names: dict[str, str], stale: Sequ
                 raise PerseatError(f"Excel did not export {target.name}; check that {out_dir} can be written to")
             tick()
         live.status(f"{PREFIX}: writing the accounting files…")
-        written = write_outputs(run, out_dir, before_publish=record)
+        written = write_outputs(run, out_dir, before_publish=record, credits_only=credits_only)
         published = True
         for name in pdfs.values():
             os.replace(staging / name, out_dir / name)

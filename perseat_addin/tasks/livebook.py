@@ -139,6 +139,10 @@ class LiveBook(Protocol):
         """(sheet name, Excel row) of the active cell, if any."""
         ...
 
+    def ask(self, message: str, title: str, default: str = "") -> str | None:
+        """A line of text typed by the user (Excel's InputBox); None for Cancel."""
+        ...
+
 
 # --------------------------------------------------------------------------
 # A printable sheet, described as values

@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 
 from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.model import DocKind, Period
+from perseat_addin.tasks.credit import parse_choice
 from perseat_addin.tasks.filebook import FileBook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +139,17 @@ def test_a_negative_month_is_a_credit_note(book) -> None:
     [doc] = invoice_run(b, Period(2026, 11)).invoices
     assert doc.kind is DocKind.CREDIT and doc.number == "CN-1" and doc.total_cents == -4000
     assert doc.due_date == doc.issue_date
+
+
+@pytest.mark.parametrize(("typed", "lines", "amount"), [
+    ("ALL", [], None), ("", [], None), ("line 2", [2], None), ("1 3", [1, 3], None), ("1,3", [1, 3], None),
+    ("120.50", [], 12050), ("$1,200.00", [], 120000),
+])
+def test_the_ribbon_reads_what_to_credit(typed: str, lines: list[int], amount: int | None) -> None:
+    assert parse_choice(typed) == (lines, amount)
+
+
+@pytest.mark.parametrize("typed", ["2", "some", "1.234"])
+def test_the_ribbon_asks_again_for_an_unclear_answer(typed: str) -> None:
+    with pytest.raises(ValueError):
+        parse_choice(typed)
