@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from perseat_addin.cells import parse_date_text
-from perseat_addin.engine.invoicing import Run, invoice_run
+from perseat_addin.engine.invoicing import Run
 from perseat_addin.engine.report import TREND_MONTHS, build_report
 from perseat_addin.errors import FinalizedError, InputProblems, PerseatError, Problem, WorkbookError
 from perseat_addin.excel.template import build
@@ -25,7 +25,7 @@ from perseat_addin.money import fmt_money
 from perseat_addin.outputs.publish import output_dir, summary, write_outputs
 from perseat_addin.outputs.report_sheet import report_dict, write_report
 from perseat_addin.tasks import credit, import_roster, import_usage, invoice
-from perseat_addin.tasks.check import check_summary, validate
+from perseat_addin.tasks.check import check_summary, corrections_text, validate
 from perseat_addin.tasks.filebook import FileBook
 from perseat_addin.tasks.port import validated
 from perseat_addin.version import __version__
@@ -79,15 +79,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     book, problems = validate(wb, lambda: load_source(wb.source(), name=args.workbook))
     if book is None or problems:
         raise InputProblems(problems)
-    info = check_summary(book)
+    info = check_summary(book, wb)
     billable = info["billable_users"]
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         print(f"{args.workbook}: OK for {book.settings.period}: {info['active_clients']} active clients, "
               f"{len(book.roster)} roster rows, {billable} billable users, {len(book.plans)} plans.")
-        for w in book.warnings:
-            print(f"  warning: {w}")
+        for line in corrections_text(info):
+            print(f"  {line}")
+        for w in info["warnings"]:
+            print(f"  warning: {Problem(**w)}")
     return 0
 
 
@@ -106,9 +108,10 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     run = invoice.recorded_run(wb, book, period)
     reissued = run is not None
     wb.release()  # the priced book is all the run needs from here: the raw cells go
+    corrections: list[Any] = []
     if run is None:
         with _progress(len(book.clients), "Pricing", show) as tick:
-            run = invoice_run(book, period, progress=tick)
+            run, corrections = invoice.priced(wb, book, period, progress=tick)
     if args.finalize:
         if not run.invoices:
             reasons = "; ".join(f"{c}: {r}" for c, r in run.skipped) or "no active clients"
@@ -120,7 +123,8 @@ def cmd_invoice(args: argparse.Namespace) -> int:
              for i in run.invoices}
 
     def finalize() -> None:
-        invoice.record(wb, run.invoices, period, final=True, files=files)
+        invoice.record(wb, run.invoices, period, final=True, files=files,
+                       billed=invoice.billed_edit(wb, run, corrections))
 
     with _progress(len(run.invoices), "Writing", show) as tick:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick,

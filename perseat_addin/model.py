@@ -368,6 +368,7 @@ class Line:
     unit_price: Decimal
     amount_cents: Cents
     taxable: bool = True
+    plan: str = field(default="", compare=False)  # the plan group a seat or device line bills (not printed)
 
     @property
     def amount(self) -> Decimal:

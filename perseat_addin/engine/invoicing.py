@@ -10,7 +10,7 @@ here; an invoice total is the exact sum of its lines.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -236,7 +236,7 @@ class _Pricer:
             head += self.padding_note(g, mode, base_only, seats0, plan)
         if seats0 or price0:
             out.append(Line(LineKind.SEATS, f"{self.prefix}{head}, {when}", Decimal(seats0), unit,
-                            self.cents(price0), plan.taxable))
+                            self.cents(price0), plan.taxable, plan.name))
         if mode is ProrationMode.DAILY and not base_only:
             starts, rows = self.seat_rows
             for d, delta, dprice, cents in rows[starts[g]:starts[g + 1]]:
@@ -244,7 +244,8 @@ class _Pricer:
                 sign = "+" if delta > 0 else "−" if delta < 0 else ""
                 text = f"{self.prefix}{plan.name} {sign}{who} from {self.day_label[d]}, {self.days_label[d]}"
                 unit_d = (Decimal(dprice) / delta / MICRO) if delta else Decimal(dprice) / MICRO
-                out.append(Line(LineKind.SEAT_CHANGE, text, Decimal(delta or 1), unit_d, Cents(cents), plan.taxable))
+                out.append(Line(LineKind.SEAT_CHANGE, text, Decimal(delta or 1), unit_d, Cents(cents), plan.taxable,
+                                plan.name))
         # shared devices billed separately
         rate = plan.device_rate_micros
         if rate and self.is_own[g]:
@@ -259,7 +260,7 @@ class _Pricer:
             if n0:
                 out.append(Line(LineKind.DEVICES, f"{self.prefix}{_plural(n0, 'shared device')} × "
                                 f"{fmt_rate(rate)}, {when}", Decimal(n0), micros_to_decimal(rate),
-                                self.cents(n0 * rate), plan.taxable))
+                                self.cents(n0 * rate), plan.taxable, plan.name))
             if mode is ProrationMode.DAILY and not base_only:
                 starts, rows = self.dev_rows
                 for d, delta, _, cents in rows[starts[g]:starts[g + 1]]:
@@ -267,7 +268,8 @@ class _Pricer:
                     out.append(Line(LineKind.DEVICE_CHANGE,
                                     f"{self.prefix}Devices {sign}{_plural(abs(delta), 'shared device')} from "
                                     f"{self.day_label[d]}, {self.days_label[d]}",
-                                    Decimal(delta), micros_to_decimal(rate), Cents(cents), plan.taxable))
+                                    Decimal(delta), micros_to_decimal(rate), Cents(cents), plan.taxable,
+                                    plan.name))
         return out
 
     def one_time_line(self, a: AddOn, c: int) -> Line | None:
@@ -357,8 +359,11 @@ def _mode_of(client: Client, book: Book) -> ProrationMode:
 
 
 def invoice_run(book: Book, period: Period | None = None,
-                progress: Callable[[int], None] | None = None) -> Run:
-    """Price every active client of ``book`` for ``period`` (default: BillingPeriod)."""
+                progress: Callable[[int], None] | None = None,
+                corrections: Mapping[str, Sequence[Line]] | None = None) -> Run:
+    """Price every active client of ``book`` for ``period`` (default: BillingPeriod); ``corrections`` (by
+    lower-case client name) are late changes to recorded periods, added to that client's invoice after its
+    own charges (they never count toward this month's MinFee)."""
     st = book.settings
     period = period or st.period
     final = _final_clients(book, period)
@@ -421,6 +426,7 @@ def invoice_run(book: Book, period: Period | None = None,
                               cents_to_decimal(min_fee - recurring), Cents(min_fee - recurring),
                               plan.taxable))
         lines = [ln for ln in lines if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
+        lines += (corrections or {}).get(client.name.lower(), ())
         if not lines or all(ln.amount_cents == 0 for ln in lines):
             skipped.append((client.name, "no billable users or charges"))
             if progress:

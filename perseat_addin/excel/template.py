@@ -20,6 +20,7 @@ from typing import Any
 import xlsxwriter
 
 from perseat_addin.engine.advice import recommend_plan, recommend_price
+from perseat_addin.engine.corrections import BILLED, BILLED_COLUMNS
 from perseat_addin.engine.measures import billable_users, usage_per_user
 from perseat_addin.engine.pricing import seat_charge
 from perseat_addin.errors import PerseatError
@@ -268,6 +269,8 @@ def template_sheets() -> list[SheetSpec]:
         SheetSpec("InvoiceLines", ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice",
                                    "Amount"), [], {"Description": 60},
                   {"UnitPrice": "#,##0.00", "Amount": "#,##0.00"}),
+        SheetSpec(BILLED, BILLED_COLUMNS, [], {"Client": 22, "Users": 30, "Devices": 16, "Rules": 60},
+                  {"Amount": "#,##0.00"}),
         SheetSpec("ChangeLog", ("Timestamp", "Action", "Client", "UserID", "Field", "Old", "New",
                                 "Source"), [], {"Timestamp": 20, "Client": 22, "UserID": 30},
                   {"Timestamp": "yyyy-mm-dd hh:mm"}),

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from perseat_addin.engine.corrections import BILLED, Correction, billed_by, billed_row, pending, read_billed
 from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.engine.ledger import (
     advanced_settings,
@@ -29,15 +30,16 @@ from perseat_addin.engine.ledger import (
     record_edits,
     recorded_documents,
     recorded_periods,
+    replace_rows,
     replaced_drafts,
     settings_edit,
 )
 from perseat_addin.errors import PerseatError
-from perseat_addin.model import BillingTiming, Book, Invoice, Period
+from perseat_addin.model import BillingTiming, Book, Invoice, Line, Period
 from perseat_addin.money import fmt_money
 from perseat_addin.outputs.layout import invoice_layout, invoice_sheet_names
 from perseat_addin.outputs.publish import file_ref, output_dir, workbook_folder, write_outputs
-from perseat_addin.tables import RawTable, TableEdit
+from perseat_addin.tables import RawTable, TableEdit, is_blank
 from perseat_addin.tasks.livebook import (
     MAX_LINES,
     PREFIX,
@@ -119,10 +121,35 @@ def early_text(loaded: Book, period: Period, today: dt.date) -> str | None:
             "bill days that have not happened yet")
 
 
+def priced(book: BookPort, loaded: Book, period: Period,
+           progress: Callable[[int], None] | None = None) -> tuple[Run, list[Correction]]:
+    """``period`` priced, with the corrections late roster changes owe to recorded periods on each client's
+    invoice (SPEC §4); the corrections returned are those the run bills."""
+    found = pending(loaded, read_billed(book.rows(BILLED)), period)
+    by_client: dict[str, list[Line]] = {}
+    for c in found:
+        by_client.setdefault(c.client.lower(), []).append(c.line)
+    run = invoice_run(loaded, period, progress=progress, corrections=by_client)
+    billed = {i.client.name.lower() for i in run.invoices}
+    return run, [c for c in found if c.client.lower() in billed]
+
+
+def billed_edit(book: BookPort, run: Run, corrections: Sequence[Correction]) -> list[TableEdit]:
+    """The Billed rows recording what ``run``'s invoices bill (and what each correction makes true); none when
+    the workbook has no Billed table (then late changes cannot be corrected: ``perseat check`` says so)."""
+    t = book.rows(BILLED)
+    if t is None:
+        return []
+    number = {i.client.name.lower(): i.number for i in run.invoices}
+    rows = [*billed_by(run), *(replace(c.billed, invoice=number[c.client.lower()]) for c in corrections)]
+    last = max((i for i, r in enumerate(t.rows) if not is_blank(r)), default=-1)
+    return [replace_rows(t, (), [], [billed_row(t, b) for b in rows], last)] if rows else []
+
+
 def record(book: BookPort, invoices: Sequence[Invoice], period: Period, *, final: bool,
-           files: dict[str, str] | None = None) -> None:
-    """Write :func:`ledger_edits` (all or nothing)."""
-    book.write(ledger_edits(book, invoices, period, final=final, files=files))
+           files: dict[str, str] | None = None, billed: Sequence[TableEdit] = ()) -> None:
+    """Write :func:`ledger_edits` and, when final, the Billed rows (all or nothing)."""
+    book.write([*ledger_edits(book, invoices, period, final=final, files=files), *(billed if final else ())])
 
 
 def _invoice_list(invoices: Sequence[Invoice]) -> list[str]:
@@ -144,7 +171,7 @@ def generate_invoices(live: LiveBook) -> Outcome:
     recorded = recorded_run(port, book, period)
     if recorded is not None:
         return _reissue(live, tables, recorded, out_dir)
-    run = invoice_run(book, progress=Progress(live, "pricing", sum(c.active for c in book.clients), "clients"))
+    run, _ = priced(port, book, period, Progress(live, "pricing", sum(c.active for c in book.clients), "clients"))
     inv_t = require(port, "Invoices")
     pdfs = {i.number: f"{i.file_stem}.pdf" for i in run.invoices}
     old = [inv_t.rows[i] for i in replaced_drafts(inv_t, period)]
@@ -280,7 +307,8 @@ def finalize_period(live: LiveBook) -> Outcome:
         already = f" {finals} invoice(s) of {period.label()} are already Final." if finals else ""
         return Outcome(f"There are no draft invoices for {period.label()} to finalize.{already}\n\n"
                        "Press Generate invoices first, review the drafts, then Finalize period.", ok=False)
-    run = invoice_run(book, progress=Progress(live, "re-checking", sum(c.active for c in book.clients), "clients"))
+    run, corrections = priced(port, book, period,
+                              Progress(live, "re-checking", sum(c.active for c in book.clients), "clients"))
     diffs = draft_differences(inv_t, lines_t, run.invoices, period)
     if diffs:
         return Outcome("\n".join([f"The drafts for {period.label()} no longer match the workbook; nothing was "
@@ -288,7 +316,7 @@ def finalize_period(live: LiveBook) -> Outcome:
                                   "Press Generate invoices to refresh the drafts, review them, then Finalize "
                                   "period."]), ok=False)
     changes = advanced_settings(settings_t, numbers, period)
-    port.write([edit, settings_edit(settings_t, changes)])
+    port.write([edit, settings_edit(settings_t, changes), *billed_edit(port, run, corrections)])
     live.status(f"{PREFIX}: saving the workbook…")
     try:
         live.save()
