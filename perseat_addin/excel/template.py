@@ -269,13 +269,13 @@ def template_sheets() -> list[SheetSpec]:
         SheetSpec("InvoiceLines", ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice",
                                    "Amount"), [], {"Description": 60},
                   {"UnitPrice": "#,##0.00", "Amount": "#,##0.00"}),
-        SheetSpec(BILLED, BILLED_COLUMNS, [], {"Client": 22, "Users": 30, "Devices": 16, "Rules": 60},
-                  {"Amount": "#,##0.00"}),
         SheetSpec("ChangeLog", ("Timestamp", "Action", "Client", "UserID", "Field", "Old", "New",
                                 "Source"), [], {"Timestamp": 20, "Client": 22, "UserID": 30},
                   {"Timestamp": "yyyy-mm-dd hh:mm"}),
         SheetSpec("Mappings", ("Source", "Import", "Field", "Column", "Notes"), MAPPINGS,
                   {"Source": 16, "Field": 12, "Column": 24, "Notes": 60}),
+        SheetSpec(BILLED, BILLED_COLUMNS, [], {"Client": 22, "Users": 30, "Devices": 16, "Rules": 60},
+                  {"Amount": "#,##0.00"}),
     ]
 
 
