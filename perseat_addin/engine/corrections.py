@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from perseat_addin.engine.daily import Context, IntArray
-from perseat_addin.engine.invoicing import Run, invoice_run
+from perseat_addin.engine.invoicing import NOTHING_TO_BILL, Run, invoice_run
 from perseat_addin.engine.pricing import day_weights
 from perseat_addin.model import (
     Basis,
@@ -34,6 +34,7 @@ from perseat_addin.model import (
     Book,
     DayCount,
     DocKind,
+    Invoice,
     Line,
     LineKind,
     Period,
@@ -174,6 +175,10 @@ def billed_by(run: Run) -> list[Billed]:
     book, period = run.book, run.period
     advance = book.settings.billing_timing is BillingTiming.ADVANCE
     docs = [i for i in run.invoices if i.kind is DocKind.INVOICE or not i.corrects]
+    # a client with nothing to bill this month was still billed: nothing (a late joiner is owed a correction)
+    idle = {name.lower() for name, why in run.skipped if why == NOTHING_TO_BILL}
+    docs += [Invoice("", c, period, period.first, period.first, book.settings.currency, ())
+             for c in book.clients if c.name.lower() in idle]
     days = _group_days(book, period, [d.client.name.lower() for d in docs])
     out: list[Billed] = []
     for doc in docs:
@@ -197,6 +202,40 @@ def billed_by(run: Run) -> list[Billed]:
                               amounts.get(plan_key, 0), plan_rules(plan, mode, book)))
         if own is not None:
             out.append(Billed(doc.number, c.name, period, "", (), (), minimum,
+                              plan_rules(own, mode, book, min_fee=_min_fee_cents(own, book), addons=addons)))
+    if advance and docs:
+        out += _settled_previous(run, docs)
+    return out
+
+
+def _settled_previous(run: Run, docs: Sequence[Invoice]) -> list[Billed]:
+    """Billing in advance: the invoice for P also settles P−1 (its adjustment line), so P−1 has now been
+    billed as it happened — the days and amounts of P−1 priced in arrears."""
+    book, prev = run.book, run.period.prev()
+    names = {d.client.name.lower(): d.number for d in docs}
+    arrears = dataclasses.replace(book, settings=dataclasses.replace(book.settings,
+                                                                     billing_timing=BillingTiming.ARREARS),
+                                  clients=[c for c in book.clients if c.name.lower() in names],
+                                  usage=book.usage.iloc[0:0], invoices=pd.DataFrame())
+    days = _group_days(book, prev, list(names))
+    out: list[Billed] = []
+    for inv in invoice_run(arrears, prev).invoices:
+        c = inv.client
+        mode = c.proration_mode or book.settings.proration_mode
+        amounts: dict[str, int] = {}
+        for ln in inv.lines:
+            if ln.kind in SEAT_KINDS and ln.plan:
+                amounts[ln.plan.lower()] = amounts.get(ln.plan.lower(), 0) + ln.amount_cents
+        for (client, plan_key), (users, devices) in days.items():
+            if client == c.name.lower() and plan_key in book.plans:
+                plan = book.plans[plan_key]
+                out.append(Billed(names[client], c.name, prev, plan.name, tuple(users.tolist()),
+                                  tuple(devices.tolist()), amounts.get(plan_key, 0), plan_rules(plan, mode, book)))
+        own = book.plans.get(c.plan.lower())
+        if own is not None:
+            minimum = sum(ln.amount_cents for ln in inv.lines if ln.kind == LineKind.MINIMUM)
+            addons = sum(ln.amount_cents for ln in inv.lines if ln.kind == LineKind.ADDON)
+            out.append(Billed(names[c.name.lower()], c.name, prev, "", (), (), minimum,
                               plan_rules(own, mode, book, min_fee=_min_fee_cents(own, book), addons=addons)))
     return out
 

@@ -345,6 +345,10 @@ class _Pricer:
 
 
 
+NOTHING_TO_BILL = "no billable users or charges"
+"""Why a client got no invoice for a month it was a client in (its users, if any, bill nothing)."""
+
+
 def _contract_text(client: Client) -> str:
     parts = []
     if client.start != SINCE_EVER:
@@ -428,7 +432,7 @@ def invoice_run(book: Book, period: Period | None = None,
         lines = [ln for ln in lines if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
         lines += (corrections or {}).get(client.name.lower(), ())
         if not lines or all(ln.amount_cents == 0 for ln in lines):
-            skipped.append((client.name, "no billable users or charges"))
+            skipped.append((client.name, NOTHING_TO_BILL))
             if progress:
                 progress(1)
             continue
@@ -567,4 +571,4 @@ def _final_clients(book: Book, period: Period) -> dict[str, str]:
     return out
 
 
-__all__ = ["Run", "invoice_run"]
+__all__ = ["NOTHING_TO_BILL", "Run", "invoice_run"]
