@@ -21,6 +21,7 @@ import xlsxwriter
 
 from perseat_addin.engine.advice import recommend_plan, recommend_price
 from perseat_addin.engine.corrections import BILLED, BILLED_COLUMNS
+from perseat_addin.engine.ledger import INVOICE_COLUMNS, LINE_COLUMNS
 from perseat_addin.engine.measures import billable_users, usage_per_user
 from perseat_addin.engine.pricing import seat_charge
 from perseat_addin.errors import PerseatError
@@ -103,6 +104,7 @@ def template_sheets() -> list[SheetSpec]:
         ("Currency", "USD"),
         ("BillingPeriod", "2026-11"),
         ("InvoicePrefix", "HV-"),
+        ("CreditPrefix", "CN-"),
         ("NextInvoiceNumber", 1001),
         ("PaymentTermsDays", 30),
         ("DefaultTaxRate", 0),
@@ -209,12 +211,17 @@ def template_sheets() -> list[SheetSpec]:
         ("Fjord Manufacturing", f"FJ-KIOSK-{i}", f"Shop floor kiosk {i}", "Kiosk", D(2025, 6, 1), None)
         for i in range(1, 7)
     ]
-    addons = [
+    recurring = [
         ("Acme Dental Group", "Email archiving", 1, 4, "Yes", None, None, "Yes"),
         ("Birch & Lowe LLP", "Firewall management", 1, 120, "No", None, None, "Yes"),
         ("Elm Street Bakery", "POS terminal support", 2, 25, "No", D(2026, 11, 10), None, "Yes"),
         ("Delta Pediatrics", "Security awareness training", 1, 3.5, "Yes", None, None, "No"),
     ]
+    addons: list[tuple[Any, ...]] = [(*a, "monthly") for a in recurring]
+    addons.append(("Elm Street Bakery", "POS terminal installation", 1, 150, "No", D(2026, 11, 10), None, "Yes",
+                   "once"))
+    # contract dates (Start, End) and payment terms where they differ from Settings
+    contracts: dict[str, tuple[Any, ...]] = {"Fjord Manufacturing": (15, D(2025, 6, 1), D(2027, 5, 31))}
     usage: list[tuple[Any, ...]] = []
     hours = {"Acme Dental Group": [3.5, 2.0, 4.25, 1.5, 2.75, 3.0, 2.5, 0.75],
              "Birch & Lowe LLP": [1.5, 2.0, 0.5], "Cobalt Logistics": [2.0, 1.25, 3.0, 1.0],
@@ -237,16 +244,18 @@ def template_sheets() -> list[SheetSpec]:
                             "IncludedHours", "OverageRate", "Taxable", "Description"), plans,
                   {"Plan": 14, "Description": 56}, {"Rate": "#,##0.00", "MinFee": "#,##0.00",
                                                     "DeviceRate": "#,##0.00", "OverageRate": "#,##0.00"}),
-        SheetSpec("Tiers", ("Plan", "UpTo", "Rate"), tiers, {"Plan": 14}, {"Rate": "#,##0.00"}),
+        SheetSpec("Tiers", ("Plan", "UpTo", "Rate", "FlatFee"), [(*t, None) for t in tiers], {"Plan": 14},
+                  {"Rate": "#,##0.00", "FlatFee": "#,##0.00"}),
         SheetSpec("UserTypes", ("Type", "Billable", "MinActiveDays", "Definition"), user_types,
                   {"Definition": 60}),
         SheetSpec("Clients", ("Client", "Plan", "Status", "BillingContact", "BillingEmail", "Address",
-                              "PONumber", "DiscountPct", "TaxRate", "ProrationMode"), clients,
+                              "PONumber", "DiscountPct", "TaxRate", "ProrationMode", "PaymentTermsDays", "Start",
+                              "End"), [(*c, *contracts.get(c[0], (None, None, None))) for c in clients],
                   {"Client": 22, "BillingContact": 16, "BillingEmail": 28, "Address": 40,
                    "BillableUsers": 14, "MonthlyCharge": 15, "HoursPerUser": 14, "RecommendedPrice": 17,
                    "RecommendedPlan": 17},
                   {"DiscountPct": "0%", "TaxRate": "0.0%", "MonthlyCharge": "#,##0.00", "HoursPerUser": "0.00",
-                   "RecommendedPrice": "#,##0.00"},
+                   "RecommendedPrice": "#,##0.00", "Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"},
                   formulas=dict(CLIENT_FORMULAS)),
         SheetSpec("Roster", ("Client", "UserID", "Name", "Email", "Type", "Plan", "Start", "End",
                              "Status", "Source", "Notes"), roster,
@@ -256,18 +265,16 @@ def template_sheets() -> list[SheetSpec]:
                   {"Client": 22, "DeviceID": 14, "Name": 22},
                   {"Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
         SheetSpec("AddOns", ("Client", "Description", "Quantity", "UnitPrice", "PerUser", "Start",
-                             "End", "Taxable"), addons, {"Client": 22, "Description": 28},
+                             "End", "Taxable", "Frequency"), addons, {"Client": 22, "Description": 28},
                   {"UnitPrice": "#,##0.00", "Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
         SheetSpec("Usage", ("Client", "UserID", "Date", "Tickets", "Hours", "Ticket", "Source", "Ref"),
                   [(*u, None, None, None) for u in usage], {"Client": 22, "UserID": 30, "Source": 26, "Ref": 16},
                   {"Date": "yyyy-mm-dd"}),
-        SheetSpec("Invoices", ("InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal",
-                               "Discount", "Tax", "Total", "Status", "File"), [],
-                  {"Client": 22, "File": 30},
+        SheetSpec("Invoices", INVOICE_COLUMNS, SAMPLE_INVOICES,
+                  {"Client": 22, "File": 30, "Reason": 40},
                   {"IssueDate": "yyyy-mm-dd", "DueDate": "yyyy-mm-dd", "Subtotal": "#,##0.00",
                    "Discount": "#,##0.00", "Tax": "#,##0.00", "Total": "#,##0.00"}),
-        SheetSpec("InvoiceLines", ("InvoiceNo", "Line", "Kind", "Description", "Quantity", "UnitPrice",
-                                   "Amount"), [], {"Description": 60},
+        SheetSpec("InvoiceLines", LINE_COLUMNS, SAMPLE_LINES, {"Description": 60},
                   {"UnitPrice": "#,##0.00", "Amount": "#,##0.00"}),
         SheetSpec("ChangeLog", ("Timestamp", "Action", "Client", "UserID", "Field", "Old", "New",
                                 "Source"), [], {"Timestamp": 20, "Client": 22, "UserID": 30},
@@ -277,6 +284,23 @@ def template_sheets() -> list[SheetSpec]:
         SheetSpec(BILLED, BILLED_COLUMNS, [], {"Client": 22, "Users": 30, "Devices": 16, "Rules": 60},
                   {"Amount": "#,##0.00"}),
     ]
+
+
+SAMPLE_INVOICES: list[tuple[Any, ...]] = [
+    ("HV-0990", "Invoice", None, "Birch & Lowe LLP", "2026-10", D(2026, 11, 1), D(2026, 12, 1), 845, -42.25, 0,
+     802.75, "Paid", "", 5, None),
+    ("CN-0991", "Credit", "HV-0990", "Birch & Lowe LLP", "2026-10", D(2026, 11, 12), D(2026, 11, 12), -120, 6, 0,
+     -114, "Final", "", None, "Firewall appliance offline Oct 20–31: October's management fee credited"),
+]
+"""The sample ledger: October's invoice for Birch & Lowe (paid) and a credit note against it."""
+
+SAMPLE_LINES: list[tuple[Any, ...]] = [
+    ("HV-0990", 1, "seats", "5 users × 145.00 Premium (minimum 5; 4 users), Oct 1–31", 5, 145, 725, "Yes"),
+    ("HV-0990", 2, "addon", "Firewall management, Oct 1–31", 1, 120, 120, "Yes"),
+    ("HV-0990", 3, "discount", "Discount 5%", 1, -42.25, -42.25, "No"),
+    ("CN-0991", 1, "credit", "Credit for HV-0990 line 2: Firewall management, Oct 1–31", -1, 120, -120, "Yes"),
+    ("CN-0991", 2, "discount", "Credit for HV-0990: its share of the discount", 1, 6, 6, "No"),
+]
 
 
 MAPPINGS: list[tuple[Any, ...]] = [

@@ -262,7 +262,7 @@ def test_template_workbook_invoices(tmp_path: Path) -> None:
         "Birch & Lowe LLP": ("HV-1002", 80275),  # 5 (MinUsers) × 145 + 120, −5 %
         "Cobalt Logistics": ("HV-1003", 144500),  # 26 × 50 (volume 26+) + Premium 145
         "Delta Pediatrics": ("HV-1004", 63150),  # 5 × 70 + 4 × 62.50 + 9 × 3.50
-        "Elm Street Bakery": ("HV-1005", 25000),  # MinFee 250
+        "Elm Street Bakery": ("HV-1005", 40000),  # MinFee 250, and the one-time POS installation 150
         "Fjord Manufacturing": ("HV-1006", 33000),  # greater of 3 users / 4 minimum and 6 kiosks
         "Granite Accounting": ("HV-1007", 63142),  # 7 × 95 − 10 % + 5.5 % tax
     }
