@@ -38,6 +38,8 @@ from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.errors import InputProblems, Problem
 from perseat_addin.excel.template import SheetSpec, template_sheets, write_workbook
 from perseat_addin.outputs.layout import Chart
+from perseat_addin.tables import TableEdit
+from perseat_addin.tasks.filebook import FileBook
 from perseat_addin.tasks.livebook import LiveBook, Outcome, SheetLayout, TableRef, problems_text
 from perseat_addin.workbook.load import load
 from perseat_addin.workbook.package import MACRO_MAIN
@@ -482,9 +484,18 @@ def cli_invoices(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template with an empty ledger (its sample October invoice and credit note taken out), so the
+    ribbon's rows can be read from the top."""
     path = tmp_path_factory.mktemp("tpl") / "template.xlsm"
     proc = perseat("template", "--out", path)
     assert proc.returncode == 0, proc.stderr
+    fb = FileBook(path)
+    edits = []
+    for name in ("Invoices", "InvoiceLines"):
+        t = fb.rows(name)
+        assert t is not None
+        edits.append(TableEdit(t.name, delete=tuple(range(len(t.rows)))))
+    fb.write(edits)
     return path
 
 
@@ -634,7 +645,7 @@ def test_generate_refuses_before_writing_when_a_table_cannot_grow(template: Path
     sheets = list(book.wb.sheetnames)
     outcome = m.generate_invoices(book)
     assert not outcome.ok and len(book.alerts) == 1
-    assert outcome.message.startswith("The Invoices table must grow by 6 rows into Invoices!A3:K8, but those cells "
+    assert outcome.message.startswith("The Invoices table must grow by 6 rows into Invoices!A3:O8, but those cells "
                                       "are not empty")
     assert book.wb.sheetnames == sheets and book.rows("Invoices") == []
     assert not (tmp_path / "invoices").exists()
@@ -647,7 +658,7 @@ def test_generate_on_a_bad_workbook_writes_nothing(bad_workbook: Path) -> None:
     outcome = m.generate_invoices(book)
     assert not outcome.ok and len(book.alerts) == 1
     assert "nothing was written" in outcome.message
-    assert book.wb.sheetnames == sheets and book.rows("Invoices") == []
+    assert book.wb.sheetnames == sheets and [r["InvoiceNo"] for r in book.rows("Invoices")] == ["HV-0990", "CN-0991"]
     assert not (bad_workbook.parent / "invoices").exists()
     assert bad_workbook.read_bytes() == before and book.saves == 0
     assert book.statuses[-1] is None and book.updating == [False, True]

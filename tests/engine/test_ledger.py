@@ -219,13 +219,15 @@ def table(path: Path, name: str) -> list[tuple[Any, ...]]:
 
 def test_file_writer_records_drafts_then_finals(workbook: Path, tmp_path: Path) -> None:
     nov = [invoice("HV-1001", "Acme Dental Group", "10.00"), invoice("HV-1002", "Elm Street Bakery", "250.00")]
+    sample = table(workbook, "Invoices")  # the template's sample ledger (October), never touched
     record(FileBook(workbook), nov, NOV, final=False)
     drafts = table(workbook, "Invoices")
-    assert [(r[0], r[9]) for r in drafts] == [("HV-1001", "Draft"), ("HV-1002", "Draft")]
+    assert drafts[:len(sample)] == sample
+    assert [(r[0], r[11]) for r in drafts[len(sample):]] == [("HV-1001", "Draft"), ("HV-1002", "Draft")]
     record(FileBook(workbook), nov[:1], NOV, final=True)
     finals = table(workbook, "Invoices")
-    assert [(r[0], r[9]) for r in finals] == [("HV-1001", "Final")]  # drafts replaced, not duplicated
-    assert [r[0] for r in table(workbook, "InvoiceLines")] == ["HV-1001"]
+    assert [(r[0], r[11]) for r in finals[len(sample):]] == [("HV-1001", "Final")]  # replaced, not duplicated
+    assert [r[0] for r in table(workbook, "InvoiceLines")][-1:] == ["HV-1001"]
     settings = dict(table(workbook, "Settings"))
     assert (settings["NextInvoiceNumber"], settings["BillingPeriod"]) == (1002, "2026-12")
     copy = Path(shutil.copyfile(workbook, tmp_path / "again.xlsm"))
