@@ -313,7 +313,9 @@ def _corrections(book: Book, x: Period, clients: list[str], recorded: Mapping[tu
         book.roster["client"].str.lower().isin(clients)
     dev_keep = book.devices["client"].str.lower().isin(clients)
     mini = dataclasses.replace(book, settings=st, plans=plans, clients=chosen, roster=book.roster[keep],
-                               devices=book.devices[dev_keep], addons=[], usage=book.usage.iloc[0:0],
+                               devices=book.devices[dev_keep],
+                               addons=[a for a in book.addons if a.client.lower() in clients and not a.once],
+                               usage=book.usage.iloc[0:0],
                                invoices=pd.DataFrame())
     run = invoice_run(mini, x)
     by_client = {i.client.name.lower(): i for i in run.invoices}
@@ -353,15 +355,26 @@ def _corrections(book: Book, x: Period, clients: list[str], recorded: Mapping[tu
             out.append(Correction(c.name, x, Line(LineKind.CORRECTION, text, Decimal(1), cents_to_decimal(diff),
                                                   Cents(diff), group_plan.taxable if group_plan else True, name), new))
         mins = recorded.get((key, ""))
-        if mins is not None and int(mins.rules.get("min_fee_cents", 0)):
-            fee = int(mins.rules["min_fee_cents"])
-            top_now = max(0, fee - total_now - int(mins.rules.get("addons_cents", 0)))
-            if top_now != mins.amount_cents:
-                diff = top_now - mins.amount_cents
-                new = Billed("", c.name, x, "", (), (), top_now, mins.rules)
-                out.append(Correction(c.name, x, Line(
-                    LineKind.CORRECTION, f"Correction for {x.label()}: minimum monthly fee adjustment", Decimal(1),
-                    cents_to_decimal(diff), Cents(diff), bool(mins.rules.get("taxable", True))), new))
+        if mins is None:
+            continue
+        # per-user add-ons follow the users: billed again for the month as the roster now stands
+        addons_was = int(mins.rules.get("addons_cents", 0))
+        addons_now = sum(ln.amount_cents for ln in doc.lines if ln.kind == LineKind.ADDON) if doc else 0
+        rules = {**mins.rules, "addons_cents": addons_now}
+        taxable = bool(mins.rules.get("taxable", True))
+        if addons_now != addons_was:
+            diff = addons_now - addons_was
+            out.append(Correction(c.name, x, Line(
+                LineKind.CORRECTION, f"Correction for {x.label()}: add-ons for the users as they now stand",
+                Decimal(1), cents_to_decimal(diff), Cents(diff), taxable),
+                Billed("", c.name, x, "", (), (), mins.amount_cents, rules)))
+        fee = int(mins.rules.get("min_fee_cents", 0))
+        top_now = max(0, fee - total_now - addons_now) if fee else 0
+        if top_now != mins.amount_cents:
+            diff = top_now - mins.amount_cents
+            out.append(Correction(c.name, x, Line(
+                LineKind.CORRECTION, f"Correction for {x.label()}: minimum monthly fee adjustment", Decimal(1),
+                cents_to_decimal(diff), Cents(diff), taxable), Billed("", c.name, x, "", (), (), top_now, rules)))
     return out
 
 

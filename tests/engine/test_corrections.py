@@ -76,6 +76,17 @@ def test_the_past_minimum_fee_still_holds(book) -> None:
         ("Correction for November 2026: minimum monthly fee adjustment", 700)]  # still 50.00 in all
 
 
+def test_per_user_add_ons_follow_the_late_leaver(book) -> None:
+    left = [*TEAM[:2], {**TEAM[2], "End": "2026-11-09"}]
+    addons = [{"Client": "Acme", "Description": "Backup", "UnitPrice": 4, "PerUser": "Yes"}]
+    nov = book(roster=TEAM, addons=addons)
+    billed = billed_by(invoice_run(nov, NOV))
+    dec = book(roster=left, addons=addons, settings={"BillingPeriod": "2026-12"})
+    assert amounts(dec, billed) == [
+        ("Correction for November 2026: Std −1 user Nov 10–30 (21/30 days)", -700),
+        ("Correction for November 2026: add-ons for the users as they now stand", -280)]  # 4.00 × 21/30
+
+
 def test_no_change_no_correction(book) -> None:
     billed, dec = ledger(book, TEAM, TEAM)
     assert amounts(dec, billed) == []
@@ -128,12 +139,12 @@ CHANGE = st.tuples(st.integers(0, 4), st.integers(0, 2), st.integers(1, 28), st.
 
 @given(users=st.integers(1, 5), changes=st.lists(CHANGE, max_size=5),
        rates=st.tuples(*[st.integers(5, 40)] * 3), min_fee=st.sampled_from([0, 0, 60]),
-       mode=st.sampled_from(["daily", "daily", "snapshot", "full"]))
+       mode=st.sampled_from(["daily", "daily", "snapshot", "full"]), per_user_addon=st.booleans())
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_total_billed_equals_the_final_roster_at_recorded_rates(mem_book, users: int, changes: list[Any],
                                                                 rates: tuple[int, ...], min_fee: int,
-                                                                mode: str) -> None:
-    from perseat_addin.model import Client, Plan, ProrationMode, Settings
+                                                                mode: str, per_user_addon: bool) -> None:
+    from perseat_addin.model import FOREVER, SINCE_EVER, AddOn, Client, Plan, ProrationMode, Settings
     from perseat_addin.money import MICRO
 
     def roster(known: int) -> list[dict[str, Any]]:
@@ -149,9 +160,10 @@ def test_total_billed_equals_the_final_roster_at_recorded_rates(mem_book, users:
 
     def book_for(period: Period, known: int, rate: int) -> Book:
         plan = Plan("Std", Micros(rate * MICRO), min_fee_micros=Micros(min_fee * MICRO))
+        backup = AddOn("Acme", "Backup", Micros(MICRO), Micros(3 * MICRO), True, SINCE_EVER, FOREVER, True, 2)
         return mem_book(settings=Settings(period=period, next_invoice_number=1), plans=[plan],
                         clients=[Client("Acme", "Std", 2, proration_mode=ProrationMode(mode))],
-                        roster=roster(known))
+                        roster=roster(known), addons=[backup] if per_user_addon else [])
 
     order = sorted(changes, key=lambda c: c[4])
     billed: list[Billed] = []
