@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,23 @@ class Billed:
     users: tuple[int, ...]
     devices: tuple[int, ...]
     amount_cents: int
-    rules: Mapping[str, Any]
+    rules_text: str
+
+    @property
+    def rules(self) -> Mapping[str, Any]:
+        """The rules it was priced with (parsed when first needed: most rows are only compared)."""
+        return _parse_rules(self.rules_text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_rules(text: str) -> Mapping[str, Any]:
+    value = json.loads(text or "{}")
+    return value if isinstance(value, dict) else {}
+
+
+def _billed(invoice: str, client: str, period: Period, plan: str, users: tuple[int, ...],
+            devices: tuple[int, ...], amount: int, rules: Mapping[str, Any]) -> Billed:
+    return Billed(invoice, client, period, plan, users, devices, amount, json.dumps(dict(rules), sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -127,18 +144,24 @@ def read_billed(t: RawTable | None) -> list[Billed]:
     if t is None:
         return []
     out: list[Billed] = []
+    periods: dict[Any, tuple[Period, int]] = {}
     for row in t.rows:
         if is_blank(row):
             continue
         try:
-            period = Period.parse(Period.key(t.get(row, "Period")))
-            rules = json.loads(str(t.get(row, "Rules") or "{}"))
+            cell = t.get(row, "Period")
+            if cell not in periods:
+                p = Period.parse(Period.key(cell))
+                periods[cell] = (p, p.days)
+            period, n_days = periods[cell]
+            rules = str(t.get(row, "Rules") or "{}")
+            _parse_rules(rules)  # a damaged Rules cell is caught here
             amount = int((Decimal(str(t.get(row, "Amount") or 0)) * 100).to_integral_value())
         except (ValueError, ArithmeticError):
             continue  # a damaged row is not trusted: that group is compared as if never billed
         out.append(Billed(str(t.get(row, "InvoiceNo") or ""), str(t.get(row, "Client") or "").strip(), period,
-                          str(t.get(row, "Plan") or "").strip(), days_of(t.get(row, "Users"), period.days),
-                          days_of(t.get(row, "Devices"), period.days), amount, rules))
+                          str(t.get(row, "Plan") or "").strip(), days_of(t.get(row, "Users"), n_days),
+                          days_of(t.get(row, "Devices"), n_days), amount, rules))
     return out
 
 
@@ -146,27 +169,31 @@ def billed_row(t: RawTable, b: Billed) -> tuple[Any, ...]:
     """A Billed table row."""
     return t.make({"InvoiceNo": b.invoice, "Client": b.client, "Period": str(b.period), "Plan": b.plan,
                    "Users": runs(b.users), "Devices": runs(b.devices),
-                   "Amount": float(cents_to_decimal(b.amount_cents)), "Rules": json.dumps(dict(b.rules),
-                                                                                           sort_keys=True)})
+                   "Amount": float(cents_to_decimal(b.amount_cents)), "Rules": b.rules_text})
 
 
 # --------------------------------------------------------------------------
 # What a run bills, as Billed rows
 
 
-def _group_days(book: Book, period: Period, clients: Sequence[str]) -> dict[tuple[str, str], tuple[IntArray, IntArray]]:
-    """Users and devices of every (client, plan) group on each day of ``period``, lower-case keys."""
-    chosen = [c for c in book.clients if c.name.lower() in set(clients)]
-    if not chosen:
-        return {}
-    ctx = Context(book, period, chosen)
+def _group_days(book: Book, period: Period, clients: Sequence[str],
+                ctx: Context | None = None) -> dict[tuple[str, str], tuple[IntArray, IntArray]]:
+    """Users and devices of every (client, plan) group on each day of ``period``, lower-case keys (``ctx``: a
+    context already built over those clients, reused across periods)."""
+    if ctx is None:
+        wanted = set(clients)
+        chosen = [c for c in book.clients if c.name.lower() in wanted]
+        if not chosen:
+            return {}
+        ctx = Context(book, period, chosen)
     s = ctx.series(period)
     g = ctx.groups
+    names = [c.name.lower() for c in ctx.clients]
+    plans = [p.name.lower() for p in ctx.plan_list]
+    none = np.zeros(period.days, np.int64)
     out: dict[tuple[str, str], tuple[IntArray, IntArray]] = {}
-    for k in range(len(g.client)):
-        key = (chosen[int(g.client[k])].name.lower(), ctx.plan_list[int(g.plan[k])].name.lower())
-        devices = s.devices[k] if g.is_own[k] else np.zeros(period.days, np.int64)
-        out[key] = (s.users[k], devices)
+    for k, (ci, pi, own) in enumerate(zip(g.client.tolist(), g.plan.tolist(), g.is_own.tolist(), strict=True)):
+        out[(names[ci], plans[pi])] = (s.users[k], s.devices[k] if own else none)
     return out
 
 
@@ -198,10 +225,10 @@ def billed_by(run: Run) -> list[Billed]:
             u, d = users.tolist(), devices.tolist()
             if advance:  # billed ahead: the first day's count for the whole month
                 u, d = [u[0]] * len(u), [d[0]] * len(d)
-            out.append(Billed(doc.number, c.name, period, plan.name, tuple(u), tuple(d),
+            out.append(_billed(doc.number, c.name, period, plan.name, tuple(u), tuple(d),
                               amounts.get(plan_key, 0), plan_rules(plan, mode, book)))
         if own is not None:
-            out.append(Billed(doc.number, c.name, period, "", (), (), minimum,
+            out.append(_billed(doc.number, c.name, period, "", (), (), minimum,
                               plan_rules(own, mode, book, min_fee=_min_fee_cents(own, book), addons=addons)))
     if advance and docs:
         out += _settled_previous(run, docs)
@@ -229,13 +256,13 @@ def _settled_previous(run: Run, docs: Sequence[Invoice]) -> list[Billed]:
         for (client, plan_key), (users, devices) in days.items():
             if client == c.name.lower() and plan_key in book.plans:
                 plan = book.plans[plan_key]
-                out.append(Billed(names[client], c.name, prev, plan.name, tuple(users.tolist()),
+                out.append(_billed(names[client], c.name, prev, plan.name, tuple(users.tolist()),
                                   tuple(devices.tolist()), amounts.get(plan_key, 0), plan_rules(plan, mode, book)))
         own = book.plans.get(c.plan.lower())
         if own is not None:
             minimum = sum(ln.amount_cents for ln in inv.lines if ln.kind == LineKind.MINIMUM)
             addons = sum(ln.amount_cents for ln in inv.lines if ln.kind == LineKind.ADDON)
-            out.append(Billed(names[c.name.lower()], c.name, prev, "", (), (), minimum,
+            out.append(_billed(names[c.name.lower()], c.name, prev, "", (), (), minimum,
                               plan_rules(own, mode, book, min_fee=_min_fee_cents(own, book), addons=addons)))
     return out
 
@@ -273,20 +300,37 @@ def pending(book: Book, billed: Sequence[Billed], period: Period) -> list[Correc
     cutoff = str(period.prev()) if advance else str(period)
     out: list[Correction] = []
     active = {c.name.lower(): c for c in book.clients}
-    for key in sorted({p for _, p, _ in latest if p < cutoff}):
+    periods = sorted({p for _, p, _ in latest if p < cutoff})
+    if not periods:
+        return out
+    ctx = Context(book, period, book.clients)  # built once; counted again for each recorded month
+    for key in periods:
         x = Period.parse(key)
         recorded = {(c, p): b for (c, pk, p), b in latest.items() if pk == key}
-        clients = sorted({c for c, _ in recorded} & set(active))
-        now_days = _group_days(book, x, clients)
-        changed = [c for c in clients
-                   if any(tuple(now_days.get((c, p), (np.zeros(0), np.zeros(0)))[0].tolist()) != b.users
-                          or tuple(now_days.get((c, p), (np.zeros(0), np.zeros(0)))[1].tolist()) != b.devices
-                          for (cc, p), b in recorded.items() if cc == c and p)
-                   or any(cc == c and (cc, p) not in recorded and u.any() for (cc, p), (u, _) in now_days.items())]
-        if not changed:
-            continue
-        out += _corrections(book, x, changed, recorded, now_days)
+        by_client: dict[str, list[tuple[str, Billed]]] = {}
+        for (c, p), b in recorded.items():
+            by_client.setdefault(c, []).append((p, b))
+        now_days = _group_days(book, x, [], ctx)
+        now_by_client: dict[str, list[str]] = {}
+        for c, p in now_days:
+            now_by_client.setdefault(c, []).append(p)
+        changed = []
+        for c in sorted(set(by_client) & set(active)):
+            groups = {p: b for p, b in by_client[c] if p}
+            differs = any(_differs(now_days.get((c, p)), b) for p, b in groups.items())
+            joined = any(p not in groups and now_days[(c, p)][0].any() for p in now_by_client.get(c, ()))
+            if differs or joined:
+                changed.append(c)
+        if changed:
+            out += _corrections(book, x, changed, recorded, now_days)
     return out
+
+
+def _differs(now: tuple[IntArray, IntArray] | None, b: Billed) -> bool:
+    """Whether a group's days as the roster stands differ from what was billed."""
+    if now is None:
+        return any(b.users) or any(b.devices)
+    return tuple(now[0].tolist()) != b.users or tuple(now[1].tolist()) != b.devices
 
 
 def _corrections(book: Book, x: Period, clients: list[str], recorded: Mapping[tuple[str, str], Billed],
@@ -343,7 +387,7 @@ def _corrections(book: Book, x: Period, clients: list[str], recorded: Mapping[tu
             name = group_plan.name if group_plan else p
             mode = c.proration_mode or st.proration_mode
             rules = b.rules if b else (plan_rules(group_plan, mode, book) if group_plan else {})
-            new = Billed("", c.name, x, name, u, d, now, rules)
+            new = _billed("", c.name, x, name, u, d, now, rules)
             if now == was:
                 continue
             bu = b.users if b else (0,) * x.days
@@ -367,14 +411,14 @@ def _corrections(book: Book, x: Period, clients: list[str], recorded: Mapping[tu
             out.append(Correction(c.name, x, Line(
                 LineKind.CORRECTION, f"Correction for {x.label()}: add-ons for the users as they now stand",
                 Decimal(1), cents_to_decimal(diff), Cents(diff), taxable),
-                Billed("", c.name, x, "", (), (), mins.amount_cents, rules)))
+                _billed("", c.name, x, "", (), (), mins.amount_cents, rules)))
         fee = int(mins.rules.get("min_fee_cents", 0))
         top_now = max(0, fee - total_now - addons_now) if fee else 0
         if top_now != mins.amount_cents:
             diff = top_now - mins.amount_cents
             out.append(Correction(c.name, x, Line(
                 LineKind.CORRECTION, f"Correction for {x.label()}: minimum monthly fee adjustment", Decimal(1),
-                cents_to_decimal(diff), Cents(diff), taxable), Billed("", c.name, x, "", (), (), top_now, rules)))
+                cents_to_decimal(diff), Cents(diff), taxable), _billed("", c.name, x, "", (), (), top_now, rules)))
     return out
 
 
