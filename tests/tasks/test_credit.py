@@ -153,3 +153,15 @@ def test_the_ribbon_reads_what_to_credit(typed: str, lines: list[int], amount: i
 def test_the_ribbon_asks_again_for_an_unclear_answer(typed: str) -> None:
     with pytest.raises(ValueError):
         parse_choice(typed)
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftotext") is None,
+                    reason="LibreOffice and poppler are needed to write and read the PDF")
+def test_the_credit_note_pdf_is_titled_credit_note(wb: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cn"
+    perseat("credit", wb, "HV-1002", "--line", "2", "--reason", "Firewall offline", "--out", out, "--pdf")
+    [pdf] = list(out.glob("*.pdf"))
+    assert pdf.name == "CN-1008 Birch _ Lowe LLP.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "CREDIT NOTE" in text and "HV-1002" in text and "Reason: Firewall offline" in text
+    assert "Total credited" in text and "-USD 114.00" in text  # 120.00 less its 5 % discount share
