@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from functools import cached_property
 
 import pandas as pd
 
@@ -184,15 +185,15 @@ class Period:
             raise ValueError(f"billing period {text!r} is not YYYY-MM (e.g. 2026-11)")
         return p
 
-    @property
+    @cached_property
     def first(self) -> dt.date:
         return dt.date(self.year, self.month, 1)
 
-    @property
+    @cached_property
     def last(self) -> dt.date:
         return self.next().first - dt.timedelta(days=1)
 
-    @property
+    @cached_property
     def days(self) -> int:
         return (self.next().first - self.first).days
 

@@ -63,6 +63,9 @@ class Context:
         self.plan_idx = {k: i for i, k in enumerate(book.plans)}
         self.table = PlanTable.build(self.plan_list)
         self.client_idx = {c.name.lower(): i for i, c in enumerate(clients)}
+        self._start = np.array([c.start for c in clients], dtype=np.int64)
+        self._end = np.array([c.end for c in clients], dtype=np.int64)
+        self._contracts: dict[str, tuple[IntArray, IntArray]] = {}
         self.rounding = book.settings.rounding
         roster = book.roster
         n_plans = max(len(self.plan_list), 1)
@@ -89,17 +92,21 @@ class Context:
         self.dev_key = pd.factorize(pd.Series(self.dev_client).astype("str") + "\x1f"
                                     + dev["device"].str.strip().str.lower().to_numpy())[0]
 
+    def contract_days(self, period: Period) -> tuple[IntArray, IntArray]:
+        """Each client's first and last day index inside its contract in ``period`` (last < first: none)."""
+        key = str(period)
+        if key not in self._contracts:
+            first, n = day_number(period.first), period.days
+            lo = np.clip(self._start - first, 0, n)
+            hi = np.clip(self._end - first, -1, n - 1)
+            self._contracts[key] = (lo, hi)
+        return self._contracts[key]
+
     def contract_mask(self, period: Period) -> npt.NDArray[np.int64]:
         """(C, N) 1 on the days of ``period`` inside each client's contract (Clients Start/End), else 0."""
-        mask = np.ones((len(self.clients), period.days), np.int64)
-        for ci, c in enumerate(self.clients):
-            days = c.contract_days(period)
-            if days is None:
-                mask[ci] = 0
-            elif days != (0, period.days - 1):
-                mask[ci, :days[0]] = 0
-                mask[ci, days[1] + 1:] = 0
-        return mask
+        lo, hi = self.contract_days(period)
+        day = np.arange(period.days, dtype=np.int64)
+        return ((day[None, :] >= lo[:, None]) & (day[None, :] <= hi[:, None])).astype(np.int64)
 
     def series(self, period: Period) -> Series:
         """Count and price every group on every day of ``period``."""

@@ -159,6 +159,8 @@ class _Pricer:
         self.group_plan = ctx.groups.plan.tolist()
         self.group_client = ctx.groups.client.tolist()
         self.contracts = ctx.contract_mask(s.period)
+        lo, hi = ctx.contract_days(s.period)
+        self.contract_lo, self.contract_hi = lo.tolist(), hi.tolist()
         self.seat_rows = self._change_rows(self.seat_changes, s.seats, s.seat_price, self.seat_change_cents)
         self.dev_rows = self._change_rows(self.dev_changes, s.devices, s.device_price, self.dev_change_cents)
 
@@ -173,10 +175,9 @@ class _Pricer:
     def contract_share(self, c: int) -> tuple[int, int]:
         """The part of the month client ``c``'s contract covers, as (r, D) with the workbook's DayCount:
         (D, D) for a whole month, (0, D) for none."""
-        inside = np.flatnonzero(self.contracts[c])
-        if not len(inside):
+        lo, hi = self.contract_lo[c], self.contract_hi[c]
+        if hi < lo:
             return 0, self.denom
-        lo, hi = int(inside[0]), int(inside[-1])
         if lo == 0 and hi == len(self.remaining) - 1:
             return self.denom, self.denom
         after = int(self.remaining[hi + 1]) if hi + 1 < len(self.remaining) else 0
@@ -297,10 +298,7 @@ class _Pricer:
         first = day_number(s.period.first)
         n_days = s.period.days
         lo, hi = max(a.start, first) - first, min(a.end, first + n_days - 1) - first
-        inside = np.flatnonzero(self.contracts[c])
-        if not len(inside):
-            return None
-        lo, hi = max(lo, int(inside[0])), min(hi, int(inside[-1]))
+        lo, hi = max(lo, self.contract_lo[c]), min(hi, self.contract_hi[c])
         if hi < lo:
             return None
         active = np.zeros(n_days, dtype=bool)
@@ -400,7 +398,8 @@ def invoice_run(book: Book, period: Period | None = None,
     number = st.next_invoice_number
     invoices: list[Invoice] = []
     for ci, client in enumerate(clients):
-        if not pricer.contracts[ci].any() and (prev_pricer is None or not prev_pricer.contracts[ci].any()):
+        if pricer.contract_hi[ci] < pricer.contract_lo[ci] and (
+                prev_pricer is None or prev_pricer.contract_hi[ci] < prev_pricer.contract_lo[ci]):
             skipped.append((client.name, f"outside its contract ({_contract_text(client)})"))
             if progress:
                 progress(1)
@@ -410,8 +409,9 @@ def invoice_run(book: Book, period: Period | None = None,
         gs = sorted(groups_by_client.get(ci, []), key=lambda g: (not ctx.groups.is_own[g], g))
         for g in gs:
             lines += pricer.group_lines(g, mode, base_only=advance)
-        recurring_addons = [a for a in addons_by_client.get(ci, []) if not a.once]
-        for a in addons_by_client.get(ci, []):
+        client_addons = addons_by_client.get(ci, ())
+        recurring_addons = [a for a in client_addons if not a.once] if client_addons else []
+        for a in client_addons:
             ln = pricer.one_time_line(a, ci) if a.once else pricer.addon_line(a, ci, mode, base_only=advance)
             if ln is not None:
                 lines.append(ln)
@@ -421,9 +421,11 @@ def invoice_run(book: Book, period: Period | None = None,
         ov = _overage_line(plan, hours.get(ci, 0), usage_users[ci], usage_period, ctx.rounding)
         if ov is not None:
             lines.append(ov)
-        recurring = sum(ln.amount_cents for ln in lines if ln.kind in RECURRING)
-        share = pricer.contract_share(ci)
-        min_fee = round_div(plan.min_fee_micros * share[0], MICROS_PER_CENT * share[1], ctx.rounding)
+        min_fee = 0
+        if plan.min_fee_micros:
+            recurring = sum(ln.amount_cents for ln in lines if ln.kind in RECURRING)
+            share = pricer.contract_share(ci)
+            min_fee = round_div(plan.min_fee_micros * share[0], MICROS_PER_CENT * share[1], ctx.rounding)
         if min_fee > 0 and recurring < min_fee:
             part = "" if share[0] == share[1] else f" ({share[0]}/{share[1]} days of contract)"
             lines.append(Line(LineKind.MINIMUM, f"Minimum monthly fee adjustment{part}", Decimal(1),
