@@ -29,6 +29,7 @@ import pandas as pd
 from perseat_addin.engine.daily import Context, IntArray
 from perseat_addin.engine.invoicing import NOTHING_TO_BILL, Run, invoice_run
 from perseat_addin.engine.pricing import day_weights
+from perseat_addin.errors import PerseatError
 from perseat_addin.model import (
     Basis,
     BillingTiming,
@@ -145,7 +146,7 @@ def read_billed(t: RawTable | None) -> list[Billed]:
         return []
     out: list[Billed] = []
     periods: dict[Any, tuple[Period, int]] = {}
-    for row in t.rows:
+    for i, row in enumerate(t.rows):
         if is_blank(row):
             continue
         try:
@@ -158,7 +159,9 @@ def read_billed(t: RawTable | None) -> list[Billed]:
             _parse_rules(rules)  # a damaged Rules cell is caught here
             amount = int((Decimal(str(t.get(row, "Amount") or 0)) * 100).to_integral_value())
         except (ValueError, ArithmeticError):
-            continue  # a damaged row is not trusted: that group is compared as if never billed
+            raise PerseatError(f"{t.sheet} row {t.first_row + i}: the program's record of what was billed is "
+                               "damaged (its Period, Amount or Rules cell was edited); restore the sheet from the "
+                               "workbook's version history — corrections cannot be priced without it") from None
         out.append(Billed(str(t.get(row, "InvoiceNo") or ""), str(t.get(row, "Client") or "").strip(), period,
                           str(t.get(row, "Plan") or "").strip(), days_of(t.get(row, "Users"), n_days),
                           days_of(t.get(row, "Devices"), n_days), amount, rules))

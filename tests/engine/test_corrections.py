@@ -187,3 +187,14 @@ def test_total_billed_equals_the_final_roster_at_recorded_rates(mem_book, users:
     for m, period in enumerate(MONTHS):
         final += sum(i.total_cents for i in invoice_run(book_for(period, len(order), rates[m]), period).invoices)
     assert abs(total - final) <= max(lines, 0) + 0, (total, final, lines)
+
+
+def test_a_damaged_billed_row_stops_rather_than_bills_a_wrong_correction() -> None:
+    from perseat_addin.engine.corrections import read_billed
+    from perseat_addin.errors import PerseatError
+    from perseat_addin.tables import RawTable
+
+    t = RawTable.of("Billed", [["InvoiceNo", "Client", "Period", "Plan", "Users", "Devices", "Amount", "Rules"],
+                               ["HV-1", "Acme", "2026-11", "Std", "1-30:2", "", "ten", "{}"]])
+    with pytest.raises(PerseatError, match="Billed row 2: the program's record of what was billed is damaged"):
+        read_billed(t)
