@@ -200,6 +200,15 @@ def _group_days(book: Book, period: Period, clients: Sequence[str],
     return out
 
 
+def plan_amounts(lines: Sequence[Line]) -> dict[str, int]:
+    """What ``lines`` bill each plan group (lower-case plan) in seats and devices, cents."""
+    out: dict[str, int] = {}
+    for ln in lines:
+        if ln.kind in SEAT_KINDS and ln.plan:
+            out[ln.plan.lower()] = out.get(ln.plan.lower(), 0) + ln.amount_cents
+    return out
+
+
 def billed_by(run: Run) -> list[Billed]:
     """What each invoice of ``run`` bills per client, plan group and day (and its minimum top-up)."""
     book, period = run.book, run.period
@@ -214,10 +223,7 @@ def billed_by(run: Run) -> list[Billed]:
     for doc in docs:
         c = doc.client
         mode = c.proration_mode or book.settings.proration_mode
-        amounts: dict[str, int] = {}
-        for ln in doc.lines:
-            if ln.kind in SEAT_KINDS and ln.plan:
-                amounts[ln.plan.lower()] = amounts.get(ln.plan.lower(), 0) + ln.amount_cents
+        amounts = plan_amounts(doc.lines)
         addons = sum(ln.amount_cents for ln in doc.lines if ln.kind == LineKind.ADDON)
         minimum = sum(ln.amount_cents for ln in doc.lines if ln.kind == LineKind.MINIMUM)
         own = book.plans.get(c.plan.lower())
@@ -252,10 +258,7 @@ def _settled_previous(run: Run, docs: Sequence[Invoice]) -> list[Billed]:
     for inv in invoice_run(arrears, prev).invoices:
         c = inv.client
         mode = c.proration_mode or book.settings.proration_mode
-        amounts: dict[str, int] = {}
-        for ln in inv.lines:
-            if ln.kind in SEAT_KINDS and ln.plan:
-                amounts[ln.plan.lower()] = amounts.get(ln.plan.lower(), 0) + ln.amount_cents
+        amounts = plan_amounts(inv.lines)
         for (client, plan_key), (users, devices) in days.items():
             if client == c.name.lower() and plan_key in book.plans:
                 plan = book.plans[plan_key]
@@ -371,10 +374,7 @@ def _corrections(book: Book, x: Period, clients: list[str], recorded: Mapping[tu
     for c in chosen:
         key = c.name.lower()
         doc = by_client.get(key)
-        amounts: dict[str, int] = {}
-        for ln in doc.lines if doc else ():
-            if ln.kind in SEAT_KINDS and ln.plan:
-                amounts[ln.plan.lower()] = amounts.get(ln.plan.lower(), 0) + ln.amount_cents
+        amounts = plan_amounts(doc.lines if doc else ())
         groups = {p for (cc, p) in recorded if cc == key and p} | {p for (cc, p) in now_days if cc == key}
         total_now = 0
         for p in sorted(groups):
