@@ -102,9 +102,8 @@ def cmd_invoice(args: argparse.Namespace) -> int:
         why = invoice.finalize_refusal(wb, book, period)
         early = None if args.early else invoice.early_text(book, period, dt.date.today())
         if why or early:
-            hint = "; wait until then, or add --early to finalize now" if early else ""
-            print(f"error: {why or early}{hint}. Nothing was written.", file=sys.stderr)
-            return 1
+            hint = "; wait until then, or add --early to finalize now" if early and not why else ""
+            raise PerseatError(f"{why or early}{hint}. Nothing was written.")
     run = invoice.recorded_run(wb, book, period)
     reissued = run is not None
     wb.release()  # the priced book is all the run needs from here: the raw cells go
