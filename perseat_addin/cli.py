@@ -123,7 +123,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
 
     def finalize() -> None:
         invoice.record(wb, run.invoices, period, final=True, files=files,
-                       billed=invoice.billed_edit(wb, run, corrections))
+                       billed=invoice.billed_edit(wb, run, corrections, create=True))
 
     with _progress(len(run.invoices), "Writing", show) as tick:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick,

@@ -28,10 +28,13 @@ class TableEdit:
     add_columns: tuple[str, ...] = ()
     """Headers added at the table's right end first (a workbook made before the column existed); cell
     indexes and appended rows already count them."""
+    create: tuple[str, ...] = ()
+    """When the workbook has no such table: create it on a new sheet with these headers (and one blank row,
+    which the edit's rows see as row 0)."""
 
     @property
     def changes(self) -> bool:
-        return bool(self.cells or self.delete or self.append or self.add_columns)
+        return bool(self.cells or self.delete or self.append or self.add_columns or self.create)
 
 
 def apply_edit(t: RawTable, edit: TableEdit) -> RawTable:

@@ -48,6 +48,9 @@ class FileBook:
         pkg = Package(original, self.path)
         for edit in todo:
             t = self.rows(edit.table)
+            if t is None and edit.create:
+                pkg.add_table(edit.table, edit.create)
+                t = RawTable(edit.table, edit.table, edit.create, ((None,) * len(edit.create),))
             if t is None:
                 raise PerseatError(f"the workbook has no {edit.table} table to write to; nothing was written")
             pkg.add_columns(t.name, [h for h in edit.add_columns if t.col(h) is None])

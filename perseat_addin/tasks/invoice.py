@@ -20,7 +20,15 @@ from typing import Any
 
 import pandas as pd
 
-from perseat_addin.engine.corrections import BILLED, Correction, billed_by, billed_row, pending, read_billed
+from perseat_addin.engine.corrections import (
+    BILLED,
+    BILLED_COLUMNS,
+    Correction,
+    billed_by,
+    billed_row,
+    pending,
+    read_billed,
+)
 from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.engine.ledger import (
     advanced_settings,
@@ -134,16 +142,23 @@ def priced(book: BookPort, loaded: Book, period: Period,
     return run, [c for c in found if c.client.lower() in billed]
 
 
-def billed_edit(book: BookPort, run: Run, corrections: Sequence[Correction]) -> list[TableEdit]:
-    """The Billed rows recording what ``run``'s invoices bill (and what each correction makes true); none when
-    the workbook has no Billed table (then late changes cannot be corrected: ``perseat check`` says so)."""
+def billed_edit(book: BookPort, run: Run, corrections: Sequence[Correction], *,
+                create: bool = False) -> list[TableEdit]:
+    """The Billed rows recording what ``run``'s invoices bill (and what each correction makes true). A
+    workbook without the Billed table gets one when ``create`` (the file on disk); otherwise none is written
+    (then late changes cannot be corrected: ``perseat check`` says so)."""
     t = book.rows(BILLED)
+    if t is None and create:
+        t = RawTable(BILLED, BILLED, BILLED_COLUMNS, ((None,) * len(BILLED_COLUMNS),))
     if t is None:
         return []
     number = {i.client.name.lower(): i.number for i in run.invoices}
     rows = [*billed_by(run), *(replace(c.billed, invoice=number[c.client.lower()]) for c in corrections)]
     last = max((i for i, r in enumerate(t.rows) if not is_blank(r)), default=-1)
-    return [replace_rows(t, (), [], [billed_row(t, b) for b in rows], last)] if rows else []
+    if not rows:
+        return []
+    edit = replace_rows(t, (), [], [billed_row(t, b) for b in rows], last)
+    return [replace(edit, create=BILLED_COLUMNS) if book.rows(BILLED) is None else edit]
 
 
 def record(book: BookPort, invoices: Sequence[Invoice], period: Period, *, final: bool,

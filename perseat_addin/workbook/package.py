@@ -39,6 +39,12 @@ _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _TABLE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/table"
 _XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
+_R_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
+_SHEET_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
+_WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+_TABLE_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
                           remove_blank_text=False)
@@ -248,6 +254,61 @@ class Package:
         sheet.extend_dimension(c1 + k, r1)
         self._edited[t.table_part] = t.root
 
+    def add_table(self, name: str, headers: Sequence[str]) -> None:
+        """A new last sheet ``name`` holding an empty Excel table ``name`` with ``headers`` (a table the program
+        writes, in a workbook made before it existed): worksheet and table parts, their relationships, the
+        workbook's sheet list and the content types."""
+        if name.lower() in self._tables:
+            return
+        n = 1
+        while f"xl/worksheets/sheet{n}.xml" in self._names or f"xl/worksheets/sheet{n}.xml" in self._edited:
+            n += 1
+        k = 1
+        while f"xl/tables/table{k}.xml" in self._names or f"xl/tables/table{k}.xml" in self._edited:
+            k += 1
+        sheet_part, table_part = f"xl/worksheets/sheet{n}.xml", f"xl/tables/table{k}.xml"
+        last = col_letter(len(headers) - 1)
+        ref = f"A1:{last}2"
+        ws = etree.Element(f"{_M}worksheet", nsmap={None: MAIN, "r": _R_NS})
+        etree.SubElement(ws, f"{_M}dimension", ref=ref)
+        data = etree.SubElement(ws, f"{_M}sheetData")
+        head = etree.SubElement(data, f"{_M}row", r="1")
+        for j, h in enumerate(headers):
+            cell = etree.SubElement(head, f"{_M}c", r=f"{col_letter(j)}1", t="inlineStr")
+            etree.SubElement(etree.SubElement(cell, f"{_M}is"), f"{_M}t").text = h
+        parts = etree.SubElement(ws, f"{_M}tableParts", count="1")
+        etree.SubElement(parts, f"{_M}tablePart", {_R_ID: "rId1"})
+        ids = [int(t.root.get("id", "0")) for t in self._tables.values()]
+        table = etree.Element(f"{_M}table", nsmap={None: MAIN}, id=str(max(ids, default=0) + 1), name=name,
+                              displayName=name, ref=ref, totalsRowShown="0")
+        etree.SubElement(table, f"{_M}autoFilter", ref=ref)
+        cols = etree.SubElement(table, f"{_M}tableColumns", count=str(len(headers)))
+        for j, h in enumerate(headers, start=1):
+            etree.SubElement(cols, f"{_M}tableColumn", id=str(j), name=h)
+        etree.SubElement(table, f"{_M}tableStyleInfo", name="TableStyleMedium2", showFirstColumn="0",
+                         showLastColumn="0", showRowStripes="1", showColumnStripes="0")
+        rels = etree.Element(f"{{{_PKG_NS}}}Relationships", nsmap={None: _PKG_NS})
+        etree.SubElement(rels, _PKG_REL, Id="rId1", Type=_TABLE_REL, Target=f"../tables/table{k}.xml")
+        wb_rels_part = "xl/_rels/workbook.xml.rels"
+        wb_rels = self._xml(wb_rels_part)
+        used = {r.get("Id") for r in wb_rels.iter(_PKG_REL)}
+        rid = next(f"rId{i}" for i in range(1, len(used) + 2) if f"rId{i}" not in used)
+        etree.SubElement(wb_rels, _PKG_REL, Id=rid, Type=_SHEET_REL, Target=f"worksheets/sheet{n}.xml")
+        workbook = self._xml("xl/workbook.xml")
+        sheets = workbook.find(f"{_M}sheets")
+        if sheets is None:
+            raise PerseatError(f"{self.path}: the workbook lists no sheets; nothing was written")
+        sheet_ids = [int(sh.get("sheetId", "0")) for sh in sheets]
+        etree.SubElement(sheets, f"{_M}sheet", {"name": name, "sheetId": str(max(sheet_ids, default=0) + 1),
+                                                 _R_ID: rid})
+        types = self._xml("[Content_Types].xml")
+        for part, kind in ((sheet_part, _WORKSHEET_TYPE), (table_part, _TABLE_TYPE)):
+            etree.SubElement(types, f"{{{_CT_NS}}}Override", PartName=f"/{part}", ContentType=kind)
+        self._edited[sheet_part] = ws
+        self._edited[table_part] = table
+        self._edited[f"xl/worksheets/_rels/sheet{n}.xml.rels"] = rels
+        self._tables[name.lower()] = _Table(name, sheet_part, table_part, table)
+
     def _calculated(self, t: _Table) -> dict[int, str]:
         out = {}
         for j, col in enumerate(t.root.iter(f"{_M}tableColumn")):
@@ -279,6 +340,9 @@ class Package:
                 body = _serialize(self._edited[info.filename]) if info.filename in self._edited \
                     else self._zip.read(info)
                 dst.writestr(info, body, compress_type=zipfile.ZIP_DEFLATED)
+            for part in sorted(set(self._edited) - self._names):  # parts this edit added (a new table)
+                dst.writestr(zipfile.ZipInfo(part, date_time=(1980, 1, 1, 0, 0, 0)), _serialize(self._edited[part]),
+                             compress_type=zipfile.ZIP_DEFLATED)
         return out.getvalue()
 
     def save(self, path: str | Path | None = None) -> Path:

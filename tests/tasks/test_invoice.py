@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from openpyxl import load_workbook
 
 from perseat_addin.excel.template import template_sheets, write_workbook
 from perseat_addin.tables import TableEdit
@@ -173,3 +174,13 @@ def test_a_ledger_made_before_kind_and_corrects_gains_them(tmp_path: Path) -> No
     kinds: set[Any] = {t.get(r, "Kind") for r in t.rows}
     assert kinds == {"Invoice"}
     assert [t.get(r, "Seats") for r in t.rows][:2] == [12, 5]
+    # the Billed table the ledger needs was created on a sheet of its own, and openpyxl reads it as a table
+    billed = FileBook(finalized).rows("Billed")
+    assert billed is not None and list(billed.headers) == ["InvoiceNo", "Client", "Period", "Plan", "Users",
+                                                           "Devices", "Amount", "Rules"]
+    assert {billed.get(r, "InvoiceNo") for r in billed.rows} == {f"HV-{n}" for n in range(1001, 1008)}
+    book = load_workbook(finalized, keep_vba=True)
+    try:
+        assert book.sheetnames[-1] == "Billed" and "Billed" in book["Billed"].tables
+    finally:
+        book.close()
