@@ -111,6 +111,12 @@ class XlwingsBook:
         ws = t.parent
         t.resize(ws.range((rng.row, rng.column), (rng.row + max(n_rows, 1), rng.column + rng.shape[1] - 1)))
 
+    def add_table(self, name: str, headers: Sequence[str]) -> None:
+        ws = self.book.sheets.add(name, after=self.book.sheets[-1])
+        ws.range((1, 1)).value = [list(headers)]
+        ws.tables.add(ws.range((1, 1), (2, len(headers))), name=name)  # Excel's ListObjects.Add
+        self._tables = None  # the table list changed
+
     def add_columns(self, name: str, headers: Sequence[str]) -> None:
         t = self._table(name)
         for h in headers:

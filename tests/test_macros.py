@@ -30,7 +30,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.page import PageMargins
-from openpyxl.worksheet.table import TableColumn
+from openpyxl.worksheet.table import Table, TableColumn
 from openpyxl_book import open_workbook, save_workbook
 
 from perseat_addin.cells import EXCEL_ERRORS
@@ -166,6 +166,14 @@ class ExcelStandIn:
         t.ref = ref
         if t.autoFilter is not None:
             t.autoFilter.ref = ref
+
+    def add_table(self, name: str, headers: Sequence[str]) -> None:
+        ws = self.wb.create_sheet(name)
+        for j, h in enumerate(headers, start=1):
+            ws.cell(1, j).value = h
+        ids = [t.id for _, t in self._tables()]
+        ws.add_table(Table(id=max(ids, default=0) + 1, displayName=name, name=name,
+                           ref=f"A1:{get_column_letter(len(headers))}2"))
 
     def add_columns(self, name: str, headers: Sequence[str]) -> None:
         found = self._find(name)
@@ -753,6 +761,18 @@ def test_credit_note_button_needs_a_selected_invoice_and_a_reason(template: Path
     book = ExcelStandIn(copy_of(template, tmp_path))
     outcome = m.credit_note(book)
     assert not outcome.ok and outcome.message.startswith("Select the row of the invoice to credit")
+
+
+def test_finalize_adds_the_billed_table_to_a_workbook_made_before_it(tmp_path: Path) -> None:
+    wb = tmp_path / "old.xlsm"
+    write_workbook(wb, [s for s in template_sheets() if s.name != "Billed"])
+    book = ExcelStandIn(wb)
+    assert book.table("Billed") is None
+    m.generate_invoices(book)
+    assert m.finalize_period(book).ok
+    billed = book.rows("Billed")
+    assert "Billed" in book.wb.sheetnames and {r["InvoiceNo"] for r in billed} == {f"HV-{n}" for n in range(1001, 1008)}
+    assert load(wb).settings.next_invoice_number == 1008  # saved, the new sheet with it
 
 
 def test_finalize_without_drafts_refuses(template: Path, tmp_path: Path) -> None:

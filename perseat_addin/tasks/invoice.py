@@ -331,7 +331,7 @@ def finalize_period(live: LiveBook) -> Outcome:
                                   "Press Generate invoices to refresh the drafts, review them, then Finalize "
                                   "period."]), ok=False)
     changes = advanced_settings(settings_t, numbers, period)
-    port.write([edit, settings_edit(settings_t, changes), *billed_edit(port, run, corrections)])
+    port.write([edit, settings_edit(settings_t, changes), *billed_edit(port, run, corrections, create=True)])
     live.status(f"{PREFIX}: saving the workbook…")
     try:
         live.save()

@@ -102,6 +102,10 @@ class LiveBook(Protocol):
         """Widen table ``name`` by columns ``headers`` at its right end (Excel's ListColumns.Add)."""
         ...
 
+    def add_table(self, name: str, headers: Sequence[str]) -> None:
+        """A new last sheet ``name`` holding table ``name``: a header row and one blank row (ListObjects.Add)."""
+        ...
+
     def sheet_names(self) -> list[str]:
         ...
 
@@ -331,6 +335,11 @@ class ExcelBook:
         todo = []
         for edit in edits:
             found = self.found(edit.table)
+            if found is None and edit.create:
+                if edit.table.lower() in {n.lower() for n in self.live.sheet_names()}:
+                    raise PerseatError(f"a sheet named {edit.table} is in the way of the {edit.table} table the "
+                                       "program keeps; rename that sheet and try again")
+                continue  # created when written
             if found is None:
                 raise PerseatError(f"the workbook has no {edit.table} table to write to; nothing was written")
             check_room(self.live, found[0], edit)
@@ -338,7 +347,17 @@ class ExcelBook:
         return todo
 
     def write(self, edits: Sequence[TableEdit]) -> None:
-        for ref, rows, edit in self.check(edits):
+        todo = self.check(edits)
+        for edit in edits:
+            if edit.create and self.found(edit.table) is None:
+                self.live.status(f"{PREFIX}: adding the {edit.table} sheet…")
+                self.live.add_table(edit.table, edit.create)
+                self._more.pop(edit.table.lower(), None)
+                found = self.found(edit.table)
+                if found is None:
+                    raise PerseatError(f"Excel did not add the {edit.table} table; nothing more was written")
+                todo.append((found[0], found[1], edit))
+        for ref, rows, edit in todo:
             if edit.changes:
                 self.live.status(f"{PREFIX}: writing the {ref.name} table…")
                 apply_edit_live(self.live, ref, rows, edit)
