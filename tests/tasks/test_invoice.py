@@ -3,6 +3,7 @@ period is re-issued exactly as recorded, and finalize refuses early, twice or ou
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -18,6 +19,7 @@ from lxml import etree
 from openpyxl import load_workbook
 
 from perseat_addin.excel.template import template_sheets, write_workbook
+from perseat_addin.model import Period
 from perseat_addin.tables import TableEdit
 from perseat_addin.tasks.filebook import FileBook
 
@@ -136,10 +138,29 @@ def xlsx_parts(path: Path) -> dict[str, bytes]:
         return {n: stamp.sub(b"", z.read(n)) for n in z.namelist()}
 
 
+def test_finalize_refuses_a_month_not_yet_over(tmp_path: Path) -> None:
+    today = dt.date.today()
+    month = f"{today.year:04d}-{today.month:02d}"
+    sheets = template_sheets()
+    for spec in sheets:
+        if spec.name in ("Invoices", "InvoiceLines"):
+            spec.rows = []  # an empty ledger, billing the month we are in
+        if spec.name == "Settings":
+            spec.rows = [("BillingPeriod", month) if k == "BillingPeriod" else (k, v) for k, v in spec.rows]
+    wb = tmp_path / "now.xlsm"
+    write_workbook(wb, sheets)
+    before = wb.read_bytes()
+    proc = ok(perseat("invoice", wb, "--finalize", "--out", tmp_path / "x"), code=1)
+    last = Period.parse(month).last
+    assert (f"runs until {last:%b} {last.day}, {last.year}: finalizing before that day has passed would bill days "
+            "that have not happened yet; wait until then, or add --early to finalize now. Nothing was written."
+            in proc.stderr)
+    assert wb.read_bytes() == before and not (tmp_path / "x").exists()
+    ok(perseat("invoice", wb, "--finalize", "--early", "--out", tmp_path / "y"))
+    assert wb.read_bytes() != before
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    (["--finalize"], "December 2026 runs until Dec 31, 2026: finalizing before that day has passed would bill days "
-                     "that have not happened yet; wait until then, or add --early to finalize now. Nothing was "
-                     "written."),
     (["--finalize", "--period", "2026-11"], "November 2026 is already finalized (HV-1001 … HV-1007); nothing was "
                                             "changed."),
     (["--finalize", "--early", "--period", "2027-01"], "finalizing January 2027 would skip December 2026 (the last "
