@@ -383,16 +383,14 @@ def _corrections(book: Book, x: Period, clients: list[str], recorded: Mapping[tu
             now = amounts.get(p, 0)
             total_now += now
             was = b.amount_cents if b else 0
-            u, d = tuple(users.tolist()), tuple(devices.tolist())
-            if b is not None and u == b.users and d == b.devices and now == was:
+            if now == was:  # the days may differ, the money does not: nothing to bill
                 continue
+            u, d = tuple(users.tolist()), tuple(devices.tolist())
             group_plan = plans.get(p)
             name = group_plan.name if group_plan else p
             mode = c.proration_mode or st.proration_mode
             rules = b.rules if b else (plan_rules(group_plan, mode, book) if group_plan else {})
             new = _billed("", c.name, x, name, u, d, now, rules)
-            if now == was:
-                continue
             bu = b.users if b else (0,) * x.days
             bd = b.devices if b else (0,) * x.days
             what = _segments([a - z for a, z in zip(u, bu, strict=True)], x, "user", denom)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
 from perseat_addin.engine.invoicing import Run
-from perseat_addin.model import DocKind, Invoice, LineKind
+from perseat_addin.model import DocKind, Invoice, Line, LineKind, Settings
 from perseat_addin.money import cents_to_decimal
 
 
@@ -75,17 +75,23 @@ def quickbooks_csv(run: Run) -> str:
     w.writerow(QUICKBOOKS_COLUMNS)
     for inv in _of_kind(run, DocKind.INVOICE):
         for ln in inv.lines:
-            qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
-            item = {LineKind.DISCOUNT: "Discount", LineKind.TAX: "Sales tax"}.get(ln.kind, st.quickbooks_item)
             w.writerow([
                 csv_safe(inv.number), csv_safe(inv.client.name), inv.issue_date.strftime(fmt),
                 inv.due_date.strftime(fmt), f"Net {st.payment_terms_days}",
                 csv_safe(f"{inv.period.label()} per-user services" + (
                     f", PO {inv.client.po_number}" if inv.client.po_number else "")),
-                csv_safe(item), csv_safe(ln.description), qty, unit, f"{ln.amount:.2f}",
-                "TAX" if ln.taxable else "NON", inv.currency, inv.period.last.strftime(fmt),
+                *_quickbooks_line(ln, st.quickbooks_item, 1), inv.currency, inv.period.last.strftime(fmt),
             ])
     return out.getvalue()
+
+
+def _quickbooks_line(ln: Line, item: str, sign: int) -> list[str]:
+    """Item, description, quantity, rate, amount and tax code of a line (amounts × ``sign``: −1 for a credit
+    memo, whose amounts QuickBooks wants positive)."""
+    qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
+    name = {LineKind.DISCOUNT: "Discount", LineKind.TAX: "Sales tax"}.get(ln.kind, item)
+    return [csv_safe(name), csv_safe(ln.description), qty, unit, f"{sign * ln.amount:.2f}",
+            "TAX" if ln.taxable else "NON"]
 
 
 def _address_lines(address: str) -> list[str]:
@@ -101,22 +107,32 @@ def xero_csv(run: Run) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(XERO_COLUMNS)
     for inv in _of_kind(run, DocKind.INVOICE):
-        lines = [ln for ln in inv.lines if ln.kind != LineKind.TAX]
-        # the invoice's tax, rounded once, spread over its taxable charge lines so each row carries its share
-        taxes = allocate(inv.tax_cents, [max(ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
-        addr = _address_lines(inv.client.address)
-        for ln, tax in zip(lines, taxes, strict=True):
-            qty, unit = _qty_unit(ln.amount_cents, ln.quantity, ln.unit_price)
+        for line in _xero_lines(inv, st, 1):
             w.writerow([
-                csv_safe(inv.client.name), csv_safe(inv.client.billing_email), *map(csv_safe, addr),
-                "", "", "", "", csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
+                *_xero_contact(inv), csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
                 inv.issue_date.strftime(fmt), inv.due_date.strftime(fmt),
-                f"{cents_to_decimal(inv.total_cents):.2f}", "", csv_safe(ln.description), qty, unit, "",
-                csv_safe(st.xero_account_code),
-                csv_safe(st.xero_tax_type if (ln.taxable and inv.tax_cents) else st.xero_tax_exempt_type),
-                f"{cents_to_decimal(tax):.2f}", "", "", "", "", inv.currency, "",
+                f"{cents_to_decimal(inv.total_cents):.2f}", "", *line,
             ])
     return out.getvalue()
+
+
+def _xero_contact(doc: Invoice) -> list[str]:
+    """ContactName, EmailAddress and the address columns both Xero imports start with."""
+    return [csv_safe(doc.client.name), csv_safe(doc.client.billing_email),
+            *map(csv_safe, _address_lines(doc.client.address)), "", "", "", ""]
+
+
+def _xero_lines(doc: Invoice, st: Settings, sign: int) -> Iterator[list[str]]:
+    """Description … BrandingTheme of each charge line, both Xero imports alike (amounts × ``sign``: −1 for a
+    credit note, whose amounts Xero wants positive). The document's tax, rounded once, is spread over its
+    taxable lines so each row carries its share."""
+    lines = [ln for ln in doc.lines if ln.kind != LineKind.TAX]
+    taxes = allocate(sign * doc.tax_cents, [max(sign * ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
+    for ln, tax in zip(lines, taxes, strict=True):
+        qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
+        yield [csv_safe(ln.description), qty, unit, "", csv_safe(st.xero_account_code),
+               csv_safe(st.xero_tax_type if (ln.taxable and doc.tax_cents) else st.xero_tax_exempt_type),
+               f"{cents_to_decimal(tax):.2f}", "", "", "", "", doc.currency, ""]
 
 
 def _of_kind(run: Run, kind: DocKind) -> list[Invoice]:
@@ -156,12 +172,9 @@ def quickbooks_credit_memos_csv(run: Run) -> str:
     for cn in _of_kind(run, DocKind.CREDIT):
         memo = f"Credit for {cn.corrects}: {cn.reason}" if cn.corrects else cn.reason
         for ln in cn.lines:
-            qty, unit = _qty_unit(-ln.amount_cents, -ln.quantity, ln.unit_price)
-            item = {LineKind.DISCOUNT: "Discount", LineKind.TAX: "Sales tax"}.get(ln.kind, st.quickbooks_item)
             w.writerow([
                 csv_safe(cn.number), csv_safe(cn.client.name), cn.issue_date.strftime(fmt), csv_safe(memo),
-                csv_safe(item), csv_safe(ln.description), qty, unit, f"{-ln.amount:.2f}",
-                "TAX" if ln.taxable else "NON", cn.currency, cn.period.last.strftime(fmt),
+                *_quickbooks_line(ln, st.quickbooks_item, -1), cn.currency, cn.period.last.strftime(fmt),
             ])
     return out.getvalue()
 
@@ -174,19 +187,9 @@ def xero_credit_notes_csv(run: Run) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(XERO_CREDIT_COLUMNS)
     for cn in _of_kind(run, DocKind.CREDIT):
-        lines = [ln for ln in cn.lines if ln.kind != LineKind.TAX]
-        taxes = allocate(-cn.tax_cents, [max(-ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
-        addr = _address_lines(cn.client.address)
-        for ln, tax in zip(lines, taxes, strict=True):
-            qty, unit = _qty_unit(-ln.amount_cents, -ln.quantity, ln.unit_price)
-            w.writerow([
-                csv_safe(cn.client.name), csv_safe(cn.client.billing_email), *map(csv_safe, addr),
-                "", "", "", "", csv_safe(cn.number), csv_safe(cn.corrects or cn.reason),
-                cn.issue_date.strftime(fmt), "", csv_safe(ln.description), qty, unit, "",
-                csv_safe(st.xero_account_code),
-                csv_safe(st.xero_tax_type if (ln.taxable and cn.tax_cents) else st.xero_tax_exempt_type),
-                f"{cents_to_decimal(tax):.2f}", "", "", "", "", cn.currency, "",
-            ])
+        for line in _xero_lines(cn, st, -1):
+            w.writerow([*_xero_contact(cn), csv_safe(cn.number), csv_safe(cn.corrects or cn.reason),
+                        cn.issue_date.strftime(fmt), "", *line])
     return out.getvalue()
 
 

@@ -147,7 +147,7 @@ def billed_edit(book: BookPort, run: Run, corrections: Sequence[Correction], *,
     """The Billed rows recording what ``run``'s invoices bill (and what each correction makes true). A
     workbook without the Billed table gets one when ``create`` (the file on disk); otherwise none is written
     (then late changes cannot be corrected: ``perseat check`` says so)."""
-    t = book.rows(BILLED)
+    t = existing = book.rows(BILLED)
     if t is None and create:
         t = RawTable(BILLED, BILLED, BILLED_COLUMNS, ((None,) * len(BILLED_COLUMNS),))
     if t is None:
@@ -158,7 +158,7 @@ def billed_edit(book: BookPort, run: Run, corrections: Sequence[Correction], *,
     if not rows:
         return []
     edit = replace_rows(t, (), [], [billed_row(t, b) for b in rows], last)
-    return [replace(edit, create=BILLED_COLUMNS) if book.rows(BILLED) is None else edit]
+    return [replace(edit, create=BILLED_COLUMNS) if existing is None else edit]
 
 
 def record(book: BookPort, invoices: Sequence[Invoice], period: Period, *, final: bool,
