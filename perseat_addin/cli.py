@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,13 +17,21 @@ from typing import Any
 from perseat_addin.cells import parse_date_text
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.engine.report import TREND_MONTHS, build_report
-from perseat_addin.errors import FinalizedError, InputProblems, PerseatError, Problem, WorkbookError
+from perseat_addin.errors import (
+    FinalizedError,
+    InputProblems,
+    PerseatError,
+    Problem,
+    UsageError,
+    WorkbookError,
+    os_error_text,
+)
 from perseat_addin.excel.template import build
 from perseat_addin.imports.roster import read_export
 from perseat_addin.imports.usage import usage_totals
 from perseat_addin.model import Period
 from perseat_addin.money import fmt_money
-from perseat_addin.outputs.publish import output_dir, summary, write_outputs
+from perseat_addin.outputs.publish import check_destination, output_dir, prepare_folder, summary, write_outputs
 from perseat_addin.outputs.report_sheet import report_dict, write_report
 from perseat_addin.tasks import credit, import_roster, import_usage, invoice
 from perseat_addin.tasks.check import check_summary, corrections_text, validate
@@ -75,7 +84,7 @@ def _usage_error(msg: str) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the workbook and report every problem at once."""
-    wb = FileBook(args.workbook)
+    wb = _open(args)
     book, problems = validate(wb, lambda: load_source(wb.source(), name=args.workbook))
     if book is None or problems:
         raise InputProblems(problems)
@@ -95,7 +104,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_invoice(args: argparse.Namespace) -> int:
     """Price the period and write invoices.xlsx, the accounting CSVs and (optionally) PDFs."""
-    wb = FileBook(args.workbook)
+    wb = _open(args, "invoice --finalize" if args.finalize else None)
     show = not args.json
     book, period = validated(wb, args.period)
     if args.finalize:
@@ -126,8 +135,8 @@ def cmd_invoice(args: argparse.Namespace) -> int:
                        billed=invoice.billed_edit(wb, run, corrections, create=True))
 
     with _progress(len(run.invoices), "Writing", show) as tick:
-        written = write_outputs(run, out, pdf=args.pdf, progress=tick,
-                                before_publish=finalize if args.finalize else None)
+        written = write_outputs(run, out, pdf=args.pdf, progress=tick, inputs=[Path(args.workbook)],
+                                before_publish=finalize if args.finalize else None, rollback=wb.rollback)
     if args.json:
         print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
         return 0
@@ -158,13 +167,14 @@ def cmd_credit(args: argparse.Namespace) -> int:
         amount = credit.amount_cents(args.amount) if args.amount is not None else None
     except ValueError as exc:
         return _usage_error(f"--amount: {exc}")
-    wb = FileBook(args.workbook)
+    wb = _open(args, "credit")
     loaded, note, edits = credit.plan_credit(wb, args.invoice, args.reason, lines=args.line or (), amount=amount)
     wb.release()
     run = Run(loaded, note.period, [note], [])
     out = Path(args.out) if args.out else \
         _default_out(args.workbook, loaded.settings.output_folder, note.period) / note.file_stem
-    written = write_outputs(run, out, pdf=args.pdf, before_publish=lambda: wb.write(edits), credits_only=True)
+    written = write_outputs(run, out, pdf=args.pdf, before_publish=lambda: wb.write(edits), credits_only=True,
+                            inputs=[Path(args.workbook)], rollback=wb.rollback)
     if args.json:
         print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
         return 0
@@ -188,7 +198,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         effective = parse_date_text(args.effective) if args.effective else dt.date.today()
     except ValueError as exc:
         return _usage_error(f"--effective: {exc}")
-    wb = FileBook(args.workbook)
+    if not dt.date(1900, 1, 1) <= effective <= dt.date(9998, 12, 31):
+        return _usage_error(f"--effective: {effective} is outside the years 1900–9998 a billing workbook can hold")
+    wb = _open(args, "import --apply" if args.apply else None)
     source = import_roster.source_of(wb, args.source, Path(args.file))
     if import_roster.is_usage(source):
         return _import_usage(args, wb, source)
@@ -259,13 +271,14 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Usage and pricing report: report.xlsx (with charts) and a summary, or --json."""
-    wb = FileBook(args.workbook)
+    wb = _open(args)
     book, period = validated(wb, args.period)
     big = len(book.roster) + len(book.usage) >= 20_000
     with _progress(TREND_MONTHS, "Reporting", not args.json and big, unit="month", min_total=1) as tick:
         rep = build_report(book, period, progress=tick)
     out = Path(args.out) if args.out else _default_out(args.workbook, book.settings.output_folder, period)
-    path = write_report(rep, out / "report.xlsx", book.settings.msp_name)
+    prepare_folder(out)
+    path = write_report(rep, check_destination(out, "report.xlsx", [Path(args.workbook)]), book.settings.msp_name)
     if args.json:
         print(json.dumps({**report_dict(rep), "file": str(path)}, indent=2, ensure_ascii=False))
         return 0
@@ -376,13 +389,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.set_threshold(*thresholds)
 
 
+def _open(args: argparse.Namespace, writing: str | None = None) -> FileBook:
+    """The command's workbook; ``writing`` names the change when the command will write it (the workbook's
+    lock is then held from before reading until the command ends)."""
+    wb = FileBook(args.workbook, writing)
+    args.opened.append(wb)
+    return wb
+
+
+def _missing(args: argparse.Namespace) -> str | None:
+    """The first input file named on the command line that does not exist (a usage error)."""
+    for flag, value in (("WORKBOOK", getattr(args, "workbook", None)), ("FILE", getattr(args, "file", None))):
+        if value is not None and args.command != "template" and not os.path.lexists(value):
+            return f"{flag} {value}: no such file"
+    return None
+
+
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "period", None):
         _period_arg(args.period)
+    missing = _missing(args)
+    if missing:
+        return _usage_error(missing)
     as_json = getattr(args, "json", False)
+    args.opened = []
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        return _usage_error(str(exc))
     except InputProblems as exc:
         _print_problems(exc.problems, as_json, str(exc).splitlines()[0])
         return 1
@@ -394,10 +429,13 @@ def _run(argv: Sequence[str] | None) -> int:
         return 1
     except BrokenPipeError:
         return 0
-    except PermissionError as exc:
-        print(f"perseat: cannot write {exc.filename}: is it open in Excel? Close it and try again.",
-              file=sys.stderr)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"perseat: {where}{os_error_text(exc)}; nothing more was written.", file=sys.stderr)
         return 1
+    finally:
+        for wb in args.opened:
+            wb.close()
 
 
 if __name__ == "__main__":

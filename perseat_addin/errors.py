@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -64,9 +65,32 @@ class WorkbookError(PerseatError):
     """The file cannot be opened as a workbook (missing, not xlsx, damaged, too large)."""
 
 
+class UsageError(PerseatError):
+    """The command line names something that does not exist (a source, a file): exit code 2."""
+
+
 class FinalizedError(PerseatError):
     """An operation would change a Final invoice."""
 
 
 class ArgumentError(PerseatError):
     """A function argument cannot be used; the message names it and says why."""
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OS error in words, with what to do about it."""
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full (or your quota is used up) — free some space, then run again"
+    if code == errno.EFBIG:
+        return "the file would exceed the largest file size allowed here — free space or raise the limit"
+    if code in (errno.EACCES, errno.EPERM):
+        return ("permission denied — the file or its folder is read-only for you, or another program "
+                "(Excel?) holds it open")
+    if code == errno.EROFS:
+        return "the disk is read-only"
+    if code == errno.EISDIR:
+        return "a folder is in the way of a file of that name"
+    if code == errno.ENOTDIR:
+        return "part of the path is a file, not a folder"
+    return exc.strerror or str(exc)

@@ -181,7 +181,7 @@ class Period:
             p = cls(int(y), int(m))
         except ValueError:
             raise ValueError(f"billing period {text!r} is not YYYY-MM (e.g. 2026-11)") from None
-        if not 1 <= p.month <= 12 or not 1900 <= p.year <= 9999:
+        if not 1 <= p.month <= 12 or not 1900 <= p.year <= 9998:
             raise ValueError(f"billing period {text!r} is not YYYY-MM (e.g. 2026-11)")
         return p
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from perseat_addin.engine.invoicing import Run
-from perseat_addin.errors import PerseatError
+from perseat_addin.errors import PerseatError, os_error_text
 from perseat_addin.model import Period
 from perseat_addin.money import cents_to_decimal
 from perseat_addin.outputs.accounting import (
@@ -68,15 +68,19 @@ def summary(run: Run, outputs: dict[str, str] | None = None) -> dict[str, Any]:
 
 def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
                   progress: Callable[[int], None] | None = None,
-                  before_publish: Callable[[], None] | None = None, credits_only: bool = False) -> dict[str, str]:
-    """Write every output into ``out_dir``; on any failure nothing is left half-written.
+                  before_publish: Callable[[], None] | None = None, credits_only: bool = False,
+                  inputs: Sequence[Path] = (), rollback: Callable[[], None] | None = None) -> dict[str, str]:
+    """Write every output into ``out_dir``; record and publish succeed or fail together.
 
-    ``before_publish`` runs once every file is complete but before any is moved
-    into place (finalizing the workbook); if it fails, no output appears.
+    Every file is written into a staging folder inside ``out_dir`` first (which also proves the folder
+    writable), and each destination is checked — not a folder, not one of ``inputs`` (the workbook) —
+    before ``before_publish`` runs (it records the documents in the workbook). The files are then moved into
+    place; if a move fails, the files already replaced are put back, ``rollback`` undoes the record, and the
+    error says so.
     """
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".perseat-", dir=out_dir))
+    created = prepare_folder(out_dir)
+    clear_stale_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
     try:
         invoices_xlsx(run, staging / "invoices.xlsx", progress)
         texts: dict[str, Callable[[Run], str]] = {} if credits_only else {
@@ -89,13 +93,11 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
         files = ["invoices.xlsx", *texts]
         if pdf:
             files += invoice_pdfs(run, staging)
+        for name in files:
+            check_destination(out_dir, name, inputs)
         if before_publish is not None:
             before_publish()
-        written: dict[str, str] = {}
-        for name in files:
-            os.replace(staging / name, out_dir / name)
-            written[name] = str(out_dir / name)
-        return written
+        return _publish(staging, out_dir, files, rollback)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if created:
@@ -103,6 +105,107 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+_STAGING_PREFIX = ".perseat-staging-"
+
+
+def _publish(staging: Path, out_dir: Path, files: Sequence[str],
+             rollback: Callable[[], None] | None) -> dict[str, str]:
+    """Move the staged files into place; on a failure put back what was replaced and undo the record."""
+    kept = staging / ".replaced"
+    kept.mkdir()
+    moved: list[tuple[str, bool]] = []
+    try:
+        for name in files:
+            dest = out_dir / name
+            had = os.path.lexists(dest)
+            if had:
+                os.replace(dest, kept / name)
+            moved.append((name, had))
+            os.replace(staging / name, dest)
+    except OSError as exc:
+        for name, had in reversed(moved):
+            dest = out_dir / name
+            try:
+                if os.path.lexists(dest) and not (staging / name).exists():
+                    os.unlink(dest)
+                if had:
+                    os.replace(kept / name, dest)
+            except OSError:
+                pass
+        undone = ""
+        if rollback is not None:
+            rollback()
+            undone = " The workbook was put back as it was, so nothing is recorded."
+        raise PerseatError(f"{out_dir / name}: {os_error_text(exc)}; the files in {out_dir} are as they were."
+                           f"{undone} Fix that, then run again.") from None
+    return {name: str(out_dir / name) for name in files}
+
+
+def prepare_folder(out_dir: Path) -> bool:
+    """Create the output folder if needed (True if it was created); a file in the way says so."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PerseatError(f"{out_dir} is a file, not a folder; nothing was written. Choose another folder "
+                           "with --out, or change OutputFolder in Settings (or move that file).")
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PerseatError(f"cannot create the output folder {out_dir}: {os_error_text(exc)}; nothing was "
+                           "written. Choose another folder with --out, or change OutputFolder in Settings.") from None
+    return created
+
+
+def clear_stale_staging(out_dir: Path) -> None:
+    """Remove staging folders that a killed run left in ``out_dir`` (their process is gone)."""
+    try:
+        names = os.listdir(out_dir)
+    except OSError:
+        return
+    for n in names:
+        if not n.startswith(_STAGING_PREFIX):
+            continue
+        pid = n[len(_STAGING_PREFIX):].partition("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(out_dir / n, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def check_destination(out_dir: Path, name: str, inputs: Sequence[Path] = ()) -> Path:
+    """``out_dir/name`` if an output may go there: a plain file name inside the folder, not a folder or device
+    in the way, and never one of ``inputs`` (the workbook, an export)."""
+    if not name or Path(name).name != name or name in (".", "..") or "/" in name or "\\" in name:
+        raise PerseatError(f"the output name {name!r} would leave the output folder {out_dir}; nothing was "
+                           "written. Check InvoicePrefix and CreditPrefix in Settings.")
+    dest = out_dir / name
+    if os.path.lexists(dest):
+        if dest.is_dir() and not dest.is_symlink():
+            raise PerseatError(f"{dest} is a folder, so {name} cannot be written there; nothing was written. "
+                               "Move or rename that folder, or choose another --out folder.")
+        if dest.exists() and not dest.is_file():
+            raise PerseatError(f"{dest} is not a regular file, so {name} cannot be written there; nothing was "
+                               "written. Choose another --out folder.")
+        for src in inputs:
+            try:
+                same = os.path.samefile(dest, src)
+            except OSError:
+                same = False
+            if same:
+                raise PerseatError(f"the output {name} would replace {src}, an input of this run; nothing was "
+                                   "written. Choose another --out folder (or rename the workbook).")
+    return dest
 
 
 def workbook_folder(fullname: str) -> Path:

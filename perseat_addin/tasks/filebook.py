@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
 
 from perseat_addin.errors import PerseatError
 from perseat_addin.tables import RawTable, TableEdit, TableSource, apply_edit, editable, edited_rows
+from perseat_addin.workbook.guard import WorkbookGuard, stamp_of
 from perseat_addin.workbook.package import Package
 from perseat_addin.workbook.reader import WorkbookFile
 
@@ -14,13 +16,41 @@ from perseat_addin.workbook.reader import WorkbookFile
 class FileBook:
     """The workbook file on disk as a :class:`~perseat_addin.tasks.port.BookPort`: read once (fast reader),
     written in place (:class:`~perseat_addin.workbook.package.Package`: only the edited sheets' XML changes;
-    the VBA project, ribbon, charts and every other part are kept), replaced atomically, and never over a
-    file that changed on disk since it was read."""
+    the VBA project, ribbon, charts and every other part are kept), replaced atomically and exclusively
+    (:class:`~perseat_addin.workbook.guard.WorkbookGuard`), and never over a file that changed on disk since
+    it was read.
 
-    def __init__(self, path: str | Path):
+    ``FileBook(path, writing="import")`` takes the workbook's lock before reading, so a second writer waits
+    for this one and then reads what it wrote (use it as a context manager to let go of the lock); a plain
+    ``FileBook(path)`` reads without the lock and takes it only to write, refusing if the file changed since."""
+
+    def __init__(self, path: str | Path, writing: str | None = None):
         self.path = Path(path)
-        self._stamp = _stamp(self.path)  # before reading: a change after this point stops the write
-        self.reader = WorkbookFile(self.path)  # a missing, damaged or hostile file says so here
+        self._guard: WorkbookGuard | None = None
+        self._before: bytes | None = None  # the bytes this book replaced, for rollback()
+        if writing is not None:
+            self._guard = WorkbookGuard(self.path, writing)
+            self._guard.acquire()
+            self._stamp = self._guard.stamp
+        else:
+            self._stamp = stamp_of(self.path)  # before reading: a change after this point stops the write
+        try:
+            self.reader = WorkbookFile(self.path)  # a missing, damaged or hostile file says so here
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> FileBook:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let go of the workbook's lock (if this book holds it)."""
+        if self._guard is not None:
+            self._guard.release()
+            self._guard = None
 
     @property
     def name(self) -> str:
@@ -41,35 +71,58 @@ class FileBook:
         todo = [e for e in edits if e.changes]
         if not todo:
             return
-        original = self.path.read_bytes()
-        if self._stamp is None or _stamp(self.path) != self._stamp:
-            raise PerseatError(f"{self.path} changed while the import ran (open in Excel and saved?); nothing was "
-                               "written — run it again")
-        pkg = Package(original, self.path)
-        for edit in todo:
-            t = self.rows(edit.table)
-            if t is None and edit.create:
-                pkg.add_table(edit.table, edit.create)
-                t = RawTable(edit.table, edit.table, edit.create, ((None,) * len(edit.create),))
-            if t is None:
-                raise PerseatError(f"the workbook has no {edit.table} table to write to; nothing was written")
-            pkg.add_columns(t.name, [h for h in edit.add_columns if t.col(h) is None])
-            wide = t.with_columns(edit.add_columns)
-            pkg.write_rows(t.name, wide.rows, apply_edit(t, edit).rows, edited_rows(wide, edit))
-        pkg.save()
+        guard, held = self._guard, self._guard is not None
+        if guard is None:
+            guard = WorkbookGuard(self.path, "write")
+            guard.acquire()
+            if guard.stamp != self._stamp:
+                guard.release()
+                raise PerseatError(f"{self.path} changed on disk since perseat read it (saved in Excel, synced, or "
+                                   "changed by another run); nothing was written — run the command again")
+        try:
+            pkg = Package(guard.data, self.path)
+            for edit in todo:
+                t = self.rows(edit.table)
+                if t is None and edit.create:
+                    pkg.add_table(edit.table, edit.create)
+                    t = RawTable(edit.table, edit.table, edit.create, ((None,) * len(edit.create),))
+                if t is None:
+                    raise PerseatError(f"the workbook has no {edit.table} table to write to; nothing was written")
+                pkg.add_columns(t.name, [h for h in edit.add_columns if t.col(h) is None])
+                wide = t.with_columns(edit.add_columns)
+                pkg.write_rows(t.name, wide.rows, apply_edit(t, edit).rows, edited_rows(wide, edit))
+            before = guard.data
+            guard.replace(pkg.data())
+            self._stamp = guard.stamp
+            if self._before is None:
+                self._before = before
+        finally:
+            if not held:
+                guard.release()  # a book read without the lock holds it only while it writes
+
+    def rollback(self) -> None:
+        """Put back the workbook as it was before this book's writes (a later step failed), if it is still
+        exactly what this book wrote; else say so."""
+        if self._before is None:
+            return
+        guard, held = self._guard, self._guard is not None
+        if guard is None:
+            guard = WorkbookGuard(self.path, "rollback")
+            guard.acquire()
+        try:
+            if guard.stamp != self._stamp:
+                raise PerseatError(f"{self.path} changed on disk after perseat wrote it, so it was not put back; "
+                                   "check its Invoices table")
+            guard.replace(self._before)
+            self._stamp = guard.stamp
+            self._before = None
+        finally:
+            if not held:
+                guard.release()
 
     def progress(self, verb: str, total: int, noun: str = "") -> Callable[[int], None]:
         """Silent: the command line draws its own progress bars."""
         return _silent
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """What changes when the file is saved: inode, size, modification time (None if it cannot be read)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _silent(n: int = 1) -> None:

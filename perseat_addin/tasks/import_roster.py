@@ -16,10 +16,10 @@ from pathlib import Path
 
 from perseat_addin.cells import plain_text
 from perseat_addin.engine.roster_sync import ImportPlan, changelog_rows, guess_client, plan_import
-from perseat_addin.errors import InputProblems, PerseatError, Problem
+from perseat_addin.errors import InputProblems, PerseatError, Problem, UsageError
 from perseat_addin.imports.mappings import SOURCES, Mapping, saved_mappings
 from perseat_addin.imports.roster import ImportResult, detect_source, read_export
-from perseat_addin.imports.usage import USAGE_SOURCES, detect_usage_source, usage_totals
+from perseat_addin.imports.usage import USAGE_SOURCES, detect_usage_source
 from perseat_addin.model import Book, ImportKind
 from perseat_addin.tables import TableEdit, is_blank
 from perseat_addin.tasks import import_usage
@@ -58,9 +58,8 @@ def source_of(book: BookPort, name: str, file: Path) -> str | Mapping:
     found = saved.get(key)
     if found is None:
         known = [*SOURCES, *USAGE_SOURCES, *(m.name for m in saved.values())]
-        raise InputProblems([Problem("Mappings", None, "Source", f'no importer or saved mapping called "{name}"',
-                                     f"use one of: {', '.join(known)}; or add rows for {name} to the Mappings "
-                                     "table (Source, Field, Column)")])
+        raise UsageError(f'no importer or saved mapping called "{name}": use one of {", ".join(known)}; or add '
+                         f"rows for {name} to the workbook's Mappings table (Source, Field, Column)")
     return found
 
 
@@ -170,14 +169,13 @@ def _import_usage(live: LiveBook, book: ExcelBook, path: Path, source: str | Map
     live.status(f"{PREFIX}: reading {path.name}…")
     imported = import_usage.read(book, path, source, loaded)
     planned = import_usage.plan(book, imported)
-    totals = usage_totals(planned.added)
     head = (f"{path.name}: {len(imported.rows)} usage rows read as {imported.source}; {len(planned.added)} new, "
             f"{planned.already} already in the Usage table.")
     issues = list(imported.problems)
     extra = [f"{len(issues)} note(s) about the file, e.g. {issues[0]}"] if issues else []
     if not planned.added:
         return Outcome("\n".join([head, "", "Nothing to add.", *extra]))
-    listed = [f"• {c}: {n} rows, {t} tickets, {h.normalize():f} h" for c, (n, t, h) in sorted(totals.items())]
+    listed = [f"• {line}" for line in import_usage.preview(planned)]
     if len(listed) > PREVIEW_LINES:
         listed = [*listed[:PREVIEW_LINES], f"…and {len(listed) - PREVIEW_LINES} more clients."]
     question = "\n".join([head, "", *listed, *extra, "", "Add these rows to the Usage table?"])

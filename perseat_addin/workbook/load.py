@@ -6,6 +6,7 @@ One function per table (``load_settings``, ``load_plans``, ``load_clients``, ``l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +44,17 @@ from perseat_addin.workbook.schema import REQUIRED_TABLES, SCHEMA, Table, conver
 
 T = TypeVar("T")
 
+
+
+CSV_DATE_FORMATS = ("MM/DD/YYYY", "DD/MM/YYYY", "YYYY-MM-DD", "DD.MM.YYYY", "DD-MM-YYYY", "YYYY/MM/DD",
+                    "MM-DD-YYYY", "YYYYMMDD")
+"""The date formats Settings.CsvDateFormat accepts: what QuickBooks Online and Xero read (an allow-list: the
+value goes into every date cell of both accounting files)."""
+
+_PREFIX = re.compile(r"(?:[^\W_]|#)[\w .#-]{0,19}|")
+"""A document-number prefix: it starts every invoice number and file name, so it stays a plain name."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _ppm(d: Decimal | None) -> Ppm | None:
     return None if d is None else Ppm(int((d * PPM).to_integral_value()))
@@ -201,6 +213,23 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
     if len(currency) != 3 or not currency.isalpha():
         err("Currency", get("Currency")[1], f"{currency!r} is not an ISO 4217 code",
             "type a three-letter code such as USD, EUR, GBP")
+    for name, default in (("InvoicePrefix", "INV-"), ("CreditPrefix", "CN-")):
+        prefix = text(name, default)
+        if not _PREFIX.fullmatch(prefix):
+            bad_ch = sorted({ch for ch in prefix if not (ch.isalnum() or ch in " -_.#")})
+            what = (f"has {', '.join(repr(ch) for ch in bad_ch)}, which cannot go in a file name" if bad_ch
+                    else "must start with a letter or digit and be at most 20 characters")
+            err(name, get(name)[1], f"{prefix!r} {what}",
+                "use letters, digits, spaces and - _ . # (e.g. INV-); the prefix starts every document number "
+                "and file name")
+    folder = text("OutputFolder")
+    if folder and (_CONTROL.search(folder) or len(folder) > 240 or folder[:1] in "=+@"):
+        err("OutputFolder", get("OutputFolder")[1], f"{folder[:60]!r} is not a folder name",
+            "type a folder beside the workbook (invoices) or a full path (C:\\Billing\\invoices)")
+    date_format = text("CsvDateFormat")
+    if date_format and date_format.upper() not in CSV_DATE_FORMATS:
+        err("CsvDateFormat", get("CsvDateFormat")[1], f"{date_format[:40]!r} is not a date format the accounting "
+            "imports read", f"type one of: {', '.join(CSV_DATE_FORMATS)} (or leave it blank)")
     if len(problems) > bad or period is None or nxt is None:
         return None, problems
     return Settings(
@@ -229,7 +258,7 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
         xero_tax_type=text("XeroTaxType", "Tax on Sales"),
         xero_tax_exempt_type=text("XeroTaxExemptType", "Tax Exempt"),
         quickbooks_item=text("QuickBooksItem", "Managed services"),
-        csv_date_format=text("CsvDateFormat"),
+        csv_date_format=date_format.upper(),
     ), problems
 
 
@@ -535,21 +564,23 @@ def load_addons(t: Table | None, clients: set[str] | None) -> tuple[list[AddOn],
 
 
 def load_usage(t: Table | None, clients: set[str] | None) -> tuple[pd.DataFrame, list[Problem]]:
-    """Usage as columns, hours in hundredths."""
+    """Usage as columns, hours in hundredths; ``billable`` False where Billable is No (blank or no column: Yes)."""
     problems: list[Problem] = []
     if t is None or t.frame.empty:
         return pd.DataFrame({"client": pd.Series([], dtype="str"), "date": np.array([], np.int64),
                              "hours_centi": np.array([], np.int64),
-                             "tickets": np.array([], np.float64)}), problems
+                             "tickets": np.array([], np.float64), "billable": np.array([], bool)}), problems
     _check_clients(t, clients, problems)
     f = t.frame
     hours = f["Hours"].to_numpy(dtype=np.float64) if "Hours" in f else np.zeros(len(f))
     tickets = f["Tickets"].to_numpy(dtype=np.float64) if "Tickets" in f else np.zeros(len(f))
+    billable = f["Billable"].to_numpy(dtype=np.float64) != 0 if "Billable" in f else np.ones(len(f), bool)
     return pd.DataFrame({
         "client": f["Client"], "user": f.get("UserID", ""),
         "date": f["Date"],
         "hours_centi": centi_hours(hours),
         "tickets": np.nan_to_num(tickets),
+        "billable": billable,
     }), problems
 
 

@@ -120,7 +120,7 @@ def test_cli_imports_through_a_saved_mapping(tmp_path: Path) -> None:
     assert (tom["Type"], tom["Source"], tom["Start"]) == ("Seasonal", "HR system", dt.date(2026, 12, 1))
     assert load(wb).clients  # the workbook still loads
     unknown = perseat("import", "Payroll", hr, "--workbook", wb, "--client", "Elm Street Bakery")
-    assert unknown.returncode == 1 and 'no importer or saved mapping called "Payroll"' in unknown.stderr
+    assert unknown.returncode == 2 and 'no importer or saved mapping called "Payroll"' in unknown.stderr
     assert "m365, connectwise, autotask, halopsa, connectwise-time" in unknown.stderr
     assert "Helpdesk log, HR system" in unknown.stderr
 
