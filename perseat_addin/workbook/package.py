@@ -77,8 +77,18 @@ def _range(ref: str) -> tuple[int, int, int, int]:
 
 
 def xml_text(s: str) -> str:
-    """Text made safe for a cell: characters XML cannot hold are written as Excel does (``_x0001_``)."""
+    """Text made safe for a cell, as Excel stores it: a literal ``_xHHHH_`` keeps its meaning by escaping its
+    underscore (``_x005F_xHHHH_``), and characters XML cannot hold become ``_x0001_``-style escapes."""
+    if "_x" in s:
+        s = _LITERAL_ESCAPE.sub(r"_x005F_\1", s)
     return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", s)
+
+
+_LITERAL_ESCAPE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+_A1_REF = re.compile(r"\$?[A-Za-z]{1,3}\$?[0-9]|[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}\b")
+"""Anything in a formula that may be a relative A1 reference (a shared formula then needs translating)."""
+_CALC_CHAIN = "xl/calcChain.xml"
+_CALC_CHAIN_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/calcChain"
 
 
 @dataclass
@@ -143,6 +153,11 @@ class Package:
                 if kind == _TABLE_REL and target in self._names:
                     root = _parse(self._zip.read(target), target)
                     name = root.get("displayName") or root.get("name") or ""
+                    if name.lower() in out:
+                        first = out[name.lower()].sheet_part
+                        raise PerseatError(f"{self.path}: two tables are named {name} (in {first} "
+                                           f"and {sheet_part}); Excel would repair the file. Rename one in Excel "
+                                           "(Table Design ▸ Table Name), then try again; nothing was written")
                     out[name.lower()] = _Table(name, sheet_part, target, root)
         return out
 
@@ -156,6 +171,7 @@ class Package:
     def _sheet(self, part: str) -> _Sheet:
         if part not in self._sheets:
             self._sheets[part] = _Sheet(self._xml(part), part)
+            self._sheets[part].unshare()
         return self._sheets[part]
 
     def styles(self) -> _Styles:
@@ -199,16 +215,16 @@ class Package:
                 continue
             r = first + i
             if before is None and r > sheet.last_row:
-                sheet.append_row(r, c0, [formulas.get(j) if (row[j] if j < len(row) else None) is None else None
-                                         for j in range(width)],
-                                 [row[j] if j < len(row) else None for j in range(width)], styles, self.styles)
+                sheet.append_row(r, c0, [formulas.get(j) for j in range(width)],
+                                 [None if j in formulas else row[j] if j < len(row) else None for j in range(width)],
+                                 styles, self.styles)
                 continue
             for j in range(width):
+                if j in formulas:  # a calculated column: every data cell holds its formula, never a value
+                    sheet.keep_formula(c0 + j, r, formulas[j], styles[j], existing=before is not None)
+                    continue
                 v = row[j] if j < len(row) else None
                 if before is not None and j < len(before) and _same_value(before[j], v):
-                    continue
-                if v is None and before is None and formulas.get(j):
-                    sheet.set(c0 + j, r, None, styles[j], formula=formulas[j])
                     continue
                 sheet.set(c0 + j, r, v, styles[j], self.styles)
         for r in range(last_new + 1, r1 + 1):
@@ -334,9 +350,13 @@ class Package:
                 calc = etree.SubElement(self._xml("xl/workbook.xml"), f"{_M}calcPr")
                 _move_calcpr(self._xml("xl/workbook.xml"), calc)
             calc.set("fullCalcOnLoad", "1")
+        if self._sheets and _CALC_CHAIN in self._names:
+            self._drop_calc_chain()
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
             for info in self._zip.infolist():
+                if info.filename == _CALC_CHAIN and self._sheets:
+                    continue
                 body = _serialize(self._edited[info.filename]) if info.filename in self._edited \
                     else self._zip.read(info)
                 dst.writestr(info, body, compress_type=zipfile.ZIP_DEFLATED)
@@ -344,6 +364,19 @@ class Package:
                 dst.writestr(zipfile.ZipInfo(part, date_time=(1980, 1, 1, 0, 0, 0)), _serialize(self._edited[part]),
                              compress_type=zipfile.ZIP_DEFLATED)
         return out.getvalue()
+
+    def _drop_calc_chain(self) -> None:
+        """Excel's calculation chain lists formula cells by position; after sheets change it may list cells
+        that no longer hold formulas (a repair prompt), so it goes — part, relationship and content type —
+        and Excel rebuilds it on the next calculation."""
+        rels = self._xml("xl/_rels/workbook.xml.rels")
+        for r in list(rels.iter(_PKG_REL)):
+            if r.get("Type") == _CALC_CHAIN_REL:
+                rels.remove(r)
+        types = self._xml("[Content_Types].xml")
+        for o in list(types.iter(f"{{{_CT_NS}}}Override")):
+            if o.get("PartName", "").lstrip("/") == _CALC_CHAIN:
+                types.remove(o)
 
     def save(self, path: str | Path | None = None) -> Path:
         """Replace the workbook file atomically (refusing if it changed on disk since it was read)."""
@@ -612,6 +645,36 @@ class _Sheet:
                 t.set(_XML_SPACE, "preserve")
         if s:
             cell.set("s", str(s))
+
+    def unshare(self) -> None:
+        """Write every shared formula of the sheet out in full (each cell its own formula, translated from the
+        group's first cell), so editing or clearing a cell can never orphan the rest of a group."""
+        shared = [f for f in self.root.iter(f"{_M}f") if f.get("t") == "shared"]
+        if not shared:
+            return
+        from openpyxl.formula.translate import Translator  # lazy: only sheets with shared formulas
+
+        masters = {f.get("si"): (f.getparent().get("r"), f.text) for f in shared
+                   if f.get("ref") is not None and f.text}
+        for f in shared:
+            origin, text = masters.get(f.get("si"), (None, None))
+            here = f.getparent().get("r")
+            if text is None:
+                continue  # a group without its first cell: leave it as Excel wrote it
+            if origin and here and here != origin and _A1_REF.search(text):
+                text = Translator("=" + text, origin=origin).translate_formula(here)[1:]
+            f.text = text
+            for a in ("t", "ref", "si"):
+                f.attrib.pop(a, None)
+
+    def keep_formula(self, c: int, r: int, formula: str, style: int, *, existing: bool) -> None:
+        """A calculated column's cell: keep the formula it holds (or, on a row that was there, the value a user
+        typed over it — Excel keeps such exceptions), else give it the column's formula."""
+        cell = self.cell(c, r, create=True)
+        assert cell is not None
+        if cell.find(f"{_M}f") is not None or (existing and len(cell)):
+            return
+        self._fill(cell, None, style, None, formula)
 
     def clear(self, c: int, r: int) -> None:
         """Empty a cell (its style stays)."""

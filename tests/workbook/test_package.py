@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import shutil
 import subprocess
 import zipfile
@@ -171,3 +172,106 @@ def test_libreoffice_reads_the_edited_workbook(wb: Path, tmp_path: Path) -> None
     last = len(before) + 2
     assert ws.cell(last, 3).value == "Ana <Ó'Neil> & co"
     assert ws.cell(last, 7).value == dt.datetime(2026, 12, 2)
+
+
+def _excel_saved(path: Path) -> None:
+    """Make ``path`` look the way Excel saves a table with a calculated column: shared formulas for the column
+    (first cell holds the text and the range) and a calculation chain listing those cells."""
+    files = parts(path.read_bytes())
+    sheet = files["xl/worksheets/sheet1.xml"].decode()
+    calc = re.search(r'<c r="C2"[^>]*><f>([^<]+)</f>', sheet)
+    assert calc is not None
+    text = calc.group(1)
+    sheet = sheet.replace(f"<f>{text}</f>", f'<f t="shared" ref="C2:C3" si="0">{text}</f>', 1)
+    sheet = sheet.replace(f"<f>{text}</f>", '<f t="shared" si="0"/>')
+    sheet = sheet.replace("<f>B2*2</f>", '<f t="shared" ref="D2:D3" si="1">B2*2</f>', 1)
+    sheet = sheet.replace("<f>B3*2</f>", '<f t="shared" si="1"/>')
+    files["xl/worksheets/sheet1.xml"] = sheet.encode()
+    files["xl/calcChain.xml"] = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<calcChain xmlns="http://'
+                                 b'schemas.openxmlformats.org/spreadsheetml/2006/main"><c r="C2" i="1"/><c r="C3"/>'
+                                 b'<c r="D2"/><c r="D3"/></calcChain>')
+    rels = files["xl/_rels/workbook.xml.rels"].decode()
+    files["xl/_rels/workbook.xml.rels"] = rels.replace(
+        "</Relationships>", '<Relationship Id="rId99" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/calcChain" Target="calcChain.xml"/></Relationships>').encode()
+    types = files["[Content_Types].xml"].decode()
+    files["[Content_Types].xml"] = types.replace(
+        "</Types>", '<Override PartName="/xl/calcChain.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.calcChain+xml"/></Types>').encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+
+
+def test_an_excel_saved_sheet_keeps_its_formulas_and_loses_its_calc_chain(tmp_path: Path) -> None:
+    path = tmp_path / "saved.xlsx"
+    book = xlsxwriter.Workbook(path)
+    ws = book.add_worksheet("Usage")
+    ws.add_table("A1:D3", {"name": "Usage", "columns": [
+        {"header": "Tickets"}, {"header": "Hours"}, {"header": "PerTicket", "formula": "[@Hours]/[@Tickets]"},
+        {"header": "Double"}], "data": [[2, 3], [1, 4]]})
+    ws.write_formula("D2", "=B2*2")
+    ws.write_formula("D3", "=B3*2")
+    book.close()
+    _excel_saved(path)
+    old = [[2, 3, None, None], [1, 4, None, None]]
+    pkg = Package(path.read_bytes(), path)
+    # the first row changes (its shared formula's first cell is rewritten), a row is added
+    pkg.write_rows("Usage", old, [[5, 3, 1.5, 6], [1, 4, None, None], [4, 8, 99, None]])
+    data = pkg.data()
+    got = parts(data)
+    assert "xl/calcChain.xml" not in got
+    assert b"calcChain" not in got["xl/_rels/workbook.xml.rels"] and b"calcChain" not in got["[Content_Types].xml"]
+    assert b't="shared"' not in got["xl/worksheets/sheet1.xml"]
+    path.write_bytes(data)
+    ws2 = openpyxl.load_workbook(path)["Usage"]
+    # the calculated column holds its formula on every row, the new one too (never the value handed in)
+    calc = [ws2[f"C{r}"].value for r in (2, 3, 4)]
+    assert len(set(calc)) == 1 and "Hours" in str(calc[0]) and str(calc[0]).startswith("=")
+    # a shared formula written out in full, translated to each cell; the changed value replaced only its cell
+    assert ws2["D2"].value == 6 and ws2["D3"].value == "=B3*2"
+    assert ws2["A2"].value == 5 and ws2["A4"].value == 4
+
+
+def test_a_value_typed_over_a_calculated_column_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "calc.xlsx"
+    book = xlsxwriter.Workbook(path)
+    ws = book.add_worksheet("Usage")
+    ws.add_table("A1:C3", {"name": "Usage", "columns": [
+        {"header": "Tickets"}, {"header": "Hours"}, {"header": "PerTicket", "formula": "[@Hours]/[@Tickets]"}],
+        "data": [[2, 3], [1, 4]]})
+    ws.write_number("C3", 7)  # the user's exception, as Excel allows
+    book.close()
+    pkg = Package(path.read_bytes(), path)
+    pkg.write_rows("Usage", [[2, 3, None], [1, 4, 7]], [[2, 3, None], [9, 4, 7]])
+    path.write_bytes(pkg.data())
+    ws2 = openpyxl.load_workbook(path)["Usage"]
+    assert ws2["A3"].value == 9 and ws2["C3"].value == 7 and "Hours" in str(ws2["C2"].value)
+
+
+def test_literal_escape_sequences_survive_a_round_trip(wb: Path, tmp_path: Path) -> None:
+    before = rows_of(wb, "Roster")
+    row = list(before[0])
+    row[2] = "Ann_x0041_Lee _x005F_ and_x00e9_"
+    pkg = Package(wb.read_bytes(), wb)
+    pkg.write_rows("Roster", before, [*before, row])
+    out = tmp_path / "out.xlsm"
+    out.write_bytes(pkg.data())
+    assert rows_of(out, "Roster")[-1][2] == "Ann_x0041_Lee _x005F_ and_x00e9_"
+    assert any(b"Ann_x005F_x0041_Lee _x005F_x005F_ and_x005F_x00e9_" in body
+               for name, body in parts(out.read_bytes()).items() if name.startswith("xl/worksheets/"))
+
+
+def test_two_tables_with_one_name_are_refused(wb: Path) -> None:
+    files = parts(wb.read_bytes())
+    roster = next(n for n, b in files.items() if n.startswith("xl/tables/") and b'displayName="Roster"' in b)
+    log = next(n for n, b in files.items() if n.startswith("xl/tables/") and b'displayName="ChangeLog"' in b)
+    files[roster] = files[roster].replace(b'name="Roster"', b'name="ChangeLog"').replace(
+        b'displayName="Roster"', b'displayName="ChangeLog"')
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+    with pytest.raises(PerseatError, match=r"two tables are named ChangeLog"):
+        Package(buf.getvalue(), wb)
+    del log
