@@ -211,6 +211,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                                      f"cannot tell which client this export is for ({why})",
                                      "name the client: --client NAME (as in Clients)")])
     planned = import_roster.plan(wb, imported, client, why, effective)
+    danger = import_roster.hazards(wb, planned)
+    blocking = danger.refused + ([] if args.force else
+                                 [t for t in danger.needs_force if danger.mismatch or args.apply])
+    if blocking:
+        raise InputProblems([Problem(imported.file or args.file, None, None, t) for t in blocking])
     if args.apply:
         import_roster.apply(wb, planned)
     changes, report, warnings = planned.changes, planned.drift, planned.warnings
@@ -219,6 +224,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                           "effective": effective.isoformat(), "applied": args.apply,
                           "drift": report.as_dict(),
                           "users_in_import": len(imported.rows),
+                          "cautions": danger.needs_force,
                           "changes": [{"action": c.action, "user": c.user, "field": c.field,
                                        "old": c.old, "new": c.new} for c in changes],
                           "warnings": [w.as_dict() for w in warnings]}, indent=2, ensure_ascii=False))
@@ -231,6 +237,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not changes:
         print("  no changes: the Roster already matches")
     print(f"Drift: {report}")
+    for t in danger.needs_force:
+        print(f"warning: {t}", file=sys.stderr)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     if changes:
@@ -347,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "export's company column, or its users' e-mail domains on the Roster)")
     imp.add_argument("--effective", help="date the changes take effect (default: today)")
     imp.add_argument("--apply", action="store_true", help="write the changes (default: dry run)")
+    imp.add_argument("--force", action="store_true",
+                     help="apply an import that ends more than half of the client's users, or whose e-mail "
+                          "domains match none of the client's Roster")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_import)
     rep = sub.add_parser("report", help="usage and pricing report: report.xlsx with charts")

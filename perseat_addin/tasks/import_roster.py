@@ -12,9 +12,10 @@ tickets goes to :mod:`perseat_addin.tasks.import_usage` instead.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
-from perseat_addin.cells import plain_text
+from perseat_addin.cells import plain_text, to_date
 from perseat_addin.engine.roster_sync import ImportPlan, changelog_rows, guess_client, plan_import
 from perseat_addin.errors import InputProblems, PerseatError, Problem, UsageError
 from perseat_addin.imports.mappings import SOURCES, Mapping, saved_mappings
@@ -98,6 +99,49 @@ def plan(book: BookPort, imported: ImportResult, client: str, why: str, effectiv
     return plan_import(roster, client, why, imported, effective, loaded, book.source())
 
 
+@dataclass(frozen=True)
+class Hazards:
+    """What makes an import dangerous to apply: ``refused`` never applies (an export naming no users);
+    ``needs_force`` applies only when confirmed (``--force`` on the command line, Yes in Excel)."""
+
+    refused: list[str]
+    needs_force: list[str]
+    mismatch: bool  # the export's e-mail domains match none of the client's: even the preview needs --force
+
+
+def hazards(book: BookPort, planned: ImportPlan) -> Hazards:
+    """An import that cannot destroy (SPEC §8): a header-only or failed export never ends anyone; an export
+    whose e-mail domains match none of the client's Roster, or that would end more than half of the client's
+    current users, needs confirming."""
+    imported, client = planned.imported, planned.client
+    name = Path(imported.file).name if imported.file else "the export"
+    refused: list[str] = []
+    if not imported.rows:
+        left = f" ({len(imported.problems)} rows could not be read)" if imported.problems else ""
+        refused.append(f"{name} names no users{left} — a header-only or failed export; it would end every user "
+                       f"of {client}, so nothing was changed. Export the users again and check the file")
+    roster = require(book, "Roster")
+    ci, ui, si, ei = (roster.col(h) for h in ("Client", "UserID", "Start", "End"))
+    mine = [r for r in roster.rows if ci is not None and plain_text(r[ci]).lower() == client.lower()]
+    theirs = {plain_text(r[ui]).lower().rsplit("@", 1)[1] for r in mine if ui is not None and "@" in plain_text(r[ui])}
+    incoming = {u.user_id.lower().rsplit("@", 1)[1] for u in imported.rows if "@" in u.user_id}
+    needs: list[str] = []
+    mismatch = bool(theirs and incoming and not theirs & incoming)
+    if mismatch:
+        needs.append(f"none of the e-mail domains in {name} ({', '.join(sorted(incoming)[:3])}"
+                     f"{', …' if len(incoming) > 3 else ''}) is used by {client}'s Roster "
+                     f"({', '.join(sorted(theirs)[:3])}{', …' if len(theirs) > 3 else ''}) — is this {client}'s "
+                     "export? If it is, confirm with --force")
+    day = planned.effective
+    active = sum(1 for r in mine
+                 if (si is None or (to_date(r[si]) or day) <= day) and (ei is None or (to_date(r[ei]) or day) >= day))
+    ends = sum(1 for c in planned.changes if c.action == "end")
+    if imported.rows and active and ends * 2 > active:
+        needs.append(f"the import would end {ends} of {client}'s {active} current users (more than half) — check "
+                     f"that {name} is complete; to apply it anyway add --force")
+    return Hazards(refused, needs, mismatch)
+
+
 def apply(book: BookPort, planned: ImportPlan, when: dt.datetime | None = None) -> None:
     """Write the Roster edit and one ChangeLog row per change (all or nothing)."""
     if not planned.changes:
@@ -136,6 +180,9 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
                                "client's row on the Clients sheet and press Import roster again")
         why = "it is the client selected on the sheet"
     planned = plan(book, imported, client, why, effective, loaded)
+    danger = hazards(book, planned)
+    if danger.refused:
+        raise PerseatError(danger.refused[0])
     report, changes, warnings = planned.drift, planned.changes, planned.warnings
     head = (f"{Path(path).name}: {len(imported.rows)} users read as a {imported.source} export, for "
             f"{client} ({why}). Changes take effect {effective.isoformat()}.")
@@ -153,8 +200,10 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
     listed = [f"• {c}" for c in changes[:PREVIEW_LINES]]
     if len(changes) > PREVIEW_LINES:
         listed.append(f"…and {len(changes) - PREVIEW_LINES} more.")
-    question = "\n".join([head, "", f"{summary}:", *listed, "", drift_line, *extra, "",
-                          "Write these changes to the Roster and ChangeLog? (No rows are deleted.)"])
+    caution = [f"CAUTION: {t.replace('confirm with --force', 'answer Yes').replace('add --force', 'answer Yes')}."
+               for t in danger.needs_force]
+    question = "\n".join([head, "", *caution, *([""] if caution else []), f"{summary}:", *listed, "", drift_line,
+                          *extra, "", "Write these changes to the Roster and ChangeLog? (No rows are deleted.)"])
     if not live.confirm(question, f"{PREFIX}: Import roster"):
         return Outcome("Nothing was changed.")
     live.status(f"{PREFIX}: writing the Roster…")

@@ -49,6 +49,12 @@ _TABLE_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
                           remove_blank_text=False)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+EXCEL_ROWS = 1_048_576
+"""Excel's last row."""
+
+EXCEL_CELL_CHARS = 32_767
+"""The most characters an Excel cell holds."""
+
 DATE_FORMAT = "yyyy-mm-dd"
 """Number format given to dates written into cells that have no date format."""
 
@@ -171,6 +177,7 @@ class Package:
     def _sheet(self, part: str) -> _Sheet:
         if part not in self._sheets:
             self._sheets[part] = _Sheet(self._xml(part), part)
+            self._sheets[part].title = self._part_title(part)
             self._sheets[part].unshare()
         return self._sheets[part]
 
@@ -199,6 +206,10 @@ class Package:
         n_old = r1 - first + 1
         n_new = max(len(new), 1)
         last_new = first + n_new - 1
+        if last_new > EXCEL_ROWS:
+            raise PerseatError(f"the {t.name} table would need {n_new:,} rows, ending past Excel's last row "
+                               f"{EXCEL_ROWS:,} on sheet {self._sheet_name(t)}; nothing was written. Move older rows "
+                               "to another workbook (or import fewer), then try again")
         if last_new > r1:
             clash = sheet.occupied(c0, c1, r1 + 1, last_new)
             if clash:
@@ -334,11 +345,14 @@ class Package:
         return out
 
     def _sheet_name(self, t: _Table) -> str:
+        return self._part_title(t.sheet_part)
+
+    def _part_title(self, part: str) -> str:
         wb_rels = self._rels("xl/workbook.xml")
         for sh in self._xml("xl/workbook.xml").iter(f"{_M}sheet"):
-            if wb_rels.get(sh.get(_R_ID, ""), ("", ""))[1] == t.sheet_part:
-                return str(sh.get("name", t.sheet_part))
-        return t.sheet_part
+            if wb_rels.get(sh.get(_R_ID, ""), ("", ""))[1] == part:
+                return str(sh.get("name", part))
+        return part
 
     # -- saving -------------------------------------------------------------
 
@@ -508,6 +522,7 @@ class _Sheet:
         self._cell_maps: dict[int, dict[int, etree._Element]] = {}
         self._touched: set[int] = set()
         self._col_style: dict[int, int] | None = None
+        self.title = part
 
     def _cells(self, r: int) -> dict[int, etree._Element]:
         """Column → cell element of row ``r`` (kept up to date as cells are added)."""
@@ -610,8 +625,7 @@ class _Sheet:
         assert cell is not None
         self._fill(cell, v, style, styles, formula)
 
-    @staticmethod
-    def _fill(cell: etree._Element, v: Any, style: int, styles: Any, formula: str | None) -> None:
+    def _fill(self, cell: etree._Element, v: Any, style: int, styles: Any, formula: str | None) -> None:
         for child in list(cell):
             cell.remove(child)
         cell.attrib.pop("t", None)
@@ -627,7 +641,7 @@ class _Sheet:
             etree.SubElement(cell, f"{_M}v").text = "1" if v else "0"
         elif isinstance(v, int | float | Decimal):
             if not math.isfinite(v):
-                raise PerseatError(f"cannot write {v} into cell {cell.get('r')}; nothing was written")
+                raise PerseatError(f"cannot write {v} into {self.title}!{cell.get('r')}; nothing was written")
             text = format(v, "f") if isinstance(v, Decimal) else repr(int(v) if isinstance(v, int) else float(v))
             etree.SubElement(cell, f"{_M}v").text = text
         elif isinstance(v, dt.date):
@@ -638,6 +652,10 @@ class _Sheet:
                 s = styles().date_style(s)
         else:
             text = xml_text(str(v))
+            if len(text) > EXCEL_CELL_CHARS:
+                raise PerseatError(f"{self.title}!{cell.get('r')} would hold {len(text):,} characters; an Excel cell "
+                                   f"holds at most {EXCEL_CELL_CHARS:,}. Shorten the value ({text[:40]!r}…) where it "
+                                   "comes from; nothing was written")
             cell.set("t", "inlineStr")
             t = etree.SubElement(etree.SubElement(cell, f"{_M}is"), f"{_M}t")
             t.text = text

@@ -187,3 +187,52 @@ def test_the_button_takes_a_time_entry_export_into_usage(book: ExcelStandIn, tmp
     again = m.import_roster(str(export), book)
     assert again.ok and "Nothing to add" in again.message and len(book.questions) == 1
     assert len(book.rows("Usage")) == len(before) + 2
+
+
+def test_an_export_naming_no_users_is_refused_and_ends_nobody(tmp_path: Path) -> None:
+    wb = copy_of(TEMPLATE, tmp_path)
+    before = wb.read_bytes()
+    export = m365(tmp_path / "failed.csv", [])  # the header only: a failed export
+    for extra in ([], ["--apply"], ["--apply", "--force"]):
+        proc = perseat("import", "m365", export, "--workbook", wb, "--client", "Granite Accounting", *extra)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert "failed.csv names no users" in proc.stderr and "nothing was changed" in proc.stderr
+    assert wb.read_bytes() == before
+
+
+def test_an_export_from_another_domain_needs_force(tmp_path: Path) -> None:
+    wb = copy_of(TEMPLATE, tmp_path)
+    before = wb.read_bytes()
+    export = m365(tmp_path / "other.csv", GRANITE, domain="birchlowe.example")
+    proc = perseat("import", "m365", export, "--workbook", wb, "--client", "Granite Accounting", "--apply")
+    assert proc.returncode == 1 and "none of the e-mail domains in other.csv (birchlowe.example)" in proc.stderr
+    assert "Granite Accounting's Roster (graniteacct.example)" in proc.stderr and "--force" in proc.stderr
+    assert wb.read_bytes() == before
+    forced = perseat("import", "m365", export, "--workbook", wb, "--client", "Granite Accounting", "--apply",
+                     "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert any(r["UserID"] == "helen.park@birchlowe.example" for r in granite_rows(ExcelStandIn(wb)))
+
+
+def test_ending_more_than_half_of_a_client_needs_force(tmp_path: Path) -> None:
+    wb = copy_of(TEMPLATE, tmp_path)
+    before = wb.read_bytes()
+    export = m365(tmp_path / "partial.csv", GRANITE[:2])
+    dry = perseat("import", "m365", export, "--workbook", wb, "--client", "Granite Accounting")
+    assert dry.returncode == 0 and "warning: the import would end" in dry.stderr
+    assert "Granite Accounting's 12 current users (more than half)" in dry.stderr
+    applied = perseat("import", "m365", export, "--workbook", wb, "--client", "Granite Accounting", "--apply")
+    assert applied.returncode == 1 and "more than half" in applied.stderr and "add --force" in applied.stderr
+    assert wb.read_bytes() == before
+    forced = perseat("import", "m365", export, "--workbook", wb, "--client", "Granite Accounting", "--apply",
+                     "--force")
+    assert forced.returncode == 0 and wb.read_bytes() != before
+
+
+def test_the_button_cautions_before_ending_more_than_half(book: ExcelStandIn, tmp_path: Path) -> None:
+    export = m365(tmp_path / "granite.csv", GRANITE[:1])
+    book.answer = False
+    outcome = m.import_roster(str(export), book)
+    assert outcome.message == "Nothing was changed."
+    assert "CAUTION: the import would end" in book.questions[-1][1] and "more than half" in book.questions[-1][1]
+    assert "answer Yes" in book.questions[-1][1]

@@ -275,3 +275,17 @@ def test_two_tables_with_one_name_are_refused(wb: Path) -> None:
     with pytest.raises(PerseatError, match=r"two tables are named ChangeLog"):
         Package(buf.getvalue(), wb)
     del log
+
+
+def test_excel_limits_are_checked_before_anything_is_written(wb: Path) -> None:
+    before = rows_of(wb, "Roster")
+    long_row = list(before[0])
+    long_row[2] = "x" * 32_768
+    pkg = Package(wb.read_bytes(), wb)
+    with pytest.raises(PerseatError, match=r"Roster!C\d+ would hold 32,768 characters; an Excel cell holds at most "
+                                           r"32,767"):
+        pkg.write_rows("Roster", before, [*before, long_row])
+    pkg = Package(wb.read_bytes(), wb)
+    too_many = [before[0]] * 1_048_576
+    with pytest.raises(PerseatError, match=r"1,048,576 rows, ending past Excel's last row 1,048,576 on sheet Roster"):
+        pkg.write_rows("Roster", before, too_many, changed=[])
