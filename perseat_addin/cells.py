@@ -149,3 +149,14 @@ def to_date(value: Any) -> dt.date | None:
 def plain_text(v: Any) -> str:
     """A value as stripped text; None as ''."""
     return "" if v is None else str(v).strip()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def formula_safe(text: Any) -> str:
+    """Text that no spreadsheet reads as a formula (OWASP CSV injection rule): a value starting with
+    ``= + - @``, a tab or a line break gets a leading apostrophe. For every CSV field and xlsx text cell that
+    can carry user text or a setting."""
+    s = "" if text is None else str(text)
+    return "'" + s if s.startswith(_FORMULA_START) else s

@@ -290,9 +290,14 @@ def test_csv_neutralises_formula_injection(tmp_path: Path) -> None:
     assert any(r["ItemDescription"].startswith("'" + EVIL_ADDON) for r in qb)  # "..., Nov 1–30"
     assert any(r["*Description"].startswith("'" + EVIL_ADDON) for r in xero)
     assert "'" + EVIL_PO in {r["Reference"] for r in xero}
-    book = load_workbook(out / "invoices.xlsx")  # and the xlsx keeps them as text, not formulas
-    cells = [c for row in book["Lines"].iter_rows() for c in row if str(c.value or "").startswith(EVIL_ADDON)]
+    book = load_workbook(out / "invoices.xlsx")  # and the xlsx keeps them as neutralised text, not formulas
+    cells = [c for row in book["Lines"].iter_rows() for c in row if str(c.value or "").startswith("'" + EVIL_ADDON)]
     assert cells and {c.data_type for c in cells} == {"s"}
+    for ws in book.worksheets:  # the Register, the Lines and every printable invoice sheet
+        for row in ws.iter_rows():
+            for c in row:
+                if c.data_type == "s" and str(c.value)[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                    raise AssertionError(f"{ws.title}!{c.coordinate}: formula-like text {c.value!r}")
     book.close()
     for path in sorted(out.glob("*.csv")):
         with path.open(encoding="utf-8-sig", newline="") as fh:

@@ -8,19 +8,16 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
 
 import pandas as pd
 
+from perseat_addin.cells import formula_safe
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.model import DocKind, Invoice, Line, LineKind, Settings
 from perseat_addin.money import cents_to_decimal
 
-
-def csv_safe(text: Any) -> str:
-    """Neutralise spreadsheet formula injection in a text cell (SPEC §10)."""
-    s = "" if text is None else str(text)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+csv_safe = formula_safe
+"""Neutralise spreadsheet formula injection in a text field (SPEC §10)."""
 
 
 def _date_format(run: Run) -> str:
@@ -202,6 +199,6 @@ def users_csv(run: Run) -> str:
     })
     for col in ("Client", "UserID", "Name", "Type"):
         text = frame[col].astype("str")
-        risky = text.str.match(r"^[=+\-@\t\r]")
+        risky = text.str.match(r"^[=+\-@\t\r\n]")
         frame[col] = text.where(~risky, "'" + text)
     return str(frame.to_csv(index=False, lineterminator="\r\n"))

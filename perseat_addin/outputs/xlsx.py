@@ -14,7 +14,7 @@ from typing import Any
 
 import xlsxwriter
 
-from perseat_addin.cells import col_letter
+from perseat_addin.cells import col_letter, formula_safe
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.model import Invoice
 from perseat_addin.money import cents_to_decimal
@@ -83,8 +83,10 @@ def write_layout(wb: xlsxwriter.Workbook, layout: SheetLayout, formats: dict[Sty
         if fmt is None:
             fmt = formats[cell.style] = wb.add_format(_format_props(cell.style))
         value = cell.value
-        if isinstance(value, str) and value.startswith("'"):
-            value = value[1:]  # the apostrophe that tells Excel "this is text"; XlsxWriter writes text as text
+        if isinstance(value, str):
+            if value.startswith("'"):
+                value = value[1:]  # the apostrophe that tells Excel "this is text"; XlsxWriter writes text as text
+            value = formula_safe(value)
         r, c = cell.row - 1, cell.col - 1
         if cell.to is not None:
             ws.merge_range(r, c, cell.to[0] - 1, cell.to[1] - 1, "", fmt)
@@ -112,7 +114,8 @@ def _draw_chart(wb: xlsxwriter.Workbook, ws: Any, sheet: str, spec: Chart) -> No
     chart = wb.add_chart(sub)
     extra: dict[str, Any] = {}
     for s in spec.series:
-        props: dict[str, Any] = {"name": s.name, "categories": _ref(sheet, s.categories),
+        name = formula_safe(s.name) if isinstance(s.name, str) else s.name  # a literal, never a formula
+        props: dict[str, Any] = {"name": name, "categories": _ref(sheet, s.categories),
                                  "values": _ref(sheet, s.values)}
         if s.color:
             key = "marker" if spec.kind == "scatter" else "line" if (s.kind or spec.kind) == "line" else "fill"
@@ -134,11 +137,12 @@ def _draw_chart(wb: xlsxwriter.Workbook, ws: Any, sheet: str, spec: Chart) -> No
             chart.add_series(props)
     for other in extra.values():
         chart.combine(other)
-    chart.set_title({"name": spec.title, "name_font": {"size": 12}})
-    chart.set_x_axis({"name": spec.x_title, "num_font": {"size": 8}})
-    chart.set_y_axis({"name": spec.y_title, "num_format": spec.y_format, "major_gridlines": {"visible": True}})
+    chart.set_title({"name": formula_safe(spec.title), "name_font": {"size": 12}})
+    chart.set_x_axis({"name": formula_safe(spec.x_title), "num_font": {"size": 8}})
+    chart.set_y_axis({"name": formula_safe(spec.y_title), "num_format": spec.y_format,
+                      "major_gridlines": {"visible": True}})
     if spec.y2_title:
-        chart.set_y2_axis({"name": spec.y2_title})
+        chart.set_y2_axis({"name": formula_safe(spec.y2_title)})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": spec.size[0], "height": spec.size[1]})
     ws.insert_chart(spec.anchor[0] - 1, spec.anchor[1] - 1, chart)
@@ -192,13 +196,13 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     sheet_names = [_sheet_name(i.number, used) for i in run.invoices]
     n = len(run.invoices)
     for j, inv in enumerate(run.invoices, start=1):
-        ws.write_row(j, 0, [inv.number, inv.client.name, str(inv.period)])
+        ws.write_row(j, 0, [formula_safe(inv.number), formula_safe(inv.client.name), str(inv.period)])
         ws.write_datetime(j, 3, _excel_date(inv.issue_date), f.iso)
         ws.write_datetime(j, 4, _excel_date(inv.due_date), f.iso)
         ws.write_number(j, 5, inv.seats)
         for k, c in enumerate((inv.subtotal_cents, inv.discount_cents, inv.tax_cents, inv.total_cents)):
             ws.write_number(j, 6 + k, float(cents_to_decimal(c)), f.money)
-        ws.write_row(j, 10, [inv.status, inv.currency, inv.client.billing_email])
+        ws.write_row(j, 10, [formula_safe(inv.status), inv.currency, formula_safe(inv.client.billing_email)])
         ws.write_url(j, 13, f"internal:'{sheet_names[j - 1]}'!A1", string=sheet_names[j - 1])
     cols = [{"header": h} for h in heads]
     for k, key in enumerate(("Subtotal", "Discount", "Tax", "Total")):
@@ -218,7 +222,8 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     r = 1
     for inv in run.invoices:
         for k, ln in enumerate(inv.lines, start=1):
-            wl.write_row(r, 0, [inv.number, inv.client.name, k, str(ln.kind), ln.description])
+            wl.write_row(r, 0, [formula_safe(inv.number), formula_safe(inv.client.name), k, str(ln.kind),
+                                formula_safe(ln.description)])
             wl.write_number(r, 5, float(ln.quantity))
             wl.write_number(r, 6, float(ln.unit_price))
             wl.write_number(r, 7, float(ln.amount), f.money)
