@@ -125,6 +125,7 @@ def _publish(staging: Path, out_dir: Path, files: Sequence[str],
             moved.append((name, had))
             os.replace(staging / name, dest)
     except OSError as exc:
+        failed = name
         for name, had in reversed(moved):
             dest = out_dir / name
             try:
@@ -138,7 +139,7 @@ def _publish(staging: Path, out_dir: Path, files: Sequence[str],
         if rollback is not None:
             rollback()
             undone = " The workbook was put back as it was, so nothing is recorded."
-        raise PerseatError(f"{out_dir / name}: {os_error_text(exc)}; the files in {out_dir} are as they were."
+        raise PerseatError(f"{out_dir / failed}: {os_error_text(exc)}; the files in {out_dir} are as they were."
                            f"{undone} Fix that, then run again.") from None
     return {name: str(out_dir / name) for name in files}
 
