@@ -403,11 +403,18 @@ class Package:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one, never half."""
+    """Replace ``path`` with ``data`` in one step: a reader sees the old file or the new one, never half (a
+    symlink's target is written, the link stays; the bytes are on disk before the rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(os.path.realpath(path))
     tmp = path.with_name(f".{path.name}.perseat-tmp{os.getpid()}")
     try:
-        tmp.write_bytes(data)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
