@@ -7,6 +7,7 @@ import datetime as dt
 import gc
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -285,8 +286,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _progress(TREND_MONTHS, "Reporting", not args.json and big, unit="month", min_total=1) as tick:
         rep = build_report(book, period, progress=tick)
     out = Path(args.out) if args.out else _default_out(args.workbook, book.settings.output_folder, period)
-    prepare_folder(out)
-    path = write_report(rep, check_destination(out, "report.xlsx", [Path(args.workbook)]), book.settings.msp_name)
+    created = prepare_folder(out)
+    try:
+        path = write_report(rep, check_destination(out, "report.xlsx", [Path(args.workbook)]), book.settings.msp_name)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     if args.json:
         print(json.dumps({**report_dict(rep), "file": str(path)}, indent=2, ensure_ascii=False))
         return 0
@@ -416,14 +422,24 @@ def _missing(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _os_failure(args: argparse.Namespace, exc: OSError) -> int:
+    """An operating-system failure (disk full, permission, a folder in the way) in words, naming the file."""
+    name = exc.filename or getattr(args, "out", None) or getattr(args, "workbook", None)
+    where = f"{name}: " if name else ""
+    print(f"perseat: {where}{os_error_text(exc)}; nothing more was written.", file=sys.stderr)
+    return 1
+
+
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "period", None):
         _period_arg(args.period)
+    as_json = getattr(args, "json", False)
     missing = _missing(args)
     if missing:
+        if as_json:
+            print(json.dumps({"ok": False, "error": missing}, indent=2))
         return _usage_error(missing)
-    as_json = getattr(args, "json", False)
     args.opened = []
     try:
         return int(args.func(args))
@@ -441,8 +457,19 @@ def _run(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"perseat: {where}{os_error_text(exc)}; nothing more was written.", file=sys.stderr)
+        return _os_failure(args, exc)
+    except MemoryError:
+        print("perseat: out of memory — the workbook or export is larger than this computer can hold; nothing "
+              "was written. Split it, or run on a machine with more memory.", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a file failure wrapped by a library (XlsxWriter's FileCreateError), or a fault
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+        if inner is not None:
+            return _os_failure(args, inner)
+        if os.environ.get("PERSEAT_DEBUG"):
+            raise
+        print(f"perseat: unexpected error ({type(exc).__name__}: {exc}); nothing more was written. Please report "
+              "it with the command you ran (PERSEAT_DEBUG=1 shows where it happened).", file=sys.stderr)
         return 1
     finally:
         for wb in args.opened:

@@ -207,8 +207,19 @@ CASES = [
     Case("unknown-user-type", from_sheets(_cell("Roster", HELEN, "Type", "Employe")), "Roster", HELEN,
          "Type", ("Employe",)),
     Case("csv-renamed-xlsm", _csv_as_xlsm, None, None, None, ("roster.xlsm", "not an .xlsx/.xlsm")),
-    Case("missing-file", _missing, None, None, None, ("no-such-workbook.xlsm", "no such file")),
 ]
+
+
+@pytest.mark.parametrize("command", [("invoice",), ("check", "--json"), ("report",),
+                                     ("credit", "HV-1", "--reason", "x")])
+def test_a_missing_workbook_is_a_usage_error(command: tuple[str, ...], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    wb = _missing(tmp_path)
+    code, out, err = run_cli(capsys, command[0], str(wb), *command[1:])
+    assert code == 2 and "Traceback" not in out + err, (out, err)
+    assert "no-such-workbook.xlsm: no such file" in err and not wb.exists()
+    if "--json" in command:
+        assert json.loads(out) == {"ok": False, "error": f"WORKBOOK {wb}: no such file"}
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
