@@ -57,7 +57,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
                "Notes"),
     "Devices": ("Client", "DeviceID", "Name", "Kind", "Start", "End"),
     "AddOns": ("Client", "Description", "Quantity", "UnitPrice", "PerUser", "Start", "End", "Taxable", "Frequency"),
-    "Usage": ("Client", "UserID", "Date", "Tickets", "Hours"),
+    "Usage": ("Client", "UserID", "Date", "Tickets", "Hours", "Billable"),
     "Invoices": ("InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Subtotal", "Discount", "Tax",
                  "Total", "Status", "File"),
 }
@@ -162,7 +162,7 @@ def memory_book(*, settings: Settings | None = None, plans: Sequence[Plan], clie
 
     Roster rows: client, user, type (default Employee), plan (''), start/end
     (date, day number or None), status ('active'|'disabled'). Devices rows:
-    client, device, start, end. Usage rows: client, date, hours (Decimal-able).
+    client, device, start, end. Usage rows: client, date, hours (Decimal-able), billable (default True).
     """
     st = settings or Settings(period=Period(2026, 11), next_invoice_number=1)
     ros = list(roster)
@@ -193,6 +193,7 @@ def memory_book(*, settings: Settings | None = None, plans: Sequence[Plan], clie
         "date": np.array([_day(u["date"], SINCE_EVER) for u in us], dtype=np.int64),
         "hours_centi": np.array([int(Decimal(str(u.get("hours", 0))) * 100) for u in us], dtype=np.int64),
         "tickets": np.array([float(u.get("tickets", 0)) for u in us], dtype=np.float64),
+        "billable": np.array([bool(u.get("billable", True)) for u in us], dtype=bool),
     })
     return Book(
         path="<memory>", settings=st, plans={p.name.lower(): p for p in plans},

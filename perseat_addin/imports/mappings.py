@@ -30,9 +30,10 @@ MAPPED_FIELDS: dict[str, str] = {
 
 USAGE_FIELDS: dict[str, str] = {
     "Client": "company", "UserID": "user", "Date": "date", "Tickets": "tickets", "Hours": "hours",
-    "Ticket": "ticket", "Ref": "ref",
+    "Ticket": "ticket", "Ref": "ref", "Billable": "billable",
 }
-"""Usage fields a saved mapping (Import = Usage) can fill: Client and Date are required."""
+"""Usage fields a saved mapping (Import = Usage) can fill: Client and Date are required; Billable takes Yes/No or
+a PSA's words (Billable, Do Not Bill, No Charge)."""
 
 FIELDS_BY_KIND = {ImportKind.ROSTER: MAPPED_FIELDS, ImportKind.USAGE: USAGE_FIELDS}
 REQUIRED_BY_KIND = {ImportKind.ROSTER: ("UserID",), ImportKind.USAGE: ("Client", "Date")}

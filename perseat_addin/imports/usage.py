@@ -4,19 +4,29 @@ Sources (``perseat import SOURCE FILE --workbook WB``):
 
 * ``connectwise-time`` — ConnectWise PSA time entries. API names (confirmed from the REST
   schema): ``company`` (exported as company/name), ``timeStart``, ``actualHours`` (decimal
-  hours), ``chargeToId`` with ``chargeToType`` (the ticket), ``id``. Grid-export headers
-  ("Company", "Date", "Hours", "Ticket #", "Time RecId") are accepted as aliases, unconfirmed.
+  hours), ``chargeToId`` with ``chargeToType`` (the ticket), ``id``, ``billableOption``
+  (``Billable``, ``DoNotBill``, ``NoCharge``, ``NoDefault``). Grid-export headers ("Company",
+  "Date", "Hours", "Ticket #", "Time RecId", "Billable Option", "Bill") are accepted as aliases,
+  unconfirmed, and so are the screens' spellings "Do Not Bill", "No Charge", NB and NC.
 * ``autotask-time`` — Autotask time entries: ``dateWorked``/``startDateTime``, ``hoursWorked``,
-  ``ticketID``, ``id`` (API, confirmed). The API's time entry has no company; the export must
-  carry one ("Account"/"Company" column), else the tickets export is the way in.
+  ``ticketID``, ``id``, ``isNonBillable`` (API, confirmed). The API's time entry has no company;
+  the export must carry one ("Account"/"Company" column), else the tickets export is the way in.
 * ``autotask-tickets`` — Autotask tickets: ``companyID``/"Company" ("[required] Company" in the
   import-template export), ``createDate``/"Create Date/Time", ``ticketNumber``, ``contact``;
   one ticket each, hours when a worked-hours column is there.
 * ``halopsa-tickets`` — HaloPSA tickets: ``client_name``, ``user_email``/``user_name``,
   ``dateoccurred`` ("Date Logged"), ``timetaken`` (decimal hours, or h:mm as the UI shows it),
-  ``id``.
+  ``id``, ``isbillable`` and ``nonbillable_time`` (Halo's ticket schema).
+* ``halopsa-time`` — HaloPSA actions (where Halo records time): ``ticket_id``, ``id``,
+  ``client_name``, ``actionarrivaldate``, ``timetaken``, ``actisbillable``, ``nonbilltime``
+  (Halo's action schema).
 * Any other export through a Mappings row set with Import = Usage (fields Client, UserID, Date,
-  Tickets, Hours, Ticket, Ref).
+  Tickets, Hours, Ticket, Ref, Billable).
+
+Time the PSA marks as not billable to the client (SPEC §8) is imported with its hours and
+Billable = No: the report counts it as work done, overage never bills it. A Halo ticket's or
+action's non-billable time (``nonbillable_time``, ``nonbilltime``) is kept apart from its time
+taken (the two are separate amounts in Halo's schema), as a second row with Billable = No.
 
 Each row becomes a Usage row; a ticket counts once, on the first day it is worked (across
 imports: tickets already in the Usage table are not counted again). Companies are matched to
@@ -38,7 +48,7 @@ from typing import Any
 
 from perseat_addin.cells import cell_text
 from perseat_addin.errors import InputProblems, Problem
-from perseat_addin.imports.exportfile import Dates, Row, export_records, load_export, match_headers, norm
+from perseat_addin.imports.exportfile import Dates, Row, export_records, load_export, match_headers, norm, yes_no
 from perseat_addin.imports.mappings import Mapping
 from perseat_addin.model import ImportKind
 from perseat_addin.money import to_decimal
@@ -48,6 +58,7 @@ USAGE_SOURCES: dict[str, str] = {
     "autotask-time": "Autotask time entries",
     "autotask-tickets": "Autotask tickets",
     "halopsa-tickets": "HaloPSA tickets",
+    "halopsa-time": "HaloPSA time entries",
 }
 
 _COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -59,6 +70,7 @@ _COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "ticket": ("chargeToId", "Ticket #", "Ticket Number", "Service ID", "ticket/id", "Ticket ID"),
         "charge_type": ("chargeToType", "Charge To Type"),
         "user": ("contact/name", "Contact"),
+        "billable": ("billableOption", "Billable Option", "Billable", "Bill Option", "Bill"),
     },
     "autotask-time": {
         "ref": ("id", "Time Entry ID"),
@@ -67,6 +79,8 @@ _COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "hours": ("hoursWorked", "Hours Worked", "Worked Hours", "Hours"),
         "ticket": ("ticketID", "Ticket Number", "Ticket ID", "Ticket"),
         "user": ("Contact", "contactName", "Contact Email"),
+        "nonbillable": ("isNonBillable", "Non-Billable", "Is Non-Billable"),
+        "billable": ("Billable", "Is Billable"),
     },
     "autotask-tickets": {
         "ref": ("ticketNumber", "Ticket Number", "Autotask Ticket Number (updates only)", "id", "Ticket ID"),
@@ -81,6 +95,19 @@ _COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "user": ("user_email", "User Email", "user_name", "User", "End User"),
         "date": ("dateoccurred", "Date Logged", "Date Occurred", "dateoccured", "Logged"),
         "hours": ("timetaken", "Time Taken", "Total Time"),
+        "billable": ("isbillable", "Is Billable", "Billable"),
+        "nonbillable_hours": ("nonbillable_time", "Non-billable Time", "Non-billable Hours"),
+    },
+    "halopsa-time": {
+        "ticket": ("ticket_id", "Ticket ID", "Ticket"),
+        "ref": ("id", "Action ID"),
+        "company": ("client_name", "Client", "Client Name", "Customer"),
+        "user": ("user_email", "User Email", "user_name", "End User"),
+        "date": ("actionarrivaldate", "actioncompletiondate", "actiondatecreated", "Arrival Date", "Action Date",
+                 "Date"),
+        "hours": ("timetaken", "Time Taken", "Hours"),
+        "billable": ("actisbillable", "Is Billable", "Billable"),
+        "nonbillable_hours": ("nonbilltime", "Non-billable Time", "Non-billable Hours"),
     },
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -88,11 +115,34 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "autotask-time": ("company", "date", "hours"),
     "autotask-tickets": ("company", "date", "ref"),
     "halopsa-tickets": ("company", "date", "ref"),
+    "halopsa-time": ("company", "date", "hours"),
 }
 _TICKET_SOURCES = {"autotask-tickets", "halopsa-tickets"}
 _SUFFIXES = re.compile(r"\b(inc|llc|ltd|limited|corp|corporation|co|company|pty|plc|gmbh|llp|pc|pllc|sa|bv)\b")
 _HOURS_HM = re.compile(r"^(\d+):([0-5]?\d)(?::\d\d)?$")
 _HOURS_WORDS = re.compile(r"^(?:(\d+(?:\.\d+)?)\s*h(?:ours?|rs?)?)?\s*(?:(\d+)\s*m(?:in(?:utes?|s)?)?)?$", re.I)
+
+
+_NOT_BILLED = {"donotbill", "nocharge", "nb", "nc", "notbillable", "nonbillable", "nonchargeable",
+               "notchargeable", "noncharge"}
+_BILLED = {"billable", "b", "nodefault", "chargeable"}
+
+
+def billable_value(text: str, means_not: bool = False) -> bool | None:
+    """Whether a time entry is billable to the client, from a Billable column's value (Billable, Do Not Bill, No
+    Charge, NB, NC, Yes/No, true/false; ``means_not``: a Non-billable column, where Yes means not billable).
+    Blank is billable; None when the value means neither."""
+    if not text.strip():
+        return True
+    word = re.sub(r"[^a-z]", "", text.lower())
+    if word in _NOT_BILLED:
+        return False
+    if word in _BILLED:
+        return True
+    flag = yes_no(text)
+    if flag is None:
+        return None
+    return not flag if means_not else flag
 
 
 def company_key(name: str) -> str:
@@ -129,6 +179,7 @@ class UsageRow:
     source: str
     ref: str
     line: int
+    billable: bool = True  # False: the PSA marks this time as not billable to the client (never overage)
 
 
 @dataclass
@@ -145,6 +196,10 @@ class UsageImport:
         """client → (rows, tickets, hours)."""
         return usage_totals(self.rows)
 
+    def non_billable(self) -> dict[str, tuple[int, Decimal]]:
+        """client → (rows, hours) of the time not billable to the client."""
+        return non_billable_totals(self.rows)
+
 
 def usage_totals(rows: Iterable[UsageRow]) -> dict[str, tuple[int, int, Decimal]]:
     """client → (rows, tickets, hours) of ``rows``."""
@@ -152,6 +207,16 @@ def usage_totals(rows: Iterable[UsageRow]) -> dict[str, tuple[int, int, Decimal]
     for r in rows:
         n, t, h = out.get(r.client, (0, 0, Decimal(0)))
         out[r.client] = (n + 1, t + r.tickets, h + r.hours)
+    return out
+
+
+def non_billable_totals(rows: Iterable[UsageRow]) -> dict[str, tuple[int, Decimal]]:
+    """client → (rows, hours) of the rows of ``rows`` not billable to the client."""
+    out: dict[str, tuple[int, Decimal]] = {}
+    for r in rows:
+        if not r.billable:
+            n, h = out.get(r.client, (0, Decimal(0)))
+            out[r.client] = (n + 1, h + r.hours)
     return out
 
 
@@ -210,7 +275,7 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
     by_company = {company_key(c): c for c in clients if c.strip()}
     by_exact = {c.strip().lower(): c for c in clients if c.strip()}
     dates = Dates()
-    raw: list[tuple[int, str, str, Any, Decimal, str, str, Decimal | None]] = []
+    raw: list[tuple[int, str, str, Any, Decimal, str, str, Decimal | None, bool, Decimal | None]] = []
     unknown: dict[str, int] = {}
     seen_refs: dict[str, int] = {}
     for line, cells in records:
@@ -239,6 +304,17 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
             problems.append(Problem(shown, line, names["hours"], f"{hours} hours is negative; the line was left out",
                                     "fix the time entry"))
             continue
+        billable = _billable(r, names, shown, line, problems)
+        if billable is None:
+            continue
+        try:
+            apart = parse_hours(r.raw("nonbillable_hours")) if "nonbillable_hours" in index else None
+        except ValueError:
+            apart = Decimal(-1)
+        if apart is not None and apart < 0:
+            problems.append(Problem(shown, line, names["nonbillable_hours"], f"{r.get('nonbillable_hours')!r} is "
+                                    "not a number of hours ≥ 0; the line was left out", "type hours as 1.5 or 1:30"))
+            continue
         ticket = r.get("ticket") if "ticket" in index else (r.get("ref") if key in _TICKET_SOURCES else "")
         if key == "connectwise-time" and "charge_type" in index and r.get("charge_type") and \
                 "ticket" not in r.get("charge_type").lower():
@@ -250,23 +326,26 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
             except ValueError:
                 tickets = None
         ref = r.get("ref") if "ref" in index else ""
+        if ref and key == "halopsa-time" and ticket:
+            ref = f"{ticket}/{ref}"  # a Halo action's id is numbered within its ticket
         if not ref:
             basis = "|".join([client, str(got), str(hours), ticket, r.get("user")])
             k = seen_refs[basis] = seen_refs.get(basis, 0) + 1
             ref = "h:" + hashlib.sha1(f"{basis}|{k}".encode()).hexdigest()[:12]
         raw.append((line, client, r.get("user"), got if got != "ambiguous" else r.get("date"), hours or Decimal(0),
-                    ticket, ref, tickets))
+                    ticket, ref, tickets, billable, apart))
     out: list[UsageRow] = []
     counted = set(known_tickets)
     dated = []
-    for line, client, user, got, hours, ticket, ref, tickets in raw:
+    for line, client, user, got, hours, ticket, ref, tickets, billable, apart in raw:
         day = got if isinstance(got, dt.date) else dates.resolve(str(got))  # an ambiguous date's text
         if day is None:
             problems.append(Problem(shown, line, names["date"], f"{got!r} could be day/month or month/day; "
                                     "the line was left out", "type the date as YYYY-MM-DD"))
             continue
-        dated.append((day, line, client, user, hours, ticket, ref, tickets))
-    for day, line, client, user, hours, ticket, ref, tickets in sorted(dated, key=lambda x: (x[0], x[1])):
+        dated.append((day, line, client, user, hours, ticket, ref, tickets, billable, apart))
+    for day, line, client, user, hours, ticket, ref, tickets, billable, apart in sorted(dated,
+                                                                                       key=lambda x: (x[0], x[1])):
         if tickets is not None:
             n = int(tickets)
         elif key in _TICKET_SOURCES:
@@ -276,7 +355,9 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
             if ticket and f"{label}|{ticket}" not in counted:
                 counted.add(f"{label}|{ticket}")
                 n = 1
-        out.append(UsageRow(client, user, day, n, hours, ticket, label, ref, line))
+        out.append(UsageRow(client, user, day, n, hours, ticket, label, ref, line, billable))
+        if apart:  # Halo's non-billable time: an amount of its own beside the time taken
+            out.append(UsageRow(client, user, day, 0, apart, ticket, label, f"{ref}/non-billable", line, False))
     if unknown:
         top = sorted(unknown, key=lambda c: -unknown[c])
         listed = ", ".join(f"{c} ({unknown[c]})" for c in top[:8]) + (", ..." if len(top) > 8 else "")
@@ -287,7 +368,20 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
     return UsageImport(out, problems, label, shown, unknown)
 
 
-# --------------------------------------------------------------------------
-# Into the workbook
+def _billable(r: Row, names: dict[str, str], shown: str, line: int, problems: list[Problem]) -> bool | None:
+    """The line's Billable (its Billable or Non-billable column; billable without one); None, with a problem,
+    when a value means neither."""
+    out = True
+    for f, means_not in (("billable", False), ("nonbillable", True)):
+        if f not in r.index:
+            continue
+        got = billable_value(r.get(f), means_not)
+        if got is None:
+            problems.append(Problem(shown, line, names[f], f"{r.get(f)!r} does not say whether the time is billable; "
+                                    "the line was left out",
+                                    "type Yes or No (or Billable, Do Not Bill, No Charge)"))
+            return None
+        out = out and got
+    return out
 
 

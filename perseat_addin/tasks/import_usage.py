@@ -4,7 +4,11 @@ One task for ``perseat import <usage source>`` and the ribbon's *Import roster* 
 (which takes usage exports too): :func:`read` validates the workbook and reads the export,
 :func:`plan` finds the rows not yet in the Usage table (each keeps its Source and Ref, so a
 second import of the same file adds nothing), :func:`apply` writes them and one ChangeLog row
-per client through the :class:`~perseat_addin.tasks.port.BookPort`.
+per client through the :class:`~perseat_addin.tasks.port.BookPort`. :func:`preview` is the
+dry run's per-client summary, with the time not billable to the client shown apart.
+
+Time the PSA marks as not billable is written with Billable = No (the column is added to a
+Usage table made before it, only when such time arrives).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from perseat_addin.engine.roster_sync import Change, changelog_rows
 from perseat_addin.errors import PerseatError
 from perseat_addin.imports.exportfile import norm
 from perseat_addin.imports.mappings import Mapping
-from perseat_addin.imports.usage import UsageImport, UsageRow, read_usage, usage_totals
+from perseat_addin.imports.usage import UsageImport, UsageRow, non_billable_totals, read_usage, usage_totals
 from perseat_addin.model import Book
 from perseat_addin.tables import TableEdit, TableSource, is_blank
 from perseat_addin.tasks.port import BookPort, require
@@ -70,14 +74,20 @@ def plan(book: BookPort, imported: UsageImport, now: dt.datetime | None = None) 
     new = [u for u in imported.rows if (u.source, u.ref) not in have]
     if not new:
         return UsagePlan(imported, new, len(imported.rows), ())
+    blank = tuple(i for i, r in enumerate(usage.rows) if is_blank(r))
+    added = ("Billable",) if any(not u.billable for u in new) and usage.col("Billable") is None else ()
+    usage = usage.with_columns(added)
     day = dt.datetime.combine
     rows = tuple(usage.make({"Client": u.client, "UserID": u.user or None, "Date": day(u.date, dt.time()),
                              "Tickets": u.tickets, "Hours": u.hours, "Ticket": u.ticket or None,
-                             "Source": u.source, "Ref": u.ref}) for u in new)
-    edits = [TableEdit(usage.name, (), tuple(i for i, r in enumerate(usage.rows) if is_blank(r)), rows)]
+                             "Source": u.source, "Ref": u.ref, "Billable": "Yes" if u.billable else "No"})
+                 for u in new)
+    edits = [TableEdit(usage.name, (), blank, rows, add_columns=added)]
     log = book.rows("ChangeLog")
     if log is not None:
-        changes = [Change("usage", c, "", "Usage", None, f"{n} rows, {t} tickets, {h.normalize():f} h", None)
+        apart = non_billable_totals(new)
+        changes = [Change("usage", c, "", "Usage", None, f"{n} rows, {t} tickets, {h.normalize():f} h"
+                          + (f" ({apart[c][1].normalize():f} h not billable)" if c in apart else ""), None)
                    for c, (n, t, h) in usage_totals(new).items()]
         when = now or dt.datetime.now().replace(microsecond=0)
         log_rows = changelog_rows(log, changes, imported.source, when)
@@ -90,4 +100,24 @@ def apply(book: BookPort, planned: UsagePlan) -> None:
     book.write(planned.edits)
 
 
-__all__ = ["UsagePlan", "apply", "known_tickets", "plan", "read"]
+def preview(planned: UsagePlan) -> list[str]:
+    """One line per client of the rows to add: rows, tickets and hours, and of those hours the ones not billable
+    to the client (kept for the report, never billed as overage)."""
+    apart = non_billable_totals(planned.added)
+    out = []
+    for c, (n, t, h) in sorted(usage_totals(planned.added).items()):
+        line = f"{c}: {n} rows, {t} tickets, {h.normalize():f} h"
+        if c in apart:
+            k, nb = apart[c]
+            line += f", of which {nb.normalize():f} h ({k} rows) not billable to the client"
+        out.append(line)
+    return out
+
+
+def non_billable(planned: UsagePlan) -> tuple[int, dict[str, str]]:
+    """Rows not billable to the client among those to add, and their hours per client (as text, for --json)."""
+    apart = non_billable_totals(planned.added)
+    return sum(n for n, _ in apart.values()), {c: f"{h.normalize():f}" for c, (_, h) in sorted(apart.items())}
+
+
+__all__ = ["UsagePlan", "apply", "known_tickets", "non_billable", "plan", "preview", "read"]

@@ -116,6 +116,7 @@ SCHEMA: dict[str, tuple[Col, ...]] = {
         Col("Date", "date", required=True),
         Col("Tickets", "quantity"),
         Col("Hours", "quantity"),
+        Col("Billable", "yesno", aliases=("chargeable",)),
     ),
     "Invoices": (
         Col("InvoiceNo"),

@@ -8,14 +8,17 @@ import shutil
 import subprocess
 import sys
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from perseat_addin.engine.report import build_report
 from perseat_addin.errors import InputProblems
 from perseat_addin.imports.mappings import Mapping
-from perseat_addin.imports.usage import company_key, parse_hours, read_usage
+from perseat_addin.imports.usage import billable_value, company_key, detect_usage_source, parse_hours, read_usage
 from perseat_addin.workbook.load import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +123,137 @@ def test_cli_adds_usage_once_and_the_report_counts_it(tmp_path: Path) -> None:
     assert (second["rows_new"], second["rows_already_there"]) == (0, 4)
     after = build_report(load(wb)).clients[0]
     assert after.client == "Acme Dental Group" and after.period.hours == before + 3
+
+
+# --------------------------------------------------------------------------
+# Time the PSA marks as not billable to the client (SPEC §8): imported with Billable = No
+
+
+def test_connectwise_billable_option_no_charge_and_do_not_bill_are_not_billable() -> None:
+    res = read_usage(CW, "connectwise-time", CLIENTS)
+    assert [(u.ref, u.billable) for u in res.rows] == [("101", True), ("102", True), ("103", True), ("104", False)]
+    text = ("id,company/name,timeStart,actualHours,billableOption\n"
+            "1,Acme Dental Group,2026-11-02T14:00:00Z,1.5,Billable\n"
+            "2,Acme Dental Group,2026-11-02T15:00:00Z,0.75,NoCharge\n"
+            "3,Acme Dental Group,2026-11-03T09:00:00Z,2,DoNotBill\n"
+            "4,Acme Dental Group,2026-11-03T11:00:00Z,1,NoDefault\n"
+            "5,Acme Dental Group,2026-11-04T11:00:00Z,1,\n")
+    res = read_usage(text, "connectwise-time", CLIENTS)
+    assert [(u.hours, u.billable) for u in res.rows] == [(Decimal("1.5"), True), (Decimal("0.75"), False),
+                                                         (Decimal(2), False), (Decimal(1), True), (Decimal(1), True)]
+    assert res.problems == []
+    assert res.non_billable() == {"Acme Dental Group": (2, Decimal("2.75"))}
+    assert res.totals() == {"Acme Dental Group": (5, 0, Decimal("6.25"))}  # every hour is still work done
+
+
+def test_connectwise_grid_export_spellings_and_the_nc_nb_abbreviations() -> None:
+    text = ("Time RecId,Company,Date,Hours,Ticket #,Billable Option\n"
+            "11,Acme Dental Group,11/02/2026,1,5001,Billable\n"
+            "12,Acme Dental Group,11/03/2026,1,5001,Do Not Bill\n"
+            "13,Acme Dental Group,11/24/2026,1,5002,No Charge\n")
+    assert [u.billable for u in read_usage(text, "connectwise-time", CLIENTS).rows] == [True, False, False]
+    text = ("Time RecId,Company,Date,Hours,Bill\n11,Acme Dental Group,2026-11-02,1,B\n"
+            "12,Acme Dental Group,2026-11-02,2,NC\n13,Acme Dental Group,2026-11-02,3,nb\n"
+            "14,Acme Dental Group,2026-11-02,4,N/C\n")
+    assert [u.billable for u in read_usage(text, "connectwise-time", CLIENTS).rows] == [True, False, False, False]
+
+
+def test_a_billable_value_that_means_neither_leaves_the_line_out() -> None:
+    text = ("id,company/name,timeStart,actualHours,billableOption\n"
+            "1,Acme Dental Group,2026-11-02,1,Billable\n2,Acme Dental Group,2026-11-03,1,Sometimes\n")
+    res = read_usage(text, "connectwise-time", CLIENTS, name="time.csv")
+    assert [u.ref for u in res.rows] == ["1"]
+    [p] = res.problems
+    assert (p.sheet, p.row, p.column, p.severity) == ("time.csv", 3, "billableOption", "error")
+    assert "'Sometimes'" in p.message and "Do Not Bill" in p.fix
+
+
+def test_autotask_is_non_billable() -> None:
+    # the API's TimeEntries fields (psa-fixtures/autotask/time_entries_query.json), with the company the export adds
+    text = ("id,ticketID,Account,dateWorked,hoursWorked,hoursToBill,isNonBillable\n"
+            "4,100,Delta Pediatrics,2018-01-23T00:00:00.00Z,1.0,1.0,false\n"
+            "5,100,Delta Pediatrics,2018-01-24T00:00:00.00Z,2.5,0,true\n"
+            "6,101,Delta Pediatrics,2018-01-24T00:00:00.00Z,0.5,0.5,\n")
+    res = read_usage(text, "autotask-time", CLIENTS)
+    assert [(u.ref, u.tickets, u.hours, u.billable) for u in res.rows] == [
+        ("4", 1, Decimal("1.0"), True), ("5", 0, Decimal("2.5"), False), ("6", 1, Decimal("0.5"), True)]
+    export = ("Account,Date Worked,Hours Worked,Non-Billable\nDelta Pediatrics,2026-11-02,1,Yes\n"
+              "Delta Pediatrics,2026-11-03,2,No\n")
+    assert [u.billable for u in read_usage(export, "autotask-time", CLIENTS).rows] == [False, True]
+
+
+def test_halopsa_tickets_not_billable_and_non_billable_time() -> None:
+    text = ("id,client_name,dateoccurred,timetaken,isbillable,nonbillable_time\n"
+            "9001,Delta Pediatrics,2026-11-04T08:00:00,1.25,true,0\n"
+            "9002,Delta Pediatrics,2026-11-05T08:00:00,2,false,\n"
+            "9003,Delta Pediatrics,2026-11-06T08:00:00,1,true,0:30\n")
+    res = read_usage(text, "halopsa-tickets", CLIENTS)
+    assert [(u.ref, u.tickets, u.hours, u.billable) for u in res.rows] == [
+        ("9001", 1, Decimal("1.25"), True), ("9002", 1, Decimal(2), False),
+        ("9003", 1, Decimal(1), True), ("9003/non-billable", 0, Decimal("0.5"), False)]
+
+
+def test_halopsa_time_entries_are_actions() -> None:
+    text = ("ticket_id,id,client_name,actionarrivaldate,timetaken,nonbilltime,actisbillable,note\n"
+            "9001,1,Delta Pediatrics,2026-11-04T08:00:00,1.5,0,True,Outlook\n"
+            "9001,2,Delta Pediatrics,2026-11-05T08:00:00,0.5,0.25,True,follow-up\n"
+            "9002,1,Delta Pediatrics,2026-11-05T09:00:00,1,0,False,our mistake\n")
+    assert detect_usage_source(text) == "halopsa-time"
+    res = read_usage(text, "halopsa-time", CLIENTS)
+    assert [(u.ref, u.ticket, u.tickets, u.hours, u.billable) for u in res.rows] == [
+        ("9001/1", "9001", 1, Decimal("1.5"), True), ("9001/2", "9001", 0, Decimal("0.5"), True),
+        ("9001/2/non-billable", "9001", 0, Decimal("0.25"), False), ("9002/1", "9002", 1, Decimal(1), False)]
+    assert res.non_billable() == {"Delta Pediatrics": (2, Decimal("1.25"))}
+
+
+def test_a_usage_mapping_may_map_billable() -> None:
+    m = Mapping("Helpdesk", {"Client": "Customer", "Date": "Day", "Hours": "Duration", "Billable": "Charge?"},
+                "Usage")
+    text = "Customer,Day,Duration,Charge?\nBirch & Lowe,2026-11-20,1,yes\nBirch & Lowe,2026-11-21,2,No Charge\n"
+    assert [u.billable for u in read_usage(text, m, CLIENTS).rows] == [True, False]
+
+
+def test_billable_values() -> None:
+    yes = ["", " ", "Billable", "NoDefault", "No Default", "yes", "Y", "true", "1", "B"]
+    no = ["DoNotBill", "Do Not Bill", "NoCharge", "No Charge", "NC", "NB", "n/c", "Non-billable", "no", "false", "0"]
+    assert [billable_value(v) for v in yes] == [True] * len(yes)
+    assert [billable_value(v) for v in no] == [False] * len(no)
+    assert [billable_value(v, means_not=True) for v in ("true", "Yes", "1", "false", "no", "")] == [
+        False, False, False, True, True, True]
+    assert billable_value("No Charge", means_not=True) is False  # the word wins over the column's sense
+    assert billable_value("perhaps") is None
+
+
+def test_cli_imports_no_charge_time_and_the_invoice_bills_only_billable_overage(tmp_path: Path) -> None:
+    wb = Path(shutil.copyfile(ROOT / "workbook_template.xlsm", tmp_path / "wb.xlsm"))
+    # Acme Dental Group (Standard: 1.5 h/user included, 90.00/h above) is already 2.65 h above plan in November
+    time = ("id,company/name,chargeToType,chargeToId,timeStart,actualHours,billableOption\n"
+            "701,Acme Dental Group,ServiceTicket,6001,2026-11-25T14:00:00Z,3,NoCharge\n"
+            "702,Acme Dental Group,ServiceTicket,6001,2026-11-26T09:00:00Z,1.5,DoNotBill\n"
+            "703,Acme Dental Group,ServiceTicket,6002,2026-11-27T09:00:00Z,1,Billable\n")
+    csv = tmp_path / "cw.csv"
+    csv.write_text(time, encoding="utf-8")
+
+    def invoice(out: str) -> dict[str, Any]:
+        proc = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "invoice", str(wb), "--out",
+                               str(tmp_path / out), "--json"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return next(i for i in json.loads(proc.stdout)["invoices"] if i["client"] == "Acme Dental Group")
+
+    before = invoice("before")
+    proc = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "import", "connectwise-time", str(csv),
+                           "--workbook", str(wb), "--apply", "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rows_new"] == 3
+    after = invoice("after")
+    overage = [ln for ln in after["lines"] if ln["kind"] == "overage"]
+    assert len(overage) == 1 and "21.25 h used" in overage[0]["description"]  # 20.25 + 1 billable hour
+    assert Decimal(after["total"]) - Decimal(before["total"]) == Decimal("90.00")
+    ws = load_workbook(wb)["Usage"]
+    heads = [c.value for c in ws[1]]
+    written = {r[heads.index("Ref")]: r[heads.index("Billable")] for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert (written["701"], written["702"], written["703"]) == ("No", "No", "Yes")
+    rep = build_report(load(wb)).clients[0]
+    assert rep.client == "Acme Dental Group"
+    # the template's 22.25 h (2 of them not billable) and these 5.5 h (4.5 not billable)
+    assert (rep.period.hours, rep.period.non_billable_hours) == (Fraction(2775, 100), Fraction(650, 100))
