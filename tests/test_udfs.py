@@ -464,16 +464,20 @@ def test_min_fee_top_up_equals_the_invoice_minimum_line(tpl: Template) -> None:
 
 
 def test_usage_per_user_matches_the_overage_line(tpl: Template) -> None:
-    """Hours above IncludedHours × average users (the invoice's overage) = (hours per user − included) × average."""
+    """Hours above IncludedHours × average users (the invoice's overage) = (billable hours per user − included) ×
+    average; USAGEPERUSER counts every hour, the time not billable to the client (Billable No) too."""
     plans = {r["Client"]: r["Plan"] for r in tpl.rows("Clients")}
     included = {r["Plan"]: r["IncludedHours"] for r in tpl.rows("Plans")}
+    usage = tpl["Usage"]
+    billable = [usage[0], *(r for r in usage[1:] if r[list(usage[0]).index("Billable")] != "No")]
+    assert len(billable) < len(usage)  # the template has time not billable to the client
     checked = 0
     for inv in tpl.run.invoices:
         (over,) = [ln for ln in inv.lines if ln.kind == "overage"] or [None]
         if over is None:
             continue
         client = inv.client.name
-        per_user = excel("USAGEPERUSER", tpl["Usage"], tpl["Roster"], client, tpl.period_start, MISSING,
+        per_user = excel("USAGEPERUSER", billable, tpl["Roster"], client, tpl.period_start, MISSING,
                          tpl["UserTypes"])
         days = [excel("BILLABLEUSERS", tpl["Roster"], client, dt.datetime(2026, 11, d), tpl["UserTypes"])
                 for d in range(1, tpl.period.days + 1)]

@@ -506,11 +506,15 @@ def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: in
 
 
 def _hours_by_client(book: Book, ctx: Context, period: Period) -> dict[int, int]:
+    """Client index → centi-hours of ``period`` that count toward overage: only time billable to the client
+    (SPEC §8: time the PSA marks not billable is work done, never overage)."""
     u = book.usage
     if u.empty:
         return {}
     first = day_number(period.first)
     inside = (u["date"] >= first) & (u["date"] < first + period.days)
+    if "billable" in u:
+        inside &= u["billable"].astype(bool)
     sub = u[inside]
     ci = sub["client"].str.lower().map(ctx.client_idx).dropna().astype(np.int64)
     sums = sub.loc[ci.index, "hours_centi"].groupby(ci.to_numpy()).sum()

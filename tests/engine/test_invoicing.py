@@ -114,6 +114,36 @@ def test_discount_tax_minimum_overage_descriptions(bill) -> None:
     assert "Tax" in tax and "8%" in tax
 
 
+def test_overage_counts_only_time_billable_to_the_client(bill) -> None:
+    """SPEC §8: No Charge / Do Not Bill time (Billable = No) is work done, never overage."""
+    plans = [{"Plan": "Std", "Rate": 10, "IncludedHours": 2, "OverageRate": 50}]
+    billable = [{"Date": "2026-11-05", "Hours": 8}, {"Date": "2026-11-06", "Hours": 2, "Billable": "Yes"}]
+    free = [{"Date": "2026-11-07", "Hours": 30, "Billable": "No"}, {"Date": "2026-11-08", "Hours": 1, "Billable": "n"}]
+    alone = only(bill(plans=plans, roster=users(3), usage=billable))
+    both = only(bill(plans=plans, roster=users(3), usage=[*billable, *free]))
+    assert both.lines == alone.lines
+    (overage,) = described(both, "overage")
+    assert "10.00 h used" in overage and "6.00 h included" in overage  # 4 h above plan × 50
+    assert [ln.amount_cents for ln in both.lines if ln.kind == "overage"] == [20000]
+    nothing = only(bill(plans=plans, roster=users(3), usage=free))
+    assert described(nothing, "overage") == []
+
+
+def test_a_usage_table_without_billable_bills_every_hour(tmp_path: Path) -> None:
+    """A workbook made before the Billable column: every Usage row is billable, as before."""
+    path = tmp_path / "old.xlsx"
+    write_workbook(path, [
+        SheetSpec("Settings", ("Setting", "Value"), [("BillingPeriod", "2026-11"), ("NextInvoiceNumber", 1)]),
+        SheetSpec("Plans", ("Plan", "Rate", "IncludedHours", "OverageRate"), [("Std", 10, 1, 20)]),
+        SheetSpec("Clients", ("Client", "Plan"), [("Acme", "Std")]),
+        SheetSpec("Roster", ("Client", "UserID", "Type"), [("Acme", "a@x", "Employee")]),
+        SheetSpec("Usage", ("Client", "Date", "Hours"), [("Acme", dt.date(2026, 11, 3), 3)]),
+    ])
+    book = load(path)
+    assert book.usage["billable"].tolist() == [True]
+    assert [ln.amount_cents for ln in only(invoice_run(book)).lines if ln.kind == "overage"] == [4000]
+
+
 def test_advance_adjustment_is_labelled_with_the_previous_month(bill) -> None:
     inv = only(bill(settings={"BillingPeriod": "2026-12", "BillingTiming": "advance"},
                     roster=[*users(3), {"UserID": "nov@x", "Start": "2026-11-16"}]))

@@ -278,7 +278,7 @@ def ref_invoice(t: Mapping[str, Any], client: Client) -> tuple[int, int, int]:
         lines.append((cents, a.taxable))
     recurring = sum(c for c, _ in lines)
     hours = sum(int(Fraction(str(u.get("hours", 0))) * 100) for u in t["usage"]
-                if u["client"] == client.name and first <= u["date"] < first + n)
+                if u["client"] == client.name and first <= u["date"] < first + n and u.get("billable", True))
     if own.included_hours_centi is not None and own.overage_rate_micros and hours:
         excess = hours * n - own.included_hours_centi * sum(client_users)
         if excess > 0:
@@ -560,7 +560,8 @@ def full_scenarios(draw: st.DrawFn, timing: BillingTiming | None = None, plan_pe
               for i in range(draw(st.integers(0, 3)))]
     addons = [a for a in addons if a.end >= a.start]
     usage = [{"client": draw(st.sampled_from(["A", "B"])), "date": first + draw(st.integers(-40, n - 1)),
-              "hours": draw(st.integers(0, 4000)) / 100} for _ in range(draw(st.integers(0, 6)))]
+              "hours": draw(st.integers(0, 4000)) / 100, "billable": draw(st.sampled_from([True, True, False]))}
+             for _ in range(draw(st.integers(0, 6)))]
     clients = [
         Client("A", "P1", 2, discount_ppm=draw(st.sampled_from([0, 50_000, 125_000, 333_333])),
                tax_ppm=draw(st.one_of(st.none(), st.sampled_from([0, 72_500, 200_000]))),
@@ -680,6 +681,23 @@ def test_min_fee_always_holds(mem_book: Callable[..., Book], t: Tables) -> None:
         assert recurring + sum(minimum) >= min_fee
         assert (minimum != []) == (recurring < min_fee)
         assert all(m > 0 for m in minimum)
+
+
+@examples(50)
+@given(t=full_scenarios(), data=st.data())
+def test_time_not_billable_to_the_client_never_changes_an_invoice(mem_book: Callable[..., Book], t: Tables,
+                                                                   data: st.DataObject) -> None:
+    """SPEC §8: a Usage row with Billable = No (any client, day, hours) leaves every invoice line as it was."""
+    period = t["settings"].period
+    first = day_number(period.first)
+    extra = [{"client": data.draw(st.sampled_from(["A", "B", "a "])),
+              "date": first + data.draw(st.integers(-40, period.days + 5)),
+              "hours": data.draw(st.integers(0, 100_000)) / 100, "tickets": data.draw(st.integers(0, 3)),
+              "billable": False} for _ in range(data.draw(st.integers(1, 4)))]
+    before = invoice_run(mem_book(**t))
+    after = invoice_run(mem_book(**{**t, "usage": [*t["usage"], *extra]}))
+    assert [(i.client.name, i.lines) for i in after.invoices] == [(i.client.name, i.lines) for i in before.invoices]
+    assert after.skipped == before.skipped
 
 
 @pytest.mark.parametrize("timing", list(BillingTiming))
