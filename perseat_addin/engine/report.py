@@ -1,10 +1,11 @@
 """Usage and pricing report (SPEC §9): what each client uses, earns and should pay.
 
 Per client, for the billing period and the trailing three months (the period and
-the two before it): average billable users, tickets and hours (per user), revenue
-(invoice subtotal after discount, before tax: the recorded invoice when the
-Invoices table has one, else what the invoice run gives), cost to serve (hours ×
-LaborCostPerHour), margin and effective hourly rate. Across the portfolio: medians
+the two before it): average billable users, tickets and hours (per user), of which
+non-billable (time the PSA marks not billable to the client: work done, never
+billed), revenue (invoice subtotal after discount, before tax: the recorded invoice
+when the Invoices table has one, else what the invoice run gives), cost to serve
+(all hours × LaborCostPerHour), margin and effective hourly rate. Across the portfolio: medians
 and outliers by a robust z-score (median and MAD). Recommendations, each with its
 reason in words: the per-user price that earns TargetMargin (RECOMMENDPRICE over
 USAGEPERUSER), the cheapest plan whose included hours cover the usage
@@ -67,10 +68,20 @@ class Usage:
     revenue_cents: int
     recorded: bool = False  # revenue comes from recorded invoices (all months)
     end_users: int = 0  # billable users on the last day (of the last month)
+    non_billable_centi: int = 0  # of hours_centi: time not billable to the client (never overage)
 
     @property
     def hours(self) -> Fraction:
+        """Every hour worked, billable to the client or not."""
         return Fraction(self.hours_centi, 100)
+
+    @property
+    def non_billable_hours(self) -> Fraction:
+        return Fraction(self.non_billable_centi, 100)
+
+    @property
+    def billable_hours(self) -> Fraction:
+        return Fraction(self.hours_centi - self.non_billable_centi, 100)
 
     @property
     def users(self) -> Fraction:
@@ -106,7 +117,8 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.months + other.months, self.user_months + other.user_months,
                      self.tickets + other.tickets, self.hours_centi + other.hours_centi,
-                     self.revenue_cents + other.revenue_cents, self.recorded and other.recorded, other.end_users)
+                     self.revenue_cents + other.revenue_cents, self.recorded and other.recorded, other.end_users,
+                     self.non_billable_centi + other.non_billable_centi)
 
 
 @dataclass(frozen=True)
@@ -160,6 +172,7 @@ class TrendMonth:
     hours_centi: int
     revenue_cents: int
     recorded: bool
+    non_billable_centi: int = 0
 
 
 @dataclass
@@ -184,8 +197,13 @@ class Report:
 # Figures per month
 
 
-def _usage_by_client(book: Book, months: Sequence[Period]) -> dict[str, dict[str, tuple[int, Fraction]]]:
-    """client (lower) → period key → (hours_centi, tickets) for consecutive ``months``."""
+MonthUsage = tuple[int, Fraction, int]
+"""A client's month: (hours_centi, tickets, non-billable centi-hours)."""
+
+
+def _usage_by_client(book: Book, months: Sequence[Period]) -> dict[str, dict[str, MonthUsage]]:
+    """client (lower) → period key → (hours_centi, tickets, non-billable centi-hours) for consecutive
+    ``months``."""
     u = book.usage
     if u.empty or not months:
         return {}
@@ -196,13 +214,16 @@ def _usage_by_client(book: Book, months: Sequence[Period]) -> dict[str, dict[str
     if not inside.any():
         return {}
     keys = np.array([str(p) for p in months])
+    hours = u["hours_centi"].to_numpy()[inside]
+    billable = u["billable"].to_numpy(dtype=bool)[inside] if "billable" in u else np.ones(len(hours), bool)
     frame = pd.DataFrame({"client": u["client"].astype(str).str.strip().str.lower().to_numpy()[inside],
-                          "month": keys[idx[inside]], "hours": u["hours_centi"].to_numpy()[inside],
-                          "tickets": u["tickets"].to_numpy()[inside]})
-    sums = frame.groupby(["client", "month"], sort=False).agg(hours=("hours", "sum"), tickets=("tickets", "sum"))
-    out: dict[str, dict[str, tuple[int, Fraction]]] = {}
-    for (client, month), h, t in zip(sums.index, sums["hours"], sums["tickets"], strict=True):
-        out.setdefault(client, {})[month] = (int(h), Fraction(Decimal(repr(float(t)))))
+                          "month": keys[idx[inside]], "hours": hours,
+                          "apart": np.where(billable, 0, hours), "tickets": u["tickets"].to_numpy()[inside]})
+    sums = frame.groupby(["client", "month"], sort=False).agg(hours=("hours", "sum"), apart=("apart", "sum"),
+                                                              tickets=("tickets", "sum"))
+    out: dict[str, dict[str, MonthUsage]] = {}
+    for (client, month), h, a, t in zip(sums.index, sums["hours"], sums["apart"], sums["tickets"], strict=True):
+        out.setdefault(client, {})[month] = (int(h), Fraction(Decimal(repr(float(t)))), int(a))
     return out
 
 
@@ -223,7 +244,7 @@ def _recorded_revenue(book: Book) -> dict[tuple[str, str], int]:
     return out
 
 
-def _month(book: Book, period: Period, usage: dict[str, dict[str, tuple[int, Fraction]]],
+def _month(book: Book, period: Period, usage: dict[str, dict[str, MonthUsage]],
            recorded: dict[tuple[str, str], int]) -> dict[str, Usage]:
     """Every client's figures for one month."""
     users = daily_users(book, period)
@@ -238,11 +259,11 @@ def _month(book: Book, period: Period, usage: dict[str, dict[str, tuple[int, Fra
         name = c.name.lower()
         days = users.get(name)
         user_months = Fraction(int(days.sum()), period.days) if days is not None else Fraction(0)
-        hours, tickets = usage.get(name, {}).get(key, (0, Fraction(0)))
+        hours, tickets, apart = usage.get(name, {}).get(key, (0, Fraction(0), 0))
         rec = recorded.get((name, key))
         revenue = rec if rec is not None else computed.get(name, 0)
         end = int(days[-1]) if days is not None and len(days) else 0
-        out[name] = Usage(1, user_months, tickets, hours, revenue, rec is not None, end)
+        out[name] = Usage(1, user_months, tickets, hours, revenue, rec is not None, end, apart)
     return out
 
 
@@ -315,7 +336,7 @@ def build_report(book: Book, period: Period | None = None,
     return Report(period, st.currency, cph, margin, step, out, medians, cliffs, trend, notes)
 
 
-def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, tuple[int, Fraction]]],
+def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, MonthUsage]],
            recorded: dict[tuple[str, str], int], known: dict[str, dict[str, Usage]],
            tick: Callable[[int], None]) -> list[TrendMonth]:
     """Portfolio figures per month (active clients): users, tickets, hours, revenue."""
@@ -331,9 +352,9 @@ def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, tuple[in
             u = figures[name]
             total = Usage(1, total.user_months + u.user_months, total.tickets + u.tickets,
                           total.hours_centi + u.hours_centi, total.revenue_cents + u.revenue_cents,
-                          total.recorded and u.recorded)
+                          total.recorded and u.recorded, 0, total.non_billable_centi + u.non_billable_centi)
         out.append(TrendMonth(p, total.user_months, total.tickets, total.hours_centi, total.revenue_cents,
-                              total.recorded))
+                              total.recorded, total.non_billable_centi))
     return out
 
 
@@ -447,7 +468,7 @@ def _cliffs(book: Book, clients: Sequence[ClientReport]) -> list[Cliff]:
 
 REPORT_COLUMNS: tuple[tuple[str, float, str | None], ...] = (
     ("Client", 24, None), ("Plan", 12, None), ("Users", 8, "0.00"), ("Tickets", 8, "0"),
-    ("Hours", 8, "0.00"), ("Tickets / user", 9, "0.00"), ("Hours / user", 9, "0.00"),
+    ("Hours", 8, "0.00"), ("Non-billable hours", 9, "0.00"), ("Tickets / user", 9, "0.00"), ("Hours / user", 9, "0.00"),
     ("Revenue", 11, "#,##0.00"), ("Revenue / user", 10, "#,##0.00"), ("Cost to serve", 11, "#,##0.00"),
     ("Margin", 8, "0%"), ("Revenue / hour", 10, "#,##0.00"), ("Hours / user (3 mo)", 10, "0.00"),
     ("Margin (3 mo)", 9, "0%"), ("Median hours / user", 10, "0.00"), ("Outlier", 8, None),

@@ -1,10 +1,16 @@
 """The Report sheet and report.xlsx (SPEC §9): the table, the advice and three native charts, laid out once for
-the file writer and for Excel; and the report as JSON-ready values."""
+the file writer and for Excel; and the report as JSON-ready values.
+
+User text (client and plan names, settings) is only ever a cell's text: a text cell starting with = + - @, tab
+or CR is entered as text (an apostrophe for Excel, the Text number format in the file, SPEC §10). Charts take
+client names from the client cells (categories and point labels are cell ranges); every series name is a fixed
+word of ours, so no writer can take a client's name — "=1+1", or "+cmd|' /C calc'!A0", which XlsxWriter reads
+as a reference because of its "!A0" — as a formula."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -12,7 +18,7 @@ from typing import Any
 
 import xlsxwriter
 
-from perseat_addin.engine.report import REPORT_COLUMNS, ClientReport, Report, Usage, to_places
+from perseat_addin.engine.report import REPORT_COLUMNS, Report, Usage, to_places
 from perseat_addin.outputs.layout import NAVY, Cell, Chart, Series, SheetLayout, Style, typed
 from perseat_addin.outputs.xlsx import write_layout
 
@@ -24,7 +30,10 @@ def _s(x: Fraction | Decimal | None, places: int = 2) -> str | None:
 
 
 def usage_dict(u: Usage, cph: Fraction | None) -> dict[str, Any]:
+    """One client's figures; ``hours`` counts every hour worked, of which ``non_billable_hours`` are not billable
+    to the client (cost yes, revenue and overage no)."""
     return {"months": u.months, "users": _s(u.users), "tickets": _s(u.tickets), "hours": _s(u.hours),
+            "billable_hours": _s(u.billable_hours), "non_billable_hours": _s(u.non_billable_hours),
             "tickets_per_user": _s(u.tickets_per_user), "hours_per_user": _s(u.hours_per_user),
             "revenue": _s(Fraction(u.revenue_cents, 100)), "revenue_recorded": u.recorded,
             "revenue_per_user": _s(u.revenue_per_user),
@@ -50,13 +59,21 @@ def report_dict(rep: Report) -> dict[str, Any]:
                     "from_seats": c.from_seats, "clients": list(c.clients), "reason": c.reason}
                    for c in rep.cliffs],
         "trend": [{"period": str(t.period), "users": _s(t.users), "tickets": _s(t.tickets),
-                   "hours": _s(Fraction(t.hours_centi, 100)), "revenue": _s(Fraction(t.revenue_cents, 100)),
+                   "hours": _s(Fraction(t.hours_centi, 100)),
+                   "non_billable_hours": _s(Fraction(t.non_billable_centi, 100)),
+                   "revenue": _s(Fraction(t.revenue_cents, 100)),
                    "revenue_recorded": t.recorded} for t in rep.trend],
         "notes": rep.notes,
     }
 
 
 REPORT_SHEET = "Report"
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""How text that a spreadsheet could take for a formula starts (OWASP CSV injection)."""
+
+TEXT = "@"
+"""The Text number format: what is typed into the cell stays text."""
 
 
 def _f(x: Fraction | Decimal | None, places: int = 2) -> float | None:
@@ -77,8 +94,12 @@ def report_layout(rep: Report, msp: str = "", name: str = REPORT_SHEET) -> Any:
     heights: list[tuple[int, float]] = [(5, 45)]
 
     def put(row: int, col: int, value: Any, style: Style | None = None, to: tuple[int, int] | None = None) -> None:
-        if value is not None:
-            cells.append(Cell(row, col, typed(value), style or Style(), to))
+        if value is None:
+            return
+        style = style or Style()
+        if isinstance(value, str) and value.startswith(FORMULA_START):
+            style = replace(style, number_format=TEXT)  # a name such as "=1+1" stays text, even when retyped
+        cells.append(Cell(row, col, typed(value), style, to))
 
     cph = rep.cost_per_hour
     put(1, 1, f"Usage & pricing report — {rep.period.label()}", Style(bold=True, size=16, color=NAVY))
@@ -102,7 +123,8 @@ def report_layout(rep: Report, msp: str = "", name: str = REPORT_SHEET) -> Any:
         r = first + i
         u, t = c.period, c.trailing
         values: list[Any] = [
-            c.client, c.plan, _f(u.users), _f(u.tickets), _f(u.hours), _f(u.tickets_per_user),
+            c.client, c.plan, _f(u.users), _f(u.tickets), _f(u.hours), _f(u.non_billable_hours),
+            _f(u.tickets_per_user),
             _f(u.hours_per_user), _f(Fraction(u.revenue_cents, 100)), _f(u.revenue_per_user),
             _f(u.cost(cph)) if cph is not None else None,
             _f(u.margin(cph), 4) if cph is not None else None, _f(u.hourly_rate), _f(t.hours_per_user),
@@ -126,20 +148,23 @@ def report_layout(rep: Report, msp: str = "", name: str = REPORT_SHEET) -> Any:
     put(row, 1, "Portfolio trend", Style(bold=True, size=12, color=NAVY))
     row += 1
     trend_head = row
-    for j, title in enumerate(("Month", "Users", "Tickets", "Hours", "Hours / user", "Revenue", "Revenue / user",
-                               "Revenue source"), start=1):
+    for j, title in enumerate(TREND_COLUMNS, start=1):
         put(row, j, title, head)
+    tcol = {title: j for j, title in enumerate(TREND_COLUMNS, start=1)}
     for k, m in enumerate(rep.trend):
         r = trend_head + 1 + k
         users = m.users
-        put(r, 1, f"{m.period.first:%b %Y}")
-        put(r, 2, _f(users), Style(number_format="0.00"))
-        put(r, 3, _f(m.tickets), Style(number_format="0"))
-        put(r, 4, _f(Fraction(m.hours_centi, 100)), Style(number_format="0.00"))
-        put(r, 5, _f(Fraction(m.hours_centi, 100) / users) if users else None, Style(number_format="0.00"))
-        put(r, 6, _f(Fraction(m.revenue_cents, 100)), Style(number_format="#,##0.00"))
-        put(r, 7, _f(Fraction(m.revenue_cents, 100) / users) if users else None, Style(number_format="#,##0.00"))
-        put(r, 8, "recorded invoices" if m.recorded else "priced from the roster", small)
+        hours = Fraction(m.hours_centi, 100)
+        put(r, tcol["Month"], f"{m.period.first:%b %Y}")
+        put(r, tcol["Users"], _f(users), Style(number_format="0.00"))
+        put(r, tcol["Tickets"], _f(m.tickets), Style(number_format="0"))
+        put(r, tcol["Hours"], _f(hours), Style(number_format="0.00"))
+        put(r, tcol["Non-billable hours"], _f(Fraction(m.non_billable_centi, 100)), Style(number_format="0.00"))
+        put(r, tcol["Hours / user"], _f(hours / users) if users else None, Style(number_format="0.00"))
+        put(r, tcol["Revenue"], _f(Fraction(m.revenue_cents, 100)), Style(number_format="#,##0.00"))
+        put(r, tcol["Revenue / user"], _f(Fraction(m.revenue_cents, 100) / users) if users else None,
+            Style(number_format="#,##0.00"))
+        put(r, tcol["Revenue source"], "recorded invoices" if m.recorded else "priced from the roster", small)
     trend_last = trend_head + len(rep.trend)
     row = max(trend_last, trend_head + 21) + 2
     put(row, 1, "Recommendations", Style(bold=True, size=12, color=NAVY))
@@ -173,15 +198,19 @@ def report_layout(rep: Report, msp: str = "", name: str = REPORT_SHEET) -> Any:
             y_title="hours per user", size=(620, 320), y_format="0.0"))
         charts.append(Chart(
             "scatter", "Revenue per user against hours per user", (chart_top, 9),
-            _scatter_series(first, last, col["Hours / user"], col["Revenue / user"], rep.clients),
+            (Series("Clients", (first, col["Hours / user"], last, col["Hours / user"]),
+                    (first, col["Revenue / user"], last, col["Revenue / user"]), labels=names, color="#2E75B6"),),
             x_title="support hours per user", y_title=f"revenue per user ({rep.currency})", size=(620, 320),
             y_format="#,##0"))
     if rep.trend:
         months = (trend_head + 1, 1, trend_last, 1)
         charts.append(Chart(
             "line", "12-month trend: hours and revenue per user", (trend_head - 1, 10),
-            (Series("Hours / user", months, (trend_head + 1, 5, trend_last, 5), color="#2E75B6"),
-             Series("Revenue / user", months, (trend_head + 1, 7, trend_last, 7), secondary=True, color="#70AD47")),
+            (Series("Hours / user", months, (trend_head + 1, tcol["Hours / user"], trend_last, tcol["Hours / user"]),
+                    color="#2E75B6"),
+             Series("Revenue / user", months,
+                    (trend_head + 1, tcol["Revenue / user"], trend_last, tcol["Revenue / user"]), secondary=True,
+                    color="#70AD47")),
             y_title="hours per user", y2_title=f"revenue per user ({rep.currency})", size=(620, 300),
             y_format="0.0"))
     last_row = end_row
@@ -192,23 +221,12 @@ def report_layout(rep: Report, msp: str = "", name: str = REPORT_SHEET) -> Any:
                        footer_left=msp.replace("&", "&&"), footer_right="page &P of &N")
 
 
-PALETTE = ("#2E75B6", "#C55A11", "#70AD47", "#7030A0", "#FFC000", "#5B9BD5", "#A5A5A5", "#264478", "#9E480E",
-           "#43682B", "#BF9000", "#C00000")
-
-
-def _scatter_series(first: int, last: int, x_col: int, y_col: int, clients: Sequence[ClientReport]) -> tuple[Any, ...]:
-    """One series per client while the legend can name them (up to 12), else one series labelled by name."""
-    if len(clients) <= len(PALETTE):
-        return tuple(Series(c.client, (first + i, x_col, first + i, x_col), (first + i, y_col, first + i, y_col),
-                            color=PALETTE[i]) for i, c in enumerate(clients))
-    return (Series("Clients", (first, x_col, last, x_col), (first, y_col, last, y_col), labels=(first, 1, last, 1),
-                   color=PALETTE[0]),)
+TREND_COLUMNS = ("Month", "Users", "Tickets", "Hours", "Non-billable hours", "Hours / user", "Revenue",
+                 "Revenue / user", "Revenue source")
 
 
 def write_report(rep: Report, path: str | Path, msp: str = "") -> Path:
     """``report.xlsx``: the Report sheet with its charts, written atomically."""
-
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +23,7 @@ from openpyxl import load_workbook
 from perseat_addin.engine.advice import recommend_plan, recommend_price, robust_z, volume_cliffs
 from perseat_addin.engine.measures import billable_users, usage_per_user
 from perseat_addin.engine.report import build_report
-from perseat_addin.model import Book
+from perseat_addin.model import Book, Period, day_number
 from perseat_addin.outputs.report_sheet import report_dict
 from perseat_addin.workbook.load import load
 
@@ -156,8 +159,11 @@ def test_perseat_report_writes_report_xlsx_with_three_charts(tmp_path: Path) -> 
                  for n in charts]
     assert kinds == ["barChart", "scatterChart", "lineChart"]
     ws = load_workbook(tmp_path / "report.xlsx")["Report"]
-    delta = next(r for r in ws.iter_rows(min_row=6, values_only=True) if r[0] == "Delta Pediatrics")
-    assert delta[15] == "yes" and delta[16] == 260 and delta[17] == "Shop Floor"
+    heads = [c.value for c in ws[5]]
+    delta = dict(zip(heads, next(r for r in ws.iter_rows(min_row=6, values_only=True) if r[0] == "Delta Pediatrics"),
+                     strict=False))
+    assert delta["Outlier"] == "yes" and delta["Recommended price / user"] == 260
+    assert delta["Recommended plan"] == "Shop Floor"
     text = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "report", str(TEMPLATE), "--out",
                            str(tmp_path / "t")], capture_output=True, text=True, timeout=300).stdout
     assert "Delta Pediatrics" in text and "OUTLIER" in text and "cliff: Volume Pro: 25 seats" in text
@@ -209,3 +215,80 @@ def test_text_in_usage_hours_is_reported_with_sheet_row_and_column(book: Callabl
     found = {(p.sheet, p.row, p.column): p for p in exc.value.problems}
     assert found[("Usage", 7, "Hours (E)")].message == "'two' is not a number"
     assert found[("Usage", 8, "Tickets (D)")].message == "-1 is negative"
+
+
+# --------------------------------------------------------------------------
+# Time not billable to the client (SPEC §8): work done, shown apart, never revenue
+
+
+def test_time_not_billable_is_work_done_shown_apart_and_never_revenue(book: Callable[..., Book],
+                                                                     tmp_path: Path) -> None:
+    # A on Basic with overage: 4 users × 2 h included = 8 h; 10 billable hours → 2 h × 30 = 60 above the 160
+    plans = [{**SCENARIO["plans"][0], "OverageRate": 30}, *SCENARIO["plans"][1:]]
+    free = [{"Client": "A", "Date": "2026-11-20", "Tickets": 1, "Hours": 5, "Billable": "No"},
+            {"Client": "A", "Date": "2026-10-20", "Tickets": 0, "Hours": 1.5, "Billable": "No"}]
+    rep = build_report(book(**{**SCENARIO, "plans": plans, "usage": [*SCENARIO["usage"], *free]}))
+    a = rep.clients[0]
+    assert (a.period.hours, a.period.billable_hours, a.period.non_billable_hours) == (15, 10, 5)
+    assert a.period.revenue_cents == 16000 + 6000  # the 5 h No Charge are not billed
+    assert a.period.hours_per_user == Fraction(15, 4) and a.period.cost(Fraction(50)) == 750  # but cost to serve
+    assert a.period.hourly_rate == Fraction(220, 15)
+    assert (a.trailing.hours, a.trailing.non_billable_hours) == (Fraction(33, 2), Fraction(13, 2))
+    assert rep.trend[-1].non_billable_centi == 500 and rep.trend[-2].non_billable_centi == 150
+    doc = report_dict(rep)["clients"][0]["period"]
+    assert (doc["hours"], doc["billable_hours"], doc["non_billable_hours"], doc["revenue"], doc["cost"]) == (
+        "15.00", "10.00", "5.00", "220.00", "750.00")
+    assert report_dict(rep)["trend"][-1]["non_billable_hours"] == "5.00"
+    from perseat_addin.outputs.report_sheet import write_report
+
+    ws = load_workbook(write_report(rep, tmp_path / "report.xlsx"))["Report"]
+    heads = [c.value for c in ws[5]]
+    row = dict(zip(heads, next(r for r in ws.iter_rows(min_row=6, values_only=True) if r[0] == "A"), strict=False))
+    assert (row["Hours"], row["Non-billable hours"], row["Revenue"], row["Cost to serve"]) == (15, 5, 220, 750)
+    trend_head = next(r for r in ws.iter_rows() if r[0].value == "Month" and r[4].value == "Non-billable hours")
+    nov = ws.cell(trend_head[0].row + len(rep.trend), 5).value
+    assert nov == 5
+
+
+EVIL = ["+cmd|' /C calc'!A0", "=1+1", "@SUM(1)", "-2+3", "\tTabbed", "=HYPERLINK(\"http://evil.example\",\"x\")"]
+_CELL_REF = re.compile(r"^('Report'|Report)!\$[A-Z]{1,3}\$\d+(:\$[A-Z]{1,3}\$\d+)?$")
+
+
+@pytest.mark.parametrize("n_other", [0, 10], ids=["six clients", "sixteen clients"])
+def test_client_names_stay_text_and_never_become_chart_formulas(mem_book: Callable[..., Book], tmp_path: Path,
+                                                                 n_other: int) -> None:
+    """SPEC §10: a client called =1+1 is a text cell in report.xlsx; charts take names from cells, and every
+    series name is a fixed word ("+cmd|' /C calc'!A0" would otherwise be an XlsxWriter reference)."""
+    from perseat_addin.model import Client, Plan, Settings
+    from perseat_addin.money import MICRO
+    from perseat_addin.outputs.report_sheet import write_report
+
+    names = [*EVIL, *(f"Client {i}" for i in range(n_other))]
+    plan = Plan("=Plan()", 40 * MICRO, included_hours_centi=100)
+    b = mem_book(settings=Settings(Period(2026, 11), 1, labor_cost_per_hour_micros=50 * MICRO,
+                                   target_margin_ppm=500_000, price_step_micros=5 * MICRO),
+                 plans=[plan], clients=[Client(n, plan.name, 2) for n in names],
+                 roster=[{"client": n, "user": f"u{i}@x", "start": day_number(dt.date(2026, 1, 1))}
+                         for n in names for i in range(3)],
+                 usage=[{"client": n, "date": day_number(dt.date(2026, 11, 3)), "hours": 2 + k}
+                        for k, n in enumerate(names)])
+    path = write_report(build_report(b), tmp_path / "report.xlsx", "=MSP")
+    ws = load_workbook(path)["Report"]
+    cells = [c for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not any(c.data_type == "f" for c in cells)
+    texts = [c for c in cells if isinstance(c.value, str)]
+    for name in [*EVIL, "=Plan()"]:
+        found = [c for c in texts if c.value in (name, "'" + name)]  # as typed, or with OWASP's apostrophe
+        assert found and all(c.data_type == "s" and c.number_format == "@" for c in found), name
+    assert any(c.value.lstrip("'").startswith("=MSP · ") for c in texts)
+    with zipfile.ZipFile(path) as z:
+        charts = [z.read(n).decode() for n in sorted(z.namelist()) if n.startswith("xl/charts/chart")]
+    assert len(charts) == 3
+    formulas = [html.unescape(f) for xml in charts for f in re.findall(r"<c:f>(.*?)</c:f>", xml)]
+    assert formulas and all(_CELL_REF.match(f) for f in formulas), formulas
+    series_names = [html.unescape(n) for xml in charts
+                    for n in re.findall(r"<c:ser>.*?<c:tx>.*?<c:v>(.*?)</c:v>", xml, re.S)]
+    assert sorted(set(series_names)) == ["Clients", "Hours / user", "Portfolio median", "Revenue / user"]
+    scatter = next(xml for xml in charts if "scatterChart" in xml)
+    labels = re.findall(r"<c:dLbl>.*?<c:f>(.*?)</c:f>", scatter, re.S)
+    assert len(labels) == len(names)  # each point labelled from its client's cell
