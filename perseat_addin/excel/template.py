@@ -31,6 +31,7 @@ from perseat_addin.workbook.load import load
 from perseat_addin.workbook.package import atomic_write, macro_enable
 
 FIXED_DATE = dt.datetime(2026, 11, 1, 9, 0, 0)
+XL_LAST_ROW = 1_048_575  # zero-based: Excel's last row
 
 
 @dataclass
@@ -45,6 +46,7 @@ class SheetSpec:
     note: str = ""
     formulas: dict[str, str] = field(default_factory=dict)  # header → calculated column formula
     cached: dict[tuple[int, str], Any] = field(default_factory=dict)  # (row index, header) → formula result
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # header → its drop-down list
 
 
 @dataclass
@@ -93,6 +95,9 @@ XLWINGS_CONF = (
 
 
 D = dt.date
+
+YES_NO = ("Yes", "No")
+"""The drop-down of a Yes/No column."""
 
 
 def template_sheets() -> list[SheetSpec]:
@@ -229,7 +234,11 @@ def template_sheets() -> list[SheetSpec]:
              "Fjord Manufacturing": [1.5, 2.5], "Granite Accounting": [1.0, 0.75, 2.0]}
     for client, hs in hours.items():
         for i, h in enumerate(hs):
-            usage.append((client, "", D(2026, 11, 2 + 3 * i), 1, h))
+            usage.append((client, "", D(2026, 11, 2 + 3 * i), 1, h, "Yes"))
+    # time the MSP does not bill (Billable No): counted as work in the report, never as overage — Acme's
+    # overage line reads 20.25 h used with or without its 2 h of warranty rework
+    usage.append(("Acme Dental Group", "", D(2026, 11, 20), 1, 2.0, "No"))
+    usage.append(("Birch & Lowe LLP", "", D(2026, 11, 24), 0, 0.5, "No"))
     # the eleven months before, for the report's trailing-three-month figures and 12-month trend
     scales = (0.7, 0.75, 0.9, 0.8, 0.85, 0.95, 0.9, 0.8, 1.0, 1.1, 0.9)
     for k, scale in enumerate(scales):
@@ -237,13 +246,14 @@ def template_sheets() -> list[SheetSpec]:
         for client, hs in hours.items():
             for i, h in enumerate(hs):
                 day = min(2 + 3 * i, 28)
-                usage.append((client, "", D(year, month, day), 1, round(h * scale * 4) / 4))
+                usage.append((client, "", D(year, month, day), 1, round(h * scale * 4) / 4, "Yes"))
     return [
         SheetSpec("Settings", ("Setting", "Value"), settings, {"Setting": 22, "Value": 48}),
         SheetSpec("Plans", ("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate",
                             "IncludedHours", "OverageRate", "Taxable", "Description"), plans,
                   {"Plan": 14, "Description": 56}, {"Rate": "#,##0.00", "MinFee": "#,##0.00",
-                                                    "DeviceRate": "#,##0.00", "OverageRate": "#,##0.00"}),
+                                                    "DeviceRate": "#,##0.00", "OverageRate": "#,##0.00"},
+                  choices={"Taxable": YES_NO}),
         SheetSpec("Tiers", ("Plan", "UpTo", "Rate", "FlatFee"), [(*t, None) for t in tiers], {"Plan": 14},
                   {"Rate": "#,##0.00", "FlatFee": "#,##0.00"}),
         SheetSpec("UserTypes", ("Type", "Billable", "MinActiveDays", "Definition"), user_types,
@@ -266,10 +276,11 @@ def template_sheets() -> list[SheetSpec]:
                   {"Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
         SheetSpec("AddOns", ("Client", "Description", "Quantity", "UnitPrice", "PerUser", "Start",
                              "End", "Taxable", "Frequency"), addons, {"Client": 22, "Description": 28},
-                  {"UnitPrice": "#,##0.00", "Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
-        SheetSpec("Usage", ("Client", "UserID", "Date", "Tickets", "Hours", "Ticket", "Source", "Ref"),
+                  {"UnitPrice": "#,##0.00", "Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"},
+                  choices={"PerUser": YES_NO, "Taxable": YES_NO}),
+        SheetSpec("Usage", ("Client", "UserID", "Date", "Tickets", "Hours", "Billable", "Ticket", "Source", "Ref"),
                   [(*u, None, None, None) for u in usage], {"Client": 22, "UserID": 30, "Source": 26, "Ref": 16},
-                  {"Date": "yyyy-mm-dd"}),
+                  {"Date": "yyyy-mm-dd"}, choices={"Billable": YES_NO}),
         SheetSpec("Invoices", INVOICE_COLUMNS, SAMPLE_INVOICES,
                   {"Client": 22, "File": 30, "Reason": 40},
                   {"IssueDate": "yyyy-mm-dd", "DueDate": "yyyy-mm-dd", "Subtotal": "#,##0.00",
@@ -378,6 +389,12 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
         ws.set_column(j, j, spec.widths.get(h, max(10.0, len(h) + 3)), fmt)
     ws.add_table(0, 0, nrows, len(headers) - 1, {"name": spec.name, "columns": columns,
                                                   "style": "Table Style Medium 2"})
+    for h, choices in spec.choices.items():  # the whole column below the header, rows added later included
+        j = headers.index(h)
+        ws.data_validation(1, j, XL_LAST_ROW, j, {
+            "validate": "list", "source": list(choices),
+            "error_title": h, "error_message": f"Type {' or '.join(choices)}.",
+        })
     for (i, h), value in spec.cached.items():  # the formulas' results, as Excel will compute them
         ws.write_formula(i + 1, headers.index(h), spec.formulas[h], fmt_of(h), value)
     ws.set_landscape()
