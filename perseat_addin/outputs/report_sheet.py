@@ -205,7 +205,7 @@ def report_layout(rep: Report, msp: str = "", name: str = REPORT_SHEET) -> Any:
     if rep.trend:
         months = (trend_head + 1, 1, trend_last, 1)
         charts.append(Chart(
-            "line", "12-month trend: hours and revenue per user", (trend_head - 1, 10),
+            "line", "12-month trend: hours and revenue per user", (trend_head - 1, len(TREND_COLUMNS) + 2),
             (Series("Hours / user", months, (trend_head + 1, tcol["Hours / user"], trend_last, tcol["Hours / user"]),
                     color="#2E75B6"),
              Series("Revenue / user", months,
