@@ -1,133 +1,899 @@
 """Read Excel tables (ListObjects) from an .xlsx/.xlsm safely and fast.
 
-Cell values come from python-calamine, which reads tables by name. Calamine
-shows Excel error cells (#N/A, #REF!, ...) as blanks, so sheets whose XML holds
-error cells are scanned once more with openpyxl to put the errors back: a
-billing run must never mistake ``#N/A`` for an empty cell.
+A workbook is an untrusted file. Before a cell is read, :func:`inspect` reads the package once
+(the file's bytes, read once, are all that is used afterwards):
+
+- every zip member is inflated from its raw bytes with a cap, so a member's real size counts, not
+  what the zip directory says (zip bombs, members that lie about their size);
+- no XML part may declare a DTD (``<!DOCTYPE``/``<!ENTITY``: billion laughs, external entities);
+- sheet names and table names are unique, table ranges are real ranges inside Excel's grid, tables'
+  header cells match their column names;
+- no sheet may make the reader allocate an absurd grid: a sheet's declared ``<dimension>`` and the
+  positions its cells take are bounded (:data:`MAX_CELLS`). Sheets written the way Excel writes
+  them (every row and cell with an ``r="…"`` position) are checked by one regular-expression pass
+  (RE2, through pyarrow, which pandas loads anyway); any other sheet, or one that holds error cells,
+  is walked element by element (:func:`_walk_sheet`), the way the cell reader will place its cells.
+
+Cell values then come from python-calamine, which reads tables by name. Calamine shows Excel error
+cells (#N/A, #REF!, ...) as blanks; the walk above puts the errors back: a billing run must never
+mistake ``#N/A`` for an empty cell. Whatever still goes wrong inside calamine ends as one message
+naming the file, the sheet and (when it can be found) the row and column, never a traceback.
 """
 
 from __future__ import annotations
 
+import errno
+import html
+import io
+import os
 import re
+import stat
+import struct
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+from xml.parsers import expat
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from defusedxml import ElementTree as SafeET
-from python_calamine import CalamineError, CalamineWorkbook, PasswordError
+from defusedxml.common import DefusedXmlException
+from python_calamine import CalamineError, CalamineWorkbook
 
-from perseat_addin.cells import ExcelError
+from perseat_addin.cells import ExcelError, col_index, col_letter
 from perseat_addin.errors import WorkbookError
 from perseat_addin.tables import RawTable
+
+MAX_FILE = 1024**3
+"""Refuse workbook files larger than this (1 GiB): a workbook at Excel's row limit is far smaller."""
 
 MAX_UNCOMPRESSED = 2 * 1024**3
 """Refuse workbooks that unpack to more than this (zip bombs)."""
 
 MAX_RATIO = 200
-"""Refuse members compressed more than this (zip bombs)."""
+"""Refuse members that inflate more than this many times over (zip bombs) once past :data:`BOMB_FLOOR`."""
+
+BOMB_FLOOR = 10 * 1024**2
+
+EXCEL_ROWS = 1_048_576
+EXCEL_COLS = 16_384
+
+MAX_CELLS = 1 << 25
+"""The largest grid of cells a sheet may span (33,554,432: Excel's 1,048,576 rows × 32 columns, about 1 GB
+in the cell reader). One stray value at XFD1048576 would otherwise make it allocate hundreds of GiB."""
+
+_CHUNK = 1 << 22
 
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-
+_TABLE_REL = "/table"
 
 _COMPOUND_FILE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 """How an OLE compound file starts: an encrypted (password-protected) workbook, or an old .xls."""
 
+_READABLE_ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"})
+"""The error values the cell reader understands; a sheet holding any other cannot be read."""
 
-def _refuse_compound(path: Path) -> None:
+_EXCEL_ERRORS = _READABLE_ERRORS | {"#GETTING_DATA", "#SPILL!", "#CALC!", "#BUSY!", "#FIELD!", "#BLOCKED!",
+                                    "#CONNECT!", "#UNKNOWN!", "#PYTHON!", "#EXTERNAL!"}
+
+_FIX_DAMAGED = "open it in Excel (let Excel repair it if it offers to), save it, and try again"
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """A Rust panic inside python-calamine (pyo3's PanicException derives from BaseException)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def _calamine(call: Callable[[], T]) -> T:
+    """``call()``, with a Rust panic turned into a CalamineError."""
+    try:
+        return call()
+    except CalamineError:
+        raise
+    except BaseException as exc:
+        if _is_panic(exc):
+            raise CalamineError(str(exc) or "the cell reader failed") from None
+        raise
+
+
+_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
+
+
+def _cell_ref(ref: str) -> tuple[int, int] | None:
+    """'C12' → (row 11, column 2), zero-based; None if it is not a cell inside Excel's grid."""
+    m = _REF.match(ref.strip())
+    if not m:
+        return None
+    col, row = col_index(m.group(1).upper()), int(m.group(2)) - 1
+    if not (0 <= row < EXCEL_ROWS and 0 <= col < EXCEL_COLS):
+        return None
+    return row, col
+
+
+def _area(ref: str) -> tuple[int, int, int, int] | None:
+    """'A1:K76' → (r0, c0, r1, c1) zero-based; None if a corner is not a cell of the grid."""
+    a, _, b = ref.partition(":")
+    first, last = _cell_ref(a), _cell_ref(b or a)
+    if first is None or last is None:
+        return None
+    return first[0], first[1], last[0], last[1]
+
+
+def _a1(row: int, col: int) -> str:
+    return f"{col_letter(col)}{row + 1}"
+
+
+_XESC = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _unescape(text: str) -> str:
+    """Text as Excel shows it: ``_xHHHH_`` escapes decoded."""
+    return _XESC.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(_unescape(a).split()).casefold() == " ".join(_unescape(b).split()).casefold()
+
+
+# --------------------------------------------------------------------------- the file
+
+
+def _read_file(path: Path) -> bytes:
+    """The workbook's bytes, read once; a clear message when the path is no regular file."""
+    if path.is_dir():
+        raise WorkbookError(f"{path}: a folder, not a workbook; give the path of the workbook file (.xlsx or .xlsm) "
+                            "itself")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise WorkbookError(f"{path}: a shortcut (symbolic link) to a file that does not exist; point it at "
+                                "the workbook, or give the workbook's own path") from None
+        raise WorkbookError(f"{path}: no such file; check the name and the folder") from None
+    except OSError as exc:
+        raise WorkbookError(f"{path}: {_open_error(exc)}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise WorkbookError(f"{path}: a folder, not a workbook; give the path of the workbook file "
+                                "(.xlsx or .xlsm) itself")
+        if not stat.S_ISREG(st.st_mode):
+            raise WorkbookError(f"{path}: not a regular file (a device, a pipe or a socket); give the path of the "
+                                "workbook file (.xlsx or .xlsm)")
+        if st.st_size > MAX_FILE:
+            raise WorkbookError(f"{path}: the file is {st.st_size / 1024**3:.1f} GiB; perseat reads workbooks up to "
+                                f"{MAX_FILE // 1024**3} GiB — is this really the billing workbook?")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE + 1)
+    except OSError as exc:
+        raise WorkbookError(f"{path}: {_open_error(exc)}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE:
+        raise WorkbookError(f"{path}: the file is larger than {MAX_FILE // 1024**3} GiB; refusing to read it")
+    if not data:
+        raise WorkbookError(f"{path}: the file is empty (0 bytes), not a workbook — an interrupted copy or "
+                            "download? Use a good copy of the workbook")
+    return data
+
+
+def _open_error(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a shortcut (symbolic link) that points back to itself; point it at the workbook file"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "cannot be read (permission denied); ask for read access or copy the workbook somewhere you can read it"
+    if exc.errno == errno.ENOTDIR:
+        return "part of the path is a file, not a folder; check the path"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the path is too long; move the workbook to a shorter path"
+    return f"cannot be read ({exc.strerror or exc}); check the path"
+
+
+def _refuse_compound(path: Path, data: bytes) -> None:
     """A password-protected workbook (or an old .xls) is a compound file, not a zip: say which, and the fix."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(8)
-    except OSError:
-        return  # the checks that follow say what is wrong with the path
-    if head != _COMPOUND_FILE:
+    if not data.startswith(_COMPOUND_FILE):
         return
-    try:
-        CalamineWorkbook.from_path(str(path))
-    except PasswordError:
+    if "EncryptedPackage".encode("utf-16-le") in data or "EncryptionInfo".encode("utf-16-le") in data:
         raise WorkbookError(f"{path}: the workbook is password-protected; open it in Excel, remove the password "
                             "(File ▸ Info ▸ Protect Workbook ▸ Encrypt with Password, clear it), save, and try "
-                            "again") from None
-    except CalamineError:
-        pass
+                            "again")
     raise WorkbookError(f"{path}: an old-format .xls workbook; open it in Excel and save it as "
                         "'Excel Macro-Enabled Workbook' (.xlsm)")
 
 
-def _check_zip(path: Path) -> dict[str, str]:
-    """Open the package safely; return sheet name → sheet XML part name."""
-    if not path.exists():
-        raise WorkbookError(f"{path}: no such file")
-    if not zipfile.is_zipfile(path):
-        raise WorkbookError(
-            f"{path}: not an .xlsx/.xlsm workbook (save it from Excel as "
-            "'Excel Macro-Enabled Workbook' or 'Excel Workbook')"
-        )
+# --------------------------------------------------------------------------- zip members
+
+
+@dataclass
+class _Member:
+    name: str
+    offset: int  # of the local header
+    method: int
+    flags: int
+    compressed: int
+    size: int  # as the central directory says
+
+
+def _members(path: Path, data: bytes) -> list[_Member]:
+    """The zip's members from its central directory (sizes as declared; they are checked when inflated)."""
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if eocd < 0 or len(data) < eocd + 22:
+        if data.startswith(b"PK\x03\x04"):
+            raise WorkbookError(f"{path}: the workbook is damaged: the zip is cut short (an interrupted copy or "
+                                f"download?); use a good copy, or {_FIX_DAMAGED}")
+        raise WorkbookError(f"{path}: not an .xlsx/.xlsm workbook (save it from Excel as "
+                            "'Excel Macro-Enabled Workbook' or 'Excel Workbook')")
+    try:  # the standard library reads the directory (ZIP64 included); members are inflated by _inflate
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, struct.error, EOFError, OSError) as exc:
+        raise WorkbookError(f"{path}: the workbook is damaged ({exc}); {_FIX_DAMAGED}") from None
+    out: list[_Member] = []
+    seen: set[str] = set()
+    for i in infos:
+        key = i.filename.replace("\\", "/").lstrip("/").lower()
+        if key in seen:
+            raise WorkbookError(f"{path}: the workbook holds the part {i.filename} twice, which Excel never "
+                                f"writes (a damaged or tampered file); {_FIX_DAMAGED}")
+        seen.add(key)
+        out.append(_Member(i.filename, i.header_offset, i.compress_type, i.flag_bits, i.compress_size, i.file_size))
+    return out
+
+
+class _Budget:
+    """What the whole package has inflated to so far."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+
+def _inflate(path: Path, data: bytes, m: _Member, budget: _Budget | None) -> Iterator[bytes]:
+    """The member's bytes in chunks, inflated from its raw data with caps; the directory's sizes are not trusted."""
+    def damaged(why: str) -> WorkbookError:
+        return WorkbookError(f"{path}: the workbook is damaged: the part {m.name} {why}; {_FIX_DAMAGED}")
+
+    if m.flags & 0x1:
+        raise WorkbookError(f"{path}: the part {m.name} is encrypted inside the zip, which Excel never does; "
+                            "use a copy of the workbook saved by Excel")
+    if m.method not in (0, 8):
+        raise damaged(f"is compressed with method {m.method}, which Excel does not use")
+    head = data[m.offset:m.offset + 30]
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        raise damaged("cannot be found where the zip directory says")
+    name_len, extra_len = struct.unpack_from("<HH", head, 26)
+    start = m.offset + 30 + name_len + extra_len
+    raw = memoryview(data)[start:start + m.compressed]
+    if len(raw) < m.compressed:
+        raise damaged("is cut short")
+    size = 0
+    if m.method == 0:
+        pieces: Iterator[bytes] = (bytes(raw[i:i + _CHUNK]) for i in range(0, len(raw), _CHUNK))
+    else:
+        pieces = _deflate_pieces(raw, damaged)
+    for piece in pieces:
+        size += len(piece)
+        if budget is not None:
+            budget.total += len(piece)
+        if budget is not None and budget.total > MAX_UNCOMPRESSED:
+            raise WorkbookError(f"{path}: the workbook unpacks to more than {MAX_UNCOMPRESSED // 1024**3} GiB "
+                                "(a zip bomb?); refusing to read it")
+        if size > BOMB_FLOOR and size > MAX_RATIO * max(m.compressed, 1):
+            raise WorkbookError(f"{path}: the part {m.name} inflates more than {MAX_RATIO} times over (a zip "
+                                "bomb?); refusing to read it — use a copy of the workbook saved by Excel")
+        yield piece
+    if size != m.size:  # (checksums are the cell reader's to check, on the parts it reads)
+        raise damaged(f"holds {size:,} bytes but the zip directory says {m.size:,}")
+
+
+def _deflate_pieces(raw: memoryview, damaged: Callable[[str], WorkbookError]) -> Iterator[bytes]:
+    d = zlib.decompressobj(-15)
+    pos = 0
     try:
-        with zipfile.ZipFile(path) as zf:
-            total = 0
-            for info in zf.infolist():
-                total += info.file_size
-                ratio = info.file_size / info.compress_size if info.compress_size else 0
-                if ratio > MAX_RATIO and info.file_size > 10 * 1024**2:
-                    raise WorkbookError(f"{path}: part {info.filename} is suspiciously compressed")
-            if total > MAX_UNCOMPRESSED:
-                raise WorkbookError(f"{path}: workbook unpacks to more than 2 GiB; refusing to read")
-            names = set(zf.namelist())
-            if "xl/workbook.xml" not in names:
-                raise WorkbookError(f"{path}: no xl/workbook.xml; not an Excel workbook")
-            wb = SafeET.fromstring(zf.read("xl/workbook.xml"))
-            rels_xml = SafeET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-    except (zipfile.BadZipFile, KeyError, SafeET.ParseError) as exc:
-        raise WorkbookError(f"{path}: damaged workbook ({exc})") from None
-    targets = {r.get("Id"): r.get("Target", "") for r in rels_xml.iter(f"{_NS_PKG_REL}Relationship")}
-    sheets: dict[str, str] = {}
-    for sh in wb.iter(f"{_NS_MAIN}sheet"):
-        target = targets.get(sh.get(f"{_NS_REL}id"), "")
-        part = target.lstrip("/") if target.startswith("/") else "xl/" + target
-        sheets[sh.get("name", "")] = part
-    return sheets
+        while pos < len(raw) or d.unconsumed_tail:
+            if d.unconsumed_tail:
+                out = d.decompress(d.unconsumed_tail, _CHUNK)
+            else:
+                out = d.decompress(raw[pos:pos + _CHUNK], _CHUNK)
+                pos += _CHUNK
+            if out:
+                yield out
+            if d.eof:
+                break
+        tail = d.flush()
+    except zlib.error as exc:
+        raise damaged(f"cannot be inflated ({exc})") from None
+    if tail:
+        yield tail
+    if not d.eof:
+        raise damaged("is cut short")
 
 
-_ERR_CELL = re.compile(rb't="e"')
-_SCANNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perseat-scan")
+# --------------------------------------------------------------------------- what the package holds
 
 
-def _sheets_with_errors(path: Path, parts: dict[str, str]) -> set[str]:
-    """Names of the sheets whose XML holds an error cell (t="e")."""
-    out = set()
-    with zipfile.ZipFile(path) as zf:
-        names = set(zf.namelist())
-        for sheet, part in parts.items():
-            if part not in names:
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)")
+_DTD16 = [re.compile(re.escape(f"<!{w}".encode(enc))) for w in ("DOCTYPE", "ENTITY") for enc in ("utf-16-le",
+                                                                                                 "utf-16-be")]
+
+_CELL_POS = (r"\sr=\"(?:[A-Za-z]{3}|[B-Zb-z][A-Za-z]|[Aa][G-Zg-z]|[A-Za-z]{0,3}(?:[0-9]{8}|[2-9][0-9]{6}|"
+             r"1[1-9][0-9]{5}|10[5-9][0-9]{4}|1049[0-9]{3}|1048[6-9][0-9]{2}|10485[89][0-9]|104857[7-9]))")
+"""A position beyond 32 columns or beyond Excel's last row."""
+_NO_POS = (r"<(?:[\w.-]+:)?(?:c|row)(?:\s+(?:[^r\s=/>][^\s=/>]*|r[^\s=/>]+)\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*>")
+"""A cell or row start tag without an ``r`` attribute (its position follows the one before)."""
+_ODD_POS = r"\sr(?:\s*=\s*'|\s+=|=\s|=\"\s)"
+"""An ``r`` attribute not written as ``r="…"``."""
+_SUSPECT = "|".join((r"<!", r"\st=\"e\"", r"\st\s*=\s*'e'", r"\st\s+=|\st=\s", _CELL_POS, _NO_POS, _ODD_POS))
+"""What sends a sheet to the element-by-element walk (one RE2 pass over its XML finds any of these)."""
+
+_DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\s[^>]*?\bref\s*=\s*[\"']([^\"']*)[\"']")
+_ROOT_UTF16 = (b"\xff\xfe", b"\xfe\xff")
+
+
+@dataclass
+class _TableInfo:
+    name: str
+    display: str
+    part: str
+    sheet: str
+    ref: str
+    area: tuple[int, int, int, int]  # r0, c0, r1, c1 zero-based, header row included
+    header_rows: int
+    totals_rows: int
+    columns: list[str]
+
+    @property
+    def data_rows(self) -> int:
+        return self.area[2] - self.area[0] + 1 - self.header_rows - self.totals_rows
+
+
+@dataclass
+class _SheetInfo:
+    name: str
+    part: str
+    tables: list[_TableInfo] = field(default_factory=list)
+    walk: bool = False  # needs the element-by-element walk
+    walked: bool = False
+    errors: dict[tuple[int, int], ExcelError] = field(default_factory=dict)  # zero-based sheet positions
+    problem: str | None = None  # why this sheet cannot be read (found by the walk)
+    headers: dict[int, dict[int, tuple[str, str]]] = field(default_factory=dict)  # row → col → (type, raw)
+
+
+class _Package:
+    """The checks on a workbook package before any cell is read."""
+
+    def __init__(self, path: Path, data: bytes):
+        self.path = path
+        self.data = data
+        self.members = {m.name: m for m in _members(path, data)}
+        self.budget = _Budget()
+        self.sheets: list[_SheetInfo] = []
+        self.tables: dict[str, _TableInfo] = {}  # lower-case name → table
+        self.shared_count: int | None = None
+        self.shared_texts: dict[int, str] = {}
+        self.shared_part = "xl/sharedStrings.xml"
+        self.split_tags: set[str] = set()  # parts with a tag longer than a chunk (cut inside it)
+        self.inflated: set[str] = set()
+
+    # -- reading parts
+
+    def chunks(self, name: str) -> Iterator[bytes]:
+        """A part's bytes in chunks, each ending at a '<' boundary where it can (tags stay whole)."""
+        m = self.members[name]
+        carry = b""
+        is_xml = name.endswith((".xml", ".rels", ".vml"))
+        first = name not in self.inflated  # each part counts once towards the package's size
+        self.inflated.add(name)
+        for piece in _inflate(self.path, self.data, m, self.budget if first else None):
+            buf = carry + piece
+            cut = buf.rfind(b"<") if is_xml else len(buf)
+            if cut <= 0 or len(buf) - cut > _CHUNK:
+                if is_xml and buf.rfind(b">") < buf.rfind(b"<"):
+                    self.split_tags.add(name)
+                cut = len(buf)
+            carry = buf[cut:]
+            if cut:
+                yield buf[:cut]
+        if carry:
+            yield carry
+
+    def read(self, name: str) -> bytes:
+        return b"".join(self.chunks(name))
+
+    def xml(self, name: str, what: str) -> Any:
+        """A small part parsed (DTDs are refused before this)."""
+        raw = self.read(name)
+        self.refuse_dtd(name, raw, wide=True)
+        try:
+            return SafeET.fromstring(raw)
+        except (SafeET.ParseError, DefusedXmlException, ValueError) as exc:
+            raise WorkbookError(f"{self.path}: the workbook is damaged: {what} ({name}) is not readable XML "
+                                f"({exc}); {_FIX_DAMAGED}") from None
+
+    def refuse_dtd(self, name: str, raw: bytes, wide: bool = False) -> None:
+        """Refuse a part that declares a DTD (``wide``: also look for one written in UTF-16)."""
+        if _DTD.search(raw) or (wide and any(p.search(raw) for p in _DTD16)):
+            raise WorkbookError(f"{self.path}: the part {name} declares a DTD (<!DOCTYPE …> or <!ENTITY …>), which "
+                                "no Excel workbook holds (a hostile or damaged file); refusing to read it — use a "
+                                "copy of the workbook saved by Excel")
+
+    # -- the checks
+
+    def inspect(self) -> None:
+        if "xl/workbook.xml" not in self.members:
+            raise WorkbookError(f"{self.path}: no xl/workbook.xml inside: not an Excel workbook, or a damaged one; "
+                                f"{_FIX_DAMAGED}")
+        if "xl/_rels/workbook.xml.rels" not in self.members:
+            raise WorkbookError(f"{self.path}: the workbook is damaged: its list of parts "
+                                f"(xl/_rels/workbook.xml.rels) is missing; {_FIX_DAMAGED}")
+        wb = self.xml("xl/workbook.xml", "the list of sheets")
+        rels = self.xml("xl/_rels/workbook.xml.rels", "the list of parts")
+        targets: dict[str, tuple[str, str]] = {}
+        for r in rels.iter(f"{_NS_PKG_REL}Relationship"):
+            targets[r.get("Id", "")] = (r.get("Type", ""), _resolve("xl/workbook.xml", r.get("Target", "")))
+        for kind, part in targets.values():
+            if kind.endswith("/sharedStrings"):
+                self.shared_part = part
+        seen: dict[str, str] = {}
+        for sh in wb.iter(f"{_NS_MAIN}sheet"):
+            name = sh.get("name", "")
+            key = name.casefold()
+            if key in seen:
+                raise WorkbookError(f"{self.path}: two sheets are named {name!r}; Excel allows one sheet of a name — "
+                                    f"{_FIX_DAMAGED}")
+            seen[key] = name
+            kind, part = targets.get(sh.get(f"{_NS_REL}id", ""), ("", ""))
+            if kind and not kind.endswith("/worksheet"):
+                continue  # chart sheets, dialog sheets: no cells to read
+            if part not in self.members:
+                raise WorkbookError(f"{self.path}: the workbook is damaged: the sheet {name!r} has no contents "
+                                    f"({part or 'no part'} is missing); {_FIX_DAMAGED}")
+            self.sheets.append(_SheetInfo(name, part))
+        for sheet in self.sheets:
+            self._find_tables(sheet)
+        for sheet in self.sheets:
+            self._scan_sheet(sheet)
+        done = {s.part for s in self.sheets}
+        shared = self.shared_part if self.shared_part in self.members else None
+        for name in self.members:
+            if name in done or name == shared:
                 continue
-            tail = b""
-            with zf.open(part) as f:
-                while chunk := f.read(1 << 22):
-                    if _ERR_CELL.search(tail + chunk):
-                        out.add(sheet)
-                        break
-                    tail = chunk[-8:]
-    return out
+            self._scan_part(name)
+        if shared is not None:
+            self._scan_shared(shared)
+        self._check_headers()
+
+    def _find_tables(self, sheet: _SheetInfo) -> None:
+        folder, _, file = sheet.part.rpartition("/")
+        rels_part = f"{folder}/_rels/{file}.rels"
+        if rels_part not in self.members:
+            return
+        rels = self.xml(rels_part, f"the list of parts of sheet {sheet.name!r}")
+        for r in rels.iter(f"{_NS_PKG_REL}Relationship"):
+            if not r.get("Type", "").endswith(_TABLE_REL) or r.get("TargetMode") == "External":
+                continue
+            part = _resolve(sheet.part, r.get("Target", ""))
+            if part not in self.members:
+                raise WorkbookError(f"{self.path}: the workbook is damaged: a table on sheet {sheet.name!r} has no "
+                                    f"contents ({part} is missing); {_FIX_DAMAGED}")
+            self._table(sheet, part)
+
+    def _table(self, sheet: _SheetInfo, part: str) -> None:
+        t = self.xml(part, f"a table on sheet {sheet.name!r}")
+        name = t.get("name") or t.get("displayName") or ""
+        display = t.get("displayName") or name
+        ref = t.get("ref") or ""
+        where = f"{self.path}: sheet {sheet.name}, table {display}"
+        area = _area(ref)
+        if area is None:
+            raise WorkbookError(f"{where}: its range {ref!r} is not a range of cells inside Excel's grid (A1 to "
+                                f"XFD1048576); {_FIX_DAMAGED}, or re-create the table")
+        r0, c0, r1, c1 = area
+        if r1 < r0 or c1 < c0:
+            raise WorkbookError(f"{where}: its range {ref!r} runs backwards (its last cell comes before its "
+                                f"first); {_FIX_DAMAGED}, or re-create the table")
+        try:
+            header_rows = int(t.get("headerRowCount", "1"))
+            totals_rows = int(t.get("totalsRowCount", "0"))
+        except ValueError:
+            raise WorkbookError(f"{where}: its header or totals row count is not a number; {_FIX_DAMAGED}") from None
+        columns = [c.get("name", "") for c in t.iter(f"{_NS_MAIN}tableColumn")]
+        info = _TableInfo(name, display, part, sheet.name, ref, area, header_rows, totals_rows, columns)
+        if header_rows not in (0, 1) or totals_rows not in (0, 1) or info.data_rows < 0:
+            raise WorkbookError(f"{where}: its range {ref!r} cannot hold its header and totals rows; "
+                                f"{_FIX_DAMAGED}, or re-create the table")
+        if len(columns) != c1 - c0 + 1:
+            raise WorkbookError(f"{where}: it names {len(columns)} columns but its range {ref!r} is {c1 - c0 + 1} "
+                                f"columns wide; {_FIX_DAMAGED}")
+        for key in {name.casefold(), display.casefold()}:
+            other = self.tables.get(key)
+            if other is not None:
+                raise WorkbookError(f"{self.path}: two tables are named {display!r} (on sheets {other.sheet} and "
+                                    f"{sheet.name}); every table needs a name of its own — rename one in Excel "
+                                    "(Table Design ▸ Table Name), save, and try again")
+            self.tables[key] = info
+        sheet.tables.append(info)
+        if header_rows:
+            sheet.headers.setdefault(r0, {})
+
+    def _scan_part(self, name: str) -> None:
+        """Any part other than a sheet or the shared strings: its size, and no DTD in XML."""
+        is_xml = name.endswith((".xml", ".rels", ".vml"))
+        tail = b""
+        wide: bool | None = None
+        for chunk in self.chunks(name):
+            if is_xml:
+                wide = _is_wide(chunk) if wide is None else wide
+                self.refuse_dtd(name, tail + chunk, wide)
+                tail = chunk[-32:]
+
+    def _scan_sheet(self, sheet: _SheetInfo) -> None:
+        first = True
+        for chunk in self.chunks(sheet.part):
+            if first:
+                first = False
+                if _is_wide(chunk):
+                    self.refuse_dtd(sheet.part, chunk, wide=True)
+                    sheet.walk = True  # not UTF-8: the walk reads it properly
+                self._dimension(sheet, chunk)
+            if not sheet.walk and _suspect(chunk):
+                if _DTD.search(chunk):
+                    self.refuse_dtd(sheet.part, chunk)
+                sheet.walk = True
+            self._capture_headers(sheet, chunk)
+        if sheet.walk or sheet.part in self.split_tags:
+            self.walk(sheet)
+
+    def _dimension(self, sheet: _SheetInfo, chunk: bytes) -> None:
+        m = _DIMENSION.search(chunk, 0, 1 << 16)
+        if not m:
+            return
+        ref = m.group(1).decode("ascii", "replace")
+        area = _area(ref)
+        if area is None:
+            raise WorkbookError(f"{self.path}: sheet {sheet.name}: it says its cells span {ref!r}, which is not a "
+                                f"range inside Excel's grid; {_FIX_DAMAGED}")
+        r0, c0, r1, c1 = area
+        cells = (abs(r1 - r0) + 1) * (abs(c1 - c0) + 1)
+        if cells > MAX_CELLS:
+            raise WorkbookError(_too_big(self.path, sheet.name, f"says its cells span {ref}", cells,
+                                         _a1(max(r0, r1), max(c0, c1))))
+
+    def _capture_headers(self, sheet: _SheetInfo, chunk: bytes) -> None:
+        for row, cells in sheet.headers.items():
+            if cells:
+                continue
+            at = chunk.find(b'<row r="%d"' % (row + 1))
+            if at < 0:
+                continue
+            end = chunk.find(b"</row>", at)
+            if end < 0:
+                continue
+            for m in _HEADER_CELL.finditer(chunk, at, end):
+                pos = _cell_ref(m.group(1).decode("ascii", "replace"))
+                if pos is None or pos[0] != row:
+                    continue
+                kind = m.group(2).decode("ascii", "replace") if m.group(2) else "n"
+                body = m.group(3) or b""
+                if kind == "s":
+                    v = _V.search(body)
+                    body = v.group(1).strip() if v else b""
+                cells[pos[1]] = (kind, body.decode("utf-8", "replace"))
+
+    def _scan_shared(self, name: str) -> None:
+        """The shared strings: size, no DTD, and the texts of the table headings (when written the way Excel
+        writes them: ``<si>`` items without a namespace prefix)."""
+        wanted: dict[int, str | None] = {}
+        for sheet in self.sheets:
+            for cells in sheet.headers.values():
+                for kind, raw in cells.values():
+                    if kind == "s" and raw.strip().isdigit():
+                        wanted[int(raw)] = None
+        count = 0
+        carry = b""
+        tail = b""
+        wide: bool | None = None
+        for chunk in self.chunks(name):
+            if wide is None:
+                wide = _is_wide(chunk)
+                if b"<sst" not in chunk[:4096]:
+                    wanted.clear()  # not written as Excel writes it: the headings are not compared
+            self.refuse_dtd(name, tail + chunk, wide)
+            tail = chunk[-32:]
+            if not any(t is None for t in wanted.values()):
+                continue  # every heading found: the rest is only checked
+            buf = carry + chunk
+            cut = max(buf.rfind(b"</si>") + 5, buf.rfind(b"<si/>") + 5, 0)
+            part, carry = buf[:cut], buf[cut:]
+            if len(carry) > 64 * 1024**2:  # one enormous string: stop looking for the headings
+                wanted.clear()
+                continue
+            n = part.count(b"<si")
+            here = [i for i in wanted if count <= i < count + n]
+            if here:
+                items = part.split(b"<si")
+                for i in here:
+                    item = items[1 + i - count]
+                    wanted[i] = _si_text(item[: item.find(b"</si>")]) if item[:2] != b"/>" else ""
+            count += n
+        self.shared_texts = {i: t for i, t in wanted.items() if t is not None}
+
+    def shared_total(self) -> int:
+        """How many shared strings the workbook has (0 when it has no shared strings part)."""
+        if self.shared_count is None:
+            part = self.shared_part
+            self.shared_count = sum(_count(_SI_COUNT, c) for c in self.chunks(part)) if part in self.members else 0
+        return self.shared_count
+
+    def _check_headers(self) -> None:
+        texts = self.shared_texts
+        for sheet in self.sheets:
+            for t in sheet.tables:
+                if not t.header_rows:
+                    continue
+                r0, c0, _, _ = t.area
+                cells = sheet.headers.get(r0) or {}
+                if not cells:
+                    continue  # the heading row was not found in the sheet's first part: not checked
+                for j, column in enumerate(t.columns):
+                    if c0 + j not in cells:
+                        continue  # not written the way Excel writes it: not compared
+                    kind, raw = cells[c0 + j]
+                    if kind == "s":
+                        if not raw.strip().isdigit() or int(raw) not in texts:
+                            continue  # a shared string that is not there: the walk says so when it is read
+                        text = texts[int(raw)]
+                    else:
+                        text = _si_text(raw.encode("utf-8"))
+                    if not _same_name(text, column):
+                        shown = f"reads {text!r}" if text.strip() else "is empty"
+                        raise WorkbookError(
+                            f"{self.path}: sheet {sheet.name}, row {r0 + 1}, column {col_letter(c0 + j)}: the "
+                            f"heading cell {shown} but the table {t.display} names this column {column!r}; retype "
+                            "the heading in Excel (the table takes the cell's name), save, and try again")
+
+    # -- the walk
+
+    def walk(self, sheet: _SheetInfo) -> None:
+        """Place every cell the way the cell reader will: bound the grid, find error cells and what cannot be
+        read (a position that is not a cell, a shared string that does not exist, an unknown error value)."""
+        if sheet.walked:
+            return
+        sheet.walked = True
+        w = _Walk(sheet, self.shared_total(), self.shared_part in self.members)
+        parser = expat.ParserCreate()
+        parser.buffer_text = True
+        parser.StartElementHandler = w.start
+        parser.EndElementHandler = w.end
+        parser.CharacterDataHandler = w.text
+        parser.StartDoctypeDeclHandler = w.doctype
+        parser.EntityDeclHandler = w.entity
+        try:
+            for chunk in self.chunks(sheet.part):
+                parser.Parse(chunk, False)
+                if w.problem:
+                    break
+            else:
+                parser.Parse(b"", True)
+        except expat.ExpatError as exc:
+            if not w.problem:
+                near = f", near row {w.row + 1}" if w.row >= 0 else ""
+                w.problem = (f"its XML is damaged ({expat.ErrorString(exc.code)}, line {exc.lineno} of "
+                             f"{sheet.part}); {_FIX_DAMAGED}", near)
+        except _Stop:
+            pass
+        if w.doctyped:
+            raise WorkbookError(f"{self.path}: the part {sheet.part} declares a DTD (<!DOCTYPE …> or <!ENTITY …>), "
+                                "which no Excel workbook holds (a hostile or damaged file); refusing to read it — "
+                                "use a copy of the workbook saved by Excel")
+        if w.too_big:
+            cells, corner = w.too_big
+            raise WorkbookError(_too_big(self.path, sheet.name, f"has a value at {corner}", cells, corner))
+        sheet.errors = w.errors
+        if w.problem:
+            what, where = w.problem
+            sheet.problem = f"{self.path}: sheet {sheet.name}{where or ''}: {what}"
 
 
-def _error_cells(path: Path, sheet: str, part: str) -> dict[tuple[int, int], ExcelError]:
-    """(row, col) zero-based → error value, for a sheet known to hold error cells."""
-    import openpyxl  # lazy (start-up time): only for the rare sheets that hold error values
+class _Stop(Exception):
+    """The walk has seen enough."""
 
-    out: dict[tuple[int, int], ExcelError] = {}
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    try:
-        ws = wb[sheet]
-        for r, row in enumerate(ws.iter_rows()):
-            for cell in row:
-                if getattr(cell, "data_type", None) == "e" and cell.value is not None:
-                    out[(r, cell.column - 1)] = ExcelError(str(cell.value))
-    finally:
-        wb.close()
-    return out
+
+class _Walk:
+    """Expat handlers that place cells as the cell reader does (a missing ``r`` follows the one before)."""
+
+    def __init__(self, sheet: _SheetInfo, shared: int, has_shared: bool):
+        self.sheet = sheet
+        self.has_shared = has_shared
+        self.shared = shared
+        self.row = -1
+        self.col = -1
+        self.cell: tuple[int, int] | None = None
+        self.kind = "n"
+        self.valued = False
+        self.in_v = False
+        self.v: list[str] = []
+        self.bounds: list[int] | None = None  # r0, c0, r1, c1 of the cells holding values
+        self.errors: dict[tuple[int, int], ExcelError] = {}
+        self.problem: tuple[str, str | None] | None = None
+        self.too_big: tuple[int, str] | None = None
+        self.doctyped = False
+
+    def doctype(self, *args: Any) -> None:
+        self.doctyped = True
+        raise _Stop
+
+    def entity(self, *args: Any) -> None:
+        self.doctyped = True
+        raise _Stop
+
+    def _fail(self, what: str, where: str | None) -> None:
+        if self.problem is None:
+            self.problem = (what, where)
+        raise _Stop
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        local = tag.rpartition(":")[2]
+        if local == "row":
+            r = attrs.get("r")
+            if r is None:
+                self.row += 1
+            elif r.strip().isdigit() and 1 <= int(r) <= EXCEL_ROWS:
+                self.row = int(r) - 1
+            else:
+                self._fail(f"a row is numbered {r!r}, which is not a row number (1 to {EXCEL_ROWS:,}); the "
+                           f"file is damaged — {_FIX_DAMAGED}", f", after row {self.row + 1}")
+            self.col = -1
+        elif local == "c":
+            ref = attrs.get("r")
+            if ref is None:
+                pos: tuple[int, int] | None = (max(self.row, 0), self.col + 1)
+            else:
+                pos = _cell_ref(ref)
+                if pos is None:
+                    self._fail(f"a cell is at {ref!r}, which is not a cell of Excel's grid (A1 to XFD1048576); "
+                               f"the file is damaged — {_FIX_DAMAGED}", f", row {self.row + 1}")
+            assert pos is not None
+            if pos[1] >= EXCEL_COLS:
+                self._fail(f"row {pos[0] + 1} holds more than {EXCEL_COLS:,} cells; the file is damaged — "
+                           f"{_FIX_DAMAGED}", f", row {pos[0] + 1}")
+            self.cell = pos
+            self.col = pos[1]
+            self.kind = attrs.get("t", "n")
+            self.valued = False
+            self.v = []
+        elif local in ("v", "is") and self.cell is not None:
+            self.valued = True
+            self.in_v = local == "v"
+
+    def text(self, data: str) -> None:
+        if self.in_v:
+            self.v.append(data)
+
+    def end(self, tag: str) -> None:
+        local = tag.rpartition(":")[2]
+        if local == "v":
+            self.in_v = False
+        elif local == "c" and self.cell is not None:
+            if self.valued:
+                self._place(self.cell, "".join(self.v).strip())
+            self.cell = None
+
+    def _place(self, pos: tuple[int, int], value: str) -> None:
+        r, c = pos
+        b = self.bounds
+        if b is None:
+            self.bounds = b = [r, c, r, c]
+        else:
+            b[0], b[1], b[2], b[3] = min(b[0], r), min(b[1], c), max(b[2], r), max(b[3], c)
+        cells = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
+        if cells > MAX_CELLS:
+            self.too_big = (cells, _a1(r, c))
+            raise _Stop
+        where = f", row {r + 1}, column {_column_label(self.sheet, r, c)} (cell {_a1(r, c)})"
+        if self.kind == "e":
+            if value in _READABLE_ERRORS:
+                self.errors[(r, c)] = ExcelError(value)
+            elif value in _EXCEL_ERRORS:
+                self._fail(f"the cell shows the error {value}, which perseat cannot read; fix the formula so the "
+                           "cell shows a value (or clear the cell), save, and try again", where)
+            else:
+                self._fail(f"the cell holds {value[:40]!r} as an error value, which Excel never writes (a damaged "
+                           "file); retype the cell in Excel, save, and try again", where)
+        elif self.kind == "s" and (not value.isdigit() or int(value) >= self.shared):
+            what = ("which the workbook does not have" if self.has_shared else
+                    "but the workbook's shared strings (xl/sharedStrings.xml) are missing")
+            self._fail(f"the cell refers to shared string {value[:20]!r}, {what}: a damaged file; {_FIX_DAMAGED}",
+                       where)
+
+
+_HEADER_CELL = re.compile(rb'<(?:[\w.-]+:)?c\s+r="([A-Za-z]{1,3}[0-9]{1,7})"(?:[^>]*?\st="(\w+)")?[^>]*?'
+                          rb"(?:/>|>(.*?)</(?:[\w.-]+:)?c>)", re.S)
+_SI_COUNT = r"<(?:[\w.-]+:)?si[\s/>]"
+_T = re.compile(rb"<(?:[\w.-]+:)?t(?:\s[^>]*)?>(.*?)</(?:[\w.-]+:)?t\s*>", re.S)
+_PHONETIC = re.compile(rb"<(?:[\w.-]+:)?rPh\b.*?</(?:[\w.-]+:)?rPh\s*>", re.S)
+
+
+def _column_label(sheet: _SheetInfo, row: int, col: int) -> str:
+    """'Rate' for a cell in a table's Rate column, else the column's letters."""
+    for t in sheet.tables:
+        r0, c0, r1, c1 = t.area
+        if r0 <= row <= r1 and c0 <= col <= c1:
+            return f"{t.columns[col - c0].strip() or col_letter(col)}"
+    return col_letter(col)
+
+
+_V = re.compile(rb"<(?:[\w.-]+:)?v(?:\s[^>]*)?>(.*?)</", re.S)
+
+
+def _is_wide(first: bytes) -> bool:
+    """True when a part's first bytes say UTF-16 (or another encoding with NUL bytes), not UTF-8."""
+    return first[:2] in _ROOT_UTF16 or b"\x00" in first[:4]
+
+
+def _si_text(xml: bytes) -> str:
+    """The text of a shared string (or an inline string): its <t> runs, phonetic hints left out."""
+    body = _PHONETIC.sub(b"", xml)
+    runs = _T.findall(body)
+    if not runs:
+        v = _V.search(body)
+        runs = [v.group(1)] if v else []
+    return html.unescape(b"".join(runs).decode("utf-8", "replace"))
+
+
+def _count(pattern: str, data: bytes) -> int:
+    if not data:
+        return 0
+    return int(pc.count_substring_regex(pa.array([data], pa.large_binary()), pattern)[0].as_py())
+
+
+def _suspect(chunk: bytes) -> bool:
+    """True when one RE2 pass finds anything that calls for the element-by-element walk."""
+    return _count(_SUSPECT, chunk) > 0
+
+
+def _resolve(base: str, target: str) -> str:
+    """A relationship's target as a part name (relative to the part that names it, or absolute)."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    folder = base.rpartition("/")[0]
+    parts = [p for p in folder.split("/") if p]
+    for piece in target.split("/"):
+        if piece == "..":
+            if parts:
+                parts.pop()
+        elif piece and piece != ".":
+            parts.append(piece)
+    return "/".join(parts)
+
+
+def _too_big(path: Path, sheet: str, what: str, cells: int, corner: str) -> str:
+    return (f"{path}: sheet {sheet} {what}: a grid of {cells:,} cells, more than the {MAX_CELLS:,} perseat reads "
+            f"(Excel's {EXCEL_ROWS:,} rows × 32 columns); delete what is at {corner} and the empty rows and columns "
+            "around it (Ctrl+End in Excel goes there), save, and try again")
+
+
+def inspect(path: str | Path, data: bytes | None = None) -> _Package:
+    """Check a workbook package as an untrusted file (see the module's docstring); WorkbookError if it is
+    not one perseat may read."""
+    p = Path(path)
+    raw = _read_file(p) if data is None else data
+    _refuse_compound(p, raw)
+    pkg = _Package(p, raw)
+    pkg.inspect()
+    return pkg
+
+
+# --------------------------------------------------------------------------- the tables
 
 
 class WorkbookFile:
@@ -135,31 +901,20 @@ class WorkbookFile:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        _refuse_compound(self.path)
-        self._parts = _check_zip(self.path)
+        self._pkg = inspect(self.path)
         try:
-            self._wb = CalamineWorkbook.from_path(str(self.path), load_tables=True)
+            self._wb = _calamine(lambda: CalamineWorkbook.from_filelike(io.BytesIO(self._pkg.data),
+                                                                         load_tables=True))
         except CalamineError as exc:  # damaged XML or zip inside the package
-            raise WorkbookError(f"{self.path}: cannot read workbook ({exc})") from None
+            raise WorkbookError(f"{self.path}: cannot read the workbook ({exc}); {_FIX_DAMAGED}") from None
         try:
-            self._tables = {t.lower(): t for t in (self._wb.table_names or [])}
+            names = _calamine(lambda: list(self._wb.table_names or []))
         except CalamineError:  # table parts that cannot be read: read the sheets instead
-            self._tables = {}
+            names = []
+        self._tables = {t.lower(): t for t in names}
         self.sheet_names: list[str] = list(self._wb.sheet_names)
-        self._errors: dict[str, dict[tuple[int, int], ExcelError]] = {}
-        # Which sheets hold error cells: their XML is inflated and searched on a second thread
-        # (zlib works without the GIL) while calamine reads the values here.
-        self._scan = _SCANNER.submit(_sheets_with_errors, self.path, dict(self._parts))
+        self._sheets = {s.name: s for s in self._pkg.sheets}
         self._read: dict[str, RawTable | None] = {}
-
-    def _sheet_errors(self, sheet: str) -> dict[tuple[int, int], ExcelError]:
-        if sheet not in self._errors:
-            part = self._parts.get(sheet)
-            found: dict[tuple[int, int], ExcelError] = {}
-            if part and sheet in self._scan.result():
-                found = _error_cells(self.path, sheet, part)
-            self._errors[sheet] = found
-        return self._errors[sheet]
 
     def has_sheet(self, name: str) -> str | None:
         """The sheet's real name if a sheet of that name (any case) exists."""
@@ -179,18 +934,49 @@ class WorkbookFile:
         """Forget the tables read so far (each is read again on demand)."""
         self._read.clear()
 
+    def _sheet(self, sheet: str) -> _SheetInfo:
+        """What the checks found about a sheet; a sheet that cannot be read says why."""
+        info = self._sheets.get(sheet)
+        if info is None:
+            info = self._sheets[sheet] = _SheetInfo(sheet, "")
+        if info.problem:
+            raise WorkbookError(info.problem)
+        return info
+
+    def _failed(self, sheet: str, exc: BaseException) -> WorkbookError:
+        """The message for a sheet the cell reader could not read: where, if the walk finds it."""
+        info = self._sheets.get(sheet)
+        if info is not None and info.part:
+            info.walked = False
+            self._pkg.walk(info)
+            if info.problem:
+                return WorkbookError(info.problem)
+        return WorkbookError(f"{self.path}: sheet {sheet} cannot be read ({exc}); {_FIX_DAMAGED}")
+
     def _table(self, name: str) -> RawTable | None:
+        info_t = self._pkg.tables.get(name.lower())
         real = self._tables.get(name.lower())
+        if real is None and info_t is not None:
+            real = self._tables.get(info_t.name.lower()) or self._tables.get(info_t.display.lower())
         if real is not None:
-            t = self._wb.get_table_by_name(real)
-            (r0, c0), (r1, c1) = t.start or (0, 0), t.end or (0, 0)
-            headers = tuple(str(h).strip() for h in (t.columns or []))
-            # calamine's table start is the first data row (zero-based), below the header
-            rows = t.to_python() if r1 >= r0 else []  # a fresh list of row lists
-            sheet = str(t.sheet)
+            t_info = info_t or self._pkg.tables.get(real.lower())
+            sheet = t_info.sheet if t_info is not None else None
+            if t_info is not None and t_info.data_rows == 0:  # a heading (and totals) row only
+                return RawTable(real, t_info.sheet, tuple(c.strip() for c in t_info.columns), [],
+                                first_row=t_info.area[0] + t_info.header_rows + 1, first_col=t_info.area[1])
+            if sheet is not None:
+                self._sheet(sheet)
+            try:
+                t = _calamine(lambda: self._wb.get_table_by_name(real))
+                (r0, c0), (r1, c1) = t.start or (0, 0), t.end or (0, 0)
+                headers = tuple(str(h).strip() for h in (t.columns or []))
+                # calamine's table start is the first data row (zero-based), below the header
+                rows = _calamine(t.to_python) if r1 >= r0 else []  # a fresh list of row lists
+                sheet = str(t.sheet)
+            except CalamineError as exc:
+                raise self._failed(sheet or real, exc) from None
             raw = RawTable(real, sheet, headers, rows, first_row=r0 + 1, first_col=c0)
-            errs = self._sheet_errors(sheet)
-            for (er, ec), val in errs.items():
+            for (er, ec), val in self._sheet(sheet).errors.items():
                 if r0 <= er <= r1 and c0 <= ec <= c1:
                     raw.errors[(er - r0, ec - c0)] = val
             return raw
@@ -200,8 +986,12 @@ class WorkbookFile:
         return self._sheet_as_table(sheet_name)
 
     def _sheet_as_table(self, sheet: str) -> RawTable:
-        ws = self._wb.get_sheet_by_name(sheet)
-        data = ws.to_python(skip_empty_area=False)
+        info = self._sheet(sheet)
+        try:
+            ws = _calamine(lambda: self._wb.get_sheet_by_name(sheet))
+            data = _calamine(lambda: ws.to_python(skip_empty_area=False))
+        except CalamineError as exc:
+            raise self._failed(sheet, exc) from None
         start = 0
         while start < len(data) and all(v in ("", None) for v in data[start]):
             start += 1
@@ -223,7 +1013,10 @@ class WorkbookFile:
             first_col=0,
             is_table=False,
         )
-        for (er, ec), val in self._sheet_errors(sheet).items():
+        for (er, ec), val in info.errors.items():
             if er > start and ec < width:
                 raw.errors[(er - start - 1, ec)] = val
         return raw
+
+
+__all__ = ["MAX_CELLS", "MAX_UNCOMPRESSED", "WorkbookFile", "inspect"]
