@@ -26,9 +26,11 @@ import errno
 import html
 import io
 import os
+import queue
 import re
 import stat
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -295,6 +297,44 @@ def _inflate(path: Path, data: bytes, m: _Member, budget: _Budget | None) -> Ite
         raise damaged(f"holds {size:,} bytes but the zip directory says {m.size:,}")
 
 
+_AHEAD = 1 << 20
+"""Members larger than this (compressed) are inflated on a second thread while the first scans what is ready
+(zlib and RE2 both run without the GIL)."""
+
+
+def _ahead(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """``pieces``, produced one step ahead on another thread; its errors are raised here, in order."""
+    ready: queue.Queue[tuple[bytes | None, BaseException | None]] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for piece in pieces:
+                while not stop.is_set():
+                    try:
+                        ready.put((piece, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put((None, None))
+        except BaseException as exc:  # handed to the reader, which raises it
+            ready.put((None, exc))
+
+    threading.Thread(target=pump, name="perseat-inflate", daemon=True).start()
+    try:
+        while True:
+            piece, exc = ready.get()
+            if exc is not None:
+                raise exc
+            if piece is None:
+                return
+            yield piece
+    finally:
+        stop.set()
+
+
 def _deflate_pieces(raw: memoryview, damaged: Callable[[str], WorkbookError]) -> Iterator[bytes]:
     d = zlib.decompressobj(-15)
     pos = 0
@@ -393,7 +433,10 @@ class _Package:
         is_xml = name.endswith((".xml", ".rels", ".vml"))
         first = name not in self.inflated  # each part counts once towards the package's size
         self.inflated.add(name)
-        for piece in _inflate(self.path, self.data, m, self.budget if first else None):
+        pieces = _inflate(self.path, self.data, m, self.budget if first else None)
+        if m.compressed > _AHEAD:
+            pieces = _ahead(pieces)
+        for piece in pieces:
             buf = carry + piece
             cut = buf.rfind(b"<") if is_xml else len(buf)
             if cut <= 0 or len(buf) - cut > _CHUNK:
@@ -452,8 +495,8 @@ class _Package:
                                     f"{_FIX_DAMAGED}")
             seen[key] = name
             kind, part = targets.get(sh.get(f"{_NS_REL}id", ""), ("", ""))
-            if kind and not kind.endswith("/worksheet"):
-                continue  # chart sheets, dialog sheets: no cells to read
+            if kind.endswith("/chartsheet"):
+                continue  # a chart: no cells to read
             if part not in self.members:
                 raise WorkbookError(f"{self.path}: the workbook is damaged: the sheet {name!r} has no contents "
                                     f"({part or 'no part'} is missing); {_FIX_DAMAGED}")
@@ -612,7 +655,8 @@ class _Package:
             if not any(t is None for t in wanted.values()):
                 continue  # every heading found: the rest is only checked
             buf = carry + chunk
-            cut = max(buf.rfind(b"</si>") + 5, buf.rfind(b"<si/>") + 5, 0)
+            ends = [at + 5 for at in (buf.rfind(b"</si>"), buf.rfind(b"<si/>")) if at >= 0]
+            cut = max(ends, default=0)
             part, carry = buf[:cut], buf[cut:]
             if len(carry) > 64 * 1024**2:  # one enormous string: stop looking for the headings
                 wanted.clear()
