@@ -18,7 +18,7 @@ from typing import Any
 
 import xlwings as xw
 
-from perseat_addin.cells import col_letter
+from perseat_addin.cells import col_letter, formula_safe
 from perseat_addin.errors import PerseatError
 from perseat_addin.outputs.layout import Chart
 from perseat_addin.tasks.livebook import SheetLayout, Style, TableRef
@@ -245,17 +245,18 @@ def _chart(ws: Any, spec: Chart) -> None:
             r, g, b = _rgb(s.color)
             fmt = ser.Format.Line if (s.kind or spec.kind) == "line" else ser.Format.Fill
             fmt.ForeColor.RGB = r + g * 256 + b * 65536
-        if s.labels is not None:
-            names = ws.range(s.labels[:2], s.labels[2:]).value
+        if s.labels is not None:  # each point labelled by a link to its cell, never by the cell's text
+            r0, c0, r1, _ = s.labels
+            sheet = str(ws.name).replace("'", "''")
             ser.HasDataLabels = True
-            for k, name in enumerate(names if isinstance(names, list) else [names], start=1):
-                ser.Points(k).DataLabel.Text = str(name)
+            for k, r in enumerate(range(r0, r1 + 1), start=1):
+                ser.Points(k).DataLabel.Text = f"='{sheet}'!${col_letter(c0 - 1)}${r}"
     c.HasTitle = True
-    c.ChartTitle.Text = spec.title
+    c.ChartTitle.Text = formula_safe(spec.title)
     for axis, title in ((1, spec.x_title), (2, spec.y_title)):
         if title:
             c.Axes(axis).HasTitle = True
-            c.Axes(axis).AxisTitle.Text = title
+            c.Axes(axis).AxisTitle.Text = formula_safe(title)
 
 
 def _style(rng: Any, s: Style) -> None:

@@ -258,18 +258,20 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     warnings = [p for p in imported.problems if p.severity != "error"]
     errors = [p for p in imported.problems if p.severity == "error"]
     totals = usage_totals(planned.added)
+    apart_rows, apart_hours = import_usage.non_billable(planned)
     if args.json:
         print(json.dumps({"source": imported.source, "applied": applied, "rows_read": len(imported.rows),
                           "rows_new": len(planned.added), "rows_already_there": planned.already,
                           "by_client": {c: {"rows": n, "tickets": t, "hours": str(h)} for c, (n, t, h) in
                                         totals.items()},
+                          "rows_not_billable": apart_rows, "hours_not_billable_by_client": apart_hours,
                           "unknown_companies": imported.unknown,
                           "problems": [p.as_dict() for p in imported.problems]}, indent=2, ensure_ascii=False))
         return 0
     print(f"{len(imported.rows)} usage rows in {Path(args.file).name} ({imported.source}); {len(planned.added)} new, "
           f"{planned.already} already in the Usage table:")
-    for c, (n, t, h) in sorted(totals.items()):
-        print(f"  {c:<30.30} {n:>6} rows {t:>5} tickets {h:>9.2f} h")
+    for line in import_usage.preview(planned):
+        print(f"  {line}")
     for p in [*errors, *warnings]:
         print(f"{p.severity}: {p}", file=sys.stderr)
     if planned.added:
@@ -353,8 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "PSA time entries and tickets to Usage")
     imp.add_argument("source", metavar="SOURCE",
                      help="users: m365, connectwise, autotask, halopsa, or auto (recognised from the headers); "
-                          "usage: connectwise-time, autotask-time, autotask-tickets, halopsa-tickets; or the "
-                          "Source name of a column mapping saved in the workbook's Mappings table")
+                          "usage: connectwise-time, autotask-time, autotask-tickets, halopsa-tickets, halopsa-time; "
+                          "or the Source name of a column mapping saved in the workbook's Mappings table")
     imp.add_argument("file")
     imp.add_argument("--workbook", required=True)
     imp.add_argument("--client", help="the client (as in Clients) the export belongs to (default: the "

@@ -114,7 +114,7 @@ def _draw_chart(wb: xlsxwriter.Workbook, ws: Any, sheet: str, spec: Chart) -> No
     chart = wb.add_chart(sub)
     extra: dict[str, Any] = {}
     for s in spec.series:
-        name = formula_safe(s.name) if isinstance(s.name, str) else s.name  # a literal, never a formula
+        name = chart_text(s.name) if isinstance(s.name, str) else s.name
         props: dict[str, Any] = {"name": name, "categories": _ref(sheet, s.categories),
                                  "values": _ref(sheet, s.values)}
         if s.color:
@@ -137,15 +137,26 @@ def _draw_chart(wb: xlsxwriter.Workbook, ws: Any, sheet: str, spec: Chart) -> No
             chart.add_series(props)
     for other in extra.values():
         chart.combine(other)
-    chart.set_title({"name": formula_safe(spec.title), "name_font": {"size": 12}})
-    chart.set_x_axis({"name": formula_safe(spec.x_title), "num_font": {"size": 8}})
-    chart.set_y_axis({"name": formula_safe(spec.y_title), "num_format": spec.y_format,
+    chart.set_title({"name": chart_text(spec.title), "name_font": {"size": 12}})
+    chart.set_x_axis({"name": chart_text(spec.x_title), "num_font": {"size": 8}})
+    chart.set_y_axis({"name": chart_text(spec.y_title), "num_format": spec.y_format,
                       "major_gridlines": {"visible": True}})
     if spec.y2_title:
-        chart.set_y2_axis({"name": formula_safe(spec.y2_title)})
+        chart.set_y2_axis({"name": chart_text(spec.y2_title)})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": spec.size[0], "height": spec.size[1]})
     ws.insert_chart(spec.anchor[0] - 1, spec.anchor[1] - 1, chart)
+
+
+_LOOKS_LIKE_REF = re.compile(r"^=?[^!]+!\$?[A-Z]+\$?\d+")
+"""What XlsxWriter takes for a cell reference in a chart name (with or without a leading =)."""
+
+
+def chart_text(text: str) -> str:
+    """A chart name or title as a literal, never a formula or a reference: neutralised like a cell, and a '!'
+    that would make it read as Sheet!A1 replaced by its look-alike 'ǃ'."""
+    text = formula_safe(text)
+    return text.replace("!", "\u01c3") if _LOOKS_LIKE_REF.match(text) else text
 
 
 def _col(c: int) -> str:
