@@ -1,5 +1,6 @@
 """Every package the product writes opens in Excel without a repair prompt (SPEC §10), as far as the
-OOXML validator in tests/ooxml can tell: the ISO/IEC 29500 schemas plus Excel's own rules.
+OOXML validator in tests/ooxml can tell: the ISO/IEC 29500 schemas plus Excel's own rules, and
+Microsoft's Open XML SDK validator (tests/ooxml/README.md; .ci/run installs it, and there it must run).
 
 Each package is built fresh by the real CLI (``python -m perseat_addin.cli``): the committed template,
 ``perseat template`` (sample and blank), invoices.xlsx with and without --finalize, the workbook after
@@ -23,6 +24,7 @@ import pytest
 from ooxml import decode_text, schemas_available, validate
 from ooxml.excel_save import CalculatedColumn, as_excel_saves
 from ooxml.reading import StoredTable, part_names, read_tables, xml_part
+from ooxml.sdk import need_sdk, sdk_required, sdk_unavailable, sdk_validate
 from openpyxl import load_workbook
 
 from perseat_addin.workbook.reader import WorkbookFile
@@ -59,7 +61,12 @@ def copy(src: Path, dest: Path) -> Path:
 
 
 def assert_valid(path: Path) -> None:
+    """No problem by the validator's own checks, nor by Microsoft's Open XML SDK where it can run (on CI it
+    must: ``need_sdk`` fails there without it; elsewhere test_the_open_xml_sdk_is_on_this_machine skips)."""
     problems = validate(path)
+    if sdk_unavailable() is None or sdk_required():
+        need_sdk()
+        problems += sdk_validate(path)
     assert problems == [], f"{path.name}: {len(problems)} problem(s)\n" + "\n".join(problems)
 
 
@@ -151,6 +158,10 @@ def test_the_xsd_schemas_are_on_this_machine() -> None:
     if not schemas_available():
         pytest.skip("the ISO/IEC 29500 XSD files are not on this machine (tests/ooxml/README.md says where to "
                     "put them): packages were checked against Excel's rules only, not the schemas")
+
+
+def test_the_open_xml_sdk_is_on_this_machine() -> None:
+    need_sdk()
 
 
 # --------------------------------------------------------------------------

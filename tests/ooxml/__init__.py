@@ -1,7 +1,9 @@
 """An OOXML package validator for the tests: the ISO/IEC 29500 schemas plus the rules Excel enforces.
 
 ``validate(path_or_bytes)`` returns human-readable problems, empty when Excel would open the package
-without a repair prompt as far as these checks can tell. README.md lists the checks.
+without a repair prompt as far as these checks can tell. ``sdk_validate(path_or_bytes)`` returns what
+Microsoft's Open XML SDK validator finds (run under Node; ``sdk_unavailable()`` says why it cannot run).
+README.md lists the checks.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from pathlib import Path
 
 from . import opc, sml, xsd
 from .package import Package, read_source
+from .sdk import sdk_unavailable, sdk_validate
 from .text import decode_text, encode_text
 
-__all__ = ["decode_text", "encode_text", "schemas_available", "validate"]
+__all__ = ["decode_text", "encode_text", "schemas_available", "sdk_unavailable", "sdk_validate", "validate"]
 
 
 def schemas_available() -> bool:

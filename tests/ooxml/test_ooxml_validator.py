@@ -7,15 +7,14 @@ import io
 import re
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-import xlsxwriter
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
 from ooxml import decode_text, encode_text, schemas_available, validate
+from ooxml.controls import xlsxwriter_book
 from ooxml.excel_save import CalculatedColumn, as_excel_saves
 from ooxml.mce import preprocess
 from ooxml.text import suspicious_escapes, text_length
@@ -23,45 +22,12 @@ from ooxml.xsd import UNDERSTOOD
 
 needs_xsd = pytest.mark.skipif(not schemas_available(), reason="the ISO/IEC 29500 XSD files are not on this machine "
                                                                 "(tests/ooxml/README.md)")
-SALES_TOTAL = "Sales[[#This Row],[Units]]*Sales[[#This Row],[Price]]"
 MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
 PLAIN_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 
 
 # --------------------------------------------------------------------------
 # packages made the way Excel makes them
-
-
-def xlsxwriter_book(path: Path) -> bytes:
-    """A workbook XlsxWriter writes the way Excel does (its comparison tests check its output part by part
-    against files Excel saved): tables with a calculated column and a totals row, an array formula, a
-    chart, shared strings with leading and trailing spaces, a rich string, an internal hyperlink."""
-    wb = xlsxwriter.Workbook(str(path))
-    data = wb.add_worksheet("Data")
-    data.write_row("A1", ["Region", "Units", "Price", "Total"])
-    for i, (region, units, price) in enumerate([(" North ", 3, 2.5), ("South", 4, 1.5), ("East", 5, 3)]):
-        data.write_row(i + 1, 0, [region, units, price])
-    data.add_table("A1:D5", {"name": "Sales", "total_row": True, "columns": [
-        {"header": "Region", "total_string": "Total"}, {"header": "Units", "total_function": "sum"},
-        {"header": "Price", "total_function": "average"}, {"header": "Total", "formula": SALES_TOTAL,
-                                                           "total_function": "sum"}]})
-    data.add_table("F1:G3", {"name": "Costs", "data": [["rent", 1], ["power", 2]],
-                             "columns": [{"header": "Item"}, {"header": "Cost"}]})
-    data.write_array_formula("I1:I3", "{=B2:B4*C2:C4}")
-    wb.define_name("Rate", "=Data!$C$2")
-    chart = wb.add_chart({"type": "column"})
-    chart.add_series({"values": "=Data!$B$2:$B$4", "categories": "=Data!$A$2:$A$4", "name": "Units"})
-    line = wb.add_chart({"type": "line"})
-    line.add_series({"values": "=Data!$C$2:$C$4"})
-    chart.combine(line)
-    data.insert_chart("K2", chart)
-    notes = wb.add_worksheet("Notes")
-    notes.add_table("A1:B2", {"name": "Memo", "data": [["a", "b"]], "columns": [{"header": "Key"}, {"header": "Text"}]})
-    notes.write_url("D1", "internal:Data!A1", string="to the data")
-    notes.write_rich_string("D2", "plain ", wb.add_format({"bold": True}), "bold", " tail ")
-    notes.merge_range("D4:E5", "merged", None)
-    wb.close()
-    return path.read_bytes()
 
 
 @pytest.fixture(scope="module")
