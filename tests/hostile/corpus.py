@@ -723,9 +723,9 @@ CASES: list[Case] = [
     Case("password-protected-import", _encrypted_run("import"), words=("password-protected",)),
     Case("workbook-is-a-folder", _special_path("folder"), codes=(1, 2), words=("billing.xlsm", "folder")),
     Case("workbook-is-dev-zero", _special_path("zero"), codes=(1, 2), words=("/dev/zero",), isolate=True,
-         timeout=60),
+         timeout=30),
     Case("workbook-is-a-fifo", _special_path("fifo"), codes=(1, 2), words=("billing.xlsm",), isolate=True,
-         timeout=60),
+         timeout=30),
     Case("workbook-is-a-symlink-loop", _special_path("loop"), codes=(1, 2), words=("billing.xlsm",)),
     Case("workbook-does-not-exist", _special_path("missing"), codes=(2,), words=("no-such-workbook.xlsm",)),
     # --- settings
@@ -782,8 +782,8 @@ CASES: list[Case] = [
     export_case("xlsx-export-value-at-xfd1048576", "users.xlsx", _xlsx_far_cell, "far out", isolate=True),
     Case("csv-domains-match-no-roster-user", _foreign_domains),
     Case("export-is-a-folder", _export_path("folder"), words=("folder",)),
-    Case("export-is-dev-zero", _export_path("zero"), isolate=True, timeout=60),
-    Case("export-is-a-fifo", _export_path("fifo"), isolate=True, timeout=60),
+    Case("export-is-dev-zero", _export_path("zero"), isolate=True, timeout=30),
+    Case("export-is-a-fifo", _export_path("fifo"), isolate=True, timeout=30),
     Case("export-does-not-exist", _export_path("missing"), codes=(2,)),
     export_case("usage-csv-quote-never-closed", "time.csv", _cw_quote_bomb, "quote", source="connectwise-time"),
 ]
