@@ -219,15 +219,13 @@ def _csv_records(text: str, shown: str) -> Iterator[tuple[int, list[str]]]:
         if not rec or all(not f.strip() for f in rec):
             continue
         header = header or rec
-        for j, f in enumerate(rec):
-            if len(f) > MAX_CELL:
-                raise _refuse(shown, line, _column(header, j), f"a field of {len(f):,} characters; an Excel cell "
-                              f"holds at most {MAX_CELL:,}", "shorten it, or export without that column")
-            if spans > 3 and _swallowed(f, delim, len(header)):
-                raise _refuse(shown, line, _column(header, j), f"a quoted field starts here and runs over {spans - 1} "
-                              "more lines that look like records of their own — a quote (\") opened and never "
-                              "closed", _FIX_EXPORT)
-        yield line, rec
+        if spans > 3:
+            for j, f in enumerate(rec):
+                if _swallowed(f, delim, len(header)):
+                    raise _refuse(shown, line, _column(header, j), f"a quoted field starts here and runs over "
+                                  f"{spans - 1} more lines that look like records of their own — a quote (\") opened "
+                                  "and never closed", _FIX_EXPORT)
+        yield line, _Record(rec, line, shown, header)
 
 
 def _column(header: Sequence[Any], j: int) -> str:
@@ -316,11 +314,7 @@ def _xlsx_records(raw: bytes, shown: str) -> Iterator[tuple[int, list[Any]]]:
     for i, row in enumerate(rows, start=1):
         if any(cell_text(v) for v in row):
             header = header or list(row)
-            for j, v in enumerate(row):
-                if isinstance(v, str) and len(v) > MAX_CELL:
-                    raise _refuse(shown, i, _column(header, j), f"a cell of {len(v):,} characters; an Excel cell "
-                                  f"holds at most {MAX_CELL:,}", "shorten it, or export without that column")
-            yield i, list(row)
+            yield i, _Record(row, i, shown, header)
 
 
 # --------------------------------------------------------------------------- values
@@ -448,8 +442,23 @@ class Dates:
 
 # --------------------------------------------------------------------------- reading
 
+class _Record(list[Any]):
+    """A record's cells, knowing where they come from (the file, the line, the header row)."""
+
+    def __init__(self, cells: Sequence[Any], line: int, shown: str, header: Sequence[Any]):
+        super().__init__(cells)
+        self.line = line
+        self.shown = shown
+        self.header = header
+
+    def too_long(self, i: int, v: str) -> InputProblems:
+        return _refuse(self.shown, self.line, _column(self.header, i), f"a field of {len(v):,} characters; an "
+                       f"Excel cell holds at most {MAX_CELL:,}", "shorten it, or export without that column")
+
+
 class Row:
-    """Field access for one record by logical field name."""
+    """Field access for one record by logical field name. A field the import uses that no Excel cell could hold
+    (more than :data:`MAX_CELL` characters) is refused with its line and column."""
 
     __slots__ = ("cells", "index")
 
@@ -461,7 +470,13 @@ class Row:
         i = self.index.get(f)
         if i is None or i >= len(self.cells):
             return None
-        return self.cells[i]
+        v = self.cells[i]
+        if isinstance(v, str) and len(v) > MAX_CELL:
+            if isinstance(self.cells, _Record):
+                raise self.cells.too_long(i, v)
+            raise InputProblems([Problem("import", None, None, f"a field of {len(v):,} characters; an Excel cell "
+                                         f"holds at most {MAX_CELL:,}", "shorten it")])
+        return v
 
     def get(self, f: str) -> str:
         v = self.raw(f)

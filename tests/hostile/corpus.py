@@ -643,6 +643,13 @@ def _long_field() -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+def _long_unused_field() -> str:
+    lines = m365_lines(GRANITE_USERS)
+    lines[0] += ",Notes"
+    lines[1:] = [ln + "," + ("n" * 40_000 if i == 1 else "") for i, ln in enumerate(lines[1:])]
+    return "\r\n".join(lines) + "\r\n"
+
+
 def _duplicated_header() -> str:
     lines = m365_lines(GRANITE_USERS)
     lines[0] += ",User principal name"
@@ -774,7 +781,8 @@ CASES: list[Case] = [
     export_case("csv-one-windows-1252-line", "users.csv", _cp1252_line, "row 4", codes=(0,), tags=("decoded",)),
     Case("csv-header-only-apply", _header_only),
     export_case("csv-duplicated-header", "users.csv", _duplicated_header, "two columns", "User principal name"),
-    export_case("csv-field-over-32767", "users.csv", _long_field, "32,767"),
+    export_case("csv-field-over-32767", "users.csv", _long_field, "32,767", "Display name"),
+    export_case("csv-field-over-32767-in-a-column-not-imported", "users.csv", _long_unused_field, codes=(0,)),
     export_case("csv-binary-garbage", "users.csv", lambda: garbage(20_000)),
     export_case("xlsx-export-truncated", "users.xlsx", lambda: xlsx_export([M365_HEADER.split(",")])[:300],
                 "damaged"),
