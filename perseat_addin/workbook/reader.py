@@ -1,6 +1,6 @@
 """Read Excel tables (ListObjects) from an .xlsx/.xlsm safely and fast.
 
-A workbook is an untrusted file. Before a cell is read, :func:`inspect` reads the package once
+A workbook is an untrusted file. Before a cell is read, :func:`check_package` reads the package once
 (the file's bytes, read once, are all that is used afterwards):
 
 - every zip member is inflated from its raw bytes with a cap, so a member's real size counts, not
@@ -12,7 +12,7 @@ A workbook is an untrusted file. Before a cell is read, :func:`inspect` reads th
   positions its cells take are bounded (:data:`MAX_CELLS`). Sheets written the way Excel writes
   them (every row and cell with an ``r="…"`` position) are checked by one regular-expression pass
   (RE2, through pyarrow, which pandas loads anyway); any other sheet, or one that holds error cells,
-  is walked element by element (:func:`_walk_sheet`), the way the cell reader will place its cells.
+  is walked element by element (expat), the way the cell reader will place its cells.
 
 Cell values then come from python-calamine, which reads tables by name. Calamine shows Excel error
 cells (#N/A, #REF!, ...) as blanks; the walk above puts the errors back: a billing run must never
@@ -926,7 +926,7 @@ def _too_big(path: Path, sheet: str, what: str, cells: int, corner: str) -> str:
             "around it (Ctrl+End in Excel goes there), save, and try again")
 
 
-def inspect(path: str | Path, data: bytes | None = None) -> _Package:
+def check_package(path: str | Path, data: bytes | None = None) -> _Package:
     """Check a workbook package as an untrusted file (see the module's docstring); WorkbookError if it is
     not one perseat may read."""
     p = Path(path)
@@ -945,7 +945,7 @@ class WorkbookFile:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._pkg = inspect(self.path)
+        self._pkg = check_package(self.path)
         try:
             self._wb = _calamine(lambda: CalamineWorkbook.from_filelike(io.BytesIO(self._pkg.data),
                                                                          load_tables=True))
@@ -1063,4 +1063,4 @@ class WorkbookFile:
         return raw
 
 
-__all__ = ["MAX_CELLS", "MAX_UNCOMPRESSED", "WorkbookFile", "inspect"]
+__all__ = ["MAX_CELLS", "MAX_UNCOMPRESSED", "WorkbookFile", "check_package"]
