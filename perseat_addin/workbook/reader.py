@@ -372,8 +372,13 @@ _NO_POS = (r"<(?:[\w.-]+:)?(?:c|row)(?:\s+(?:[^r\s=/>][^\s=/>]*|r[^\s=/>]+)\s*=\
 """A cell or row start tag without an ``r`` attribute (its position follows the one before)."""
 _ODD_POS = r"\sr(?:\s*=\s*'|\s+=|=\s|=\"\s)"
 """An ``r`` attribute not written as ``r="…"``."""
-_SUSPECT = "|".join((r"<!", r"\st=\"e\"", r"\st\s*=\s*'e'", r"\st\s+=|\st=\s", _CELL_POS, _NO_POS, _ODD_POS))
-"""What sends a sheet to the element-by-element walk (one RE2 pass over its XML finds any of these)."""
+_UNUSUAL = "|".join((r"<!", r"\st\s*=\s*'e'", r"\st\s+=|\st=\s", _CELL_POS, _NO_POS, _ODD_POS))
+"""What sends a sheet to the element-by-element walk."""
+_ERROR = r"\st=\"e\""
+_SUSPECT = f"{_UNUSUAL}|{_ERROR}"
+"""What one RE2 pass over a sheet's XML looks for: anything unusual, or an error cell."""
+_ERROR_CELL = re.compile(rb"<(?:[\w.-]+:)?c\s([^>]*)>(.*?)</(?:[\w.-]+:)?c\s*>", re.S)
+_R_ATTR = re.compile(rb"\sr=\"([A-Za-z]{1,3}[0-9]{1,7})\"")
 
 _DIMENSION = re.compile(rb"<(?:[\w.-]+:)?dimension\s[^>]*?\bref\s*=\s*[\"']([^\"']*)[\"']")
 _ROOT_UTF16 = (b"\xff\xfe", b"\xfe\xff")
@@ -591,10 +596,36 @@ class _Package:
             if not sheet.walk and _suspect(chunk):
                 if _DTD.search(chunk):
                     self.refuse_dtd(sheet.part, chunk)
-                sheet.walk = True
+                if _count(_UNUSUAL, chunk) or not self._error_cells(sheet, chunk):
+                    sheet.walk = True
             self._capture_headers(sheet, chunk)
         if sheet.walk or sheet.part in self.split_tags:
             self.walk(sheet)
+
+    def _error_cells(self, sheet: _SheetInfo, chunk: bytes) -> bool:
+        """The error cells of a chunk written the way Excel writes them (``<c r="B3" t="e"><v>#N/A</v></c>``);
+        False when one is written otherwise (the walk finds it)."""
+        if chunk.count(b' t="e"') != _count(_ERROR, chunk):
+            return False
+        at = chunk.find(b' t="e"')
+        while at >= 0:
+            m = _ERROR_CELL.match(chunk, max(chunk.rfind(b"<", 0, at), 0))
+            r = _R_ATTR.search(b" " + m.group(1)) if m else None
+            pos = _cell_ref(r.group(1).decode("ascii")) if r else None
+            if m is None or pos is None:
+                return False
+            v = _V.search(m.group(2))
+            value = html.unescape(v.group(1).decode("utf-8", "replace")).strip() if v else ""
+            if value:
+                what = _error_problem(value)
+                if what is None:
+                    sheet.errors[pos] = ExcelError(value)
+                elif sheet.problem is None:
+                    row, col = pos
+                    sheet.problem = (f"{self.path}: sheet {sheet.name}, row {row + 1}, column "
+                                     f"{_column_label(sheet, row, col)} (cell {_a1(row, col)}): {what}")
+            at = chunk.find(b' t="e"', m.end())
+        return True
 
     def _dimension(self, sheet: _SheetInfo, chunk: bytes) -> None:
         m = _DIMENSION.search(chunk, 0, 1 << 16)
@@ -845,14 +876,11 @@ class _Walk:
             raise _Stop
         where = f", row {r + 1}, column {_column_label(self.sheet, r, c)} (cell {_a1(r, c)})"
         if self.kind == "e":
-            if value in _READABLE_ERRORS:
+            what = _error_problem(value)
+            if what is None:
                 self.errors[(r, c)] = ExcelError(value)
-            elif value in _EXCEL_ERRORS:
-                self._fail(f"the cell shows the error {value}, which perseat cannot read; fix the formula so the "
-                           "cell shows a value (or clear the cell), save, and try again", where)
             else:
-                self._fail(f"the cell holds {value[:40]!r} as an error value, which Excel never writes (a damaged "
-                           "file); retype the cell in Excel, save, and try again", where)
+                self._fail(what, where)
         elif self.kind == "s" and (not value.isdigit() or int(value) >= self.shared):
             what = ("which the workbook does not have" if self.has_shared else
                     "but the workbook's shared strings (xl/sharedStrings.xml) are missing")
@@ -865,6 +893,17 @@ _HEADER_CELL = re.compile(rb'<(?:[\w.-]+:)?c\s+r="([A-Za-z]{1,3}[0-9]{1,7})"(?:[
 _SI_COUNT = r"<(?:[\w.-]+:)?si[\s/>]"
 _T = re.compile(rb"<(?:[\w.-]+:)?t(?:\s[^>]*)?>(.*?)</(?:[\w.-]+:)?t\s*>", re.S)
 _PHONETIC = re.compile(rb"<(?:[\w.-]+:)?rPh\b.*?</(?:[\w.-]+:)?rPh\s*>", re.S)
+
+
+def _error_problem(value: str) -> str | None:
+    """Why an error cell holding ``value`` cannot be read (None: it can)."""
+    if value in _READABLE_ERRORS:
+        return None
+    if value in _EXCEL_ERRORS:
+        return (f"the cell shows the error {value}, which perseat cannot read; fix the formula so the cell shows a "
+                "value (or clear the cell), save, and try again")
+    return (f"the cell holds {value[:40]!r} as an error value, which Excel never writes (a damaged file); retype the "
+            "cell in Excel, save, and try again")
 
 
 def _column_label(sheet: _SheetInfo, row: int, col: int) -> str:
