@@ -724,6 +724,8 @@ CASES: list[Case] = [
               "1.2.3e"),
     cell_case("unknown-error-value", "Plans", "B3", '<c r="B3" t="e"><v>#BOGUS!</v></c>', "Plans", "row 3",
               "Rate", "#BOGUS!"),
+    cell_case("error-cell-written-oddly", "Plans", "B3", '<c r="B3"\n t="e"><v>#N/A</v></c>', "Plans", "row 3",
+              "Rate", "#N/A"),
     cell_case("spill-error-value", "Plans", "B3", '<c r="B3" t="e"><v>#SPILL!</v></c>', "Plans", "row 3", "Rate",
               "#SPILL!"),
     Case("password-protected-report", _encrypted_run("report"), words=("password-protected",)),
