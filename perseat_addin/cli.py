@@ -448,7 +448,12 @@ def _run(argv: Sequence[str] | None) -> int:
     except UsageError as exc:
         return _usage_error(str(exc))
     except InputProblems as exc:
-        _print_problems(exc.problems, as_json, str(exc).splitlines()[0])
+        head = str(exc).splitlines()[0]
+        export = getattr(args, "file", None)
+        in_export = export is not None and any(p.sheet in (export, Path(export).name) for p in exc.problems)
+        if getattr(args, "workbook", None) and not in_export:
+            head = head.replace("in the workbook", f"in the workbook {args.workbook}")
+        _print_problems(exc.problems, as_json, head)
         return 1
     except (WorkbookError, FinalizedError, PerseatError) as exc:
         if as_json:

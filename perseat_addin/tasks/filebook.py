@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from perseat_addin.errors import PerseatError
+from perseat_addin.errors import PerseatError, WorkbookError
 from perseat_addin.tables import RawTable, TableEdit, TableSource, apply_edit, editable, edited_rows
 from perseat_addin.workbook.guard import WorkbookGuard, stamp_of
 from perseat_addin.workbook.package import Package
@@ -26,6 +27,7 @@ class FileBook:
 
     def __init__(self, path: str | Path, writing: str | None = None):
         self.path = Path(path)
+        _regular_file(self.path)  # a folder, device or pipe is never read (nor hashed)
         self._guard: WorkbookGuard | None = None
         self._before: bytes | None = None  # the bytes this book replaced, for rollback()
         if writing is not None:
@@ -123,6 +125,21 @@ class FileBook:
     def progress(self, verb: str, total: int, noun: str = "") -> Callable[[int], None]:
         """Silent: the command line draws its own progress bars."""
         return _silent
+
+
+def _regular_file(path: Path) -> None:
+    """Refuse a path that is not a regular file before anything reads it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise WorkbookError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise WorkbookError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise WorkbookError(f"{path} is a folder, not a workbook; name the .xlsm file inside it")
+    if not stat.S_ISREG(st.st_mode):
+        raise WorkbookError(f"{path} is not a file (a device or a pipe); save the workbook as an .xlsm file and "
+                            "name that file")
 
 
 def _silent(n: int = 1) -> None:

@@ -28,6 +28,7 @@ import getpass
 import hashlib
 import os
 import socket
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,8 @@ def stamp_of(path: Path) -> Stamp | None:
     """The stamp of the file on disk now (None if it cannot be read)."""
     try:
         st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return None
         h = hashlib.sha256()
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):
