@@ -105,6 +105,21 @@ def finish(proc: subprocess.Popen[bytes], t0: float, timeout: float = 600) -> Do
     return Done(args, proc.returncode, texts[0], texts[1], seconds)
 
 
+def finish_all(procs: Sequence[subprocess.Popen[bytes]], t0: float, timeout: float = 600) -> list[Done]:
+    """Wait for every process, each timed to its own exit."""
+    ended: dict[int, float] = {}
+    while len(ended) < len(procs):
+        for i, p in enumerate(procs):
+            if i not in ended and p.poll() is not None:
+                ended[i] = time.perf_counter()
+        assert time.perf_counter() - t0 < timeout, "a perseat run did not end"
+        time.sleep(0.01)
+    dones = [finish(p, t0) for p in procs]
+    for i, d in enumerate(dones):
+        d.seconds = ended[i] - t0
+    return dones
+
+
 def perseat(*args: str | Path, **env: str | None) -> Done:
     t0 = time.perf_counter()
     return finish(start(args, **env), t0)
@@ -362,7 +377,7 @@ def one_round(pair: str, base: Base, folder: Path, r: int) -> tuple[Counter[str]
     wait = "0" if r % 2 else None
     started = time.perf_counter()
     procs = [start(w.args, PERSEAT_LOCK_WAIT=wait) for w in writers]
-    results = [finish(p, started) for p in procs]
+    results = finish_all(procs, started)
     tables = read_tables(book)
     for w, done in zip(writers, results, strict=True):
         assert "Traceback" not in done.text, str(done)
@@ -507,7 +522,7 @@ def test_kill_9_at_random_moments_leaves_the_old_or_the_new_workbook(bases: dict
     refs = [tmp_path / "ref0", tmp_path / "ref1"]
     t0 = time.perf_counter()
     procs = [finalize(base.copy(f).parent) for f in refs]
-    dones = [finish(p, t0) for p in procs]
+    dones = finish_all(procs, t0)
     assert all(d.code == 0 for d in dones), "\n".join(map(str, dones))
     new = sha(refs[0] / BOOK)
     assert sha(refs[1] / BOOK) == new, "two finalize runs of one workbook wrote different bytes"
