@@ -451,7 +451,9 @@ def _run(argv: Sequence[str] | None) -> int:
         head = str(exc).splitlines()[0]
         export = getattr(args, "file", None)
         in_export = export is not None and any(p.sheet in (export, Path(export).name) for p in exc.problems)
-        if getattr(args, "workbook", None) and not in_export:
+        if in_export:
+            head = head.replace("in the workbook", f"in {export}")
+        elif getattr(args, "workbook", None):
             head = head.replace("in the workbook", f"in the workbook {args.workbook}")
         _print_problems(exc.problems, as_json, head)
         return 1
