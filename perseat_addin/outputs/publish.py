@@ -3,6 +3,7 @@ half-written), the output folder beside the workbook, and how the Invoices table
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -97,6 +98,8 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
             check_destination(out_dir, name, inputs)
         if before_publish is not None:
             before_publish()
+            (staging / _RECORDED).write_text("\n".join(files), encoding="utf-8")  # a kill from here on: the
+            # next run into this folder finishes moving these files into place (see clear_stale_staging)
         return _publish(staging, out_dir, files, rollback)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -169,7 +172,24 @@ def clear_stale_staging(out_dir: Path) -> None:
             continue
         pid = n[len(_STAGING_PREFIX):].partition("-")[0]
         if pid.isdigit() and not _alive(int(pid)):
+            _finish(out_dir / n, out_dir)
             shutil.rmtree(out_dir / n, ignore_errors=True)
+
+
+_RECORDED = ".recorded"
+"""Marks a staging folder whose documents were recorded in the workbook before its files were moved."""
+
+
+def _finish(staging: Path, out_dir: Path) -> None:
+    """Move into place the files of a run killed after it recorded its documents (never a recorded month
+    without its files); a run killed before recording left nothing to keep."""
+    marker = staging / _RECORDED
+    if not marker.is_file():
+        return
+    for name in marker.read_text(encoding="utf-8").splitlines():
+        if name and Path(name).name == name and (staging / name).is_file():
+            with contextlib.suppress(OSError):
+                os.replace(staging / name, out_dir / name)
 
 
 def _alive(pid: int) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from perseat_addin.errors import PerseatError
-from perseat_addin.outputs.publish import write_outputs
+from perseat_addin.outputs.publish import clear_stale_staging, write_outputs
 from perseat_addin.tasks import invoice
 from perseat_addin.tasks.filebook import FileBook
 from perseat_addin.tasks.port import validated
@@ -78,3 +78,17 @@ def test_publishing_records_and_writes_together(wb: Path, tmp_path: Path) -> Non
     assert table is not None
     finals = [r for r in table.rows if table.get(r, "Status") == "Final" and table.get(r, "Period") == "2026-11"]
     assert len(finals) >= 5
+
+
+def test_files_of_a_run_killed_after_recording_are_moved_in_by_the_next_run(wb: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    left = out / ".perseat-staging-999999-abc"  # a process that no longer exists
+    left.mkdir(parents=True)
+    (left / "xero.csv").write_text("recorded month's file", encoding="utf-8")
+    (left / ".recorded").write_text("xero.csv\nmissing.csv", encoding="utf-8")
+    before = out / ".perseat-staging-999998-abc"  # killed before recording: nothing to keep
+    before.mkdir()
+    (before / "quickbooks.csv").write_text("never recorded", encoding="utf-8")
+    clear_stale_staging(out)
+    assert sorted(p.name for p in out.iterdir()) == ["xero.csv"]
+    assert (out / "xero.csv").read_text(encoding="utf-8") == "recorded month's file"
