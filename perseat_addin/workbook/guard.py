@@ -152,8 +152,10 @@ class WorkbookGuard:
         self._refuse_unwritable()
         self._lock_fd = _lock(self._lock_path, self.wait, self.path)
         try:
-            os.ftruncate(self._lock_fd, 0)
-            os.pwrite(self._lock_fd, _holder(self.purpose).encode("utf-8", "replace"), 0)
+            if sys.platform != "win32":  # Windows locks the byte range, so the holder's text cannot be shared
+                os.ftruncate(self._lock_fd, 0)
+                os.lseek(self._lock_fd, 0, os.SEEK_SET)
+                os.write(self._lock_fd, _holder(self.purpose).encode("utf-8", "replace"))
             _clear_staging(self.target)
             owner = excel_owner(self.target, self.path)
             if owner:
@@ -164,13 +166,13 @@ class WorkbookGuard:
             raise
 
     def release(self) -> None:
-        """Let go of the lock (the lock file is removed when no other run is waiting on it)."""
+        """Let go of the lock and remove the lock file (a run waiting for it then locks a fresh one)."""
         fd, self._lock_fd = self._lock_fd, None
         if fd is None:
             return
         try:
-            os.ftruncate(fd, 0)
             if sys.platform != "win32":
+                os.ftruncate(fd, 0)
                 os.unlink(self._lock_path)  # a waiting run re-checks the name after locking (see _lock)
         except OSError:
             pass
@@ -313,7 +315,8 @@ def _lock(lock_path: Path, wait: float, shown: Path) -> int:
 
 def _read_holder(fd: int) -> str:
     try:
-        return os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 400).decode("utf-8", "replace").strip()
     except OSError:
         return ""
 
