@@ -46,7 +46,7 @@ from perseat_addin.errors import PerseatError
 from perseat_addin.model import BillingTiming, Book, Invoice, Line, Period
 from perseat_addin.money import fmt_money
 from perseat_addin.outputs.layout import invoice_layout, invoice_sheet_names
-from perseat_addin.outputs.publish import file_ref, output_dir, workbook_folder, write_outputs
+from perseat_addin.outputs.publish import check_destination, file_ref, output_dir, workbook_folder, write_outputs
 from perseat_addin.tables import RawTable, TableEdit, is_blank
 from perseat_addin.tasks.livebook import (
     MAX_LINES,
@@ -270,7 +270,10 @@ def write_invoices(live: LiveBook, run: Run, names: dict[str, str], stale: Seque
                 raise PerseatError(f"Excel did not export {target.name}; check that {out_dir} can be written to")
             tick()
         live.status(f"{PREFIX}: writing the accounting files…")
-        written = write_outputs(run, out_dir, before_publish=record, credits_only=credits_only)
+        inputs = [Path(live.fullname)]  # an output never replaces the workbook
+        for name in pdfs.values():
+            check_destination(out_dir, name, inputs)
+        written = write_outputs(run, out_dir, before_publish=record, credits_only=credits_only, inputs=inputs)
         published = True
         for name in pdfs.values():
             os.replace(staging / name, out_dir / name)
