@@ -45,7 +45,7 @@ def apply_edit(t: RawTable, edit: TableEdit) -> RawTable:
         rows[i][j] = v
     gone = set(edit.delete)
     kept = [tuple(r) for i, r in enumerate(rows) if i not in gone]
-    return replace(t, rows=(*kept, *edit.append), errors={})
+    return replace(t, rows=(*kept, *edit.append), errors={}, columns=None)
 
 
 def edited_rows(t: RawTable, edit: TableEdit) -> set[int]:
@@ -74,6 +74,9 @@ class RawTable:
     first_col: int = 0  # zero-based column index of the table's first column
     is_table: bool = True  # False when read from a sheet without an Excel table
     errors: dict[tuple[int, int], ExcelError] = field(default_factory=dict)
+    columns: Sequence[Sequence[Any]] | None = field(default=None, compare=False, repr=False)
+    """The same cells by column, when the source has them that way (a range from Excel): saves a
+    transposition; error cells are None here as in :attr:`rows`."""
 
     @classmethod
     def of(cls, name: str, values: Sequence[Sequence[Any] | Any] | None, sheet: str | None = None,
@@ -134,7 +137,8 @@ class RawTable:
         if not new:
             return self
         pad = (None,) * len(new)
-        return replace(self, headers=(*self.headers, *new), rows=tuple((*r, *pad) for r in self.rows))
+        return replace(self, headers=(*self.headers, *new), rows=tuple((*r, *pad) for r in self.rows),
+                       columns=None)
 
 
 class TableSource(Protocol):

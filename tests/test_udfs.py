@@ -55,6 +55,7 @@ from xlwings import conversion
 from xlwings.main import Engine
 
 from perseat_addin import cli, udfs
+from perseat_addin.cells import ExcelError
 from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.excel import functions
 from perseat_addin.model import RECURRING, Invoice
@@ -174,6 +175,10 @@ def rng(*rows: Any) -> tuple[tuple[Any, ...], ...]:
 
 # SPEC's signatures; RECOMMENDPLAN's optional [tiers], [users] are this product's addition (after SPEC's
 # arguments, so every SPEC call still works): the cheapest plan for that many users, not by Rate alone.
+# The handle forms SPEC §5 names, USAGEPERUSER(Book, client, period_start, [measure]) and
+# INVOICEPREVIEW(client, Book), leave out arguments the table forms need: Excel refuses a call that omits a
+# required VBA argument, so those are optional to Excel and checked by the function. PERSEATUSAGE is this
+# product's addition: a Usage handle for PERSEATBOOK, so a Roster edit does not pass Usage again.
 SPEC_SIGNATURES = """
 SEATCHARGE(users, plan, [plans], [tiers], [devices])
 TIERPRICE(users, tiers, [mode])
@@ -182,10 +187,13 @@ BILLEDSEATS(users, plan, plans)
 MINFEETOPUP(charge, plan, plans)
 BILLABLEUSERS(roster, client, as_of, [usertypes])
 PRORATE(amount, start, end, period_start, [day_count], [rounding])
-USAGEPERUSER(usage, roster, client, period_start, [measure], [usertypes])
+USAGEPERUSER(usage, roster, [client], [period_start], [measure], [usertypes])
 RECOMMENDPRICE(hours_per_user, cost_per_hour, target_margin, [other_cost_per_user], [step])
 RECOMMENDPLAN(hours_per_user, plans, [tiers], [users])
-INVOICEPREVIEW(client, settings, plans, tiers, usertypes, clients, roster, [devices], [addons], [usage])
+INVOICEPREVIEW(client, settings, [plans], [tiers], [usertypes], [clients], [roster], [devices], [addons], [usage])
+PERSEATUSAGE(usage)
+PERSEATBOOK(settings, plans, tiers, usertypes, clients, roster, [devices], [addons], [usage])
+CLIENTCHARGE(book, client)
 """
 
 
@@ -231,12 +239,7 @@ def test_xlwings_registers_each_function_from_the_registry() -> None:
             assert got["doc"] == a.help
             assert ("optional" in got) is a.optional and got.get("optional") is None
             assert {k: got["options"][k] for k in a.convert} == dict(a.convert)
-            assert got["options"]["err_to_str"] is True  # an error cell is never read as a blank one
-            convert = got["options"].get("convert")
-            assert convert in (None, Any, pd.DataFrame)  # a type hint xlwings cannot convert would break the call
-        tables = [a.name for a in f.args if a.convert.get("convert") is pd.DataFrame]
-        assert all(xlfunc(f.name).__xlfunc__["args"][[a.name for a in f.args].index(t)]["options"]["index"]
-                   is False for t in tables)
+            assert got["options"]["convert"] == "raw"  # COM values as Excel passes them, read by _excel
 
 
 def test_the_stand_in_mirrors_xlwings_windows_value_cleaning() -> None:
@@ -244,10 +247,22 @@ def test_the_stand_in_mirrors_xlwings_windows_value_cleaning() -> None:
     opts = {"err_to_str": True}
     when = dt.datetime(2026, 11, 15)
     assert conversion.read(None, rng(("a", 1, None, "", when, N_A)), opts) == ["a", 1.0, None, None, when, "#N/A"]
-    assert conversion.read(None, N_A, {}) is None  # without err_to_str an error looks blank: why we set it
-    df = conversion.read(None, rng(("Client", "Start"), ("Acme", when), ("Acme", REF)),
-                         {"convert": pd.DataFrame, "index": False, "err_to_str": True})
-    assert list(df.columns) == ["Client", "Start"] and df.iloc[1, 1] == "#REF!"
+    assert conversion.read(None, N_A, {}) is None  # without err_to_str an error looks blank
+    assert conversion.read(None, rng(("a", N_A)), {"convert": "raw"}) == (("a", N_A),)  # raw: untouched
+
+
+def test_the_edge_reads_com_values_as_xlwings_cleans_them() -> None:
+    """``_excel.com_cell`` gives every COM value the meaning xlwings' own Windows cleaning gives it."""
+    utc = dt.timezone.utc
+    samples = ["a", 1.5, 0.0, None, True, Decimal("12.50"), dt.datetime(2026, 11, 15, 9, 30),
+               dt.datetime(2026, 11, 15, 9, 30, tzinfo=utc), *WINDOWS["cell_errors"]]
+    for v in samples:
+        want = conversion.read(None, ((v,),), {"err_to_str": True})
+        got = _excel.com_cell(v)
+        if isinstance(got, ExcelError):
+            got = str(got)
+        assert got == want and type(got) is type(want), (v, got, want)
+    assert _excel.com_cell("") == "" and _excel.one("", "x") is None  # blank text reads as blank, as xlwings'
 
 
 # --------------------------------------------------------------------------
@@ -354,6 +369,17 @@ class Template:
 
     def __getitem__(self, name: str) -> tuple[tuple[Any, ...], ...]:
         return self.tables[name]
+
+    def handle(self) -> str:
+        """A PERSEATBOOK handle to the template's tables (Clients' own columns, Usage through PERSEATUSAGE),
+        as its Book cell holds one."""
+        t = self.tables
+        clients = tuple(r[: t["Clients"][0].index("End") + 1] for r in t["Clients"])
+        usage = excel("PERSEATUSAGE", t["Usage"])
+        book = excel("PERSEATBOOK", t["Settings"], t["Plans"], t["Tiers"], t["UserTypes"], clients, t["Roster"],
+                     t["Devices"], t["AddOns"], usage)
+        assert isinstance(book, str) and book.startswith("perseat · "), book
+        return book
 
     def invoice(self, client: str) -> Invoice:
         (inv,) = [i for i in self.run.invoices if i.client.name == client]
@@ -781,8 +807,10 @@ def test_no_argument_value_raises(spec: Any, tpl: Template) -> None:
     }
     if spec.name in ("TIERPRICE", "TIERCHARGE"):
         good["tiers"] = TIERS
-    if spec.name == "INVOICEPREVIEW":
+    if spec.name in ("INVOICEPREVIEW", "PERSEATBOOK"):
         good["devices"] = tpl["Devices"]
+    if spec.name == "CLIENTCHARGE":
+        good["book"] = tpl.handle()
     args = [good[a.name] for a in spec.args]
     ok = excel(spec.name, *args)
     assert not (isinstance(ok, str) and ok.startswith("#PERSEAT!")), ok
@@ -790,7 +818,8 @@ def test_no_argument_value_raises(spec: Any, tpl: Template) -> None:
         for junk in JUNK:
             got = excel(spec.name, *args[:i], junk, *args[i + 1:])
             assert isinstance(got, int | float | list) or (isinstance(got, str) and (
-                got.startswith("#PERSEAT! ") or spec.name == "RECOMMENDPLAN")), (spec.args[i].name, junk, got)
+                got.startswith("#PERSEAT! ") or spec.name == "RECOMMENDPLAN"
+                or (spec.name.startswith("PERSEAT") and got.startswith("perseat")))), (spec.args[i].name, junk, got)
             if isinstance(got, str):
                 assert len(got) <= 255 and "Traceback" not in got
 

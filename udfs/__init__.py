@@ -17,10 +17,23 @@ from perseat_addin.engine.measures import billable_users, usage_per_user
 from perseat_addin.engine.pricing import min_fee_topup, month_of, per_user_price, prorate, seat_charge, to_cents
 from perseat_addin.errors import ArgumentError
 from perseat_addin.excel import functions as fx
-from perseat_addin.model import DayCount, Plan, Tiering
+from perseat_addin.model import DayCount, Invoice, Plan, Tiering
 from perseat_addin.money import Rounding
 
-from ._excel import choice, count, date, excel_function, money, number, one, required_table, table, text
+from ._excel import (
+    PREFIX,
+    Upstream,
+    choice,
+    count,
+    date,
+    excel_function,
+    money,
+    number,
+    one,
+    required_table,
+    table,
+    text,
+)
 from ._spec import FUNCTIONS, SPECS, ArgSpec, FunctionSpec
 
 MODES = {"graduated": Tiering.GRADUATED, "volume": Tiering.VOLUME}
@@ -86,11 +99,30 @@ def MINFEETOPUP(charge: Any, plan: Any, plans: Any) -> Any:
     return money(min_fee_topup(_plan(plan, required_table(plans, "plans", "Plans"), priced=False), cents))
 
 
+def _handle(value: Any, name: str) -> str | None:
+    """The handle text when ``value`` is a PERSEATBOOK/PERSEATUSAGE cell, else None."""
+    if isinstance(value, str):
+        if value.startswith(PREFIX):
+            raise Upstream(value)
+        if fx.is_handle(value):
+            return value
+    return None
+
+
+def _unused(value: Any, name: str, why: str) -> None:
+    if one(value, name) is not None:
+        raise ArgumentError(f"{name}: leave it out {why}")
+
+
 @excel_function
 def BILLABLEUSERS(roster: Any, client: Any, as_of: Any, usertypes: Any = None) -> Any:
-    rows = required_table(roster, "roster", "Roster")
+    book = _handle(roster, "roster")
     name = text(client, "client")
     day = date(as_of, "as_of")
+    if book is not None:
+        _unused(usertypes, "usertypes", "with Book (it has the workbook's UserTypes)")
+        return fx.held_book(book, "roster").billable_users(name, day)
+    rows = required_table(roster, "roster", "Roster")
     return billable_users(fx.roster_book(rows, table(usertypes, "usertypes")), name, day)
 
 
@@ -106,15 +138,23 @@ def PRORATE(amount: Any, start: Any, end: Any, period_start: Any, day_count: Any
 
 
 @excel_function
-def USAGEPERUSER(usage: Any, roster: Any, client: Any, period_start: Any, measure: Any = None,
+def USAGEPERUSER(usage: Any, roster: Any, client: Any = None, period_start: Any = None, measure: Any = None,
                  usertypes: Any = None) -> Any:
+    book = _handle(usage, "usage")
+    if book is not None:  # USAGEPERUSER(Book, client, period_start, [measure])
+        name = text(roster, "client")
+        day = date(client, "period_start")
+        what = choice(period_start, "measure", MEASURES, "hours")
+        _unused(measure, "the fifth argument", "with Book: USAGEPERUSER(Book, client, period_start, [measure])")
+        _unused(usertypes, "usertypes", "with Book (it has the workbook's UserTypes)")
+        return float(fx.held_book(book, "usage").usage_per_user(name, month_of(day), what))
     usage_rows = required_table(usage, "usage", "Usage")
     roster_rows = required_table(roster, "roster", "Roster")
     name = text(client, "client")
     day = date(period_start, "period_start")
     what = choice(measure, "measure", MEASURES, "hours")
-    book = fx.roster_book(roster_rows, table(usertypes, "usertypes"), usage_rows)
-    return float(usage_per_user(book, name, month_of(day), what))
+    book_ = fx.roster_book(roster_rows, table(usertypes, "usertypes"), usage_rows)
+    return float(usage_per_user(book_, name, month_of(day), what))
 
 
 @excel_function
@@ -139,10 +179,32 @@ def RECOMMENDPLAN(hours_per_user: Any, plans: Any, tiers: Any = None, users: Any
     return recommend_plan(usable, hours, seats).name
 
 
+def _preview(inv: Invoice) -> list[list[Any]]:
+    rows: list[list[Any]] = [list(PREVIEW_HEADER)]
+    for k, ln in enumerate(inv.lines, start=1):
+        rows.append([k, ln.kind, ln.description, float(ln.quantity), float(ln.unit_price), money(ln.amount_cents)])
+    rows.append(["", "total", f"Total {inv.currency}", "", "", money(inv.total_cents)])
+    return rows
+
+
 @excel_function
-def INVOICEPREVIEW(client: Any, settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: Any, roster: Any,
-                   devices: Any = None, addons: Any = None, usage: Any = None) -> Any:
+def INVOICEPREVIEW(client: Any, settings: Any, plans: Any = None, tiers: Any = None, usertypes: Any = None,
+                   clients: Any = None, roster: Any = None, devices: Any = None, addons: Any = None,
+                   usage: Any = None) -> Any:
     name = text(client, "client")
+    book = _handle(settings, "settings")
+    if book is not None:  # INVOICEPREVIEW(client, Book)
+        for arg, label in ((plans, "plans"), (tiers, "tiers"), (usertypes, "usertypes"), (clients, "clients"),
+                           (roster, "roster"), (devices, "devices"), (addons, "addons"), (usage, "usage")):
+            if table(arg, label) is not None:
+                raise ArgumentError(f"{label}: leave the tables out with Book (it holds the whole workbook)")
+        priced = fx.held_book(book, "settings")
+        inv = priced.invoice(name)
+        if inv is None:
+            run = priced.run
+            reason = next((r for c, r in run.skipped if c.lower() == name.lower()), "nothing to bill")
+            raise ArgumentError(f'no invoice for "{name}" in {run.period.label()}: {reason}')
+        return _preview(inv)
     tables = {
         "Settings": required_table(settings, "settings", "Settings"),
         "Plans": required_table(plans, "plans", "Plans"),
@@ -154,14 +216,59 @@ def INVOICEPREVIEW(client: Any, settings: Any, plans: Any, tiers: Any, usertypes
         "AddOns": table(addons, "addons"),
         "Usage": table(usage, "usage"),
     }
-    inv = fx.invoice_for(fx.workbook_book(tables), name)
-    rows: list[list[Any]] = [list(PREVIEW_HEADER)]
-    for k, ln in enumerate(inv.lines, start=1):
-        rows.append([k, ln.kind, ln.description, float(ln.quantity), float(ln.unit_price), money(ln.amount_cents)])
-    rows.append(["", "total", f"Total {inv.currency}", "", "", money(inv.total_cents)])
-    return rows
+    return _preview(fx.invoice_for(fx.workbook_book(tables), name))
 
 
-__all__ = ["BILLABLEUSERS", "BILLEDSEATS", "FUNCTIONS", "INVOICEPREVIEW", "MINFEETOPUP", "PRORATE", "RECOMMENDPLAN",
-           "RECOMMENDPRICE", "SEATCHARGE", "SPECS", "TIERCHARGE", "TIERPRICE", "USAGEPERUSER", "ArgSpec",
-           "FunctionSpec"]
+@excel_function
+def PERSEATUSAGE(usage: Any) -> Any:
+    return fx.usage_handle(required_table(usage, "usage", "Usage"))
+
+
+@excel_function
+def PERSEATBOOK(settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: Any, roster: Any,
+                devices: Any = None, addons: Any = None, usage: Any = None) -> Any:
+    held = _handle(usage, "usage")
+    tables = {
+        "Settings": required_table(settings, "settings", "Settings"),
+        "Plans": required_table(plans, "plans", "Plans"),
+        "Tiers": table(tiers, "tiers"),
+        "UserTypes": table(usertypes, "usertypes"),
+        "Clients": required_table(clients, "clients", "Clients"),
+        "Roster": required_table(roster, "roster", "Roster"),
+        "Devices": table(devices, "devices"),
+        "AddOns": table(addons, "addons"),
+    }
+    return fx.priced_book(tables, held if held is not None else table(usage, "usage"))
+
+
+@excel_function
+def CLIENTCHARGE(book: Any, client: Any) -> Any:
+    handle = _handle(book, "book")
+    if handle is None:
+        if one(book, "book") is None:
+            raise ArgumentError("book is blank: give the PERSEATBOOK cell, e.g. Book")
+        raise ArgumentError("book: give the PERSEATBOOK cell, e.g. Book")
+    inv = fx.held_book(handle).invoice(text(client, "client"))
+    return 0.0 if inv is None else money(inv.total_cents)
+
+
+__all__ = [
+    "BILLABLEUSERS",
+    "BILLEDSEATS",
+    "CLIENTCHARGE",
+    "FUNCTIONS",
+    "INVOICEPREVIEW",
+    "MINFEETOPUP",
+    "PERSEATBOOK",
+    "PERSEATUSAGE",
+    "PRORATE",
+    "RECOMMENDPLAN",
+    "RECOMMENDPRICE",
+    "SEATCHARGE",
+    "SPECS",
+    "TIERCHARGE",
+    "TIERPRICE",
+    "USAGEPERUSER",
+    "ArgSpec",
+    "FunctionSpec",
+]

@@ -1,11 +1,14 @@
 """The edge between Excel and the engine: what Excel passes becomes domain values, and answers become cells.
 
-Excel (through xlwings, with the options of ``_spec``) hands over floats for
-whole numbers, ``None`` for blank or omitted cells, datetimes (or date serial
-numbers from formulas such as ``DATE()``), text, error values as text
-(``"#N/A"``) and tables as DataFrames with their headers. Everything wrong
-with an argument becomes a short ``#PERSEAT! …`` text in the cell, never a
-traceback.
+Excel hands every argument over as COM values, which xlwings passes on
+untouched (the ``raw`` conversion of ``_spec``): floats for numbers, ``None``
+for blank or omitted cells, COM times (datetimes) for dates, date serial
+numbers from formulas such as ``DATE()``, text, Excel errors as integer codes,
+and ranges as tuples of row tuples, header row first. This module reads them
+itself, a table column by column without touching each cell in Python (xlwings'
+own cleaning visits every cell: seconds for a 100,000-row Roster). Everything
+wrong with an argument becomes a short ``#PERSEAT! …`` text in the cell, never
+a traceback.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from typing import Any, TypeVar
 import pandas as pd
 import xlwings as xw
 
-from perseat_addin.cells import cell_text, is_excel_error, to_date
+from perseat_addin.cells import ExcelError, cell_text, is_excel_error, to_date
 from perseat_addin.errors import ArgumentError, InputProblems, PerseatError, Problem
+from perseat_addin.excel.functions import Grid
 from perseat_addin.money import to_decimal
 
 from ._spec import SPECS, FunctionSpec
@@ -72,6 +76,35 @@ def problems_text(problems: Iterable[Problem]) -> str:
 
 
 # --------------------------------------------------------------------------
+# COM values
+
+XL_ERRORS = {2000: "#NULL!", 2007: "#DIV/0!", 2015: "#VALUE!", 2023: "#REF!", 2029: "#NAME?", 2036: "#NUM!",
+             2042: "#N/A", 2043: "#GETTING_DATA", 2045: "#SPILL!", 2046: "#CONNECT!", 2047: "#BLOCKED!",
+             2048: "#UNKNOWN!", 2049: "#FIELD!", 2050: "#CALC!", 2051: "#BUSY!"}
+"""Excel's CVErr numbers (xlErrNA = 2042, ...) and the error each shows."""
+
+COM_ERROR_BASE = -2146828288
+"""0x800A0000 as a signed HRESULT: COM hands an error cell over as this plus its CVErr number."""
+
+
+def com_cell(value: Any) -> Any:
+    """One COM value as a plain cell: an error code → :class:`ExcelError`, a COM time → a naive datetime
+    (its wall-clock fields, as xlwings reads it), NaN → None; anything else as it is."""
+    kind = type(value)
+    if kind is float:
+        return None if value != value else value
+    if kind is int:
+        code = value - COM_ERROR_BASE
+        if 0 <= code < 0x10000:
+            return ExcelError(XL_ERRORS.get(code, "#N/A"))
+        return float(value)
+    if isinstance(value, dt.datetime) and (kind is not dt.datetime or value.tzinfo is not None):
+        return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                           value.microsecond)
+    return value
+
+
+# --------------------------------------------------------------------------
 # Arguments
 
 
@@ -97,6 +130,10 @@ def one(value: Any, name: str) -> Any:
             raise Upstream(value)
         if not value.strip():
             return None
+    else:
+        value = com_cell(value)
+    if isinstance(value, ExcelError):
+        raise ArgumentError(f"{name} is the Excel error {value}")
     if is_excel_error(value):
         raise ArgumentError(f"{name} is the Excel error {str(value).strip().upper()}")
     if isinstance(value, float) and math.isnan(value):
@@ -178,30 +215,29 @@ def choice(value: Any, name: str, options: Mapping[str, T], default: T) -> T:
         raise ArgumentError(f"{name} {_shown(v)} is not one of: {', '.join(options)}") from None
 
 
-def table(value: Any, name: str) -> list[list[Any]] | None:
-    """A range with its header row as a 2-D list (None when blank); cells as the loader expects them."""
-    if value is None:
-        return None
-    if isinstance(value, pd.DataFrame):
+def table(value: Any, name: str) -> Grid | None:
+    """A range with its header row (None when blank), read column by column."""
+    if value is None or isinstance(value, Grid):
+        return value
+    if isinstance(value, pd.DataFrame):  # a caller using xlwings' DataFrame conversion
         header = [None if isinstance(h, float) and math.isnan(h) else h for h in value.columns]
         body = value.astype(object).where(value.notna(), None).to_numpy().tolist()
-        rows: list[list[Any]] = [header, *body]
-    elif isinstance(value, list | tuple):  # a 2-D list; a flat one is a single row
-        flat = bool(value) and not isinstance(value[0], list | tuple)
-        rows = [list(value)] if flat else [list(r) for r in value]
+        rows: Any = [header, *body]
+    elif isinstance(value, list | tuple):  # a 2-D range; a flat one is a single row
+        rows = (tuple(value),) if value and not isinstance(value[0], list | tuple) else value
     else:
         if one(value, name) is None:
             return None
         raise ArgumentError(f"{name} must be a table with its header row, e.g. {name.capitalize()}[#All]")
-    rows = [[None if (isinstance(c, str) and not c.strip()) or c is pd.NaT else c for c in r] for r in rows]
-    if all(c is None for r in rows for c in r):
+    grid = Grid.of(rows, com_cell)
+    if grid.blank:
         return None
-    if not any(isinstance(h, str) for h in rows[0]):  # numbers or dates where the headers belong
+    if not any(isinstance(h, str) and h.strip() for h in grid.headers):  # numbers or dates where headers belong
         raise ArgumentError(f"{name} must be a table with its header row, e.g. {name.capitalize()}[#All]")
-    return rows
+    return grid
 
 
-def required_table(value: Any, name: str, title: str) -> list[list[Any]]:
+def required_table(value: Any, name: str, title: str) -> Grid:
     rows = table(value, name)
     if rows is None:
         raise ArgumentError(f"{name} is blank: give the {title} table with its header row, e.g. {title}[#All]")

@@ -18,19 +18,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 CATEGORY = "Per-Seat Billing"
 """Function Wizard category of every function."""
 
-# xlwings argument options (xlwings 0.37, conversion/standard.py and pandas_conv.py).
-# err_to_str: an Excel error value (#N/A, #REF!, ...) arrives as its text instead of None,
-# so a broken cell is reported, never mistaken for a blank one.
-CELL: Mapping[str, Any] = {"err_to_str": True}
-"""One cell or value: number, text, date (a datetime) or blank (None)."""
+# xlwings argument options. Every argument is taken "raw": exactly the COM value Excel passes (a number, text,
+# None, a COM time, an error code, or a range as tuples of row tuples), read by ``_excel`` itself. xlwings'
+# value cleaning would visit every cell of a range in Python on every call, and its DataFrame conversion
+# costs milliseconds even for a five-row Plans table.
+RAW: Mapping[str, Any] = {"convert": "raw"}
 
-TABLE: Mapping[str, Any] = {"convert": pd.DataFrame, "index": False, "header": 1, "err_to_str": True}
-"""A table passed with its header row (e.g. ``Roster[#All]``): a DataFrame whose columns are the headers."""
+CELL: Mapping[str, Any] = RAW
+"""One cell or value: number, text, date, blank (None) or an error code."""
+
+TABLE: Mapping[str, Any] = RAW
+"""A table passed with its header row (e.g. ``Roster[#All]``): a tuple of row tuples, header first."""
 
 SPILL: Mapping[str, Any] = {}
 """A 2-D list result: dynamic-array Excel spills it natively (no legacy ``expand``, which rewrites the formula)."""
@@ -70,8 +71,10 @@ TIERS_TABLE = ArgSpec("tiers", "Two columns with a header row: UpTo (users; blan
                       "(per user per month).", convert=dict(TABLE))
 MODE = ArgSpec("mode", "graduated (each user at their own tier's rate; the default) or volume (every user at "
                "the rate of the tier reached).", optional=True)
-ROSTER = _table("roster", "Roster")
-USERTYPES = _table("usertypes", "UserTypes", " Blank = the template's default types.", optional=True)
+ROSTER = ArgSpec("roster", "The Roster table with its header row, e.g. Roster[#All]; or the workbook handle "
+                 "Book (a PERSEATBOOK cell).", convert=dict(TABLE))
+USERTYPES = _table("usertypes", "UserTypes", " Blank = the template's default types (or Book's).", optional=True)
+BOOK_HELP = "Book: the workbook handle from PERSEATBOOK (a cell such as Book), which prices the workbook once."
 HOURS = ArgSpec("hours_per_user", "Support hours per user per month, e.g. from USAGEPERUSER.")
 
 
@@ -134,11 +137,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "USAGEPERUSER",
         "Support hours (or tickets) per billable user for a client's month: the month's Usage total ÷ the "
-        "client's average daily billable users.",
-        (_table("usage", "Usage"),
-         ROSTER,
-         ArgSpec("client", "Client name as written in the Roster and Usage tables."),
-         ArgSpec("period_start", "Any date in the month, e.g. its first day."),
+        "client's average daily billable users. With Book: USAGEPERUSER(Book, client, period_start, [measure]).",
+        (ArgSpec("usage", "The Usage table with its header row, e.g. Usage[#All]; or Book, the workbook handle "
+                 "from PERSEATBOOK (then the next arguments are client, period_start, measure).",
+                 convert=dict(TABLE)),
+         ArgSpec("roster", "The Roster table with its header row, e.g. Roster[#All] (with Book: the client).",
+                 convert=dict(TABLE)),
+         ArgSpec("client", "Client name as written in the Roster and Usage tables (with Book: period_start).",
+                 optional=True),
+         ArgSpec("period_start", "Any date in the month, e.g. its first day (with Book: the measure).",
+                 optional=True),
          ArgSpec("measure", "hours (the default) or tickets.", optional=True),
          USERTYPES),
         call_in_wizard=False,
@@ -167,19 +175,51 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "INVOICEPREVIEW",
         "Spills the invoice lines that Generate invoices would produce for a client this BillingPeriod, "
-        "then a Total row.",
+        "then a Total row. With Book: INVOICEPREVIEW(client, Book).",
         (ArgSpec("client", "Client name from the Clients table."),
-         _table("settings", "Settings"),
-         PLANS,
-         _table("tiers", "Tiers", " Blank if no plan is tiered."),
-         _table("usertypes", "UserTypes", " Blank = the template's default types."),
-         _table("clients", "Clients"),
-         ROSTER,
+         ArgSpec("settings", "The Settings table with its header row, e.g. Settings[#All]; or Book, the "
+                 "workbook handle from PERSEATBOOK (then leave the other tables out).", convert=dict(TABLE)),
+         _table("plans", "Plans", optional=True),
+         _table("tiers", "Tiers", " Blank if no plan is tiered.", optional=True),
+         _table("usertypes", "UserTypes", " Blank = the template's default types.", optional=True),
+         _table("clients", "Clients", optional=True),
+         _table("roster", "Roster", optional=True),
          _table("devices", "Devices", optional=True),
          _table("addons", "AddOns", optional=True),
          _table("usage", "Usage", " Needed for overage charges.", optional=True)),
         call_in_wizard=False,
         ret=dict(SPILL),
+    ),
+    FunctionSpec(
+        "PERSEATUSAGE",
+        "A short text handle to the Usage table, read once: give it to PERSEATBOOK as usage, so editing the "
+        "Roster does not pass Usage to Python again.",
+        (_table("usage", "Usage"),),
+        call_in_wizard=False,
+    ),
+    FunctionSpec(
+        "PERSEATBOOK",
+        "A short text handle to the whole workbook, read and priced once per recalculation; the per-client "
+        "functions take it in place of their tables.",
+        (_table("settings", "Settings"),
+         PLANS,
+         _table("tiers", "Tiers", " Blank if no plan is tiered."),
+         _table("usertypes", "UserTypes", " Blank = the template's default types."),
+         _table("clients", "Clients", " Only its own columns, e.g. Clients[[#All],[Client]:[End]] (not the "
+                "columns that use Book)."),
+         _table("roster", "Roster"),
+         _table("devices", "Devices", optional=True),
+         _table("addons", "AddOns", optional=True),
+         ArgSpec("usage", "The Usage table with its header row (e.g. Usage[#All]), or a PERSEATUSAGE cell "
+                 "(e.g. UsageBook). Needed for overage charges.", optional=True, convert=dict(TABLE))),
+        call_in_wizard=False,
+    ),
+    FunctionSpec(
+        "CLIENTCHARGE",
+        "The total of the client's invoice for BillingPeriod: exactly what Generate invoices will bill, "
+        "proration, minimums, discount and tax included (0 if none).",
+        (ArgSpec("book", BOOK_HELP),
+         ArgSpec("client", "Client name from the Clients table.")),
     ),
 )
 

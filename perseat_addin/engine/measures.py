@@ -32,20 +32,37 @@ def average_users(book: Book, client: str, period: Period) -> Fraction:
     return Fraction(0) if users is None else Fraction(int(users.sum()), period.days)
 
 
-def usage_per_user(book: Book, client: str, period: Period, measure: str = "hours") -> Decimal:
-    """Hours or tickets logged for ``client`` in ``period`` ÷ its average daily billable users."""
+def usage_totals(book: Book, period: Period, measure: str = "hours") -> dict[str, Fraction]:
+    """Hours or tickets logged in ``period`` per client (lower-case, trimmed name), every row counted."""
     if measure not in ("hours", "tickets"):
         raise ArgumentError(f'measure "{measure}" is not hours or tickets')
-    avg = average_users(book, client, period)
+    u = book.usage
+    if u.empty:
+        return {}
+    first = day_number(period.first)
+    mine = ((u["date"] >= first) & (u["date"] < first + period.days)).to_numpy()
+    if not mine.any():
+        return {}
+    keys = u["client"][mine].str.strip().str.lower()
+    if measure == "hours":
+        sums = u["hours_centi"][mine].groupby(keys.to_numpy(), sort=False).sum()
+        return {str(k): Fraction(int(v), 100) for k, v in sums.items()}
+    sums = u["tickets"][mine].groupby(keys.to_numpy(), sort=False).sum()
+    return {str(k): Fraction(Decimal(repr(float(v)))) for k, v in sums.items()}
+
+
+def per_user(total: Fraction, users: np.ndarray[Any, np.dtype[np.int64]] | None, period: Period,
+             client: str) -> Decimal:
+    """``total`` ÷ the average of ``users`` (a client's billable users on each day of ``period``)."""
+    avg = Fraction(0) if users is None else Fraction(int(users.sum()), period.days)
     if avg == 0:
         raise ArgumentError(f'client "{client.strip()}" has no billable users in {period.label()}')
-    u = book.usage
-    first = day_number(period.first)
-    mine = (u["client"].str.strip().str.lower() == client.strip().lower()) \
-        & (u["date"] >= first) & (u["date"] < first + period.days)
-    if measure == "hours":
-        total = Fraction(int(u.loc[mine, "hours_centi"].sum()), 100)
-    else:
-        total = Fraction(Decimal(repr(float(u.loc[mine, "tickets"].sum()))))
     ratio = total / avg
     return Decimal(ratio.numerator) / Decimal(ratio.denominator)
+
+
+def usage_per_user(book: Book, client: str, period: Period, measure: str = "hours") -> Decimal:
+    """Hours or tickets logged for ``client`` in ``period`` ÷ its average daily billable users."""
+    totals = usage_totals(book, period, measure)
+    users = _client_days(book, client, period)
+    return per_user(totals.get(client.strip().lower(), Fraction(0)), users, period, client)

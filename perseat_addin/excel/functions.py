@@ -14,24 +14,34 @@ Plans) loads just those tables; problems name the range's own rows and columns.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import pickle
+import re
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
+from itertools import chain, count
 from typing import Any, TypeVar
 
 import pandas as pd
 
+from perseat_addin.cells import ExcelError
 from perseat_addin.engine.advice import _num
+from perseat_addin.engine.daily import daily_users
 from perseat_addin.engine.invoicing import Run, invoice_run
+from perseat_addin.engine.measures import per_user, usage_totals
+from perseat_addin.engine.pricing import month_of
 from perseat_addin.errors import ArgumentError, InputProblems, Problem
 from perseat_addin.model import Book, Client, Invoice, Period, Plan, Settings, Tiering
 from perseat_addin.money import ZERO_MICROS, to_micros
-from perseat_addin.tables import MemoryTables, RawTable, header_key
+from perseat_addin.tables import RawTable, header_key
 from perseat_addin.workbook import load as loader
 from perseat_addin.workbook.load import load_source
+from perseat_addin.workbook.schema import Table
 
 Rows = Sequence[Sequence[Any]]
 """A range as Excel hands it over: a header row, then data rows."""
@@ -42,24 +52,118 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------
 # Tables from ranges
 
+PLAIN_CELLS = frozenset({float, str, type(None), bool, dt.datetime, dt.date, Decimal})
+"""Cell types a range holds as they are; any other (an error code, a COM time) goes through the edge's
+cleaning, one cell at a time, in the columns that hold one."""
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A range with its header row, by row and by column, its Excel error cells noted (and read as blank).
+
+    ``key`` identifies the content: equal ranges passed again find what was loaded from them.
+    """
+
+    headers: tuple[Any, ...]
+    rows: Sequence[Sequence[Any]]
+    columns: Sequence[Sequence[Any]]
+    errors: Mapping[tuple[int, int], ExcelError]
+    key: Any
+
+    @classmethod
+    def of(cls, values: Grid | Rows, clean: Callable[[Any], Any] | None = None) -> Grid:
+        """From a 2-D range (header first); ``clean`` turns a cell of an unusual type into a plain value or
+        an :class:`ExcelError` (and is called only for such cells)."""
+        if isinstance(values, Grid):
+            return values
+        rows: Sequence[Sequence[Any]] = values if isinstance(values, tuple) else tuple(values)
+        if not rows:
+            return cls((), (), (), {}, ("grid", 0))
+        width = len(rows[0])
+        data = rows[1:]
+        if not all(isinstance(r, tuple) for r in data) or set(map(len, data)) - {width}:
+            data = tuple((*r[:width], *[None] * (width - len(r))) for r in map(tuple, data))
+        flat = list(chain.from_iterable(data))
+        columns = [flat[j::width] for j in range(width)] if width else []
+        errors: dict[tuple[int, int], ExcelError] = {}
+        changed: set[int] = set()
+        kinds = [frozenset(map(type, col)) for col in columns]
+        key = _content_key(rows, kinds)
+        for j, col in enumerate(columns):
+            odd = kinds[j] - PLAIN_CELLS
+            if not odd:
+                continue
+            for i, v in enumerate(col):
+                if type(v) in odd:
+                    c = clean(v) if clean is not None else v
+                    if isinstance(c, ExcelError):
+                        errors[(i, j)] = c
+                        c = None
+                    elif isinstance(c, float) and c != c:
+                        c = None
+                    col[i] = c
+                    changed.add(i)
+        if changed:
+            fixed = list(data)
+            for i in changed:
+                fixed[i] = tuple(col[i] for col in columns)
+            data = tuple(fixed)
+        return cls(tuple(rows[0]), data, columns, errors, key)
+
+    @property
+    def blank(self) -> bool:
+        """Every cell, header included, is empty."""
+        return all(_blank_cell(h) for h in self.headers) and all(
+            all(_blank_cell(v) for v in col) for col in self.columns)
+
+    def raw(self, name: str) -> RawTable:
+        """The range as the workbook loader reads a table (row 1 = the header)."""
+        headers = tuple("" if h is None else str(h).strip() for h in self.headers)
+        return RawTable(name, name, headers, self.rows, errors=dict(self.errors), columns=self.columns)
+
+
+def _blank_cell(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _content_key(rows: Sequence[Sequence[Any]], kinds: Sequence[frozenset[type]]) -> Any:
+    """A key for a range's exact cells: its shape, its hash and each column's cell types (TRUE and 1 hash
+    alike), or a digest of its pickle when a cell cannot be hashed."""
+    try:
+        return ("grid", len(rows), len(rows[0]), hash(rows), tuple(kinds))
+    except TypeError:
+        pass
+    try:
+        data = pickle.dumps([list(r) for r in rows], protocol=5)
+    except Exception:  # a cell pickle cannot take: such a range is simply not remembered
+        return object()
+    return ("pickle", hashlib.blake2b(data, digest_size=32).digest())
+
+
+GridLike = Grid | Rows
+
+
+def as_grid(values: GridLike | None) -> Grid | None:
+    return None if values is None else Grid.of(values)
+
 
 class RangeSource:
-    """SPEC §3 tables given as 2-D ranges (name → rows), each read once however often it is asked for."""
+    """SPEC §3 tables given as ranges (name → Grid, rows or a RawTable), each read once however often it is
+    asked for."""
 
-    def __init__(self, tables: Mapping[str, Rows | None]):
-        given = {name: rows for name, rows in tables.items() if rows is not None}
-        memory = MemoryTables(given)
+    def __init__(self, tables: Mapping[str, GridLike | RawTable | None]):
         self._raw: dict[str, RawTable] = {}
-        for name in given:
-            raw = memory.table(name)
-            if raw is not None:
-                self._raw[name.lower()] = raw
+        for name, value in tables.items():
+            if value is None:
+                continue
+            raw = value if isinstance(value, RawTable) else Grid.of(value).raw(name)
+            self._raw[name.lower()] = raw
 
     def table(self, name: str) -> RawTable | None:
         return self._raw.get(name.lower())
 
 
-def load_ranges(tables: Mapping[str, Rows | None]) -> Book:
+def load_ranges(tables: Mapping[str, GridLike | RawTable | None]) -> Book:
     """Validate ranges into a Book like a workbook file; raises :class:`InputProblems`."""
     return load_source(RangeSource(tables), name="<ranges>")
 
@@ -128,19 +232,16 @@ _plans_cache = _Cache(32)
 _book_cache = _Cache(4)
 
 
-def _key(*tables: Rows | None) -> tuple[Any, ...]:
-    """A digest of the tables' exact cells (type included): small to keep, safe to compare."""
-    try:
-        data = pickle.dumps([None if t is None else [list(r) for r in t] for t in tables], protocol=5)
-    except Exception:  # a cell pickle cannot take: such tables are simply not remembered
-        return (object(),)
-    return (hashlib.blake2b(data, digest_size=32).digest(),)
+def _key(*tables: GridLike | None) -> tuple[Any, ...]:
+    """The content keys of ``tables`` (None for an omitted one)."""
+    return tuple(None if t is None else Grid.of(t).key for t in tables)
 
 
 def clear_caches() -> None:
-    """Forget every loaded table (tests; memory)."""
+    """Forget every loaded table and workbook handle (tests; memory)."""
     _plans_cache.clear()
     _book_cache.clear()
+    HANDLES.clear()
 
 
 @dataclass(frozen=True)
@@ -165,26 +266,27 @@ class PlanList:
         return plan
 
 
-def load_plans(plans: Rows, tiers: Rows | None = None) -> PlanList:
-    """Plans (and Tiers) validated as in a workbook.
+def load_plans(plans: GridLike, tiers: GridLike | None = None) -> PlanList:
+    """Plans (and Tiers) validated as in a workbook, remembered by content.
 
     Without ``tiers`` the flat plans still answer; a volume or graduated plan
     is then in ``without_tiers`` (asking for it says the Tiers table is needed).
     """
+    plans_g, tiers_g = Grid.of(plans), as_grid(tiers)
 
     def make() -> PlanList:
         found: list[Problem] = []
         keep = _checked(found)
-        source = RangeSource({"Plans": plans, "Tiers": tiers})
+        source = RangeSource({"Plans": plans_g, "Tiers": tiers_g})
         plans_t = keep(loader.read_table(source, "Plans"))
         tiers_t = keep(loader.read_table(source, "Tiers"))
-        listed = keep(loader.load_plans(plans_t, tiers_t, need_tiers=tiers is not None))
+        listed = keep(loader.load_plans(plans_t, tiers_t, need_tiers=tiers_g is not None))
         _raise_errors(found)
-        without = frozenset(k for k, p in listed.items() if p.tiering is not Tiering.FLAT) if tiers is None \
+        without = frozenset(k for k, p in listed.items() if p.tiering is not Tiering.FLAT) if tiers_g is None \
             else frozenset()
         return PlanList(listed, without)
 
-    return _plans_cache.get(("plans", *_key(plans, tiers)), make)
+    return _plans_cache.get(("plans", *_key(plans_g, tiers_g)), make)
 
 
 def flat_plan(rate: Decimal) -> Plan:
@@ -197,22 +299,20 @@ def flat_plan(rate: Decimal) -> Plan:
 _TIERS_PLAN = "Tiers"
 
 
-def tier_plan(tiers: Rows, mode: Tiering) -> Plan:
+def tier_plan(tiers: GridLike, mode: Tiering) -> Plan:
     """A plan made of one list of tiers (UpTo, Rate) priced ``mode`` (volume or graduated)."""
     if mode is Tiering.FLAT:
         raise ArgumentError("mode must be graduated or volume")
-    rows = [list(r) for r in tiers]
-    if not rows:
-        raise ArgumentError("tiers is empty: give the UpTo and Rate columns with their header row")
-    if any(header_key(h) == "plan" for h in rows[0] if h is not None):
-        raise ArgumentError("tiers: give only the UpTo and Rate columns of one plan (no Plan column)")
-    if not any(any(v not in (None, "") for v in r) for r in rows[1:]):
-        raise ArgumentError("tiers has no rows: one tier per row, UpTo blank on the last")
-    width = len(rows[0])
-    table = [[*r[:width], *[None] * (width - len(r)), "Plan" if i == 0 else _TIERS_PLAN]
-             for i, r in enumerate(rows)]
+    g = Grid.of(tiers)
 
     def make() -> Plan:
+        if not g.headers:
+            raise ArgumentError("tiers is empty: give the UpTo and Rate columns with their header row")
+        if any(header_key(h) == "plan" for h in g.headers if h is not None):
+            raise ArgumentError("tiers: give only the UpTo and Rate columns of one plan (no Plan column)")
+        if not any(any(v not in (None, "") for v in r) for r in g.rows):
+            raise ArgumentError("tiers has no rows: one tier per row, UpTo blank on the last")
+        table = [[*g.headers, "Plan"], *([*r, _TIERS_PLAN] for r in g.rows)]
         one_plan = [["Plan", "Rate", "Tiering"], [_TIERS_PLAN, 0, mode.value]]
         found: list[Problem] = []
         keep = _checked(found)
@@ -226,17 +326,18 @@ def tier_plan(tiers: Rows, mode: Tiering) -> Plan:
                                         p.fix, p.severity) for p in own or errors)
         return plans[_TIERS_PLAN.lower()]
 
-    return _plans_cache.get(("tiers", mode, *_key(table)), make)
+    return _plans_cache.get(("tiers", mode, g.key), make)
 
 
-def roster_book(roster: Rows, usertypes: Rows | None = None, usage: Rows | None = None) -> Book:
+def roster_book(roster: GridLike, usertypes: GridLike | None = None, usage: GridLike | None = None) -> Book:
     """Roster (with UserTypes and Usage) validated as in a workbook: every client and plan it names is in
     scope, unpriced (the measures count users and hours, not money)."""
+    grids = (Grid.of(roster), as_grid(usertypes), as_grid(usage))
 
     def make() -> Book:
         found: list[Problem] = []
         keep = _checked(found)
-        source = RangeSource({"Roster": roster, "UserTypes": usertypes, "Usage": usage})
+        source = RangeSource({"Roster": grids[0], "UserTypes": grids[1], "Usage": grids[2]})
         roster_t = keep(loader.read_table(source, "Roster"))
         types = keep(loader.load_user_types(keep(loader.read_table(source, "UserTypes"))))
         users = keep(loader.load_roster(roster_t, None, None, types))
@@ -248,26 +349,183 @@ def roster_book(roster: Rows, usertypes: Rows | None = None, usage: Rows | None 
         return Book("<ranges>", _MEASURE_SETTINGS, plans, types, clients, users, loader.load_devices(None, None)[0],
                     [], hours, pd.DataFrame(), [p for p in found if p.severity == "warning"])
 
-    return _book_cache.get(("roster", *_key(roster, usertypes, usage)), make)
+    return _book_cache.get(("roster", *_key(*grids)), make)
 
 
-def workbook_book(tables: Mapping[str, Rows | None]) -> Book:
+def workbook_book(tables: Mapping[str, GridLike | None]) -> Book:
     """Every table of a workbook, given as ranges, validated by the workbook loader."""
     names = sorted(tables)
-    return _book_cache.get(("book", tuple(names), *_key(*(tables[n] for n in names))),
-                           lambda: load_ranges(tables))
+    grids = {n: as_grid(tables[n]) for n in names}
+    return _book_cache.get(("book", tuple(names), *_key(*grids.values())), lambda: load_ranges(grids))
 
 
 # --------------------------------------------------------------------------
-# Prices
+# Workbook handles (PERSEATBOOK, PERSEATUSAGE): parse once, answer each row from memory
+
+HANDLE_RE = re.compile(r"#(?P<id>[0-9a-f]{6}-[0-9]+)\s*$")
+"""The id at the end of a handle's text: this process's nonce, then a sequence number."""
 
 
-# --------------------------------------------------------------------------
-# Seats and usage
+@dataclass
+class UsageTable:
+    """A validated Usage table, held for :func:`priced_book` (PERSEATUSAGE)."""
+
+    table: Table
+    rows: int
 
 
-# --------------------------------------------------------------------------
-# Pricing advice
+class Priced:
+    """A workbook loaded and priced once, with what the per-client functions ask for, computed on demand."""
+
+    def __init__(self, book: Book):
+        self.book = book
+        self._run: Run | None = None
+        self._days: dict[Period, dict[str, Any]] = {}
+        self._usage: dict[tuple[Period, str], dict[str, Fraction]] = {}
+        self._invoices: dict[str, Invoice] | None = None
+
+    @property
+    def run(self) -> Run:
+        if self._run is None:
+            self._run = invoice_run(self.book)
+        return self._run
+
+    def days(self, period: Period) -> Mapping[str, Any]:
+        """Billable users of every client on each day of ``period``."""
+        found = self._days.get(period)
+        if found is None:
+            found = self._days[period] = daily_users(self.book, period)
+        return found
+
+    def billable_users(self, client: str, day: dt.date) -> int:
+        users = self.days(month_of(day)).get(client.strip().lower())
+        return 0 if users is None else int(users[day.day - 1])
+
+    def usage_per_user(self, client: str, period: Period, measure: str) -> Decimal:
+        totals = self._usage.get((period, measure))
+        if totals is None:
+            totals = self._usage[(period, measure)] = usage_totals(self.book, period, measure)
+        key = client.strip().lower()
+        return per_user(totals.get(key, Fraction(0)), self.days(period).get(key), period, client)
+
+    def invoice(self, client: str) -> Invoice | None:
+        """``client``'s invoice for the BillingPeriod (None when it gets none); ArgumentError for an unknown
+        client."""
+        if self._invoices is None:
+            self._invoices = {inv.client.name.lower(): inv for inv in self.run.invoices}
+            self._clients = {c.name.lower() for c in self.book.clients}
+        key = client.strip().lower()
+        if key not in self._clients:
+            raise ArgumentError(f'client "{client.strip()}" not in Clients')
+        return self._invoices.get(key)
+
+
+class Handles:
+    """The workbooks and Usage tables behind handle texts: at most ``size`` of each, the oldest forgotten.
+
+    A handle's id is unique to this Python process (a random nonce and a counter), so a handle from before a
+    restart, or one forgotten, is never mistaken for another workbook: it asks for a recalculation instead.
+    """
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self.nonce = secrets.token_hex(3)
+        self._seq = count(1)
+        self._by_key: OrderedDict[Any, str] = OrderedDict()
+        self._items: dict[str, Priced | UsageTable] = {}
+
+    def clear(self) -> None:
+        self._by_key.clear()
+        self._items.clear()
+
+    def get_or_add(self, key: Any, make: Callable[[], Priced | UsageTable]) -> tuple[str, Priced | UsageTable]:
+        """The id and item for content ``key`` (made once)."""
+        hid = self._by_key.get(key)
+        if hid is not None and hid in self._items:
+            self._by_key.move_to_end(key)
+            return hid, self._items[hid]
+        item = make()
+        hid = f"{self.nonce}-{next(self._seq)}"
+        self._by_key[key] = hid
+        self._items[hid] = item
+        kinds = type(item)
+        same = [k for k, h in self._by_key.items() if isinstance(self._items.get(h), kinds)]
+        for k in same[: max(len(same) - self.size, 0)]:
+            self._items.pop(self._by_key.pop(k), None)
+        return hid, item
+
+    def find(self, text: str, what: str) -> Priced | UsageTable:
+        """The item behind a handle's text; ArgumentError in words when it is not held."""
+        m = HANDLE_RE.search(text)
+        if m is None:
+            raise ArgumentError(f"{what}: {text.strip()[:40]!r} is not a handle from PERSEATBOOK or PERSEATUSAGE")
+        item = self._items.get(m.group("id"))
+        if item is None:
+            raise ArgumentError(f"{what} is out of date (Python restarted or newer workbooks took its place): "
+                                "recalculate with Ctrl+Alt+F9")
+        return item
+
+
+HANDLES = Handles()
+
+
+def is_handle(value: Any) -> bool:
+    """True for text that looks like a workbook or Usage handle."""
+    return isinstance(value, str) and value.startswith("perseat") and HANDLE_RE.search(value) is not None
+
+
+def usage_handle(usage: GridLike) -> str:
+    """PERSEATUSAGE: the Usage table validated once, as a short text handle."""
+    g = Grid.of(usage)
+
+    def make() -> UsageTable:
+        found: list[Problem] = []
+        table = _checked(found)(loader.read_table(RangeSource({"Usage": g}), "Usage"))
+        _raise_errors(found)
+        if table is None:
+            raise ArgumentError("usage has no rows")
+        return UsageTable(table, len(table.frame))
+
+    hid, item = HANDLES.get_or_add(("usage", g.key), make)
+    assert isinstance(item, UsageTable)
+    return f"perseat usage · {item.rows:,} rows · #{hid}"
+
+
+def priced_book(tables: Mapping[str, GridLike | None], usage: str | GridLike | None) -> str:
+    """PERSEATBOOK: every table validated and priced once, as a short text handle."""
+    names = sorted(tables)
+    grids = {n: as_grid(tables[n]) for n in names}
+    held: UsageTable | None = None
+    if isinstance(usage, str):
+        found_usage = HANDLES.find(usage, "usage")
+        if not isinstance(found_usage, UsageTable):
+            raise ArgumentError("usage: give the Usage table or a PERSEATUSAGE handle, not a PERSEATBOOK one")
+        held = found_usage
+        usage_key: Any = ("held", HANDLE_RE.search(usage).group("id"))  # type: ignore[union-attr]
+    else:
+        grids["Usage"] = as_grid(usage)
+        usage_key = None
+
+    def make() -> Priced:
+        pre = {"Usage": held.table} if held is not None else {}
+        book = load_source(RangeSource(grids), name="<ranges>", converted=pre)
+        priced = Priced(book)
+        priced.run  # noqa: B018 - priced now, so each row only looks up
+        return priced
+
+    key = ("book", tuple(grids), *_key(*grids.values()), usage_key)
+    hid, item = HANDLES.get_or_add(key, make)
+    assert isinstance(item, Priced)
+    book = item.book
+    return f"perseat · {len(book.clients):,} clients · {len(book.roster):,} users · #{hid}"
+
+
+def held_book(text: str, what: str = "book") -> Priced:
+    """The priced workbook behind a PERSEATBOOK handle."""
+    item = HANDLES.find(text, what)
+    if not isinstance(item, Priced):
+        raise ArgumentError(f"{what}: this is a PERSEATUSAGE handle; give the PERSEATBOOK cell (e.g. Book)")
+    return item
 
 
 # --------------------------------------------------------------------------
@@ -302,6 +560,6 @@ def invoice_for(book: Book, client: str) -> Invoice:
     raise ArgumentError(f'no invoice for "{client.strip()}" in {run.period.label()}: {reason}')
 
 
-__all__ = ["PlanList", "RangeSource", "Rows", "clear_caches", "flat_plan", "invoice_for", "load_plans", "load_ranges",
-           "roster_book",
-           "run_for", "tier_plan", "workbook_book"]
+__all__ = ["HANDLES", "Grid", "Handles", "PlanList", "Priced", "RangeSource", "Rows", "UsageTable", "as_grid",
+           "clear_caches", "flat_plan", "held_book", "invoice_for", "is_handle", "load_plans", "load_ranges",
+           "priced_book", "roster_book", "run_for", "tier_plan", "usage_handle", "workbook_book"]

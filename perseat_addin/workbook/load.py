@@ -7,7 +7,7 @@ One function per table (``load_settings``, ``load_plans``, ``load_clients``, ``l
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -608,9 +608,11 @@ def load(path: str | Path, period: str | None = None) -> Book:
     return load_source(WorkbookFile(path), period, name=str(path))
 
 
-def load_source(source: TableSource, period: str | None = None, name: str = "") -> Book:
+def load_source(source: TableSource, period: str | None = None, name: str = "",
+                converted: Mapping[str, Table] | None = None) -> Book:
     """Validate tables from any source (a file, or an open Excel workbook's ranges), one table at a time;
-    raise :class:`InputProblems` listing every problem."""
+    raise :class:`InputProblems` listing every problem. ``converted``: tables already read (and their
+    problems already reported), used instead of the source's."""
     found: list[Problem] = []
 
     def keep(value_problems: tuple[T, list[Problem]]) -> T:
@@ -618,7 +620,8 @@ def load_source(source: TableSource, period: str | None = None, name: str = "") 
         found.extend(problems)
         return value
 
-    tables = {n: keep(read_table(source, n)) for n in SCHEMA}
+    given = converted or {}
+    tables = {n: given[n] if n in given else keep(read_table(source, n)) for n in SCHEMA}
     settings = keep(load_settings(tables["Settings"], period))
     plans = keep(load_plans(tables["Plans"], tables["Tiers"]))
     listed = plan_names(tables["Plans"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -257,8 +257,10 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
     data: dict[str, Any] = {"_row": np.array([raw.first_row + i for i in keep], dtype=np.int64)}
     t = Table(table, raw.sheet, pd.DataFrame(), letters, set(index))
     position = {i: n for n, i in enumerate(keep)} if raw.errors else {}
-    columns: list[tuple[Any, ...]] | None = None
-    if len(keep) == len(raw.rows) and all(len(r) == width for r in raw.rows):
+    columns: list[Sequence[Any]] | None = None
+    if len(keep) == len(raw.rows) and raw.columns is not None and len(raw.columns) == width:
+        columns = list(raw.columns)
+    elif len(keep) == len(raw.rows) and all(len(r) == width for r in raw.rows):
         columns = list(zip(*raw.rows, strict=True)) if raw.rows else [() for _ in range(width)]
     for c in cols:
         if c.name not in index:
