@@ -113,13 +113,20 @@ def setup_module(functions: Iterable[Any]) -> str:
                 f"        Category:={vba_string(getattr(fn, 'category', 'Per-Seat Billing'))}, _",
                 f"        ArgumentDescriptions:=Array({helps})"]
     out += ["    On Error GoTo 0", "End Sub", ""]
+    out += ["' The UsageBook and Book cells hold handles to tables Python has read: a handle saved with the",
+            "' workbook names nothing in a new Python session, so both are recomputed once when it opens.",
+            "Public Sub RefreshHandles()", "    On Error Resume Next",
+            '    ThisWorkbook.Names("UsageBook").RefersToRange.Dirty',
+            '    ThisWorkbook.Names("Book").RefersToRange.Dirty',
+            "    If Application.Calculation = xlCalculationAutomatic Then Application.Calculate",
+            "    On Error GoTo 0", "End Sub", ""]
     return "\r\n".join(out)
 
 
 def workbook_module() -> str:
-    """ThisWorkbook's code: register the functions' help each time the workbook opens."""
+    """ThisWorkbook's code: register the functions' help and recompute the workbook handles on opening."""
     return "\r\n".join([HEADER, "Option Explicit", "", "Private Sub Workbook_Open()",
-                         "    PerseatSetup.RegisterFunctions", "End Sub", ""])
+                         "    PerseatSetup.RegisterFunctions", "    PerseatSetup.RefreshHandles", "End Sub", ""])
 
 
 def custom_ui(actions: Sequence[Any]) -> str:

@@ -28,15 +28,15 @@ Public Sub RegisterFunctions()
     Application.MacroOptions Macro:="BILLABLEUSERS", _
         Description:="Billable users of a client on a date: billable types, Active status, at least MinActiveDays in that month, each UserID counted once.", _
         Category:="Per-Seat Billing", _
-        ArgumentDescriptions:=Array("The Roster table with its header row, e.g. Roster[#All].", "Client name as written in the Roster.", "The date to count on, e.g. the last day of the billing period.", "The UserTypes table with its header row, e.g. UserTypes[#All]. Blank = the template's default types.")
+        ArgumentDescriptions:=Array("The Roster table with its header row, e.g. Roster[#All]; or the workbook handle Book (a PERSEATBOOK cell).", "Client name as written in the Roster.", "The date to count on, e.g. the last day of the billing period.", "The UserTypes table with its header row, e.g. UserTypes[#All]. Blank = the template's default types (or Book's).")
     Application.MacroOptions Macro:="PRORATE", _
         Description:="Part of a monthly amount for only the days active in the month, prorated daily like the invoices.", _
         Category:="Per-Seat Billing", _
         ArgumentDescriptions:=Array("The full monthly amount, e.g. a plan's Rate.", "First active day. Blank = active since before the month.", "Last active day (inclusive). Blank = still active.", "Any date in the month to prorate, e.g. its first day.", "actual (the month's real number of days; the default) or thirty (every month counts 30 days).", "half-up (the default) or down (cents are never rounded up).")
     Application.MacroOptions Macro:="USAGEPERUSER", _
-        Description:="Support hours (or tickets) per billable user for a client's month: the month's Usage total ÷ the client's average daily billable users.", _
+        Description:="Support hours (or tickets) per billable user for a client's month: the month's Usage total ÷ the client's average daily billable users. With Book: USAGEPERUSER(Book, client, period_start, [measure]).", _
         Category:="Per-Seat Billing", _
-        ArgumentDescriptions:=Array("The Usage table with its header row, e.g. Usage[#All].", "The Roster table with its header row, e.g. Roster[#All].", "Client name as written in the Roster and Usage tables.", "Any date in the month, e.g. its first day.", "hours (the default) or tickets.", "The UserTypes table with its header row, e.g. UserTypes[#All]. Blank = the template's default types.")
+        ArgumentDescriptions:=Array("The Usage table with its header row, e.g. Usage[#All]; or Book, the workbook handle from PERSEATBOOK (then the next arguments are client, period_start, measure).", "The Roster table with its header row, e.g. Roster[#All] (with Book: the client).", "Client name as written in the Roster and Usage tables (with Book: period_start).", "Any date in the month, e.g. its first day (with Book: the measure).", "hours (the default) or tickets.", "The UserTypes table with its header row, e.g. UserTypes[#All]. Blank = the template's default types (or Book's).")
     Application.MacroOptions Macro:="RECOMMENDPRICE", _
         Description:="Monthly price per user that earns the target margin: (hours × cost per hour + other cost) ÷ (1 - margin), rounded up to the step.", _
         Category:="Per-Seat Billing", _
@@ -46,8 +46,30 @@ Public Sub RegisterFunctions()
         Category:="Per-Seat Billing", _
         ArgumentDescriptions:=Array("Support hours per user per month, e.g. from USAGEPERUSER.", "The Plans table with its header row, e.g. Plans[#All].", "The Tiers table with its header row, e.g. Tiers[#All]. Needed with users when a plan is tiered.", "Billable users, e.g. the client's BillableUsers: compares the monthly charge for them (MinUsers, tiers, MinFee) instead of the Rate.")
     Application.MacroOptions Macro:="INVOICEPREVIEW", _
-        Description:="Spills the invoice lines that Generate invoices would produce for a client this BillingPeriod, then a Total row.", _
+        Description:="Spills the invoice lines that Generate invoices would produce for a client this BillingPeriod, then a Total row. With Book: INVOICEPREVIEW(client, Book).", _
         Category:="Per-Seat Billing", _
-        ArgumentDescriptions:=Array("Client name from the Clients table.", "The Settings table with its header row, e.g. Settings[#All].", "The Plans table with its header row, e.g. Plans[#All].", "The Tiers table with its header row, e.g. Tiers[#All]. Blank if no plan is tiered.", "The UserTypes table with its header row, e.g. UserTypes[#All]. Blank = the template's default types.", "The Clients table with its header row, e.g. Clients[#All].", "The Roster table with its header row, e.g. Roster[#All].", "The Devices table with its header row, e.g. Devices[#All].", "The AddOns table with its header row, e.g. AddOns[#All].", "The Usage table with its header row, e.g. Usage[#All]. Needed for overage charges.")
+        ArgumentDescriptions:=Array("Client name from the Clients table.", "The Settings table with its header row, e.g. Settings[#All]; or Book, the workbook handle from PERSEATBOOK (then leave the other tables out).", "The Plans table with its header row, e.g. Plans[#All].", "The Tiers table with its header row, e.g. Tiers[#All]. Blank if no plan is tiered.", "The UserTypes table with its header row, e.g. UserTypes[#All]. Blank = the template's default types.", "The Clients table with its header row, e.g. Clients[#All].", "The Roster table with its header row, e.g. Roster[#All].", "The Devices table with its header row, e.g. Devices[#All].", "The AddOns table with its header row, e.g. AddOns[#All].", "The Usage table with its header row, e.g. Usage[#All]. Needed for overage charges.")
+    Application.MacroOptions Macro:="PERSEATUSAGE", _
+        Description:="A short text handle to the Usage table, read once: give it to PERSEATBOOK as usage, so editing the Roster does not pass Usage to Python again.", _
+        Category:="Per-Seat Billing", _
+        ArgumentDescriptions:=Array("The Usage table with its header row, e.g. Usage[#All].")
+    Application.MacroOptions Macro:="PERSEATBOOK", _
+        Description:="A short text handle to the whole workbook, read and priced once per recalculation; the per-client functions take it in place of their tables.", _
+        Category:="Per-Seat Billing", _
+        ArgumentDescriptions:=Array("The Settings table with its header row, e.g. Settings[#All].", "The Plans table with its header row, e.g. Plans[#All].", "The Tiers table with its header row, e.g. Tiers[#All]. Blank if no plan is tiered.", "The UserTypes table with its header row, e.g. UserTypes[#All]. Blank = the template's default types.", "The Clients table with its header row, e.g. Clients[#All]. Only its own columns, e.g. Clients[[#All],[Client]:[End]] (not the columns that use Book).", "The Roster table with its header row, e.g. Roster[#All].", "The Devices table with its header row, e.g. Devices[#All].", "The AddOns table with its header row, e.g. AddOns[#All].", "The Usage table with its header row (e.g. Usage[#All]), or a PERSEATUSAGE cell (e.g. UsageBook). Needed for overage charges.")
+    Application.MacroOptions Macro:="CLIENTCHARGE", _
+        Description:="The total of the client's invoice for BillingPeriod: exactly what Generate invoices will bill, proration, minimums, discount and tax included (0 if none).", _
+        Category:="Per-Seat Billing", _
+        ArgumentDescriptions:=Array("Book: the workbook handle from PERSEATBOOK (a cell such as Book), which prices the workbook once.", "Client name from the Clients table.")
+    On Error GoTo 0
+End Sub
+
+' The UsageBook and Book cells hold handles to tables Python has read: a handle saved with the
+' workbook names nothing in a new Python session, so both are recomputed once when it opens.
+Public Sub RefreshHandles()
+    On Error Resume Next
+    ThisWorkbook.Names("UsageBook").RefersToRange.Dirty
+    ThisWorkbook.Names("Book").RefersToRange.Dirty
+    If Application.Calculation = xlCalculationAutomatic Then Application.Calculate
     On Error GoTo 0
 End Sub

@@ -95,7 +95,7 @@ failed:
     PRORATE = Err.Description
 End Function
 
-Function USAGEPERUSER(usage, roster, client, period_start, Optional measure, Optional usertypes)
+Function USAGEPERUSER(usage, roster, Optional client, Optional period_start, Optional measure, Optional usertypes)
     If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
@@ -135,7 +135,7 @@ failed:
     RECOMMENDPLAN = Err.Description
 End Function
 
-Function INVOICEPREVIEW(client, settings, plans, tiers, usertypes, clients, roster, Optional devices, Optional addons, Optional usage)
+Function INVOICEPREVIEW(client, settings, Optional plans, Optional tiers, Optional usertypes, Optional clients, Optional roster, Optional devices, Optional addons, Optional usage)
     If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
@@ -147,4 +147,45 @@ Function INVOICEPREVIEW(client, settings, plans, tiers, usertypes, clients, rost
     #End If
 failed:
     INVOICEPREVIEW = Err.Description
+End Function
+
+Function PERSEATUSAGE(usage)
+    If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        PERSEATUSAGE = XLPy.CallUDF("perseat_addin.udfs", "PERSEATUSAGE", Array(usage), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        PERSEATUSAGE = XLPy.CallUDF("perseat_addin.udfs", "PERSEATUSAGE", Array(usage))
+        Exit Function
+    #End If
+failed:
+    PERSEATUSAGE = Err.Description
+End Function
+
+Function PERSEATBOOK(settings, plans, tiers, usertypes, clients, roster, Optional devices, Optional addons, Optional usage)
+    If (Not Application.CommandBars("Standard").Controls(1).Enabled) Then Exit Function
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        PERSEATBOOK = XLPy.CallUDF("perseat_addin.udfs", "PERSEATBOOK", Array(settings, plans, tiers, usertypes, clients, roster, devices, addons, usage), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        PERSEATBOOK = XLPy.CallUDF("perseat_addin.udfs", "PERSEATBOOK", Array(settings, plans, tiers, usertypes, clients, roster, devices, addons, usage))
+        Exit Function
+    #End If
+failed:
+    PERSEATBOOK = Err.Description
+End Function
+
+Function CLIENTCHARGE(book, client)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        CLIENTCHARGE = XLPy.CallUDF("perseat_addin.udfs", "CLIENTCHARGE", Array(book, client), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        CLIENTCHARGE = XLPy.CallUDF("perseat_addin.udfs", "CLIENTCHARGE", Array(book, client))
+        Exit Function
+    #End If
+failed:
+    CLIENTCHARGE = Err.Description
 End Function

@@ -21,9 +21,9 @@ import xlsxwriter
 
 from perseat_addin.engine.advice import recommend_plan, recommend_price
 from perseat_addin.engine.corrections import BILLED, BILLED_COLUMNS
+from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.engine.ledger import INVOICE_COLUMNS, LINE_COLUMNS
 from perseat_addin.engine.measures import billable_users, usage_per_user
-from perseat_addin.engine.pricing import seat_charge
 from perseat_addin.errors import PerseatError
 from perseat_addin.excel.vbaproject import build_vba_project
 from perseat_addin.model import DEFAULT_USER_TYPES
@@ -47,6 +47,8 @@ class SheetSpec:
     formulas: dict[str, str] = field(default_factory=dict)  # header → calculated column formula
     cached: dict[tuple[int, str], Any] = field(default_factory=dict)  # (row index, header) → formula result
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # header → its drop-down list
+    cells: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # A1 cell beside the table → (value or
+    # formula, the formula's cached result)
 
 
 @dataclass
@@ -71,20 +73,34 @@ SETTING_NAMES = {
     "PriceStep": '=INDEX(Settings[Value],MATCH("PriceStep",Settings[Setting],0))',
 }
 
-# Clients formula columns: the Excel functions over the workbook's own tables. Excel 2007-style
-# structured references (Clients[[#This Row],[Client]]) so LibreOffice reads them too.
+# Clients formula columns: the Excel functions over the workbook handle Book (one parse of the workbook per
+# recalculation, SPEC §5), whose cells sit beside the Settings table. Excel 2007-style structured references
+# (Clients[[#This Row],[Client]]) so LibreOffice reads them too.
 _ROW = "Clients[[#This Row],[{}]]"
 CLIENT_FORMULAS = {
-    "BillableUsers": f"=BILLABLEUSERS(Roster[#All],{_ROW.format('Client')},PeriodEnd,UserTypes[#All])",
+    "BillableUsers": f"=BILLABLEUSERS(Book,{_ROW.format('Client')},PeriodEnd)",
     "Devices": f"=COUNTIFS(Devices[Client],{_ROW.format('Client')})",
-    "MonthlyCharge": f"=SEATCHARGE({_ROW.format('BillableUsers')},{_ROW.format('Plan')},Plans[#All],Tiers[#All],"
-                     f"{_ROW.format('Devices')})",
-    "HoursPerUser": f'=USAGEPERUSER(Usage[#All],Roster[#All],{_ROW.format("Client")},PeriodStart,"hours",'
-                    "UserTypes[#All])",
+    "MonthlyCharge": f"=CLIENTCHARGE(Book,{_ROW.format('Client')})",
+    "HoursPerUser": f'=USAGEPERUSER(Book,{_ROW.format("Client")},PeriodStart,"hours")',
     "RecommendedPrice": f"=RECOMMENDPRICE({_ROW.format('HoursPerUser')},LaborCostPerHour,TargetMargin,0,PriceStep)",
     "RecommendedPlan": f"=RECOMMENDPLAN({_ROW.format('HoursPerUser')},Plans[#All],Tiers[#All],"
                        f"{_ROW.format('BillableUsers')})",
 }
+
+# The handle cells: Usage read once (UsageBook), then the whole workbook read and priced once (Book). Book
+# takes the Clients table's own columns only (Client to End): its formula columns use Book.
+HANDLE_CELLS = {
+    "Book": ("E2", "=PERSEATBOOK(Settings[#All],Plans[#All],Tiers[#All],UserTypes[#All],"
+                   "Clients[[#All],[Client]:[End]],Roster[#All],Devices[#All],AddOns[#All],UsageBook)"),
+    "UsageBook": ("E5", "=PERSEATUSAGE(Usage[#All])"),
+}
+HANDLE_LABELS = {
+    "E1": "Book: the workbook, read and priced once (the Clients columns use it)",
+    "E4": "UsageBook: the Usage table, read once (Book uses it)",
+}
+STALE_HANDLE = "#000000-0"
+"""The id of the handles saved in the template: never issued, so a per-client cell that reads one before Book is
+recomputed asks for a recalculation instead of answering."""
 
 XLWINGS_CONF = (
     ("UDF Modules", "perseat_addin.udfs"),
@@ -248,7 +264,8 @@ def template_sheets() -> list[SheetSpec]:
                 day = min(2 + 3 * i, 28)
                 usage.append((client, "", D(year, month, day), 1, round(h * scale * 4) / 4, "Yes"))
     return [
-        SheetSpec("Settings", ("Setting", "Value"), settings, {"Setting": 22, "Value": 48}),
+        SheetSpec("Settings", ("Setting", "Value"), settings, {"Setting": 22, "Value": 48},
+                  cells=handle_cells()),
         SheetSpec("Plans", ("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate",
                             "IncludedHours", "OverageRate", "Taxable", "Description"), plans,
                   {"Plan": 14, "Description": 56}, {"Rate": "#,##0.00", "MinFee": "#,##0.00",
@@ -414,6 +431,15 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
                 ws.write_formula(i, j, v, fmt)
             else:
                 ws.write(i, j, v, fmt)
+    if spec.cells:
+        label = cache.setdefault("label", wb.add_format({"bold": True, "text_wrap": True}))
+        for ref, (value, result) in spec.cells.items():
+            if isinstance(value, str) and value.startswith("="):
+                ws.write_formula(ref, value, None, result)
+            else:
+                ws.write(ref, value, label)
+        for letter in sorted({ref.rstrip("0123456789") for ref in spec.cells}):
+            ws.set_column(f"{letter}:{letter}", 62)
     ws.freeze_panes(1, 0)
 
 
@@ -441,7 +467,9 @@ def excel_parts() -> ExcelParts:
     (generated from the function and action registries); they are read here as
     files, so this module never imports xlwings.
     """
-    parts = ExcelParts(names=dict(SETTING_NAMES), config=XLWINGS_CONF)
+    names = dict(SETTING_NAMES)
+    names.update({name: f"=Settings!${ref[0]}${ref[1:]}" for name, (ref, _) in HANDLE_CELLS.items()})
+    parts = ExcelParts(names=names, config=XLWINGS_CONF)
     vba_dir = vba_source_dir()
     if vba_dir is None:
         return parts
@@ -485,14 +513,16 @@ def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
     st = book.settings
     devices = book.devices["client"].str.strip().str.lower().value_counts().to_dict()
     clients = next(s for s in sheets if s.name == "Clients")
+    invoices = {inv.client.name.lower(): inv for inv in invoice_run(book).invoices}
     out: dict[tuple[int, str], Any] = {}
     for i, row in enumerate(clients.rows):
-        name, plan = str(row[0]), str(row[1])
+        name = str(row[0])
         users = billable_users(book, name, st.period.last)
         n_dev = int(devices.get(name.lower(), 0))
         out[(i, "BillableUsers")] = users
         out[(i, "Devices")] = n_dev
-        out[(i, "MonthlyCharge")] = seat_charge(book.plan(plan), users, n_dev).total_cents / 100
+        inv = invoices.get(name.lower())
+        out[(i, "MonthlyCharge")] = 0.0 if inv is None else inv.total_cents / 100
         try:
             hours = usage_per_user(book, name, st.period)
         except PerseatError as exc:
@@ -508,6 +538,15 @@ def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
             out[(i, "RecommendedPlan")] = recommend_plan(book.plans.values(), hours, users).name
         except PerseatError as exc:
             out[(i, "RecommendedPlan")] = f"#PERSEAT! {exc}"
+    return out
+
+
+def handle_cells(clients: int = 0, users: int = 0, usage_rows: int = 0) -> dict[str, tuple[Any, Any]]:
+    """The Book and UsageBook cells with their labels; the saved results name the counts and a stale id."""
+    texts = {"Book": f"perseat · {clients:,} clients · {users:,} users · {STALE_HANDLE}",
+             "UsageBook": f"perseat usage · {usage_rows:,} rows · {STALE_HANDLE}"}
+    out: dict[str, tuple[Any, Any]] = {ref: (text, None) for ref, text in HANDLE_LABELS.items()}
+    out.update({ref: (formula, texts[name]) for name, (ref, formula) in HANDLE_CELLS.items()})
     return out
 
 
@@ -529,6 +568,9 @@ def build(path: str | Path = "workbook_template.xlsm", *, blank: bool = False) -
     write_workbook(p, sheets, parts=parts)
     clients = next(s for s in sheets if s.name == "Clients")
     if clients.rows:
+        book = load(p)
+        next(s for s in sheets if s.name == "Settings").cells = handle_cells(len(book.clients), len(book.roster),
+                                                                              len(book.usage))
         clients.cached = formula_results(p, sheets)
-        write_workbook(p, sheets, parts=parts)
+    write_workbook(p, sheets, parts=parts)
     return p

@@ -129,7 +129,18 @@ def test_function_wizard_help_is_registered_for_every_function_when_the_workbook
     code = (VBA_DIR / "PerseatSetup.bas").read_text(encoding="utf-8")
     assert re.search(r"^Public Sub RegisterFunctions\(\)", code, re.M)
     opener = (VBA_DIR / "ThisWorkbook.cls").read_text(encoding="utf-8")
-    assert re.search(r"^Private Sub Workbook_Open\(\)\s+PerseatSetup\.RegisterFunctions\s+End Sub", opener, re.M)
+    assert re.search(r"^Private Sub Workbook_Open\(\)\s+PerseatSetup\.RegisterFunctions\s+"
+                     r"PerseatSetup\.RefreshHandles\s+End Sub", opener, re.M)
+
+
+def test_the_handle_cells_are_recomputed_when_the_workbook_opens() -> None:
+    """A handle saved with the workbook names nothing in a new Python session: UsageBook and Book are marked
+    dirty and recalculated on opening, so no per-client cell reads an old one."""
+    code = (VBA_DIR / "PerseatSetup.bas").read_text(encoding="utf-8")
+    sub = code[code.index("Public Sub RefreshHandles()"):]
+    sub = sub[: sub.index("End Sub")]
+    assert sub.index('Names("UsageBook").RefersToRange.Dirty') < sub.index('Names("Book").RefersToRange.Dirty')
+    assert "Application.Calculate" in sub
     for f in FUNCTIONS:
         assert f'Macro:="{f.name}"' in code
         assert 0 < len(f.description) <= 255
