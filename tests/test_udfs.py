@@ -1,58 +1,35 @@
 """The Excel functions (SPEC §5) called the way Excel calls them, compared with the engine.
 
-How Excel reaches a function, and what stands in for it here
--------------------------------------------------------------
-On Windows a formula calls the VBA wrapper xlwings generates, which calls
-``xlwings.udfs.call_udf``: an omitted Optional argument (DISP_E_PARAMNOTFOUND)
-becomes the Python default; every other argument goes through
-``xlwings.conversion.read(None, value, options)`` with the options of that
-argument's ``@xw.arg`` (a Range argument is read through ``Range.raw_value``
-first, which is the same COM value); the answer goes through
-``xlwings.conversion.write``. :func:`excel` below does exactly that.
-
-On Linux ``xlwings.engines`` is empty and ``xlwings.udfs`` cannot be imported
-(it needs pywin32), so this module
-
-- registers a **stand-in for Excel's COM value layer** as the ``excel``
-  engine. Its ``clean_value_data``, ``prepare_xl_data_element``, ``name`` and
-  ``type`` are xlwings' own Windows code — ``cell_errors``,
-  ``_com_time_to_datetime``, ``_clean_value_data_element`` and those ``Engine``
-  members of ``xlwings/_xlwindows.py`` — compiled from that file's source text
-  with ``pywintypes.TimeType`` replaced by ``datetime.datetime`` (TimeType is a
-  datetime subclass) and dates written back unchanged (no answer is a date).
-  It therefore mirrors what xlwings does on Windows with COM values: ``None``
-  or ``""`` → the ``empty`` option (None), COM times → naive datetimes, error
-  ints (-2146826246 = #N/A, -2146826273 = #VALUE!, ...) → their text with
-  ``err_to_str`` (else None), numbers as they are;
-- builds each function's ``__xlfunc__`` with xlwings' own ``xlfunc``,
-  ``xlarg`` and ``xlret`` compiled from ``xlwings/udfs.py``'s source, applied
-  from the FunctionSpec registry by the same ``apply_xlwings`` the package uses.
-
-Values are fed as COM hands them over: floats for every number, ``None`` for
-blank cells, ``datetime`` for date cells, error ints, tuples of row tuples for
-ranges (header row first), date serial floats for formulas such as
-``DATE(2026,11,1)``, ``Decimal`` for Currency-formatted cells.
+How Excel reaches the functions, and the stand-in used here: see ``xlstandin``.
 """
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
-import functools
 import inspect
 import re
-import typing
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
-import xlwings
 from openpyxl import load_workbook
+from xlstandin import (
+    EPOCH,
+    ERROR_CODES,
+    MISSING,
+    N_A,
+    REF,
+    VALUE,
+    WINDOWS,
+    engine_installed,
+    excel,
+    rng,
+    serial,
+    xlfunc,
+)
 from xlwings import conversion
-from xlwings.main import Engine
 
 from perseat_addin import cli, udfs
 from perseat_addin.cells import ExcelError
@@ -64,110 +41,16 @@ from perseat_addin.workbook.load import load
 FUNCTIONS = udfs.FUNCTIONS
 _excel = udfs._excel
 
-XLWINGS = Path(xlwings.__file__).parent
-MISSING = -2147352572  # DISP_E_PARAMNOTFOUND: what the VBA wrapper passes for an omitted Optional argument
-N_A, VALUE, REF = -2146826246, -2146826273, -2146826265
-EPOCH = dt.date(1899, 12, 30)
-
-
-def serial(d: dt.date) -> float:
-    """Excel's date serial number, as a formula such as DATE(2026,11,1) passes it."""
-    return float((d - EPOCH).days)
-
-
-# --------------------------------------------------------------------------
-# xlwings' own Windows code, compiled from its source text
-
-
-def _compile(path: Path, names: set[str], namespace: dict[str, Any], classes: dict[str, set[str]] | None = None,
-             ) -> dict[str, Any]:
-    """Top-level functions/assignments ``names`` (and chosen members of ``classes``) of ``path``, executed."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    body: list[ast.stmt] = [ast.ImportFrom(module="__future__", names=[ast.alias("annotations")], level=0)]
-    for node in tree.body:
-        wanted = (isinstance(node, ast.FunctionDef) and node.name in names) or (
-            isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in names for t in node.targets))
-        if wanted:
-            body.append(node)
-        elif isinstance(node, ast.ClassDef) and classes and node.name in classes:
-            keep = [m for m in node.body if isinstance(m, ast.FunctionDef) and m.name in classes[node.name]]
-            body.append(ast.ClassDef(name=node.name, bases=[], keywords=[], body=keep, decorator_list=[],
-                                     type_params=[]))
-    module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
-    exec(compile(module, str(path), "exec"), namespace)
-    found = {n for n in names | set(classes or {}) if n in namespace}
-    assert found == names | set(classes or {}), f"{path.name} no longer defines {names - found}"
-    return namespace
-
-
-WINDOWS = _compile(
-    XLWINGS / "_xlwindows.py",
-    {"cell_errors", "_com_time_to_datetime", "_clean_value_data_element"},
-    {"dt": dt, "pd": pd, "np": __import__("numpy"), "time_types": (dt.date, dt.datetime),
-     "_datetime_to_com_time": lambda value: value},
-    classes={"Engine": {"name", "type", "prepare_xl_data_element", "clean_value_data"}},
-)
-UDF_DECORATORS = _compile(
-    XLWINGS / "udfs.py",
-    {"func_sig", "get_category", "get_async_mode", "check_bool", "extract_type_and_annotations", "xlfunc",
-     "xlarg", "xlret"},
-    {"inspect": inspect, "dt": dt, "get_type_hints": typing.get_type_hints, "get_origin": typing.get_origin,
-     "get_args": typing.get_args, "Annotated": typing.Annotated, "Any": Any, "Callable": Callable,
-     "TypeVar": typing.TypeVar, "_F": typing.TypeVar("_F")},
-)
-ERROR_CODES = {text: code for code, text in WINDOWS["cell_errors"].items()}
-
-
 @pytest.fixture(scope="module", autouse=True)
 def excel_engine() -> Any:
     """The stand-in ``excel`` engine, registered for this module only."""
-    if "excel" in [e.name for e in xlwings.engines]:  # a real Excel (Windows): use it
-        yield xlwings.engines["excel"]
-        return
-    engine = Engine(impl=WINDOWS["Engine"]())
-    xlwings.engines.add(engine)
-    yield engine
-    xlwings.engines.engines.remove(engine)
-    del xlwings.engines.engines_by_name["excel"]
+    yield from engine_installed()
 
 
 @pytest.fixture(autouse=True)
 def strict(monkeypatch: pytest.MonkeyPatch) -> None:
     """Programming errors raise in tests instead of hiding in a cell as ``#PERSEAT! internal error``."""
     monkeypatch.setattr(_excel, "STRICT", True)
-
-
-@functools.cache
-def xlfunc(name: str) -> Callable[..., Any]:
-    """The function as xlwings on Windows registers it: ``__xlfunc__`` built by xlwings' own decorators."""
-    udf = getattr(udfs, name)
-    copy = functools.wraps(udf)(lambda *args: udf(*args))
-    copy.__dict__.pop("__xlfunc__", None)
-    spec = udf.__perseat_spec__
-    return _excel.apply_xlwings(copy, spec, func=UDF_DECORATORS["xlfunc"], arg=UDF_DECORATORS["xlarg"],
-                                ret=UDF_DECORATORS["xlret"])
-
-
-def excel(name: str, *args: Any) -> Any:
-    """Call ``name`` like Excel does: pad omitted arguments, convert each like ``call_udf``, write the answer."""
-    fn = xlfunc(name)
-    info = fn.__xlfunc__
-    values = list(args) + [MISSING] * (len(info["args"]) - len(args))
-    for i, value in enumerate(values):
-        arg_info = info["args"][min(i, len(info["args"]) - 1)]
-        if isinstance(value, int) and value == MISSING:
-            values[i] = arg_info.get("optional", None)
-        else:
-            values[i] = conversion.read(None, value, arg_info["options"])
-    out = conversion.write(fn(*values), None, info["ret"]["options"])
-    return out[0][0] if len(out) == 1 and len(out[0]) == 1 else out
-
-
-def rng(*rows: Any) -> tuple[tuple[Any, ...], ...]:
-    """A range as COM returns ``Range.Value``: a tuple of row tuples, numbers as floats."""
-    def com(v: Any) -> Any:
-        return float(v) if isinstance(v, int) and not isinstance(v, bool) and v not in WINDOWS["cell_errors"] else v
-    return tuple(tuple(com(v) for v in r) for r in rows)
 
 
 # --------------------------------------------------------------------------
@@ -863,3 +746,110 @@ def test_the_engine_never_imports_xlwings() -> None:
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
     assert len(list(package.rglob("*.py"))) > 10
+
+
+# --------------------------------------------------------------------------
+# The workbook handle: Book (PERSEATBOOK) and UsageBook (PERSEATUSAGE)
+
+
+def test_book_answers_each_client_as_the_invoice_run_does(tpl: Template) -> None:
+    book = tpl.handle()
+    for c in tpl.book.clients:
+        inv = next((i for i in tpl.run.invoices if i.client.name == c.name), None)
+        assert excel("CLIENTCHARGE", book, c.name) == (inv.total_cents / 100 if inv else 0.0)
+        if inv is not None:
+            assert excel("INVOICEPREVIEW", c.name, book) == preview(tpl, c.name)
+        assert excel("BILLABLEUSERS", book, c.name, tpl.period_end) == excel(
+            "BILLABLEUSERS", tpl["Roster"], c.name, tpl.period_end, tpl["UserTypes"])
+    assert excel("CLIENTCHARGE", book, "acme dental group ") == excel("CLIENTCHARGE", book, "Acme Dental Group")
+    assert excel("CLIENTCHARGE", book, "Nobody Inc") == '#PERSEAT! client "Nobody Inc" not in Clients'
+    assert excel("USAGEPERUSER", book, "Acme Dental Group", tpl.period_start, "tickets") == excel(
+        "USAGEPERUSER", tpl["Usage"], tpl["Roster"], "Acme Dental Group", tpl.period_start, "tickets",
+        tpl["UserTypes"])
+
+
+def test_the_same_tables_give_the_same_handle_and_an_edit_a_new_one(tpl: Template) -> None:
+    book = tpl.handle()
+    assert tpl.handle() == book
+    roster = list(tpl["Roster"])
+    head = roster[0]
+    acme = next(i for i, r in enumerate(roster) if r[head.index("Client")] == "Acme Dental Group")
+    gone = list(roster[acme])
+    gone[head.index("Status")] = "Disabled"
+    roster[acme] = tuple(gone)
+    t = tpl.tables
+    clients = tuple(r[: t["Clients"][0].index("End") + 1] for r in t["Clients"])
+    edited = excel("PERSEATBOOK", t["Settings"], t["Plans"], t["Tiers"], t["UserTypes"], clients, tuple(roster),
+                   t["Devices"], t["AddOns"], excel("PERSEATUSAGE", t["Usage"]))
+    assert edited != book
+    before = excel("BILLABLEUSERS", book, "Acme Dental Group", tpl.period_end)
+    assert excel("BILLABLEUSERS", edited, "Acme Dental Group", tpl.period_end) == before - 1
+    # one seat fewer, and fewer included support hours: the invoice changes, whatever way
+    assert excel("CLIENTCHARGE", edited, "Acme Dental Group") != excel("CLIENTCHARGE", book, "Acme Dental Group")
+
+
+def test_a_roster_edit_does_not_read_usage_again(tpl: Template, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Book takes UsageBook, so only the Roster crosses again when a Roster cell changes."""
+    t = tpl.tables
+    usage = excel("PERSEATUSAGE", t["Usage"])
+    clients = tuple(r[: t["Clients"][0].index("End") + 1] for r in t["Clients"])
+    reads: list[str] = []
+    real = functions.loader.read_table
+    monkeypatch.setattr(functions.loader, "read_table",
+                        lambda source, name: (reads.append(name), real(source, name))[1])
+    roster = (*t["Roster"], ("Acme Dental Group", "new.hire@acmedental.example", "New Hire", None, "Employee", None,
+                             None, None, "Active", None, None))
+    book = excel("PERSEATBOOK", t["Settings"], t["Plans"], t["Tiers"], t["UserTypes"], clients, roster,
+                 t["Devices"], t["AddOns"], usage)
+    assert book.startswith("perseat · ")
+    assert "Roster" in reads and "Usage" not in reads
+
+
+def test_an_old_handle_asks_for_a_recalculation_never_answers(tpl: Template, monkeypatch: pytest.MonkeyPatch) -> None:
+    book = tpl.handle()
+    # Python restarted: a new process holds nothing and has another nonce
+    monkeypatch.setattr(functions, "HANDLES", functions.Handles())
+    for got in (excel("CLIENTCHARGE", book, "Acme Dental Group"),
+                excel("BILLABLEUSERS", book, "Acme Dental Group", tpl.period_end),
+                excel("USAGEPERUSER", book, "Acme Dental Group", tpl.period_start),
+                excel("INVOICEPREVIEW", "Acme Dental Group", book)):
+        assert isinstance(got, str) and got.startswith("#PERSEAT! ") and "recalculate" in got, got
+    # the handle the template saves names an id no process issues
+    saved = load_workbook(tpl.path, data_only=True)["Settings"]["E2"].value
+    assert saved.startswith("perseat · 8 clients")
+    assert "recalculate" in excel("CLIENTCHARGE", saved, "Acme Dental Group")
+
+
+def test_held_books_are_bounded(tpl: Template, monkeypatch: pytest.MonkeyPatch) -> None:
+    handles = functions.Handles(size=2)
+    monkeypatch.setattr(functions, "HANDLES", handles)
+    t = tpl.tables
+    clients = tuple(r[: t["Clients"][0].index("End") + 1] for r in t["Clients"])
+    books = []
+    for k in range(3):
+        settings = (*t["Settings"], ("MSPPhone", f"555-010{k}"))
+        books.append(excel("PERSEATBOOK", settings, t["Plans"], t["Tiers"], t["UserTypes"], clients, t["Roster"]))
+    assert len({b for b in books}) == 3
+    assert "recalculate" in excel("CLIENTCHARGE", books[0], "Acme Dental Group")  # the oldest was let go
+    assert isinstance(excel("CLIENTCHARGE", books[2], "Acme Dental Group"), float)
+    assert sum(isinstance(v, functions.Priced) for v in handles._items.values()) == 2
+
+
+def test_handles_of_the_wrong_kind_and_problems_upstream(tpl: Template) -> None:
+    t = tpl.tables
+    usage = excel("PERSEATUSAGE", t["Usage"])
+    assert excel("CLIENTCHARGE", usage, "Acme Dental Group").startswith("#PERSEAT! book: this is a PERSEATUSAGE")
+    assert excel("CLIENTCHARGE", "Acme Dental Group", "x") == "#PERSEAT! book: give the PERSEATBOOK cell, e.g. Book"
+    bad = list(t["Usage"])
+    row = list(bad[3])
+    row[bad[0].index("Date")] = N_A
+    bad[3] = tuple(row)
+    broken = excel("PERSEATUSAGE", tuple(bad))
+    assert broken == "#PERSEAT! Usage row 4, Date: cell holds the Excel error #N/A"
+    clients = tuple(r[: t["Clients"][0].index("End") + 1] for r in t["Clients"])
+    book = excel("PERSEATBOOK", t["Settings"], t["Plans"], t["Tiers"], t["UserTypes"], clients, t["Roster"],
+                 t["Devices"], t["AddOns"], broken)
+    assert book == broken  # the Usage cell's message, passed on as Excel passes #N/A on
+    assert excel("CLIENTCHARGE", book, "Acme Dental Group") == broken
+    assert excel("BILLABLEUSERS", tpl.handle(), "Acme Dental Group", tpl.period_end, t["UserTypes"]).startswith(
+        "#PERSEAT! usertypes: leave it out with Book")

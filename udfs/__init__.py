@@ -110,7 +110,9 @@ def _handle(value: Any, name: str) -> str | None:
 
 
 def _unused(value: Any, name: str, why: str) -> None:
-    if one(value, name) is not None:
+    """Refuse an argument the handle form has no use for."""
+    given = table(value, name) is not None if isinstance(value, list | tuple) else one(value, name) is not None
+    if given:
         raise ArgumentError(f"{name}: leave it out {why}")
 
 
