@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from xlstandin import (
-    EPOCH,
     ERROR_CODES,
     MISSING,
     N_A,
     REF,
     VALUE,
     WINDOWS,
+    Formulas,
     engine_installed,
     excel,
     rng,
@@ -445,97 +445,6 @@ def test_recommend_plan_for_a_number_of_users() -> None:
     assert excel("RECOMMENDPLAN", 2.0, plans, tiers, 2.5) == "#PERSEAT! users: 2.5 is not a whole number"
 
 
-class Formulas:
-    """Just enough of Excel's formula language to evaluate the template's own formulas with these functions.
-
-    Structured references (``Roster[#All]``, ``Settings[Value]``, ``[@Client]``,
-    ``[[#This Row],Client]``), defined names, text, numbers, ``&``, and the
-    worksheet functions the template uses next to ours (INDEX, MATCH, DATEVALUE,
-    EOMONTH, COUNTIFS). Anything else fails the test: a formula this cannot
-    read is a formula to look at.
-    """
-
-    TOKEN = re.compile(r'\s*(?:(?P<str>"[^"]*")|(?P<num>\d+(?:\.\d+)?)'
-                       r"|(?:\w+)?\[\[#This Row\],\s*\[?(?P<this>[^\]]+)\]?\]|\[@(?P<at>[^\]]+)\]"
-                       r"|(?P<ref>[A-Za-z_][\w.]*\[(?:\[[^\]]+\],?:?)+\]|[A-Za-z_][\w.]*\[[^\]]+\])"
-                       r"|(?P<name>[A-Za-z_][\w.]*)|(?P<op>[(),&]))")
-
-    def __init__(self, tpl: Template, names: dict[str, str]):
-        self.tpl, self.names, self.cache = tpl, names, {}
-
-    def tokens(self, text: str) -> list[tuple[str, str]]:
-        out, pos = [], 0
-        text = text.lstrip("=").strip()
-        while pos < len(text):
-            m = self.TOKEN.match(text, pos)
-            assert m and m.end() > pos, f"cannot read {text[pos:]!r}"
-            kind = next(k for k in ("str", "num", "this", "at", "ref", "name", "op") if m.group(k) is not None)
-            out.append(("this" if kind == "at" else kind, m.group(kind).strip()))
-            pos = m.end()
-        return out
-
-    def evaluate(self, formula: str, row: dict[str, Any] | None = None) -> Any:
-        self.toks, self.row = self.tokens(formula), row or {}
-        value = self.expr()
-        assert not self.toks, f"unread: {self.toks}"
-        return value
-
-    def expr(self) -> Any:
-        value = self.term()
-        while self.toks and self.toks[0] == ("op", "&"):
-            self.toks.pop(0)
-            value = f"{value}{self.term()}"
-        return value
-
-    def term(self) -> Any:
-        kind, value = self.toks.pop(0)
-        if kind == "str":
-            return value[1:-1]
-        if kind == "num":
-            return float(value)
-        if kind == "this":
-            return self.row[value]
-        if kind == "ref":
-            table, col = re.fullmatch(r"(\w+)\[(.+)\]", value).groups()  # type: ignore[union-attr]
-            rows = self.tpl[table]
-            span = re.fullmatch(r"\[#All\],\[(\w+)\]:\[(\w+)\]", col)
-            if span:  # Clients[[#All],[Client]:[End]]
-                lo, hi = rows[0].index(span.group(1)), rows[0].index(span.group(2))
-                return tuple(r[lo:hi + 1] for r in rows)
-            return rows if col == "#All" else [r[rows[0].index(col)] for r in rows[1:]]
-        assert kind == "name", (kind, value)
-        if self.toks and self.toks[0] == ("op", "("):
-            self.toks.pop(0)
-            args = []
-            while self.toks[0] != ("op", ")"):
-                args.append(self.expr())
-                if self.toks[0] == ("op", ","):
-                    self.toks.pop(0)
-            self.toks.pop(0)
-            return self.call(value.upper(), args)
-        if value not in self.cache:
-            saved = self.toks, self.row
-            self.cache[value] = self.evaluate(self.names[value])
-            self.toks, self.row = saved
-        return self.cache[value]
-
-    def call(self, name: str, args: list[Any]) -> Any:
-        if name in udfs.SPECS:
-            return excel(name, *args)
-        if name == "INDEX":
-            return args[0][int(args[1]) - 1]
-        if name == "MATCH":
-            return 1 + [str(v).lower() for v in args[1]].index(str(args[0]).lower())
-        if name == "DATEVALUE":
-            return serial(dt.date.fromisoformat(args[0]))
-        if name == "EOMONTH" and args[1] == 0:
-            d = EPOCH + dt.timedelta(days=int(args[0]))
-            return serial(dt.date(d.year + d.month // 12, d.month % 12 + 1, 1) - dt.timedelta(days=1))
-        if name == "COUNTIFS":
-            return float(sum(1 for v in args[0] if str(v).lower() == str(args[1]).lower()))
-        raise AssertionError(f"the template uses {name}(), which this test cannot evaluate")
-
-
 def test_the_templates_client_formulas_agree_with_its_invoices(tpl: Template) -> None:
     """Every formula column of the template's Clients table, evaluated row by row through the functions (the
     Book and UsageBook cells first, as Excel orders them), equals the invoice run, the table forms of the same
@@ -558,7 +467,7 @@ def test_the_templates_client_formulas_agree_with_its_invoices(tpl: Template) ->
     assert {"BillableUsers", "MonthlyCharge", "HoursPerUser"} <= set(formula_cols)
     assert all("Roster[" not in body[0][head.index(h)] and "Usage[" not in body[0][head.index(h)]
                for h in formula_cols)  # no row passes the big tables: they cross once, into Book
-    ev = Formulas(tpl, names)
+    ev = Formulas(tpl.tables, names)
     results = {}
     for r, saved_row in zip(body, cached, strict=True):
         row = {h: com_value_of(v) for h, v in zip(head, r, strict=True)}
