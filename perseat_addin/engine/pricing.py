@@ -105,14 +105,33 @@ def price(plan: Plan, users: int, devices: int = 0) -> tuple[int, int, int]:
 
     Returns (billed seats, seat charge micros, device charge micros).
     """
-    table = PlanTable.build([plan])
     seats = max(int(users), plan.min_users)
     device_charge = int(devices) * plan.device_rate_micros
     if plan.basis is Basis.GREATER:
         seats = max(seats, int(devices))
         device_charge = 0
-    charge = int(table.seat_price(np.zeros(1, np.int64), np.array([seats]))[0])
-    return seats, charge, device_charge
+    return seats, one_seat_price(plan, seats), device_charge
+
+
+def one_seat_price(plan: Plan, seats: int) -> int:
+    """:meth:`PlanTable.seat_price` for one plan and one seat count, in plain integers (the Excel functions
+    price one cell at a time; numpy's set-up would cost more than the sum)."""
+    if seats <= 0:
+        return 0
+    tiers = plan.tier_table()
+    flats = plan.tier_flat if tiers is plan.tiers else ()
+    last = len(tiers) - 1
+    t = min(sum(1 for up, _ in tiers if up is not None and seats > up), last)
+    rate = tiers[t][1]
+    flat = flats[t] if t < len(flats) else 0
+    if plan.tiering is Tiering.VOLUME:
+        return seats * rate + flat
+    before, lower = 0, 0
+    for up, r in tiers[:t]:
+        if up is not None:
+            before += (up - lower) * r
+            lower = up
+    return before + (seats - lower) * rate + sum(flats[: t + 1])
 
 
 def day_weights(days: int, day_count: DayCount) -> tuple[IntArray, IntArray, int]:

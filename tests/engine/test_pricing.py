@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import only, users
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perseat_addin.engine.invoicing import Run
-from perseat_addin.engine.pricing import day_weights, price
+from perseat_addin.engine.pricing import PlanTable, day_weights, one_seat_price, price
 from perseat_addin.model import DayCount, Invoice, Plan, Tiering
 from perseat_addin.money import MICRO
 
@@ -639,3 +642,26 @@ def test_seat_and_addon_amounts_use_micro_precision(bill) -> None:
     """Rates beyond cents: 3 × 9.995 = 29.985 → 29.99 (half-up), once, not 3 × 10.00."""
     inv = only(bill(plans=[{"Plan": "Std", "Rate": 9.995}], roster=users(3)))
     assert inv.total_cents == 2999
+
+
+@st.composite
+def tiered_plans(draw: Any) -> Plan:
+    """Any volume or graduated plan: ascending UpTo bounds, the last blank or not, FlatFees or none."""
+    n = draw(st.integers(1, 5))
+    bounds = sorted(draw(st.sets(st.integers(1, 500), min_size=n, max_size=n)))
+    ups: list[int | None] = list(bounds)
+    if draw(st.booleans()):
+        ups[-1] = None
+    rates = draw(st.lists(st.integers(0, 200_000_000), min_size=n, max_size=n))
+    flats = tuple(draw(st.lists(st.integers(0, 50_000_000), min_size=n, max_size=n))) if draw(st.booleans()) else ()
+    mode = draw(st.sampled_from([Tiering.VOLUME, Tiering.GRADUATED]))
+    return Plan("P", rates[0], mode, tiers=tuple(zip(ups, rates, strict=True)), tier_flat=flats)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tiered_plans(), st.integers(0, 2_000))
+def test_one_seat_price_is_the_invoice_engines_price(plan: Plan, seats: int) -> None:
+    """The Excel functions' plain-integer price of one seat count equals the engine's array pricing."""
+    table = PlanTable.build([plan])
+    want = int(table.seat_price(np.zeros(1, np.int64), np.array([seats]))[0])
+    assert one_seat_price(plan, seats) == want
