@@ -152,6 +152,8 @@ def excel(name: str, *args: Any) -> Any:
         else:
             values[i] = conversion.read(None, value, arg_info["options"])
     out = conversion.write(fn(*values), None, info["ret"]["options"])
+    if not isinstance(out, list):  # a raw answer: one value, as Excel receives it
+        return out
     return out[0][0] if len(out) == 1 and len(out[0]) == 1 else out
 
 

@@ -19,8 +19,10 @@ import inspect
 import logging
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from itertools import chain
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -118,6 +120,11 @@ def _shown(v: Any) -> str:
 
 def one(value: Any, name: str) -> Any:
     """The single value of an argument (blank → None); a range, an error or an upstream message is refused."""
+    kind = type(value)
+    if kind is float:  # the usual cases first: a number or a text cell
+        return None if value != value else value
+    if kind is str and value[:1] not in ("#", "") and value[:1] != PREFIX[:1] and not value[:1].isspace():
+        return value
     if isinstance(value, pd.DataFrame):
         raise ArgumentError(f"{name} must be one cell, not a table")
     if isinstance(value, list | tuple):
@@ -150,6 +157,8 @@ def blank(name: str, default: Any) -> Any:
 
 def number(value: Any, name: str, default: Any = _REQUIRED, *, percent: bool = False) -> Any:
     """A number as an exact Decimal (floats through their shortest form; numeric text accepted)."""
+    if type(value) is float and -MAX_NUMBER < value < MAX_NUMBER:  # the usual case: a number cell
+        return to_decimal(value)
     v = one(value, name)
     if v is None:
         return blank(name, default)
@@ -171,6 +180,8 @@ def number(value: Any, name: str, default: Any = _REQUIRED, *, percent: bool = F
 
 def count(value: Any, name: str, default: Any = _REQUIRED) -> Any:
     """A whole number ≥ 0 (a count of users or devices)."""
+    if type(value) is float and value.is_integer() and 0 <= value <= MAX_COUNT:  # the usual case
+        return int(value)
     d = number(value, name, default)
     if d is default and default is not _REQUIRED:
         return d
@@ -215,6 +226,22 @@ def choice(value: Any, name: str, options: Mapping[str, T], default: T) -> T:
         raise ArgumentError(f"{name} {_shown(v)} is not one of: {', '.join(options)}") from None
 
 
+SMALL_TABLE = 2_000
+"""Cells up to which a range is remembered by its content (a Plans or Tiers table, not a Roster)."""
+
+_small_grids: OrderedDict[Any, Grid] = OrderedDict()
+
+
+def _remember(key: Any, grid: Grid) -> Grid:
+    try:
+        _small_grids[key] = grid
+    except TypeError:  # a cell that cannot be hashed: not remembered
+        return grid
+    while len(_small_grids) > 64:
+        _small_grids.popitem(last=False)
+    return grid
+
+
 def table(value: Any, name: str) -> Grid | None:
     """A range with its header row (None when blank), read column by column."""
     if value is None or isinstance(value, Grid):
@@ -229,7 +256,16 @@ def table(value: Any, name: str) -> Grid | None:
         if one(value, name) is None:
             return None
         raise ArgumentError(f"{name} must be a table with its header row, e.g. {name.capitalize()}[#All]")
-    grid = Grid.of(rows, com_cell)
+    small = isinstance(rows, tuple) and len(rows) * len(rows[0]) <= SMALL_TABLE if rows else False
+    if small:  # Plans, Tiers, UserTypes: passed again on every row of a column, read once
+        key = (rows, tuple(map(type, chain.from_iterable(rows))))  # TRUE == 1.0 in a tuple: types too
+        try:
+            grid = _small_grids[key]
+            _small_grids.move_to_end(key)
+        except (KeyError, TypeError):
+            grid = _remember(key, Grid.of(rows, com_cell))
+    else:
+        grid = Grid.of(rows, com_cell)
     if grid.blank:
         return None
     if not any(isinstance(h, str) and h.strip() for h in grid.headers):  # numbers or dates where headers belong
@@ -283,10 +319,15 @@ def apply_xlwings(fn: Callable[..., Any], spec: FunctionSpec, func: Callable[...
 def guarded(fn: Callable[..., Any], spec: FunctionSpec) -> Callable[..., Any]:
     """``fn`` answering every problem with a ``#PERSEAT!`` message instead of an exception."""
 
+    spills = spec.ret.get("convert") != "raw"
+
     @functools.wraps(fn)
     def cell(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            answer = fn(*args, **kwargs)
+            if spills or type(answer) is float or type(answer) is str:
+                return answer
+            return float(answer) if isinstance(answer, int) and not isinstance(answer, bool) else answer
         except Upstream as up:
             return up.text
         except InputProblems as exc:

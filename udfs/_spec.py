@@ -33,6 +33,9 @@ CELL: Mapping[str, Any] = RAW
 TABLE: Mapping[str, Any] = RAW
 """A table passed with its header row (e.g. ``Roster[#All]``): a tuple of row tuples, header first."""
 
+ANSWER: Mapping[str, Any] = RAW
+"""One number or text: handed back to Excel as it is (xlwings' writer would wrap it in a 2-D list first)."""
+
 SPILL: Mapping[str, Any] = {}
 """A 2-D list result: dynamic-array Excel spills it natively (no legacy ``expand``, which rewrites the formula)."""
 
@@ -57,7 +60,7 @@ class FunctionSpec:
     category: str = CATEGORY
     volatile: bool = False
     call_in_wizard: bool = True  # False: skip the (slow, whole-table) calculation while the Function Wizard is open
-    ret: Mapping[str, Any] = field(default_factory=dict)  # xlwings return options
+    ret: Mapping[str, Any] = field(default_factory=lambda: dict(ANSWER))  # xlwings return options
 
 
 def _table(name: str, table: str, extra: str = "", optional: bool = False) -> ArgSpec:

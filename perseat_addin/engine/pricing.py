@@ -8,6 +8,7 @@ count (used by the Excel functions), so there is a single implementation.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -134,12 +135,13 @@ def one_seat_price(plan: Plan, seats: int) -> int:
     return before + (seats - lower) * rate + sum(flats[: t + 1])
 
 
+@functools.lru_cache(maxsize=64)
 def day_weights(days: int, day_count: DayCount) -> tuple[IntArray, IntArray, int]:
     """Daily proration as integers: (remaining r_d per day, weight w_d per day, denominator D).
 
     A change taking effect on day d (1-based index d-1) is charged for r_d/D of
     the month; the charge of a daily price series X is ``Σ X_d·w_d / D``, which
-    equals ``X_1 + Σ (X_d − X_{d−1})·r_d / D`` (SPEC §4).
+    equals ``X_1 + Σ (X_d − X_{d−1})·r_d / D`` (SPEC §4). The arrays are read-only.
     """
     d = np.arange(1, days + 1, dtype=np.int64)
     remaining = days - d + 1
@@ -151,7 +153,10 @@ def day_weights(days: int, day_count: DayCount) -> tuple[IntArray, IntArray, int
     c = remaining.copy()
     c[0] = denom  # the first day's price is charged for the whole month
     c_next = np.append(c[1:], 0)
-    return remaining, c - c_next, denom
+    weights = c - c_next
+    remaining.setflags(write=False)  # remembered for the next call: shared, so never written to
+    weights.setflags(write=False)
+    return remaining, weights, denom
 
 
 @dataclass(frozen=True)
