@@ -53,8 +53,8 @@ T = TypeVar("T")
 # Tables from ranges
 
 PLAIN_CELLS = frozenset({float, str, type(None), bool, dt.datetime, dt.date, Decimal})
-"""Cell types a range holds as they are; any other (an error code, a COM time) goes through the edge's
-cleaning, one cell at a time, in the columns that hold one."""
+"""Cell types a range holds as they are (and any date or date-time, a COM time included: read by its fields);
+any other (an error code) goes through the edge's cleaning, one cell at a time, in the columns that hold one."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +81,7 @@ class Grid:
             return cls((), (), (), {}, ("grid", 0))
         width = len(rows[0])
         data = rows[1:]
-        if not all(isinstance(r, tuple) for r in data) or set(map(len, data)) - {width}:
+        if set(map(type, data)) - {tuple} or set(map(len, data)) - {width}:
             data = tuple((*r[:width], *[None] * (width - len(r))) for r in map(tuple, data))
         flat = list(chain.from_iterable(data))
         columns = [flat[j::width] for j in range(width)] if width else []
@@ -90,7 +90,7 @@ class Grid:
         kinds = [frozenset(map(type, col)) for col in columns]
         key = _content_key(rows, kinds)
         for j, col in enumerate(columns):
-            odd = kinds[j] - PLAIN_CELLS
+            odd = {k for k in kinds[j] - PLAIN_CELLS if not issubclass(k, dt.date)}  # COM times: read by fields
             if not odd:
                 continue
             for i, v in enumerate(col):
@@ -112,9 +112,10 @@ class Grid:
 
     @property
     def blank(self) -> bool:
-        """Every cell, header included, is empty."""
-        return all(_blank_cell(h) for h in self.headers) and all(
-            all(_blank_cell(v) for v in col) for col in self.columns)
+        """Every cell, header included, is empty (a table's headers answer at once)."""
+        if not all(_blank_cell(h) for h in self.headers):
+            return False
+        return all(all(_blank_cell(v) for v in r) for r in self.rows)
 
     def raw(self, name: str) -> RawTable:
         """The range as the workbook loader reads a table (row 1 = the header)."""

@@ -182,6 +182,20 @@ def _is_blank(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
+def _filled(values: Sequence[Any]) -> np.ndarray:
+    """True where a cell holds something: not None and not blank text (one pass of C loops, no per-cell code)."""
+    n = len(values)
+    kinds = np.fromiter(map(type, values), dtype=object, count=n)
+    none_t: Any = type(None)
+    str_t: Any = str
+    filled: np.ndarray = np.not_equal(kinds, none_t)  # element-wise over the cells' types
+    texts = np.flatnonzero(np.equal(kinds, str_t))
+    if len(texts):
+        cells = values if len(texts) == n else [values[i] for i in texts.tolist()]
+        filled[texts] = np.fromiter(map(bool, map(str.strip, cells)), dtype=bool, count=len(texts))
+    return filled
+
+
 def _lookalikes(raw: RawTable, table: str, index: dict[str, int], by_key: dict[str, int],
                 problems: list[Problem]) -> None:
     """A missing optional money column beside an unknown header that resembles it ("Last Day" for End)."""
@@ -246,33 +260,41 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
     # calculated column of the user's own fills every row it has)
     width = len(raw.headers)
     own = sorted(set(index.values()))
-    keep: list[int] = []
+    n_rows = len(raw.rows)
+    columns: list[Sequence[Any]] | None = None
+    if raw.columns is not None and len(raw.columns) == width:
+        columns = list(raw.columns)
+    elif all(len(r) == width for r in raw.rows):
+        columns = list(zip(*raw.rows, strict=True)) if raw.rows else [() for _ in range(width)]
     error_rows = {i for i, j in raw.errors if j in own}
     first = own[0] if own else 0
-    for i, r in enumerate(raw.rows):
-        v0 = r[first] if len(r) > first else None
-        if (v0 is not None and (v0.__class__ is not str or v0.strip())) or i in error_rows \
-                or any(not _is_blank(r[j]) for j in own if j < len(r)):
-            keep.append(i)
-    data: dict[str, Any] = {"_row": np.array([raw.first_row + i for i in keep], dtype=np.int64)}
+    if columns is not None and first < width:
+        filled = _filled(columns[first])
+    else:
+        filled = np.fromiter((len(r) > first and not _is_blank(r[first]) for r in raw.rows), bool, n_rows)
+    for i in np.flatnonzero(~filled).tolist():  # rows blank in the first column: any other SPEC cell?
+        r = raw.rows[i]
+        if i in error_rows or any(not _is_blank(r[j]) for j in own if j < len(r)):
+            filled[i] = True
+    keep = np.flatnonzero(filled)
+    all_rows = len(keep) == n_rows
+    data: dict[str, Any] = {"_row": keep.astype(np.int64) + raw.first_row}
     t = Table(table, raw.sheet, pd.DataFrame(), letters, set(index))
-    position = {i: n for n, i in enumerate(keep)} if raw.errors else {}
-    columns: list[Sequence[Any]] | None = None
-    if len(keep) == len(raw.rows) and raw.columns is not None and len(raw.columns) == width:
-        columns = list(raw.columns)
-    elif len(keep) == len(raw.rows) and all(len(r) == width for r in raw.rows):
-        columns = list(zip(*raw.rows, strict=True)) if raw.rows else [() for _ in range(width)]
+    position = {int(i): n for n, i in enumerate(keep)} if raw.errors else {}
+    kept = keep.tolist()
     for c in cols:
         if c.name not in index:
             continue
         j = index[c.name]
-        values = list(columns[j]) if columns is not None else \
-            [raw.rows[i][j] if j < len(raw.rows[i]) else None for i in keep]
+        if columns is not None:
+            values = list(columns[j]) if all_rows else [columns[j][i] for i in kept]
+        else:
+            values = [raw.rows[i][j] if j < len(raw.rows[i]) else None for i in kept]
         errs = {position[i]: e for (i, jj), e in raw.errors.items() if jj == j and i in position}
         for n, err in errs.items():
             values[n] = err
         if c.required:
-            for n in [n for n, v in enumerate(values) if v is None or (v.__class__ is str and not v.strip())]:
+            for n in np.flatnonzero(~_filled(values)).tolist():
                 problems.append(Problem(*t.where(int(data["_row"][n]), c.name), f"{c.name} is blank",
                                         f"fill in {c.name}"))
         data[c.name] = _convert_column(c, values, data["_row"], t, problems, has_errors=bool(errs))
@@ -415,18 +437,26 @@ def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,
     return pd.Series(out, dtype=object)
 
 
+_EPOCH_ORDINAL = EPOCH.toordinal()
+
+
 def _to_days(values: list[Any], rows: np.ndarray, c: Col, t: Table,
              problems: list[Problem]) -> np.ndarray:
     """Dates as day numbers; blank Start/Date → SINCE_EVER, blank End → FOREVER."""
     blank_value = FOREVER if c.name == "End" else SINCE_EVER
-    out = np.full(len(values), blank_value, dtype=np.int64)
-    kinds = pd.Series([type(v) for v in values], dtype=object)
-    is_date = kinds.isin((dt.date,)).to_numpy()
-    if is_date.any():
-        idx = np.flatnonzero(is_date)
-        out[idx] = pd.to_datetime(pd.Series([values[i] for i in idx])).to_numpy(
-            "datetime64[D]").astype(np.int64)
-    for i in np.flatnonzero(~is_date):
+    n = len(values)
+    out = np.full(n, blank_value, dtype=np.int64)
+    kinds = np.fromiter(map(type, values), dtype=object, count=n)
+    done = np.zeros(n, dtype=bool)
+    for kind in set(kinds.tolist()):
+        if kind is type(None):
+            done |= kinds == kind
+        elif issubclass(kind, dt.date):  # date and date-time cells (any subclass: COM times too), by their fields
+            idx = np.flatnonzero(kinds == kind)
+            cells = values if len(idx) == n else [values[i] for i in idx]
+            out[idx] = np.fromiter(map(dt.date.toordinal, cells), np.int64, len(idx)) - _EPOCH_ORDINAL
+            done[idx] = True
+    for i in np.flatnonzero(~done):
         v = values[i]
         if _is_blank(v):
             continue
