@@ -197,6 +197,9 @@ class Formulas:
             pos = m.end()
         return out
 
+    def _passed(self, table: str, n: int) -> None:
+        self.cells_passed[table] = self.cells_passed.get(table, 0) + n
+
     def evaluate(self, formula: str, row: dict[str, Any] | None = None) -> Any:
         self.toks, self.row = self.tokens(formula), row or {}
         value = self.expr()
@@ -221,12 +224,16 @@ class Formulas:
         if kind == "ref":
             table, col = re.fullmatch(r"(\w+)\[(.+)\]", value).groups()  # type: ignore[union-attr]
             rows = self.tables[table]
-            self.cells_passed[table] = self.cells_passed.get(table, 0) + len(rows) * len(rows[0])
             span = re.fullmatch(r"\[#All\],\[(\w+)\]:\[(\w+)\]", col)
             if span:  # Clients[[#All],[Client]:[End]]
                 lo, hi = rows[0].index(span.group(1)), rows[0].index(span.group(2))
+                self._passed(table, len(rows) * (hi - lo + 1))
                 return tuple(r[lo:hi + 1] for r in rows)
-            return rows if col == "#All" else [r[rows[0].index(col)] for r in rows[1:]]
+            if col == "#All":
+                self._passed(table, len(rows) * len(rows[0]))
+                return rows
+            self._passed(table, len(rows) - 1)
+            return [r[rows[0].index(col)] for r in rows[1:]]
         assert kind == "name", (kind, value)
         if self.toks and self.toks[0] == ("op", "("):
             self.toks.pop(0)

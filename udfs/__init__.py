@@ -223,12 +223,19 @@ def INVOICEPREVIEW(client: Any, settings: Any, plans: Any = None, tiers: Any = N
 
 @excel_function
 def PERSEATUSAGE(usage: Any) -> Any:
-    return fx.usage_handle(required_table(usage, "usage", "Usage"))
+    with fx.gc_paused():
+        return fx.usage_handle(required_table(usage, "usage", "Usage"))
 
 
 @excel_function
 def PERSEATBOOK(settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: Any, roster: Any,
                 devices: Any = None, addons: Any = None, usage: Any = None) -> Any:
+    with fx.gc_paused():
+        return _book(settings, plans, tiers, usertypes, clients, roster, devices, addons, usage)
+
+
+def _book(settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: Any, roster: Any, devices: Any,
+          addons: Any, usage: Any) -> str:
     held = _handle(usage, "usage")
     tables = {
         "Settings": required_table(settings, "settings", "Settings"),

@@ -15,18 +15,21 @@ Plans) loads just those tables; problems name the range's own rows and columns.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import pickle
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from itertools import chain, count
+from itertools import chain, compress, count
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from perseat_addin.cells import ExcelError
@@ -79,6 +82,8 @@ class Grid:
         rows: Sequence[Sequence[Any]] = values if isinstance(values, tuple) else tuple(values)
         if not rows:
             return cls((), (), (), {}, ("grid", 0))
+        if not all(isinstance(r, tuple | list) for r in rows[:1]):
+            rows = (tuple(rows),)
         width = len(rows[0])
         data = rows[1:]
         if set(map(type, data)) - {tuple} or set(map(len, data)) - {width}:
@@ -88,7 +93,7 @@ class Grid:
         errors: dict[tuple[int, int], ExcelError] = {}
         changed: set[int] = set()
         kinds = [frozenset(map(type, col)) for col in columns]
-        key = _content_key(rows, kinds)
+        key = _content_key(rows, columns, kinds)
         for j, col in enumerate(columns):
             odd = {k for k in kinds[j] - PLAIN_CELLS if not issubclass(k, dt.date)}  # COM times: read by fields
             if not odd:
@@ -127,11 +132,27 @@ def _blank_cell(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
-def _content_key(rows: Sequence[Sequence[Any]], kinds: Sequence[frozenset[type]]) -> Any:
-    """A key for a range's exact cells: its shape, its hash and each column's cell types (TRUE and 1 hash
-    alike), or a digest of its pickle when a cell cannot be hashed."""
+def _content_key(rows: Sequence[Sequence[Any]], columns: Sequence[list[Any]],
+                 kinds: Sequence[frozenset[type]]) -> Any:
+    """A key for a range's exact cells: its shape, a hash of each column and each column's cell types (TRUE
+    and 1 hash alike), or a digest of its pickle when a cell cannot be hashed.
+
+    Dates are hashed by their day (as the workbook loader reads them): hashing a timezone-aware COM time as it
+    is costs ten times more.
+    """
     try:
-        return ("grid", len(rows), len(rows[0]), hash(rows), tuple(kinds))
+        parts: list[Any] = [hash(tuple(rows[0]))]
+        for col, k in zip(columns, kinds, strict=True):
+            if not any(issubclass(t, dt.date) for t in k):
+                parts.append(hash(tuple(col)))
+            elif k <= _DAYS_OR_BLANK or all(issubclass(t, dt.date) or t is type(None) for t in k):
+                n = len(col)
+                blank = np.equal(np.fromiter(map(type, col), dtype=object, count=n), _NONE)
+                days = np.fromiter(map(dt.date.toordinal, compress(col, ~blank)), dtype=np.int64)
+                parts.append((hash(blank.tobytes()), hash(days.tobytes())))
+            else:
+                parts.append(hash(tuple(map(_date_key, col))))
+        return ("grid", len(rows), len(rows[0]), tuple(parts), tuple(kinds))
     except TypeError:
         pass
     try:
@@ -139,6 +160,28 @@ def _content_key(rows: Sequence[Sequence[Any]], kinds: Sequence[frozenset[type]]
     except Exception:  # a cell pickle cannot take: such a range is simply not remembered
         return object()
     return ("pickle", hashlib.blake2b(data, digest_size=32).digest())
+
+
+_NONE: Any = type(None)
+_DAYS_OR_BLANK = frozenset({dt.date, dt.datetime, type(None)})
+
+
+def _date_key(v: Any) -> Any:
+    return v.toordinal() if isinstance(v, dt.date) else v
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a big range becomes tables: it would otherwise walk every cell
+    already read each time a few thousand new objects are made (seconds on a 1,000,000-row Usage table).
+    Nothing made here holds a reference cycle."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 GridLike = Grid | Rows
@@ -561,6 +604,28 @@ def invoice_for(book: Book, client: str) -> Invoice:
     raise ArgumentError(f'no invoice for "{client.strip()}" in {run.period.label()}: {reason}')
 
 
-__all__ = ["HANDLES", "Grid", "Handles", "PlanList", "Priced", "RangeSource", "Rows", "UsageTable", "as_grid",
-           "clear_caches", "flat_plan", "held_book", "invoice_for", "is_handle", "load_plans", "load_ranges",
-           "priced_book", "roster_book", "run_for", "tier_plan", "usage_handle", "workbook_book"]
+__all__ = [
+    "HANDLES",
+    "Grid",
+    "Handles",
+    "PlanList",
+    "Priced",
+    "RangeSource",
+    "Rows",
+    "UsageTable",
+    "as_grid",
+    "clear_caches",
+    "flat_plan",
+    "gc_paused",
+    "held_book",
+    "invoice_for",
+    "is_handle",
+    "load_plans",
+    "load_ranges",
+    "priced_book",
+    "roster_book",
+    "run_for",
+    "tier_plan",
+    "usage_handle",
+    "workbook_book",
+]

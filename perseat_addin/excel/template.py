@@ -87,12 +87,13 @@ CLIENT_FORMULAS = {
                        f"{_ROW.format('BillableUsers')})",
 }
 
-# The handle cells: Usage read once (UsageBook), then the whole workbook read and priced once (Book). Book
-# takes the Clients table's own columns only (Client to End): its formula columns use Book.
+# The handle cells: Usage read once (UsageBook: the columns billing reads, Client to Billable; Ticket, Source
+# and Ref are for people), then the whole workbook read and priced once (Book). Book takes the Clients
+# table's own columns only (Client to End): its formula columns use Book.
 HANDLE_CELLS = {
     "Book": ("E2", "=PERSEATBOOK(Settings[#All],Plans[#All],Tiers[#All],UserTypes[#All],"
                    "Clients[[#All],[Client]:[End]],Roster[#All],Devices[#All],AddOns[#All],UsageBook)"),
-    "UsageBook": ("E5", "=PERSEATUSAGE(Usage[#All])"),
+    "UsageBook": ("E5", "=PERSEATUSAGE(Usage[[#All],[Client]:[Billable]])"),
 }
 HANDLE_LABELS = {
     "E1": "Book: the workbook, read and priced once (the Clients columns use it)",
