@@ -118,7 +118,10 @@ class Recalc:
 def scalar_us(excel: Callable[..., Any]) -> dict[str, dict[str, float]]:
     """Microseconds per call of the scalar functions in a sheet's typical use: the function itself (COM values
     in, the answer out) and the whole call through xlwings' argument and result conversion."""
-    plans = ((("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate", "IncludedHours", "OverageRate", "Taxable", "Description"), *tuple((f"Plan {k}", 60.0 + k, "flat", 0.0, 0.0, "users", 0.0, None, 0.0, "Yes", "") for k in range(6))))
+    header = ("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate", "IncludedHours",
+              "OverageRate", "Taxable", "Description")
+    plans = (header, *((f"Plan {k}", 60.0 + k, "flat", 0.0, 0.0, "users", 0.0, None, 0.0, "Yes", "")
+                       for k in range(6)))
     tiers = (("UpTo", "Rate"), (10.0, 60.0), (25.0, 55.0), (None, 50.0))
     start, period = ComTime(2026, 11, 15, tzinfo=UTC), 46327.0
     calls = {

@@ -204,6 +204,8 @@ def text(value: Any, name: str, default: Any = _REQUIRED) -> Any:
 
 def date(value: Any, name: str, default: Any = _REQUIRED) -> Any:
     """A date: an Excel date (datetime), a date serial number, or text such as 2026-11-15."""
+    if isinstance(value, dt.datetime):  # a date cell (a COM time): its day, by its fields
+        return dt.date(value.year, value.month, value.day)
     v = one(value, name)
     if v is None:
         return blank(name, default)
@@ -217,6 +219,8 @@ def date(value: Any, name: str, default: Any = _REQUIRED) -> Any:
 
 def choice(value: Any, name: str, options: Mapping[str, T], default: T) -> T:
     """One of ``options`` (any case); blank = ``default``."""
+    if value is None:
+        return default
     v = text(value, name, None)
     if v is None:
         return default
