@@ -3,7 +3,6 @@ usage, robust outliers and volume-tier cliffs. Pure arithmetic on exact fraction
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -34,8 +33,15 @@ def recommend_price(hours: Decimal, cost_per_hour: Decimal, margin: Decimal, oth
     step = Decimal("0.01") if step is None or step == 0 else step
     if step < 0:
         raise ArgumentError(f"step {_num(step)} cannot be negative")
-    value = (Fraction(hours) * Fraction(cost_per_hour) + Fraction(other)) / (1 - Fraction(margin))
-    return math.ceil(value / Fraction(step)) * step
+    # exact in integers: each amount as numerator/denominator (what Fraction does, without its cost per call)
+    hn, hd = hours.as_integer_ratio()
+    cn, cd = cost_per_hour.as_integer_ratio()
+    on, od = other.as_integer_ratio()
+    mn, md = margin.as_integer_ratio()
+    sn, sd = step.as_integer_ratio()
+    num = (hn * cn * od + on * hd * cd) * md * sd
+    den = hd * cd * od * (md - mn) * sn
+    return -(-num // den) * step
 
 
 def recommend_plan(plans: Iterable[Plan], hours: Decimal, users: int | None = None,

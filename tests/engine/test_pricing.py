@@ -7,6 +7,9 @@ hold exactly.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -15,6 +18,7 @@ from conftest import only, users
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from perseat_addin.engine.advice import recommend_price
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.engine.pricing import PlanTable, day_weights, one_seat_price, price
 from perseat_addin.model import DayCount, Invoice, Plan, Tiering
@@ -665,3 +669,16 @@ def test_one_seat_price_is_the_invoice_engines_price(plan: Plan, seats: int) -> 
     table = PlanTable.build([plan])
     want = int(table.seat_price(np.zeros(1, np.int64), np.array([seats]))[0])
     assert one_seat_price(plan, seats) == want
+
+
+_amounts = st.decimals(min_value=0, max_value=10_000, places=4, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_amounts, _amounts, st.decimals(min_value=0, max_value="0.99", places=3), _amounts,
+       st.sampled_from([None, Decimal("0.01"), Decimal("1"), Decimal("5"), Decimal("0.25")]))
+def test_recommended_price_is_the_exact_fraction_rounded_up(hours: Decimal, cost: Decimal, margin: Decimal,
+                                                             other: Decimal, step: Decimal | None) -> None:
+    value = (Fraction(hours) * Fraction(cost) + Fraction(other)) / (1 - Fraction(margin))
+    unit = step or Decimal("0.01")
+    assert recommend_price(hours, cost, margin, other, step) == math.ceil(value / Fraction(unit)) * unit
