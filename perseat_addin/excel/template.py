@@ -469,7 +469,7 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
                                                   "style": "Table Style Medium 2"})
     for h, choices in spec.choices.items():  # the whole column below the header, rows added later included
         j = headers.index(h)
-        ws.data_validation(1, j, XL_LAST_ROW, j, _choice_rule(h, choices, f"what perseat reads in {spec.name} {h}"))
+        ws.data_validation(1, j, XL_LAST_ROW, j, _choice_rule(h, choices, f"the values the billing reads in {h}"))
     for h, name in spec.lists.items():
         j = headers.index(h)
         table, column, noun = LIST_NAMES[name]
@@ -482,7 +482,8 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
     for (i, h), choices in spec.cell_choices.items():
         j = headers.index(h)
         what = str(spec.rows[i][0]) if spec.rows[i] else h
-        ws.data_validation(i + 1, j, i + 1, j, _choice_rule(what, choices, f"what perseat reads in {what}"))
+        ws.data_validation(i + 1, j, i + 1, j, _choice_rule(what, choices, f"the values {what} takes; its About "
+                                                                           "cell explains each"))
     for (i, h), value in spec.cached.items():  # the formulas' results, as Excel will compute them
         ws.write_formula(i + 1, headers.index(h), spec.formulas[h], fmt_of(h), value)
     ws.set_landscape()
@@ -510,11 +511,13 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
 
 
 def _choice_rule(what: str, choices: Sequence[str], source: str) -> dict[str, Any]:
-    """A drop-down of fixed words that refuses anything else ("stop"), saying what to type."""
+    """A drop-down of fixed words that refuses anything else ("stop"), saying what to type and why."""
     listed = ", ".join(choices)
-    return {"validate": "list", "source": list(choices), "error_type": "stop", "error_title": what[:32],
-            "error_message": f"Type one of: {listed} (or pick it from the drop-down): {source}. Settings' About "
-                             "column and the Start here sheet explain them."[:255]}
+    text = f"Type one of: {listed}, or pick one from the drop-down ({source})."
+    if len(text) > 255:  # Excel's limit for the message
+        text = f"Pick a value from the drop-down ({source})."
+    return {"validate": "list", "source": list(choices), "error_type": "stop",
+            "error_title": f"Not a {what} value"[:32], "error_message": text}
 
 
 def _lines(text: str, width: float, bold: bool = False) -> int:
