@@ -13,7 +13,7 @@ import io
 import re
 import textwrap
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -412,11 +412,12 @@ def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool
     cache: dict[str, Any] = {"yyyy-mm-dd": date_fmt}
     if parts.start_here:
         _write_start_here(wb, parts.start_here)
+    tables = {spec.name for spec in sheets}
+    used = {name for spec in sheets for name in spec.lists.values() if LIST_NAMES[name][0] in tables}
     for spec in sheets:
-        _write_table_sheet(wb, spec, cache)
+        _write_table_sheet(wb, spec, cache, used)
     for name, formula in parts.names.items():
         wb.define_name(name, formula)
-    used = {name for spec in sheets for name in spec.lists.values()}
     for name in sorted(used):
         table, column, _ = LIST_NAMES[name]
         wb.define_name(name, f"={table}[{column}]")
@@ -440,7 +441,9 @@ def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool
     atomic_write(path, data)
 
 
-def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str, Any]) -> None:
+def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str, Any],
+                       lists: Collection[str] = ()) -> None:
+    """One table sheet; its drop-downs bound to a table only for the defined names in ``lists``."""
     ws = wb.add_worksheet(spec.name)
     headers = list(spec.headers) + [h for h in spec.formulas if h not in spec.headers]
     nrows = max(len(spec.rows), 1)
@@ -471,6 +474,8 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
         j = headers.index(h)
         ws.data_validation(1, j, XL_LAST_ROW, j, _choice_rule(h, choices, f"the values the billing reads in {h}"))
     for h, name in spec.lists.items():
+        if name not in lists:  # the workbook lacks the table the list would come from
+            continue
         j = headers.index(h)
         table, column, noun = LIST_NAMES[name]
         ws.data_validation(1, j, XL_LAST_ROW, j, {

@@ -373,3 +373,17 @@ def test_appended_rows_keep_formats_and_drop_downs(template: Path, tmp_path: Pat
             assert rng.min_row <= last_row <= rng.max_row, (name, header)
     finally:
         wb.close()
+
+
+def test_a_list_whose_table_is_absent_is_left_out(tmp_path: Path) -> None:
+    """A workbook without a Clients table gets no ClientList and no Client drop-down pointing at nothing."""
+    path = tmp_path / "no-clients.xlsx"
+    write_workbook(path, [s for s in template_sheets() if s.name != "Clients"])
+    wb = load_workbook(path)
+    try:
+        assert set(wb.defined_names) == {"PlanList", "TypeList"}
+        sources = {dv.formula1 for name in ("Roster", "Devices", "AddOns", "Usage")
+                   for dv in wb[name].data_validations.dataValidation}
+        assert "ClientList" not in sources and {"PlanList", "TypeList"} <= sources
+    finally:
+        wb.close()
