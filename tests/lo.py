@@ -1,7 +1,9 @@
 """Drive LibreOffice headless through Python-UNO (Debian's /usr/bin/python3), for tests.
 
 One script opens a workbook hidden, reads its VBA libraries, recalculates and,
-when asked, exports it to PDF; it prints JSON and always shuts LibreOffice down.
+when asked, types values into cells and reports which cells LibreOffice finds
+invalid under their data validation, and exports it to PDF; it prints JSON and
+always shuts LibreOffice down.
 """
 
 from __future__ import annotations
@@ -31,7 +33,42 @@ def prop(name, value):
     return p
 
 
-soffice, path, workdir, pdf = sys.argv[1:5]
+def a1(col, row):
+    letters = ""
+    col += 1
+    while col:
+        col, rest = divmod(col - 1, 26)
+        letters = chr(65 + rest) + letters
+    return "%s%d" % (letters, row + 1)
+
+
+def validity(doc, probe):
+    """Read the validation of cells, type text into cells, then ask Calc which cells hold invalid data."""
+    out = {"validations": {}, "invalid": {}, "names": {}}
+    for sheet, ref in probe.get("read", []):
+        v = doc.Sheets.getByName(sheet).getCellRangeByName(ref).getPropertyValue("Validation")
+        out["validations"]["%s!%s" % (sheet, ref)] = {
+            "type": v.Type.value, "formula1": v.getFormula1(), "alert": v.ErrorAlertStyle.value,
+            "show_error": bool(v.ShowErrorMessage), "ignore_blank": bool(v.IgnoreBlankCells),
+            "title": v.ErrorTitle, "message": v.ErrorMessage}
+    for sheet, ref, text in probe.get("type", []):
+        doc.Sheets.getByName(sheet).getCellRangeByName(ref).setString(text)
+    doc.calculateAll()
+    for sheet in probe.get("check", []):
+        ws = doc.Sheets.getByName(sheet)
+        ws.showInvalid()  # the Detective circles every cell whose value its validation refuses
+        page = ws.DrawPage
+        marked = []
+        for i in range(page.Count):
+            address = page.getByIndex(i).Anchor.getCellAddress()
+            marked.append(a1(address.Column, address.Row))
+        out["invalid"][sheet] = sorted(marked)
+    names = doc.NamedRanges
+    out["names"] = {n: names.getByName(n).getContent() for n in names.getElementNames()}
+    return out
+
+
+soffice, path, workdir, pdf, probe = sys.argv[1:6]
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -63,6 +100,8 @@ try:
         library = libraries.getByName(name)
         result["libraries"][name] = {module: library.getByName(module) for module in library.getElementNames()}
     doc.calculateAll()
+    if probe:
+        result["probe"] = validity(doc, json.loads(probe))
     if pdf:
         doc.storeToURL(uno.systemPathToFileUrl(pdf), (prop("FilterName", "calc_pdf_Export"),))
     doc.close(True)
@@ -81,10 +120,14 @@ finally:
 '''
 
 
-def open_in_libreoffice(book: Path, workdir: Path, pdf: Path | None = None) -> dict[str, Any]:
+def open_in_libreoffice(book: Path, workdir: Path, pdf: Path | None = None,
+                        probe: dict[str, Any] | None = None) -> dict[str, Any]:
     """Open ``book`` in LibreOffice: its VBA libraries ({library: {module: code}}) and sheet names.
 
-    Skips the test when LibreOffice or Python-UNO is missing.
+    ``probe`` checks data validation: ``read`` [(sheet, "F2"), ...] gives ``probe.validations`` (type,
+    formula1, alert style, messages) of those cells; ``type`` [(sheet, "F2", text), ...] puts text in cells;
+    ``check`` [sheet, ...] gives ``probe.invalid``: {sheet: cells whose value their validation refuses};
+    ``probe.names`` holds the defined names. Skips the test when LibreOffice or Python-UNO is missing.
     """
     if SOFFICE is None:
         pytest.skip("LibreOffice (soffice) is not on PATH")
@@ -93,7 +136,8 @@ def open_in_libreoffice(book: Path, workdir: Path, pdf: Path | None = None) -> d
         pytest.skip(f"{SYSTEM_PYTHON} cannot import uno (Debian package python3-uno): cannot drive LibreOffice")
     script = workdir / "lo_uno.py"
     script.write_text(UNO_SCRIPT, encoding="utf-8")
-    proc = subprocess.Popen([SYSTEM_PYTHON, str(script), SOFFICE, str(book), str(workdir), str(pdf or "")],
+    proc = subprocess.Popen([SYSTEM_PYTHON, str(script), SOFFICE, str(book), str(workdir), str(pdf or ""),
+                             json.dumps(probe) if probe else ""],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=300)

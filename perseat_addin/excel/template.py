@@ -10,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import io
+import re
+import textwrap
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import xlsxwriter
+from defusedxml import ElementTree
 
 from perseat_addin.engine.advice import recommend_plan, recommend_price
 from perseat_addin.engine.corrections import BILLED, BILLED_COLUMNS
@@ -27,8 +30,9 @@ from perseat_addin.engine.measures import billable_users, usage_per_user
 from perseat_addin.errors import PerseatError
 from perseat_addin.excel.vbaproject import build_vba_project
 from perseat_addin.model import DEFAULT_USER_TYPES
-from perseat_addin.workbook.load import load
+from perseat_addin.workbook.load import SETTING_ABOUT, SETTING_CHOICES, load
 from perseat_addin.workbook.package import atomic_write, macro_enable
+from perseat_addin.workbook.schema import SCHEMA
 
 FIXED_DATE = dt.datetime(2026, 11, 1, 9, 0, 0)
 XL_LAST_ROW = 1_048_575  # zero-based: Excel's last row
@@ -49,6 +53,13 @@ class SheetSpec:
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # header → its drop-down list
     cells: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # A1 cell beside the table → (value or
     # formula, the formula's cached result)
+    lists: dict[str, str] = field(default_factory=dict)  # header → defined name of its drop-down (LIST_NAMES)
+    cell_choices: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict)  # one cell's drop-down
+    wrap: tuple[str, ...] = ()  # headers whose text wraps (their rows are made tall enough)
+
+
+StartRow = tuple[str, str, str]
+"""A row of the Start here sheet: kind (title, text, heading, item), the left cell's text, the right cell's."""
 
 
 @dataclass
@@ -60,6 +71,7 @@ class ExcelParts:
     vba_project: bytes | None = None
     vba_codename: str = "ThisWorkbook"
     custom_ui: bytes | None = None  # customUI/customUI.xml (Office 2007 namespace, survives openpyxl)
+    start_here: Sequence[StartRow] = ()  # the first sheet, "Start here", active on open (none when empty)
 
 
 CUSTOM_UI_REL = "http://schemas.microsoft.com/office/2006/relationships/ui/extensibility"
@@ -116,6 +128,55 @@ D = dt.date
 YES_NO = ("Yes", "No")
 """The drop-down of a Yes/No column."""
 
+LIST_NAMES: dict[str, tuple[str, str, str]] = {
+    "PlanList": ("Plans", "Plan", "a plan"),
+    "TypeList": ("UserTypes", "Type", "a user type"),
+    "ClientList": ("Clients", "Client", "a client"),
+}
+"""Defined names holding one table column (``PlanList`` is ``Plans[Plan]``), the sources of the drop-downs
+bound to a table: Excel's list validation takes a name but not a structured reference, and the name follows
+the table as rows are added, so a new plan is in every Plan drop-down at once."""
+
+TABLE_LISTS: dict[tuple[str, str], str] = {
+    ("Tiers", "Plan"): "PlanList",
+    ("Clients", "Plan"): "PlanList",
+    ("Roster", "Plan"): "PlanList",
+    ("Roster", "Type"): "TypeList",
+    ("Roster", "Client"): "ClientList",
+    ("Devices", "Client"): "ClientList",
+    ("AddOns", "Client"): "ClientList",
+    ("Usage", "Client"): "ClientList",
+}
+"""(table, column) → the defined name of its drop-down."""
+
+CAPITALISED = frozenset({"Status", "Billable"})
+"""Choice columns whose words are shown capitalised (Active, Device); the others as the engine spells them."""
+
+
+def schema_choices(table: str, header: str) -> tuple[str, ...]:
+    """The drop-down of a SPEC column: Yes/No, or the words the loader accepts (none for other columns)."""
+    col = next((c for c in SCHEMA.get(table, ()) if c.name == header), None)
+    if col is None:
+        return ()
+    if col.kind == "yesno":
+        return YES_NO
+    if col.kind == "choice":
+        return tuple(v.capitalize() if header in CAPITALISED else v for v in col.choices)
+    return ()
+
+
+def with_drop_downs(spec: SheetSpec) -> SheetSpec:
+    """``spec`` with a drop-down on every column that takes a Yes/No, a word from a list or a row of
+    another table (Plans, UserTypes, Clients); the Settings Value cells of settings that take a word."""
+    choices = {h: c for h in spec.headers if (c := schema_choices(spec.name, h))}
+    lists = {h: name for (table, h), name in TABLE_LISTS.items() if table == spec.name and h in spec.headers}
+    cells = dict(spec.cell_choices)
+    if spec.name == "Settings" and "Value" in spec.headers:
+        for i, row in enumerate(spec.rows):
+            if str(row[0]) in SETTING_CHOICES:
+                cells[(i, "Value")] = SETTING_CHOICES[str(row[0])]
+    return replace(spec, choices={**choices, **spec.choices}, lists={**lists, **spec.lists}, cell_choices=cells)
+
 
 def template_sheets() -> list[SheetSpec]:
     """The sample workbook: Harborview IT Services and eight clients, billing November 2026."""
@@ -139,6 +200,11 @@ def template_sheets() -> list[SheetSpec]:
         ("TargetMargin", 0.35),
         ("PriceStep", 5),
         ("OutputFolder", "invoices"),
+        ("CsvDateFormat", ""),
+        ("QuickBooksItem", "Managed services"),
+        ("XeroAccountCode", "200"),
+        ("XeroTaxType", "Tax on Sales"),
+        ("XeroTaxExemptType", "Tax Exempt"),
     ]
     plans = [
         ("Standard", 95, "flat", 0, 0, "users", 35, 1.5, 90, "Yes",
@@ -264,14 +330,14 @@ def template_sheets() -> list[SheetSpec]:
             for i, h in enumerate(hs):
                 day = min(2 + 3 * i, 28)
                 usage.append((client, "", D(year, month, day), 1, round(h * scale * 4) / 4, "Yes"))
-    return [
-        SheetSpec("Settings", ("Setting", "Value"), settings, {"Setting": 22, "Value": 48},
+    sheets = [
+        SheetSpec("Settings", ("Setting", "Value", "About"), [(*s, SETTING_ABOUT[s[0]]) for s in settings],
+                  {"Setting": 22, "Value": 46, "About": 80}, wrap=("Setting", "Value", "About"),
                   cells=handle_cells()),
         SheetSpec("Plans", ("Plan", "Rate", "Tiering", "MinUsers", "MinFee", "Basis", "DeviceRate",
                             "IncludedHours", "OverageRate", "Taxable", "Description"), plans,
                   {"Plan": 14, "Description": 56}, {"Rate": "#,##0.00", "MinFee": "#,##0.00",
-                                                    "DeviceRate": "#,##0.00", "OverageRate": "#,##0.00"},
-                  choices={"Taxable": YES_NO}),
+                                                    "DeviceRate": "#,##0.00", "OverageRate": "#,##0.00"}),
         SheetSpec("Tiers", ("Plan", "UpTo", "Rate", "FlatFee"), [(*t, None) for t in tiers], {"Plan": 14},
                   {"Rate": "#,##0.00", "FlatFee": "#,##0.00"}),
         SheetSpec("UserTypes", ("Type", "Billable", "MinActiveDays", "Definition"), user_types,
@@ -294,11 +360,10 @@ def template_sheets() -> list[SheetSpec]:
                   {"Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
         SheetSpec("AddOns", ("Client", "Description", "Quantity", "UnitPrice", "PerUser", "Start",
                              "End", "Taxable", "Frequency"), addons, {"Client": 22, "Description": 28},
-                  {"UnitPrice": "#,##0.00", "Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"},
-                  choices={"PerUser": YES_NO, "Taxable": YES_NO}),
+                  {"UnitPrice": "#,##0.00", "Start": "yyyy-mm-dd", "End": "yyyy-mm-dd"}),
         SheetSpec("Usage", ("Client", "UserID", "Date", "Tickets", "Hours", "Billable", "Ticket", "Source", "Ref"),
                   [(*u, None, None, None) for u in usage], {"Client": 22, "UserID": 30, "Source": 26, "Ref": 16},
-                  {"Date": "yyyy-mm-dd"}, choices={"Billable": YES_NO}),
+                  {"Date": "yyyy-mm-dd"}),
         SheetSpec("Invoices", INVOICE_COLUMNS, SAMPLE_INVOICES,
                   {"Client": 22, "File": 30, "Reason": 40},
                   {"IssueDate": "yyyy-mm-dd", "DueDate": "yyyy-mm-dd", "Subtotal": "#,##0.00",
@@ -313,6 +378,7 @@ def template_sheets() -> list[SheetSpec]:
         SheetSpec(BILLED, BILLED_COLUMNS, [], {"Client": 22, "Users": 30, "Devices": 16, "Rules": 60},
                   {"Amount": "#,##0.00"}),
     ]
+    return [with_drop_downs(s) for s in sheets]
 
 
 SAMPLE_INVOICES: list[tuple[Any, ...]] = [
@@ -362,10 +428,17 @@ def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool
     wb.set_calc_mode("auto")
     date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
     cache: dict[str, Any] = {"yyyy-mm-dd": date_fmt}
+    if parts.start_here:
+        _write_start_here(wb, parts.start_here)
+    tables = {spec.name for spec in sheets}
+    used = {name for spec in sheets for name in spec.lists.values() if LIST_NAMES[name][0] in tables}
     for spec in sheets:
-        _write_table_sheet(wb, spec, cache)
+        _write_table_sheet(wb, spec, cache, used)
     for name, formula in parts.names.items():
         wb.define_name(name, formula)
+    for name in sorted(used):
+        table, column, _ = LIST_NAMES[name]
+        wb.define_name(name, f"={table}[{column}]")
     if parts.config:
         conf = wb.add_worksheet("xlwings.conf")
         conf.set_column(0, 0, 28)
@@ -386,7 +459,9 @@ def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool
     atomic_write(path, data)
 
 
-def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str, Any]) -> None:
+def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str, Any],
+                       lists: Collection[str] = ()) -> None:
+    """One table sheet; its drop-downs bound to a table only for the defined names in ``lists``."""
     ws = wb.add_worksheet(spec.name)
     headers = list(spec.headers) + [h for h in spec.formulas if h not in spec.headers]
     nrows = max(len(spec.rows), 1)
@@ -394,6 +469,12 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
 
     def fmt_of(header: str) -> Any:
         text = spec.formats.get(header)
+        if header in spec.wrap:
+            key = f"wrap:{text or ''}"
+            if key not in cache:
+                cache[key] = wb.add_format({"text_wrap": True, "valign": "top", **({"num_format": text} if text
+                                                                                   else {})})
+            return cache[key]
         return cache.setdefault(text, wb.add_format({"num_format": text})) if text else None
 
     for j, h in enumerate(headers):
@@ -409,10 +490,23 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
                                                   "style": "Table Style Medium 2"})
     for h, choices in spec.choices.items():  # the whole column below the header, rows added later included
         j = headers.index(h)
+        ws.data_validation(1, j, XL_LAST_ROW, j, _choice_rule(h, choices, f"the values the billing reads in {h}"))
+    for h, name in spec.lists.items():
+        if name not in lists:  # the workbook lacks the table the list would come from
+            continue
+        j = headers.index(h)
+        table, column, noun = LIST_NAMES[name]
         ws.data_validation(1, j, XL_LAST_ROW, j, {
-            "validate": "list", "source": list(choices),
-            "error_title": h, "error_message": f"Type {' or '.join(choices)}.",
+            "validate": "list", "source": f"={name}", "error_type": "stop", "error_title": f"Not {noun}"[:32],
+            "error_message": f"Type {noun} listed in the {table} table ({table} sheet, {column} column), or pick "
+                             f"one from the drop-down. For a new one, add its row to {table} first: it then "
+                             "appears in this list.",
         })
+    for (i, h), choices in spec.cell_choices.items():
+        j = headers.index(h)
+        what = str(spec.rows[i][0]) if spec.rows[i] else h
+        ws.data_validation(i + 1, j, i + 1, j, _choice_rule(what, choices, f"the values {what} takes; its About "
+                                                                           "cell explains each"))
     for (i, h), value in spec.cached.items():  # the formulas' results, as Excel will compute them
         ws.write_formula(i + 1, headers.index(h), spec.formulas[h], fmt_of(h), value)
     ws.set_landscape()
@@ -420,6 +514,10 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
     ws.repeat_rows(0)
     ws.set_paper(1)
     for i, row in enumerate(spec.rows, start=1):
+        tall = max((_lines(str(v), spec.widths.get(h, 10.0)) for h, v in zip(spec.headers, row, strict=False)
+                    if h in spec.wrap and v), default=1)
+        if tall > 1:
+            ws.set_row(i, 15 * tall)
         for j, v in enumerate(row):
             fmt = fmt_of(spec.headers[j])
             if v is None or v == "":
@@ -444,6 +542,58 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
     ws.freeze_panes(1, 0)
 
 
+def _choice_rule(what: str, choices: Sequence[str], source: str) -> dict[str, Any]:
+    """A drop-down of fixed words that refuses anything else ("stop"), saying what to type and why."""
+    listed = ", ".join(choices)
+    text = f"Type one of: {listed}, or pick one from the drop-down ({source})."
+    if len(text) > 255:  # Excel's limit for the message
+        text = f"Pick a value from the drop-down ({source})."
+    return {"validate": "list", "source": list(choices), "error_type": "stop",
+            "error_title": f"Not a {what} value"[:32], "error_message": text}
+
+
+def _lines(text: str, width: float, bold: bool = False) -> int:
+    """How many lines ``text`` takes wrapped in a column ``width`` digits wide (a little generous: prose is
+    narrower than digits, bold wider)."""
+    chars = max(int(width * (0.95 if bold else 1.15)), 8)
+    return sum(max(1, len(textwrap.wrap(part, chars))) for part in text.split("\n"))
+
+
+def _write_start_here(wb: xlsxwriter.Workbook, rows: Sequence[StartRow]) -> None:
+    """The first sheet, active on open: what the workbook is for, the monthly routine, the buttons, the sheets,
+    the functions. Wrapped text in two columns; prints portrait, one page wide."""
+    ws = wb.add_worksheet(START_HERE)
+    widths = (34.0, 68.0)
+    ws.set_column(0, 0, widths[0])
+    ws.set_column(1, 1, widths[1])
+    base = {"text_wrap": True, "valign": "top"}
+    fmt = {
+        "title": wb.add_format({**base, "bold": True, "font_size": 16, "font_color": "#1F3864"}),
+        "heading": wb.add_format({"text_wrap": True, "valign": "bottom", "bold": True, "font_size": 12,
+                                  "font_color": "#1F3864", "bottom": 1}),
+        "text": wb.add_format(base),
+        "label": wb.add_format({**base, "bold": True}),
+    }
+    for r, (kind, left, right) in enumerate(rows):
+        if kind in ("title", "heading", "text"):
+            text = left + (f" {right}" if right else "")
+            ws.merge_range(r, 0, r, 1, text, fmt[kind])
+            if kind == "text":
+                ws.set_row(r, 15.0 * _lines(text, sum(widths)))
+            else:  # a heading gets a blank line's space above it
+                ws.set_row(r, 28.0 if kind == "heading" else 30.0)
+        else:
+            ws.write_string(r, 0, left, fmt["label"])
+            ws.write_string(r, 1, right, fmt["text"])
+            ws.set_row(r, 15.0 * max(_lines(left, widths[0], bold=True), _lines(right, widths[1])))
+    ws.set_portrait()
+    ws.set_paper(1)
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+    ws.hide_gridlines(2)
+    ws.activate()
+
+
 def add_custom_ui(data: bytes, custom_ui: bytes) -> bytes:
     """Add the ribbon: ``customUI/customUI.xml`` wired by a package relationship."""
     out = io.BytesIO()
@@ -461,6 +611,126 @@ def add_custom_ui(data: bytes, custom_ui: bytes) -> bytes:
     return out.getvalue()
 
 
+START_HERE = "Start here"
+"""The first sheet: what the workbook is for and how to use it."""
+
+SHEET_PURPOSES: dict[str, str] = {
+    "Settings": "Your company, the month being billed (BillingPeriod), invoice numbering, and how charges are "
+                "prorated, timed and rounded. The About column explains each value and its alternatives.",
+    "Plans": "The plans you sell: rate per user, tiering, minimum users or minimum fee, device rate, included "
+             "support hours and overage rate.",
+    "Tiers": "The price tiers of volume and graduated plans: one row per tier (UpTo users at Rate); the top tier's "
+             "UpTo is blank.",
+    "UserTypes": "Which kinds of account are billed (Employee: yes; Service: no; Shared: as a device) and after "
+                 "how many active days.",
+    "Clients": "One row per client: plan, status, billing contact, discount, tax and contract dates. The columns "
+               "on the right compute this month's users, charge and price advice with the Excel functions.",
+    "Roster": "Every user of every client with Start and End dates, typed in or kept up to date by Import roster. "
+              "Give a leaver an End date rather than deleting the row.",
+    "Devices": "Shared devices (kiosks, shared PCs) billed at the plan's DeviceRate.",
+    "AddOns": "Extra charges per client: monthly or once, per user or a fixed quantity.",
+    "Usage": "Support time per client (tickets, hours), imported from your PSA or typed in: drives overage "
+             "charges and the usage report.",
+    "Invoices": "The invoice register: Draft rows from Generate invoices, Final after Finalize period, credit "
+                "notes. Mark an invoice Paid in its Status.",
+    "InvoiceLines": "Every line of every recorded invoice, written by the buttons.",
+    "ChangeLog": "Every change an import made to the Roster: when, what, old and new value, and from which file.",
+    "Mappings": "How to read an export the importer does not know: which of its columns fills which field.",
+    BILLED: "What each finalized invoice billed, per client and plan, written by Finalize period: a late Roster "
+            "change to a past month is billed as a correction against it.",
+}
+"""What each table sheet is for, as the Start here sheet says it."""
+
+ROUTINE: tuple[tuple[str, str], ...] = (
+    ("Import roster", "Bring in each client's user export (Microsoft 365 or your PSA): joiners and leavers get "
+                      "their dates. Or type the changes on the Roster sheet. Add the month's support time to "
+                      "Usage the same way (a PSA time-entry export)."),
+    ("Check workbook", "Lists every problem at once, with its sheet, row, column and fix. Repeat until it finds "
+                       "none."),
+    ("Generate invoices", "Prices BillingPeriod (Settings), records Draft invoices, and writes the PDFs and the "
+                          "QuickBooks and Xero files to OutputFolder. Review them; after a fix, run it again."),
+    ("Finalize period", "Marks the drafts Final, moves BillingPeriod and NextInvoiceNumber on to the next month "
+                        "and saves. Final invoices never change; a mistake is fixed with a Credit note."),
+    ("", "Send each client its PDF from OutputFolder and import quickbooks.csv or xero.csv into your accounting "
+         "software."),
+)
+"""The monthly routine: (ribbon button, what to do)."""
+
+BOOK_CELL = "Book (Settings!E2) prices the whole workbook once; the Clients columns use it."
+
+
+def ribbon_buttons(custom_ui: bytes) -> list[tuple[str, str]]:
+    """(label, explanation) of every button of the ribbon XML, in order."""
+    root = ElementTree.fromstring(custom_ui)
+    return [(b.get("label", ""), b.get("supertip") or b.get("screentip") or "")
+            for b in root.iter() if b.tag.rsplit("}", 1)[-1] == "button"]
+
+
+_VBA_FUNCTION = re.compile(r"^Function (\w+)\(([^)]*)\)", re.M)
+_VBA_DESCRIPTION = re.compile(r'Macro:="(\w+)", _\s+Description:="((?:[^"]|"")*)"')
+
+
+def excel_functions(vba_dir: Path) -> list[tuple[str, str]]:
+    """(``NAME(arg, [optional])``, description) of every Excel function the VBA project declares."""
+    described: dict[str, str] = {}
+    for bas in sorted(vba_dir.glob("*.bas")):
+        for m in _VBA_DESCRIPTION.finditer(bas.read_text(encoding="utf-8")):
+            described[m.group(1)] = m.group(2).replace('""', '"')
+    out = []
+    for bas in sorted(vba_dir.glob("*.bas")):
+        for m in _VBA_FUNCTION.finditer(bas.read_text(encoding="utf-8")):
+            args = [a.strip() for a in m.group(2).split(",") if a.strip()]
+            shown = ", ".join(f"[{a.removeprefix('Optional ').strip()}]" if a.startswith("Optional ") else a
+                              for a in args)
+            out.append((f"{m.group(1)}({shown})", described.get(m.group(1), "")))
+    return out
+
+
+def start_here_rows(sheets: Sequence[str], buttons: Sequence[tuple[str, str]],
+                    functions: Sequence[tuple[str, str]]) -> list[StartRow]:
+    """The Start here sheet: the workbook, the monthly routine, the buttons, the sheets, the drop-downs, the
+    Book cell and the functions."""
+    labels = {label for label, _ in buttons}
+    rows: list[StartRow] = [
+        ("title", "Per-seat billing: start here", ""),
+        ("text", "This workbook bills your clients per user, every month. Keep Clients, Roster and Plans up to "
+                 "date; the Per-Seat Billing tab on the ribbon prices the month, records the invoices and writes "
+                 "the PDFs and accounting files. Cells with a drop-down accept only the values in their list.", ""),
+        ("heading", "The monthly routine", ""),
+    ]
+    for n, (button, what) in enumerate(ROUTINE, start=1):
+        rows.append(("item", f"{n}. {button}" if button in labels else f"{n}. Send", what))
+    if "Usage & pricing report" in labels:
+        rows.append(("item", "Any time: Usage & pricing report", "Who uses support most, what each client costs "
+                     "to serve, and what to charge."))
+    if buttons:
+        rows.append(("heading", "The buttons (Per-Seat Billing tab)", ""))
+        rows += [("item", label, tip) for label, tip in buttons]
+    rows.append(("heading", "The sheets", ""))
+    rows += [("item", name, SHEET_PURPOSES[name]) for name in sheets if name in SHEET_PURPOSES]
+    rows += [
+        ("heading", "Drop-downs", ""),
+        ("item", "Plan, Type, Client", "Every Plan cell lists the Plans table, every Type cell the UserTypes "
+                                       "table, every Client cell the Clients table. Add a new plan, type or client "
+                                       "to its table first: it then appears in the lists."),
+        ("item", "Words and Yes/No", "Tiering, Basis, Status, Billable, ProrationMode, Frequency and the Yes/No "
+                                     "columns list the values the billing reads; so do the Settings ProrationMode, "
+                                     "DayCount, BillingTiming, Rounding and CsvDateFormat cells."),
+        ("heading", "The Book cell", ""),
+        ("item", "Settings!E2", BOOK_CELL),
+    ]
+    if functions:
+        rows.append(("heading", "The Excel functions (Windows, with the xlwings add-in)", ""))
+        rows += [("item", name, what) for name, what in functions]
+    rows += [
+        ("heading", "Set-up, once per computer", ""),
+        ("text", "Install Python and perseat-addin, the xlwings add-in, and trust this file (Unblock it, or keep it "
+                 "in a Trusted Location): the README's \"In Excel: install and share\" section goes step by step.",
+         ""),
+    ]
+    return rows
+
+
 def excel_parts() -> ExcelParts:
     """The template's Excel application parts: defined names, xlwings.conf, VBA project and ribbon.
 
@@ -472,11 +742,15 @@ def excel_parts() -> ExcelParts:
     names.update({name: f"=Settings!${ref[0]}${ref[1:]}" for name, (ref, _) in HANDLE_CELLS.items()})
     parts = ExcelParts(names=names, config=XLWINGS_CONF)
     vba_dir = vba_source_dir()
+    sheets = [s.name for s in template_sheets()]
+    parts.start_here = start_here_rows(sheets, [], [])
     if vba_dir is None:
         return parts
     ui = vba_dir / "customUI.xml"
     if ui.exists():
         parts.custom_ui = ui.read_bytes()
+    parts.start_here = start_here_rows(sheets, ribbon_buttons(parts.custom_ui) if parts.custom_ui else [],
+                                       excel_functions(vba_dir))
     modules = sorted(vba_dir.glob("*.bas"))
     if modules:
         workbook_cls = vba_dir / "ThisWorkbook.cls"

@@ -51,6 +51,61 @@ CSV_DATE_FORMATS = ("MM/DD/YYYY", "DD/MM/YYYY", "YYYY-MM-DD", "DD.MM.YYYY", "DD-
 """The date formats Settings.CsvDateFormat accepts: what QuickBooks Online and Xero read (an allow-list: the
 value goes into every date cell of both accounting files)."""
 
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "ProrationMode": tuple(m.value for m in ProrationMode),
+    "DayCount": tuple(m.value for m in DayCount),
+    "BillingTiming": tuple(m.value for m in BillingTiming),
+    "Rounding": tuple(m.value for m in Rounding),
+    "CsvDateFormat": CSV_DATE_FORMATS,
+}
+"""The settings whose Value is one word from a list (the template's drop-downs offer these)."""
+
+SETTING_ABOUT: dict[str, str] = {
+    "MSPName": "Your company's name, printed at the top of every invoice.",
+    "MSPAddress": "Your postal address, printed under your name on every invoice.",
+    "MSPEmail": "The address clients write to about invoices, printed on every invoice.",
+    "Currency": "The three-letter ISO 4217 code every amount is in (USD, EUR, GBP, ...); blank means USD.",
+    "BillingPeriod": "The month being billed, as YYYY-MM (2026-11); Finalize period moves it on by one month.",
+    "InvoicePrefix": "Starts every invoice number and file name (HV- gives HV-1001); blank means INV-.",
+    "CreditPrefix": "Starts every credit note number (CN- gives CN-1002); credit notes share NextInvoiceNumber "
+                    "with invoices; blank means CN-.",
+    "NextInvoiceNumber": "The number the next invoice or credit note gets; Finalize period and Credit note move it "
+                         "on, so change it only when starting out.",
+    "PaymentTermsDays": "Days from issue to due date (30: due 30 days after the invoice date); a client's own "
+                        "PaymentTermsDays overrides it; blank means 30.",
+    "DefaultTaxRate": "Sales tax on taxable lines for clients whose TaxRate is blank, as a fraction (0.055) or a "
+                      "percent (5.5%); 0 means no tax.",
+    "ProrationMode": "How users who join or leave mid-month are charged: daily: by the days each user is active; "
+                     "snapshot: the users on SnapshotDay pay the whole month; peak: the most users on any one day; "
+                     "full: everyone active on any day pays the whole month.",
+    "DayCount": "The length of a month for daily proration: actual: a month has its real number of days (30 in "
+                "November, 31 in December); thirty: every month counts 30 days.",
+    "SnapshotDay": "The day of the month whose users are billed when ProrationMode is snapshot: 1 to 31, or last "
+                   "for the month's last day; blank means 1.",
+    "BillingTiming": "Which month an invoice charges: arrears: the month just ended, as it happened; advance: the "
+                     "coming month at its first day's users, plus an adjustment line for the month before.",
+    "Rounding": "How each line's amount becomes cents: half-up: half a cent or more rounds up (6.665 gives 6.67); "
+                "down: fractions of a cent are dropped (6.669 gives 6.66), never overcharging.",
+    "LaborCostPerHour": "What an hour of support costs you; the usage report and RecommendedPrice use it to "
+                        "compute each client's cost to serve.",
+    "TargetMargin": "The share of the price you aim to keep after support costs, as a fraction (0.35) or a percent "
+                    "(35%); RecommendedPrice earns this margin.",
+    "PriceStep": "RecommendedPrice is rounded up to a multiple of this (5 gives 95, 100, 105 ...); blank rounds "
+                 "up to the cent.",
+    "OutputFolder": "Where invoices, PDFs and accounting files go: a folder name beside the workbook (invoices) or "
+                    "a full path; each month gets its own subfolder.",
+    "XeroAccountCode": "The Xero sales account code every line of xero.csv is posted to; blank means 200.",
+    "XeroTaxType": "The Xero tax rate name for taxed lines; blank means Tax on Sales.",
+    "XeroTaxExemptType": "The Xero tax rate name for untaxed lines; blank means Tax Exempt.",
+    "QuickBooksItem": "The QuickBooks Online product/service every line of quickbooks.csv is booked to; blank means "
+                      "Managed services.",
+    "CsvDateFormat": "How dates are written in quickbooks.csv and xero.csv (MM/DD/YYYY, DD/MM/YYYY, YYYY-MM-DD "
+                     "...), to match your accounting company's settings; blank means MM/DD/YYYY for USD, "
+                     "DD/MM/YYYY otherwise.",
+}
+"""Every setting the workbook reads, with one sentence on what its value means and its alternatives (the
+template's Settings About column, and the list of known settings)."""
+
 _PREFIX = re.compile(r"(?:[^\W_]|#)[\w .#-]{0,19}|")
 """A document-number prefix: it starts every invoice number and file name, so it stays a plain name."""
 
@@ -111,12 +166,7 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
             if name:
                 values[header_key(name)] = (value, int(row))
     sheet = t.sheet if t is not None else "Settings"
-    known = {header_key(f) for f in (
-        "MSPName", "MSPAddress", "MSPEmail", "Currency", "BillingPeriod", "InvoicePrefix",
-        "NextInvoiceNumber", "PaymentTermsDays", "DefaultTaxRate", "ProrationMode", "DayCount",
-        "SnapshotDay", "BillingTiming", "Rounding", "LaborCostPerHour", "TargetMargin",
-        "PriceStep", "OutputFolder", "XeroAccountCode", "XeroTaxType", "XeroTaxExemptType",
-        "QuickBooksItem", "CsvDateFormat", "CreditPrefix")}
+    known = {header_key(f) for f in SETTING_ABOUT}
     for k, (_, row) in values.items():
         if k not in known:
             problems.append(Problem(sheet, row, "Setting", f"unknown setting {k!r} ignored",

@@ -228,7 +228,7 @@ def test_file_writer_records_drafts_then_finals(workbook: Path, tmp_path: Path) 
     finals = table(workbook, "Invoices")
     assert [(r[0], r[11]) for r in finals[len(sample):]] == [("HV-1001", "Final")]  # replaced, not duplicated
     assert [r[0] for r in table(workbook, "InvoiceLines")][-1:] == ["HV-1001"]
-    settings = dict(table(workbook, "Settings"))
+    settings = {r[0]: r[1] for r in table(workbook, "Settings")}
     assert (settings["NextInvoiceNumber"], settings["BillingPeriod"]) == (1002, "2026-12")
     copy = Path(shutil.copyfile(workbook, tmp_path / "again.xlsm"))
     with pytest.raises(FinalizedError):

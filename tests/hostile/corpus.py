@@ -5,9 +5,10 @@ Workbooks start from the committed ``workbook_template.xlsm``: its zip is read i
 files written here. Each :class:`Case` makes its files in a folder and says how ``perseat`` is run
 on them and what it must answer; ``test_hostile.py`` runs them.
 
-The sample data the cases lean on (the template's): Settings rows 2-20 (InvoicePrefix on row 7,
+The sample data the cases lean on (the template's): Settings rows 2-25 (InvoicePrefix on row 7,
 CreditPrefix row 8, OutputFolder row 20), Plans row 3 is Premium (Rate in column B), the Roster
-sheet is ``xl/worksheets/sheet6.xml`` with its table ``Roster`` (A1:K76), Granite Accounting's
+sheet is ``xl/worksheets/sheet7.xml`` (the first sheet is Start here) with its table ``Roster``
+(A1:K76, table6.xml), Granite Accounting's
 users have e-mail addresses at graniteacct.example, the billing period is 2026-11.
 """
 
@@ -130,10 +131,11 @@ class Parts:
         row = last + 1
         new = (f'<row r="{row}" spans="1:2"><c r="A{row}" t="inlineStr"><is><t>{escape(name)}</t></is></c>'
                f'<c r="B{row}" t="inlineStr"><is><t xml:space="preserve">{escape(value)}</t></is></c></row>')
-        xml = xml.replace("</sheetData>", new + "</sheetData>").replace(f'ref="A1:B{last}"', f'ref="A1:B{row}"')
+        xml = xml.replace("</sheetData>", new + "</sheetData>")
+        xml = re.sub(rf'ref="A1:([A-Z]+){last}"', rf'ref="A1:\g<1>{row}"', xml)
         self.put(part, xml)
         table = self.table_part("Settings")
-        self.put(table, self.xml(table).replace(f"A1:B{last}", f"A1:B{row}"))
+        self.put(table, re.sub(rf"A1:([A-Z]+){last}\b", rf"A1:\g<1>{row}", self.xml(table)))
         return row
 
     def rename_string(self, old: str, new: str) -> Parts:
@@ -676,7 +678,7 @@ CASES: list[Case] = [
     bytes_case("not-a-zip", lambda: b"Client,UserID\r\nAcme,ann@acme.example\r\n", "not an .xlsx"),
     bytes_case("empty-file", lambda: b"", "empty"),
     bytes_case("truncated-zip", lambda: template_bytes()[: len(template_bytes()) // 2], "cut short"),
-    bytes_case("zip-size-lie", lambda: lie_about_size(template_bytes(), "xl/worksheets/sheet6.xml"), "damaged"),
+    bytes_case("zip-size-lie", lambda: lie_about_size(template_bytes(), "xl/worksheets/sheet7.xml"), "damaged"),
     bytes_case("zip-size-lie-shared-strings", lambda: lie_about_size(template_bytes(), "xl/sharedStrings.xml", 0.1),
                "damaged"),
     bytes_case("zip-bomb-shared-strings", _sst_bomb, "zip bomb"),
@@ -689,7 +691,7 @@ CASES: list[Case] = [
     wb_case("damaged-sheet-xml", lambda p: p.put(p.sheet_part(ROSTER), p.xml(p.sheet_part(ROSTER))[:5000]),
             "Roster", "damaged"),
     *[doctype_case(part, flavour)
-      for part in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/worksheets/sheet6.xml",
+      for part in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/worksheets/sheet7.xml",
                    "xl/sharedStrings.xml", "xl/tables/table6.xml", "xl/styles.xml")
       for flavour in ("laughs", "external")],
     wb_case("table-range-reversed", _roster_table('ref="A1:K76"', 'ref="K76:A1"'), "Roster", "K76:A1"),

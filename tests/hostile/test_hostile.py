@@ -217,20 +217,24 @@ def test_the_corpus_is_large_and_named_once() -> None:
 
 def test_the_edits_land_where_the_cases_mean(tmp_path: Path) -> None:
     p = Parts.template()
-    assert p.sheet_part("Roster") == "xl/worksheets/sheet6.xml" and p.table_part("Roster") == "xl/tables/table6.xml"
+    assert p.sheet_part("Roster") == "xl/worksheets/sheet7.xml" and p.table_part("Roster") == "xl/tables/table6.xml"
     assert p.row_of("Plans", "Premium") == 3 and p.row_of("Settings", "InvoicePrefix") == 7
     assert 'ref="A1:K76"' in p.xml("xl/tables/table6.xml")
-    row = p.set_setting("CsvDateFormat", "=1+1")
-    assert f'<c r="B{row}" t="inlineStr"><is><t xml:space="preserve">=1+1</t>' in p.xml("xl/worksheets/sheet1.xml")
-    assert f'ref="A1:B{row}"' in p.xml("xl/tables/table1.xml")
+    for name, value in (("CsvDateFormat", "=1+1"), ("NotATemplateSetting", "x")):  # a row it has, a new row
+        row = p.set_setting(name, value)
+        assert f'<c r="B{row}" t="inlineStr"><is><t xml:space="preserve">{value}</t>' in p.xml(
+            p.sheet_part("Settings"))
+        last = re.search(r'ref="A1:C(\d+)"', p.xml(p.table_part("Settings")))
+        assert last and int(last.group(1)) >= row, (name, row, last)
+    assert int(last.group(1)) == row  # the table grew by the new row
 
 
 def test_the_zip_tricks_are_real() -> None:
-    lied = corpus.lie_about_size(corpus.template_bytes(), "xl/worksheets/sheet6.xml")
+    lied = corpus.lie_about_size(corpus.template_bytes(), "xl/worksheets/sheet7.xml")
     with zipfile.ZipFile(io.BytesIO(lied)) as z:
-        info = z.getinfo("xl/worksheets/sheet6.xml")
+        info = z.getinfo("xl/worksheets/sheet7.xml")
     with zipfile.ZipFile(corpus.TEMPLATE) as z:
-        real = z.getinfo("xl/worksheets/sheet6.xml").file_size
+        real = z.getinfo("xl/worksheets/sheet7.xml").file_size
     assert info.file_size < real
     bomb = next(c for c in CASES if c.id == "zip-bomb-shared-strings")
     assert bomb is not None

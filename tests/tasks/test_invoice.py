@@ -146,7 +146,8 @@ def test_finalize_refuses_a_month_not_yet_over(tmp_path: Path) -> None:
         if spec.name in ("Invoices", "InvoiceLines"):
             spec.rows = []  # an empty ledger, billing the month we are in
         if spec.name == "Settings":
-            spec.rows = [("BillingPeriod", month) if k == "BillingPeriod" else (k, v) for k, v in spec.rows]
+            spec.rows = [("BillingPeriod", month, *rest) if k == "BillingPeriod" else (k, v, *rest)
+                         for k, v, *rest in spec.rows]
     wb = tmp_path / "now.xlsm"
     write_workbook(wb, sheets)
     before = wb.read_bytes()
