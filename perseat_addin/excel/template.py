@@ -656,7 +656,9 @@ ROUTINE: tuple[tuple[str, str], ...] = (
 )
 """The monthly routine: (ribbon button, what to do)."""
 
-BOOK_CELL = "Book (Settings!E2) prices the whole workbook once; the Clients columns use it."
+BOOK_CELL = ("Book (Settings!E2) prices the whole workbook once; the Clients columns use it, so a 100,000-user "
+             "Roster is read once per recalculation, not once per client. UsageBook (Settings!E5) reads Usage once "
+             "for it, so editing the Roster does not read Usage again.")
 
 
 def ribbon_buttons(custom_ui: bytes) -> list[tuple[str, str]]:
