@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from perseat_addin.excel.template import (
+    BOOK_CELL,
     LIST_NAMES,
     SHEET_PURPOSES,
     START_HERE,
@@ -235,7 +236,7 @@ def test_start_here_is_the_first_and_active_sheet(template: Path) -> None:
         assert step in text
     for spec in template_sheets():
         assert spec.name in SHEET_PURPOSES and SHEET_PURPOSES[spec.name] in text, spec.name
-    assert "Book (Settings!E2) prices the whole workbook once; the Clients columns use it." in text
+    assert BOOK_CELL in text
     assert "SEATCHARGE(users, plan, [plans], [tiers], [devices])" in text
 
 
