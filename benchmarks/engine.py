@@ -1,6 +1,6 @@
 """Engine benchmark: price 1,048,575 roster rows across 10,000 clients with daily proration.
 
-Prints seconds (best of several runs), peak memory, and checks SPEC §10's 1 s target.
+Prints seconds (best of several runs, and every run), peak memory, and checks the 0.5 s target.
 Run (from the project folder): python -m benchmarks.engine [--rows N] [--clients C] [--repeat K]
 """
 
@@ -21,6 +21,9 @@ from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.excel.template import build
 from perseat_addin.model import Book, Client, ProrationMode
 from perseat_addin.workbook.load import load
+
+TARGET = 0.5
+"""Seconds to price Excel's row limit of roster rows."""
 
 
 def make_book(rows: int, clients: int, tmp: Path) -> Book:
@@ -62,12 +65,12 @@ def main() -> None:
         "benchmark": "engine", "rows": args.rows, "clients": args.clients, "invoices": len(run.invoices),
         "lines": lines, "prorated_change_lines": changes, "seconds_best": round(best, 3),
         "seconds_all": [round(t, 3) for t in times], "peak_python_mib": round(peak / 2**20, 1),
-        "target_seconds": 1.0, "meets_target": best <= 1.0,
+        "target_seconds": TARGET, "meets_target": best <= TARGET,
         "total": f"{run.total_cents / 100:,.2f}",
     }
     print(f"engine: {args.rows:,} roster rows, {args.clients:,} clients, daily proration")
     print(f"  {len(run.invoices):,} invoices, {lines:,} lines ({changes:,} prorated change lines)")
-    print(f"  best {best:.3f} s of {args.repeat} (target ≤ 1 s); peak traced memory {peak / 2**20:.0f} MiB")
+    print(f"  best {best:.3f} s of {args.repeat} (target ≤ {TARGET} s); peak traced memory {peak / 2**20:.0f} MiB")
     print(json.dumps(result))
     if args.max_seconds is not None and best > args.max_seconds:
         print(f"engine: {best:.3f} s is over the bound of {args.max_seconds} s", file=sys.stderr)

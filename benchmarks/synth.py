@@ -105,3 +105,25 @@ def run_measured(args: list[str]) -> tuple[float, float, str]:
         raise SystemExit(f"perseat {args[0]} failed with exit code {code}")
     return secs, usage.ru_maxrss / 1024, text
 
+
+
+def figures(times: list[float], peak_mib: float | None, target_seconds: float, target_mib: float | None = None,
+            floor_seconds: float | None = None, floor_ratio: float | None = None) -> dict[str, Any]:
+    """A benchmark's JSON figures: best and every time, peak RSS, the targets, whether they are met, and the
+    ratio of the best time to the measured floor (with its target ratio, when there is one)."""
+    best = min(times)
+    out: dict[str, Any] = {"seconds_best": round(best, 3), "seconds_all": [round(t, 3) for t in times],
+                           "peak_rss_mib": None if peak_mib is None else round(peak_mib, 1),
+                           "target_seconds": target_seconds}
+    meets = best <= target_seconds
+    if target_mib is not None and peak_mib is not None:
+        out["target_mib"] = target_mib
+        meets = meets and peak_mib <= target_mib
+    if floor_seconds:
+        out["floor_seconds"] = round(floor_seconds, 3)
+        out["ratio_to_floor"] = round(best / floor_seconds, 2)
+        if floor_ratio is not None:
+            out["target_ratio_to_floor"] = floor_ratio
+            meets = meets and best <= floor_ratio * floor_seconds
+    out["meets_target"] = meets
+    return out

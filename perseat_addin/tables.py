@@ -4,10 +4,13 @@ hands tables over by name (TableSource, MemoryTables)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from perseat_addin.cells import ExcelError, col_letter, is_excel_error
 
@@ -59,6 +62,62 @@ def edited_rows(t: RawTable, edit: TableEdit) -> set[int]:
 
 def is_blank(row: Sequence[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+class ColumnRows(Sequence[Sequence[Any]]):
+    """A table's rows held as one Arrow array per column (a large table read column by column).
+
+    Code that converts whole columns uses :attr:`columns`; anything that walks rows gets the same Python
+    values the cell reader gives (a blank cell is ``''``, a number a float, a whole-day date a ``date``),
+    built once, on first use.
+    """
+
+    def __init__(self, columns: Sequence[pa.Array], length: int):
+        self.columns = list(columns)
+        self._len = length
+        self._rows: list[list[Any]] | None = None
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, i: int) -> Sequence[Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Sequence[Any]]: ...
+    def __getitem__(self, i: int | slice) -> Sequence[Any] | Sequence[Sequence[Any]]:
+        return self.as_lists()[i]
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        return iter(self.as_lists())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ColumnRows):
+            other = other.as_lists()
+        return self.as_lists() == other if isinstance(other, list) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ColumnRows({self._len} rows × {len(self.columns)} columns)"
+
+    def as_lists(self) -> list[list[Any]]:
+        """Every row as a list of Python values (built on first use)."""
+        if self._rows is None:
+            cols = [cell_values(c) for c in self.columns]
+            self._rows = [list(r) for r in zip(*cols, strict=True)] if cols else [[] for _ in range(self._len)]
+        return self._rows
+
+
+def cell_values(arr: pa.Array) -> list[Any]:
+    """An Arrow column as the cell reader's Python values: blank → ``''``, a date at midnight → ``date``."""
+    import pyarrow as pa  # (loaded by the reader before any such column exists)
+
+    if pa.types.is_timestamp(arr.type):
+        return ["" if v is None else (v.date() if v.hour == v.minute == v.second == v.microsecond == 0 else v)
+                for v in arr.to_pylist()]
+    if pa.types.is_null(arr.type):
+        return [""] * len(arr)
+    return ["" if v is None else v for v in arr.to_pylist()]
 
 
 @dataclass(frozen=True)

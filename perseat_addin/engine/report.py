@@ -48,9 +48,10 @@ OUTLIER_RATIO = 2
 
 def to_places(x: Fraction | int, places: int = 2) -> Decimal:
     """A fraction shown to ``places`` decimals (half away from zero)."""
-    q = Fraction(x) * 10**places
-    n = math.floor(abs(q) + Fraction(1, 2)) * (1 if q >= 0 else -1)
-    return Decimal(n).scaleb(-places)
+    num, den = (x, 1) if isinstance(x, int) else (x.numerator, x.denominator)
+    num *= 10**places
+    n = (2 * abs(num) + den) // (2 * den)  # ⌊|x|·10^places + ½⌋ in integers (Fraction arithmetic is slow)
+    return Decimal(n if num >= 0 else -n).scaleb(-places)
 
 
 def _money(cents: int) -> Decimal:

@@ -14,10 +14,14 @@ A workbook is an untrusted file. Before a cell is read, :func:`check_package` re
   (RE2, through pyarrow, which pandas loads anyway); any other sheet, or one that holds error cells,
   is walked element by element (expat), the way the cell reader will place its cells.
 
-Cell values then come from python-calamine, which reads tables by name. Calamine shows Excel error
-cells (#N/A, #REF!, ...) as blanks; the walk above puts the errors back: a billing run must never
-mistake ``#N/A`` for an empty cell. Whatever still goes wrong inside calamine ends as one message
-naming the file, the sheet and (when it can be found) the row and column, never a traceback.
+Cell values then come from python-calamine, which reads tables by name. A large table (at least
+:data:`COLUMNAR_ROWS` rows) is read column by column into Arrow arrays by fastexcel (calamine too, without
+a Python object per cell); when a column mixes kinds of values (numbers and text, say), holds times of
+day or dates before March 1900, or fastexcel fails, that table is read by python-calamine instead, so
+both ways give the same values. Calamine shows Excel error cells (#N/A, #REF!, ...) as blanks; the walk
+above puts the errors back: a billing run must never mistake ``#N/A`` for an empty cell. Whatever still
+goes wrong inside calamine ends as one message naming the file, the sheet and (when it can be found) the
+row and column, never a traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import errno
 import html
 import io
+import logging
 import os
 import queue
 import re
@@ -39,6 +44,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from xml.parsers import expat
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from defusedxml import ElementTree as SafeET
@@ -47,7 +53,19 @@ from python_calamine import CalamineError, CalamineWorkbook
 
 from perseat_addin.cells import ExcelError, col_index, col_letter
 from perseat_addin.errors import WorkbookError
-from perseat_addin.tables import RawTable
+from perseat_addin.tables import ColumnRows, RawTable
+
+COLUMNAR_ROWS = 2_000
+"""Tables with at least this many data rows are read column by column (Arrow); smaller ones cell by cell."""
+
+_DAY_MS = 86_400_000
+_FIRST_DATE_MS = -25_509 * _DAY_MS
+"""1900-03-01 in milliseconds since 1970: earlier serials are times of day or Excel's 1900 leap-year day,
+which the two readers show differently."""
+
+_COLUMN_TYPES = ("null", "string", "large_string", "double", "bool")
+
+logging.getLogger("fastexcel").setLevel(logging.ERROR)  # its notes about blank columns are not the user's
 
 MAX_FILE = 1024**3
 """Refuse workbook files larger than this (1 GiB): a workbook at Excel's row limit is far smaller."""
@@ -998,6 +1016,7 @@ class WorkbookFile:
         self.sheet_names: list[str] = list(self._wb.sheet_names)
         self._sheets = {s.name: s for s in self._pkg.sheets}
         self._read: dict[str, RawTable | None] = {}
+        self._fast_reader: Any = False  # not opened yet
 
     def has_sheet(self, name: str) -> str | None:
         """The sheet's real name if a sheet of that name (any case) exists."""
@@ -1049,6 +1068,10 @@ class WorkbookFile:
                                 first_row=t_info.area[0] + t_info.header_rows + 1, first_col=t_info.area[1])
             if sheet is not None:
                 self._sheet(sheet)
+            if t_info is not None and t_info.data_rows >= COLUMNAR_ROWS:
+                columnar = self._columnar(real, t_info)
+                if columnar is not None:
+                    return columnar
             try:
                 t = _calamine(lambda: self._wb.get_table_by_name(real))
                 (r0, c0), (r1, c1) = t.start or (0, 0), t.end or (0, 0)
@@ -1067,6 +1090,54 @@ class WorkbookFile:
         if sheet_name is None:
             return None
         return self._sheet_as_table(sheet_name)
+
+    def _columnar(self, real: str, info: _TableInfo) -> RawTable | None:
+        """The table read column by column (Arrow), or None when it must be read cell by cell: a column mixes
+        kinds of values, holds a time of day or a date before March 1900, or fastexcel cannot read it."""
+        if info.header_rows != 1:
+            return None
+        reader = self._fast()
+        if reader is None:
+            return None
+        try:
+            batch = reader.load_table(real, schema_sample_rows=None, dtype_coercion="strict", eager=True)
+        except BaseException as exc:  # a mixed column, or anything fastexcel (or a panic in it) refuses
+            if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                raise
+            return None
+        r0, c0 = info.area[0] + 1, info.area[1]
+        if batch.num_rows != info.data_rows or batch.num_columns != len(info.columns):
+            return None
+        columns = []
+        for arr in batch.columns:
+            kind = str(arr.type)
+            if kind == "timestamp[ms]":
+                ms = np.asarray(pc.cast(arr, pa.int64()).drop_null())
+                if len(ms) and (ms.min() < _FIRST_DATE_MS or (ms % _DAY_MS).any()):
+                    return None  # a time of day, a date-time or a date before March 1900: read cell by cell
+            elif kind not in _COLUMN_TYPES:
+                return None
+            columns.append(arr)
+        raw = RawTable(real, info.sheet, tuple(c.strip() for c in info.columns), ColumnRows(columns, batch.num_rows),
+                       first_row=r0 + 1, first_col=c0)
+        r1, c1 = r0 + info.data_rows - 1, c0 + len(info.columns) - 1
+        for (er, ec), val in self._sheet(info.sheet).errors.items():
+            if r0 <= er <= r1 and c0 <= ec <= c1:
+                raw.errors[(er - r0, ec - c0)] = val
+        return raw
+
+    def _fast(self) -> Any:
+        """fastexcel's reader of this workbook (opened once), or None when it cannot open it."""
+        if self._fast_reader is False:
+            try:
+                import fastexcel
+
+                self._fast_reader = fastexcel.read_excel(self._pkg.data)
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                    raise
+                self._fast_reader = None
+        return self._fast_reader
 
     def _sheet_as_table(self, sheet: str) -> RawTable:
         info = self._sheet(sheet)

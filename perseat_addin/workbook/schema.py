@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from perseat_addin.cells import ExcelError, cell_text, to_date
 from perseat_addin.errors import Problem
 from perseat_addin.model import EPOCH, FOREVER, SINCE_EVER
 from perseat_addin.money import to_decimal
-from perseat_addin.tables import RawTable, header_key
+from perseat_addin.tables import ColumnRows, RawTable, cell_values, header_key
 
 
 @dataclass(frozen=True)
@@ -258,15 +260,18 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
             )
     # keep rows with at least one non-blank cell in a SPEC column (Excel tables often carry blank rows, and a
     # calculated column of the user's own fills every row it has)
-    width = len(raw.headers)
     own = sorted(set(index.values()))
+    error_rows = {i for i, j in raw.errors if j in own}
+    if isinstance(raw.rows, ColumnRows):
+        return _convert_columns(raw, raw.rows.columns, index, own, error_rows,
+                                Table(table, raw.sheet, pd.DataFrame(), letters, set(index)), problems)
+    width = len(raw.headers)
     n_rows = len(raw.rows)
     columns: list[Sequence[Any]] | None = None
     if raw.columns is not None and len(raw.columns) == width:
         columns = list(raw.columns)
     elif all(len(r) == width for r in raw.rows):
         columns = list(zip(*raw.rows, strict=True)) if raw.rows else [() for _ in range(width)]
-    error_rows = {i for i, j in raw.errors if j in own}
     first = own[0] if own else 0
     if columns is not None and first < width:
         filled = _filled(columns[first])
@@ -294,12 +299,96 @@ def convert(raw: RawTable, table: str, problems: list[Problem]) -> Table:
         for n, err in errs.items():
             values[n] = err
         if c.required:
-            for n in np.flatnonzero(~_filled(values)).tolist():
-                problems.append(Problem(*t.where(int(data["_row"][n]), c.name), f"{c.name} is blank",
-                                        f"fill in {c.name}"))
+            _blank_problems(t, c, data["_row"], np.flatnonzero(~_filled(values)).tolist(), problems)
         data[c.name] = _convert_column(c, values, data["_row"], t, problems, has_errors=bool(errs))
     t.frame = pd.DataFrame(data)
     return t
+
+
+def _blank_problems(t: Table, c: Col, rows: np.ndarray, blanks: Iterable[int], problems: list[Problem]) -> None:
+    for n in blanks:
+        problems.append(Problem(*t.where(int(rows[n]), c.name), f"{c.name} is blank", f"fill in {c.name}"))
+
+
+_SPACE = "".join(chr(i) for i in range(0x110000) if chr(i).isspace())
+_ALL_SPACE = "^[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE) + "]*$"
+"""Text that Python's ``str.strip`` empties (RE2): the same blanks as the cell-by-cell way."""
+
+
+def _blank_mask(arr: pa.Array) -> np.ndarray:
+    """True where an Arrow column's cell is blank (no value, or text of white space only)."""
+    if pa.types.is_null(arr.type):
+        return np.ones(len(arr), dtype=bool)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        blank = pc.match_substring_regex(arr, _ALL_SPACE).fill_null(True)
+        return np.asarray(blank, dtype=bool)
+    return np.asarray(arr.is_null(), dtype=bool)
+
+
+def _convert_columns(raw: RawTable, arrays: list[pa.Array], index: dict[str, int], own: list[int],
+                     error_rows: set[int], t: Table, problems: list[Problem]) -> Table:
+    """:func:`convert` for a table read column by column: blanks, text, dates and quantities are converted
+    whole columns at once; other columns (and any column holding an Excel error) cell by cell, from the
+    same values the cell reader gives."""
+    n_rows = len(raw.rows)
+    blanks = {j: _blank_mask(arrays[j]) for j in own}
+    keep_mask = np.zeros(n_rows, dtype=bool)
+    for j in own:
+        keep_mask |= ~blanks[j]
+    if error_rows:
+        keep_mask[sorted(error_rows)] = True
+    keep = np.flatnonzero(keep_mask)
+    every = len(keep) == n_rows
+    take = None if every else pa.array(keep)
+    rows = raw.first_row + keep.astype(np.int64)
+    data: dict[str, Any] = {"_row": rows}
+    for c in SCHEMA[t.name]:
+        if c.name not in index:
+            continue
+        j = index[c.name]
+        arr = arrays[j] if take is None else arrays[j].take(take)
+        blank = blanks[j] if every else blanks[j][keep]
+        errs = {int(np.searchsorted(keep, i)): e for (i, jj), e in raw.errors.items() if jj == j and keep_mask[i]}
+        fast = None if errs else _whole_column(c, arr, blank, rows, t, problems)
+        if fast is None:
+            values = cell_values(arr)
+            for n, err in errs.items():
+                values[n] = err
+            if c.required:
+                _blank_problems(t, c, rows, [n for n, v in enumerate(values)
+                                             if v is None or (v.__class__ is str and not v.strip())], problems)
+            fast = _convert_column(c, values, rows, t, problems, has_errors=bool(errs))
+        data[c.name] = fast
+    t.frame = pd.DataFrame(data)
+    return t
+
+
+def _whole_column(c: Col, arr: pa.Array, blank: np.ndarray, rows: np.ndarray, t: Table,
+                  problems: list[Problem]) -> Any:
+    """A column converted at once when its Arrow type allows (text as text, dates as dates, numbers as
+    quantities), else None (converted cell by cell). Blank required cells are reported first, as
+    cell by cell."""
+    typ = arr.type
+    empty = pa.types.is_null(typ)
+    text = None
+    if c.kind in ("text", "choice", "yesno") and (empty or pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+        text = pd.Series(arr.cast(pa.string()).fill_null("").to_pandas(), dtype="str").str.strip()
+    elif not ((c.kind == "date" and (empty or pa.types.is_timestamp(typ)))
+              or (c.kind == "quantity" and (empty or pa.types.is_floating(typ)))):
+        return None
+    if c.required:
+        _blank_problems(t, c, rows, np.flatnonzero(blank), problems)
+    if c.kind == "date":
+        blank_value = FOREVER if c.name == "End" else SINCE_EVER
+        if empty:
+            return np.full(len(arr), blank_value, dtype=np.int64)
+        days = pc.divide(pc.cast(arr, pa.int64()), 86_400_000)  # whole days since 1970 (the reader checks)
+        return np.asarray(days.fill_null(blank_value), dtype=np.int64)
+    if c.kind == "quantity":
+        floats = np.full(len(arr), np.nan) if empty else \
+            arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False, writable=True)
+        return _check_quantities(floats, rows, c, t, problems)
+    return _convert_column(c, [], rows, t, problems, has_errors=False, text=text)
 
 
 def _problem_for(t: Table, rows: np.ndarray, col: str, values: Iterable[Any], msg: str, fix: str,
@@ -314,7 +403,8 @@ def _errors_mask(values: list[Any]) -> np.ndarray:
 
 
 def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
-                    problems: list[Problem], has_errors: bool = True) -> Any:
+                    problems: list[Problem], has_errors: bool = True, text: pd.Series | None = None) -> Any:
+    """One column's typed values (``text``: the column already as stripped text, for the text kinds)."""
     err = _errors_mask(values) if has_errors else None
     if err is not None and err.any():
         err_idx = np.flatnonzero(err)
@@ -325,7 +415,7 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
     if c.kind == "any":
         return pd.Series(values, dtype=object)
     if c.kind in ("text", "choice"):
-        out = _to_text(values)
+        out = _to_text(values) if text is None else text
         if c.kind == "choice":
             low = out.str.lower()
             bad = (out != "") & ~low.isin(c.choices)
@@ -337,7 +427,7 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
             out = low.where(~bad, "")
         return out
     if c.kind == "yesno":
-        txt = _to_text(values).str.lower()
+        txt = (_to_text(values) if text is None else text).str.lower()
         yes = txt.isin(("yes", "y", "true", "1", "x"))
         no = txt.isin(("no", "n", "false", "0", ""))
         wrong = ~(yes | no)
@@ -374,6 +464,11 @@ def _to_quantities(values: list[Any], rows: np.ndarray, c: Col, t: Table, proble
                 what = "a date" if isinstance(v, dt.date) else repr(v)
                 problems.append(Problem(*t.where(int(rows[i]), c.name), f"{what} is not a number",
                                         f"type a number in {c.name}"))
+    return _check_quantities(arr, rows, c, t, problems)
+
+
+def _check_quantities(arr: np.ndarray, rows: np.ndarray, c: Col, t: Table, problems: list[Problem]) -> pd.Series:
+    """Negative, too large or infinite amounts reported and blanked."""
     bad = np.flatnonzero(~np.isnan(arr) & ((arr < 0) | (arr >= 10**9) | ~np.isfinite(arr)))
     for k in bad:
         v = float(arr[k])

@@ -1,0 +1,166 @@
+"""Large tables are read column by column (Arrow), small ones cell by cell: both ways give the same tables,
+the same problems (sheet, row and column) and the same Excel error cells, on the template and on every
+broken workbook of test_bad_input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+from test_bad_input import CASES, Case, put_error
+
+from perseat_addin.cells import ExcelError
+from perseat_addin.errors import WorkbookError
+from perseat_addin.excel.template import template_sheets, write_workbook
+from perseat_addin.tables import ColumnRows
+from perseat_addin.workbook import reader
+from perseat_addin.workbook.load import read_table
+from perseat_addin.workbook.reader import WorkbookFile
+from perseat_addin.workbook.schema import SCHEMA
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "workbook_template.xlsm"
+CELL_BY_CELL = 10**9
+
+
+def outcome(path: Path, columnar_rows: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Every schema table of ``path`` as read (rows, errors, where) and converted (frame, problems)."""
+    monkeypatch.setattr(reader, "COLUMNAR_ROWS", columnar_rows)
+    try:
+        wb = WorkbookFile(path)
+    except WorkbookError as exc:
+        return {"refused": str(exc)}
+    out: dict[str, Any] = {}
+    for name in SCHEMA:
+        try:
+            raw = wb.table(name)
+            table, problems = read_table(wb, name)
+        except WorkbookError as exc:
+            out[name] = ("refused", str(exc))
+            continue
+        seen = None if raw is None else (raw.sheet, raw.headers, [list(r) for r in raw.rows], raw.errors,
+                                         raw.first_row, raw.first_col, raw.is_table, type(raw.rows).__name__)
+        out[name] = (seen, None if table is None else table.frame, problems)
+    return out
+
+
+def assert_same(cells: dict[str, Any], columns: dict[str, Any]) -> None:
+    assert cells.keys() == columns.keys()
+    for name, a in cells.items():
+        b = columns[name]
+        if name == "refused" or a[0] == "refused":
+            assert a == b, name
+            continue
+        (raw_a, frame_a, problems_a), (raw_b, frame_b, problems_b) = a, b
+        if raw_a is None:
+            assert raw_b is None, name
+        else:
+            assert raw_a[:-1] == raw_b[:-1], name
+        assert problems_a == problems_b, name
+        assert (frame_a is None) == (frame_b is None), name
+        if frame_a is not None:
+            pd.testing.assert_frame_equal(frame_a, frame_b, obj=name)
+
+
+def both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    cells = outcome(path, CELL_BY_CELL, monkeypatch)
+    columns = outcome(path, 0, monkeypatch)
+    assert_same(cells, columns)
+    return columns
+
+
+def test_template_reads_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    got = both_ways(TEMPLATE, monkeypatch)
+    assert got["Roster"][0][-1] == ColumnRows.__name__  # the columnar way was taken
+    assert got["Settings"][0][-1] == "list"  # Settings mixes text, numbers and dates: read cell by cell
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_broken_workbooks_read_the_same_both_ways(c: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    both_ways(c.make(tmp_path), monkeypatch)
+
+
+def roster_book(tmp_path: Path, rows: list[tuple[Any, ...]]) -> Path:
+    sheets = template_sheets()
+    roster = next(s for s in sheets if s.name == "Roster")
+    roster.rows = rows
+    path = tmp_path / "book.xlsm"
+    write_workbook(path, sheets)
+    return path
+
+
+def user(i: int, **cells: Any) -> tuple[Any, ...]:
+    row = {"Client": "Acme Dental Group", "UserID": f"u{i}@acme.example", "Name": f"User {i}", "Email": "",
+           "Type": "Employee", "Plan": "", "Start": dt.date(2025, 1, 1), "End": None, "Status": "Active",
+           "Source": "", "Notes": "", **cells}
+    return tuple(row.values())
+
+
+def test_error_cells_and_blanks_keep_their_rows_and_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [user(i) for i in range(40)]
+    rows[3] = user(3, UserID="   ")  # Excel row 5: blank required cell
+    rows[10] = user(10, Status="Sleeping")  # Excel row 12: not a status
+    rows[20] = (None,) * 11  # a blank row in the middle is dropped, the rows after it keep their numbers
+    path = roster_book(tmp_path, rows)
+    put_error(path, "Roster", 9, "Type", "#N/A")
+    put_error(path, "Roster", 30, "Client", "#REF!")
+    got = both_ways(path, monkeypatch)
+    raw, frame, problems = got["Roster"]
+    assert raw[-1] == ColumnRows.__name__
+    assert raw[3] == {(7, 4): ExcelError("#N/A"), (28, 0): ExcelError("#REF!")}
+    where = {(p.sheet, p.row, p.column): p.message for p in problems}
+    assert where[("Roster", 5, "UserID (B)")] == "UserID is blank"
+    assert "'Sleeping' is not one of active, disabled" in where[("Roster", 12, "Status (I)")]
+    assert where[("Roster", 9, "Type (E)")] == "cell holds the Excel error #N/A"
+    assert where[("Roster", 30, "Client (A)")] == "cell holds the Excel error #REF!"
+    assert 22 not in set(frame["_row"]) and 23 in set(frame["_row"])
+
+
+def test_a_column_mixing_numbers_and_text_is_read_cell_by_cell(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [user(i) for i in range(30)]
+    rows[7] = user(7, UserID=1234.0, Notes=5.0)  # an employee number where the others are addresses
+    rows[9] = user(9, Start="2026-13-45")  # text in a date column
+    got = both_ways(roster_book(tmp_path, rows), monkeypatch)
+    raw, frame, problems = got["Roster"]
+    assert raw[-1] == "list"
+    assert frame.loc[frame["_row"] == 9, "UserID"].item() == "1234"
+    assert [p.column for p in problems if p.row == 11] == ["Start (G)"]
+
+
+def test_a_time_of_day_or_date_time_is_read_cell_by_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [user(i) for i in range(30)]
+    rows[4] = user(4, Start=dt.datetime(2026, 11, 3, 9, 30))
+    path = roster_book(tmp_path, rows)
+    wb = load_workbook(path, keep_vba=True)
+    wb["Roster"]["H10"].value = dt.time(17, 0)  # End: a time of day, which is no date
+    wb.save(path)
+    got = both_ways(path, monkeypatch)
+    raw, _, problems = got["Roster"]
+    assert raw[-1] == "list"
+    assert raw[2][4][6] == dt.datetime(2026, 11, 3, 9, 30)
+    assert any(p.row == 10 and p.column == "End (H)" for p in problems)
+
+
+def test_usage_quantities_and_yes_no_convert_whole_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sheets = template_sheets()
+    usage = next(s for s in sheets if s.name == "Usage")
+    width = len(usage.headers)
+    base = [("Acme Dental Group", "", dt.date(2026, 11, 1 + i % 28), 1, 0.25 * i, "Yes" if i % 2 else "No")
+            for i in range(50)]
+    base[6] = ("Acme Dental Group", "", dt.date(2026, 11, 2), 1, -2.0, "Yes")  # Excel row 8: negative hours
+    base[9] = ("Acme Dental Group", "", dt.date(2026, 11, 2), 1, 1.0, "Maybe")  # Excel row 11: not Yes/No
+    usage.rows = [(*r, *[None] * (width - len(r))) for r in base]
+    path = tmp_path / "usage.xlsm"
+    write_workbook(path, sheets)
+    got = both_ways(path, monkeypatch)
+    raw, frame, problems = got["Usage"]
+    assert raw[-1] == ColumnRows.__name__
+    where = {(p.row, p.column): p.message for p in problems}
+    assert where[(8, "Hours (E)")] == "-2 is negative"
+    assert "'maybe' is not Yes or No" in where[(11, "Billable (F)")]
+    assert frame["Hours"].isna().sum() == 1 and frame["Billable"].sum() == 25
