@@ -1,4 +1,5 @@
-"""What a run produces: invoices.xlsx, the QuickBooks and Xero import CSVs, and a JSON summary.
+"""invoices.xlsx: the Register and Lines of every invoice, and a printable sheet per invoice for runs of up
+to :data:`PRINTABLE_SHEETS` invoices.
 
 Files are written into a temporary folder beside the destination and moved
 into place only when all of them are complete.
@@ -21,15 +22,18 @@ from perseat_addin.money import cents_to_decimal
 from perseat_addin.outputs.layout import Chart, SheetLayout, Style, invoice_layout
 
 # ---------------------------------------------------------------------------
-# CSV
-
-
-# ---------------------------------------------------------------------------
-# JSON
-
-
-# ---------------------------------------------------------------------------
 # invoices.xlsx
+
+PRINTABLE_SHEETS = 250
+"""The most invoices whose printable sheets invoices.xlsx carries. A tab per invoice helps the billing staff of
+an MSP with tens or a few hundred clients (each invoice a click from its Register row); past that, a workbook
+of a thousand tabs is slow to write, slow to open and cannot be navigated, and the per-invoice documents are
+the PDFs (``--pdf``, or Excel's own on the ribbon). The Register and Lines sheets always hold every invoice."""
+
+
+def has_printable_sheets(run: Run) -> bool:
+    """Whether :func:`invoices_xlsx` draws a printable sheet per invoice for ``run`` (≤ :data:`PRINTABLE_SHEETS`)."""
+    return len(run.invoices) <= PRINTABLE_SHEETS
 
 
 def _sheet_name(number: str, used: set[str]) -> str:
@@ -195,26 +199,34 @@ def _format_props(style: Style) -> dict[str, Any]:
 
 
 def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None = None) -> None:
-    """Register, lines, users and one printable sheet per invoice."""
+    """Register and Lines of every invoice, and one printable sheet per invoice when the run has at most
+    :data:`PRINTABLE_SHEETS` (the Register's Sheet column links each to its sheet; blank without them).
+
+    The package is assembled in memory (no temporary file per sheet)."""
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False})
+                                         "strings_to_numbers": False, "in_memory": True})
     wb.set_properties({"title": f"Invoices {run.period}", "author": "perseat-addin"})
     f = _Formats(wb, run.book.settings.currency)
     ws = wb.add_worksheet("Register")
     heads = ["InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Seats", "Subtotal", "Discount",
              "Tax", "Total", "Status", "Currency", "BillingEmail", "Sheet"]
     used: set[str] = {"register", "lines"}
-    sheet_names = [_sheet_name(i.number, used) for i in run.invoices]
+    sheets = has_printable_sheets(run)
+    sheet_names = [_sheet_name(i.number, used) for i in run.invoices] if sheets else []
     n = len(run.invoices)
+    text, number = ws.write_string, ws.write_number  # typed writes: no guessing per cell (a large run's cost)
     for j, inv in enumerate(run.invoices, start=1):
-        ws.write_row(j, 0, [formula_safe(inv.number), formula_safe(inv.client.name), str(inv.period)])
+        for k, value in enumerate((formula_safe(inv.number), formula_safe(inv.client.name), str(inv.period))):
+            text(j, k, value)
         ws.write_datetime(j, 3, _excel_date(inv.issue_date), f.iso)
         ws.write_datetime(j, 4, _excel_date(inv.due_date), f.iso)
-        ws.write_number(j, 5, inv.seats)
+        number(j, 5, inv.seats)
         for k, c in enumerate((inv.subtotal_cents, inv.discount_cents, inv.tax_cents, inv.total_cents)):
-            ws.write_number(j, 6 + k, float(cents_to_decimal(c)), f.money)
-        ws.write_row(j, 10, [formula_safe(inv.status), inv.currency, formula_safe(inv.client.billing_email)])
-        ws.write_url(j, 13, f"internal:'{sheet_names[j - 1]}'!A1", string=sheet_names[j - 1])
+            number(j, 6 + k, float(cents_to_decimal(c)), f.money)
+        for k, value in enumerate((formula_safe(inv.status), inv.currency, formula_safe(inv.client.billing_email))):
+            text(j, 10 + k, value)
+        if sheets:
+            ws.write_url(j, 13, f"internal:'{sheet_names[j - 1]}'!A1", string=sheet_names[j - 1])
     cols = [{"header": h} for h in heads]
     for k, key in enumerate(("Subtotal", "Discount", "Tax", "Total")):
         cols[6 + k] = {"header": key, "total_function": "sum", "format": f.money}
@@ -231,14 +243,19 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     wl = wb.add_worksheet("Lines")
     lheads = ["InvoiceNo", "Client", "Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount", "Taxable"]
     r = 1
+    text, number = wl.write_string, wl.write_number
     for inv in run.invoices:
+        inv_no, client = formula_safe(inv.number), formula_safe(inv.client.name)
         for k, ln in enumerate(inv.lines, start=1):
-            wl.write_row(r, 0, [formula_safe(inv.number), formula_safe(inv.client.name), k, str(ln.kind),
-                                formula_safe(ln.description)])
-            wl.write_number(r, 5, float(ln.quantity))
-            wl.write_number(r, 6, float(ln.unit_price))
-            wl.write_number(r, 7, float(ln.amount), f.money)
-            wl.write(r, 8, "Yes" if ln.taxable else "No")
+            text(r, 0, inv_no)
+            text(r, 1, client)
+            number(r, 2, k)
+            text(r, 3, str(ln.kind))
+            text(r, 4, formula_safe(ln.description))
+            number(r, 5, float(ln.quantity))
+            number(r, 6, float(ln.unit_price))
+            number(r, 7, float(ln.amount), f.money)
+            text(r, 8, "Yes" if ln.taxable else "No")
             r += 1
     wl.add_table(0, 0, max(r - 1, 1), len(lheads) - 1, {"name": "Lines", "columns": [{"header": h} for h in lheads],
                                                         "style": "Table Style Light 9"})
@@ -248,7 +265,7 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     wl.set_column("G:H", 12, f.money)
     wl.freeze_panes(1, 0)
     styles: dict[Style, Any] = {}
-    for name, inv in zip(sheet_names, run.invoices, strict=True):
+    for name, inv in zip(sheet_names, run.invoices if sheets else [], strict=True):
         write_layout(wb, invoice_layout(inv, run, name), styles)
         if progress:
             progress(1)
