@@ -8,6 +8,7 @@ into place only when all of them are complete.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -202,9 +203,10 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     """Register and Lines of every invoice, and one printable sheet per invoice when the run has at most
     :data:`PRINTABLE_SHEETS` (the Register's Sheet column links each to its sheet; blank without them).
 
-    The package is assembled in memory (no temporary file per sheet)."""
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False, "in_memory": True})
+    The package is assembled in memory (no temporary file per sheet) and written to ``path`` in one go."""
+    package = io.BytesIO()
+    wb = xlsxwriter.Workbook(package, {"strings_to_formulas": False, "strings_to_urls": False,
+                                       "strings_to_numbers": False, "in_memory": True})
     wb.set_properties({"title": f"Invoices {run.period}", "author": "perseat-addin"})
     f = _Formats(wb, run.book.settings.currency)
     ws = wb.add_worksheet("Register")
@@ -270,6 +272,7 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
         if progress:
             progress(1)
     wb.close()
+    path.write_bytes(package.getbuffer())
 
 
 def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
