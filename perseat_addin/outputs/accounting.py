@@ -70,15 +70,14 @@ def quickbooks_csv(run: Run) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(QUICKBOOKS_COLUMNS)
+    terms = f"Net {st.payment_terms_days}"
     for inv in _of_kind(run, DocKind.INVOICE):
-        for ln in inv.lines:
-            w.writerow([
-                csv_safe(inv.number), csv_safe(inv.client.name), inv.issue_date.strftime(fmt),
-                inv.due_date.strftime(fmt), f"Net {st.payment_terms_days}",
+        head = [csv_safe(inv.number), csv_safe(inv.client.name), inv.issue_date.strftime(fmt),
+                inv.due_date.strftime(fmt), terms,
                 csv_safe(f"{inv.period.label()} per-user services" + (
-                    f", PO {inv.client.po_number}" if inv.client.po_number else "")),
-                *_quickbooks_line(ln, st.quickbooks_item, 1), inv.currency, inv.period.last.strftime(fmt),
-            ])
+                    f", PO {inv.client.po_number}" if inv.client.po_number else ""))]
+        tail = [inv.currency, inv.period.last.strftime(fmt)]  # the invoice's columns, once per invoice
+        w.writerows([*head, *_quickbooks_line(ln, st.quickbooks_item, 1), *tail] for ln in inv.lines)
     return out.getvalue()
 
 
@@ -104,12 +103,10 @@ def xero_csv(run: Run) -> str:
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(XERO_COLUMNS)
     for inv in _of_kind(run, DocKind.INVOICE):
-        for line in _xero_lines(inv, st, 1):
-            w.writerow([
-                *_xero_contact(inv), csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
+        head = [*_xero_contact(inv), csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
                 inv.issue_date.strftime(fmt), inv.due_date.strftime(fmt),
-                f"{cents_to_decimal(inv.total_cents):.2f}", "", *line,
-            ])
+                f"{cents_to_decimal(inv.total_cents):.2f}", ""]  # the invoice's columns, once per invoice
+        w.writerows([*head, *line] for line in _xero_lines(inv, st, 1))
     return out.getvalue()
 
 
