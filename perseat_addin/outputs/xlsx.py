@@ -12,9 +12,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import xlsxwriter
+from typing import TYPE_CHECKING, Any
 
 from perseat_addin.cells import col_letter, formula_safe
 from perseat_addin.engine.invoicing import Run
@@ -22,6 +20,9 @@ from perseat_addin.model import Invoice
 from perseat_addin.money import cents_to_decimal
 from perseat_addin.outputs.layout import Chart, SheetLayout, Style, invoice_layout
 from perseat_addin.outputs.tablebook import DATE, MONEY, Column, Table, write_tables
+
+if TYPE_CHECKING:
+    import xlsxwriter  # imported where a sheet is drawn: a large run never needs it (start-up time)
 
 # ---------------------------------------------------------------------------
 # invoices.xlsx
@@ -233,6 +234,8 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     if not has_printable_sheets(run):
         write_tables(path, [(REGISTER, _register_rows(run)), (LINES, _lines_rows(run))], title, "perseat-addin")
         return
+    import xlsxwriter
+
     package = io.BytesIO()
     wb = xlsxwriter.Workbook(package, {"strings_to_formulas": False, "strings_to_urls": False,
                                        "strings_to_numbers": False, "in_memory": True})
@@ -278,6 +281,8 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
 
 def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
     """A workbook holding only one invoice sheet (the source of its PDF)."""
+    import xlsxwriter
+
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
     write_layout(wb, invoice_layout(inv, run, _sheet_name(inv.number, set())), {})
     wb.close()
