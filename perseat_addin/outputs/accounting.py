@@ -205,12 +205,16 @@ def _csv_column(values: pd.Series, neutralise: bool = True) -> list[str]:
     return text.fillna("").tolist()
 
 
-def users_csv(run: Run) -> str:
-    """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts). Written a
-    column at a time; the same bytes as the csv module writes."""
+def users_csv(run: Run, chunk: int = 100_000) -> str:
+    """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts). Written
+    ``chunk`` rows at a time, a column at a time; the same bytes as the csv module writes."""
     roster = run.book.roster
-    client, user, name, kind = (_csv_column(roster[c]) for c in ("client", "user", "name", "type"))
-    why = _csv_column(run.user_reasons(), neutralise=False)
-    rows = [f"{r},{c},{u},{n},{t},{b}\r\n" for r, c, u, n, t, b in
-            zip(roster["row"].tolist(), client, user, name, kind, why, strict=True)]
-    return ",".join(USERS_COLUMNS) + "\r\n" + "".join(rows)
+    reasons = run.user_reasons()
+    parts = [",".join(USERS_COLUMNS) + "\r\n"]
+    for a in range(0, len(roster), chunk):
+        part = roster.iloc[a:a + chunk]
+        client, user, name, kind = (_csv_column(part[c]) for c in ("client", "user", "name", "type"))
+        why = _csv_column(reasons.iloc[a:a + chunk], neutralise=False)
+        parts.append("".join([f"{r},{c},{u},{n},{t},{b}\r\n" for r, c, u, n, t, b in
+                              zip(part["row"].tolist(), client, user, name, kind, why, strict=True)]))
+    return "".join(parts)

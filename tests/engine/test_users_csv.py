@@ -118,6 +118,7 @@ def test_hostile_text_is_neutralised_and_quoted_as_the_csv_module_does() -> None
                      for i in range(k)], dtype="str")
     hostile = Run(replace(run.book, roster=roster), run.period, run.invoices, run.skipped, lambda: why)
     assert users_csv(hostile) == reference_users_csv(hostile)
+    assert users_csv(hostile, chunk=7) == reference_users_csv(hostile)  # in several chunks
 
 
 def test_reasons_match_row_by_row_reasons_on_every_case() -> None:
