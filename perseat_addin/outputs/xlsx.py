@@ -192,14 +192,15 @@ def _format_props(style: Style) -> dict[str, Any]:
 REGISTER = Table("Register", (
     Column("InvoiceNo", 12, total="Total"), Column("Client", 28), Column("Period", 11),
     Column("IssueDate", 11, cells="date"), Column("DueDate", 11, cells="date"), Column("Seats", 11),
-    *(Column(h, 13, "money", "money", "sum") for h in ("Subtotal", "Discount", "Tax", "Total")),
+    *(Column(h, 13, style="money", cells="money", total="sum") for h in ("Subtotal", "Discount", "Tax", "Total")),
     Column("Status", 9), Column("Currency", 9), Column("BillingEmail", 30), Column("Sheet")),
     "TableStyleMedium2", totals=True)
 """The Register sheet: one row per invoice (Sheet links to its printable sheet, when there is one)."""
 
 LINES = Table("Lines", (
     Column("InvoiceNo", 12), Column("Client", 26), Column("Line"), Column("Kind"), Column("Description", 70),
-    Column("Quantity"), Column("UnitPrice", 12, "money", "money"), Column("Amount", 12, "money", "money"),
+    Column("Quantity"), Column("UnitPrice", 12, style="money", cells="money"),
+    Column("Amount", 12, style="money", cells="money"),
     Column("Taxable")),
     "TableStyleLight9")
 """The Lines sheet: every line of every invoice."""
