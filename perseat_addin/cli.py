@@ -103,6 +103,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
 
     from perseat_addin.money import fmt_money
     from perseat_addin.outputs.publish import summary, write_outputs
+    from perseat_addin.outputs.xlsx import has_printable_sheets
     from perseat_addin.tasks import invoice
     from perseat_addin.tasks.port import validated
 
@@ -136,7 +137,8 @@ def cmd_invoice(args: argparse.Namespace) -> int:
         invoice.record(wb, run.invoices, period, final=True, files=files,
                        billed=invoice.billed_edit(wb, run, corrections, create=True))
 
-    with _progress(len(run.invoices), "Writing", show) as tick:
+    sheets = len(run.invoices) if has_printable_sheets(run) else 0  # the bar counts printable sheets drawn
+    with _progress(sheets, "Writing", show) as tick:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick, inputs=[Path(args.workbook)],
                                 before_publish=finalize if args.finalize else None, rollback=wb.rollback)
     if args.json:
