@@ -69,7 +69,9 @@ def excel_width(chars: float) -> float:
 
 
 def serial(day: dt.date) -> int:
-    """A date as an Excel serial number (1900 date system)."""
+    """A date as an Excel serial number (1900 date system; a datetime's time of day is not kept)."""
+    if isinstance(day, dt.datetime):
+        day = day.date()
     n = (day - _EPOCH).days
     return n - 1 if day < dt.date(1900, 3, 1) else n  # Excel's day 60 is a 29 February 1900 that never was
 
@@ -119,20 +121,31 @@ def _sheet(table: Table, rows: Iterable[Sequence[Any]], strings: _Strings, first
         style = f' s="{_STYLE[c.style]}"' if c.style else ""
         parts.append(f'<c r="{letters[k]}1"{style} t="s"><v>{strings(c.header)}</v></c>')
     parts.append("</row>")
-    n = 0
-    for n, row in enumerate(rows, start=1):
+    opens = [f'<c r="{letter}' for letter in letters]
+    texts = [f'"{kind} t="s"><v>' for kind in kinds]
+    numbers = [f'"{kind}><v>' for kind in kinds]
+    index = strings.index
+    n = count = 0
+    for n, row in enumerate(rows, start=1):  # the cost of a large run: kept to plain string building
         r = str(n + 1)
         parts.append(f'<row r="{r}">')
         for k, value in enumerate(row):
-            if value is None or value == "":
-                continue
-            if isinstance(value, str):
-                parts.append(f'<c r="{letters[k]}{r}"{kinds[k]} t="s"><v>{strings(value)}</v></c>')
+            kind = type(value)
+            if kind is str:
+                if value:
+                    i = index.get(value)
+                    if i is None:
+                        i = index[value] = len(index)
+                    count += 1
+                    parts.append(f"{opens[k]}{r}{texts[k]}{i}</v></c>")
+            elif kind is float or kind is int:
+                parts.append(f"{opens[k]}{r}{numbers[k]}{value:.16G}</v></c>")
             elif isinstance(value, dt.date):
-                parts.append(f'<c r="{letters[k]}{r}"{kinds[k]}><v>{serial(value)}</v></c>')
-            else:
-                parts.append(f'<c r="{letters[k]}{r}"{kinds[k]}><v>{value:.16G}</v></c>')
+                parts.append(f"{opens[k]}{r}{numbers[k]}{serial(value)}</v></c>")
+            elif value is not None:
+                parts.append(f"{opens[k]}{r}{numbers[k]}{value:.16G}</v></c>")
         parts.append("</row>")
+    strings.count += count
     last = max(n, 1) + 1  # an empty table keeps one blank data row
     if table.totals:
         t = str(last + 1)

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from perseat_addin.cells import col_letter, formula_safe
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.model import Invoice
-from perseat_addin.money import cents_to_decimal
 from perseat_addin.outputs.layout import Chart, SheetLayout, Style, invoice_layout
 from perseat_addin.outputs.tablebook import DATE, MONEY, Column, Table, write_tables
 
@@ -210,7 +209,7 @@ def _register_rows(run: Run) -> Iterator[list[Any]]:
     """The Register's cells of each invoice, but its Sheet."""
     for inv in run.invoices:
         yield [formula_safe(inv.number), formula_safe(inv.client.name), str(inv.period), inv.issue_date,
-               inv.due_date, inv.seats, *(float(cents_to_decimal(c)) for c in (
+               inv.due_date, inv.seats, *(c / 100 for c in (  # the double nearest the amount, as Decimal gives
                    inv.subtotal_cents, inv.discount_cents, inv.tax_cents, inv.total_cents)),
                formula_safe(inv.status), inv.currency, formula_safe(inv.client.billing_email)]
 
