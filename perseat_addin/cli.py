@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perseat_addin.cells import parse_date_text
-from perseat_addin.engine.invoicing import Run
-from perseat_addin.engine.report import TREND_MONTHS, build_report
 from perseat_addin.errors import (
     FinalizedError,
     InputProblems,
@@ -27,19 +21,14 @@ from perseat_addin.errors import (
     WorkbookError,
     os_error_text,
 )
-from perseat_addin.excel.template import build
-from perseat_addin.imports.roster import read_export
-from perseat_addin.imports.usage import usage_totals
-from perseat_addin.model import Period
-from perseat_addin.money import fmt_money
-from perseat_addin.outputs.publish import check_destination, output_dir, prepare_folder, summary, write_outputs
-from perseat_addin.outputs.report_sheet import report_dict, write_report
-from perseat_addin.tasks import credit, import_roster, import_usage, invoice
-from perseat_addin.tasks.check import check_summary, corrections_text, validate
-from perseat_addin.tasks.filebook import FileBook
-from perseat_addin.tasks.port import validated
 from perseat_addin.version import __version__
-from perseat_addin.workbook.load import load_source
+
+if TYPE_CHECKING:
+    from perseat_addin.engine.invoicing import Run
+    from perseat_addin.tasks.filebook import FileBook
+
+# Each command imports what it needs when it runs: ``perseat --help`` stays instant, and ``perseat invoice``
+# does not pay for the template builder, the report or the importers (start-up time).
 
 
 @contextmanager
@@ -70,6 +59,7 @@ def _print_problems(problems: Sequence[Problem], as_json: bool, head: str) -> No
 def _period_arg(text: str | None) -> str | None:
     if text is None:
         return None
+    from perseat_addin.model import Period
 
     try:
         Period.parse(text)
@@ -85,6 +75,9 @@ def _usage_error(msg: str) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the workbook and report every problem at once."""
+    from perseat_addin.tasks.check import check_summary, corrections_text, validate
+    from perseat_addin.workbook.load import load_source
+
     wb = _open(args)
     book, problems = validate(wb, lambda: load_source(wb.source(), name=args.workbook))
     if book is None or problems:
@@ -105,6 +98,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_invoice(args: argparse.Namespace) -> int:
     """Price the period and write invoices.xlsx, the accounting CSVs and (optionally) PDFs."""
+    import datetime as dt
+    from dataclasses import replace
+
+    from perseat_addin.money import fmt_money
+    from perseat_addin.outputs.publish import summary, write_outputs
+    from perseat_addin.outputs.xlsx import has_printable_sheets
+    from perseat_addin.tasks import invoice
+    from perseat_addin.tasks.port import validated
+
     wb = _open(args, "invoice --finalize" if args.finalize else None)
     show = not args.json
     book, period = validated(wb, args.period)
@@ -135,7 +137,8 @@ def cmd_invoice(args: argparse.Namespace) -> int:
         invoice.record(wb, run.invoices, period, final=True, files=files,
                        billed=invoice.billed_edit(wb, run, corrections, create=True))
 
-    with _progress(len(run.invoices), "Writing", show) as tick:
+    sheets = len(run.invoices) if has_printable_sheets(run) else 0  # the bar counts printable sheets drawn
+    with _progress(sheets, "Writing", show) as tick:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick, inputs=[Path(args.workbook)],
                                 before_publish=finalize if args.finalize else None, rollback=wb.rollback)
     if args.json:
@@ -156,14 +159,36 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     for w in book.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"Wrote {', '.join(written)} to {out}")
+    note = sheets_note(run, out, args.pdf)
+    if note:
+        print(note)
     if args.finalize:
         print(f"Finalized {period} in {args.workbook}: invoices recorded as Final, "
               f"BillingPeriod is now {period.next()}.")
     return 0
 
 
+def sheets_note(run: Run, out: Path, pdf: bool) -> str | None:
+    """What to tell the user when invoices.xlsx leaves out the printable per-invoice sheets (a large run), and
+    where the per-invoice documents are; None when it has them."""
+    from perseat_addin.outputs.xlsx import PRINTABLE_SHEETS, has_printable_sheets
+
+    if has_printable_sheets(run):
+        return None
+    n = len(run.invoices)
+    where = (f"the per-invoice documents are the {n:,} PDFs in {out}" if pdf else
+             "for one PDF per invoice run this command again with --pdf (or use Generate invoices in Excel)")
+    return (f"invoices.xlsx holds all {n:,} invoices on its Register and Lines sheets, without a printable sheet "
+            f"per invoice (those are written for runs of up to {PRINTABLE_SHEETS:,} invoices); {where}.")
+
+
 def cmd_credit(args: argparse.Namespace) -> int:
     """Issue and record a credit note against a recorded invoice, and write its documents."""
+    from perseat_addin.engine.invoicing import Run
+    from perseat_addin.money import fmt_money
+    from perseat_addin.outputs.publish import summary, write_outputs
+    from perseat_addin.tasks import credit
+
     try:
         amount = credit.amount_cents(args.amount) if args.amount is not None else None
     except ValueError as exc:
@@ -189,11 +214,18 @@ def cmd_credit(args: argparse.Namespace) -> int:
 
 
 def _default_out(workbook: str, folder: str, period: Any) -> Path:
+    from perseat_addin.outputs.publish import output_dir
+
     return output_dir(str(Path(workbook).resolve()), folder, period)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Sync a vendor export into one client's Roster (dry run unless --apply)."""
+    import datetime as dt
+
+    from perseat_addin.cells import parse_date_text
+    from perseat_addin.imports.roster import read_export
+    from perseat_addin.tasks import import_roster
 
     try:
         effective = parse_date_text(args.effective) if args.effective else dt.date.today()
@@ -250,6 +282,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     """PSA time entries or tickets → rows appended to the Usage table (dry run unless --apply)."""
+    from perseat_addin.imports.usage import usage_totals
+    from perseat_addin.tasks import import_usage
+
     imported = import_usage.read(wb, Path(args.file), source)
     planned = import_usage.plan(wb, imported)
     applied = args.apply and bool(planned.added)
@@ -282,6 +317,13 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Usage and pricing report: report.xlsx (with charts) and a summary, or --json."""
+    import shutil
+
+    from perseat_addin.engine.report import TREND_MONTHS, build_report
+    from perseat_addin.outputs.publish import check_destination, prepare_folder
+    from perseat_addin.outputs.report_sheet import report_dict, write_report
+    from perseat_addin.tasks.port import validated
+
     wb = _open(args)
     book, period = validated(wb, args.period)
     big = len(book.roster) + len(book.usage) >= 20_000
@@ -318,6 +360,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_template(args: argparse.Namespace) -> int:
     """Write the sample workbook (or a blank one); never over an existing file unless --force."""
+    from perseat_addin.excel.template import build
+
     out = Path(args.out)
     if out.exists() and not args.force:
         print(f"error: {out} already exists; nothing was written. Add --force to replace it, or choose another "
@@ -411,6 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _open(args: argparse.Namespace, writing: str | None = None) -> FileBook:
     """The command's workbook; ``writing`` names the change when the command will write it (the workbook's
     lock is then held from before reading until the command ends)."""
+    from perseat_addin.tasks.filebook import FileBook
+
     wb = FileBook(args.workbook, writing)
     args.opened.append(wb)
     return wb

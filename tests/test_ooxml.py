@@ -135,6 +135,14 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Written:
 
     perseat("report", TEMPLATE, "--out", tmp / "report-out")
     out["report.xlsx"] = tmp / "report-out" / "report.xlsx"
+
+    big = tmp / "big" / "billing.xlsm"  # more invoices than get printable sheets: Register and Lines only
+    big.parent.mkdir()
+    subprocess.run([sys.executable, "-m", "benchmarks.cli", "--generate", str(big), "--users", "1500", "--clients",
+                    "300"], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    done = perseat("invoice", big, "--out", tmp / "big-out")
+    assert "without a printable sheet per invoice" in done.stdout, done.stdout[-2000:]
+    out["invoices.xlsx (no printable sheets)"] = tmp / "big-out" / "invoices.xlsx"
     for name, path in out.items():
         assert path.is_file(), f"{name}: {path} was not written"
     return Written(out, number)
@@ -142,7 +150,8 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Written:
 
 PACKAGES = ("template (committed)", "perseat template", "perseat template --blank", "invoices.xlsx",
             "invoices.xlsx (--finalize)", "workbook after --finalize", "workbook after credit",
-            "invoices.xlsx (credit note)", "workbook after import --apply", "report.xlsx")
+            "invoices.xlsx (credit note)", "workbook after import --apply", "report.xlsx",
+            "invoices.xlsx (no printable sheets)")
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -103,45 +103,75 @@ def classify(roster: pd.DataFrame, types: dict[str, UserType],
     return ok & (billable == Billable.YES.value), ok & (billable == Billable.DEVICE.value), min_days.astype(np.int64)
 
 
+_CLIENT, _UNKNOWN_TYPE, _DISABLED, _ENDED, _STARTS, _NOT_BILLABLE, _DEVICE, _BILLED, _BILLED_SPAN, _TOO_FEW, \
+    _DUPLICATE = range(11)
+"""Why a roster row is or is not billed, in the order the reasons are tested."""
+
+
 def reasons(roster: pd.DataFrame, types: dict[str, UserType], counted: BoolArray,
             devices: BoolArray, active_days: IntArray, first_day: int, days: int,
             client_ok: BoolArray) -> pd.Series:
-    """A reason in words for every roster row ("billable: Employee, active 30 days")."""
-    tkey = roster["type_key"].astype("str")
-    tinfo = dict(types)
-    out: list[str] = []
+    """A reason in words for every roster row ("billable: Employee, active 30 days").
+
+    Columnar: each row gets a case and the few numbers its sentence needs; each distinct (case, numbers) is
+    put into words once (a large roster has a few hundred distinct reasons)."""
     last = first_day + days - 1
-    for i, (tk, status, s, e) in enumerate(zip(tkey, roster["status"].astype("str"), roster["start"],
-                                               roster["end"], strict=True)):
-        t = tinfo.get(tk)
-        tname = t.name if t else roster["type"].iloc[i]
-        if not client_ok[i]:
-            out.append("not billed: client is inactive or unknown")
-        elif t is None:
-            out.append(f"not billable: type {tname!r} is not in UserTypes")
-        elif status == "disabled":
-            out.append("not billable: sign-in disabled")
-        elif e < first_day or s > last:
-            when = "ended " + from_day_number(e).isoformat() if e < first_day else (
-                "starts " + from_day_number(s).isoformat())
-            out.append(f"not billable: {when}, outside the period")
-        elif t.billable == Billable.NO:
-            out.append(f"not billable: {tname}" + (f" ({t.definition})" if t.definition else ""))
-        elif devices[i]:
-            out.append(f"billed as a shared device: {tname}")
-        elif counted[i]:
-            span = ""
-            if s > first_day or e < last:
-                da, db = from_day_number(max(s, first_day)), from_day_number(min(e, last))
-                a, b = f"{da:%b} {da.day}", f"{db:%b} {db.day}"  # not %-d: Windows strftime lacks it
-                span = f", active {a}–{b}"
-            out.append(f"billable: {tname}{span}")
-        elif active_days[i] < t.min_active_days:
-            out.append(f"not billable: active {active_days[i]} days, {tname} needs "
-                       f"{t.min_active_days}")
-        else:
-            out.append("counted once: same UserID as another row of this client")
-    return pd.Series(out, dtype="str")
+    tcode, tkeys = pd.factorize(roster["type_key"].astype("str"))  # -1: no type
+    tlist = [types.get(k) for k in tkeys]
+    known = np.array([t is not None for t in tlist] + [False])[tcode]
+    no = np.array([t is not None and t.billable == Billable.NO for t in tlist] + [False])[tcode]
+    needs = np.array([t.min_active_days if t is not None else 0 for t in tlist] + [0], dtype=np.int64)[tcode]
+    disabled = np.asarray(roster["status"].astype("str") == "disabled", dtype=bool)
+    s = roster["start"].to_numpy(dtype=np.int64)
+    e = roster["end"].to_numpy(dtype=np.int64)
+    ended, starts = e < first_day, s > last
+    raw_code, raw_types = pd.factorize(roster["type"], use_na_sentinel=False)
+    partial = (s > first_day) | (e < last)
+    case = np.select(  # the first reason that holds, in the order they are tested
+        [~client_ok, ~known, disabled, ended, starts, no, devices, counted & ~partial, counted & partial,
+         active_days < needs],
+        [_CLIENT, _UNKNOWN_TYPE, _DISABLED, _ENDED, _STARTS, _NOT_BILLABLE, _DEVICE, _BILLED, _BILLED_SPAN,
+         _TOO_FEW], _DUPLICATE).astype(np.int64)
+    a = np.select([case == _UNKNOWN_TYPE, case == _ENDED, case == _STARTS, case == _BILLED_SPAN, case == _TOO_FEW],
+                  [raw_code, e, s, np.maximum(s, first_day), active_days], 0).astype(np.int64)
+    b = np.where(case == _BILLED_SPAN, np.minimum(e, last), 0).astype(np.int64)
+    word_type = np.where(np.isin(case, [_NOT_BILLABLE, _DEVICE, _BILLED, _BILLED_SPAN, _TOO_FEW]), tcode, -1)
+    key = np.zeros(len(case), dtype=np.int64)
+    for part in (case, word_type, a, b):  # one dense code per distinct (case, type, a, b), never overflowing
+        codes, inverse = np.unique(part, return_inverse=True)
+        _, key = np.unique(key * len(codes) + inverse.reshape(-1), return_inverse=True)
+        key = key.reshape(-1)
+    first = np.zeros(int(key.max()) + 1 if len(key) else 0, dtype=np.int64)
+    first[key[::-1]] = np.arange(len(key) - 1, -1, -1)  # a row of each distinct reason
+    texts = [_reason(int(case[i]), tlist[word_type[i]] if word_type[i] >= 0 else None,
+                     raw_types[a[i]] if case[i] == _UNKNOWN_TYPE else None, int(a[i]), int(b[i])) for i in first]
+    return pd.Series(np.array(texts, dtype=object)[key], dtype="str")
+
+
+def _reason(case: int, t: UserType | None, raw_type: object, x: int, y: int) -> str:
+    """The words of one reason (``x``, ``y``: the case's numbers; ``t`` the row's UserType)."""
+    if case == _CLIENT:
+        return "not billed: client is inactive or unknown"
+    if case == _UNKNOWN_TYPE:
+        return f"not billable: type {raw_type!r} is not in UserTypes"
+    if case == _DISABLED:
+        return "not billable: sign-in disabled"
+    if case in (_ENDED, _STARTS):
+        when = ("ended " if case == _ENDED else "starts ") + from_day_number(x).isoformat()
+        return f"not billable: {when}, outside the period"
+    if case == _DUPLICATE:
+        return "counted once: same UserID as another row of this client"
+    assert t is not None  # the remaining cases have a known type
+    if case == _NOT_BILLABLE:
+        return f"not billable: {t.name}" + (f" ({t.definition})" if t.definition else "")
+    if case == _DEVICE:
+        return f"billed as a shared device: {t.name}"
+    if case == _BILLED:
+        return f"billable: {t.name}"
+    if case == _BILLED_SPAN:
+        da, db = from_day_number(x), from_day_number(y)
+        return f"billable: {t.name}, active {da:%b} {da.day}–{db:%b} {db.day}"  # not %-d: Windows lacks it
+    return f"not billable: active {x} days, {t.name} needs {t.min_active_days}"
 
 
 __all__ = ["FOREVER", "SINCE_EVER", "DayCounts", "classify", "count_days", "reasons"]

@@ -4,9 +4,10 @@ that keeps their totals equal to the invoices'."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 
 import pandas as pd
@@ -24,6 +25,21 @@ def _date_format(run: Run) -> str:
     st = run.book.settings
     fmt = st.csv_date_format or ("MM/DD/YYYY" if st.currency == "USD" else "DD/MM/YYYY")
     return fmt.upper().replace("YYYY", "%Y").replace("MM", "%m").replace("DD", "%d")
+
+
+def _dates(run: Run) -> Callable[[dt.date], str]:
+    """The run's CSV date format as a function, each distinct date formatted once (a run's invoices share a
+    few dates)."""
+    fmt = _date_format(run)
+    done: dict[dt.date, str] = {}
+
+    def text(day: dt.date) -> str:
+        out = done.get(day)
+        if out is None:
+            out = done[day] = day.strftime(fmt)
+        return out
+
+    return text
 
 
 def allocate(total: int, weights: Sequence[int]) -> list[int]:
@@ -66,19 +82,17 @@ def _qty_unit(amount_cents: int, qty: Decimal, unit: Decimal) -> tuple[str, str]
 def quickbooks_csv(run: Run) -> str:
     """QuickBooks Online invoice import: one row per line, tax and discount as their own lines."""
     st = run.book.settings
-    fmt = _date_format(run)
+    date = _dates(run)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(QUICKBOOKS_COLUMNS)
+    terms = f"Net {st.payment_terms_days}"
     for inv in _of_kind(run, DocKind.INVOICE):
-        for ln in inv.lines:
-            w.writerow([
-                csv_safe(inv.number), csv_safe(inv.client.name), inv.issue_date.strftime(fmt),
-                inv.due_date.strftime(fmt), f"Net {st.payment_terms_days}",
+        head = [csv_safe(inv.number), csv_safe(inv.client.name), date(inv.issue_date), date(inv.due_date), terms,
                 csv_safe(f"{inv.period.label()} per-user services" + (
-                    f", PO {inv.client.po_number}" if inv.client.po_number else "")),
-                *_quickbooks_line(ln, st.quickbooks_item, 1), inv.currency, inv.period.last.strftime(fmt),
-            ])
+                    f", PO {inv.client.po_number}" if inv.client.po_number else ""))]
+        tail = [inv.currency, date(inv.period.last)]  # the invoice's columns, once per invoice
+        w.writerows([*head, *_quickbooks_line(ln, st.quickbooks_item, 1), *tail] for ln in inv.lines)
     return out.getvalue()
 
 
@@ -99,17 +113,15 @@ def _address_lines(address: str) -> list[str]:
 def xero_csv(run: Run) -> str:
     """Xero sales invoice import: one row per line, tax given per line so totals match exactly."""
     st = run.book.settings
-    fmt = _date_format(run)
+    date = _dates(run)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(XERO_COLUMNS)
     for inv in _of_kind(run, DocKind.INVOICE):
-        for line in _xero_lines(inv, st, 1):
-            w.writerow([
-                *_xero_contact(inv), csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
-                inv.issue_date.strftime(fmt), inv.due_date.strftime(fmt),
-                f"{cents_to_decimal(inv.total_cents):.2f}", "", *line,
-            ])
+        head = [*_xero_contact(inv), csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
+                date(inv.issue_date), date(inv.due_date),
+                f"{cents_to_decimal(inv.total_cents):.2f}", ""]  # the invoice's columns, once per invoice
+        w.writerows([*head, *line] for line in _xero_lines(inv, st, 1))
     return out.getvalue()
 
 
@@ -124,11 +136,13 @@ def _xero_lines(doc: Invoice, st: Settings, sign: int) -> Iterator[list[str]]:
     credit note, whose amounts Xero wants positive). The document's tax, rounded once, is spread over its
     taxable lines so each row carries its share."""
     lines = [ln for ln in doc.lines if ln.kind != LineKind.TAX]
-    taxes = allocate(sign * doc.tax_cents, [max(sign * ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
+    tax_cents = doc.tax_cents
+    taxes = allocate(sign * tax_cents, [max(sign * ln.amount_cents, 0) if ln.taxable else 0 for ln in lines])
+    account, taxed, exempt = (csv_safe(t) for t in (st.xero_account_code, st.xero_tax_type,
+                                                      st.xero_tax_exempt_type))
     for ln, tax in zip(lines, taxes, strict=True):
         qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
-        yield [csv_safe(ln.description), qty, unit, "", csv_safe(st.xero_account_code),
-               csv_safe(st.xero_tax_type if (ln.taxable and doc.tax_cents) else st.xero_tax_exempt_type),
+        yield [csv_safe(ln.description), qty, unit, "", account, taxed if (ln.taxable and tax_cents) else exempt,
                f"{cents_to_decimal(tax):.2f}", "", "", "", "", doc.currency, ""]
 
 
@@ -190,15 +204,34 @@ def xero_credit_notes_csv(run: Run) -> str:
     return out.getvalue()
 
 
-def users_csv(run: Run) -> str:
-    """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts)."""
+USERS_COLUMNS = ("RosterRow", "Client", "UserID", "Name", "Type", "Billing")
+
+
+def _csv_column(values: pd.Series, neutralise: bool = True) -> list[str]:
+    """A text column as CSV fields, column at a time: blank for an empty cell, neutralised like every CSV field
+    (an apostrophe before = + - @, tab, CR or LF), and quoted as the csv module quotes (a field holding a comma,
+    a quote, CR or LF in quotes, its quotes doubled)."""
+    text = values.astype("str")
+    if neutralise:
+        risky = text.str.match(r"^[=+\-@\t\r\n]", na=False)
+        if risky.any():
+            text = text.where(~risky, "'" + text)
+    quote = text.str.contains(r'[",\r\n]', regex=True, na=False)
+    if quote.any():
+        text = text.where(~quote, '"' + text.str.replace('"', '""', regex=False) + '"')
+    return text.fillna("").tolist()
+
+
+def users_csv(run: Run, chunk: int = 100_000) -> str:
+    """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts). Written
+    ``chunk`` rows at a time, a column at a time; the same bytes as the csv module writes."""
     roster = run.book.roster
-    frame = pd.DataFrame({
-        "RosterRow": roster["row"], "Client": roster["client"], "UserID": roster["user"],
-        "Name": roster["name"], "Type": roster["type"], "Billing": run.user_reasons().to_numpy(),
-    })
-    for col in ("Client", "UserID", "Name", "Type"):
-        text = frame[col].astype("str")
-        risky = text.str.match(r"^[=+\-@\t\r\n]")
-        frame[col] = text.where(~risky, "'" + text)
-    return str(frame.to_csv(index=False, lineterminator="\r\n"))
+    reasons = run.user_reasons()
+    parts = [",".join(USERS_COLUMNS) + "\r\n"]
+    for a in range(0, len(roster), chunk):
+        part = roster.iloc[a:a + chunk]
+        client, user, name, kind = (_csv_column(part[c]) for c in ("client", "user", "name", "type"))
+        why = _csv_column(reasons.iloc[a:a + chunk], neutralise=False)
+        parts.append("".join([f"{r},{c},{u},{n},{t},{b}\r\n" for r, c, u, n, t, b in
+                              zip(part["row"].tolist(), client, user, name, kind, why, strict=True)]))
+    return "".join(parts)

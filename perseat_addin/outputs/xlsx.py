@@ -1,4 +1,5 @@
-"""What a run produces: invoices.xlsx, the QuickBooks and Xero import CSVs, and a JSON summary.
+"""invoices.xlsx: the Register and Lines of every invoice, and a printable sheet per invoice for runs of up
+to :data:`PRINTABLE_SHEETS` invoices.
 
 Files are written into a temporary folder beside the destination and moved
 into place only when all of them are complete.
@@ -7,29 +8,34 @@ into place only when all of them are complete.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import xlsxwriter
+from typing import TYPE_CHECKING, Any
 
 from perseat_addin.cells import col_letter, formula_safe
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.model import Invoice
-from perseat_addin.money import cents_to_decimal
 from perseat_addin.outputs.layout import Chart, SheetLayout, Style, invoice_layout
+from perseat_addin.outputs.tablebook import DATE, MONEY, Column, Table, write_tables
 
-# ---------------------------------------------------------------------------
-# CSV
-
-
-# ---------------------------------------------------------------------------
-# JSON
-
+if TYPE_CHECKING:
+    import xlsxwriter  # imported where a sheet is drawn: a large run never needs it (start-up time)
 
 # ---------------------------------------------------------------------------
 # invoices.xlsx
+
+PRINTABLE_SHEETS = 250
+"""The most invoices whose printable sheets invoices.xlsx carries. A tab per invoice helps the billing staff of
+an MSP with tens or a few hundred clients (each invoice a click from its Register row); past that, a workbook
+of a thousand tabs is slow to write, slow to open and cannot be navigated, and the per-invoice documents are
+the PDFs (``--pdf``, or Excel's own on the ribbon). The Register and Lines sheets always hold every invoice."""
+
+
+def has_printable_sheets(run: Run) -> bool:
+    """Whether :func:`invoices_xlsx` draws a printable sheet per invoice for ``run`` (≤ :data:`PRINTABLE_SHEETS`)."""
+    return len(run.invoices) <= PRINTABLE_SHEETS
 
 
 def _sheet_name(number: str, used: set[str]) -> str:
@@ -40,18 +46,6 @@ def _sheet_name(number: str, used: set[str]) -> str:
         k += 1
     used.add(name.lower())
     return name
-
-
-class _Formats:
-    """Number formats of the Register and Lines sheets."""
-
-    def __init__(self, wb: xlsxwriter.Workbook, currency: str):
-        self.money = wb.add_format({"num_format": "#,##0.00;[Red]-#,##0.00"})
-        self.iso = wb.add_format({"num_format": "yyyy-mm-dd"})
-
-
-def _excel_date(d: dt.date) -> dt.datetime:
-    return dt.datetime(d.year, d.month, d.day)
 
 
 def write_layout(wb: xlsxwriter.Workbook, layout: SheetLayout, formats: dict[Style, Any]) -> None:
@@ -194,69 +188,101 @@ def _format_props(style: Style) -> dict[str, Any]:
     return props
 
 
+REGISTER = Table("Register", (
+    Column("InvoiceNo", 12, total="Total"), Column("Client", 28), Column("Period", 11),
+    Column("IssueDate", 11, cells="date"), Column("DueDate", 11, cells="date"), Column("Seats", 11),
+    *(Column(h, 13, style="money", cells="money", total="sum") for h in ("Subtotal", "Discount", "Tax", "Total")),
+    Column("Status", 9), Column("Currency", 9), Column("BillingEmail", 30), Column("Sheet")),
+    "TableStyleMedium2", totals=True)
+"""The Register sheet: one row per invoice (Sheet links to its printable sheet, when there is one)."""
+
+LINES = Table("Lines", (
+    Column("InvoiceNo", 12), Column("Client", 26), Column("Line"), Column("Kind"), Column("Description", 70),
+    Column("Quantity"), Column("UnitPrice", 12, style="money", cells="money"),
+    Column("Amount", 12, style="money", cells="money"),
+    Column("Taxable")),
+    "TableStyleLight9")
+"""The Lines sheet: every line of every invoice."""
+
+
+def _register_rows(run: Run) -> Iterator[list[Any]]:
+    """The Register's cells of each invoice, but its Sheet."""
+    for inv in run.invoices:
+        yield [formula_safe(inv.number), formula_safe(inv.client.name), str(inv.period), inv.issue_date,
+               inv.due_date, inv.seats, *(c / 100 for c in (  # the double nearest the amount, as Decimal gives
+                   inv.subtotal_cents, inv.discount_cents, inv.tax_cents, inv.total_cents)),
+               formula_safe(inv.status), inv.currency, formula_safe(inv.client.billing_email)]
+
+
+def _lines_rows(run: Run) -> Iterator[list[Any]]:
+    """The Lines' cells of each line of each invoice."""
+    for inv in run.invoices:
+        number, client = formula_safe(inv.number), formula_safe(inv.client.name)
+        for k, ln in enumerate(inv.lines, start=1):
+            yield [number, client, k, str(ln.kind), formula_safe(ln.description), float(ln.quantity),
+                   float(ln.unit_price), float(ln.amount), "Yes" if ln.taxable else "No"]
+
+
 def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None = None) -> None:
-    """Register, lines, users and one printable sheet per invoice."""
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
-                                         "strings_to_numbers": False})
-    wb.set_properties({"title": f"Invoices {run.period}", "author": "perseat-addin"})
-    f = _Formats(wb, run.book.settings.currency)
-    ws = wb.add_worksheet("Register")
-    heads = ["InvoiceNo", "Client", "Period", "IssueDate", "DueDate", "Seats", "Subtotal", "Discount",
-             "Tax", "Total", "Status", "Currency", "BillingEmail", "Sheet"]
+    """Register and Lines of every invoice, and one printable sheet per invoice when the run has at most
+    :data:`PRINTABLE_SHEETS` (the Register's Sheet column links each to its sheet).
+
+    Without printable sheets the two tables are written straight as SpreadsheetML
+    (:mod:`~perseat_addin.outputs.tablebook`, a fraction of XlsxWriter's cost per cell); with them the
+    package is assembled by XlsxWriter in memory and written to ``path`` in one go."""
+    title = f"Invoices {run.period}"
+    if not has_printable_sheets(run):
+        write_tables(path, [(REGISTER, _register_rows(run)), (LINES, _lines_rows(run))], title, "perseat-addin")
+        return
+    import xlsxwriter
+
+    package = io.BytesIO()
+    wb = xlsxwriter.Workbook(package, {"strings_to_formulas": False, "strings_to_urls": False,
+                                       "strings_to_numbers": False, "in_memory": True})
+    wb.set_properties({"title": title, "author": "perseat-addin"})
+    formats = {"": None, "money": wb.add_format({"num_format": MONEY}), "date": wb.add_format({"num_format": DATE})}
     used: set[str] = {"register", "lines"}
     sheet_names = [_sheet_name(i.number, used) for i in run.invoices]
-    n = len(run.invoices)
-    for j, inv in enumerate(run.invoices, start=1):
-        ws.write_row(j, 0, [formula_safe(inv.number), formula_safe(inv.client.name), str(inv.period)])
-        ws.write_datetime(j, 3, _excel_date(inv.issue_date), f.iso)
-        ws.write_datetime(j, 4, _excel_date(inv.due_date), f.iso)
-        ws.write_number(j, 5, inv.seats)
-        for k, c in enumerate((inv.subtotal_cents, inv.discount_cents, inv.tax_cents, inv.total_cents)):
-            ws.write_number(j, 6 + k, float(cents_to_decimal(c)), f.money)
-        ws.write_row(j, 10, [formula_safe(inv.status), inv.currency, formula_safe(inv.client.billing_email)])
-        ws.write_url(j, 13, f"internal:'{sheet_names[j - 1]}'!A1", string=sheet_names[j - 1])
-    cols = [{"header": h} for h in heads]
-    for k, key in enumerate(("Subtotal", "Discount", "Tax", "Total")):
-        cols[6 + k] = {"header": key, "total_function": "sum", "format": f.money}
-    cols[0]["total_string"] = "Total"
-    ws.add_table(0, 0, max(n, 1) + 1, len(heads) - 1, {"name": "Register", "columns": cols,
-                                                       "total_row": True, "style": "Table Style Medium 2"})
-    ws.set_column("A:A", 12)
-    ws.set_column("B:B", 28)
-    ws.set_column("C:F", 11)
-    ws.set_column("G:J", 13, f.money)
-    ws.set_column("K:L", 9)
-    ws.set_column("M:M", 30)
-    ws.freeze_panes(1, 0)
-    wl = wb.add_worksheet("Lines")
-    lheads = ["InvoiceNo", "Client", "Line", "Kind", "Description", "Quantity", "UnitPrice", "Amount", "Taxable"]
-    r = 1
-    for inv in run.invoices:
-        for k, ln in enumerate(inv.lines, start=1):
-            wl.write_row(r, 0, [formula_safe(inv.number), formula_safe(inv.client.name), k, str(ln.kind),
-                                formula_safe(ln.description)])
-            wl.write_number(r, 5, float(ln.quantity))
-            wl.write_number(r, 6, float(ln.unit_price))
-            wl.write_number(r, 7, float(ln.amount), f.money)
-            wl.write(r, 8, "Yes" if ln.taxable else "No")
-            r += 1
-    wl.add_table(0, 0, max(r - 1, 1), len(lheads) - 1, {"name": "Lines", "columns": [{"header": h} for h in lheads],
-                                                        "style": "Table Style Light 9"})
-    wl.set_column("A:A", 12)
-    wl.set_column("B:B", 26)
-    wl.set_column("E:E", 70)
-    wl.set_column("G:H", 12, f.money)
-    wl.freeze_panes(1, 0)
+    for table, rows in ((REGISTER, _register_rows(run)), (LINES, _lines_rows(run))):
+        ws = wb.add_worksheet(table.name)
+        cols = table.columns
+        cell_formats = [formats[c.cells] for c in cols]
+        text, number, date = ws.write_string, ws.write_number, ws.write_datetime  # typed: no guessing per cell
+        n = 0
+        for n, row in enumerate(rows, start=1):
+            for k, value in enumerate(row):
+                write = text if isinstance(value, str) else date if isinstance(value, dt.date) else number
+                write(n, k, value, cell_formats[k])
+            if table is REGISTER:
+                name = sheet_names[n - 1]
+                ws.write_url(n, len(row), f"internal:'{name}'!A1", string=name)
+        spec: list[dict[str, Any]] = []
+        for c in cols:
+            col: dict[str, Any] = {"header": c.header}
+            if c.total == "sum":
+                col |= {"total_function": "sum", "format": formats[c.cells]}
+            elif c.total:
+                col["total_string"] = c.total
+            spec.append(col)
+        ws.add_table(0, 0, max(n, 1) + (1 if table.totals else 0), len(cols) - 1,
+                     {"name": table.name, "columns": spec, "total_row": table.totals, "style": table.style})
+        for k, c in enumerate(cols):
+            if c.width is not None or c.style:
+                ws.set_column(k, k, c.width, formats[c.style])
+        ws.freeze_panes(1, 0)
     styles: dict[Style, Any] = {}
     for name, inv in zip(sheet_names, run.invoices, strict=True):
         write_layout(wb, invoice_layout(inv, run, name), styles)
         if progress:
             progress(1)
     wb.close()
+    path.write_bytes(package.getbuffer())
 
 
 def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
     """A workbook holding only one invoice sheet (the source of its PDF)."""
+    import xlsxwriter
+
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
     write_layout(wb, invoice_layout(inv, run, _sheet_name(inv.number, set())), {})
     wb.close()
