@@ -41,9 +41,10 @@ from perseat_addin.engine.pricing import month_of
 from perseat_addin.errors import ArgumentError, InputProblems, Problem
 from perseat_addin.model import Book, Client, Invoice, Period, Plan, Settings, Tiering
 from perseat_addin.money import ZERO_MICROS, to_micros
-from perseat_addin.tables import RawTable, header_key
+from perseat_addin.tables import ColumnRows, RawTable, header_key
 from perseat_addin.workbook import load as loader
 from perseat_addin.workbook.load import load_source
+from perseat_addin.workbook.reader import COLUMNAR_ROWS
 from perseat_addin.workbook.schema import Table
 
 Rows = Sequence[Sequence[Any]]
@@ -72,6 +73,7 @@ class Grid:
     columns: Sequence[Sequence[Any]]
     errors: Mapping[tuple[int, int], ExcelError]
     key: Any
+    kinds: Sequence[frozenset[type]] = ()  # each column's cell types
 
     @classmethod
     def of(cls, values: Grid | Rows, clean: Callable[[Any], Any] | None = None) -> Grid:
@@ -81,7 +83,7 @@ class Grid:
             return values
         rows: Sequence[Sequence[Any]] = values if isinstance(values, tuple) else tuple(values)
         if not rows:
-            return cls((), (), (), {}, ("grid", 0))
+            return cls((), (), (), {}, ("grid", 0), ())
         if not all(isinstance(r, tuple | list) for r in rows[:1]):
             rows = (tuple(rows),)
         width = len(rows[0])
@@ -98,6 +100,7 @@ class Grid:
             odd = {k for k in kinds[j] - PLAIN_CELLS if not issubclass(k, dt.date)}  # COM times: read by fields
             if not odd:
                 continue
+            kinds[j] = frozenset()  # counted again below
             for i, v in enumerate(col):
                 if type(v) in odd:
                     c = clean(v) if clean is not None else v
@@ -113,7 +116,8 @@ class Grid:
             for i in changed:
                 fixed[i] = tuple(col[i] for col in columns)
             data = tuple(fixed)
-        return cls(tuple(rows[0]), data, columns, errors, key)
+        kinds = [k or frozenset(map(type, col)) for k, col in zip(kinds, columns, strict=True)]
+        return cls(tuple(rows[0]), data, columns, errors, key, kinds)
 
     @property
     def blank(self) -> bool:
@@ -123,9 +127,41 @@ class Grid:
         return all(all(_blank_cell(v) for v in r) for r in self.rows)
 
     def raw(self, name: str) -> RawTable:
-        """The range as the workbook loader reads a table (row 1 = the header)."""
+        """The range as the workbook loader reads a table (row 1 = the header): a large one as Arrow columns
+        when every column holds one kind of value, as a large table read from a file is."""
         headers = tuple("" if h is None else str(h).strip() for h in self.headers)
-        return RawTable(name, name, headers, self.rows, errors=dict(self.errors), columns=self.columns)
+        arrays = self.arrow() if len(self.rows) >= COLUMNAR_ROWS else None
+        rows: Sequence[Sequence[Any]] = self.rows if arrays is None else ColumnRows(arrays, len(self.rows))
+        return RawTable(name, name, headers, rows, errors=dict(self.errors), columns=self.columns)
+
+    def arrow(self) -> list[Any] | None:
+        """Each column as an Arrow array of one type (text, number, TRUE/FALSE or whole days), or None when a
+        column mixes kinds. Dates are read by their day, as the workbook loader reads a date cell."""
+        import pyarrow as pa
+
+        n = len(self.rows)
+        out: list[Any] = []
+        for col, kinds in zip(self.columns, self.kinds, strict=True):
+            k = kinds - {_NONE}
+            if not k:
+                out.append(pa.nulls(n))
+            elif k == {str}:
+                out.append(pa.array(col, type=pa.string()))
+            elif k == {float}:
+                out.append(pa.array(col, type=pa.float64()))
+            elif k == {bool}:
+                out.append(pa.array(col, type=pa.bool_()))
+            elif all(issubclass(t, dt.date) for t in k):
+                blank = np.equal(np.fromiter(map(type, col), dtype=object, count=n), _NONE)
+                days = np.fromiter(map(dt.date.toordinal, compress(col, ~blank)), dtype=np.int64)
+                if len(days) and days.min() < _FIRST_DAY:
+                    return None  # before March 1900: read cell by cell, as from a file
+                ms = np.zeros(n, dtype=np.int64)
+                ms[~blank] = (days - _UNIX_DAY) * 86_400_000
+                out.append(pa.array(ms, type=pa.timestamp("ms"), mask=blank))
+            else:
+                return None
+        return out
 
 
 def _blank_cell(v: Any) -> bool:
@@ -163,6 +199,8 @@ def _content_key(rows: Sequence[Sequence[Any]], columns: Sequence[list[Any]],
 
 
 _NONE: Any = type(None)
+_UNIX_DAY = dt.date(1970, 1, 1).toordinal()
+_FIRST_DAY = dt.date(1900, 3, 1).toordinal()
 _DAYS_OR_BLANK = frozenset({dt.date, dt.datetime, type(None)})
 
 
