@@ -23,7 +23,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from itertools import chain, compress, count
@@ -74,6 +74,7 @@ class Grid:
     errors: Mapping[tuple[int, int], ExcelError]
     key: Any
     kinds: Sequence[frozenset[type]] = ()  # each column's cell types
+    days: Mapping[int, tuple[Any, Any]] = field(default_factory=dict)  # date column → (blank mask, ordinals)
 
     @classmethod
     def of(cls, values: Grid | Rows, clean: Callable[[Any], Any] | None = None) -> Grid:
@@ -95,7 +96,9 @@ class Grid:
         errors: dict[tuple[int, int], ExcelError] = {}
         changed: set[int] = set()
         kinds = [frozenset(map(type, col)) for col in columns]
-        key = _content_key(rows, columns, kinds)
+        days = {j: _days(col) for j, (col, k) in enumerate(zip(columns, kinds, strict=True))
+                if k - {_NONE} and all(issubclass(t, dt.date) or t is _NONE for t in k)}
+        key = _content_key(rows, columns, kinds, days)
         for j, col in enumerate(columns):
             odd = {k for k in kinds[j] - PLAIN_CELLS if not issubclass(k, dt.date)}  # COM times: read by fields
             if not odd:
@@ -117,7 +120,7 @@ class Grid:
                 fixed[i] = tuple(col[i] for col in columns)
             data = tuple(fixed)
         kinds = [k or frozenset(map(type, col)) for k, col in zip(kinds, columns, strict=True)]
-        return cls(tuple(rows[0]), data, columns, errors, key, kinds)
+        return cls(tuple(rows[0]), data, columns, errors, key, kinds, days)
 
     @property
     def blank(self) -> bool:
@@ -141,7 +144,7 @@ class Grid:
 
         n = len(self.rows)
         out: list[Any] = []
-        for col, kinds in zip(self.columns, self.kinds, strict=True):
+        for j, (col, kinds) in enumerate(zip(self.columns, self.kinds, strict=True)):
             k = kinds - {_NONE}
             if not k:
                 out.append(pa.nulls(n))
@@ -152,8 +155,7 @@ class Grid:
             elif k == {bool}:
                 out.append(pa.array(col, type=pa.bool_()))
             elif all(issubclass(t, dt.date) for t in k):
-                blank = np.equal(np.fromiter(map(type, col), dtype=object, count=n), _NONE)
-                days = np.fromiter(map(dt.date.toordinal, compress(col, ~blank)), dtype=np.int64)
+                blank, days = self.days[j] if j in self.days else _days(col)
                 if len(days) and days.min() < _FIRST_DAY:
                     return None  # before March 1900: read cell by cell, as from a file
                 ms = np.zeros(n, dtype=np.int64)
@@ -168,8 +170,14 @@ def _blank_cell(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
+def _days(col: Sequence[Any]) -> tuple[Any, Any]:
+    """A column of dates and blanks as (blank mask, each date's ordinal day), with C loops."""
+    blank = np.equal(np.fromiter(map(type, col), dtype=object, count=len(col)), _NONE)
+    return blank, np.fromiter(map(dt.date.toordinal, compress(col, ~blank)), dtype=np.int64)
+
+
 def _content_key(rows: Sequence[Sequence[Any]], columns: Sequence[list[Any]],
-                 kinds: Sequence[frozenset[type]]) -> Any:
+                 kinds: Sequence[frozenset[type]], days: Mapping[int, tuple[Any, Any]]) -> Any:
     """A key for a range's exact cells: its shape, a hash of each column and each column's cell types (TRUE
     and 1 hash alike), or a digest of its pickle when a cell cannot be hashed.
 
@@ -178,14 +186,12 @@ def _content_key(rows: Sequence[Sequence[Any]], columns: Sequence[list[Any]],
     """
     try:
         parts: list[Any] = [hash(tuple(rows[0]))]
-        for col, k in zip(columns, kinds, strict=True):
-            if not any(issubclass(t, dt.date) for t in k):
+        for j, (col, k) in enumerate(zip(columns, kinds, strict=True)):
+            if j in days:
+                blank, ordinals = days[j]
+                parts.append((hash(blank.tobytes()), hash(ordinals.tobytes())))
+            elif not any(issubclass(t, dt.date) for t in k):
                 parts.append(hash(tuple(col)))
-            elif k <= _DAYS_OR_BLANK or all(issubclass(t, dt.date) or t is type(None) for t in k):
-                n = len(col)
-                blank = np.equal(np.fromiter(map(type, col), dtype=object, count=n), _NONE)
-                days = np.fromiter(map(dt.date.toordinal, compress(col, ~blank)), dtype=np.int64)
-                parts.append((hash(blank.tobytes()), hash(days.tobytes())))
             else:
                 parts.append(hash(tuple(map(_date_key, col))))
         return ("grid", len(rows), len(rows[0]), tuple(parts), tuple(kinds))
@@ -201,7 +207,6 @@ def _content_key(rows: Sequence[Sequence[Any]], columns: Sequence[list[Any]],
 _NONE: Any = type(None)
 _UNIX_DAY = dt.date(1970, 1, 1).toordinal()
 _FIRST_DAY = dt.date(1900, 3, 1).toordinal()
-_DAYS_OR_BLANK = frozenset({dt.date, dt.datetime, type(None)})
 
 
 def _date_key(v: Any) -> Any:
