@@ -21,7 +21,7 @@ import pickle
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -89,7 +89,7 @@ class Grid:
             rows = (tuple(rows),)
         width = len(rows[0])
         data = rows[1:]
-        if set(map(type, data)) - {tuple} or set(map(len, data)) - {width}:
+        if set(map(len, data)) - {width}:  # a range from Excel is rectangular
             data = tuple((*r[:width], *[None] * (width - len(r))) for r in map(tuple, data))
         flat = list(chain.from_iterable(data))
         columns = [flat[j::width] for j in range(width)] if width else []
@@ -129,23 +129,32 @@ class Grid:
             return False
         return all(all(_blank_cell(v) for v in r) for r in self.rows)
 
-    def raw(self, name: str) -> RawTable:
+    def raw(self, name: str, skip: Collection[str] = ()) -> RawTable:
         """The range as the workbook loader reads a table (row 1 = the header): a large one as Arrow columns
-        when every column holds one kind of value, as a large table read from a file is."""
+        when every column holds one kind of value, as a large table read from a file is. ``skip``: headers of
+        columns left out (matched like every header)."""
         headers = tuple("" if h is None else str(h).strip() for h in self.headers)
-        arrays = self.arrow() if len(self.rows) >= COLUMNAR_ROWS else None
-        rows: Sequence[Sequence[Any]] = self.rows if arrays is None else ColumnRows(arrays, len(self.rows))
-        return RawTable(name, name, headers, rows, errors=dict(self.errors), columns=self.columns)
+        keep = [j for j, h in enumerate(headers) if header_key(h) not in {header_key(k) for k in skip}]
+        arrays = self.arrow(keep) if len(self.rows) >= COLUMNAR_ROWS else None
+        if len(keep) == len(headers):
+            rows: Sequence[Sequence[Any]] = self.rows if arrays is None else ColumnRows(arrays, len(self.rows))
+            return RawTable(name, name, headers, rows, errors=dict(self.errors), columns=self.columns)
+        at = {j: n for n, j in enumerate(keep)}
+        errors = {(i, at[j]): e for (i, j), e in self.errors.items() if j in at}
+        columns = [self.columns[j] for j in keep]
+        rows = ColumnRows(arrays, len(self.rows)) if arrays is not None else \
+            tuple(zip(*columns, strict=True)) if columns else tuple(() for _ in self.rows)
+        return RawTable(name, name, tuple(headers[j] for j in keep), rows, errors=errors, columns=columns)
 
-    def arrow(self) -> list[Any] | None:
+    def arrow(self, keep: Sequence[int] | None = None) -> list[Any] | None:
         """Each column as an Arrow array of one type (text, number, TRUE/FALSE or whole days), or None when a
         column mixes kinds. Dates are read by their day, as the workbook loader reads a date cell."""
         import pyarrow as pa
 
         n = len(self.rows)
         out: list[Any] = []
-        for j, (col, kinds) in enumerate(zip(self.columns, self.kinds, strict=True)):
-            k = kinds - {_NONE}
+        for j in range(len(self.columns)) if keep is None else keep:
+            col, k = self.columns[j], self.kinds[j] - {_NONE}
             if not k:
                 out.append(pa.nulls(n))
             elif k == {str}:
@@ -561,13 +570,18 @@ def is_handle(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("perseat") and HANDLE_RE.search(value) is not None
 
 
+USAGE_UNREAD = ("UserID", "Ticket", "Source", "Ref")
+"""Usage columns billing and the per-user measures never read: left out of a PERSEATUSAGE handle."""
+
+
 def usage_handle(usage: GridLike) -> str:
     """PERSEATUSAGE: the Usage table validated once, as a short text handle."""
     g = Grid.of(usage)
 
     def make() -> UsageTable:
         found: list[Problem] = []
-        table = _checked(found)(loader.read_table(RangeSource({"Usage": g}), "Usage"))
+        raw = g.raw("Usage", skip=USAGE_UNREAD)
+        table = _checked(found)(loader.read_table(RangeSource({"Usage": raw}), "Usage"))
         _raise_errors(found)
         if table is None:
             raise ArgumentError("usage has no rows")
