@@ -178,7 +178,7 @@ def RECOMMENDPLAN(hours_per_user: Any, plans: Any, tiers: Any = None, users: Any
     if seats is None:
         return recommend_plan(listed.plans.values(), hours).name
     usable = [p for k, p in listed.plans.items() if k not in listed.without_tiers]
-    return recommend_plan(usable, hours, seats).name
+    return recommend_plan(usable, hours, seats, listed.charge).name
 
 
 def _preview(inv: Invoice) -> list[list[Any]]:

@@ -54,11 +54,11 @@ def usage_totals(book: Book, period: Period, measure: str = "hours") -> dict[str
 def per_user(total: Fraction, users: np.ndarray[Any, np.dtype[np.int64]] | None, period: Period,
              client: str) -> Decimal:
     """``total`` ÷ the average of ``users`` (a client's billable users on each day of ``period``)."""
-    avg = Fraction(0) if users is None else Fraction(int(users.sum()), period.days)
-    if avg == 0:
+    user_days = 0 if users is None else int(users.sum())  # the average is user_days / the month's days
+    if user_days == 0:
         raise ArgumentError(f'client "{client.strip()}" has no billable users in {period.label()}')
-    ratio = total / avg
-    return Decimal(ratio.numerator) / Decimal(ratio.denominator)
+    # total ÷ average, one correctly rounded division (as of the reduced fraction: the quotient is the same)
+    return Decimal(total.numerator * period.days) / Decimal(total.denominator * user_days)
 
 
 def usage_per_user(book: Book, client: str, period: Period, measure: str = "hours") -> Decimal:

@@ -37,7 +37,7 @@ from perseat_addin.engine.advice import _num
 from perseat_addin.engine.daily import daily_users
 from perseat_addin.engine.invoicing import Run, invoice_run
 from perseat_addin.engine.measures import per_user, usage_totals
-from perseat_addin.engine.pricing import month_of
+from perseat_addin.engine.pricing import month_of, seat_charge
 from perseat_addin.errors import ArgumentError, InputProblems, Problem
 from perseat_addin.model import Book, Client, Invoice, Period, Plan, Settings, Tiering
 from perseat_addin.money import ZERO_MICROS, to_micros
@@ -346,6 +346,18 @@ class PlanList:
 
     plans: Mapping[str, Plan]
     without_tiers: frozenset[str] = frozenset()
+    _charges: dict[tuple[str, int], int] = field(default_factory=dict, compare=False, repr=False)
+
+    def charge(self, plan: Plan, users: int) -> int:
+        """:func:`seat_charge`'s total in cents for ``users`` on ``plan``, remembered (RECOMMENDPLAN asks for
+        every plan on every Clients row)."""
+        key = (plan.name, users)
+        found = self._charges.get(key)
+        if found is None:
+            if len(self._charges) > 100_000:
+                self._charges.clear()
+            found = self._charges[key] = seat_charge(plan, users).total_cents
+        return found
 
     def find(self, name: str, priced: bool = True) -> Plan:
         """The plan called ``name`` (any case); raises ArgumentError naming it.

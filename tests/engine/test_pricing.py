@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from perseat_addin.engine.advice import recommend_price
 from perseat_addin.engine.invoicing import Run
+from perseat_addin.engine.measures import per_user
 from perseat_addin.engine.pricing import PlanTable, day_weights, one_seat_price, price
-from perseat_addin.model import DayCount, Invoice, Plan, Tiering
+from perseat_addin.model import DayCount, Invoice, Period, Plan, Tiering
 from perseat_addin.money import MICRO
 
 
@@ -682,3 +683,18 @@ def test_recommended_price_is_the_exact_fraction_rounded_up(hours: Decimal, cost
     value = (Fraction(hours) * Fraction(cost) + Fraction(other)) / (1 - Fraction(margin))
     unit = step or Decimal("0.01")
     assert recommend_price(hours, cost, margin, other, step) == math.ceil(value / Fraction(unit)) * unit
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**9), st.integers(1, 1000), st.lists(st.integers(0, 5000), min_size=28, max_size=31))
+def test_usage_per_user_is_the_exact_quotient(centi: int, scale: int, daily: list[int]) -> None:
+    """Hours ÷ average daily users, one correctly rounded division, as the fraction gives it."""
+    period = Period(2026, 2) if len(daily) == 28 else Period(2026, {29: 2, 30: 11, 31: 12}.get(len(daily), 12))
+    if period.days != len(daily):
+        return
+    total = Fraction(centi, 100 * scale)
+    users = np.array(daily, dtype=np.int64)
+    if users.sum() == 0:
+        return
+    ratio = total / Fraction(int(users.sum()), period.days)
+    assert per_user(total, users, period, "Acme") == Decimal(ratio.numerator) / Decimal(ratio.denominator)
