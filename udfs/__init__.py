@@ -200,14 +200,16 @@ def INVOICEPREVIEW(client: Any, settings: Any, plans: Any = None, tiers: Any = N
                            (roster, "roster"), (devices, "devices"), (addons, "addons"), (usage, "usage")):
             if table(arg, label) is not None:
                 raise ArgumentError(f"{label}: leave the tables out with Book (it holds the whole workbook)")
-        priced = fx.held_book(book, "settings")
-        inv = priced.invoice(name)
-        if inv is None:
-            run = priced.run
-            reason = next((r for c, r in run.skipped if c.lower() == name.lower()), "nothing to bill")
-            raise ArgumentError(f'no invoice for "{name}" in {run.period.label()}: {reason}')
-        return _preview(inv)
-    tables = {
+        return _preview(fx.held_book(book, "settings").billed(name))
+    tables = _tables(settings, plans, tiers, usertypes, clients, roster, devices, addons)
+    tables["Usage"] = table(usage, "usage")
+    return _preview(fx.invoice_for(fx.workbook_book(tables), name))
+
+
+def _tables(settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: Any, roster: Any, devices: Any,
+            addons: Any) -> dict[str, Any]:
+    """The workbook's tables as ranges, the required ones checked."""
+    return {
         "Settings": required_table(settings, "settings", "Settings"),
         "Plans": required_table(plans, "plans", "Plans"),
         "Tiers": table(tiers, "tiers"),
@@ -216,9 +218,7 @@ def INVOICEPREVIEW(client: Any, settings: Any, plans: Any = None, tiers: Any = N
         "Roster": required_table(roster, "roster", "Roster"),
         "Devices": table(devices, "devices"),
         "AddOns": table(addons, "addons"),
-        "Usage": table(usage, "usage"),
     }
-    return _preview(fx.invoice_for(fx.workbook_book(tables), name))
 
 
 @excel_function
@@ -237,16 +237,7 @@ def PERSEATBOOK(settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: 
 def _book(settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: Any, roster: Any, devices: Any,
           addons: Any, usage: Any) -> str:
     held = _handle(usage, "usage")
-    tables = {
-        "Settings": required_table(settings, "settings", "Settings"),
-        "Plans": required_table(plans, "plans", "Plans"),
-        "Tiers": table(tiers, "tiers"),
-        "UserTypes": table(usertypes, "usertypes"),
-        "Clients": required_table(clients, "clients", "Clients"),
-        "Roster": required_table(roster, "roster", "Roster"),
-        "Devices": table(devices, "devices"),
-        "AddOns": table(addons, "addons"),
-    }
+    tables = _tables(settings, plans, tiers, usertypes, clients, roster, devices, addons)
     return fx.priced_book(tables, held if held is not None else table(usage, "usage"))
 
 

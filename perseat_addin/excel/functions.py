@@ -491,6 +491,7 @@ class Priced:
         self._days: dict[Period, dict[str, Any]] = {}
         self._usage: dict[tuple[Period, str], dict[str, Fraction]] = {}
         self._invoices: dict[str, Invoice] | None = None
+        self._clients: set[str] = set()
 
     @property
     def run(self) -> Run:
@@ -526,6 +527,13 @@ class Priced:
         if key not in self._clients:
             raise ArgumentError(f'client "{client.strip()}" not in Clients')
         return self._invoices.get(key)
+
+    def billed(self, client: str) -> Invoice:
+        """``client``'s invoice; ArgumentError saying why when it gets none."""
+        inv = self.invoice(client)
+        if inv is None:
+            raise _no_invoice(self.run, client)
+        return inv
 
 
 class Handles:
@@ -669,8 +677,14 @@ def invoice_for(book: Book, client: str) -> Invoice:
     for inv in run.invoices:
         if inv.client.name.lower() == key:
             return inv
+    raise _no_invoice(run, client)
+
+
+def _no_invoice(run: Run, client: str) -> ArgumentError:
+    """Why ``client`` gets no invoice in ``run``, as a message for the cell."""
+    key = client.strip().lower()
     reason = next((r for c, r in run.skipped if c.lower() == key), "nothing to bill")
-    raise ArgumentError(f'no invoice for "{client.strip()}" in {run.period.label()}: {reason}')
+    return ArgumentError(f'no invoice for "{client.strip()}" in {run.period.label()}: {reason}')
 
 
 __all__ = [
