@@ -164,3 +164,9 @@ def test_usage_quantities_and_yes_no_convert_whole_columns(tmp_path: Path, monke
     assert where[(8, "Hours (E)")] == "-2 is negative"
     assert "'maybe' is not Yes or No" in where[(11, "Billable (F)")]
     assert frame["Hours"].isna().sum() == 1 and frame["Billable"].sum() == 25
+
+
+def test_the_white_space_list_is_pythons() -> None:
+    """The blanks the whole-column conversion strips are exactly those ``str.strip`` strips."""
+    from perseat_addin.workbook import schema
+    assert "".join(chr(i) for i in range(0x110000) if chr(i).isspace()) == schema._SPACE
