@@ -123,7 +123,7 @@ def one(value: Any, name: str) -> Any:
     kind = type(value)
     if kind is float:  # the usual cases first: a number or a text cell
         return None if value != value else value
-    if kind is str and value[:1] not in ("#", "") and value[:1] != PREFIX[:1] and not value[:1].isspace():
+    if kind is str and value[:1] not in ("#", "") and not value[:1].isspace():  # not an error, message or blank
         return value
     if isinstance(value, pd.DataFrame):
         raise ArgumentError(f"{name} must be one cell, not a table")

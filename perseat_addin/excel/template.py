@@ -29,7 +29,7 @@ from perseat_addin.engine.ledger import INVOICE_COLUMNS, LINE_COLUMNS
 from perseat_addin.engine.measures import billable_users, usage_per_user
 from perseat_addin.errors import PerseatError
 from perseat_addin.excel.vbaproject import build_vba_project
-from perseat_addin.model import DEFAULT_USER_TYPES
+from perseat_addin.model import DEFAULT_USER_TYPES, Book
 from perseat_addin.workbook.load import SETTING_ABOUT, SETTING_CHOICES, load
 from perseat_addin.workbook.package import atomic_write, macro_enable
 from perseat_addin.workbook.schema import SCHEMA
@@ -779,14 +779,12 @@ def read_bas(path: Path) -> str:
     return "\n".join(ln for ln in lines if not ln.startswith("Attribute VB_Name")) + "\n"
 
 
-def formula_results(path: Path, sheets: Sequence[SheetSpec]) -> dict[tuple[int, str], Any]:
+def formula_results(book: Book, sheets: Sequence[SheetSpec]) -> dict[tuple[int, str], Any]:
     """What the Clients formula columns evaluate to, through the same functions the UDFs call.
 
     Stored as the formulas' cached results so the workbook reads well before
     Excel recalculates it (and in viewers that cannot run the functions).
     """
-
-    book = load(path)
     st = book.settings
     devices = book.devices["client"].str.strip().str.lower().value_counts().to_dict()
     clients = next(s for s in sheets if s.name == "Clients")
@@ -848,6 +846,6 @@ def build(path: str | Path = "workbook_template.xlsm", *, blank: bool = False) -
         book = load(p)
         next(s for s in sheets if s.name == "Settings").cells = handle_cells(len(book.clients), len(book.roster),
                                                                               len(book.usage))
-        clients.cached = formula_results(p, sheets)
+        clients.cached = formula_results(book, sheets)
     write_workbook(p, sheets, parts=parts)
     return p
