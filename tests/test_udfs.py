@@ -762,3 +762,63 @@ def test_handles_of_the_wrong_kind_and_problems_upstream(tpl: Template) -> None:
     assert excel("CLIENTCHARGE", book, "Acme Dental Group") == broken
     assert excel("BILLABLEUSERS", tpl.handle(), "Acme Dental Group", tpl.period_end, t["UserTypes"]).startswith(
         "#PERSEAT! usertypes: leave it out with Book")
+
+
+class _ComTime(dt.datetime):
+    """A date as pywin32 hands it over: a datetime subclass, timezone-aware, its fields the cell's."""
+
+
+def _large_range(n: int) -> list[tuple[Any, ...]]:
+    head = ("Client", "UserID", "Date", "Hours", "Billable")
+    rows = [(f"Client {i % 7}", f"user{i}@x.example", _ComTime(2026, 3, 1 + i % 28, 23, 30, tzinfo=dt.timezone.utc)
+             if i % 5 else None, float(i % 9) / 4, (True, False, None)[i % 3]) for i in range(n)]
+    return [head, *rows]
+
+
+def test_a_large_range_reads_by_columns_as_its_cells_do() -> None:
+    """A range of COLUMNAR_ROWS rows or more becomes Arrow columns; they read as the same values as the row
+    path (dates by their fields), and its key follows exactly what the loader reads."""
+    n = functions.COLUMNAR_ROWS + 5
+    cells = _large_range(n)
+    grid = functions.Grid.of(cells)
+    assert grid.arrays is not None
+    raw = grid.raw("Usage")
+    expected = [[c if not isinstance(c, dt.date) else dt.date(c.year, c.month, c.day) for c in
+                 ("" if v is None else v for v in r)] for r in cells[1:]]
+    assert raw.rows.as_lists() == expected  # type: ignore[attr-defined]
+    key = grid.key
+    assert functions.Grid.of([tuple(r) for r in cells]).key == key
+    same_day = list(cells)
+    same_day[9] = (*cells[9][:2], cells[9][2].replace(hour=1), *cells[9][3:])
+    assert functions.Grid.of(same_day).key == key  # read by its day: the same table
+    for j, value in ((2, _ComTime(2026, 3, 2, tzinfo=dt.timezone.utc)), (3, 99.0), (4, None), (0, "Client 9")):
+        edited = list(cells)
+        edited[10] = (*cells[10][:j], value, *cells[10][j + 1:])
+        assert functions.Grid.of(edited).key != key, j
+    # a column left out is never read and is no part of the key
+    skipped = functions.Grid.of(cells, skip=("userid",))
+    assert skipped.headers == ("Client", "Date", "Hours", "Billable")
+    assert list(skipped.rows[9]) == [cells[10][0], *cells[10][2:]]
+    other_ids = [cells[0], *((r[0], "someone@else.example", *r[2:]) for r in cells[1:])]
+    assert functions.Grid.of(other_ids, skip=("UserID",)).key == skipped.key
+    # a date before March 1900, or a column mixing kinds: read cell by cell, as from a file
+    early = list(cells)
+    early[4] = (*cells[4][:2], _ComTime(1899, 12, 31, tzinfo=dt.timezone.utc), *cells[4][3:])
+    assert functions.Grid.of(early).raw("Usage").rows.__class__.__name__ != "ColumnRows"
+    mixed = list(cells)
+    mixed[4] = (*cells[4][:3], "three", *cells[4][4:])
+    assert functions.Grid.of(mixed).raw("Usage").rows.__class__.__name__ != "ColumnRows"
+
+
+def test_a_usage_id_edit_keeps_the_usage_handle(tpl: Template) -> None:
+    """UserID, Ticket, Source and Ref are never read for a handle: editing them does not recompute Book."""
+    usage = list(tpl["Usage"])
+    handle = excel("PERSEATUSAGE", tuple(usage))
+    head = usage[0]
+    row = list(usage[2])
+    row[head.index("UserID")] = "someone.else@acmedental.example"
+    usage[2] = tuple(row)
+    assert excel("PERSEATUSAGE", tuple(usage)) == handle
+    row[head.index("Hours")] = 7.5
+    usage[2] = tuple(row)
+    assert excel("PERSEATUSAGE", tuple(usage)) != handle

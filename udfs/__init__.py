@@ -224,7 +224,7 @@ def _tables(settings: Any, plans: Any, tiers: Any, usertypes: Any, clients: Any,
 @excel_function
 def PERSEATUSAGE(usage: Any) -> Any:
     with fx.gc_paused():
-        return fx.usage_handle(required_table(usage, "usage", "Usage"))
+        return fx.usage_handle(required_table(usage, "usage", "Usage", skip=fx.USAGE_UNREAD))
 
 
 @excel_function

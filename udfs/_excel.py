@@ -20,7 +20,7 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from itertools import chain
 from typing import Any, TypeVar
@@ -246,8 +246,9 @@ def _remember(key: Any, grid: Grid) -> Grid:
     return grid
 
 
-def table(value: Any, name: str) -> Grid | None:
-    """A range with its header row (None when blank), read column by column."""
+def table(value: Any, name: str, skip: Collection[str] = ()) -> Grid | None:
+    """A range with its header row (None when blank), read column by column; columns headed by a name in
+    ``skip`` are left out."""
     if value is None or isinstance(value, Grid):
         return value
     if isinstance(value, pd.DataFrame):  # a caller using xlwings' DataFrame conversion
@@ -262,14 +263,14 @@ def table(value: Any, name: str) -> Grid | None:
         raise ArgumentError(f"{name} must be a table with its header row, e.g. {name.capitalize()}[#All]")
     small = isinstance(rows, tuple) and len(rows) * len(rows[0]) <= SMALL_TABLE if rows else False
     if small:  # Plans, Tiers, UserTypes: passed again on every row of a column, read once
-        key = (rows, tuple(map(type, chain.from_iterable(rows))))  # TRUE == 1.0 in a tuple: types too
+        key = (rows, tuple(map(type, chain.from_iterable(rows))), tuple(skip))  # TRUE == 1.0 in a tuple: types too
         try:
             grid = _small_grids[key]
             _small_grids.move_to_end(key)
         except (KeyError, TypeError):
-            grid = _remember(key, Grid.of(rows, com_cell))
+            grid = _remember(key, Grid.of(rows, com_cell, skip))
     else:
-        grid = Grid.of(rows, com_cell)
+        grid = Grid.of(rows, com_cell, skip)
     if grid.blank:
         return None
     if not any(isinstance(h, str) and h.strip() for h in grid.headers):  # numbers or dates where headers belong
@@ -277,8 +278,8 @@ def table(value: Any, name: str) -> Grid | None:
     return grid
 
 
-def required_table(value: Any, name: str, title: str) -> Grid:
-    rows = table(value, name)
+def required_table(value: Any, name: str, title: str, skip: Collection[str] = ()) -> Grid:
+    rows = table(value, name, skip)
     if rows is None:
         raise ArgumentError(f"{name} is blank: give the {title} table with its header row, e.g. {title}[#All]")
     return rows

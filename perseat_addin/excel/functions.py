@@ -26,8 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from itertools import chain, compress, count
-from typing import Any, TypeVar
+from itertools import compress, count
+from operator import itemgetter
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -75,11 +76,13 @@ class Grid:
     key: Any
     kinds: Sequence[frozenset[type]] = ()  # each column's cell types
     days: Mapping[int, tuple[Any, Any]] = field(default_factory=dict)  # date column → (blank mask, ordinals)
+    arrays: list[Any] | None = None  # a large range's Arrow columns, made once each when first asked for
 
     @classmethod
-    def of(cls, values: Grid | Rows, clean: Callable[[Any], Any] | None = None) -> Grid:
+    def of(cls, values: Grid | Rows, clean: Callable[[Any], Any] | None = None, skip: Collection[str] = ()) -> Grid:
         """From a 2-D range (header first); ``clean`` turns a cell of an unusual type into a plain value or
-        an :class:`ExcelError` (and is called only for such cells)."""
+        an :class:`ExcelError` (and is called only for such cells). Columns headed by a name in ``skip``
+        (matched like every header) are left out: never read, and no part of the key."""
         if isinstance(values, Grid):
             return values
         rows: Sequence[Sequence[Any]] = values if isinstance(values, tuple) else tuple(values)
@@ -88,17 +91,29 @@ class Grid:
         if not all(isinstance(r, tuple | list) for r in rows[:1]):
             rows = (tuple(rows),)
         width = len(rows[0])
-        data = rows[1:]
+        data: Sequence[Sequence[Any]] = rows[1:]
         if set(map(len, data)) - {width}:  # a range from Excel is rectangular
             data = tuple((*r[:width], *[None] * (width - len(r))) for r in map(tuple, data))
-        flat = list(chain.from_iterable(data))
-        columns = [flat[j::width] for j in range(width)] if width else []
+        left_out = {header_key(k) for k in skip}
+        keep = [j for j, h in enumerate(rows[0]) if not (isinstance(h, str) and header_key(h) in left_out)]
+        headers = tuple(rows[0][j] for j in keep)
+        columns = [list(map(itemgetter(j), data)) for j in keep]
+        if len(keep) < width:
+            width, rows = len(keep), (headers,)
+            data = _ZipRows(columns, len(data))
         errors: dict[tuple[int, int], ExcelError] = {}
         changed: set[int] = set()
         kinds = [frozenset(map(type, col)) for col in columns]
-        days = {j: _days(col) for j, (col, k) in enumerate(zip(columns, kinds, strict=True))
-                if k - {_NONE} and all(issubclass(t, dt.date) or t is _NONE for t in k)}
-        key = _content_key(rows, columns, kinds, days)
+        dated = [j for j, k in enumerate(kinds) if k - {_NONE} and all(issubclass(t, dt.date) or t is _NONE for t in k)]
+        arrays: list[Any] | None = None
+        if len(data) >= COLUMNAR_ROWS:  # dates by their fields in C, hashed by their day
+            arrays = [None] * width
+            for j in dated:
+                arrays[j] = _arrow_column(columns[j], kinds[j], len(data))
+            if any(arrays[j] is None for j in dated):
+                arrays = None  # a date before March 1900: read cell by cell, as from a file
+        days = {} if arrays is not None else {j: _days(columns[j]) for j in dated}
+        key = _content_key(headers, len(data), columns, kinds, days, arrays)
         for j, col in enumerate(columns):
             odd = {k for k in kinds[j] - PLAIN_CELLS if not issubclass(k, dt.date)}  # COM times: read by fields
             if not odd:
@@ -114,13 +129,13 @@ class Grid:
                         c = None
                     col[i] = c
                     changed.add(i)
-        if changed:
+        if changed and not isinstance(data, _ZipRows):  # (zipped rows are made from the cleaned columns)
             fixed = list(data)
             for i in changed:
                 fixed[i] = tuple(col[i] for col in columns)
             data = tuple(fixed)
         kinds = [k or frozenset(map(type, col)) for k, col in zip(kinds, columns, strict=True)]
-        return cls(tuple(rows[0]), data, columns, errors, key, kinds, days)
+        return cls(headers, data, columns, errors, key, kinds, days, arrays)
 
     @property
     def blank(self) -> bool:
@@ -149,30 +164,68 @@ class Grid:
     def arrow(self, keep: Sequence[int] | None = None) -> list[Any] | None:
         """Each column as an Arrow array of one type (text, number, TRUE/FALSE or whole days), or None when a
         column mixes kinds. Dates are read by their day, as the workbook loader reads a date cell."""
-        import pyarrow as pa
-
         n = len(self.rows)
         out: list[Any] = []
         for j in range(len(self.columns)) if keep is None else keep:
-            col, k = self.columns[j], self.kinds[j] - {_NONE}
-            if not k:
-                out.append(pa.nulls(n))
-            elif k == {str}:
-                out.append(pa.array(col, type=pa.string()))
-            elif k == {float}:
-                out.append(pa.array(col, type=pa.float64()))
-            elif k == {bool}:
-                out.append(pa.array(col, type=pa.bool_()))
-            elif all(issubclass(t, dt.date) for t in k):
-                blank, days = self.days[j] if j in self.days else _days(col)
-                if len(days) and days.min() < _FIRST_DAY:
-                    return None  # before March 1900: read cell by cell, as from a file
-                ms = np.zeros(n, dtype=np.int64)
-                ms[~blank] = (days - _UNIX_DAY) * 86_400_000
-                out.append(pa.array(ms, type=pa.timestamp("ms"), mask=blank))
-            else:
-                return None
+            found = self.arrays[j] if self.arrays is not None else None
+            if found is None:
+                found = _arrow_column(self.columns[j], self.kinds[j], n)
+                if found is None:
+                    return None
+                if self.arrays is not None:
+                    self.arrays[j] = found
+            out.append(found)
         return out
+
+
+def _arrow_column(col: Sequence[Any], kinds: frozenset[type], n: int) -> Any:
+    """A column as an Arrow array of one kind (text, number, TRUE/FALSE or whole days, as the workbook loader
+    reads a large table from a file), or None when it mixes kinds or holds a date before March 1900 (such a
+    range is read cell by cell). Dates are read by their fields, in C."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    k = kinds - {_NONE}
+    if not k:
+        return pa.nulls(n)
+    if k == {str}:
+        return pa.array(col, type=pa.string())
+    if k == {float}:
+        return pa.array(col, type=pa.float64())
+    if k == {bool}:
+        return pa.array(col, type=pa.bool_())
+    if all(issubclass(t, dt.date) for t in k):
+        days = pa.array(col, type=pa.date32())
+        if days.null_count < n and pc.min(days).as_py() < _FIRST_DATE:
+            return None
+        return days.cast(pa.timestamp("ms"))
+    return None
+
+
+class _ZipRows(Sequence[tuple[Any, ...]]):
+    """A range's rows made from its columns on first use (a range read with some columns left out)."""
+
+    def __init__(self, columns: Sequence[list[Any]], n: int):
+        self._columns, self._n = columns, n
+        self._rows: list[tuple[Any, ...]] | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _all(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            self._rows = list(zip(*self._columns, strict=True)) if self._columns else [() for _ in range(self._n)]
+        return self._rows
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[Any, ...]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[tuple[Any, ...]]: ...
+    def __getitem__(self, i: int | slice) -> tuple[Any, ...] | Sequence[tuple[Any, ...]]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._all())
 
 
 def _blank_cell(v: Any) -> bool:
@@ -185,37 +238,39 @@ def _days(col: Sequence[Any]) -> tuple[Any, Any]:
     return blank, np.fromiter(map(dt.date.toordinal, compress(col, ~blank)), dtype=np.int64)
 
 
-def _content_key(rows: Sequence[Sequence[Any]], columns: Sequence[list[Any]],
-                 kinds: Sequence[frozenset[type]], days: Mapping[int, tuple[Any, Any]]) -> Any:
+def _content_key(headers: Sequence[Any], n: int, columns: Sequence[list[Any]],
+                 kinds: Sequence[frozenset[type]], days: Mapping[int, tuple[Any, Any]],
+                 arrays: Sequence[Any] | None = None) -> Any:
     """A key for a range's exact cells: its shape, a hash of each column and each column's cell types (TRUE
     and 1 hash alike), or a digest of its pickle when a cell cannot be hashed.
 
-    Dates are hashed by their day (as the workbook loader reads them): hashing a timezone-aware COM time as it
-    is costs ten times more.
+    Dates are hashed by their day (as the workbook loader reads them), from ``days`` or from their Arrow
+    column in ``arrays``: hashing a timezone-aware COM time as it is costs ten times more.
     """
     try:
-        parts: list[Any] = [hash(tuple(rows[0]))]
+        parts: list[Any] = [hash(tuple(headers))]
         for j, (col, k) in enumerate(zip(columns, kinds, strict=True)):
-            if j in days:
+            if arrays is not None and arrays[j] is not None:
+                parts.append(tuple(None if b is None else hash(b.to_pybytes()) for b in arrays[j].buffers()))
+            elif j in days:
                 blank, ordinals = days[j]
                 parts.append((hash(blank.tobytes()), hash(ordinals.tobytes())))
             elif not any(issubclass(t, dt.date) for t in k):
                 parts.append(hash(tuple(col)))
             else:
                 parts.append(hash(tuple(map(_date_key, col))))
-        return ("grid", len(rows), len(rows[0]), tuple(parts), tuple(kinds))
+        return ("grid", n, len(headers), tuple(parts), tuple(kinds))
     except TypeError:
         pass
     try:
-        data = pickle.dumps([list(r) for r in rows], protocol=5)
+        data = pickle.dumps([list(headers), *columns], protocol=5)
     except Exception:  # a cell pickle cannot take: such a range is simply not remembered
         return object()
     return ("pickle", hashlib.blake2b(data, digest_size=32).digest())
 
 
 _NONE: Any = type(None)
-_UNIX_DAY = dt.date(1970, 1, 1).toordinal()
-_FIRST_DAY = dt.date(1900, 3, 1).toordinal()
+_FIRST_DATE = dt.date(1900, 3, 1)
 
 
 def _date_key(v: Any) -> Any:
