@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -487,16 +488,25 @@ def load_clients(t: Table | None, plans: dict[str, Plan],
 def _check_dates(t: Table, problems: list[Problem]) -> None:
     f = t.frame
     if "Start" in f and "End" in f:
-        bad = (f["End"] < f["Start"]) & (f["End"] != FOREVER) & (f["Start"] != SINCE_EVER)
-        for row in f.loc[bad, "_row"]:
+        start, end = f["Start"].to_numpy(), f["End"].to_numpy()
+        bad = (end < start) & (end != FOREVER) & (start != SINCE_EVER)
+        for row in f["_row"].to_numpy()[bad]:
             problems.append(Problem(*t.where(int(row), "End"), "End is before Start",
                                          "End is the last active day; make it on or after Start"))
+
+
+def _unlisted(column: pd.Series, listed: Collection[str]) -> bool:
+    """True when a non-blank name in ``column`` is not in ``listed`` (lower case): each distinct name looked at
+    once."""
+    return any(name != "" and name.lower() not in listed for name in column.unique())
 
 
 def _check_clients(t: Table, clients: set[str] | None, problems: list[Problem]) -> None:
     if clients is None:
         return
     f = t.frame
+    if not _unlisted(f["Client"], clients):
+        return
     low = f["Client"].str.lower()
     bad = (f["Client"] != "") & ~low.isin(clients)
     if bad.any():
@@ -523,14 +533,15 @@ def load_roster(t: Table | None, clients: set[str] | None, plans: dict[str, Plan
         return _empty_roster(), problems
     _check_clients(t, clients, problems)
     _check_dates(t, problems)
-    low_type = f["Type"].str.lower()
-    bad = (f["Type"] != "") & ~low_type.isin(list(types))
-    for typ, rows in f.loc[bad].groupby("Type")["_row"]:
-        problems.append(Problem(*t.where(int(rows.iloc[0]), "Type"),
-                                     f'user type "{typ}" not in UserTypes'
-                                     + (f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""),
-                                     "use one of: " + ", ".join(u.name for u in types.values())))
-    if "Plan" in f and plans is not None:
+    if _unlisted(f["Type"], types):
+        low_type = f["Type"].str.lower()
+        bad = (f["Type"] != "") & ~low_type.isin(list(types))
+        for typ, rows in f.loc[bad].groupby("Type")["_row"]:
+            problems.append(Problem(*t.where(int(rows.iloc[0]), "Type"),
+                                         f'user type "{typ}" not in UserTypes'
+                                         + (f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""),
+                                         "use one of: " + ", ".join(u.name for u in types.values())))
+    if "Plan" in f and plans is not None and _unlisted(f["Plan"], plans):
         lp = f["Plan"].str.lower()
         badp = (f["Plan"] != "") & ~lp.isin(list(plans))
         for plan, rows in f.loc[badp].groupby("Plan")["_row"]:
@@ -553,18 +564,35 @@ def load_roster(t: Table | None, clients: set[str] | None, plans: dict[str, Plan
         "status": f.get("Status", empty),
     })
     out = prepare_roster(out)
-    dmask = out["dupkey"] >= 0
-    if dmask.any():
-        for _, g in out[dmask].groupby("dupkey", sort=False):
-            g = g.sort_values("start")
-            overl = (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any()
-            row_list = ", ".join(str(int(x)) for x in g["row"])
-            if overl:
-                problems.append(Problem(*t.where(int(g["row"].iloc[1]), "UserID"),
-                                             f"UserID {g['user'].iloc[0]!r} appears in rows {row_list} "
-                                             "with overlapping dates; billed once",
-                                             "delete the extra row, or give it an End date", "warning"))
+    problems += _overlapping_rows(t, out)
     return out, problems
+
+
+def _overlapping_rows(t: Table, roster: pd.DataFrame) -> list[Problem]:
+    """A warning for each UserID of a client on several rows whose dates overlap (each group's rows in Start
+    order)."""
+    dup = np.flatnonzero(roster["dupkey"].to_numpy() >= 0)
+    if not len(dup):
+        return []
+    key = roster["dupkey"].to_numpy()[dup]
+    start, end = roster["start"].to_numpy()[dup], roster["end"].to_numpy()[dup]
+    order = np.lexsort((start, key))  # by group, then Start (stable)
+    key, start, end, at = key[order], start[order].tolist(), end[order].tolist(), dup[order]
+    rows, users = roster["row"].to_numpy()[at].tolist(), roster["user"].to_numpy()[at]
+    edges = [*np.flatnonzero(np.r_[True, key[1:] != key[:-1]]).tolist(), len(key)]
+    out = []
+    for a, b in pairwise(edges):
+        last = end[a]
+        overlap = False
+        for i in range(a + 1, b):
+            overlap = overlap or start[i] <= last
+            last = max(last, end[i])
+        if overlap:
+            row_list = ", ".join(str(int(x)) for x in rows[a:b])
+            out.append(Problem(*t.where(int(rows[a + 1]), "UserID"),
+                               f"UserID {users[a]!r} appears in rows {row_list} with overlapping dates; billed once",
+                               "delete the extra row, or give it an End date", "warning"))
+    return out
 
 
 def load_devices(t: Table | None, clients: set[str] | None) -> tuple[pd.DataFrame, list[Problem]]:

@@ -483,9 +483,12 @@ def _check_quantities(arr: np.ndarray, rows: np.ndarray, c: Col, t: Table, probl
 
 
 def _to_text(values: list[Any]) -> pd.Series:
-    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        return pd.Series(values, dtype="str").fillna("").str.strip()
+    if set(map(type, values)) <= _TEXT_OR_BLANK:  # one Series made (pandas' own stripping is the same)
+        return pd.Series(["" if v is None else v.strip() for v in values], dtype="str")
     return pd.Series([cell_text(v) for v in values], dtype="str")
+
+
+_TEXT_OR_BLANK = {str, type(None)}
 
 
 def _to_numbers(values: list[Any], rows: np.ndarray, c: Col, t: Table,

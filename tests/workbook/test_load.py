@@ -78,3 +78,40 @@ def test_dates_far_from_the_period_are_one_warning_per_column(book: Callable[...
         "End (H)|5 date(s) more than 5 years from 2026-11 (row 2: 2099-12-31, row 3: 2099-12-31, row 4: 2099-12-31 "
         "and 2 more)",
         "Start (G)|1 date(s) more than 5 years from 2026-11 (row 7: 2062-01-05)"]
+
+
+def _overlaps_one_group_at_a_time(roster: Any) -> list[tuple[int, str]]:
+    """The rule stated plainly: each UserID of a client on several rows, its rows in Start order, warned when
+    a row starts on or before the latest End of the rows before it."""
+    out = []
+    for _, g in roster[roster["dupkey"] >= 0].groupby("dupkey", sort=False):
+        g = g.sort_values("start", kind="stable")
+        starts, ends = g["start"].tolist(), g["end"].tolist()
+        if any(starts[i] <= max(ends[:i]) for i in range(1, len(g))):
+            rows = ", ".join(str(int(r)) for r in g["row"])
+            out.append((int(g["row"].iloc[1]), f"UserID {g['user'].iloc[0]!r} appears in rows {rows}"))
+    return out
+
+
+def test_overlapping_rows_of_one_user_are_warned_group_by_group() -> None:
+    import random
+
+    import pandas as pd
+
+    from perseat_addin.workbook import load as loader
+    from perseat_addin.workbook.schema import Table
+
+    rng = random.Random(7)
+    for _ in range(30):
+        n = rng.randint(1, 60)
+        users = [f"u{rng.randint(0, 8)}@x" for _ in range(n)]
+        roster = loader.prepare_roster(pd.DataFrame({
+            "row": list(range(2, n + 2)), "client": [rng.choice(["A", "b", "a "]) for _ in range(n)],
+            "user": [u.upper() if rng.random() < .2 else u for u in users],
+            "name": [""] * n, "type": ["Employee"] * n, "plan": [""] * n,
+            "start": [rng.randint(0, 20) for _ in range(n)], "end": [rng.randint(0, 25) for _ in range(n)],
+            "status": ["Active"] * n}))
+        t = Table("Roster", "Roster", pd.DataFrame(), {"UserID": "B"}, {"UserID"})
+        got = [(p.row, p.message.split(" with ")[0]) for p in loader._overlapping_rows(t, roster)]
+        assert got == _overlaps_one_group_at_a_time(roster)
+        assert all(p.severity == "warning" for p in loader._overlapping_rows(t, roster))
