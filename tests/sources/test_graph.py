@@ -60,7 +60,7 @@ def test_2500_users_across_pages_with_a_429_in_the_middle(server: GraphStandIn) 
     token = next(s for s in server.log if s.path.endswith("/token"))
     assert token.form == {"client_id": CLIENT_ID, "client_secret": SECRET, "grant_type": "client_credentials",
                           "scope": "https://graph.microsoft.com/.default"}
-    assert token.path == f"/login/graniteacct.example/oauth2/v2.0/token"
+    assert token.path == "/login/graniteacct.example/oauth2/v2.0/token"
 
 
 def test_a_graph_user_is_billable_by_the_export_rules(server: GraphStandIn, tmp_path: object) -> None:

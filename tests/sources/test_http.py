@@ -64,10 +64,10 @@ def test_graph_config_repr_hides_the_secret() -> None:
 class MemoryKeyring(KeyringBackend):
     """A real keyring backend that keeps its passwords in memory (the test's OS keyring)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.store: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -104,11 +104,11 @@ def test_environment_first_then_the_keyring(os_keyring: MemoryKeyring) -> None:
 
 def test_no_keyring_backend_is_said_in_words() -> None:
     before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
     try:
         assert "no OS keyring is available on this machine" in (credentials.keyring_problem() or "")
-        with pytest.raises(SourceError, match="no OS keyring is available on this machine.*so set them as "
-                                              "environment variables"):
+        with pytest.raises(SourceError, match=r"no OS keyring is available on this machine.*so set them as "
+                                              r"environment variables"):
             GraphConfig.load(env={})
     finally:
         keyring.set_keyring(before)
