@@ -315,6 +315,148 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     return 0
 
 
+LIVE_SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)"}
+"""The live sources built so far (SPEC §8); the PSAs (connectwise, autotask, halopsa) come next."""
+
+
+def _live_source(name: str) -> Any:
+    """The client of live source ``name`` (credentials read now); a UsageError for an unknown one."""
+    key = name.strip().lower()
+    if key not in LIVE_SOURCES:
+        later = " (connectwise, autotask and halopsa are not built yet)" if key in ("connectwise", "autotask",
+                                                                                    "halopsa") else ""
+        raise UsageError(f'no live source called "{name}"{later}: use one of {", ".join(LIVE_SOURCES)}')
+    from perseat_addin.sources.graph import GraphClient
+
+    return GraphClient.from_env()
+
+
+def _effective(text: str | None) -> Any:
+    """The --effective date (default today); a UsageError when it is not one."""
+    import datetime as dt
+
+    from perseat_addin.cells import parse_date_text
+
+    try:
+        effective = parse_date_text(text) if text else dt.date.today()
+    except ValueError as exc:
+        raise UsageError(f"--effective: {exc}") from None
+    if not dt.date(1900, 1, 1) <= effective <= dt.date(9998, 12, 31):
+        raise UsageError(f"--effective: {effective} is outside the years 1900–9998 a billing workbook can hold")
+    return effective
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Sync each client's users from a live source into its Roster (dry run unless --apply)."""
+    from perseat_addin.tasks import sync_source
+
+    if not args.client and not args.all:
+        return _usage_error("name the client to sync with --client NAME, or sync every client with --all")
+    effective = _effective(args.effective)
+    wb = _open(args, "sync --apply" if args.apply else None)
+    with _live_source(args.source) as source:
+        todo, skipped = sync_source.targets(wb, source.key_column, args.client, args.all)
+        if not todo:
+            raise PerseatError(f"no client has a {source.key_column} in Clients; type each client's "
+                               f"{source.key_column} there, then sync again")
+        show = not args.json
+        fetched: dict[str, int] = {}
+
+        def pages(t: sync_source.Target) -> Callable[[int], None]:
+            if show:
+                print(f"{t.client}: reading {source.label} ({source.key_column} {t.key})…", file=sys.stderr,
+                      flush=True)
+            fetched[t.client] = 0
+
+            def tick(n: int) -> None:
+                fetched[t.client] += n
+            return tick
+
+        with _progress(len(todo), "Syncing", show, min_total=2) as bar:
+            results = sync_source.plan_all(wb, source, todo, effective, apply=args.apply, force=args.force,
+                                           progress=pages, done=lambda r: bar(1))
+    written = sync_source.apply_all(wb, results, source.label) if args.apply else 0
+    failed = [r for r in results if not r.ok]
+    if args.json:
+        print(json.dumps({"source": args.source, "effective": effective.isoformat(), "applied": bool(args.apply),
+                          "changes_written": written, "skipped_clients": skipped,
+                          "clients": [_sync_dict(r) for r in results]}, indent=2, ensure_ascii=False))
+        return 1 if failed else 0
+    for r in results:
+        if r.plan is None or r.error:
+            continue
+        planned = r.plan
+        print(f"{r.client} ({source.key_column} {r.key}): {len(planned.imported.rows)} users in "
+              f"{source.label}, effective {effective}:")
+        for c in planned.changes:
+            print(f"  {c}")
+        if not planned.changes:
+            print("  no changes: the Roster already matches")
+        print(f"  Drift: {planned.drift}")
+        for t in r.hazards.needs_force if r.hazards else ():
+            print(f"warning: {r.client}: {t}", file=sys.stderr)
+        for w in planned.warnings:
+            print(f"warning: {r.client}: {w}", file=sys.stderr)
+    for r in failed:
+        print(f"perseat: {r.client}: {r.error}; nothing was changed for {r.client}.", file=sys.stderr)
+    ok = [r for r in results if r.ok]
+    changes = sum(len(r.plan.changes) for r in ok if r.plan is not None)
+    done = f"{len(ok)} of {len(results)} clients synced"
+    if skipped and args.all:
+        done += f"; {len(skipped)} without a {source.key_column} or Inactive left out ({', '.join(skipped[:5])}" \
+                f"{', …' if len(skipped) > 5 else ''})"
+    if args.apply:
+        print(f"{done}: applied {written} changes to {args.workbook} (Roster and ChangeLog).")
+    else:
+        print(f"{done}: {changes} changes. Dry run: nothing written. Add --apply to write them." if changes
+              else f"{done}: nothing to change.")
+    return 1 if failed else 0
+
+
+def _sync_dict(r: Any) -> dict[str, Any]:
+    """One client's sync result for --json."""
+    out: dict[str, Any] = {"client": r.client, "key": r.key, "ok": r.ok, "error": r.error}
+    if r.plan is not None:
+        out.update({"users_in_source": len(r.plan.imported.rows), "drift": r.plan.drift.as_dict(),
+                    "changes": [{"action": c.action, "user": c.user, "field": c.field, "old": c.old, "new": c.new}
+                                for c in r.plan.changes],
+                    "cautions": r.hazards.needs_force if r.hazards else [],
+                    "warnings": [w.as_dict() for w in r.plan.warnings]})
+    return out
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    """Test a live source's credentials, per tenant, and say in words what works."""
+    from perseat_addin.tasks import sync_source
+
+    with _live_source(args.source) as source:
+        print(f"{source.label}: credentials found (client id {source.config.client_id}; the secret is not shown).")
+        if args.tenant:
+            todo = [sync_source.Target(args.tenant, args.tenant)]
+        elif args.workbook:
+            wb = _open(args)
+            todo, _ = sync_source.targets(wb, source.key_column, args.client, args.client is None)
+        else:
+            print(f"Name --workbook WB to test every client's {source.key_column}, or --tenant ID to test one "
+                  "tenant.")
+            return 0
+        if not todo:
+            raise PerseatError(f"no client has a {source.key_column} in Clients; type each client's "
+                               f"{source.key_column} there, or test one with --tenant ID")
+        bad = 0
+        for t in todo:
+            name = t.client if t.client == t.key else f"{t.client} ({source.key_column} {t.key})"
+            print(f"{name}:")
+            checks = source.check(t.key)
+            for c in checks:
+                print(f"  {c}")
+            bad += any(c.ok is False for c in checks)
+    if bad:
+        print(f"perseat: {bad} of {len(todo)} tenant{'s' * (len(todo) != 1)} cannot be synced yet; see FAILED above.",
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Usage and pricing report: report.xlsx (with charts) and a summary, or --json."""
     import shutil
@@ -412,6 +554,26 @@ def build_parser() -> argparse.ArgumentParser:
                           "domains match none of the client's Roster")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_import)
+    syn = sub.add_parser("sync", help="sync each client's users from a live source (graph: Microsoft 365) into "
+                         "its Roster")
+    syn.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
+    syn.add_argument("--workbook", required=True)
+    who = syn.add_mutually_exclusive_group()
+    who.add_argument("--client", help="the client (as in Clients) to sync")
+    who.add_argument("--all", action="store_true", help="every active client with a TenantID (each on its own)")
+    syn.add_argument("--effective", help="date the changes take effect (default: today)")
+    syn.add_argument("--apply", action="store_true", help="write the changes (default: dry run)")
+    syn.add_argument("--force", action="store_true",
+                     help="apply a sync that ends more than half of a client's users, or whose e-mail domains match "
+                          "none of the client's Roster")
+    syn.add_argument("--json", action="store_true")
+    syn.set_defaults(func=cmd_sync)
+    con = sub.add_parser("connect", help="test a live source's credentials and permissions, tenant by tenant")
+    con.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
+    con.add_argument("--workbook", help="test the tenant of every client with a TenantID in this workbook")
+    con.add_argument("--client", help="with --workbook: only this client")
+    con.add_argument("--tenant", help="test this tenant id or domain (no workbook needed)")
+    con.set_defaults(func=cmd_connect)
     rep = sub.add_parser("report", help="usage and pricing report: report.xlsx with charts")
     rep.add_argument("workbook")
     rep.add_argument("--period", help="billing month YYYY-MM (default: Settings BillingPeriod)")

@@ -4,7 +4,8 @@ Every import counts, at module level or inside a function. The layers, lowest fi
 
 - the vocabulary at the root: ``errors``, ``money``, ``model``, ``cells``, ``tables``, ``version``;
 - ``workbook/`` (read, validate and edit the file) and ``imports/`` (vendor exports), side by side;
-- ``engine/`` (the billing rules; may use ``imports.roster`` for the imported-user records);
+- ``engine/`` (the billing rules; may use ``imports.roster`` for the imported-user records) and
+  ``sources/`` (the services' APIs over HTTP: users fetched into the imports' records), side by side;
 - ``outputs/`` (produced files) and ``excel/`` (functions, template, VBA project), side by side;
 - ``tasks/`` (one module per button or command, over the workbook port);
 - ``cli`` and ``udfs/``; then ``macros/`` (its VBA generator reads the function registry) and the
@@ -26,7 +27,8 @@ PACKAGE_DIRS = {"perseat_addin": ROOT / "perseat_addin", "perseat_addin.udfs": R
                 "perseat_addin.macros": ROOT / "macros"}
 
 VOCABULARY = ("errors", "money", "model", "cells", "tables", "version")
-RANK = {**dict.fromkeys(VOCABULARY, 0), "workbook": 1, "imports": 1, "engine": 2, "outputs": 3, "excel": 3,
+RANK = {**dict.fromkeys(VOCABULARY, 0), "workbook": 1, "imports": 1, "engine": 2, "sources": 2, "outputs": 3,
+        "excel": 3,
         "tasks": 4, "cli": 5, "udfs": 5, "macros": 6, "__init__": 6}
 ENGINE_MAY_IMPORT = {*VOCABULARY, "imports.roster"}
 IO_MODULES = {"os", "io", "pathlib", "shutil", "tempfile", "subprocess", "socket", "zipfile", "csv", "sqlite3",
@@ -127,6 +129,14 @@ def test_workbook_and_imports_stay_below_the_rules() -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def test_sources_fetch_and_map_only() -> None:
+    """A live source turns an API into imported users: it never reads the workbook, bills or writes files."""
+    wrong = [f"{MODULES[a]}:{line} imports {b}"
+             for a, targets in graph().items() if unit(a) == "sources"
+             for b, line in targets.items() if unit(b) in ("workbook", "engine", "outputs", "tasks", "excel")]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_no_import_cycle() -> None:
     g = graph()
     state: dict[str, int] = {}
@@ -177,10 +187,12 @@ def test_the_engine_does_no_io() -> None:
     ("import xlwings as xw\n", test_no_xlwings_inside_the_package),
     ("from pathlib import Path\n", test_the_engine_does_no_io),
     ("from perseat_addin.engine.invoicing import invoice_run\n", test_workbook_and_imports_stay_below_the_rules),
+    ("from perseat_addin.workbook.load import load_source\n", test_sources_fetch_and_map_only),
 ])
 def test_a_forbidden_import_fails(source: str, rule: object, tmp_path: Path) -> None:
     """Each rule catches a module that breaks it (checked on a copy of the module list)."""
-    victim = "imports.usage" if rule is test_workbook_and_imports_stay_below_the_rules else "engine.seats"
+    victim = {test_workbook_and_imports_stay_below_the_rules: "imports.usage",
+              test_sources_fetch_and_map_only: "sources.graph"}.get(rule, "engine.seats")  # type: ignore[call-overload]
     fake = tmp_path / "seats.py"
     fake.write_text(MODULES[victim].read_text(encoding="utf-8") + "\n" + source, encoding="utf-8")
     saved = MODULES[victim]

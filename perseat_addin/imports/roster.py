@@ -365,35 +365,13 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
 def _m365_user(r: Row, upn: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
                shown: str, problems: list[Problem]) -> ImportedUser:
     name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
-    email = r.get("email")
-    if not email:
-        proxies = r.get("proxy")
-        m = _PRIMARY_SMTP.search(proxies)  # upper-case SMTP: marks the primary address
-        email = m.group(1) if m and m.group(0).startswith("SMTP:") else ""
-    guest = "#ext#" in upn.lower() or r.get("user_type").lower() == "guest"
-    if not email and not guest:
-        email = upn
-    reasons: list[str] = []
-    typ = "Employee"
+    email = m365_email(upn, r.get("email"), r.get("user_type"), r.get("proxy"))
     lic_text = r.get("licenses")
     lic_flag = yes_no(lic_text) if names.get("licenses", "").replace(" ", "").lower() in ("islicensed",) else None
     if lic_flag is not None:
         licences: list[str] = ["licensed"] if lic_flag else []
     else:
         licences = [x.strip() for x in _LICENCE_SEP.split(lic_text) if x.strip() and x.strip().lower() != "unlicensed"]
-    mailbox = _MAILBOX_TYPES.get(norm(r.get("mailbox")))
-    if guest:
-        typ = "Guest"
-        reasons.append("guest (#EXT# in UPN)" if "#ext#" in upn.lower() else "guest (User type Guest)")
-    elif mailbox:
-        typ, why = mailbox
-        reasons.append(why)
-    elif not licences:
-        guess = _guess_mailbox(upn, name)
-        if guess:
-            typ, why = guess
-            reasons.append(why)
-    status = "Active"
     blocked = yes_no(r.get("blocked")) if "blocked" in names else None
     if "blocked" in names and blocked is None:
         problems.append(Problem(shown, line, names["blocked"], f"{r.get('blocked')!r} is not True or False",
@@ -401,6 +379,45 @@ def _m365_user(r: Row, upn: str, line: int, created: dt.date | None, label: str,
     if blocked is None and "enabled" in names:
         enabled = yes_no(r.get("enabled"))
         blocked = None if enabled is None else not enabled
+    typ, status, billable, reason = classify_m365(upn, name, licences, bool(blocked), r.get("user_type"),
+                                                  r.get("mailbox"))
+    return ImportedUser(upn, name, email, typ, status, billable, reason, label, line, created)
+
+
+def m365_email(upn: str, mail: str, user_type: str = "", proxies: str = "") -> str:
+    """A Microsoft 365 user's e-mail: its mail address, else the primary SMTP proxy address, else its UPN
+    (never a guest's UPN, which is not an address)."""
+    if not mail and proxies:
+        m = _PRIMARY_SMTP.search(proxies)  # upper-case SMTP: marks the primary address
+        mail = m.group(1) if m and m.group(0).startswith("SMTP:") else ""
+    guest = "#ext#" in upn.lower() or user_type.strip().lower() == "guest"
+    return mail or ("" if guest else upn)
+
+
+def classify_m365(upn: str, name: str, licences: Sequence[str], blocked: bool, user_type: str = "",
+                  mailbox: str = "") -> tuple[str, str, bool, str]:
+    """(Type, Status, billable, reason) of one Microsoft 365 account, by the rules of the module docstring.
+
+    The one rule for a Microsoft 365 user, whether it comes from the admin-center export or from
+    Microsoft Graph: ``licences`` are the names of its licences (none: unlicensed), ``blocked`` is sign-in
+    blocked (accountEnabled false), ``user_type`` the Entra user type (Member/Guest), ``mailbox`` an
+    Exchange recipient type when known."""
+    guest = "#ext#" in upn.lower() or user_type.strip().lower() == "guest"
+    reasons: list[str] = []
+    typ = "Employee"
+    known_mailbox = _MAILBOX_TYPES.get(norm(mailbox))
+    if guest:
+        typ = "Guest"
+        reasons.append("guest (#EXT# in UPN)" if "#ext#" in upn.lower() else "guest (User type Guest)")
+    elif known_mailbox:
+        typ, why = known_mailbox
+        reasons.append(why)
+    elif not licences:
+        guess = _guess_mailbox(upn, name)
+        if guess:
+            typ, why = guess
+            reasons.append(why)
+    status = "Active"
     if blocked:
         status = "Disabled"
         reasons.append("sign-in blocked")
@@ -413,7 +430,7 @@ def _m365_user(r: Row, upn: str, line: int, created: dt.date | None, label: str,
         reason = f"billable: licensed ({', '.join(licences)})"
     else:
         reason = "not billable: " + "; ".join(reasons or [f"type {typ}"])
-    return ImportedUser(upn, name, email, typ, status, billable, reason, label, line, created)
+    return typ, status, billable, reason
 
 
 def _psa_user(r: Row, email: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
