@@ -769,9 +769,9 @@ class _ComTime(dt.datetime):
 
 
 def _large_range(n: int) -> list[tuple[Any, ...]]:
-    head = ("Client", "UserID", "Date", "Hours", "Billable")
+    head = ("Client", "UserID", "Date", "Hours", "Billable", "Notes")
     rows = [(f"Client {i % 7}", f"user{i}@x.example", _ComTime(2026, 3, 1 + i % 28, 23, 30, tzinfo=dt.timezone.utc)
-             if i % 5 else None, float(i % 9) / 4, (True, False, None)[i % 3]) for i in range(n)]
+             if i % 5 else None, float(i % 9) / 4, (True, False, None)[i % 3], None) for i in range(n)]
     return [head, *rows]
 
 
@@ -797,7 +797,7 @@ def test_a_large_range_reads_by_columns_as_its_cells_do() -> None:
         assert functions.Grid.of(edited).key != key, j
     # a column left out is never read and is no part of the key
     skipped = functions.Grid.of(cells, skip=("userid",))
-    assert skipped.headers == ("Client", "Date", "Hours", "Billable")
+    assert skipped.headers == ("Client", "Date", "Hours", "Billable", "Notes")
     assert list(skipped.rows[9]) == [cells[10][0], *cells[10][2:]]
     other_ids = [cells[0], *((r[0], "someone@else.example", *r[2:]) for r in cells[1:])]
     assert functions.Grid.of(other_ids, skip=("UserID",)).key == skipped.key
@@ -808,6 +808,13 @@ def test_a_large_range_reads_by_columns_as_its_cells_do() -> None:
     mixed = list(cells)
     mixed[4] = (*cells[4][:3], "three", *cells[4][4:])
     assert functions.Grid.of(mixed).raw("Usage").rows.__class__.__name__ != "ColumnRows"
+    # an Excel error in a text column: noted where it is, the cell read as blank
+    from udfs._excel import com_cell
+    wrong = list(cells)
+    wrong[6] = (ERROR_CODES["#N/A"], *cells[6][1:])
+    g = functions.Grid.of(wrong, com_cell)
+    assert {k: str(e) for k, e in g.errors.items()} == {(5, 0): "#N/A"}
+    assert g.columns[0][5] is None and g.columns[0][6] == cells[7][0]
 
 
 def test_a_usage_id_edit_keeps_the_usage_handle(tpl: Template) -> None:

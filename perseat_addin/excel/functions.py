@@ -26,8 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from itertools import compress, count
-from operator import itemgetter
+from operator import is_not, itemgetter
 from typing import Any, TypeVar, overload
 
 import numpy as np
@@ -103,11 +104,17 @@ class Grid:
             data = _ZipRows(columns, len(data))
         errors: dict[tuple[int, int], ExcelError] = {}
         changed: set[int] = set()
-        kinds = [frozenset(map(type, col)) for col in columns]
-        dated = [j for j, k in enumerate(kinds) if k - {_NONE} and all(issubclass(t, dt.date) or t is _NONE for t in k)]
         arrays: list[Any] | None = None
-        if len(data) >= COLUMNAR_ROWS:  # dates by their fields in C, hashed by their day
+        if len(data) >= COLUMNAR_ROWS:  # text and TRUE/FALSE columns typed in C, as Arrow, in one pass
             arrays = [None] * width
+            kinds = []
+            for j, col in enumerate(columns):
+                arrays[j], k = _typed_column(col)
+                kinds.append(k if k is not None else frozenset(map(type, col)))
+        else:
+            kinds = [frozenset(map(type, col)) for col in columns]
+        dated = [j for j, k in enumerate(kinds) if k - {_NONE} and all(issubclass(t, dt.date) or t is _NONE for t in k)]
+        if arrays is not None:  # dates by their fields in C, hashed by their day
             for j in dated:
                 arrays[j] = _arrow_column(columns[j], kinds[j], len(data))
             if any(arrays[j] is None for j in dated):
@@ -176,6 +183,24 @@ class Grid:
                     self.arrays[j] = found
             out.append(found)
         return out
+
+
+def _typed_column(col: list[Any]) -> tuple[Any, frozenset[type] | None]:
+    """A column of text or of TRUE/FALSE (and blanks) as an Arrow array with its cell types, when its first
+    value says so and Arrow's strict conversion takes every cell; else (None, None): look at each cell."""
+    import pyarrow as pa
+
+    first = next(filter(partial(is_not, None), col), None)
+    if first is None:
+        return pa.nulls(len(col)), frozenset({_NONE})
+    kind = first.__class__
+    if kind is not str and kind is not bool:
+        return None, None
+    try:
+        arr = pa.array(col, type=pa.string() if kind is str else pa.bool_())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None, None
+    return arr, frozenset({kind, _NONE} if arr.null_count else {kind})
 
 
 def _arrow_column(col: Sequence[Any], kinds: frozenset[type], n: int) -> Any:
