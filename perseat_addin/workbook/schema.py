@@ -417,6 +417,10 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
         values = [None if e else v for v, e in zip(values, err, strict=True)]
     if c.kind == "any":
         return pd.Series(values, dtype=object)
+    if c.kind in ("choice", "yesno") and text is None and len(values) <= _FEW:
+        words = _texts(values)
+        if all(map(str.isascii, words)):  # (Python's lower case is then pandas' own)
+            return _few_choices(c, words, rows, t, problems)
     if c.kind in ("text", "choice"):
         out = _to_text(values) if text is None else text
         if c.kind == "choice":
@@ -431,8 +435,8 @@ def _convert_column(c: Col, values: list[Any], rows: np.ndarray, t: Table,
         return out
     if c.kind == "yesno":
         txt = (_to_text(values) if text is None else text).str.lower()
-        yes = txt.isin(("yes", "y", "true", "1", "x"))
-        no = txt.isin(("no", "n", "false", "0", ""))
+        yes = txt.isin(_YES)
+        no = txt.isin(_NO)
         wrong = ~(yes | no)
         if wrong.any():
             bad_idx = np.flatnonzero(wrong.to_numpy())
@@ -483,9 +487,40 @@ def _check_quantities(arr: np.ndarray, rows: np.ndarray, c: Col, t: Table, probl
 
 
 def _to_text(values: list[Any]) -> pd.Series:
-    if set(map(type, values)) <= _TEXT_OR_BLANK:  # one Series made (pandas' own stripping is the same)
-        return pd.Series(["" if v is None else v.strip() for v in values], dtype="str")
-    return pd.Series([cell_text(v) for v in values], dtype="str")
+    return pd.Series(_texts(values), dtype="str")
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """Each cell as stripped text (pandas' own stripping is the same)."""
+    if set(map(type, values)) <= _TEXT_OR_BLANK:
+        return ["" if v is None else v.strip() for v in values]
+    return [cell_text(v) for v in values]
+
+
+_FEW = 2_000
+"""Up to this many cells, a choice or Yes/No column is checked in plain Python: pandas' per-call cost is
+larger than the work."""
+
+_YES = ("yes", "y", "true", "1", "x")
+_NO = ("no", "n", "false", "0", "")
+
+
+def _few_choices(c: Col, words: list[str], rows: np.ndarray, t: Table, problems: list[Problem]) -> pd.Series:
+    """A short choice or Yes/No column (ASCII text) converted as the whole-column way does."""
+    low = [w.lower() for w in words]
+    if c.kind == "yesno":
+        wrong = [i for i, w in enumerate(low) if w not in _YES and w not in _NO]
+        if wrong:
+            _problem_for(t, rows[wrong], c.name, [low[i] for i in wrong], "{v} is not Yes or No",
+                         "type Yes or No", problems)
+        return pd.Series([1.0 if w in _YES else np.nan if w == "" else 0.0 for w in low], dtype=np.float64)
+    bad = [i for i, (w, lw) in enumerate(zip(words, low, strict=True)) if w != "" and lw not in c.choices]
+    if bad:
+        _problem_for(t, rows[bad], c.name, [words[i] for i in bad], "{v} is not one of " + ", ".join(c.choices),
+                     f"type one of: {', '.join(c.choices)}", problems)
+        for i in bad:
+            low[i] = ""
+    return pd.Series(low, dtype="str")
 
 
 _TEXT_OR_BLANK = {str, type(None)}

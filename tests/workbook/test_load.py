@@ -115,3 +115,33 @@ def test_overlapping_rows_of_one_user_are_warned_group_by_group() -> None:
         got = [(p.row, p.message.split(" with ")[0]) for p in loader._overlapping_rows(t, roster)]
         assert got == _overlaps_one_group_at_a_time(roster)
         assert all(p.severity == "warning" for p in loader._overlapping_rows(t, roster))
+
+
+@pytest.mark.parametrize("column", ["Tiering", "Taxable"])
+def test_a_short_choice_column_converts_as_the_whole_column_way(column: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Choice and Yes/No columns of a few cells are checked in plain Python: the same values and problems."""
+    import random
+
+    import numpy as np
+    import pandas as pd
+
+    from perseat_addin.workbook import schema
+    from perseat_addin.workbook.schema import SCHEMA, Table
+
+    col = next(c for c in SCHEMA["Plans"] if c.name == column)
+    words = ["flat", "Volume ", " GRADUATED", "", None, "yes", "No", "y", "X", "0", 1.0, 0.0, True, "maybe",
+             "n", "true", "FALSE", "graduate", "  ", "Flat"]
+    rng = random.Random(3)
+    for _ in range(40):
+        values = [rng.choice(words) for _ in range(rng.randint(0, 30))]
+        rows = np.arange(2, len(values) + 2)
+        got: list[Any] = []
+        for few in (schema._FEW, 0):
+            monkeypatch.setattr(schema, "_FEW", few)
+            problems: list[Any] = []
+            t = Table("Plans", "Plans", pd.DataFrame(), {column: "C"}, {column})
+            out = schema._convert_column(col, list(values), rows, t, problems)
+            got.append((out.tolist(), str(out.dtype), [(p.row, p.message) for p in problems]))
+        assert got[0][0] == got[1][0] or (np.isnan(got[0][0]).tolist() == np.isnan(got[1][0]).tolist()
+                                          and np.nan_to_num(got[0][0]).tolist() == np.nan_to_num(got[1][0]).tolist())
+        assert got[0][1:] == got[1][1:]
