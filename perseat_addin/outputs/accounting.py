@@ -10,7 +10,10 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from perseat_addin.cells import formula_safe
 from perseat_addin.engine.invoicing import Run
@@ -207,31 +210,39 @@ def xero_credit_notes_csv(run: Run) -> str:
 USERS_COLUMNS = ("RosterRow", "Client", "UserID", "Name", "Type", "Billing")
 
 
-def _csv_column(values: pd.Series, neutralise: bool = True) -> list[str]:
-    """A text column as CSV fields, column at a time: blank for an empty cell, neutralised like every CSV field
-    (an apostrophe before = + - @, tab, CR or LF), and quoted as the csv module quotes (a field holding a comma,
-    a quote, CR or LF in quotes, its quotes doubled)."""
-    text = values.astype("str")
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _csv_column(values: pd.Series, neutralise: bool = True) -> pa.Array:
+    """A text column as CSV fields, column at a time (Arrow): blank for an empty cell, neutralised like every CSV
+    field (an apostrophe before = + - @, tab, CR or LF), and quoted as the csv module quotes (a field holding a
+    comma, a quote, CR or LF in quotes, its quotes doubled)."""
+    text = pa.array(values.astype("str"), pa.large_string())
     if neutralise:
-        risky = text.str.match(r"^[=+\-@\t\r\n]", na=False)
-        if risky.any():
-            text = text.where(~risky, "'" + text)
-    quote = text.str.contains(r'[",\r\n]', regex=True, na=False)
-    if quote.any():
-        text = text.where(~quote, '"' + text.str.replace('"', '""', regex=False) + '"')
-    return text.fillna("").tolist()
+        risky = pc.match_substring_regex(text, r"^[=+\-@\t\r\n]")
+        if pc.any(risky).as_py():
+            text = pc.if_else(risky, pc.binary_join_element_wise(_large("'"), text, _large("")), text)
+    quote = pc.match_substring_regex(text, r'[",\r\n]')
+    if pc.any(quote).as_py():
+        quoted = pc.binary_join_element_wise(_large('"'), pc.replace_substring(text, '"', '""'), _large('"'),
+                                              _large(""))
+        text = pc.if_else(quote, quoted, text)
+    return pc.fill_null(text, "")
 
 
 def users_csv(run: Run, chunk: int = 100_000) -> str:
     """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts). Written
-    ``chunk`` rows at a time, a column at a time; the same bytes as the csv module writes."""
+    ``chunk`` rows at a time, a column at a time (Arrow); the same bytes as the csv module writes."""
     roster = run.book.roster
     reasons = run.user_reasons()
     parts = [",".join(USERS_COLUMNS) + "\r\n"]
     for a in range(0, len(roster), chunk):
         part = roster.iloc[a:a + chunk]
-        client, user, name, kind = (_csv_column(part[c]) for c in ("client", "user", "name", "type"))
+        rows = pc.cast(pa.array(part["row"].to_numpy(np.int64)), pa.large_string())
+        fields = [_csv_column(part[c]) for c in ("client", "user", "name", "type")]
         why = _csv_column(reasons.iloc[a:a + chunk], neutralise=False)
-        parts.append("".join([f"{r},{c},{u},{n},{t},{b}\r\n" for r, c, u, n, t, b in
-                              zip(part["row"].tolist(), client, user, name, kind, why, strict=True)]))
+        lines = pc.binary_join_element_wise(rows, *fields, why, _large(","))
+        one = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
+        parts.append(pc.binary_join(one, _large("\r\n"))[0].as_py() + ("\r\n" if len(lines) else ""))
     return "".join(parts)
