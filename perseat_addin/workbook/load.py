@@ -553,18 +553,28 @@ def load_roster(t: Table | None, clients: set[str] | None, plans: dict[str, Plan
         "status": f.get("Status", empty),
     })
     out = prepare_roster(out)
-    dmask = out["dupkey"] >= 0
-    if dmask.any():
-        for _, g in out[dmask].groupby("dupkey", sort=False):
-            g = g.sort_values("start")
-            overl = (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any()
-            row_list = ", ".join(str(int(x)) for x in g["row"])
-            if overl:
-                problems.append(Problem(*t.where(int(g["row"].iloc[1]), "UserID"),
-                                             f"UserID {g['user'].iloc[0]!r} appears in rows {row_list} "
-                                             "with overlapping dates; billed once",
-                                             "delete the extra row, or give it an End date", "warning"))
+    _overlaps(t, out, problems)
     return out, problems
+
+
+def _overlaps(t: Table, roster: pd.DataFrame, problems: list[Problem]) -> None:
+    """A warning for each UserID listed more than once for a client with overlapping dates (its rows in
+    the order of their Start, as sorted by pandas' ``sort_values``)."""
+    key = roster["dupkey"].to_numpy()
+    dups = np.flatnonzero(key >= 0)
+    if not len(dups):
+        return
+    start, end, row = (roster[c].to_numpy() for c in ("start", "end", "row"))
+    dups = dups[np.argsort(key[dups], kind="stable")]  # groups by first appearance, rows in table order
+    for group in np.split(dups, np.flatnonzero(np.diff(key[dups])) + 1):
+        group = group[np.argsort(start[group], kind="quicksort")]  # what sort_values("start") does
+        if not (start[group][1:] <= np.maximum.accumulate(end[group])[:-1]).any():
+            continue
+        row_list = ", ".join(str(int(x)) for x in row[group])
+        problems.append(Problem(*t.where(int(row[group[1]]), "UserID"),
+                                f"UserID {roster['user'].iloc[int(group[0])]!r} appears in rows {row_list} "
+                                "with overlapping dates; billed once",
+                                "delete the extra row, or give it an End date", "warning"))
 
 
 def load_devices(t: Table | None, clients: set[str] | None) -> tuple[pd.DataFrame, list[Problem]]:

@@ -78,3 +78,43 @@ def test_dates_far_from_the_period_are_one_warning_per_column(book: Callable[...
         "End (H)|5 date(s) more than 5 years from 2026-11 (row 2: 2099-12-31, row 3: 2099-12-31, row 4: 2099-12-31 "
         "and 2 more)",
         "Start (G)|1 date(s) more than 5 years from 2026-11 (row 7: 2062-01-05)"]
+
+
+def _overlaps_by_groups(t: Any, roster: Any) -> list[Any]:
+    """The overlap warnings as they were found before: one pandas group at a time."""
+    import numpy as np
+
+    from perseat_addin.errors import Problem
+
+    out = []
+    for _, g in roster[roster["dupkey"] >= 0].groupby("dupkey", sort=False):
+        g = g.sort_values("start")
+        if (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any():
+            rows = ", ".join(str(int(x)) for x in g["row"])
+            out.append(Problem(*t.where(int(g["row"].iloc[1]), "UserID"),
+                               f"UserID {g['user'].iloc[0]!r} appears in rows {rows} with overlapping dates; "
+                               "billed once", "delete the extra row, or give it an End date", "warning"))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_overlap_warnings_as_found_group_by_group(seed: int) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from perseat_addin.workbook.load import _overlaps, prepare_roster
+    from perseat_addin.workbook.schema import Table
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    users = rng.integers(0, 10, n)  # groups of ~20 rows (past numpy's insertion sort), many tied Starts
+    start = rng.integers(0, 5, n) * 10
+    roster = prepare_roster(pd.DataFrame({
+        "row": np.arange(2, n + 2), "client": pd.Series(rng.choice(["Acme", "acme ", "Bolt"], n), dtype="str"),
+        "user": pd.Series([f"U{u}" for u in users], dtype="str"), "name": pd.Series([""] * n, dtype="str"),
+        "type": pd.Series(["Employee"] * n, dtype="str"), "plan": pd.Series([""] * n, dtype="str"),
+        "start": start, "end": start + rng.integers(0, 15, n), "status": pd.Series([""] * n, dtype="str")}))
+    t = Table("Roster", "Roster", pd.DataFrame(), {"UserID": "B"}, {"UserID"})
+    found: list[Any] = []
+    _overlaps(t, roster, found)
+    assert found and found == _overlaps_by_groups(t, roster)
