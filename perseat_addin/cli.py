@@ -101,6 +101,11 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     import datetime as dt
     from dataclasses import replace
 
+    from perseat_addin.tables import BOOK_TABLES
+    from perseat_addin.tasks.filebook import open_ahead
+
+    # the workbook is checked and its tables read on another thread while the engine is imported here
+    opening = open_ahead(args.workbook, "invoice --finalize" if args.finalize else None, BOOK_TABLES)
     from perseat_addin.jsontext import dumps
     from perseat_addin.money import fmt_money
     from perseat_addin.outputs.publish import summary, write_outputs
@@ -108,7 +113,8 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     from perseat_addin.tasks import invoice
     from perseat_addin.tasks.port import validated
 
-    wb = _open(args, "invoice --finalize" if args.finalize else None)
+    wb = opening()
+    args.opened.append(wb)
     show = not args.json
     book, period = validated(wb, args.period)
     if args.finalize:
