@@ -74,12 +74,17 @@ XERO_COLUMNS = (
 )
 
 
+def _cents_text(cents: int) -> str:
+    """Integer cents as ``f"{cents_to_decimal(cents):.2f}"`` writes them, without making a Decimal."""
+    sign, whole = ("-", -cents) if cents < 0 else ("", cents)
+    return f"{sign}{whole // 100}.{whole % 100:02d}"
+
+
 def _qty_unit(amount_cents: int, qty: Decimal, unit: Decimal) -> tuple[str, str]:
     """Quantity and unit price that multiply to the line amount exactly (else 1 × amount)."""
-    amount = cents_to_decimal(amount_cents)
-    if qty and (qty * unit).quantize(Decimal("0.01")) == amount and qty * unit == amount:
+    if qty and qty * unit == cents_to_decimal(amount_cents):  # (then it is whole cents, too)
         return f"{qty.normalize():f}", f"{unit.normalize():f}"
-    return "1", f"{amount:.2f}"
+    return "1", _cents_text(amount_cents)
 
 
 def quickbooks_csv(run: Run) -> str:
@@ -103,8 +108,9 @@ def _quickbooks_line(ln: Line, item: str, sign: int) -> list[str]:
     """Item, description, quantity, rate, amount and tax code of a line (amounts × ``sign``: −1 for a credit
     memo, whose amounts QuickBooks wants positive)."""
     qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
-    name = {LineKind.DISCOUNT: "Discount", LineKind.TAX: "Sales tax"}.get(ln.kind, item)
-    return [csv_safe(name), csv_safe(ln.description), qty, unit, f"{sign * ln.amount:.2f}",
+    kind = ln.kind
+    name = "Discount" if kind == LineKind.DISCOUNT else "Sales tax" if kind == LineKind.TAX else item
+    return [csv_safe(name), csv_safe(ln.description), qty, unit, _cents_text(sign * ln.amount_cents),
             "TAX" if ln.taxable else "NON"]
 
 
@@ -123,7 +129,7 @@ def xero_csv(run: Run) -> str:
     for inv in _of_kind(run, DocKind.INVOICE):
         head = [*_xero_contact(inv), csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
                 date(inv.issue_date), date(inv.due_date),
-                f"{cents_to_decimal(inv.total_cents):.2f}", ""]  # the invoice's columns, once per invoice
+                _cents_text(inv.total_cents), ""]  # the invoice's columns, once per invoice
         w.writerows([*head, *line] for line in _xero_lines(inv, st, 1))
     return out.getvalue()
 
@@ -146,7 +152,7 @@ def _xero_lines(doc: Invoice, st: Settings, sign: int) -> Iterator[list[str]]:
     for ln, tax in zip(lines, taxes, strict=True):
         qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
         yield [csv_safe(ln.description), qty, unit, "", account, taxed if (ln.taxable and tax_cents) else exempt,
-               f"{cents_to_decimal(tax):.2f}", "", "", "", "", doc.currency, ""]
+               _cents_text(tax), "", "", "", "", doc.currency, ""]
 
 
 def _of_kind(run: Run, kind: DocKind) -> list[Invoice]:
