@@ -74,7 +74,7 @@ XERO_COLUMNS = (
 )
 
 
-def _cents_text(cents: int) -> str:
+def cents_text(cents: int) -> str:
     """Integer cents as ``f"{cents_to_decimal(cents):.2f}"`` writes them, without making a Decimal."""
     sign, whole = ("-", -cents) if cents < 0 else ("", cents)
     return f"{sign}{whole // 100}.{whole % 100:02d}"
@@ -84,7 +84,7 @@ def _qty_unit(amount_cents: int, qty: Decimal, unit: Decimal) -> tuple[str, str]
     """Quantity and unit price that multiply to the line amount exactly (else 1 × amount)."""
     if qty and qty * unit == cents_to_decimal(amount_cents):  # (then it is whole cents, too)
         return f"{qty.normalize():f}", f"{unit.normalize():f}"
-    return "1", _cents_text(amount_cents)
+    return "1", cents_text(amount_cents)
 
 
 def quickbooks_csv(run: Run) -> str:
@@ -110,7 +110,7 @@ def _quickbooks_line(ln: Line, item: str, sign: int) -> list[str]:
     qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
     kind = ln.kind
     name = "Discount" if kind == LineKind.DISCOUNT else "Sales tax" if kind == LineKind.TAX else item
-    return [csv_safe(name), csv_safe(ln.description), qty, unit, _cents_text(sign * ln.amount_cents),
+    return [csv_safe(name), csv_safe(ln.description), qty, unit, cents_text(sign * ln.amount_cents),
             "TAX" if ln.taxable else "NON"]
 
 
@@ -129,7 +129,7 @@ def xero_csv(run: Run) -> str:
     for inv in _of_kind(run, DocKind.INVOICE):
         head = [*_xero_contact(inv), csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
                 date(inv.issue_date), date(inv.due_date),
-                _cents_text(inv.total_cents), ""]  # the invoice's columns, once per invoice
+                cents_text(inv.total_cents), ""]  # the invoice's columns, once per invoice
         w.writerows([*head, *line] for line in _xero_lines(inv, st, 1))
     return out.getvalue()
 
@@ -152,7 +152,7 @@ def _xero_lines(doc: Invoice, st: Settings, sign: int) -> Iterator[list[str]]:
     for ln, tax in zip(lines, taxes, strict=True):
         qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
         yield [csv_safe(ln.description), qty, unit, "", account, taxed if (ln.taxable and tax_cents) else exempt,
-               _cents_text(tax), "", "", "", "", doc.currency, ""]
+               cents_text(tax), "", "", "", "", doc.currency, ""]
 
 
 def _of_kind(run: Run, kind: DocKind) -> list[Invoice]:
