@@ -101,13 +101,20 @@ def cmd_invoice(args: argparse.Namespace) -> int:
     import datetime as dt
     from dataclasses import replace
 
+    from perseat_addin.tables import BOOK_TABLES
+    from perseat_addin.tasks.filebook import open_ahead
+
+    # the workbook is checked and its tables read on another thread while the engine is imported here
+    opening = open_ahead(args.workbook, "invoice --finalize" if args.finalize else None, BOOK_TABLES)
+    from perseat_addin.jsontext import dumps
     from perseat_addin.money import fmt_money
     from perseat_addin.outputs.publish import summary, write_outputs
     from perseat_addin.outputs.xlsx import has_printable_sheets
     from perseat_addin.tasks import invoice
     from perseat_addin.tasks.port import validated
 
-    wb = _open(args, "invoice --finalize" if args.finalize else None)
+    wb = opening()
+    args.opened.append(wb)
     show = not args.json
     book, period = validated(wb, args.period)
     if args.finalize:
@@ -142,7 +149,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick, inputs=[Path(args.workbook)],
                                 before_publish=finalize if args.finalize else None, rollback=wb.rollback)
     if args.json:
-        print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
+        print(dumps(summary(run, written)))
         return 0
     width = max([len(i.client.name) for i in run.invoices] + [6])
     if reissued:
@@ -185,6 +192,7 @@ def sheets_note(run: Run, out: Path, pdf: bool) -> str | None:
 def cmd_credit(args: argparse.Namespace) -> int:
     """Issue and record a credit note against a recorded invoice, and write its documents."""
     from perseat_addin.engine.invoicing import Run
+    from perseat_addin.jsontext import dumps
     from perseat_addin.money import fmt_money
     from perseat_addin.outputs.publish import summary, write_outputs
     from perseat_addin.tasks import credit
@@ -202,7 +210,7 @@ def cmd_credit(args: argparse.Namespace) -> int:
     written = write_outputs(run, out, pdf=args.pdf, before_publish=lambda: wb.write(edits), credits_only=True,
                             inputs=[Path(args.workbook)], rollback=wb.rollback)
     if args.json:
-        print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
+        print(dumps(summary(run, written)))
         return 0
     print(f"Credit note {note.number} for {note.client.name}: {fmt_money(-note.total_cents)} "
           f"{loaded.settings.currency} credited on {note.corrects} ({note.reason})")

@@ -120,6 +120,13 @@ def cell_values(arr: pa.Array) -> list[Any]:
     return ["" if v is None else v for v in arr.to_pylist()]
 
 
+BOOK_TABLES = ("Settings", "Plans", "Tiers", "UserTypes", "Clients", "Roster", "Devices", "AddOns", "Usage",
+               "Invoices")
+"""The tables a workbook is validated from, in the order they are read (the keys of
+:data:`perseat_addin.workbook.schema.SCHEMA`, named here so a command can start reading them before it
+imports the engine)."""
+
+
 @dataclass(frozen=True)
 class RawTable:
     """One table as it sits in the workbook: headers, every data row (blank ones included; index = position

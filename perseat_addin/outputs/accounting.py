@@ -10,7 +10,10 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from perseat_addin.cells import formula_safe
 from perseat_addin.engine.invoicing import Run
@@ -71,12 +74,17 @@ XERO_COLUMNS = (
 )
 
 
+def cents_text(cents: int) -> str:
+    """Integer cents as ``f"{cents_to_decimal(cents):.2f}"`` writes them, without making a Decimal."""
+    sign, whole = ("-", -cents) if cents < 0 else ("", cents)
+    return f"{sign}{whole // 100}.{whole % 100:02d}"
+
+
 def _qty_unit(amount_cents: int, qty: Decimal, unit: Decimal) -> tuple[str, str]:
     """Quantity and unit price that multiply to the line amount exactly (else 1 × amount)."""
-    amount = cents_to_decimal(amount_cents)
-    if qty and (qty * unit).quantize(Decimal("0.01")) == amount and qty * unit == amount:
+    if qty and qty * unit == cents_to_decimal(amount_cents):  # (then it is whole cents, too)
         return f"{qty.normalize():f}", f"{unit.normalize():f}"
-    return "1", f"{amount:.2f}"
+    return "1", cents_text(amount_cents)
 
 
 def quickbooks_csv(run: Run) -> str:
@@ -100,8 +108,9 @@ def _quickbooks_line(ln: Line, item: str, sign: int) -> list[str]:
     """Item, description, quantity, rate, amount and tax code of a line (amounts × ``sign``: −1 for a credit
     memo, whose amounts QuickBooks wants positive)."""
     qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
-    name = {LineKind.DISCOUNT: "Discount", LineKind.TAX: "Sales tax"}.get(ln.kind, item)
-    return [csv_safe(name), csv_safe(ln.description), qty, unit, f"{sign * ln.amount:.2f}",
+    kind = ln.kind
+    name = "Discount" if kind == LineKind.DISCOUNT else "Sales tax" if kind == LineKind.TAX else item
+    return [csv_safe(name), csv_safe(ln.description), qty, unit, cents_text(sign * ln.amount_cents),
             "TAX" if ln.taxable else "NON"]
 
 
@@ -120,7 +129,7 @@ def xero_csv(run: Run) -> str:
     for inv in _of_kind(run, DocKind.INVOICE):
         head = [*_xero_contact(inv), csv_safe(inv.number), csv_safe(inv.client.po_number or inv.period.label()),
                 date(inv.issue_date), date(inv.due_date),
-                f"{cents_to_decimal(inv.total_cents):.2f}", ""]  # the invoice's columns, once per invoice
+                cents_text(inv.total_cents), ""]  # the invoice's columns, once per invoice
         w.writerows([*head, *line] for line in _xero_lines(inv, st, 1))
     return out.getvalue()
 
@@ -143,7 +152,7 @@ def _xero_lines(doc: Invoice, st: Settings, sign: int) -> Iterator[list[str]]:
     for ln, tax in zip(lines, taxes, strict=True):
         qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
         yield [csv_safe(ln.description), qty, unit, "", account, taxed if (ln.taxable and tax_cents) else exempt,
-               f"{cents_to_decimal(tax):.2f}", "", "", "", "", doc.currency, ""]
+               cents_text(tax), "", "", "", "", doc.currency, ""]
 
 
 def _of_kind(run: Run, kind: DocKind) -> list[Invoice]:
@@ -207,31 +216,39 @@ def xero_credit_notes_csv(run: Run) -> str:
 USERS_COLUMNS = ("RosterRow", "Client", "UserID", "Name", "Type", "Billing")
 
 
-def _csv_column(values: pd.Series, neutralise: bool = True) -> list[str]:
-    """A text column as CSV fields, column at a time: blank for an empty cell, neutralised like every CSV field
-    (an apostrophe before = + - @, tab, CR or LF), and quoted as the csv module quotes (a field holding a comma,
-    a quote, CR or LF in quotes, its quotes doubled)."""
-    text = values.astype("str")
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _csv_column(values: pd.Series, neutralise: bool = True) -> pa.Array:
+    """A text column as CSV fields, column at a time (Arrow): blank for an empty cell, neutralised like every CSV
+    field (an apostrophe before = + - @, tab, CR or LF), and quoted as the csv module quotes (a field holding a
+    comma, a quote, CR or LF in quotes, its quotes doubled)."""
+    text = pa.array(values.astype("str"), pa.large_string())
     if neutralise:
-        risky = text.str.match(r"^[=+\-@\t\r\n]", na=False)
-        if risky.any():
-            text = text.where(~risky, "'" + text)
-    quote = text.str.contains(r'[",\r\n]', regex=True, na=False)
-    if quote.any():
-        text = text.where(~quote, '"' + text.str.replace('"', '""', regex=False) + '"')
-    return text.fillna("").tolist()
+        risky = pc.match_substring_regex(text, r"^[=+\-@\t\r\n]")
+        if pc.any(risky).as_py():
+            text = pc.if_else(risky, pc.binary_join_element_wise(_large("'"), text, _large("")), text)
+    quote = pc.match_substring_regex(text, r'[",\r\n]')
+    if pc.any(quote).as_py():
+        quoted = pc.binary_join_element_wise(_large('"'), pc.replace_substring(text, '"', '""'), _large('"'),
+                                              _large(""))
+        text = pc.if_else(quote, quoted, text)
+    return pc.fill_null(text, "")
 
 
 def users_csv(run: Run, chunk: int = 100_000) -> str:
     """Every Roster row with the reason it is, or is not, billed (the evidence behind seat counts). Written
-    ``chunk`` rows at a time, a column at a time; the same bytes as the csv module writes."""
+    ``chunk`` rows at a time, a column at a time (Arrow); the same bytes as the csv module writes."""
     roster = run.book.roster
     reasons = run.user_reasons()
     parts = [",".join(USERS_COLUMNS) + "\r\n"]
     for a in range(0, len(roster), chunk):
         part = roster.iloc[a:a + chunk]
-        client, user, name, kind = (_csv_column(part[c]) for c in ("client", "user", "name", "type"))
+        rows = pc.cast(pa.array(part["row"].to_numpy(np.int64)), pa.large_string())
+        fields = [_csv_column(part[c]) for c in ("client", "user", "name", "type")]
         why = _csv_column(reasons.iloc[a:a + chunk], neutralise=False)
-        parts.append("".join([f"{r},{c},{u},{n},{t},{b}\r\n" for r, c, u, n, t, b in
-                              zip(part["row"].tolist(), client, user, name, kind, why, strict=True)]))
+        lines = pc.binary_join_element_wise(rows, *fields, why, _large(","))
+        one = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
+        parts.append(pc.binary_join(one, _large("\r\n"))[0].as_py() + ("\r\n" if len(lines) else ""))
     return "".join(parts)

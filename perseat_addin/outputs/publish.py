@@ -14,8 +14,8 @@ from typing import Any
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.errors import PerseatError, os_error_text
 from perseat_addin.model import Period
-from perseat_addin.money import cents_to_decimal
 from perseat_addin.outputs.accounting import (
+    cents_text,
     has_credits,
     quickbooks_credit_memos_csv,
     quickbooks_csv,
@@ -30,8 +30,7 @@ from perseat_addin.outputs.xlsx import invoices_xlsx
 def summary(run: Run, outputs: dict[str, str] | None = None) -> dict[str, Any]:
     """Machine-readable summary of a run; amounts are decimal strings."""
 
-    def money(c: int) -> str:
-        return f"{cents_to_decimal(c):.2f}"
+    money = cents_text  # f"{cents_to_decimal(c):.2f}", without making a Decimal
 
     invs = run.invoices
     return {

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -127,6 +128,39 @@ class FileBook:
         return _silent
 
 
+def open_ahead(path: str | Path, writing: str | None = None, tables: Iterable[str] = ()) -> Callable[[], FileBook]:
+    """Open ``FileBook(path, writing)`` on another thread, then read the ``tables``, while the
+    caller goes on (importing the engine): the package checks, zlib and the cell readers mostly run without
+    the GIL. The function returned waits and gives the book, or raises what opening raised. A table that
+    fails to read is left for the caller to read again (the same message, in the same order)."""
+    done: list[FileBook] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            book = FileBook(path, writing)
+        except BaseException as exc:  # handed to the caller, which raises it
+            failed.append(exc)
+            return
+        done.append(book)
+        try:
+            for name in tables:
+                book.reader.table(name)
+        except BaseException:  # read again by the caller, which then says what is wrong
+            return
+
+    thread = threading.Thread(target=work, name="perseat-open", daemon=True)
+    thread.start()
+
+    def book() -> FileBook:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    return book
+
+
 def _regular_file(path: Path) -> None:
     """Refuse a path that is not a regular file before anything reads it."""
     try:
@@ -146,4 +180,4 @@ def _silent(n: int = 1) -> None:
     """A progress callback that shows nothing."""
 
 
-__all__ = ["FileBook"]
+__all__ = ["FileBook", "open_ahead"]

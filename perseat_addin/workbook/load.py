@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from decimal import Decimal
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -564,35 +563,28 @@ def load_roster(t: Table | None, clients: set[str] | None, plans: dict[str, Plan
         "status": f.get("Status", empty),
     })
     out = prepare_roster(out)
-    problems += _overlapping_rows(t, out)
+    _overlaps(t, out, problems)
     return out, problems
 
 
-def _overlapping_rows(t: Table, roster: pd.DataFrame) -> list[Problem]:
-    """A warning for each UserID of a client on several rows whose dates overlap (each group's rows in Start
-    order)."""
-    dup = np.flatnonzero(roster["dupkey"].to_numpy() >= 0)
-    if not len(dup):
-        return []
-    key = roster["dupkey"].to_numpy()[dup]
-    start, end = roster["start"].to_numpy()[dup], roster["end"].to_numpy()[dup]
-    order = np.lexsort((start, key))  # by group, then Start (stable)
-    key, start, end, at = key[order], start[order].tolist(), end[order].tolist(), dup[order]
-    rows, users = roster["row"].to_numpy()[at].tolist(), roster["user"].to_numpy()[at]
-    edges = [*np.flatnonzero(np.r_[True, key[1:] != key[:-1]]).tolist(), len(key)]
-    out = []
-    for a, b in pairwise(edges):
-        last = end[a]
-        overlap = False
-        for i in range(a + 1, b):
-            overlap = overlap or start[i] <= last
-            last = max(last, end[i])
-        if overlap:
-            row_list = ", ".join(str(int(x)) for x in rows[a:b])
-            out.append(Problem(*t.where(int(rows[a + 1]), "UserID"),
-                               f"UserID {users[a]!r} appears in rows {row_list} with overlapping dates; billed once",
-                               "delete the extra row, or give it an End date", "warning"))
-    return out
+def _overlaps(t: Table, roster: pd.DataFrame, problems: list[Problem]) -> None:
+    """A warning for each UserID listed more than once for a client with overlapping dates (its rows in
+    the order of their Start, as sorted by pandas' ``sort_values``)."""
+    key = roster["dupkey"].to_numpy()
+    dups = np.flatnonzero(key >= 0)
+    if not len(dups):
+        return
+    start, end, row = (roster[c].to_numpy() for c in ("start", "end", "row"))
+    dups = dups[np.argsort(key[dups], kind="stable")]  # groups by first appearance, rows in table order
+    for group in np.split(dups, np.flatnonzero(np.diff(key[dups])) + 1):
+        group = group[np.argsort(start[group], kind="quicksort")]  # what sort_values("start") does
+        if not (start[group][1:] <= np.maximum.accumulate(end[group])[:-1]).any():
+            continue
+        row_list = ", ".join(str(int(x)) for x in row[group])
+        problems.append(Problem(*t.where(int(row[group[1]]), "UserID"),
+                                f"UserID {roster['user'].iloc[int(group[0])]!r} appears in rows {row_list} "
+                                "with overlapping dates; billed once",
+                                "delete the extra row, or give it an End date", "warning"))
 
 
 def load_devices(t: Table | None, clients: set[str] | None) -> tuple[pd.DataFrame, list[Problem]]:

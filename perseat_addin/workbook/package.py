@@ -21,8 +21,10 @@ import math
 import os
 import posixpath
 import re
+import struct
 import zipfile
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -366,17 +368,20 @@ class Package:
             calc.set("fullCalcOnLoad", "1")
         if self._sheets and _CALC_CHAIN in self._names:
             self._drop_calc_chain()
+        kept = [i for i in self._zip.infolist() if not (i.filename == _CALC_CHAIN and self._sheets)]
+        added = [zipfile.ZipInfo(part, date_time=(1980, 1, 1, 0, 0, 0))
+                 for part in sorted(set(self._edited) - self._names)]  # parts this edit added (a new table)
+        bodies = {part: _serialize(root) for part, root in self._edited.items()}
+        fast = _repack(self.original, kept, added, bodies)
+        if fast is not None:
+            return fast
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-            for info in self._zip.infolist():
-                if info.filename == _CALC_CHAIN and self._sheets:
-                    continue
-                body = _serialize(self._edited[info.filename]) if info.filename in self._edited \
-                    else self._zip.read(info)
+            for info in kept:
+                body = bodies[info.filename] if info.filename in bodies else self._zip.read(info)
                 dst.writestr(info, body, compress_type=zipfile.ZIP_DEFLATED)
-            for part in sorted(set(self._edited) - self._names):  # parts this edit added (a new table)
-                dst.writestr(zipfile.ZipInfo(part, date_time=(1980, 1, 1, 0, 0, 0)), _serialize(self._edited[part]),
-                             compress_type=zipfile.ZIP_DEFLATED)
+            for info in added:
+                dst.writestr(info, bodies[info.filename], compress_type=zipfile.ZIP_DEFLATED)
         return out.getvalue()
 
     def _drop_calc_chain(self) -> None:
@@ -715,6 +720,61 @@ class _Sheet:
             return
         c0, r0, c1, r1 = _range(str(dim.get("ref", "A1")))
         dim.set("ref", f"{col_letter(min(c0, c))}{min(r0, r)}:{col_letter(max(c1, c))}{max(r1, r)}")
+
+
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+_SMALL = 0xFFFF_FFFF
+
+
+def _repack(original: bytes, kept: Sequence[zipfile.ZipInfo], added: Sequence[zipfile.ZipInfo],
+            bodies: Mapping[str, bytes]) -> bytes | None:
+    """The package with ``bodies`` (edited and ``added`` parts) deflated and every other kept part copied as
+    its compressed bytes (no inflating and deflating again: most of a large workbook is its unchanged
+    Roster); None when a part does not fit a plain (not ZIP64) zip, or is not where its header says."""
+    out = io.BytesIO()
+    central: list[bytes] = []
+    for info in [*kept, *added]:
+        name = info.filename.encode("utf-8")
+        flags = (info.flag_bits & 0x0800) | (0x0800 if not name.isascii() else 0)
+        if info.filename in bodies:
+            body = bodies[info.filename]
+            packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+            raw = packer.compress(body) + packer.flush()
+            method, crc, size = zipfile.ZIP_DEFLATED, zlib.crc32(body), len(body)
+        else:
+            start = info.header_offset
+            head = original[start:start + _LOCAL.size]
+            if len(head) < _LOCAL.size or head[:4] != b"PK\x03\x04" or info.flag_bits & 0x1:
+                return None
+            name_len, extra_len = struct.unpack_from("<HH", head, 26)
+            begin = start + _LOCAL.size + name_len + extra_len
+            raw = original[begin:begin + info.compress_size]
+            if len(raw) != info.compress_size:
+                return None
+            method, crc, size = info.compress_type, info.CRC, info.file_size
+        offset = out.tell()
+        if max(offset, len(raw), size) >= _SMALL or len(central) >= 0xFFFF:
+            return None
+        dos_date = (info.date_time[0] - 1980) << 9 | info.date_time[1] << 5 | info.date_time[2]
+        dos_time = info.date_time[3] << 11 | info.date_time[4] << 5 | info.date_time[5] // 2
+        version = max(20, info.extract_version)
+        out.write(_LOCAL.pack(b"PK\x03\x04", version, flags, method, dos_time, dos_date, crc, len(raw), size,
+                              len(name), 0))
+        out.write(name)
+        out.write(raw)
+        made_by = max(20, info.create_version) | info.create_system << 8
+        central.append(_CENTRAL.pack(b"PK\x01\x02", made_by, version, flags, method, dos_time, dos_date, crc,
+                                     len(raw), size, len(name), 0, 0, 0, info.internal_attr,
+                                     info.external_attr or 0o600 << 16, offset) + name)
+    start = out.tell()
+    out.write(b"".join(central))
+    size = out.tell() - start
+    if start >= _SMALL:
+        return None
+    out.write(_END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), size, start, 0))
+    return out.getvalue()
 
 
 MACRO_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"

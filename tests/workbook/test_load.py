@@ -112,9 +112,10 @@ def test_overlapping_rows_of_one_user_are_warned_group_by_group() -> None:
             "start": [rng.randint(0, 20) for _ in range(n)], "end": [rng.randint(0, 25) for _ in range(n)],
             "status": ["Active"] * n}))
         t = Table("Roster", "Roster", pd.DataFrame(), {"UserID": "B"}, {"UserID"})
-        got = [(p.row, p.message.split(" with ")[0]) for p in loader._overlapping_rows(t, roster)]
-        assert got == _overlaps_one_group_at_a_time(roster)
-        assert all(p.severity == "warning" for p in loader._overlapping_rows(t, roster))
+        found: list[Any] = []
+        loader._overlaps(t, roster, found)
+        assert [(p.row, p.message.split(" with ")[0]) for p in found] == _overlaps_one_group_at_a_time(roster)
+        assert all(p.severity == "warning" for p in found)
 
 
 @pytest.mark.parametrize("column", ["Tiering", "Taxable"])
@@ -145,3 +146,41 @@ def test_a_short_choice_column_converts_as_the_whole_column_way(column: str, mon
         assert got[0][0] == got[1][0] or (np.isnan(got[0][0]).tolist() == np.isnan(got[1][0]).tolist()
                                           and np.nan_to_num(got[0][0]).tolist() == np.nan_to_num(got[1][0]).tolist())
         assert got[0][1:] == got[1][1:]
+def _overlaps_by_groups(t: Any, roster: Any) -> list[Any]:
+    """The overlap warnings as they were found before: one pandas group at a time."""
+    import numpy as np
+
+    from perseat_addin.errors import Problem
+
+    out = []
+    for _, g in roster[roster["dupkey"] >= 0].groupby("dupkey", sort=False):
+        g = g.sort_values("start")
+        if (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any():
+            rows = ", ".join(str(int(x)) for x in g["row"])
+            out.append(Problem(*t.where(int(g["row"].iloc[1]), "UserID"),
+                               f"UserID {g['user'].iloc[0]!r} appears in rows {rows} with overlapping dates; "
+                               "billed once", "delete the extra row, or give it an End date", "warning"))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_overlap_warnings_as_found_group_by_group(seed: int) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from perseat_addin.workbook.load import _overlaps, prepare_roster
+    from perseat_addin.workbook.schema import Table
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    users = rng.integers(0, 10, n)  # groups of ~20 rows (past numpy's insertion sort), many tied Starts
+    start = rng.integers(0, 5, n) * 10
+    roster = prepare_roster(pd.DataFrame({
+        "row": np.arange(2, n + 2), "client": pd.Series(rng.choice(["Acme", "acme ", "Bolt"], n), dtype="str"),
+        "user": pd.Series([f"U{u}" for u in users], dtype="str"), "name": pd.Series([""] * n, dtype="str"),
+        "type": pd.Series(["Employee"] * n, dtype="str"), "plan": pd.Series([""] * n, dtype="str"),
+        "start": start, "end": start + rng.integers(0, 15, n), "status": pd.Series([""] * n, dtype="str")}))
+    t = Table("Roster", "Roster", pd.DataFrame(), {"UserID": "B"}, {"UserID"})
+    found: list[Any] = []
+    _overlaps(t, roster, found)
+    assert found and found == _overlaps_by_groups(t, roster)

@@ -289,3 +289,68 @@ def test_excel_limits_are_checked_before_anything_is_written(wb: Path) -> None:
     too_many = [before[0]] * 1_048_576
     with pytest.raises(PerseatError, match=r"1,048,576 rows, ending past Excel's last row 1,048,576 on sheet Roster"):
         pkg.write_rows("Roster", before, too_many, changed=[])
+
+
+def _rezipped(data: bytes, store: str, descriptor: bool) -> bytes:
+    """``data`` written again: ``store`` kept uncompressed, and (``descriptor``) every size after its part, as
+    a writer that streams does."""
+    out = io.BytesIO()
+
+    class Stream(io.RawIOBase):  # not seekable: zipfile then writes data descriptors
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: bytes) -> int:  # type: ignore[override]
+            return out.write(b)
+
+    with zipfile.ZipFile(io.BytesIO(data)) as src, \
+            zipfile.ZipFile(Stream() if descriptor else out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info),
+                         compress_type=zipfile.ZIP_STORED if info.filename == store else zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("descriptor", [False, True])
+def test_unchanged_parts_are_copied_as_they_are_compressed(wb: Path, descriptor: bool) -> None:
+    original = _rezipped(wb.read_bytes(), "xl/vbaProject.bin", descriptor)
+    pkg = Package(original, wb)
+    before = rows_of(wb, "Roster")
+    pkg.write_rows("Roster", before, [*before, [*before[0][:1], "copy@acme.example", *before[0][2:]]])
+    pkg.add_table("Billed", ("Client", "Invoice"))
+    fast = pkg.data()
+    with zipfile.ZipFile(io.BytesIO(fast)) as z:
+        assert z.testzip() is None
+        assert z.getinfo("xl/vbaProject.bin").compress_type == zipfile.ZIP_STORED
+        for info in z.infolist():
+            assert info.flag_bits & 0x8 == 0
+    kept = [name for name in parts(original) if name not in pkg._edited]
+    assert "xl/vbaProject.bin" in kept and "xl/sharedStrings.xml" in kept
+    for name in kept:
+        assert _compressed(fast, name) == _compressed(original, name)  # copied as it was compressed
+    slow = package_by_zipfile(pkg)
+    assert parts(fast) == parts(slow)
+    assert list(parts(fast)) == list(parts(slow))
+
+
+def _compressed(data: bytes, name: str) -> bytes:
+    """A part's bytes as stored in the zip."""
+    import struct
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo(name)
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_len + extra_len
+    return data[start:start + info.compress_size]
+
+
+def package_by_zipfile(pkg: Package) -> bytes:
+    """What ``Package.data`` wrote before: every part inflated and deflated again by zipfile."""
+    from perseat_addin.workbook import package as module
+
+    keep = module._repack
+    module._repack = lambda *args: None  # type: ignore[assignment]
+    try:
+        return pkg.data()
+    finally:
+        module._repack = keep
