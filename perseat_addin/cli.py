@@ -106,7 +106,6 @@ def cmd_invoice(args: argparse.Namespace) -> int:
 
     # the workbook is checked and its tables read on another thread while the engine is imported here
     opening = open_ahead(args.workbook, "invoice --finalize" if args.finalize else None, BOOK_TABLES)
-    from perseat_addin.jsontext import dumps
     from perseat_addin.money import fmt_money
     from perseat_addin.outputs.publish import summary, write_outputs
     from perseat_addin.outputs.xlsx import has_printable_sheets
@@ -149,7 +148,7 @@ def cmd_invoice(args: argparse.Namespace) -> int:
         written = write_outputs(run, out, pdf=args.pdf, progress=tick, inputs=[Path(args.workbook)],
                                 before_publish=finalize if args.finalize else None, rollback=wb.rollback)
     if args.json:
-        print(dumps(summary(run, written)))
+        print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
         return 0
     width = max([len(i.client.name) for i in run.invoices] + [6])
     if reissued:
@@ -192,7 +191,6 @@ def sheets_note(run: Run, out: Path, pdf: bool) -> str | None:
 def cmd_credit(args: argparse.Namespace) -> int:
     """Issue and record a credit note against a recorded invoice, and write its documents."""
     from perseat_addin.engine.invoicing import Run
-    from perseat_addin.jsontext import dumps
     from perseat_addin.money import fmt_money
     from perseat_addin.outputs.publish import summary, write_outputs
     from perseat_addin.tasks import credit
@@ -210,7 +208,7 @@ def cmd_credit(args: argparse.Namespace) -> int:
     written = write_outputs(run, out, pdf=args.pdf, before_publish=lambda: wb.write(edits), credits_only=True,
                             inputs=[Path(args.workbook)], rollback=wb.rollback)
     if args.json:
-        print(dumps(summary(run, written)))
+        print(json.dumps(summary(run, written), indent=2, ensure_ascii=False))
         return 0
     print(f"Credit note {note.number} for {note.client.name}: {fmt_money(-note.total_cents)} "
           f"{loaded.settings.currency} credited on {note.corrects} ({note.reason})")

@@ -569,7 +569,7 @@ def load_roster(t: Table | None, clients: set[str] | None, plans: dict[str, Plan
 
 def _overlaps(t: Table, roster: pd.DataFrame, problems: list[Problem]) -> None:
     """A warning for each UserID listed more than once for a client with overlapping dates (its rows in
-    the order of their Start, as sorted by pandas' ``sort_values``)."""
+    the order of their Start; rows with the same Start in table order)."""
     key = roster["dupkey"].to_numpy()
     dups = np.flatnonzero(key >= 0)
     if not len(dups):
@@ -577,7 +577,7 @@ def _overlaps(t: Table, roster: pd.DataFrame, problems: list[Problem]) -> None:
     start, end, row = (roster[c].to_numpy() for c in ("start", "end", "row"))
     dups = dups[np.argsort(key[dups], kind="stable")]  # groups by first appearance, rows in table order
     for group in np.split(dups, np.flatnonzero(np.diff(key[dups])) + 1):
-        group = group[np.argsort(start[group], kind="quicksort")]  # what sort_values("start") does
+        group = group[np.argsort(start[group], kind="stable")]  # by Start, rows with the same Start in table order
         if not (start[group][1:] <= np.maximum.accumulate(end[group])[:-1]).any():
             continue
         row_list = ", ".join(str(int(x)) for x in row[group])

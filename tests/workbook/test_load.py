@@ -147,14 +147,14 @@ def test_a_short_choice_column_converts_as_the_whole_column_way(column: str, mon
                                           and np.nan_to_num(got[0][0]).tolist() == np.nan_to_num(got[1][0]).tolist())
         assert got[0][1:] == got[1][1:]
 def _overlaps_by_groups(t: Any, roster: Any) -> list[Any]:
-    """The overlap warnings as they were found before: one pandas group at a time."""
+    """The overlap warnings found one pandas group at a time (rows with the same Start in table order)."""
     import numpy as np
 
     from perseat_addin.errors import Problem
 
     out = []
     for _, g in roster[roster["dupkey"] >= 0].groupby("dupkey", sort=False):
-        g = g.sort_values("start")
+        g = g.sort_values("start", kind="stable")
         if (g["start"].to_numpy()[1:] <= np.maximum.accumulate(g["end"].to_numpy())[:-1]).any():
             rows = ", ".join(str(int(x)) for x in g["row"])
             out.append(Problem(*t.where(int(g["row"].iloc[1]), "UserID"),
