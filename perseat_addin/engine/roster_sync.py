@@ -62,19 +62,29 @@ def plan_sync(roster: RawTable, client: str, imported: ImportResult,
     key = client.strip().lower()
     ci, ui, si, ei = (roster.col(h) for h in ("Client", "UserID", "Start", "End"))
     assert ci is not None and ui is not None and si is not None and ei is not None
-    rows_by_user: dict[str, list[int]] = {}
-    spans: dict[int, tuple[dt.date | None, dt.date | None]] = {}  # row → (Start, End)
-    for i, row in enumerate(roster.rows):
+    rows = roster.rows
+    # each of the client's users: their rows with (Start, End, in use on the day), and the row the import
+    # compares with (in use on the day or starting later: the latest Start, then the last row)
+    rows_by_user: dict[str, list[tuple[int, dt.date | None, dt.date | None, bool]]] = {}
+    current: dict[str, tuple[dt.date, int]] = {}
+    for i, row in enumerate(rows):
         c = row[ci]
         if not isinstance(c, str) or c.strip().lower() != key:
             continue
-        rows_by_user.setdefault(plain_text(row[ui]).lower(), []).append(i)
-        spans[i] = (to_date(row[si]), to_date(row[ei]))
-
-    def active_on(i: int) -> bool:
-        s, e = spans[i]
-        current = (s is None or s <= effective) and (e is None or e >= effective)
-        return current or (s is not None and s > effective)  # a row starting later is that user's row too
+        u = row[ui]
+        k = ("" if u is None else str(u).strip()).lower()
+        s, e = to_date(row[si]), to_date(row[ei])
+        in_use = ((s is None or s <= effective) and (e is None or e >= effective)) or (s is not None and s > effective)
+        mine = rows_by_user.get(k)
+        if mine is None:
+            rows_by_user[k] = [(i, s, e, in_use)]
+        else:
+            mine.append((i, s, e, in_use))
+        if in_use:
+            at = s or dt.date.min
+            best = current.get(k)
+            if best is None or at >= best[0]:
+                current[k] = (at, i)
     cells: list[tuple[int, int, Any]] = []
     append: list[tuple[Any, ...]] = []
     changes: list[Change] = []
@@ -89,15 +99,19 @@ def plan_sync(roster: RawTable, client: str, imported: ImportResult,
             continue
         seen.add(k)
         values = roster_values(u)
-        active = [i for i in rows_by_user.get(k, []) if active_on(i)]
-        if active:
-            i = max(active, key=lambda r: (spans[r][0] or dt.date.min, r))
+        found = current.get(k)
+        if found is not None:
+            i = found[1]
+            row = rows[i]
             for field, j in compared:
                 new = values[field]
-                old = plain_text(roster.rows[i][j]) if j is not None else ""
-                if field == "Type" and new == "Employee" and old:
-                    continue  # a source says "a person"; keep the roster's Contractor, Intern, Seasonal...
-                if j is not None and new and old.lower() != new.lower():
+                if j is None or not new:
+                    continue
+                v = row[j]
+                old = "" if v is None else str(v).strip()
+                if old == new or (field == "Type" and new == "Employee" and old):
+                    continue  # (Type: a source says "a person"; keep the roster's Contractor, Intern, Seasonal...)
+                if old.lower() != new.lower():
                     cells.append((i, j, new))
                     changes.append(Change("update", client, uid, field, old, new, i))
             continue
@@ -107,15 +121,15 @@ def plan_sync(roster: RawTable, client: str, imported: ImportResult,
     end_day = effective - dt.timedelta(days=1)
     end_col = roster.col("End")
     assert end_col is not None
-    for k, idx in rows_by_user.items():
+    stamp = dt.datetime.combine(end_day, dt.time())
+    for k, mine in rows_by_user.items():
         if k in seen:
             continue
-        for i in idx:
-            s, old_end = spans[i]
-            if not active_on(i) or (s is not None and s > end_day):
+        for i, s, old_end, in_use in mine:
+            if not in_use or (s is not None and s > end_day):
                 continue  # already ended, or starts on/after the effective date: leave it to the user
-            cells.append((i, end_col, dt.datetime.combine(end_day, dt.time())))
-            changes.append(Change("end", client, plain_text(roster.rows[i][ui]), "End",
+            cells.append((i, end_col, stamp))
+            changes.append(Change("end", client, plain_text(rows[i][ui]), "End",
                                   old_end.isoformat() if old_end else None, end_day.isoformat(), i))
     return TableEdit("Roster", tuple(cells), (), tuple(append)), changes
 
