@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import operator
 import os
 import re
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -485,6 +486,47 @@ class Row:
         return v.strip() if isinstance(v, str) else cell_text(v)
 
 
+class _TextRow(Row):
+    """A :class:`Row` for a text record (CSV) that holds every field the import uses, none too long for a cell:
+    the fields are picked and stripped once, and read exactly as :class:`Row` reads them."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, index: dict[str, int], cells: Sequence[Any], values: dict[str, str]):
+        super().__init__(index, cells)
+        self.values = values
+
+    def get(self, f: str) -> str:
+        return self.values.get(f, "")
+
+
+def row_reader(index: dict[str, int]) -> Callable[[Sequence[Any]], Row]:
+    """A function making the :class:`Row` of each record for ``index``: the cheaper :class:`_TextRow` when it
+    reads the same, else a plain Row (which refuses a field too long for a cell as it is read)."""
+    fields = list(index)
+    at = [index[f] for f in fields]
+    need = max(at, default=-1) + 1
+    if not at:
+        return lambda cells: Row(index, cells)
+    pick = operator.itemgetter(*at)
+
+    def make(cells: Sequence[Any]) -> Row:
+        if len(cells) < need:
+            return Row(index, cells)
+        got = pick(cells)
+        if len(at) == 1:
+            got = (got,)
+        try:
+            if max(map(len, got)) > MAX_CELL:
+                return Row(index, cells)
+            values = dict(zip(fields, map(str.strip, got), strict=True))
+        except TypeError:  # not all text (an .xlsx record)
+            return Row(index, cells)
+        return _TextRow(index, cells, values)
+
+    return make
+
+
 def match_headers(headers: Sequence[str], wanted: dict[str, tuple[str, ...]]) -> tuple[dict[str, int], dict[str, str]]:
     """Field → column index and field → header as written, each field taking its first alias present."""
     by_norm: dict[str, int] = {}
@@ -540,4 +582,5 @@ def _headed(records: Iterator[tuple[int, list[Any]]], shown: str) -> Iterator[tu
     yield from records
 
 
-__all__ = ["MAX_BYTES", "Dates", "Row", "export_records", "is_active", "load_export", "match_headers", "norm", "yes_no"]
+__all__ = ["MAX_BYTES", "Dates", "Row", "export_records", "is_active", "load_export", "match_headers", "norm",
+           "row_reader", "yes_no"]

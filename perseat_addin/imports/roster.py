@@ -67,6 +67,7 @@ from perseat_addin.imports.exportfile import (
     load_export,
     match_headers,
     norm,
+    row_reader,
     yes_no,
 )
 from perseat_addin.imports.mappings import SOURCES, Mapping
@@ -300,10 +301,11 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
     dupes: dict[str, list[int]] = {}
     ragged: list[int] = []
     companies: dict[str, int] = {}
+    row = row_reader(index)
     for line, cells in records:
         if len(cells) > width and any(cell_text(c) for c in cells[width:]):
             ragged.append(line)
-        r = Row(index, cells)
+        r = row(cells)
         uid = r.get(id_field)
         if not uid:
             problems.append(Problem(shown, line, id_col, f"no {id_col} on this line; the line was left out",
