@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perseat_addin.cells import plain_text, to_date
 from perseat_addin.engine.roster_sync import ImportPlan, changelog_rows, guess_client, plan_import
@@ -24,9 +25,11 @@ from perseat_addin.imports.usage import USAGE_SOURCES, detect_usage_source
 from perseat_addin.model import Book, ImportKind
 from perseat_addin.tables import TableEdit, is_blank
 from perseat_addin.tasks import import_usage
-from perseat_addin.tasks.livebook import PREFIX, ExcelBook, LiveBook, Outcome, load_live
 from perseat_addin.tasks.port import BookPort, require
 from perseat_addin.workbook.load import load_source
+
+if TYPE_CHECKING:  # the Excel side: loaded by the ribbon's task only (start-up time of the command line)
+    from perseat_addin.tasks.livebook import ExcelBook, LiveBook, Outcome
 
 PREVIEW_LINES = 15
 """Changes listed in the Import roster preview (the rest are counted)."""
@@ -157,6 +160,8 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
     """Import roster (SPEC §8): read a Microsoft 365 / PSA export (or one with a saved mapping), find its
     client, show the changes and the drift, and on Yes write Roster and ChangeLog. A PSA time-entry or
     ticket export (or a saved Usage mapping) adds its rows to the Usage table instead."""
+    from perseat_addin.tasks.livebook import PREFIX, ExcelBook, Outcome, load_live
+
     if not path:
         raise PerseatError("choose the export file to import: press Import roster and pick the file")
     effective = today or dt.date.today()
@@ -214,6 +219,8 @@ def import_roster(live: LiveBook, path: str | None, today: dt.date | None = None
 
 def _import_usage(live: LiveBook, book: ExcelBook, path: Path, source: str | Mapping) -> Outcome:
     """The Usage path of Import roster: preview the new rows per client; on Yes add them to Usage."""
+    from perseat_addin.tasks.livebook import PREFIX, Outcome, load_live
+
     loaded = load_live(live, book.tables)
     live.status(f"{PREFIX}: reading {path.name}…")
     imported = import_usage.read(book, path, source, loaded)
