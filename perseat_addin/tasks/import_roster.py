@@ -125,8 +125,10 @@ def hazards(book: BookPort, planned: ImportPlan) -> Hazards:
                        f"of {client}, so nothing was changed. Export the users again and check the file")
     roster = require(book, "Roster")
     ci, ui, si, ei = (roster.col(h) for h in ("Client", "UserID", "Start", "End"))
-    mine = [r for r in roster.rows if ci is not None and plain_text(r[ci]).lower() == client.lower()]
-    theirs = {plain_text(r[ui]).lower().rsplit("@", 1)[1] for r in mine if ui is not None and "@" in plain_text(r[ui])}
+    key = client.lower()
+    mine = [r for r in roster.rows if plain_text(r[ci]).lower() == key] if ci is not None else []
+    ids = [plain_text(r[ui]) for r in mine] if ui is not None else []
+    theirs = {u.lower().rsplit("@", 1)[1] for u in ids if "@" in u}
     incoming = {u.user_id.lower().rsplit("@", 1)[1] for u in imported.rows if "@" in u.user_id}
     needs: list[str] = []
     mismatch = bool(theirs and incoming and not theirs & incoming)
