@@ -90,6 +90,17 @@ class PlanTable:
         """
         plan = np.asarray(plan, dtype=np.int64)
         seats = np.asarray(seats, dtype=np.int64)
+        extra = seats.ndim - plan.ndim
+        if seats.size > 4096:  # many counts (a month of days): price each plan's 0…max seats once, then look up
+            top, n_plans = int(seats.max()), len(self.names)
+            if int(seats.min()) >= 0 and (top + 1) * n_plans <= seats.size:
+                counts = np.broadcast_to(np.arange(top + 1, dtype=np.int64), (n_plans, top + 1))
+                grid = self._price(np.arange(n_plans, dtype=np.int64), counts)
+                return np.asarray(grid[plan.reshape(plan.shape + (1,) * extra), seats], dtype=np.int64)
+        return self._price(plan, seats)
+
+    def _price(self, plan: IntArray, seats: IntArray) -> IntArray:
+        """:meth:`seat_price` computed for every count (no look-up table)."""
         t = self.tier_index(plan, seats)
         extra = seats.ndim - plan.ndim
         p = plan.reshape(plan.shape + (1,) * extra)
