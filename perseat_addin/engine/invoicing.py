@@ -195,7 +195,8 @@ class _Pricer:
         self.days_label = [f"{int(x)}/{self.denom} days" for x in self.remaining]
         self.span = _span(s.period)
         self.seat_text: dict[tuple[int, int, int], tuple[str, Decimal]] = {}
-        self.mode_code = np.array([_MODES.index(m) for m in modes], dtype=np.int64)
+        code = {m: i for i, m in enumerate(_MODES)}
+        self.mode_code = np.array([code[m] for m in modes], dtype=np.int64)
         self.contracts = ctx.contract_mask(s.period)
         lo, hi = ctx.contract_days(s.period)
         self.contract_lo, self.contract_hi = lo.tolist(), hi.tolist()
@@ -211,6 +212,16 @@ class _Pricer:
             return self.denom, self.denom
         after = int(self.remaining[hi + 1]) if hi + 1 < len(self.remaining) else 0
         return int(self.remaining[lo]) - after, self.denom
+
+    def min_fees(self, fee_micros: IntArray) -> list[int]:
+        """Each client's MinFee in cents for the part of the month its contract covers (``contract_share``)."""
+        lo, hi = self.ctx.contract_days(self.s.period)
+        r, n = self.remaining, len(self.remaining)
+        after = np.where(hi + 1 < n, r[np.clip(hi + 1, 0, n - 1)], 0)
+        share = np.where(hi < lo, 0, np.where((lo == 0) & (hi == n - 1), self.denom,
+                                              r[np.clip(lo, 0, n - 1)] - after))
+        fees: list[int] = round_div_array(fee_micros * share, MICROS_PER_CENT * self.denom, self.ctx.rounding).tolist()
+        return fees
 
     def cents(self, micros: int) -> Cents:
         return Cents(round_div(micros, MICROS_PER_CENT, self.ctx.rounding))
@@ -294,16 +305,21 @@ class _Pricer:
         rng = np.arange(n_groups)
         client, plan, own = grp.client, grp.plan, grp.is_own
         mode = np.zeros(n_groups, np.int64) if base_only else self.mode_code[client]
-        snap, peak = self.snap_idx, np.argmax(s.seats, axis=1) if n_days else np.zeros(n_groups, np.int64)
+        snap = self.snap_idx
+        peak = np.argmax(s.seats, axis=1) if (mode == 2).any() else np.zeros(n_groups, np.int64)
         day = np.select([mode == 1, mode == 2], [snap, peak], 0)
         full = mode == 3
         seats0 = np.where(full, s.full_seats, s.seats[rng, day])
-        price0 = np.where(full, t.seat_price(plan, s.full_seats), s.seat_price[rng, day])
+        price0 = s.seat_price[rng, day]
+        if full.any():
+            price0 = np.where(full, t.seat_price(plan, s.full_seats), price0)
         when = np.select([mode == 1, mode == 2, full], [n_days + 1, peak, n_days + 2], n_days)
         users = np.where(full, s.client_users_any[client], s.client_users[client, day])
         users = np.where(own & (seats0 != 0), users, -1)  # -1: no padding note
-        dev0 = np.where(full, s.full_devices, np.where(mode == 2, s.devices.max(axis=1, initial=0),
-                                                        s.devices[rng, day]))
+        dev0 = s.devices[rng, day]
+        if (mode == 2).any():
+            dev0 = np.where(mode == 2, s.devices.max(axis=1, initial=0), dev0)
+        dev0 = np.where(full, s.full_devices, dev0)
         rate = t.device_rate[plan]
         daily = (mode == 0) & (not base_only)
         parts: list[tuple[npt.NDArray[np.object_], IntArray, int, IntArray, IntArray]] = []
@@ -479,6 +495,7 @@ def invoice_run(book: Book, period: Period | None = None,
     first_group = np.concatenate([ctx.client_first_group, [len(groups.client)]]).tolist()
     seats_last = np.add.reduceat(cur.seats[:, -1], ctx.client_first_group).tolist()
     own_plan = [ctx.plan_list[p] for p in groups.plan[groups.own].tolist()]
+    min_fees = pricer.min_fees(ctx.table.min_fee[groups.plan[groups.own]])
     kept, kept_start = built.kept, built.kept_start.tolist()
     lo, hi = pricer.contract_lo, pricer.contract_hi
     prev_lo, prev_hi = (prev_pricer.contract_lo, prev_pricer.contract_hi) if prev_pricer else (lo, hi)
@@ -508,11 +525,11 @@ def invoice_run(book: Book, period: Period | None = None,
             ov = _overage_line(plan, hours[ci], usage_users[ci], usage_period, ctx.rounding)
             if ov is not None:
                 tail.append(ov)
-        if plan.min_fee_micros:
+        min_fee = min_fees[ci]
+        if min_fee > 0:
             recurring = built.total[ci] + sum(ln.amount_cents for ln in tail if ln.kind in RECURRING)
-            share = pricer.contract_share(ci)
-            min_fee = round_div(plan.min_fee_micros * share[0], MICROS_PER_CENT * share[1], ctx.rounding)
-            if min_fee > 0 and recurring < min_fee:
+            if recurring < min_fee:
+                share = pricer.contract_share(ci)
                 part = "" if share[0] == share[1] else f" ({share[0]}/{share[1]} days of contract)"
                 tail.append(Line(LineKind.MINIMUM, f"Minimum monthly fee adjustment{part}", Decimal(1),
                                  cents_to_decimal(min_fee - recurring), Cents(min_fee - recurring),

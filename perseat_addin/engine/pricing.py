@@ -37,6 +37,7 @@ class PlanTable:
     flat_upto: IntArray  # (P, T) FlatFees of every tier up to and including this one (graduated)
     volume: npt.NDArray[np.bool_]  # (P,) volume tiering
     min_users: IntArray
+    min_fee: IntArray  # (P,) MinFee, micros
     device_rate: IntArray
     greater: npt.NDArray[np.bool_]
 
@@ -68,6 +69,7 @@ class PlanTable:
             upper=upper, lower=lower, rate=rate, before=before, flat=flat, flat_upto=np.cumsum(flat, axis=1),
             volume=np.array([p.tiering is Tiering.VOLUME for p in plans], dtype=bool),
             min_users=np.array([p.min_users for p in plans], dtype=np.int64),
+            min_fee=np.array([p.min_fee_micros for p in plans], dtype=np.int64),
             device_rate=np.array([p.device_rate_micros for p in plans], dtype=np.int64),
             greater=np.array([p.basis is Basis.GREATER for p in plans], dtype=bool),
         )

@@ -41,35 +41,44 @@ def count_days(group: IntArray, key: IntArray, start: IntArray, end: IntArray,
     """
     n = len(group)
     last_day = first_day + days - 1
-    on = (group >= 0) & (end >= first_day) & (start <= last_day) & (start <= end)  # active in the period
-    whole = on & (start <= first_day) & (end >= last_day)  # most rows: active every day
-    dup = np.zeros(n, dtype=bool)
-    cand = np.flatnonzero(on & (key >= 0))
-    if len(cand):
-        _, inverse, counts = np.unique(key[cand], return_inverse=True, return_counts=True)
-        dup[cand] = counts[inverse.reshape(-1)] > 1
-    whole &= ~dup
+    counted = (group >= 0) & (start <= first_day) & (end >= last_day)  # most rows: active every day
     if days < int(min_days.max(initial=0)):
-        whole &= min_days <= days
+        counted &= min_days <= days
+    rest = np.flatnonzero((group >= 0) & ~counted)
+    s_r, e_r = start[rest], end[rest]
+    # the few rows active only part of the period (or too few days), and below people on several rows
+    rows = rest[(e_r >= first_day) & (s_r <= last_day) & (s_r <= e_r)]
+    active = np.zeros(n, dtype=bool)
+    active[rows] = True
+    people = np.flatnonzero(key >= 0)  # rows of a UserID that occurs more than once
+    people = people[counted[people] | active[people]]
+    is_dup = np.zeros(n, dtype=bool)
+    if len(people):
+        _, inverse, counts = np.unique(key[people], return_inverse=True, return_counts=True)
+        dup = people[counts[inverse.reshape(-1)] > 1]  # active rows of a person on several active rows
+        is_dup[dup] = True
+        rows = np.sort(np.concatenate([rows, dup[counted[dup]]]))
+        counted[dup] = False
+    whole = counted
     any_day = np.bincount(group[whole], minlength=n_groups).astype(np.int64)
-    rows = np.flatnonzero(on & ~whole)  # the few rows active only part of the period, or on several rows
     grp = group[rows]
     a = np.maximum(start[rows], first_day) - first_day  # day indexes inside the period
     b = np.minimum(end[rows], last_day) - first_day
     span = b - a + 1
-    active_days = np.where(on, days, 0).astype(np.int64)
+    active_days = np.zeros(n, dtype=np.int64)
+    active_days[whole] = days
     active_days[rows] = span
-    part = ~dup[rows] & (span >= min_days[rows])
+    dup_rows = is_dup[rows]
+    part = ~dup_rows & (span >= min_days[rows])
     width = days + 1
     gs = grp[part] * width
     flat = np.bincount(gs + a[part], minlength=n_groups * width)
     flat -= np.bincount(gs + b[part] + 1, minlength=n_groups * width)
     daily = np.cumsum(flat.reshape(n_groups, width), axis=1)[:, :days] + any_day[:, None]
     any_day += np.bincount(grp[part], minlength=n_groups)
-    counted = whole
     counted[rows[part]] = True
-    if dup.any():
-        d = np.flatnonzero(dup[rows])
+    if dup_rows.any():
+        d = np.flatnonzero(dup_rows)
         _united(rows[d], grp[d], key[rows[d]], start[rows[d]], a[d], b[d], min_days, days, daily, any_day,
                 counted, active_days)
     return DayCounts(daily.astype(np.int64), any_day, counted, active_days)
