@@ -5,6 +5,11 @@ The heavy part (every roster row, every day) is columnar and lives in
 understands, each of a :class:`~perseat_addin.model.LineKind` whose docstring
 names the function here that computes it. Every line is rounded to cents once,
 here; an invoice total is the exact sum of its lines.
+
+Seat and device lines are built for every plan group at once (``_Pricer.group_lines``):
+their amounts as arrays, their words once per distinct line (a large book has a few
+thousand distinct lines among tens of thousands); the per-client loop only adds the
+rare lines (add-ons, overage, minimums, adjustments) and makes the invoices.
 """
 
 from __future__ import annotations
@@ -497,6 +502,7 @@ def invoice_run(book: Book, period: Period | None = None,
     own_plan = [ctx.plan_list[p] for p in groups.plan[groups.own].tolist()]
     min_fees = pricer.min_fees(ctx.table.min_fee[groups.plan[groups.own]])
     kept, kept_start = built.kept, built.kept_start.tolist()
+    line_total, line_taxable, line_nonzero = built.total, built.taxable, built.nonzero
     lo, hi = pricer.contract_lo, pricer.contract_hi
     prev_lo, prev_hi = (prev_pricer.contract_lo, prev_pricer.contract_hi) if prev_pricer else (lo, hi)
     issue = period.first if advance else period.next().first
@@ -527,7 +533,7 @@ def invoice_run(book: Book, period: Period | None = None,
                 tail.append(ov)
         min_fee = min_fees[ci]
         if min_fee > 0:
-            recurring = built.total[ci] + sum(ln.amount_cents for ln in tail if ln.kind in RECURRING)
+            recurring = line_total[ci] + sum(ln.amount_cents for ln in tail if ln.kind in RECURRING)
             if recurring < min_fee:
                 share = pricer.contract_share(ci)
                 part = "" if share[0] == share[1] else f" ({share[0]}/{share[1]} days of contract)"
@@ -536,7 +542,7 @@ def invoice_run(book: Book, period: Period | None = None,
                                  plan.taxable))
         late = corrections.get(client.name.lower(), ()) if corrections else ()
         lines = kept[kept_start[ci]:kept_start[ci + 1]]
-        subtotal, taxable, nonzero = built.total[ci], built.taxable[ci], built.nonzero[ci]
+        subtotal, taxable, nonzero = line_total[ci], line_taxable[ci], line_nonzero[ci]
         if tail or late:
             tail = [ln for ln in tail if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
             tail += late
