@@ -95,7 +95,7 @@ class PlanTable:
         extra = seats.ndim - plan.ndim
         if seats.size > 4096:  # many counts (a month of days): price each plan's 0…max seats once, then look up
             top, n_plans = int(seats.max()), len(self.names)
-            if int(seats.min()) >= 0 and (top + 1) * n_plans <= seats.size:
+            if n_plans and int(seats.min()) >= 0 and (top + 1) * n_plans <= seats.size:
                 counts = np.broadcast_to(np.arange(top + 1, dtype=np.int64), (n_plans, top + 1))
                 grid = self._price(np.arange(n_plans, dtype=np.int64), counts)
                 return np.asarray(grid[plan.reshape(plan.shape + (1,) * extra), seats], dtype=np.int64)
