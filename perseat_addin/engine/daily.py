@@ -47,10 +47,9 @@ class Series:
     user_counts: DayCounts
 
 
-def codes_to(cats: pd.Series, index: dict[str, int]) -> IntArray:
-    """Row → index of its (lower-case categorical) key in ``index``, -1 when absent."""
-    lut = np.array([index.get(k, -1) for k in cats.cat.categories.tolist()] + [-1], dtype=np.int64)
-    return lut[cats.cat.codes.to_numpy()]  # code -1 (blank) takes the -1 at the end
+def codes_to(keys: pd.Index, index: dict[str, int]) -> IntArray:
+    """Each (lower-case) key's index in ``index``, -1 when absent."""
+    return np.array([index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
 
 
 class Context:
@@ -68,14 +67,23 @@ class Context:
         self.rounding = book.settings.rounding
         roster = book.roster
         n_plans = max(len(self.plan_list), 1)
-        ci = codes_to(roster["client_key"], self.client_idx)
         own_plan = np.array([self.plan_idx[c.plan.lower()] for c in clients], dtype=np.int64)
-        pi = codes_to(roster["plan_key"], self.plan_idx)
-        pi = np.where(pi < 0, own_plan[np.maximum(ci, 0)] if len(own_plan) else -1, pi)
         own_keys = np.arange(len(clients), dtype=np.int64) * n_plans + own_plan
-        row_keys = np.where(ci >= 0, ci * n_plans + pi, -1)
+        # every (Client category, plan or blank) pair, blank first in each: a row's pair is
+        # (client code + 1) × (plans + 1) + its Plan's index + 1, so each row is looked up once
+        ccat = np.concatenate([[-1], codes_to(roster["client_key"].cat.categories, self.client_idx)])
+        pcat = np.concatenate([[0], codes_to(roster["plan_key"].cat.categories, self.plan_idx) + 1])
+        width = n_plans + 1
+        pair_client = np.repeat(ccat, width)
+        pair_plan = np.tile(np.arange(-1, n_plans), len(ccat))
+        pair_plan = np.where(pair_plan < 0, own_plan[np.maximum(pair_client, 0)] if len(own_plan) else -1, pair_plan)
+        pair_key = np.where(pair_client >= 0, pair_client * n_plans + pair_plan, -1)
+        pair = np.add(roster["client_key"].cat.codes.to_numpy(), 1, dtype=np.int64) * width
+        pair += pcat[roster["plan_key"].cat.codes.to_numpy() + 1]
+        used = np.zeros(len(pair_key), dtype=bool)
+        used[pair] = True
         present = np.zeros(len(clients) * n_plans + 1, dtype=bool)  # dense (client, plan) keys in use
-        present[row_keys] = True  # row_keys of -1 mark the last slot, cleared next
+        present[pair_key[used]] = True  # pairs of no known client mark the last slot, cleared next
         present[-1] = False
         present[own_keys] = True
         keys = np.flatnonzero(present)
@@ -89,12 +97,14 @@ class Context:
         self.client_first_group = np.searchsorted(self.groups.client, np.arange(len(clients)))
         lut = np.full(len(clients) * n_plans + 1, -1, dtype=np.int64)  # dense (client, plan) → group
         lut[keys] = np.arange(len(keys))
-        self.row_group = lut[row_keys]  # row_keys of -1 hit the last slot, which stays -1
+        self.row_group = lut[pair_key][pair]  # pair keys of -1 hit the last slot, which stays -1
+        ci = pair_client[pair]
         self.row_client = ci
         self.user_key = np.where(ci >= 0, roster["dupkey"].to_numpy(np.int64), -1)
         self.client_ok = ci >= 0
         dev = book.devices
-        self.dev_client = dev["client"].str.lower().map(self.client_idx).fillna(-1).to_numpy(np.int64)
+        self.dev_client = np.array([self.client_idx.get(k, -1) for k in dev["client"].str.lower().tolist()],
+                                   dtype=np.int64)
         self.dev_key = pd.factorize(pd.Series(self.dev_client).astype("str") + "\x1f"
                                     + dev["device"].str.strip().str.lower().to_numpy())[0]
 
