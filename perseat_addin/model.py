@@ -79,14 +79,15 @@ class LineKind(Word):
 
     SEATS = "seats"
     """Users (or seats) on the period's first day × the tier price, charged for the whole period:
-    ``_Pricer.group_lines`` (count from ``seats.count_days``, price from ``pricing.PlanTable.seat_price``)."""
+    ``_Pricer.seat_line``, for every group at once in ``_Pricer.group_lines`` (count from ``seats.count_days``,
+    price from ``pricing.PlanTable.seat_price``)."""
     SEAT_CHANGE = "seat-change"
-    """A change in billed seats on day d, charged r_d/D of the month: ``_Pricer.group_lines`` (amount),
+    """A change in billed seats on day d, charged r_d/D of the month: ``_Pricer.changes`` (amount),
     ``pricing.day_weights`` (r, D)."""
     DEVICES = "devices"
-    """Shared devices × DeviceRate for the period: ``_Pricer.group_lines``."""
+    """Shared devices × DeviceRate for the period: ``_Pricer.device_line``."""
     DEVICE_CHANGE = "device-change"
-    """A change in shared devices on day d, prorated like a seat change: ``_Pricer.group_lines``."""
+    """A change in shared devices on day d, prorated like a seat change: ``_Pricer.changes``."""
     ADDON = "addon"
     """An AddOns row (per client or per user), prorated over its active days: ``_Pricer.addon_line``."""
     OVERAGE = "overage"

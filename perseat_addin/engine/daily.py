@@ -47,11 +47,9 @@ class Series:
     user_counts: DayCounts
 
 
-def codes_to(cats: pd.Series, index: dict[str, int]) -> IntArray:
-    """Row → index of its (lower-case categorical) key in ``index``, -1 when absent."""
-    lut = np.array([index.get(k, -1) for k in cats.cat.categories] + [-1], dtype=np.int64)
-    codes = cats.cat.codes.to_numpy()
-    return lut[np.where(codes < 0, len(lut) - 1, codes)]
+def codes_to(keys: pd.Index, index: dict[str, int]) -> IntArray:
+    """Each (lower-case) key's index in ``index``, -1 when absent."""
+    return np.array([index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
 
 
 class Context:
@@ -69,26 +67,44 @@ class Context:
         self.rounding = book.settings.rounding
         roster = book.roster
         n_plans = max(len(self.plan_list), 1)
-        ci = codes_to(roster["client_key"], self.client_idx)
         own_plan = np.array([self.plan_idx[c.plan.lower()] for c in clients], dtype=np.int64)
-        pi = codes_to(roster["plan_key"], self.plan_idx)
-        pi = np.where(pi < 0, own_plan[np.maximum(ci, 0)] if len(own_plan) else -1, pi)
         own_keys = np.arange(len(clients), dtype=np.int64) * n_plans + own_plan
-        row_keys = np.where(ci >= 0, ci * n_plans + pi, -1)
-        keys = np.unique(np.concatenate([own_keys, row_keys[row_keys >= 0]]))
+        # every (Client category, plan or blank) pair, blank first in each: a row's pair is
+        # (client code + 1) × (plans + 1) + its Plan's index + 1, so each row is looked up once
+        ccat = np.concatenate([[-1], codes_to(roster["client_key"].cat.categories, self.client_idx)])
+        pcat = np.concatenate([[0], codes_to(roster["plan_key"].cat.categories, self.plan_idx) + 1])
+        width = n_plans + 1
+        pair_client = np.repeat(ccat, width)
+        pair_plan = np.tile(np.arange(-1, n_plans), len(ccat))
+        pair_plan = np.where(pair_plan < 0, own_plan[np.maximum(pair_client, 0)] if len(own_plan) else -1, pair_plan)
+        pair_key = np.where(pair_client >= 0, pair_client * n_plans + pair_plan, -1)
+        pair = np.add(roster["client_key"].cat.codes.to_numpy(), 1, dtype=np.int64) * width
+        pair += pcat[roster["plan_key"].cat.codes.to_numpy() + 1]
+        used = np.zeros(len(pair_key), dtype=bool)
+        used[pair] = True
+        present = np.zeros(len(clients) * n_plans + 1, dtype=bool)  # dense (client, plan) keys in use
+        present[pair_key[used]] = True  # pairs of no known client mark the last slot, cleared next
+        present[-1] = False
+        present[own_keys] = True
+        keys = np.flatnonzero(present)
+        own_flag = np.zeros(len(present), dtype=bool)
+        own_flag[own_keys] = True
         self.groups = Groups(
             client=keys // n_plans, plan=keys % n_plans,
-            own=np.searchsorted(keys, own_keys), is_own=np.isin(keys, own_keys),
+            own=np.searchsorted(keys, own_keys), is_own=own_flag[keys],
         )
         self.groups_per_client = np.bincount(self.groups.client, minlength=len(clients))
+        self.client_first_group = np.searchsorted(self.groups.client, np.arange(len(clients)))
         lut = np.full(len(clients) * n_plans + 1, -1, dtype=np.int64)  # dense (client, plan) → group
         lut[keys] = np.arange(len(keys))
-        self.row_group = lut[row_keys]  # row_keys of -1 hit the last slot, which stays -1
+        self.row_group = lut[pair_key][pair]  # pair keys of -1 hit the last slot, which stays -1
+        ci = pair_client[pair]
         self.row_client = ci
         self.user_key = np.where(ci >= 0, roster["dupkey"].to_numpy(np.int64), -1)
         self.client_ok = ci >= 0
         dev = book.devices
-        self.dev_client = dev["client"].str.lower().map(self.client_idx).fillna(-1).to_numpy(np.int64)
+        self.dev_client = np.array([self.client_idx.get(k, -1) for k in dev["client"].str.lower().tolist()],
+                                   dtype=np.int64)
         self.dev_key = pd.factorize(pd.Series(self.dev_client).astype("str") + "\x1f"
                                     + dev["device"].str.strip().str.lower().to_numpy())[0]
 
@@ -119,20 +135,22 @@ class Context:
         end = roster["end"].to_numpy(np.int64)
         uc = count_days(np.where(user_cand, self.row_group, -1), self.user_key, start, end,
                         min_days, first, n_days, n_groups)
-        # shared devices: Devices rows and Device-type users, in the client's own group
-        own_of_row = np.where(self.row_client >= 0, g.own[np.maximum(self.row_client, 0)], -1)
+        # shared devices: Devices rows and Device-type users (the few rows that are), in the client's own group
+        dev_rows = np.flatnonzero(dev_cand)  # only rows of known clients
         own_of_dev = np.where(self.dev_client >= 0, g.own[np.maximum(self.dev_client, 0)], -1)
         offset = int(self.dev_key.max()) + 1 if len(self.dev_key) else 0
+        row_key = self.user_key[dev_rows]
         dc = count_days(
-            np.concatenate([own_of_dev, np.where(dev_cand, own_of_row, -1)]),
-            np.concatenate([self.dev_key, np.where(self.user_key >= 0, self.user_key + offset, -1)]),
-            np.concatenate([book.devices["start"].to_numpy(np.int64), start]),
-            np.concatenate([book.devices["end"].to_numpy(np.int64), end]),
-            np.zeros(len(self.dev_key) + len(start), np.int64), first, n_days, n_groups)
+            np.concatenate([own_of_dev, g.own[self.row_client[dev_rows]]]),
+            np.concatenate([self.dev_key, np.where(row_key >= 0, row_key + offset, -1)]),
+            np.concatenate([book.devices["start"].to_numpy(np.int64), start[dev_rows]]),
+            np.concatenate([book.devices["end"].to_numpy(np.int64), end[dev_rows]]),
+            np.zeros(len(self.dev_key) + len(dev_rows), np.int64), first, n_days, n_groups)
         inside = self.contract_mask(period)  # (C, N): days inside each client's contract
         users = uc.daily * inside[g.client]
-        client_users = np.zeros((n_clients, n_days), np.int64)
-        np.add.at(client_users, g.client, users)
+        # groups are sorted by client and every client has its own group: sum each client's run of rows
+        client_users = np.add.reduceat(users, self.client_first_group, axis=0) if n_clients else \
+            np.zeros((0, n_days), np.int64)
         any_inside: IntArray = inside.max(axis=1) if inside.size else np.zeros(n_clients, np.int64)
         client_any = np.bincount(g.client, weights=uc.any_day * any_inside[g.client],
                                  minlength=n_clients).astype(np.int64)

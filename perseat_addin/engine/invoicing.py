@@ -5,6 +5,11 @@ The heavy part (every roster row, every day) is columnar and lives in
 understands, each of a :class:`~perseat_addin.model.LineKind` whose docstring
 names the function here that computes it. Every line is rounded to cents once,
 here; an invoice total is the exact sum of its lines.
+
+Seat and device lines are built for every plan group at once (``_Pricer.group_lines``):
+their amounts as arrays, their words once per distinct line (a large book has a few
+thousand distinct lines among tens of thousands); the per-client loop only adds the
+rare lines (add-ons, overage, minimums, adjustments) and makes the invoices.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from perseat_addin.engine.daily import Context, IntArray, Series
@@ -120,57 +126,86 @@ def _tier_name(table: PlanTable, p: int, t: int) -> str:
 # Per-client assembly
 
 
-def _change_index(diff: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """Nonzero changes of a (G, N−1) day-to-day difference: (group, day index, start offset per group)."""
-    g, d = np.nonzero(diff)
-    starts = np.searchsorted(g, np.arange(diff.shape[0] + 1))
-    return g, d + 1, starts
+_MODES = (ProrationMode.DAILY, ProrationMode.SNAPSHOT, ProrationMode.PEAK, ProrationMode.FULL)
+"""Proration modes by their code in the per-group arrays (0 = daily)."""
+
+
+def _distinct(*cols: IntArray) -> tuple[IntArray, IntArray]:
+    """Distinct rows of equal-length integer columns: (a row of each distinct row, each row's distinct id)."""
+    n = len(cols[0])
+    lows = [int(c.min()) for c in cols]
+    sizes = [int(c.max()) - lo + 1 for c, lo in zip(cols, lows, strict=True)]
+    if np.prod(np.array(sizes, dtype=float)) < 2.0**62:  # one mixed-radix key
+        key = np.zeros(n, dtype=np.int64)
+        for c, lo, size in zip(cols, lows, sizes, strict=True):
+            key = key * size + (c - lo)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1)
+    key = np.zeros(n, dtype=np.int64)
+    for col in cols:  # one column at a time, renumbering densely so the key never overflows
+        codes, inverse = np.unique(col, return_inverse=True)
+        _, key = np.unique(key * len(codes) + inverse.reshape(-1), return_inverse=True)
+        key = key.reshape(-1)
+    first = np.zeros(int(key.max()) + 1, dtype=np.int64)
+    first[key[::-1]] = np.arange(n - 1, -1, -1)
+    return first, key
+
+
+def _objects(make: Callable[..., Line], cols: Sequence[IntArray], extra: Sequence[IntArray] = ()
+             ) -> npt.NDArray[np.object_]:
+    """``make(*row, *extra_row)`` for each row of ``cols``, called once per distinct row of ``cols`` (lines are
+    values: equal rows share one); ``extra`` are columns that ``cols`` determine."""
+    out = np.empty(len(cols[0]), dtype=object)
+    if not len(out):
+        return out
+    first, key = _distinct(*cols)
+    rows = [c[first].tolist() for c in (*cols, *extra)]
+    made = np.empty(len(first), dtype=object)
+    made[:] = [make(*args) for args in zip(*rows, strict=True)]
+    out[:] = made[key]
+    return out
+
+
+@dataclass
+class _GroupLines:
+    """Every group's seat and device lines, ordered client by client (own group first, then the others in
+    group order) and, within a group, seats, seat changes, devices, device changes."""
+
+    lines: list[Line]
+    cents: IntArray  # per line
+    group_start: IntArray  # (G,) first line of each group, and group_end its end
+    group_end: IntArray
+    client_start: IntArray  # (C+1,) each client's lines
+    kept: list[Line]  # the lines an invoice shows (not zero, except seat lines)
+    kept_start: IntArray  # (C+1,)
+    total: list[int]  # per client: sum of its lines, cents
+    taxable: list[int]  # per client: sum of its taxable lines
+    nonzero: list[int]  # per client: how many lines are not zero
+
+    def of_group(self, g: int) -> list[Line]:
+        return self.lines[int(self.group_start[g]):int(self.group_end[g])]
 
 
 class _Pricer:
     """Builds the recurring lines (seats, devices, add-ons) of one period for each client."""
 
-    def __init__(self, ctx: Context, s: Series, prefix: str = ""):
+    def __init__(self, ctx: Context, s: Series, modes: Sequence[ProrationMode], prefix: str = ""):
         self.ctx, self.s, self.prefix = ctx, s, prefix
         st = ctx.book.settings
         self.remaining, self.weights, self.denom = day_weights(s.period.days, st.day_count)
-        r = self.remaining
-        self.seat_changes = _change_index(np.diff(s.seat_price, axis=1))
-        self.dev_changes = _change_index(np.diff(s.device_price, axis=1))
-        g, d, _ = self.seat_changes
-        dp = s.seat_price[g, d] - s.seat_price[g, d - 1]
-        self.seat_change_cents = round_div_array(dp * r[d], self.denom * MICROS_PER_CENT, ctx.rounding)
-        g2, d2, _ = self.dev_changes
-        dd = s.device_price[g2, d2] - s.device_price[g2, d2 - 1]
-        self.dev_change_cents = round_div_array(dd * r[d2], self.denom * MICROS_PER_CENT, ctx.rounding)
         snap = st.snapshot_day
         self.snap_idx = s.period.days - 1 if snap is None else min(snap, s.period.days) - 1
-        # plain Python values for the per-client loop (numpy scalars are slow one at a time)
         first = s.period.first
         self.day_label = [_day(first + dt.timedelta(days=i)) for i in range(s.period.days)]
-        self.days_label = [f"{int(x)}/{self.denom} days" for x in r]
+        self.days_label = [f"{int(x)}/{self.denom} days" for x in self.remaining]
         self.span = _span(s.period)
         self.seat_text: dict[tuple[int, int, int], tuple[str, Decimal]] = {}
-        self.seats0 = s.seats[:, 0].tolist()
-        self.seats_last = s.seats[:, -1].tolist()
-        self.price0 = s.seat_price[:, 0].tolist()
-        self.users0 = s.client_users[:, 0].tolist()
-        self.is_own = ctx.groups.is_own.tolist()
-        self.group_plan = ctx.groups.plan.tolist()
-        self.group_client = ctx.groups.client.tolist()
+        code = {m: i for i, m in enumerate(_MODES)}
+        self.mode_code = np.array([code[m] for m in modes], dtype=np.int64)
         self.contracts = ctx.contract_mask(s.period)
         lo, hi = ctx.contract_days(s.period)
         self.contract_lo, self.contract_hi = lo.tolist(), hi.tolist()
-        self.seat_rows = self._change_rows(self.seat_changes, s.seats, s.seat_price, self.seat_change_cents)
-        self.dev_rows = self._change_rows(self.dev_changes, s.devices, s.device_price, self.dev_change_cents)
-
-    @staticmethod
-    def _change_rows(changes: tuple[IntArray, IntArray, IntArray], count: IntArray, price: IntArray,
-                     cents: IntArray) -> tuple[list[int], list[tuple[int, int, int, int]]]:
-        g, d, starts = changes
-        delta = (count[g, d] - count[g, d - 1]).tolist()
-        dprice = (price[g, d] - price[g, d - 1]).tolist()
-        return starts.tolist(), list(zip(d.tolist(), delta, dprice, cents.tolist(), strict=True))
+        self._built: dict[bool, _GroupLines] = {}
 
     def contract_share(self, c: int) -> tuple[int, int]:
         """The part of the month client ``c``'s contract covers, as (r, D) with the workbook's DayCount:
@@ -183,95 +218,162 @@ class _Pricer:
         after = int(self.remaining[hi + 1]) if hi + 1 < len(self.remaining) else 0
         return int(self.remaining[lo]) - after, self.denom
 
+    def min_fees(self, fee_micros: IntArray) -> list[int]:
+        """Each client's MinFee in cents for the part of the month its contract covers (``contract_share``)."""
+        lo, hi = self.ctx.contract_days(self.s.period)
+        r, n = self.remaining, len(self.remaining)
+        after = np.where(hi + 1 < n, r[np.clip(hi + 1, 0, n - 1)], 0)
+        share = np.where(hi < lo, 0, np.where((lo == 0) & (hi == n - 1), self.denom,
+                                              r[np.clip(lo, 0, n - 1)] - after))
+        fees: list[int] = round_div_array(fee_micros * share, MICROS_PER_CENT * self.denom, self.ctx.rounding).tolist()
+        return fees
+
     def cents(self, micros: int) -> Cents:
         return Cents(round_div(micros, MICROS_PER_CENT, self.ctx.rounding))
 
-    def padding_note(self, g: int, mode: ProrationMode, base_only: bool, seats: int, plan: Plan) -> str:
+    def padding_note(self, p_idx: int, users: int, seats: int) -> str:
         """Why billed seats exceed users: MinUsers, or shared devices under Basis=greater."""
-        s = self.s
-        c = self.group_client[g]
-        if mode is ProrationMode.FULL and not base_only:
-            users = int(s.client_users_any[c])
-        elif base_only or mode is ProrationMode.DAILY:
-            users = self.users0[c]
-        else:
-            day = self.snap_idx if mode is ProrationMode.SNAPSHOT else int(np.argmax(s.seats[g]))
-            users = int(s.client_users[c, day])
+        plan = self.ctx.plan_list[p_idx]
         if users >= seats:
             return ""
         if plan.basis is Basis.GREATER and seats > max(users, plan.min_users):
             return f" (greater of {_plural(users, 'user')} and {_plural(seats, 'shared device')})"
         return f" (minimum {plan.min_users}; {_plural(users, 'user')})"
 
-    def group_lines(self, g: int, mode: ProrationMode, base_only: bool) -> list[Line]:
-        """Seat and device lines of group ``g``; ``base_only`` charges day 1 for the month."""
-        ctx, s = self.ctx, self.s
-        p_idx = self.group_plan[g]
-        plan = ctx.plan_list[p_idx]
-        period = s.period
-        out: list[Line] = []
-        daily = base_only or mode is ProrationMode.DAILY
-        if daily:
-            seats0, price0 = self.seats0[g], self.price0[g]
-            when = self.span
-        else:
-            if mode is ProrationMode.SNAPSHOT:
-                day = self.snap_idx
-                seats0, price0 = int(s.seats[g, day]), int(s.seat_price[g, day])
-                when = f"as of {self.day_label[day]}"
-            elif mode is ProrationMode.PEAK:
-                day = int(np.argmax(s.seats[g]))
-                seats0, price0 = int(s.seats[g, day]), int(s.seat_price[g, day])
-                when = f"peak on {self.day_label[day]}"
-            else:
-                seats0 = int(s.full_seats[g])
-                price0 = int(ctx.table.seat_price(np.array([p_idx]), np.array([seats0]))[0])
-                when = f"everyone active in {period.first:%b}"
+    def when(self, code: int) -> str:
+        """The words for when a group's seats are counted: a day index (peak), or N, N+1, N+2 for the whole
+        period, the snapshot day and everyone active."""
+        n = len(self.day_label)
+        if code < n:
+            return f"peak on {self.day_label[code]}"
+        if code == n:
+            return self.span
+        if code == n + 1:
+            return f"as of {self.day_label[self.snap_idx]}"
+        return f"everyone active in {self.s.period.first:%b}"
+
+    def seat_line(self, p_idx: int, seats0: int, price0: int, users: int, when: int) -> Line:
+        """The seat line of a group of plan ``p_idx``; ``users`` ≥ 0 adds the padding note."""
+        plan = self.ctx.plan_list[p_idx]
         cache_key = (p_idx, seats0, price0)
         if cache_key not in self.seat_text:
-            self.seat_text[cache_key] = _seat_line(plan, ctx.table, p_idx, seats0, price0)
+            self.seat_text[cache_key] = _seat_line(plan, self.ctx.table, p_idx, seats0, price0)
         head, unit = self.seat_text[cache_key]
         if plan.basis is Basis.GREATER:
             head = head.replace(_plural(seats0, "user"), _plural(seats0, "seat"), 1)
-        if self.is_own[g] and seats0:
-            head += self.padding_note(g, mode, base_only, seats0, plan)
-        if seats0 or price0:
-            out.append(Line(LineKind.SEATS, f"{self.prefix}{head}, {when}", Decimal(seats0), unit,
-                            self.cents(price0), plan.taxable, plan.name))
-        if mode is ProrationMode.DAILY and not base_only:
-            starts, rows = self.seat_rows
-            for d, delta, dprice, cents in rows[starts[g]:starts[g + 1]]:
-                who = _plural(abs(delta), "user") if delta else "price change"
-                sign = "+" if delta > 0 else "−" if delta < 0 else ""
-                text = f"{self.prefix}{plan.name} {sign}{who} from {self.day_label[d]}, {self.days_label[d]}"
-                unit_d = (Decimal(dprice) / delta / MICRO) if delta else Decimal(dprice) / MICRO
-                out.append(Line(LineKind.SEAT_CHANGE, text, Decimal(delta or 1), unit_d, Cents(cents), plan.taxable,
-                                plan.name))
-        # shared devices billed separately
+        if users >= 0:
+            head += self.padding_note(p_idx, users, seats0)
+        return Line(LineKind.SEATS, f"{self.prefix}{head}, {self.when(when)}", Decimal(seats0), unit,
+                    self.cents(price0), plan.taxable, plan.name)
+
+    def seat_change_line(self, p_idx: int, d: int, delta: int, dprice: int, cents: int) -> Line:
+        plan = self.ctx.plan_list[p_idx]
+        who = _plural(abs(delta), "user") if delta else "price change"
+        sign = "+" if delta > 0 else "−" if delta < 0 else ""
+        text = f"{self.prefix}{plan.name} {sign}{who} from {self.day_label[d]}, {self.days_label[d]}"
+        unit_d = (Decimal(dprice) / delta / MICRO) if delta else Decimal(dprice) / MICRO
+        return Line(LineKind.SEAT_CHANGE, text, Decimal(delta or 1), unit_d, Cents(cents), plan.taxable, plan.name)
+
+    def device_line(self, p_idx: int, n0: int, when: int) -> Line:
+        plan = self.ctx.plan_list[p_idx]
         rate = plan.device_rate_micros
-        if rate and self.is_own[g]:
-            if daily:
-                n0 = int(s.devices[g, 0])
-            elif mode is ProrationMode.SNAPSHOT:
-                n0 = int(s.devices[g, self.snap_idx])
-            elif mode is ProrationMode.PEAK:
-                n0 = int(s.devices[g].max())
-            else:
-                n0 = int(s.full_devices[g])
-            if n0:
-                out.append(Line(LineKind.DEVICES, f"{self.prefix}{_plural(n0, 'shared device')} × "
-                                f"{fmt_rate(rate)}, {when}", Decimal(n0), micros_to_decimal(rate),
-                                self.cents(n0 * rate), plan.taxable, plan.name))
-            if mode is ProrationMode.DAILY and not base_only:
-                starts, rows = self.dev_rows
-                for d, delta, _, cents in rows[starts[g]:starts[g + 1]]:
-                    sign = "+" if delta > 0 else "−"
-                    out.append(Line(LineKind.DEVICE_CHANGE,
-                                    f"{self.prefix}Devices {sign}{_plural(abs(delta), 'shared device')} from "
-                                    f"{self.day_label[d]}, {self.days_label[d]}",
-                                    Decimal(delta), micros_to_decimal(rate), Cents(cents), plan.taxable,
-                                    plan.name))
-        return out
+        return Line(LineKind.DEVICES, f"{self.prefix}{_plural(n0, 'shared device')} × {fmt_rate(rate)}, "
+                    f"{self.when(when)}", Decimal(n0), micros_to_decimal(rate), self.cents(n0 * rate),
+                    plan.taxable, plan.name)
+
+    def device_change_line(self, p_idx: int, d: int, delta: int, cents: int) -> Line:
+        plan = self.ctx.plan_list[p_idx]
+        sign = "+" if delta > 0 else "−"
+        return Line(LineKind.DEVICE_CHANGE,
+                    f"{self.prefix}Devices {sign}{_plural(abs(delta), 'shared device')} from "
+                    f"{self.day_label[d]}, {self.days_label[d]}",
+                    Decimal(delta), micros_to_decimal(plan.device_rate_micros), Cents(cents), plan.taxable,
+                    plan.name)
+
+    def changes(self, count: IntArray, price: IntArray, groups: npt.NDArray[np.bool_]) -> tuple[IntArray, ...]:
+        """Day-to-day price changes of the chosen groups: (group, day index, count change, price change,
+        cents charged for the rest of the period)."""
+        g, d = np.nonzero((np.diff(price, axis=1) != 0) & groups[:, None])
+        d = d + 1
+        dp = price[g, d] - price[g, d - 1]
+        cents = round_div_array(dp * self.remaining[d], self.denom * MICROS_PER_CENT, self.ctx.rounding)
+        return g, d, count[g, d] - count[g, d - 1], dp, cents
+
+    def group_lines(self, base_only: bool) -> _GroupLines:
+        """Seat and device lines of every group (``base_only``: day 1 charged for the month, as billed in
+        advance), built column by column; each distinct line is put into words once."""
+        if base_only in self._built:
+            return self._built[base_only]
+        ctx, s = self.ctx, self.s
+        grp, t = ctx.groups, ctx.table
+        n_groups, n_days = len(grp.client), s.period.days
+        rng = np.arange(n_groups)
+        client, plan, own = grp.client, grp.plan, grp.is_own
+        mode = np.zeros(n_groups, np.int64) if base_only else self.mode_code[client]
+        snap = self.snap_idx
+        peak = np.argmax(s.seats, axis=1) if (mode == 2).any() else np.zeros(n_groups, np.int64)
+        day = np.select([mode == 1, mode == 2], [snap, peak], 0)
+        full = mode == 3
+        seats0 = np.where(full, s.full_seats, s.seats[rng, day])
+        price0 = s.seat_price[rng, day]
+        if full.any():
+            price0 = np.where(full, t.seat_price(plan, s.full_seats), price0)
+        when = np.select([mode == 1, mode == 2, full], [n_days + 1, peak, n_days + 2], n_days)
+        users = np.where(full, s.client_users_any[client], s.client_users[client, day])
+        users = np.where(own & (seats0 != 0), users, -1)  # -1: no padding note
+        dev0 = s.devices[rng, day]
+        if (mode == 2).any():
+            dev0 = np.where(mode == 2, s.devices.max(axis=1, initial=0), dev0)
+        dev0 = np.where(full, s.full_devices, dev0)
+        rate = t.device_rate[plan]
+        daily = (mode == 0) & (not base_only)
+        parts: list[tuple[npt.NDArray[np.object_], IntArray, int, IntArray, IntArray]] = []
+        # (lines, group, section, day, cents) of each kind of line, in the order a group lists them
+        g = np.flatnonzero((seats0 != 0) | (price0 != 0))
+        parts.append((_objects(self.seat_line, [plan[g], seats0[g], price0[g], users[g], when[g]]), g, 0,
+                      np.zeros(len(g), np.int64), round_div_array(price0[g], MICROS_PER_CENT, ctx.rounding)))
+        g, d, delta, dp, cents = self.changes(s.seats, s.seat_price, daily)
+        parts.append((_objects(self.seat_change_line, [plan[g], d, delta, dp], [cents]), g, 1, d, cents))
+        g = np.flatnonzero(own & (rate != 0) & (dev0 != 0))
+        parts.append((_objects(self.device_line, [plan[g], dev0[g], when[g]]), g, 2, np.zeros(len(g), np.int64),
+                      round_div_array(dev0[g] * rate[g], MICROS_PER_CENT, ctx.rounding)))
+        g, d, delta, _, cents = self.changes(s.devices, s.device_price, daily & own & (rate != 0))
+        parts.append((_objects(self.device_change_line, [plan[g], d, delta], [cents]), g, 3, d, cents))
+        # client by client: own group first, then the others by group
+        ranked = np.lexsort((rng, ~own, client))
+        rank = np.empty(n_groups, np.int64)
+        rank[ranked] = rng
+        line_g = np.concatenate([x[1] for x in parts])
+        order = np.lexsort((np.concatenate([x[3] for x in parts]),
+                            np.concatenate([np.full(len(x[1]), x[2]) for x in parts]), rank[line_g]))
+        lines = np.concatenate([x[0] for x in parts])[order]
+        cents_all = np.concatenate([x[4] for x in parts])[order]
+        line_g = line_g[order]
+        bounds = np.searchsorted(rank[line_g], np.arange(n_groups + 1))
+        line_c = client[line_g]
+        n_clients = len(ctx.clients)
+        is_seats = np.concatenate([np.full(len(x[1]), x[2] == 0) for x in parts])[order]
+        keep = (cents_all != 0) | is_seats
+        taxable = np.array([p.taxable for p in ctx.plan_list], dtype=bool)[plan[line_g]]
+
+        client_start = np.searchsorted(line_c, np.arange(n_clients + 1))
+
+        def per_client(values: IntArray) -> list[int]:
+            """Each client's sum of ``values`` (one per line), in exact integers."""
+            run = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
+            sums: list[int] = (run[client_start[1:]] - run[client_start[:-1]]).tolist()
+            return sums
+
+        built = _GroupLines(
+            lines=lines.tolist(), cents=cents_all,
+            group_start=bounds[rank], group_end=bounds[rank + 1],
+            client_start=client_start,
+            kept=lines[keep].tolist(), kept_start=np.searchsorted(line_c[keep], np.arange(n_clients + 1)),
+            total=per_client(cents_all), taxable=per_client(np.where(taxable, cents_all, 0)),
+            nonzero=per_client((cents_all != 0).astype(np.int64)),
+        )
+        self._built[base_only] = built
+        return built
 
     def one_time_line(self, a: AddOn, c: int) -> Line | None:
         """A Frequency ``once`` add-on: in full on the invoice of the period containing its Start."""
@@ -377,12 +479,13 @@ def invoice_run(book: Book, period: Period | None = None,
         return Run(book, period, [], skipped)
     ctx = Context(book, period, clients)
     advance = st.billing_timing is BillingTiming.ADVANCE
+    modes = [_mode_of(c, book) for c in clients]
     cur = ctx.series(period)
-    pricer = _Pricer(ctx, cur)
+    pricer = _Pricer(ctx, cur, modes)
     prev_pricer = None
     if advance:
         prev = period.prev()
-        prev_pricer = _Pricer(ctx, ctx.series(prev), prefix=f"{prev.first:%b} adjustment: ")
+        prev_pricer = _Pricer(ctx, ctx.series(prev), modes, prefix=f"{prev.first:%b} adjustment: ")
     usage_period = period.prev() if advance else period
     hours = _hours_by_client(book, ctx, usage_period)
     usage_users = (prev_pricer.s if prev_pricer else cur).client_users
@@ -391,62 +494,82 @@ def invoice_run(book: Book, period: Period | None = None,
         ci = ctx.client_idx.get(a.client.lower())
         if ci is not None:
             addons_by_client.setdefault(ci, []).append(a)
-    groups_by_client: dict[int, list[int]] = {}
-    for gi, ci in enumerate(ctx.groups.client):
-        groups_by_client.setdefault(int(ci), []).append(gi)
+    built = pricer.group_lines(base_only=advance)
+    groups = ctx.groups
+    ranked = np.lexsort((np.arange(len(groups.client)), ~groups.is_own, groups.client)).tolist()
+    first_group = np.concatenate([ctx.client_first_group, [len(groups.client)]]).tolist()
+    seats_last = np.add.reduceat(cur.seats[:, -1], ctx.client_first_group).tolist()
+    own_plan = [ctx.plan_list[p] for p in groups.plan[groups.own].tolist()]
+    min_fees = pricer.min_fees(ctx.table.min_fee[groups.plan[groups.own]])
+    kept, kept_start = built.kept, built.kept_start.tolist()
+    line_total, line_taxable, line_nonzero = built.total, built.taxable, built.nonzero
+    lo, hi = pricer.contract_lo, pricer.contract_hi
+    prev_lo, prev_hi = (prev_pricer.contract_lo, prev_pricer.contract_hi) if prev_pricer else (lo, hi)
     issue = period.first if advance else period.next().first
+    due_of: dict[int, dt.date] = {}
     number = st.next_invoice_number
     invoices: list[Invoice] = []
+    corrections = corrections or {}
     for ci, client in enumerate(clients):
-        if pricer.contract_hi[ci] < pricer.contract_lo[ci] and (
-                prev_pricer is None or prev_pricer.contract_hi[ci] < prev_pricer.contract_lo[ci]):
+        if hi[ci] < lo[ci] and prev_hi[ci] < prev_lo[ci]:
             skipped.append((client.name, f"outside its contract ({_contract_text(client)})"))
             if progress:
                 progress(1)
             continue
-        mode = _mode_of(client, book)
-        lines: list[Line] = []
-        gs = sorted(groups_by_client.get(ci, []), key=lambda g: (not ctx.groups.is_own[g], g))
-        for g in gs:
-            lines += pricer.group_lines(g, mode, base_only=advance)
+        mode = modes[ci]
+        plan = own_plan[ci]
+        tail: list[Line] = []  # the client's lines after its seats and devices, before the zero ones are dropped
         client_addons = addons_by_client.get(ci, ())
-        recurring_addons = [a for a in client_addons if not a.once] if client_addons else []
         for a in client_addons:
             ln = pricer.one_time_line(a, ci) if a.once else pricer.addon_line(a, ci, mode, base_only=advance)
             if ln is not None:
-                lines.append(ln)
-        plan = ctx.plan_list[int(ctx.groups.plan[ctx.groups.own[ci]])]
+                tail.append(ln)
         if prev_pricer is not None:
-            lines += _adjustment_lines(prev_pricer, gs, recurring_addons, ci, mode, plan)
-        ov = _overage_line(plan, hours.get(ci, 0), usage_users[ci], usage_period, ctx.rounding)
-        if ov is not None:
-            lines.append(ov)
-        min_fee = 0
-        if plan.min_fee_micros:
-            recurring = sum(ln.amount_cents for ln in lines if ln.kind in RECURRING)
-            share = pricer.contract_share(ci)
-            min_fee = round_div(plan.min_fee_micros * share[0], MICROS_PER_CENT * share[1], ctx.rounding)
-        if min_fee > 0 and recurring < min_fee:
-            part = "" if share[0] == share[1] else f" ({share[0]}/{share[1]} days of contract)"
-            lines.append(Line(LineKind.MINIMUM, f"Minimum monthly fee adjustment{part}", Decimal(1),
-                              cents_to_decimal(min_fee - recurring), Cents(min_fee - recurring),
-                              plan.taxable))
-        lines = [ln for ln in lines if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
-        lines += (corrections or {}).get(client.name.lower(), ())
-        if not lines or all(ln.amount_cents == 0 for ln in lines):
+            gs = ranked[first_group[ci]:first_group[ci + 1]]
+            tail += _adjustment_lines(prev_pricer, gs, [a for a in client_addons if not a.once], ci, mode, plan)
+        if ci in hours:
+            ov = _overage_line(plan, hours[ci], usage_users[ci], usage_period, ctx.rounding)
+            if ov is not None:
+                tail.append(ov)
+        min_fee = min_fees[ci]
+        if min_fee > 0:
+            recurring = line_total[ci] + sum(ln.amount_cents for ln in tail if ln.kind in RECURRING)
+            if recurring < min_fee:
+                share = pricer.contract_share(ci)
+                part = "" if share[0] == share[1] else f" ({share[0]}/{share[1]} days of contract)"
+                tail.append(Line(LineKind.MINIMUM, f"Minimum monthly fee adjustment{part}", Decimal(1),
+                                 cents_to_decimal(min_fee - recurring), Cents(min_fee - recurring),
+                                 plan.taxable))
+        late = corrections.get(client.name.lower(), ()) if corrections else ()
+        lines = kept[kept_start[ci]:kept_start[ci + 1]]
+        subtotal, taxable, nonzero = line_total[ci], line_taxable[ci], line_nonzero[ci]
+        if tail or late:
+            tail = [ln for ln in tail if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
+            tail += late
+            lines += tail
+            subtotal += sum(ln.amount_cents for ln in tail)
+            taxable += sum(ln.amount_cents for ln in tail if ln.taxable)
+            nonzero += sum(1 for ln in tail if ln.amount_cents)
+        if not nonzero:
             skipped.append((client.name, NOTHING_TO_BILL))
             if progress:
                 progress(1)
             continue
-        lines += _discount_and_tax(lines, client, st.default_tax_ppm, ctx.rounding)
+        total = subtotal
+        if client.discount_ppm or client.tax_ppm or (client.tax_ppm is None and st.default_tax_ppm):
+            more = _discount_and_tax(subtotal, taxable, client, st.default_tax_ppm, ctx.rounding)
+            lines += more
+            total += sum(ln.amount_cents for ln in more)
         terms = st.payment_terms_days if client.payment_terms_days is None else client.payment_terms_days
+        if terms not in due_of:
+            due_of[terms] = issue + dt.timedelta(days=terms)
         doc = Invoice(
             number=f"{st.invoice_prefix}{number}", client=client, period=period,
-            issue_date=issue, due_date=issue + dt.timedelta(days=terms),
+            issue_date=issue, due_date=due_of[terms],
             currency=st.currency, lines=tuple(lines),
-            seats=sum(pricer.seats_last[g] for g in gs),
+            seats=seats_last[ci],
         )
-        if doc.total_cents < 0:  # never an invoice with a negative total: a credit note (SPEC §4)
+        if total < 0:  # never an invoice with a negative total: a credit note (SPEC §4)
             doc = replace(doc, number=f"{st.credit_prefix}{number}", due_date=issue, kind=DocKind.CREDIT,
                           reason=f"the charges for {period.label()} came to less than nothing")
         invoices.append(doc)
@@ -473,9 +596,10 @@ def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: in
     """
     out: list[Line] = []
     actual = billed = 0
+    full_lines, base_lines = p.group_lines(base_only=False), p.group_lines(base_only=True)
     for g in groups:
-        full = p.group_lines(g, mode, base_only=False)
-        base = p.group_lines(g, mode, base_only=True)
+        full = full_lines.of_group(g)
+        base = base_lines.of_group(g)
         actual += sum(ln.amount_cents for ln in full)
         billed += sum(ln.amount_cents for ln in base)
         if mode is ProrationMode.DAILY:
@@ -543,11 +667,11 @@ def _overage_line(plan: Plan, hours_centi: int, users: IntArray, period: Period,
                 Cents(cents), plan.taxable)
 
 
-def _discount_and_tax(lines: list[Line], client: Client, default_tax_ppm: int,
+def _discount_and_tax(subtotal: int, taxable: int, client: Client, default_tax_ppm: int,
                       rounding: Rounding) -> list[Line]:
+    """The discount and tax lines of an invoice whose other lines add up to ``subtotal`` cents, ``taxable`` of
+    them taxable."""
     out: list[Line] = []
-    subtotal = sum(ln.amount_cents for ln in lines)
-    taxable = sum(ln.amount_cents for ln in lines if ln.taxable)
     pct = client.discount_ppm
     if pct and subtotal:
         disc = round_div(-pct * subtotal, PPM, rounding)  # a credit, rounded like any other line

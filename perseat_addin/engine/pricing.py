@@ -37,6 +37,7 @@ class PlanTable:
     flat_upto: IntArray  # (P, T) FlatFees of every tier up to and including this one (graduated)
     volume: npt.NDArray[np.bool_]  # (P,) volume tiering
     min_users: IntArray
+    min_fee: IntArray  # (P,) MinFee, micros
     device_rate: IntArray
     greater: npt.NDArray[np.bool_]
 
@@ -68,6 +69,7 @@ class PlanTable:
             upper=upper, lower=lower, rate=rate, before=before, flat=flat, flat_upto=np.cumsum(flat, axis=1),
             volume=np.array([p.tiering is Tiering.VOLUME for p in plans], dtype=bool),
             min_users=np.array([p.min_users for p in plans], dtype=np.int64),
+            min_fee=np.array([p.min_fee_micros for p in plans], dtype=np.int64),
             device_rate=np.array([p.device_rate_micros for p in plans], dtype=np.int64),
             greater=np.array([p.basis is Basis.GREATER for p in plans], dtype=bool),
         )
@@ -90,6 +92,17 @@ class PlanTable:
         """
         plan = np.asarray(plan, dtype=np.int64)
         seats = np.asarray(seats, dtype=np.int64)
+        extra = seats.ndim - plan.ndim
+        if seats.size > 4096:  # many counts (a month of days): price each plan's 0…max seats once, then look up
+            top, n_plans = int(seats.max()), len(self.names)
+            if n_plans and int(seats.min()) >= 0 and (top + 1) * n_plans <= seats.size:
+                counts = np.broadcast_to(np.arange(top + 1, dtype=np.int64), (n_plans, top + 1))
+                grid = self._price(np.arange(n_plans, dtype=np.int64), counts)
+                return np.asarray(grid[plan.reshape(plan.shape + (1,) * extra), seats], dtype=np.int64)
+        return self._price(plan, seats)
+
+    def _price(self, plan: IntArray, seats: IntArray) -> IntArray:
+        """:meth:`seat_price` computed for every count (no look-up table)."""
         t = self.tier_index(plan, seats)
         extra = seats.ndim - plan.ndim
         p = plan.reshape(plan.shape + (1,) * extra)

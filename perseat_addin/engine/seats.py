@@ -6,6 +6,7 @@ The same UserID twice for one client counts once (its active days are united).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,73 +35,102 @@ def count_days(group: IntArray, key: IntArray, start: IntArray, end: IntArray,
 
     ``start``/``end`` are inclusive day numbers; ``min_days`` is each row's
     MinActiveDays (a person counts only if active at least that many days of
-    the period). A row with group < 0 is ignored.
+    the period). A row with group < 0 is ignored. Columnar throughout: the rows
+    active in the period are picked once, and people on several rows are
+    resolved together (:func:`_united`).
     """
     n = len(group)
     last_day = first_day + days - 1
-    a = np.maximum(start, first_day)
-    b = np.minimum(end, last_day)
-    active = (b >= a) & (group >= 0)
-    span = np.where(active, b - a + 1, 0)
-    dup = np.zeros(n, dtype=bool)
-    cand = np.flatnonzero(active & (key >= 0))
-    if len(cand):
-        ks = key[cand]
-        _, inverse, counts = np.unique(ks, return_inverse=True, return_counts=True)
-        dup[cand] = counts[inverse] > 1
-    simple = active & ~dup & (span >= min_days)
+    counted = (group >= 0) & (start <= first_day) & (end >= last_day)  # most rows: active every day
+    if days < int(min_days.max(initial=0)):
+        counted &= min_days <= days
+    rest = np.flatnonzero((group >= 0) & ~counted)
+    s_r, e_r = start[rest], end[rest]
+    # the few rows active only part of the period (or too few days), and below people on several rows
+    rows = rest[(e_r >= first_day) & (s_r <= last_day) & (s_r <= e_r)]
+    active = np.zeros(n, dtype=bool)
+    active[rows] = True
+    people = np.flatnonzero(key >= 0)  # rows of a UserID that occurs more than once
+    people = people[counted[people] | active[people]]
+    is_dup = np.zeros(n, dtype=bool)
+    if len(people):
+        _, inverse, counts = np.unique(key[people], return_inverse=True, return_counts=True)
+        dup = people[counts[inverse.reshape(-1)] > 1]  # active rows of a person on several active rows
+        is_dup[dup] = True
+        rows = np.sort(np.concatenate([rows, dup[counted[dup]]]))
+        counted[dup] = False
+    whole = counted
+    any_day = np.bincount(group[whole], minlength=n_groups).astype(np.int64)
+    grp = group[rows]
+    a = np.maximum(start[rows], first_day) - first_day  # day indexes inside the period
+    b = np.minimum(end[rows], last_day) - first_day
+    span = b - a + 1
+    active_days = np.zeros(n, dtype=np.int64)
+    active_days[whole] = days
+    active_days[rows] = span
+    dup_rows = is_dup[rows]
+    part = ~dup_rows & (span >= min_days[rows])
     width = days + 1
-    flat = np.bincount(group[simple] * width + (a[simple] - first_day), minlength=n_groups * width)
-    flat -= np.bincount(group[simple] * width + (b[simple] - first_day + 1),
-                        minlength=n_groups * width)
-    any_day = np.bincount(group[simple], minlength=n_groups).astype(np.int64)
-    counted = simple.copy()
-    active_days = span.astype(np.int64)
-    if dup.any():
-        idx = np.flatnonzero(dup)
-        ks = key[idx]
-        for kval in np.unique(ks):
-            rows = idx[ks == kval]
-            rows = rows[np.lexsort((rows, start[rows]))]  # oldest first; a later row wins its days
-            owner = np.full(days, -1, dtype=np.int64)
-            for r in rows:
-                owner[a[r] - first_day: b[r] - first_day + 1] = r
-            total = int((owner >= 0).sum())
-            latest = rows[-1]
-            active_days[rows] = total
-            if total < min_days[latest]:
-                continue
-            for r in rows:
-                mask = owner == r
-                if not mask.any():
-                    continue
-                counted[r] = True
-                g = int(group[r])
-                edges = np.diff(np.concatenate(([0], mask.astype(np.int64), [0])))
-                for s in np.flatnonzero(edges == 1):
-                    flat[g * width + s] += 1
-                for e in np.flatnonzero(edges == -1):
-                    flat[g * width + e] -= 1
-            any_day[int(group[latest])] += 1
-    daily = np.cumsum(flat.reshape(n_groups, width), axis=1)[:, :days]
+    gs = grp[part] * width
+    flat = np.bincount(gs + a[part], minlength=n_groups * width)
+    flat -= np.bincount(gs + b[part] + 1, minlength=n_groups * width)
+    daily = np.cumsum(flat.reshape(n_groups, width), axis=1)[:, :days] + any_day[:, None]
+    any_day += np.bincount(grp[part], minlength=n_groups)
+    counted[rows[part]] = True
+    if dup_rows.any():
+        d = np.flatnonzero(dup_rows)
+        _united(rows[d], grp[d], key[rows[d]], start[rows[d]], a[d], b[d], min_days, days, daily, any_day,
+                counted, active_days)
     return DayCounts(daily.astype(np.int64), any_day, counted, active_days)
 
 
-def _lookup(cats: pd.Series, table: dict[str, object], default: object) -> npt.NDArray[np.generic]:
+def _united(rows: IntArray, grp: IntArray, key: IntArray, start: IntArray, a: IntArray, b: IntArray,
+            min_days: IntArray, days: int, daily: IntArray, any_day: IntArray, counted: BoolArray,
+            active_days: IntArray) -> None:
+    """Add people on several rows (same ``key``) to ``daily``/``any_day``, in place.
+
+    Each day of a person belongs to the latest-starting row active on it (ties: the later row); the
+    person's days are the union of its rows', it counts once if that union reaches the MinActiveDays of
+    its latest row, and then on each day in the group of the row owning it.
+    """
+    order = np.lexsort((rows, start, key))  # by person, then oldest first: a later row wins its days
+    rows, grp, key, a, b = rows[order], grp[order], key[order], a[order], b[order]
+    people, person = np.unique(key, return_inverse=True)
+    person = person.reshape(-1)
+    span = b - a + 1
+    pos = np.arange(len(rows))
+    cell_row = np.repeat(pos, span)  # one entry per (row, active day)
+    cell_day = np.repeat(a, span) + (np.arange(len(cell_row)) - np.repeat(np.cumsum(span) - span, span))
+    owner = np.full((len(people), days), -1, dtype=np.int64)
+    np.maximum.at(owner, (person[cell_row], cell_day), cell_row)
+    total = (owner >= 0).sum(axis=1)
+    latest = np.full(len(people), -1, dtype=np.int64)
+    np.maximum.at(latest, person, pos)
+    active_days[rows] = total[person]
+    ok = total >= min_days[rows[latest]]
+    p_idx, day = np.nonzero((owner >= 0) & ok[:, None])
+    r = owner[p_idx, day]
+    np.add.at(daily, (grp[r], day), 1)
+    counted[rows[np.unique(r)]] = True
+    np.add.at(any_day, grp[latest[ok]], 1)
+
+
+def _lookup(cats: pd.Series, table: Mapping[str, object], default: object) -> npt.NDArray[np.generic]:
     """Map a categorical through ``table`` by its categories (fast on a million rows)."""
-    codes = cats.cat.codes.to_numpy()
-    values = np.array([table.get(k, default) for k in cats.cat.categories] + [default])
-    return values[np.where(codes < 0, len(values) - 1, codes)]
+    values = np.array([table.get(k, default) for k in cats.cat.categories.tolist()] + [default])
+    return values[cats.cat.codes.to_numpy()]  # code -1 (blank) takes the default at the end
 
 
 def classify(roster: pd.DataFrame, types: dict[str, UserType],
              client_ok: BoolArray) -> tuple[BoolArray, BoolArray, IntArray]:
     """Per roster row: (billable user candidate, device candidate, MinActiveDays)."""
-    billable = _lookup(roster["type_key"], {k: str(t.billable) for k, t in types.items()}, "No")
+    code = {Billable.YES.value: 1, Billable.DEVICE.value: 2}
+    kinds = {k: code.get(str(t.billable), 0) for k, t in types.items()}
+    kind = _lookup(roster["type_key"], kinds, 0)  # 1 billable user, 2 device, 0 neither
     min_days = _lookup(roster["type_key"], {k: t.min_active_days for k, t in types.items()}, 0)
     enabled = _lookup(roster["status"], {"disabled": False}, True).astype(bool)
     ok = client_ok & enabled
-    return ok & (billable == Billable.YES.value), ok & (billable == Billable.DEVICE.value), min_days.astype(np.int64)
+    return ok & (kind == 1), ok & (kind == 2), min_days.astype(np.int64)
 
 
 _CLIENT, _UNKNOWN_TYPE, _DISABLED, _ENDED, _STARTS, _NOT_BILLABLE, _DEVICE, _BILLED, _BILLED_SPAN, _TOO_FEW, \
