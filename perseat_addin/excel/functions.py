@@ -114,9 +114,12 @@ class Grid:
         else:
             kinds = [frozenset(map(type, col)) for col in columns]
         dated = [j for j, k in enumerate(kinds) if k - {_NONE} and all(issubclass(t, dt.date) or t is _NONE for t in k)]
-        if arrays is not None:  # dates by their fields in C, hashed by their day
+        if arrays is not None:  # dates by their fields in C, hashed by their day; numbers hashed as Arrow
             for j in dated:
                 arrays[j] = _arrow_column(columns[j], kinds[j], len(data))
+            for j, k in enumerate(kinds):
+                if arrays[j] is None and k - {_NONE} == {float}:
+                    arrays[j] = _arrow_column(columns[j], k, len(data))
             if any(arrays[j] is None for j in dated):
                 arrays = None  # a date before March 1900: read cell by cell, as from a file
         days = {} if arrays is not None else {j: _days(columns[j]) for j in dated}
