@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from perseat_addin.engine.advice import recommend_plan, recommend_price, robust_z, volume_cliffs
-from perseat_addin.engine.daily import daily_users
+from perseat_addin.engine.daily import Context, IntArray
 from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.engine.pricing import seat_charge
 from perseat_addin.errors import ArgumentError
-from perseat_addin.model import Book, Period, Plan, day_number
+from perseat_addin.model import BillingTiming, Book, Period, Plan, day_number
 from perseat_addin.money import MICRO, to_decimal
 
 LOOKBACK = 3
@@ -211,20 +211,23 @@ def _usage_by_client(book: Book, months: Sequence[Period]) -> dict[str, dict[str
     bounds = np.array([day_number(p.first) for p in months] + [day_number(months[-1].next().first)])
     dates = u["date"].to_numpy(dtype=np.int64)
     idx = np.searchsorted(bounds, dates, side="right") - 1
-    inside = (idx >= 0) & (idx < len(months))
-    if not inside.any():
+    inside = np.flatnonzero((idx >= 0) & (idx < len(months)))
+    if not len(inside):
         return {}
-    keys = np.array([str(p) for p in months])
+    keys = [str(p) for p in months]
     hours = u["hours_centi"].to_numpy()[inside]
     billable = u["billable"].to_numpy(dtype=bool)[inside] if "billable" in u else np.ones(len(hours), bool)
-    frame = pd.DataFrame({"client": u["client"].astype(str).str.strip().str.lower().to_numpy()[inside],
-                          "month": keys[idx[inside]], "hours": hours,
+    # each distinct cell text trimmed and lower-cased once (a million rows hold a thousand names)
+    codes, names = pd.factorize(u["client"].to_numpy()[inside], use_na_sentinel=False)
+    low, client = np.unique(pd.Series(names, dtype="str").str.strip().str.lower().to_numpy(dtype=object),
+                            return_inverse=True)
+    frame = pd.DataFrame({"client": client[codes], "month": idx[inside], "hours": hours,
                           "apart": np.where(billable, 0, hours), "tickets": u["tickets"].to_numpy()[inside]})
     sums = frame.groupby(["client", "month"], sort=False).agg(hours=("hours", "sum"), apart=("apart", "sum"),
                                                               tickets=("tickets", "sum"))
     out: dict[str, dict[str, MonthUsage]] = {}
-    for (client, month), h, a, t in zip(sums.index, sums["hours"], sums["apart"], sums["tickets"], strict=True):
-        out.setdefault(client, {})[month] = (int(h), Fraction(Decimal(repr(float(t)))), int(a))
+    for (c, m), h, a, t in zip(sums.index, sums["hours"], sums["apart"], sums["tickets"], strict=True):
+        out.setdefault(str(low[c]), {})[keys[m]] = (int(h), Fraction(Decimal(repr(float(t)))), int(a))
     return out
 
 
@@ -245,27 +248,57 @@ def _recorded_revenue(book: Book) -> dict[tuple[str, str], int]:
     return out
 
 
-def _month(book: Book, period: Period, usage: dict[str, dict[str, MonthUsage]],
-           recorded: dict[tuple[str, str], int]) -> dict[str, Usage]:
-    """Every client's figures for one month."""
-    users = daily_users(book, period)
-    key = Period.key(str(period))
-    need_run = any((c.name.lower(), key) not in recorded for c in book.clients if c.active)
-    computed: dict[str, int] = {}
-    if need_run:
-        for inv in invoice_run(book, period).invoices:
-            computed[inv.client.name.lower()] = inv.subtotal_cents + inv.discount_cents
-    out: dict[str, Usage] = {}
-    for c in book.clients:
-        name = c.name.lower()
-        days = users.get(name)
-        user_months = Fraction(int(days.sum()), period.days) if days is not None else Fraction(0)
-        hours, tickets, apart = usage.get(name, {}).get(key, (0, Fraction(0), 0))
-        rec = recorded.get((name, key))
-        revenue = rec if rec is not None else computed.get(name, 0)
-        end = int(days[-1]) if days is not None and len(days) else 0
-        out[name] = Usage(1, user_months, tickets, hours, revenue, rec is not None, end, apart)
-    return out
+class _Months:
+    """What every month of the report needs, prepared once: the billable-user counter (one
+    :class:`~.daily.Context` for every client) and the usage rows by month, so each month's invoice run
+    sums only its own rows instead of all of them."""
+
+    def __init__(self, book: Book, months: Sequence[Period], usage: dict[str, dict[str, MonthUsage]],
+                 recorded: dict[tuple[str, str], int]):
+        self.book = book
+        self.usage = usage
+        self.recorded = recorded
+        self.ctx = Context(book, months[-1], book.clients)
+        u = book.usage
+        self._dates = u["date"].to_numpy(dtype=np.int64) if not u.empty else np.array([], np.int64)
+
+    def users(self, period: Period) -> dict[str, IntArray]:
+        """Billable users of every client (lower-case name) on each day of ``period``, as invoices count them
+        (what :func:`~.daily.daily_users` gives)."""
+        users = self.ctx.series(period).client_users
+        return {name: users[ci] for name, ci in self.ctx.client_idx.items()}
+
+    def run_book(self, period: Period) -> Book:
+        """The book with only the usage rows the invoice run of ``period`` reads (its usage month)."""
+        u = self.book.usage
+        if u.empty:
+            return self.book
+        month = period.prev() if self.book.settings.billing_timing is BillingTiming.ADVANCE else period
+        first = day_number(month.first)
+        rows = np.flatnonzero((self._dates >= first) & (self._dates < first + month.days))
+        return replace(self.book, usage=u.iloc[rows])
+
+    def month(self, period: Period) -> dict[str, Usage]:
+        """Every client's figures for one month."""
+        book, recorded = self.book, self.recorded
+        users = self.users(period)
+        key = Period.key(str(period))
+        need_run = any((c.name.lower(), key) not in recorded for c in book.clients if c.active)
+        computed: dict[str, int] = {}
+        if need_run:
+            for inv in invoice_run(self.run_book(period), period).invoices:
+                computed[inv.client.name.lower()] = inv.subtotal_cents + inv.discount_cents
+        out: dict[str, Usage] = {}
+        for c in book.clients:
+            name = c.name.lower()
+            days = users.get(name)
+            user_months = Fraction(int(days.sum()), period.days) if days is not None else Fraction(0)
+            hours, tickets, apart = self.usage.get(name, {}).get(key, (0, Fraction(0), 0))
+            rec = recorded.get((name, key))
+            revenue = rec if rec is not None else computed.get(name, 0)
+            end = int(days[-1]) if days is not None and len(days) else 0
+            out[name] = Usage(1, user_months, tickets, hours, revenue, rec is not None, end, apart)
+        return out
 
 
 # --------------------------------------------------------------------------
@@ -296,14 +329,13 @@ def build_report(book: Book, period: Period | None = None,
     months = [period]
     for _ in range(TREND_MONTHS - 1):
         months.insert(0, months[0].prev())
-    usage = _usage_by_client(book, months)
-    recorded = _recorded_revenue(book)
+    each = _Months(book, months, _usage_by_client(book, months), _recorded_revenue(book))
     tick = progress or (lambda n: None)
     per_month: dict[str, dict[str, Usage]] = {}
     for p in months[-LOOKBACK:]:
-        per_month[str(p)] = _month(book, p, usage, recorded)
+        per_month[str(p)] = each.month(p)
         tick(1)
-    trend = _trend(book, months, usage, recorded, per_month, tick)
+    trend = _trend(book, months, each, per_month, tick)
     active = [c for c in book.clients if c.active]
     rows: list[ClientReport] = []
     for c in active:
@@ -337,8 +369,7 @@ def build_report(book: Book, period: Period | None = None,
     return Report(period, st.currency, cph, margin, step, out, medians, cliffs, trend, notes)
 
 
-def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, MonthUsage]],
-           recorded: dict[tuple[str, str], int], known: dict[str, dict[str, Usage]],
+def _trend(book: Book, months: list[Period], each: _Months, known: dict[str, dict[str, Usage]],
            tick: Callable[[int], None]) -> list[TrendMonth]:
     """Portfolio figures per month (active clients): users, tickets, hours, revenue."""
     active = [c.name.lower() for c in book.clients if c.active]
@@ -346,7 +377,7 @@ def _trend(book: Book, months: list[Period], usage: dict[str, dict[str, MonthUsa
     for p in months:
         figures = known.get(str(p))
         if figures is None:
-            figures = _month(book, p, usage, recorded)
+            figures = each.month(p)
             tick(1)
         total = Usage(1, Fraction(0), Fraction(0), 0, 0, True)
         for name in active:
