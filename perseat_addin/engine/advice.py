@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from itertools import pairwise
 
 from perseat_addin.engine.pricing import seat_charge
 from perseat_addin.errors import ArgumentError
@@ -64,12 +65,28 @@ def recommend_plan(plans: Iterable[Plan], hours: Decimal, users: int | None = No
     return min(fits, key=lambda p: price(p, users))
 
 
+def median(values: Sequence[Fraction]) -> Fraction:
+    """``statistics.median`` of exact numbers, sorted by their floats first (a thousand fractions sort ten
+    times faster that way) and the order then checked exactly (sorted exactly when it is not right)."""
+    try:
+        data = sorted(values, key=float)
+    except OverflowError:
+        data = sorted(values)
+    if any(b < a for a, b in pairwise(data)):
+        data = sorted(values)
+    n = len(data)
+    if not n:
+        raise statistics.StatisticsError("no median for empty data")
+    i = n // 2
+    return data[i] if n % 2 else (data[i - 1] + data[i]) / 2
+
+
 def robust_z(values: Sequence[Fraction]) -> tuple[Fraction | None, list[float | None]]:
     """The median and each value's robust z-score 0.6745 × (x − median) ÷ MAD (None when MAD is 0)."""
     if not values:
         return None, []
-    med = Fraction(statistics.median(values))
-    mad = Fraction(statistics.median([abs(v - med) for v in values]))
+    med = Fraction(median(values))
+    mad = Fraction(median([abs(v - med) for v in values]))
     if mad == 0:
         return med, [None for _ in values]
     return med, [float(Fraction(6745, 10000) * (v - med) / mad) for v in values]

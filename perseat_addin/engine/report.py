@@ -18,7 +18,6 @@ Every figure is exact until shown: users are fractions, hours centi-hours, money
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -27,7 +26,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from perseat_addin.engine.advice import recommend_plan, recommend_price, robust_z, volume_cliffs
+from perseat_addin.engine.advice import median, recommend_plan, recommend_price, robust_z, volume_cliffs
 from perseat_addin.engine.daily import Context, IntArray
 from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.engine.pricing import seat_charge
@@ -215,19 +214,32 @@ def _usage_by_client(book: Book, months: Sequence[Period]) -> dict[str, dict[str
     if not len(inside):
         return {}
     keys = [str(p) for p in months]
-    hours = u["hours_centi"].to_numpy()[inside]
+    hours = u["hours_centi"].to_numpy(dtype=np.int64)[inside]
     billable = u["billable"].to_numpy(dtype=bool)[inside] if "billable" in u else np.ones(len(hours), bool)
+    tickets = u["tickets"].to_numpy(dtype=np.float64)[inside]
     # each distinct cell text trimmed and lower-cased once (a million rows hold a thousand names)
-    codes, names = pd.factorize(u["client"].to_numpy()[inside], use_na_sentinel=False)
+    codes, names = pd.factorize(u["client"], use_na_sentinel=False)
     low, client = np.unique(pd.Series(names, dtype="str").str.strip().str.lower().to_numpy(dtype=object),
                             return_inverse=True)
-    frame = pd.DataFrame({"client": client[codes], "month": idx[inside], "hours": hours,
-                          "apart": np.where(billable, 0, hours), "tickets": u["tickets"].to_numpy()[inside]})
-    sums = frame.groupby(["client", "month"], sort=False).agg(hours=("hours", "sum"), apart=("apart", "sum"),
-                                                              tickets=("tickets", "sum"))
+    row_client = client[codes[inside]]
+    key = row_client * len(months) + idx[inside]
+    order = np.argsort(key, kind="stable")  # each group's rows in the table's order
+    t = tickets[order]
+    key = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    h_sum = np.add.reduceat(hours[order], starts)
+    a_sum = np.add.reduceat(np.where(billable, 0, hours)[order], starts)
+    if (t == np.floor(t)).all() and np.abs(t).sum() < 2**52:
+        t_sum = np.add.reduceat(t, starts)  # whole numbers: exact in any order
+    else:  # fractions of a ticket: pandas' compensated sums, as they always were
+        frame = pd.DataFrame({"client": row_client, "month": idx[inside], "tickets": tickets})
+        sums = frame.groupby(["client", "month"], sort=False).agg(tickets=("tickets", "sum"))
+        by_key = {c * len(months) + m: v for (c, m), v in zip(sums.index, sums["tickets"], strict=True)}
+        t_sum = np.array([by_key[k] for k in key[starts].tolist()], dtype=np.float64)
     out: dict[str, dict[str, MonthUsage]] = {}
-    for (c, m), h, a, t in zip(sums.index, sums["hours"], sums["apart"], sums["tickets"], strict=True):
-        out.setdefault(str(low[c]), {})[keys[m]] = (int(h), Fraction(Decimal(repr(float(t)))), int(a))
+    for k, h, a, tk in zip(key[starts].tolist(), h_sum.tolist(), a_sum.tolist(), t_sum.tolist(), strict=True):
+        c, m = divmod(k, len(months))
+        out.setdefault(str(low[c]), {})[keys[m]] = (int(h), Fraction(Decimal(repr(float(tk)))), int(a))
     return out
 
 
@@ -261,6 +273,8 @@ class _Months:
         self.ctx = Context(book, months[-1], book.clients)
         u = book.usage
         self._dates = u["date"].to_numpy(dtype=np.int64) if not u.empty else np.array([], np.int64)
+        # client names as categories: the invoice run lower-cases and looks up each distinct name once
+        self._usage = u if u.empty else u.assign(client=u["client"].astype("category"))
 
     def users(self, period: Period) -> dict[str, IntArray]:
         """Billable users of every client (lower-case name) on each day of ``period``, as invoices count them
@@ -270,7 +284,7 @@ class _Months:
 
     def run_book(self, period: Period) -> Book:
         """The book with only the usage rows the invoice run of ``period`` reads (its usage month)."""
-        u = self.book.usage
+        u = self._usage
         if u.empty:
             return self.book
         month = period.prev() if self.book.settings.billing_timing is BillingTiming.ADVANCE else period
@@ -307,7 +321,7 @@ class _Months:
 
 def _median(values: Iterable[Fraction | None]) -> Decimal | None:
     got = [v for v in values if v is not None]
-    return to_places(Fraction(statistics.median(got))) if got else None
+    return to_places(Fraction(median(got))) if got else None
 
 
 # --------------------------------------------------------------------------
@@ -352,7 +366,7 @@ def build_report(book: Book, period: Period | None = None,
     if cph is None or margin is None:
         notes.append("Set LaborCostPerHour and TargetMargin in Settings for cost, margin and price advice.")
     out: list[ClientReport] = []
-    small = statistics.median([r.period.users for r in rows]) if rows else Fraction(0)
+    small = median([r.period.users for r in rows]) if rows else Fraction(0)
     plans = _CachedPlans(book)
     for r in rows:
         z = next(z_iter) if r.period.hours_per_user is not None else None
