@@ -358,3 +358,26 @@ def test_connect_says_what_works(server: ConnectWiseStandIn, tmp_path: Path,
     assert "  FAILED  agreement 7 (Granite Accounting managed services) belongs to company 250, not 251" in out
     assert "1 of 2 clients cannot be synced or pushed yet" in err
     scan_for_secrets(server, tmp_path, out, err)
+
+
+def test_the_real_command_keeps_secrets_out_of_its_output(server: ConnectWiseStandIn, tmp_path: Path) -> None:
+    """The installed command in its own process (its own logging set-up): stdout, stderr and the workbook hold
+    no secret, through a throttled page and a push."""
+    import os
+    import subprocess
+    import sys
+
+    granite(server, 2500)
+    server.faults = Faults(throttle={("company/contacts", 2)})
+    server.additions = {7: [addition(101, 7, "STANDARD", 6)]}
+    book = workbook(tmp_path, {"Granite Accounting": (250, 7)})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    outs = []
+    for args in (["sync", "connectwise", "--workbook", str(book), "--all", "--apply", "--effective", EFFECTIVE],
+                 ["push", "--workbook", str(book), "--period", "2026-10", "--apply"],
+                 ["connect", "connectwise", "--workbook", str(book)]):
+        proc = subprocess.run([sys.executable, "-m", "perseat_addin.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=300, check=False)
+        outs += [proc.stdout, proc.stderr]
+    assert "1 of 1 clients synced" in outs[0], outs[1]
+    scan_for_secrets(server, tmp_path, *outs)
