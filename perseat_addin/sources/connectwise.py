@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -327,11 +327,12 @@ class ConnectWiseClient:
         return self._list("company/contacts", what=f"the contacts of company {n} (company/contacts)",
                           conditions=f"company/id={n}", progress=progress)
 
-    def time_entries(self, company_id: int | str, period: Period) -> list[dict[str, Any]]:
+    def time_entries(self, company_id: int | str, period: Period,
+                     progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         """The company's time entries that start in ``period`` (UTC), all pages."""
         n = record_id(str(company_id), "PSACompanyID")
         return self._list("time/entries", what=f"the time entries of company {n} for {period} (time/entries)",
-                          conditions=f"company/id={n} and {_period_conditions(period)}")
+                          conditions=f"company/id={n} and {_period_conditions(period)}", progress=progress)
 
     def agreement(self, agreement_id: int | str) -> dict[str, Any]:
         """An agreement record of a Clients PSAAgreementID; SourceError in words when there is none."""
@@ -382,11 +383,13 @@ class ConnectWiseClient:
         self.company(n)
         return read_contacts(self.contacts(n, progress), company=str(n))
 
-    def fetch_usage(self, key: str, client: str, period: Period, known_tickets: Iterable[str] = ()) -> UsageImport:
-        """The company's time entries of ``period`` as Usage rows of ``client`` (the time-entry export's rules)."""
+    def fetch_usage(self, key: str, period: str, client: str | None = None,
+                    progress: Callable[[int], None] | None = None) -> UsageImport:
+        """The company's time entries of ``period`` (YYYY-MM) as Usage rows, by the ``connectwise-time`` export's
+        rules; the rows' Client is ``client`` (default: the key)."""
         n = record_id(key, "PSACompanyID")
-        return read_time_entries(self.time_entries(n, period), client=client, company=str(n),
-                                 known_tickets=known_tickets)
+        return read_time_entries(self.time_entries(n, Period.parse(period.strip()), progress),
+                                 client=client or key.strip(), company=str(n))
 
     # the push (sources.writer.PsaWriter) ------------------------------------------------------------------
 

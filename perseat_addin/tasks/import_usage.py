@@ -13,6 +13,7 @@ Usage table made before it, only when such time arrives).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,14 @@ def read(book: BookPort, file: Path, source: str | Mapping, loaded: Book | None 
     if loaded is None:
         loaded = load_source(book.source(), name=book.name)
     return read_usage(file, source, [c.name for c in loaded.clients], known_tickets=known_tickets(book.source()))
+
+
+def without_known_tickets(imported: UsageImport, known: set[str]) -> UsageImport:
+    """``imported`` with no ticket counted that the Usage table already counts (``known``: ``source|ticket``, see
+    :func:`known_tickets`) — a ticket counts once across imports, as :func:`read` gives when it passes them in."""
+    rows = [dataclasses.replace(u, tickets=0) if u.tickets and u.ticket and f"{u.source}|{u.ticket}" in known else u
+            for u in imported.rows]
+    return dataclasses.replace(imported, rows=rows)
 
 
 def plan(book: BookPort, imported: UsageImport, now: dt.datetime | None = None, *, log: bool = True) -> UsagePlan:
@@ -126,4 +135,5 @@ def non_billable(planned: UsagePlan) -> tuple[int, dict[str, str]]:
     return sum(n for n, _ in apart.values()), {c: f"{h.normalize():f}" for c, (_, h) in sorted(apart.items())}
 
 
-__all__ = ["UsagePlan", "apply", "known_tickets", "non_billable", "plan", "preview", "read", "usage_changes"]
+__all__ = ["UsagePlan", "apply", "known_tickets", "non_billable", "plan", "preview", "read", "usage_changes",
+           "without_known_tickets"]

@@ -17,7 +17,7 @@ kept, so a second sync of the period adds nothing), fetched after the users, and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -52,8 +52,10 @@ class UsageSource(Protocol):
 
     usage_label: str  # "ConnectWise PSA time entries": the Usage Source of its rows (as its export's importer)
 
-    def fetch_usage(self, key: str, client: str, period: Period, known_tickets: Iterable[str] = ()) -> UsageImport:
-        """The client's time in ``period`` as Usage rows of ``client``, every page, or a SourceError."""
+    def fetch_usage(self, key: str, period: str, client: str | None = None,
+                    progress: Callable[[int], None] | None = None) -> UsageImport:
+        """The time of ``key``'s record in ``period`` (YYYY-MM) as Usage rows of ``client``, by the rules of the
+        source's time export, every page, or a SourceError."""
         ...
 
 
@@ -142,8 +144,8 @@ def plan_all(book: BookPort, source: LiveSource, todo: Sequence[Target], effecti
             if blocking:
                 result.error = "; ".join(blocking)
             elif usage is not None and period is not None:
-                time = usage.fetch_usage(t.key, t.client, period, tickets)
-                result.usage = import_usage.plan(book, time, log=False)
+                time = usage.fetch_usage(t.key, str(period), t.client)
+                result.usage = import_usage.plan(book, import_usage.without_known_tickets(time, tickets), log=False)
         except InputProblems as exc:
             result.error = "; ".join(str(p) for p in exc.problems)
         except PerseatError as exc:  # SourceError among them: a message in words, no secret

@@ -97,7 +97,7 @@ def test_url_override_skips_discovery_and_a_moved_codebase_is_found_again(server
 
 def test_time_entries_of_the_period(server: ConnectWiseStandIn) -> None:
     with client(server) as c:
-        usage = c.fetch_usage("250", "Granite Accounting", Period.parse("2026-11"))
+        usage = c.fetch_usage("250", "2026-11", "Granite Accounting")
     [q] = api_calls(server, "/time/entries")
     assert q["conditions"] == ("company/id=250 and timeStart >= [2026-11-01T00:00:00Z] and timeStart < "
                                "[2026-12-01T00:00:00Z]")

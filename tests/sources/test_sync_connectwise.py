@@ -155,21 +155,28 @@ def test_time_entries_land_in_usage_with_billable_flags_and_a_resync_adds_nothin
         server: ConnectWiseStandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     granite(server, 40)
     book = workbook(tmp_path)
+    code, out, err = run(capsys, "sync", "connectwise", "--workbook", book, "--client", "Granite Accounting",
+                         "--effective", EFFECTIVE, "--period", "2026-10", "--apply")
+    assert code == 0 and "Usage: 1 time entries in ConnectWise PSA; 1 new" in out, err  # Oct 31, ticket 5000
     before = table(book, "Usage")
+    [october] = [r for r in before if r["Source"] == "ConnectWise PSA time entries"]
+    assert (october["Ticket"], october["Tickets"], october["Date"].month) == ("5000", 1, 10)
     code, out, err = run(capsys, "sync", "connectwise", "--workbook", book, "--client", "Granite Accounting",
                          "--effective", EFFECTIVE, "--apply")  # the period: Settings BillingPeriod (2026-11)
     assert code == 0, err
     usage = table(book, "Usage")
-    added = usage[len(before):]
+    added = [r for r in usage if r["Source"] == "ConnectWise PSA time entries" and r["Date"].month == 11]
     assert len(added) == 40 and {r["Source"] for r in added} == {"ConnectWise PSA time entries"}
     options = {str(e["id"]): e["billableOption"] for e in server.time_entries}
     for r in added:
         assert r["Billable"] == ("Yes" if options[r["Ref"]] in ("Billable", "NoDefault") else "No")
         assert r["Hours"] > 0 and r["Date"].month == 11
     assert sum(r["Billable"] == "No" for r in added) == 20  # DoNotBill and NoCharge: hours kept, not billable
+    assert [r["Tickets"] for r in added if r["Ticket"] == "5000"] == [0, 0]  # counted in October already
+    assert sum(r["Tickets"] for r in added) == len({r["Ticket"] for r in added if r["Ticket"]}) - 1
     log = [r for r in table(book, "ChangeLog") if r["Field"] == "Usage"]
-    assert [r["Source"] for r in log] == ["ConnectWise PSA time entries"]
-    assert "h not billable" in log[0]["New"]
+    assert [r["Source"] for r in log] == ["ConnectWise PSA time entries"] * 2  # October's sync, then November's
+    assert "h not billable" in log[-1]["New"]
 
     first = book.read_bytes()
     code, out, _ = run(capsys, "sync", "connectwise", "--workbook", book, "--client", "Granite Accounting",

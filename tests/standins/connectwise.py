@@ -459,8 +459,9 @@ def contacts_csv(contacts: Sequence[dict[str, Any]]) -> str:
 
 def make_time_entries(company_id: int, name: str, period: str, n: int, start_id: int = 1000) -> list[dict[str, Any]]:
     """``n`` time entries of one company in ``period`` (YYYY-MM) plus one the day before it and one the day after
-    (the time_entries.json shape): billable options cycle Billable, DoNotBill, NoCharge, NoDefault; every
-    third entry is on a charge code, the rest on tickets (two entries per ticket)."""
+    (the time_entries.json shape; the one before the period is on the first ticket): billable options cycle
+    Billable, DoNotBill, NoCharge, NoDefault; every third entry is on a charge code, the rest on tickets (two
+    entries per ticket)."""
     year, month = map(int, period.split("-"))
     first = dt.datetime(year, month, 1, 8)
     options = ("Billable", "DoNotBill", "NoCharge", "NoDefault")
@@ -470,7 +471,7 @@ def make_time_entries(company_id: int, name: str, period: str, n: int, start_id:
         if i == n:
             when = dt.datetime(year + month // 12, month % 12 + 1, 1, 9)
         hours = 0.25 * (1 + i % 8)
-        on_ticket = i % 3 != 2
+        on_ticket = i < 0 or i % 3 != 2
         out.append({"id": start_id + i + 1, "company": {"id": company_id, "identifier": name.split()[0],
                                                          "name": name},
                     "chargeToId": 5000 + max(i, 0) // 2 if on_ticket else 17,
