@@ -321,17 +321,20 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     return 0
 
 
-LIVE_SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)"}
-"""The live sources built so far (SPEC §8); the PSAs (connectwise, autotask, halopsa) come next."""
+LIVE_SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)", "connectwise": "ConnectWise PSA"}
+"""The live sources built so far (SPEC §8); autotask and halopsa come next."""
 
 
 def _live_source(name: str) -> Any:
     """The client of live source ``name`` (credentials read now); a UsageError for an unknown one."""
     key = name.strip().lower()
     if key not in LIVE_SOURCES:
-        later = " (connectwise, autotask and halopsa are not built yet)" if key in ("connectwise", "autotask",
-                                                                                    "halopsa") else ""
+        later = " (autotask and halopsa are not built yet)" if key in ("autotask", "halopsa") else ""
         raise UsageError(f'no live source called "{name}"{later}: use one of {", ".join(LIVE_SOURCES)}')
+    if key == "connectwise":
+        from perseat_addin.sources.connectwise import ConnectWiseClient
+
+        return ConnectWiseClient.from_env()
     from perseat_addin.sources.graph import GraphClient
 
     return GraphClient.from_env()
@@ -353,8 +356,10 @@ def _effective(text: str | None) -> Any:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    """Sync each client's users from a live source into its Roster (dry run unless --apply)."""
-    from perseat_addin.tasks import sync_source
+    """Sync each client's users from a live source into its Roster, and a PSA's time entries of the period into
+    Usage (dry run unless --apply)."""
+    from perseat_addin.model import Period
+    from perseat_addin.tasks import import_usage, sync_source
 
     if not args.client and not args.all:
         return _usage_error("name the client to sync with --client NAME, or sync every client with --all")
@@ -378,10 +383,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 fetched[t.client] += n
             return tick
 
+        period = Period.parse(args.period) if args.period else None
         with _progress(len(todo), "Syncing", show, min_total=2) as bar:
             results = sync_source.plan_all(wb, source, todo, effective, apply=args.apply, force=args.force,
-                                           progress=pages, done=lambda r: bar(1))
-    written = sync_source.apply_all(wb, results, source.label) if args.apply else 0
+                                           period=period, progress=pages, done=lambda r: bar(1))
+    usage_label = getattr(source, "usage_label", "")
+    written = sync_source.apply_all(wb, results, source.label, usage_source=usage_label) if args.apply else 0
     failed = [r for r in results if not r.ok]
     if args.json:
         print(json.dumps({"source": args.source, "effective": effective.isoformat(), "applied": bool(args.apply),
@@ -399,6 +406,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if not planned.changes:
             print("  no changes: the Roster already matches")
         print(f"  Drift: {planned.drift}")
+        if r.usage is not None:
+            u = r.usage
+            print(f"  Usage: {len(u.imported.rows)} time entries in {source.label}; {len(u.added)} new, {u.already} "
+                  "already in the Usage table")
+            for line in import_usage.preview(u):
+                print(f"    {line}")
+            for p in u.imported.problems:
+                print(f"{p.severity}: {r.client}: {p}", file=sys.stderr)
         for t in r.hazards.needs_force if r.hazards else ():
             print(f"warning: {r.client}: {t}", file=sys.stderr)
         for w in planned.warnings:
@@ -407,12 +422,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"perseat: {r.client}: {r.error}; nothing was changed for {r.client}.", file=sys.stderr)
     ok = [r for r in results if r.ok]
     changes = sum(len(r.plan.changes) for r in ok if r.plan is not None)
+    changes += sum(len(r.usage.added) for r in ok if r.usage is not None)
     done = f"{len(ok)} of {len(results)} clients synced"
     if skipped and args.all:
         done += f"; {len(skipped)} without a {source.key_column} or Inactive left out ({', '.join(skipped[:5])}" \
                 f"{', …' if len(skipped) > 5 else ''})"
     if args.apply:
-        print(f"{done}: applied {written} changes to {args.workbook} (Roster and ChangeLog).")
+        what = "Roster, Usage and ChangeLog" if usage_label else "Roster and ChangeLog"
+        print(f"{done}: applied {written} changes to {args.workbook} ({what}).")
     else:
         print(f"{done}: {changes} changes. Dry run: nothing written. Add --apply to write them." if changes
               else f"{done}: nothing to change.")
@@ -428,6 +445,12 @@ def _sync_dict(r: Any) -> dict[str, Any]:
                                 for c in r.plan.changes],
                     "cautions": r.hazards.needs_force if r.hazards else [],
                     "warnings": [w.as_dict() for w in r.plan.warnings]})
+    if r.usage is not None:
+        out["usage"] = {"entries": len(r.usage.imported.rows), "new": len(r.usage.added),
+                        "already_there": r.usage.already,
+                        "by_client": {c: {"rows": n, "tickets": t, "hours": str(h)}
+                                      for c, (n, t, h) in r.usage.imported.totals().items()},
+                        "hours_not_billable": {c: str(h) for c, (_, h) in r.usage.imported.non_billable().items()}}
     return out
 
 
@@ -435,6 +458,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
     """Test a live source's credentials, per tenant, and say in words what works."""
     from perseat_addin.tasks import sync_source
 
+    if args.source.strip().lower() == "connectwise":
+        return _connect_connectwise(args)
     with _live_source(args.source) as source:
         print(f"{source.label}: credentials found (client id {source.config.client_id}; the secret is not shown).")
         if args.tenant:
@@ -461,6 +486,94 @@ def cmd_connect(args: argparse.Namespace) -> int:
         print(f"perseat: {bad} of {len(todo)} tenant{'s' * (len(todo) != 1)} cannot be synced yet; see FAILED above.",
               file=sys.stderr)
     return 1 if bad else 0
+
+
+def _connect_connectwise(args: argparse.Namespace) -> int:
+    """``perseat connect connectwise``: the site, the keys, each permission; with a workbook, each client's records."""
+    from perseat_addin.cells import plain_text
+
+    with _live_source("connectwise") as cw:
+        c = cw.config
+        where = c.api_url or f"site {c.site}"
+        print(f"{cw.label}: credentials found ({where}, company id {c.company}, public key {c.public_key}, clientId "
+              f"{c.client_id}; the private key is not shown).")
+        checks = cw.check()
+        for x in checks:
+            print(f"  {x}")
+        bad = any(x.ok is False for x in checks)
+        if bad or not args.workbook:
+            if not bad:
+                print("Name --workbook WB to check each client's PSACompanyID and PSAAgreementID.")
+            return 1 if bad else 0
+        wb = _open(args)
+        clients = wb.rows("Clients")
+        if clients is None or clients.col("PSACompanyID") is None:
+            raise PerseatError("the Clients table has no PSACompanyID column: add it and type each client's "
+                               "ConnectWise company RecID")
+        failed = tried = 0
+        for row in clients.rows:
+            name = plain_text(clients.get(row, "Client"))
+            company = plain_text(clients.get(row, "PSACompanyID")).removesuffix(".0")
+            if not name or not company or (args.client and name.lower() != args.client.strip().lower()):
+                continue
+            agreement = plain_text(clients.get(row, "PSAAgreementID")).removesuffix(".0") \
+                if clients.col("PSAAgreementID") is not None else ""
+            tried += 1
+            print(f"{name} (PSACompanyID {company}" + (f", PSAAgreementID {agreement}" if agreement else "") + "):")
+            got = cw.check(company, agreement or None)[len(checks):]
+            for x in got:
+                print(f"  {x}")
+            failed += any(x.ok is False for x in got)
+        if not tried:
+            raise PerseatError("no client has a PSACompanyID in Clients; type each client's ConnectWise company "
+                               "RecID there")
+    if failed:
+        print(f"perseat: {failed} of {tried} client{'s' * (tried != 1)} cannot be synced or pushed yet; see FAILED "
+              "above.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Write each client's billed seats of a recorded period into the PSA of Settings.PSA (dry run unless --apply)."""
+    from perseat_addin.tasks import push
+
+    wb = _open(args, "push --apply" if args.apply else None)
+    psa = push.psa_of(wb)
+    if psa != "connectwise":
+        raise UsageError(f"Settings PSA is {psa}: its writer is not built yet (connectwise is)")
+    period = push.recorded_period(wb, args.period)
+    todo, skipped = push.targets(wb, period, args.client)
+    with _live_source(psa) as writer:
+        items = push.read_current(writer, todo)
+        written = push.write(wb, writer, items) if args.apply else 0
+    failed = [i for i in items if i.error is not None]
+    if args.json:
+        print(json.dumps({"psa": psa, "period": str(period), "applied": bool(args.apply), "writes": written,
+                          "skipped": skipped,
+                          "items": [{"client": i.target.client, "plan": i.target.plan, "seats": i.target.seats,
+                                     "record": i.record.id if i.record else None,
+                                     "old": i.record.quantity if i.record else None,
+                                     "new": i.written.quantity if i.written else None,
+                                     "error": i.error} for i in items]}, indent=2, ensure_ascii=False))
+        return 1 if failed else 0
+    label = writer.label
+    print(f"Billed seats of {period} → {label}:")
+    for i in items:
+        if i.error is None:
+            print(f"  {i}")
+    for text in skipped:
+        print(f"  left out: {text}")
+    for i in failed:
+        print(f"perseat: {i}; nothing was written for it.", file=sys.stderr)
+    pending = [i for i in items if i.changes or i.written is not None]
+    if args.apply:
+        print(f"Wrote {written} quantit{'y' if written == 1 else 'ies'} to {label}, each read back; {written} "
+              f"ChangeLog row{'s' * (written != 1)} added to {args.workbook}." if written else
+              f"Nothing to write: {label} already holds the billed seats.")
+    else:
+        print(f"Dry run: {len(pending)} quantit{'y' if len(pending) == 1 else 'ies'} would change. Add --apply to "
+              "write them." if pending else f"Nothing to write: {label} already holds the billed seats.")
+    return 1 if failed else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -560,14 +673,17 @@ def build_parser() -> argparse.ArgumentParser:
                           "domains match none of the client's Roster")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_import)
-    syn = sub.add_parser("sync", help="sync each client's users from a live source (graph: Microsoft 365) into "
-                         "its Roster")
+    syn = sub.add_parser("sync", help="sync each client's users from a live source (graph: Microsoft 365; "
+                         "connectwise: PSA contacts, and time entries into Usage) into its Roster")
     syn.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
     syn.add_argument("--workbook", required=True)
     who = syn.add_mutually_exclusive_group()
     who.add_argument("--client", help="the client (as in Clients) to sync")
-    who.add_argument("--all", action="store_true", help="every active client with a TenantID (each on its own)")
+    who.add_argument("--all", action="store_true",
+                     help="every active client with a TenantID (graph) or PSACompanyID (a PSA), each on its own")
     syn.add_argument("--effective", help="date the changes take effect (default: today)")
+    syn.add_argument("--period", help="a PSA's time entries of this month YYYY-MM go to Usage (default: Settings "
+                     "BillingPeriod)")
     syn.add_argument("--apply", action="store_true", help="write the changes (default: dry run)")
     syn.add_argument("--force", action="store_true",
                      help="apply a sync that ends more than half of a client's users, or whose e-mail domains match "
@@ -576,10 +692,19 @@ def build_parser() -> argparse.ArgumentParser:
     syn.set_defaults(func=cmd_sync)
     con = sub.add_parser("connect", help="test a live source's credentials and permissions, tenant by tenant")
     con.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
-    con.add_argument("--workbook", help="test the tenant of every client with a TenantID in this workbook")
+    con.add_argument("--workbook", help="test every client's TenantID (graph) or PSACompanyID and PSAAgreementID "
+                     "(connectwise) in this workbook")
     con.add_argument("--client", help="with --workbook: only this client")
     con.add_argument("--tenant", help="test this tenant id or domain (no workbook needed)")
     con.set_defaults(func=cmd_connect)
+    pus = sub.add_parser("push", help="write each client's billed seats of a recorded period into the PSA named in "
+                         "Settings (connectwise: the agreement addition's quantity)")
+    pus.add_argument("--workbook", required=True)
+    pus.add_argument("--period", help="the recorded month YYYY-MM (default: the latest recorded)")
+    pus.add_argument("--client", help="only this client (as in Clients)")
+    pus.add_argument("--apply", action="store_true", help="write the quantities (default: dry run)")
+    pus.add_argument("--json", action="store_true")
+    pus.set_defaults(func=cmd_push)
     rep = sub.add_parser("report", help="usage and pricing report: report.xlsx with charts")
     rep.add_argument("workbook")
     rep.add_argument("--period", help="billing month YYYY-MM (default: Settings BillingPeriod)")

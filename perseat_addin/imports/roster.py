@@ -52,7 +52,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,6 +286,20 @@ def read_export(data: bytes | str | Path, source: str | Mapping, *, name: str | 
     index, names = _map_headers(headers, key, shown, header_line)
     rows = _convert(records, key, index, names, len(headers), shown, problems)
     return ImportResult(rows, problems, label, shown, headers)
+
+
+def read_records(headers: Sequence[str], records: Iterable[tuple[int, Sequence[Any]]], source: str, *,
+                 shown: str, problems: Sequence[Problem] = ()) -> ImportResult:
+    """Records a live source fetched (its API's field names as ``headers``, one cell list per user, numbered) →
+    Roster rows, by exactly the rules :func:`read_export` applies to an export of ``source`` with those columns."""
+    key = source.strip().lower()
+    if key not in _COLUMNS:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(_COLUMNS)}")
+    found = list(problems)
+    heads = [str(h) for h in headers]
+    index, names = _map_headers(heads, key, shown, 0)
+    rows = _convert(((n, list(cells)) for n, cells in records), key, index, names, len(heads), shown, found)
+    return ImportResult(rows, found, SOURCES[key], shown, heads)
 
 
 def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index: dict[str, int],

@@ -13,6 +13,7 @@ Usage table made before it, only when such time arrives).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,17 @@ def read(book: BookPort, file: Path, source: str | Mapping, loaded: Book | None 
     return read_usage(file, source, [c.name for c in loaded.clients], known_tickets=known_tickets(book.source()))
 
 
-def plan(book: BookPort, imported: UsageImport, now: dt.datetime | None = None) -> UsagePlan:
-    """The rows of ``imported`` the Usage table does not hold yet, as edits of Usage and ChangeLog."""
+def without_known_tickets(imported: UsageImport, known: set[str]) -> UsageImport:
+    """``imported`` with no ticket counted that the Usage table already counts (``known``: ``source|ticket``, see
+    :func:`known_tickets`) — a ticket counts once across imports, as :func:`read` gives when it passes them in."""
+    rows = [dataclasses.replace(u, tickets=0) if u.tickets and u.ticket and f"{u.source}|{u.ticket}" in known else u
+            for u in imported.rows]
+    return dataclasses.replace(imported, rows=rows)
+
+
+def plan(book: BookPort, imported: UsageImport, now: dt.datetime | None = None, *, log: bool = True) -> UsagePlan:
+    """The rows of ``imported`` the Usage table does not hold yet, as edits of Usage and ChangeLog (only of Usage
+    without ``log``: a caller that writes its own ChangeLog rows adds :func:`usage_changes`)."""
     usage = require(book, "Usage")
     lacking = usage.missing(("Source", "Ref"))
     if lacking:
@@ -83,16 +93,21 @@ def plan(book: BookPort, imported: UsageImport, now: dt.datetime | None = None) 
                              "Source": u.source, "Ref": u.ref, "Billable": "Yes" if u.billable else "No"})
                  for u in new)
     edits = [TableEdit(usage.name, (), blank, rows, add_columns=added)]
-    log = book.rows("ChangeLog")
-    if log is not None:
-        apart = non_billable_totals(new)
-        changes = [Change("usage", c, "", "Usage", None, f"{n} rows, {t} tickets, {h.normalize():f} h"
-                          + (f" ({apart[c][1].normalize():f} h not billable)" if c in apart else ""), None)
-                   for c, (n, t, h) in usage_totals(new).items()]
+    table = book.rows("ChangeLog") if log else None
+    if table is not None:
         when = now or dt.datetime.now().replace(microsecond=0)
-        log_rows = changelog_rows(log, changes, imported.source, when)
-        edits.append(TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(log_rows)))
+        log_rows = changelog_rows(table, usage_changes(new), imported.source, when)
+        edits.append(TableEdit(table.name, (), tuple(i for i, r in enumerate(table.rows) if is_blank(r)),
+                               tuple(log_rows)))
     return UsagePlan(imported, new, len(imported.rows) - len(new), tuple(edits))
+
+
+def usage_changes(rows: list[UsageRow]) -> list[Change]:
+    """One ChangeLog change per client of the Usage rows added: rows, tickets, hours (and those not billable)."""
+    apart = non_billable_totals(rows)
+    return [Change("usage", c, "", "Usage", None, f"{n} rows, {t} tickets, {h.normalize():f} h"
+                   + (f" ({apart[c][1].normalize():f} h not billable)" if c in apart else ""), None)
+            for c, (n, t, h) in usage_totals(rows).items()]
 
 
 def apply(book: BookPort, planned: UsagePlan) -> None:
@@ -120,4 +135,5 @@ def non_billable(planned: UsagePlan) -> tuple[int, dict[str, str]]:
     return sum(n for n, _ in apart.values()), {c: f"{h.normalize():f}" for c, (_, h) in sorted(apart.items())}
 
 
-__all__ = ["UsagePlan", "apply", "known_tickets", "non_billable", "plan", "preview", "read"]
+__all__ = ["UsagePlan", "apply", "known_tickets", "non_billable", "plan", "preview", "read", "usage_changes",
+           "without_known_tickets"]

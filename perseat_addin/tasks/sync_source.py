@@ -8,6 +8,10 @@ client's record in it (TenantID, PSACompanyID) and fetches one client's users as
 a failure (a refused sign-in, a fetch that broke part-way, a hazard that needs --force) is that
 client's, with its reason, and changes nothing for it. The clients that succeeded are written in
 one all-or-nothing write, as one Roster edit and one ChangeLog edit.
+
+A source that also holds time (a PSA: :class:`UsageSource`, with ``fetch_usage``) brings each client's
+time entries of the period into Usage with the same client: by the usage import's rules (Source and Ref
+kept, so a second sync of the period adds nothing), fetched after the users, and failing with them.
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from perseat_addin.cells import plain_text
 from perseat_addin.engine.roster_sync import ImportPlan, changelog_rows
 from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.imports.roster import ImportResult
+from perseat_addin.imports.usage import UsageImport
+from perseat_addin.model import Period
 from perseat_addin.tables import TableEdit, is_blank
-from perseat_addin.tasks import import_roster
+from perseat_addin.tasks import import_roster, import_usage
 from perseat_addin.tasks.import_roster import Hazards
+from perseat_addin.tasks.import_usage import UsagePlan
 from perseat_addin.tasks.port import BookPort, require
 from perseat_addin.workbook.load import load_source
 
@@ -36,6 +43,19 @@ class LiveSource(Protocol):
 
     def fetch(self, key: str, progress: Callable[[int], None] | None = None) -> ImportResult:
         """The client's users, every page, or a SourceError (nothing half-fetched)."""
+        ...
+
+
+@runtime_checkable
+class UsageSource(Protocol):
+    """A live source that also holds the time worked for a client (a PSA's time entries)."""
+
+    usage_label: str  # "ConnectWise PSA time entries": the Usage Source of its rows (as its export's importer)
+
+    def fetch_usage(self, key: str, period: str, client: str | None = None,
+                    progress: Callable[[int], None] | None = None) -> UsageImport:
+        """The time of ``key``'s record in ``period`` (YYYY-MM) as Usage rows of ``client``, by the rules of the
+        source's time export, every page, or a SourceError."""
         ...
 
 
@@ -56,6 +76,7 @@ class ClientSync:
     plan: ImportPlan | None = None
     hazards: Hazards | None = None
     error: str | None = None
+    usage: UsagePlan | None = None  # the period's time entries not yet in Usage (a UsageSource)
 
     @property
     def ok(self) -> bool:
@@ -96,14 +117,20 @@ def targets(book: BookPort, key_column: str, client: str | None, every: bool) ->
 
 
 def plan_all(book: BookPort, source: LiveSource, todo: Sequence[Target], effective: dt.date, *,
-             apply: bool = False, force: bool = False,
+             apply: bool = False, force: bool = False, period: Period | None = None,
              progress: Callable[[Target], Callable[[int], None] | None] | None = None,
              done: Callable[[ClientSync], None] | None = None) -> list[ClientSync]:
     """Fetch and plan every client of ``todo``; each succeeds or fails on its own. Problems in the workbook
     itself stop them all (InputProblems). ``apply``/``force`` decide which hazards block, as for
-    ``perseat import``; ``progress(target)`` gives a per-page callback, ``done`` hears of each client."""
+    ``perseat import``; ``progress(target)`` gives a per-page callback, ``done`` hears of each client. A
+    :class:`UsageSource` also brings each client's time of ``period`` (default: Settings BillingPeriod)."""
     require(book, "Roster")
     loaded = load_source(book.source(), name=book.name)
+    usage = source if isinstance(source, UsageSource) else None
+    if usage is not None:
+        require(book, "Usage", " to add the time entries to")
+        period = period or loaded.settings.period
+        tickets = import_usage.known_tickets(book.source())
     out: list[ClientSync] = []
     for t in todo:
         result = ClientSync(t.client, t.key)
@@ -116,6 +143,9 @@ def plan_all(book: BookPort, source: LiveSource, todo: Sequence[Target], effecti
             result.plan, result.hazards = planned, danger
             if blocking:
                 result.error = "; ".join(blocking)
+            elif usage is not None and period is not None:
+                time = usage.fetch_usage(t.key, str(period), t.client)
+                result.usage = import_usage.plan(book, import_usage.without_known_tickets(time, tickets), log=False)
         except InputProblems as exc:
             result.error = "; ".join(str(p) for p in exc.problems)
         except PerseatError as exc:  # SourceError among them: a message in words, no secret
@@ -127,21 +157,31 @@ def plan_all(book: BookPort, source: LiveSource, todo: Sequence[Target], effecti
 
 
 def apply_all(book: BookPort, results: Sequence[ClientSync], source: str,
-              when: dt.datetime | None = None) -> int:
-    """Write every successful client's Roster changes and their ChangeLog rows (Source ``source``) in one
-    write; the number of changes written."""
-    plans = [r.plan for r in results if r.ok and r.plan is not None and r.plan.changes]
-    if not plans:
+              when: dt.datetime | None = None, usage_source: str = "") -> int:
+    """Write every successful client's Roster changes, its new Usage rows and their ChangeLog rows (Source
+    ``source``; ``usage_source`` for the Usage rows) in one write; the number of changes written (a client's
+    new Usage rows count as one)."""
+    ok = [r for r in results if r.ok and r.plan is not None]
+    plans = [r.plan for r in ok if r.plan is not None and r.plan.changes]
+    added = [u for r in ok if r.usage is not None for u in r.usage.added]
+    if not plans and not added:
         return 0
-    roster = require(book, "Roster")
     log = require(book, "ChangeLog", " to record the sync in")
-    cells = tuple(c for p in plans for c in p.edit.cells)
-    append = tuple(a for p in plans for a in p.edit.append)
     stamp = when or dt.datetime.now().replace(microsecond=0)
+    edits: list[TableEdit] = []
     rows = [row for p in plans for row in changelog_rows(log, p.changes, source, stamp)]
-    log_edit = TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(rows))
-    book.write([TableEdit(roster.name, cells, (), append), log_edit])
-    return sum(len(p.changes) for p in plans)
+    if plans:
+        roster = require(book, "Roster")
+        cells = tuple(c for p in plans for c in p.edit.cells)
+        append = tuple(a for p in plans for a in p.edit.append)
+        edits.append(TableEdit(roster.name, cells, (), append))
+    if added:
+        merged = UsageImport(added, [], usage_source or source, "")
+        edits += import_usage.plan(book, merged, log=False).edits
+        rows += changelog_rows(log, import_usage.usage_changes(added), usage_source or source, stamp)
+    edits.append(TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(rows)))
+    book.write(edits)
+    return sum(len(p.changes) for p in plans) + len({u.client for u in added})
 
 
-__all__ = ["ClientSync", "LiveSource", "Target", "apply_all", "plan_all", "targets"]
+__all__ = ["ClientSync", "LiveSource", "Target", "UsageSource", "apply_all", "plan_all", "targets"]
