@@ -52,7 +52,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,9 +281,19 @@ def read_export(data: bytes | str | Path, source: str | Mapping, *, name: str | 
         raise InputProblems([Problem(shown, None, None, "the export is empty",
                                      f"export the users from {label} again")])
     header_line, header_cells = first
-    headers = [cell_text(h) for h in header_cells]
+    return read_records([cell_text(h) for h in header_cells], records, key, shown, header_line, problems)
+
+
+def read_records(headers: list[str], records: Iterable[tuple[int, list[Any]]], source: str | Mapping, shown: str,
+                 header_line: int = 1, problems: list[Problem] | None = None) -> ImportResult:
+    """Records already split into cells (``(line, cells)`` under ``headers``) → an :class:`ImportResult`, by the
+    same rules as :func:`read_export`: a live source hands its API objects here as rows under the API's field
+    names, so a contact from the API and the same contact in an export become the same Roster row."""
+    key: str | Mapping = source if isinstance(source, Mapping) else source.strip().lower()
+    label = key.name if isinstance(key, Mapping) else SOURCES[key]
+    problems = [] if problems is None else problems
     index, names = _map_headers(headers, key, shown, header_line)
-    rows = _convert(records, key, index, names, len(headers), shown, problems)
+    rows = _convert(iter(records), key, index, names, len(headers), shown, problems)
     return ImportResult(rows, problems, label, shown, headers)
 
 

@@ -245,14 +245,9 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
 
     ``known_tickets`` are ``source|ticket`` keys already counted in the workbook's Usage table.
     """
-    if isinstance(source, Mapping):
-        key, label, wanted = "mapping", source.name, source.aliases()
-        required: tuple[str, ...] = ("company", "date")
-    else:
-        key = source.strip().lower()
-        if key not in USAGE_SOURCES:
-            raise ValueError(f"unknown usage source {source!r}; expected one of {', '.join(USAGE_SOURCES)}")
-        label, wanted, required = USAGE_SOURCES[key], _COLUMNS[key], _REQUIRED[key]
+    label = source.name if isinstance(source, Mapping) else USAGE_SOURCES.get(source.strip().lower(), "")
+    if not label:
+        raise ValueError(f"unknown usage source {source!r}; expected one of {', '.join(USAGE_SOURCES)}")
     content, shown = load_export(data, name)
     problems: list[Problem] = []
     records = export_records(content, shown, problems)
@@ -260,7 +255,24 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
     if first is None:
         raise InputProblems([Problem(shown, None, None, "the export is empty", f"export the {label} again")])
     header_line, header_cells = first
-    headers = [cell_text(h) for h in header_cells]
+    return usage_records([cell_text(h) for h in header_cells], records, source, clients,
+                         known_tickets=known_tickets, shown=shown, header_line=header_line, problems=problems)
+
+
+def usage_records(headers: list[str], records: Iterable[tuple[int, list[Any]]], source: str | Mapping,
+                  clients: Iterable[str], *, known_tickets: Iterable[str] = (), shown: str = "import",
+                  header_line: int = 1, problems: list[Problem] | None = None) -> UsageImport:
+    """Records already split into cells (``(line, cells)`` under ``headers``) → Usage rows, by the rules of
+    :func:`read_usage`: a live source hands its API objects here as rows under the API's field names, so a time
+    entry from the API and the same entry in an export become the same Usage row (same Source and Ref)."""
+    if isinstance(source, Mapping):
+        key, label, wanted = "mapping", source.name, source.aliases()
+        required: tuple[str, ...] = ("company", "date")
+    else:
+        key = source.strip().lower()
+        label, wanted, required = USAGE_SOURCES[key], _COLUMNS[key], _REQUIRED[key]
+    problems = [] if problems is None else problems
+    records = iter(records)
     index, names = match_headers(headers, wanted)
     missing = [f for f in required if f not in index]
     if missing:

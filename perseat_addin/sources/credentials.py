@@ -29,6 +29,7 @@ class Setting:
     what: str  # in words, for messages: "the app's client secret"
     secret: bool = False
     default: str | None = None
+    optional: bool = False  # may stay unset: then it is left out of what :func:`read` returns
 
 
 KeyringGet = Callable[[str, str], "str | None"]
@@ -83,7 +84,8 @@ def read(settings: Sequence[Setting], *, env: Mapping[str, str] | None = None,
         if not value and s.default is not None:
             value = s.default
         if not value:
-            missing.append(s)
+            if not s.optional:
+                missing.append(s)
             continue
         found[s.name] = Secret(value) if s.secret else value
     if missing:
