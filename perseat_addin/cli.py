@@ -315,17 +315,24 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     return 0
 
 
-LIVE_SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)"}
-"""The live sources built so far (SPEC §8); the PSAs (connectwise, autotask, halopsa) come next."""
+LIVE_SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)", "autotask": "Autotask", "halopsa": "HaloPSA"}
+"""The live sources built so far (SPEC §8); ConnectWise comes next."""
 
 
 def _live_source(name: str) -> Any:
     """The client of live source ``name`` (credentials read now); a UsageError for an unknown one."""
     key = name.strip().lower()
     if key not in LIVE_SOURCES:
-        later = " (connectwise, autotask and halopsa are not built yet)" if key in ("connectwise", "autotask",
-                                                                                    "halopsa") else ""
+        later = " (connectwise is not built yet)" if key == "connectwise" else ""
         raise UsageError(f'no live source called "{name}"{later}: use one of {", ".join(LIVE_SOURCES)}')
+    if key == "autotask":
+        from perseat_addin.sources.autotask import AutotaskClient
+
+        return AutotaskClient.from_env()
+    if key == "halopsa":
+        from perseat_addin.sources.halopsa import HaloClient
+
+        return HaloClient.from_env()
     from perseat_addin.sources.graph import GraphClient
 
     return GraphClient.from_env()
@@ -430,7 +437,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
     from perseat_addin.tasks import sync_source
 
     with _live_source(args.source) as source:
-        print(f"{source.label}: credentials found (client id {source.config.client_id}; the secret is not shown).")
+        who = getattr(source, "identity", None) or f"client id {source.config.client_id}"
+        print(f"{source.label}: credentials found ({who}; the secret is not shown).")
         if args.tenant:
             todo = [sync_source.Target(args.tenant, args.tenant)]
         elif args.workbook:
@@ -554,13 +562,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "domains match none of the client's Roster")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_import)
-    syn = sub.add_parser("sync", help="sync each client's users from a live source (graph: Microsoft 365) into "
-                         "its Roster")
+    syn = sub.add_parser("sync", help="sync each client's users from a live source (graph: Microsoft 365; autotask, "
+                         "halopsa: the PSA's contacts/users) into its Roster")
     syn.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
     syn.add_argument("--workbook", required=True)
     who = syn.add_mutually_exclusive_group()
     who.add_argument("--client", help="the client (as in Clients) to sync")
-    who.add_argument("--all", action="store_true", help="every active client with a TenantID (each on its own)")
+    who.add_argument("--all", action="store_true", help="every active client with a TenantID (graph) or "
+                     "PSACompanyID (autotask, halopsa), each on its own")
     syn.add_argument("--effective", help="date the changes take effect (default: today)")
     syn.add_argument("--apply", action="store_true", help="write the changes (default: dry run)")
     syn.add_argument("--force", action="store_true",
@@ -570,9 +579,10 @@ def build_parser() -> argparse.ArgumentParser:
     syn.set_defaults(func=cmd_sync)
     con = sub.add_parser("connect", help="test a live source's credentials and permissions, tenant by tenant")
     con.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
-    con.add_argument("--workbook", help="test the tenant of every client with a TenantID in this workbook")
+    con.add_argument("--workbook", help="test the record of every client with a TenantID (graph) or PSACompanyID "
+                     "(autotask, halopsa) in this workbook")
     con.add_argument("--client", help="with --workbook: only this client")
-    con.add_argument("--tenant", help="test this tenant id or domain (no workbook needed)")
+    con.add_argument("--tenant", help="test this tenant id or domain, or PSA company id (no workbook needed)")
     con.set_defaults(func=cmd_connect)
     rep = sub.add_parser("report", help="usage and pricing report: report.xlsx with charts")
     rep.add_argument("workbook")

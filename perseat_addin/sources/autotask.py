@@ -68,6 +68,7 @@ CONTACT_FIELDS = ("id", "companyID", "firstName", "lastName", "emailAddress", "i
 TICKET_FIELDS = ("id", "ticketNumber", "companyID", "contactID", "createDate")
 TIME_FIELDS = ("id", "ticketID", "dateWorked", "hoursWorked", "isNonBillable", "billingCodeID")
 _PERMISSION = re.compile(r"permission|not authori[sz]ed|access denied", re.I)
+_FINAL = re.compile(r"permission|not authori[sz]ed|access denied|zone information", re.I)  # a 500 not worth retrying
 _VERSION = re.compile(r"/v1\.0/?$", re.I)
 _SETUP = ("in Autotask, Admin ▸ Resources (Users) ▸ the API user: Security Level API User (system) (API-only), "
           "with the integration's tracking identifier")
@@ -169,8 +170,8 @@ def _errors(response: httpx.Response) -> list[str]:
 
 
 def retryable(response: httpx.Response) -> bool:
-    """429 and 5xx, except a 500 that is Autotask's way of saying a permission is missing."""
-    if response.status_code == 500 and any(_PERMISSION.search(e) for e in _errors(response)):
+    """429 and 5xx, except a 500 that is Autotask's way of saying a permission is missing (or no zone was found)."""
+    if response.status_code == 500 and any(_FINAL.search(e) for e in _errors(response)):
         return False
     return default_retryable(response)
 
