@@ -117,14 +117,13 @@ def test_units_adjust_by_the_difference_from_the_effective_date(server: Autotask
         assert not again.written and len(server.data.adjustments) == 1  # the same target writes nothing
         down = c.set_units(29684183, 31, 12, dt.date(2026, 12, 1))
         assert down.written and server.data.adjustments[-1]["unitChange"] == -2 and down.new == 12
-        with pytest.raises(SourceError, match="contract 29684183 .* has no service 99"):
+        with pytest.raises(SourceError, match=r"contract 29684183 .* has no service 99"):
             c.current_units(29684183, 99, nov17)
 
 
 def test_adjustments_are_create_only(server: AutotaskStandIn) -> None:
-    with client(server) as c:
-        with pytest.raises(SourceError, match="does not allow .*HTTP 405"):
-            c._call("PATCH", "ContractServiceAdjustments", what="changing an adjustment", body={"id": 1})
+    with client(server) as c, pytest.raises(SourceError, match=r"does not allow .*HTTP 405"):
+        c._call("PATCH", "ContractServiceAdjustments", what="changing an adjustment", body={"id": 1})
 
 
 def test_budget_polls_slows_and_stops_before_the_limit(server: AutotaskStandIn) -> None:
@@ -168,12 +167,13 @@ def test_failures_in_words(server: AutotaskStandIn, how: dict[str, Any], message
 
 
 def test_a_moved_zone_is_found_again_after_a_401(server: AutotaskStandIn) -> None:
-    with client(server, PERSEAT_AUTOTASK_URL=f"{server.base}/wrong/ATServicesRest/") as c:
-        with pytest.raises(SourceError, match="HTTP 404"):
-            c.fetch(str(GRANITE))  # an overridden address is used as given
+    with client(server, PERSEAT_AUTOTASK_URL=f"{server.base}/wrong/ATServicesRest/") as c, \
+            pytest.raises(SourceError, match="refused the credentials"):
+        c.fetch(str(GRANITE))  # an overridden address is used as given: no discovery
     with client(server) as c:
-        c._base = f"{server.base}/ATServicesRest/V1.0/"
+        c._base = f"{server.base}/zone9/ATServicesRest/V1.0/"  # the zone the user was in before it moved
         assert len(c.fetch(str(GRANITE)).rows) == 1200
+    assert [s.path for s in server.log if "zoneInformation" in s.path] == ["/atservicesrest/v1.0/zoneInformation"]
 
 
 def test_connect_check(server: AutotaskStandIn) -> None:

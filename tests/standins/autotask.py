@@ -192,6 +192,8 @@ class AutotaskStandIn:
                 return 500, {}, _errors("Zone information could not be determined"), 0.0
             return 200, {}, _json({"zoneName": "Stand-in Zone", "url": f"{self.base}/ATServicesRest/",
                                    "webUrl": f"{self.base}/", "ci": 5}), 0.0
+        if "/ATServicesRest/V1.0/" in path and not path.startswith("/ATServicesRest/V1.0/"):
+            return 401, {}, b"", 0.0  # another zone's address: this user is not known there
         if not path.startswith("/ATServicesRest/V1.0/"):
             return 404, {}, _errors(f"No HTTP resource was found that matches the request URI '{path}'."), 0.0
         if (headers.get("username"), headers.get("secret"), headers.get("apiintegrationcode")) != \
