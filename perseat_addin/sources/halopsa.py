@@ -208,7 +208,8 @@ class HaloClient:
         if response.status_code == 404:
             return (f"{SERVICE}: no sign-in at {self.auth_url()}/token (HTTP 404); check PERSEAT_HALO_URL, or set "
                     "PERSEAT_HALO_AUTH_URL to the authorisation server")
-        return f"{SERVICE}: signing in failed (HTTP {response.status_code} {error}: {said or 'no reason given'})"
+        hint = f"; check PERSEAT_HALO_TENANT ({self.config.tenant})" if self.config.tenant else ""
+        return f"{SERVICE}: signing in failed (HTTP {response.status_code} {error}: {said or 'no reason given'}){hint}"
 
     def _explain(self, response: httpx.Response, what: str) -> str:
         """A Halo API refusal in words."""
