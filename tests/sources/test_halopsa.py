@@ -96,7 +96,8 @@ def test_usage_for_the_period_with_billable_flags(server: HaloStandIn) -> None:
         got = c.fetch_usage(str(GRANITE), "2026-11", client="Granite Accounting")
     rows = [(r.ref, r.date.isoformat(), r.hours, r.billable, r.tickets) for r in got.rows]
     assert rows == [("3000/1", "2026-11-02", Decimal("1.5"), True, 1),
-                    ("3000/2", "2026-11-04", Decimal("0.75"), False, 0), ("3001/1", "2026-11-05", Decimal("2"), True, 1),
+                    ("3000/2", "2026-11-04", Decimal("0.75"), False, 0),
+                    ("3001/1", "2026-11-05", Decimal("2"), True, 1),
                     ("3001/1/non-billable", "2026-11-05", Decimal("0.5"), False, 0)]
     assert got.source == "HaloPSA time entries" and {r.client for r in got.rows} == {"Granite Accounting"}
     assert got.rows[0].user == "user00000@graniteacct.example"
