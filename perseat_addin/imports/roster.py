@@ -281,20 +281,24 @@ def read_export(data: bytes | str | Path, source: str | Mapping, *, name: str | 
         raise InputProblems([Problem(shown, None, None, "the export is empty",
                                      f"export the users from {label} again")])
     header_line, header_cells = first
-    return read_records([cell_text(h) for h in header_cells], records, key, shown, header_line, problems)
-
-
-def read_records(headers: list[str], records: Iterable[tuple[int, list[Any]]], source: str | Mapping, shown: str,
-                 header_line: int = 1, problems: list[Problem] | None = None) -> ImportResult:
-    """Records already split into cells (``(line, cells)`` under ``headers``) → an :class:`ImportResult`, by the
-    same rules as :func:`read_export`: a live source hands its API objects here as rows under the API's field
-    names, so a contact from the API and the same contact in an export become the same Roster row."""
-    key: str | Mapping = source if isinstance(source, Mapping) else source.strip().lower()
-    label = key.name if isinstance(key, Mapping) else SOURCES[key]
-    problems = [] if problems is None else problems
+    headers = [cell_text(h) for h in header_cells]
     index, names = _map_headers(headers, key, shown, header_line)
-    rows = _convert(iter(records), key, index, names, len(headers), shown, problems)
+    rows = _convert(records, key, index, names, len(headers), shown, problems)
     return ImportResult(rows, problems, label, shown, headers)
+
+
+def read_records(headers: Sequence[str], records: Iterable[tuple[int, Sequence[Any]]], source: str, *,
+                 shown: str, problems: Sequence[Problem] = ()) -> ImportResult:
+    """Records a live source fetched (its API's field names as ``headers``, one cell list per user, numbered) →
+    Roster rows, by exactly the rules :func:`read_export` applies to an export of ``source`` with those columns."""
+    key = source.strip().lower()
+    if key not in _COLUMNS:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(_COLUMNS)}")
+    found = list(problems)
+    heads = [str(h) for h in headers]
+    index, names = _map_headers(heads, key, shown, 0)
+    rows = _convert(((n, list(cells)) for n, cells in records), key, index, names, len(heads), shown, found)
+    return ImportResult(rows, found, SOURCES[key], shown, heads)
 
 
 def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index: dict[str, int],

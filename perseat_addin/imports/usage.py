@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -245,34 +246,39 @@ def read_usage(data: bytes | str | Path, source: str | Mapping, clients: Iterabl
 
     ``known_tickets`` are ``source|ticket`` keys already counted in the workbook's Usage table.
     """
-    label = source.name if isinstance(source, Mapping) else USAGE_SOURCES.get(source.strip().lower(), "")
-    if not label:
-        raise ValueError(f"unknown usage source {source!r}; expected one of {', '.join(USAGE_SOURCES)}")
+    kind = _kind(source)
     content, shown = load_export(data, name)
     problems: list[Problem] = []
-    records = export_records(content, shown, problems)
+    return _read(export_records(content, shown, problems), kind, clients, known_tickets, shown, problems)
+
+
+def read_usage_records(headers: Sequence[str], records: Iterable[tuple[int, Sequence[Any]]], source: str,
+                       clients: Iterable[str], *, shown: str, known_tickets: Iterable[str] = ()) -> UsageImport:
+    """Records a live source fetched (its API's field names as ``headers``, one cell list per entry, numbered) →
+    Usage rows, by exactly the rules :func:`read_usage` applies to an export of ``source`` with those columns."""
+    rows = ((n, list(cells)) for n, cells in records)
+    return _read(itertools.chain([(0, list(headers))], rows), _kind(source), clients, known_tickets, shown, [])
+
+
+def _kind(source: str | Mapping) -> tuple[str, str, dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """(key, label, field aliases, required fields) of a usage source; ValueError for an unknown one."""
+    if isinstance(source, Mapping):
+        return "mapping", source.name, source.aliases(), ("company", "date")
+    key = source.strip().lower()
+    if key not in USAGE_SOURCES:
+        raise ValueError(f"unknown usage source {source!r}; expected one of {', '.join(USAGE_SOURCES)}")
+    return key, USAGE_SOURCES[key], _COLUMNS[key], _REQUIRED[key]
+
+
+def _read(records: Iterator[tuple[int, list[Any]]],
+          kind: tuple[str, str, dict[str, tuple[str, ...]], tuple[str, ...]], clients: Iterable[str],
+          known_tickets: Iterable[str], shown: str, problems: list[Problem]) -> UsageImport:
+    key, label, wanted, required = kind
     first = next(records, None)
     if first is None:
         raise InputProblems([Problem(shown, None, None, "the export is empty", f"export the {label} again")])
     header_line, header_cells = first
-    return usage_records([cell_text(h) for h in header_cells], records, source, clients,
-                         known_tickets=known_tickets, shown=shown, header_line=header_line, problems=problems)
-
-
-def usage_records(headers: list[str], records: Iterable[tuple[int, list[Any]]], source: str | Mapping,
-                  clients: Iterable[str], *, known_tickets: Iterable[str] = (), shown: str = "import",
-                  header_line: int = 1, problems: list[Problem] | None = None) -> UsageImport:
-    """Records already split into cells (``(line, cells)`` under ``headers``) → Usage rows, by the rules of
-    :func:`read_usage`: a live source hands its API objects here as rows under the API's field names, so a time
-    entry from the API and the same entry in an export become the same Usage row (same Source and Ref)."""
-    if isinstance(source, Mapping):
-        key, label, wanted = "mapping", source.name, source.aliases()
-        required: tuple[str, ...] = ("company", "date")
-    else:
-        key = source.strip().lower()
-        label, wanted, required = USAGE_SOURCES[key], _COLUMNS[key], _REQUIRED[key]
-    problems = [] if problems is None else problems
-    records = iter(records)
+    headers = [cell_text(h) for h in header_cells]
     index, names = match_headers(headers, wanted)
     missing = [f for f in required if f not in index]
     if missing:

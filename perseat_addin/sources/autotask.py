@@ -45,7 +45,7 @@ from urllib.parse import quote
 import httpx
 
 from perseat_addin.imports.roster import ImportResult, read_records
-from perseat_addin.imports.usage import UsageImport, usage_records
+from perseat_addin.imports.usage import UsageImport, read_usage_records
 from perseat_addin.sources import credentials
 from perseat_addin.sources.credentials import KeyringGet, Setting
 from perseat_addin.sources.graph import Check
@@ -392,7 +392,7 @@ class AutotaskClient:
         headers = list(CONTACT_FIELDS)
         records = [(n, [c.get(h) for h in headers]) for n, c in enumerate(contacts, start=1)]
         shown = f"Autotask, company {cid}" + (f" ({name})" if name else "")
-        return read_records(headers, records, "autotask", shown)
+        return read_records(headers, records, "autotask", shown=shown)
 
     def time_entries(self, company: int, first: dt.date, last: dt.date,
                      progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], dict[int, Any]]:
@@ -432,8 +432,8 @@ class AutotaskClient:
             contact = contacts.get(cid_, "") if isinstance(cid_, int) else ""
             records.append((n, [e.get("id"), who, e.get("dateWorked"), e.get("hoursWorked"), e.get("ticketID"),
                                 contact or "", bool(e.get("isNonBillable"))]))
-        return usage_records(headers, records, "autotask-time", [who],
-                             shown=f"Autotask time entries, company {cid}, {period.strip()}")
+        return read_usage_records(headers, records, "autotask-time", [who],
+                                  shown=f"Autotask time entries, company {cid}, {period.strip()}")
 
     # contract units (push) ----------------------------------------------------------------------------------
 

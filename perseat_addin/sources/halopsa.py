@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from perseat_addin.imports.roster import ImportResult, read_records
-from perseat_addin.imports.usage import UsageImport, usage_records
+from perseat_addin.imports.usage import UsageImport, read_usage_records
 from perseat_addin.money import to_decimal
 from perseat_addin.sources import credentials
 from perseat_addin.sources.autotask import company_id, period_days
@@ -291,7 +291,8 @@ class HaloClient:
         users = self.users(cid, progress)
         headers = list(USER_FIELDS)
         records = [(n, [u.get(h) for h in headers]) for n, u in enumerate(users, start=1)]
-        return read_records(headers, records, "halopsa", f"HaloPSA, client {cid}" + (f" ({name})" if name else ""))
+        shown = f"HaloPSA, client {cid}" + (f" ({name})" if name else "")
+        return read_records(headers, records, "halopsa", shown=shown)
 
     def fetch_usage(self, key: str, period: str, client: str | None = None,
                     progress: Callable[[int], None] | None = None) -> UsageImport:
@@ -325,8 +326,8 @@ class HaloClient:
                 records.append((len(records) + 1, [tid, a.get("id"), who, t.get("user_email") or "", when,
                                                    a.get("timetaken"), a.get("actisbillable", True),
                                                    a.get("nonbilltime")]))
-        return usage_records(headers, records, "halopsa-time", [who],
-                             shown=f"HaloPSA actions, client {cid}, {period.strip()}")
+        return read_usage_records(headers, records, "halopsa-time", [who],
+                                  shown=f"HaloPSA actions, client {cid}, {period.strip()}")
 
     # recurring invoices (push) ------------------------------------------------------------------------------
 
