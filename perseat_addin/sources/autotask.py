@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -45,7 +45,8 @@ from urllib.parse import quote
 import httpx
 
 from perseat_addin.imports.roster import ImportResult, read_records
-from perseat_addin.imports.usage import UsageImport, read_usage_records
+from perseat_addin.imports.usage import USAGE_SOURCES, UsageImport, read_usage_records
+from perseat_addin.model import Period
 from perseat_addin.sources import credentials
 from perseat_addin.sources.credentials import KeyringGet, Setting
 from perseat_addin.sources.graph import Check
@@ -193,14 +194,14 @@ def _day(value: Any) -> dt.date | None:
         return None
 
 
-def period_days(period: str) -> tuple[dt.date, dt.date]:
-    """First and last day of a billing period ``YYYY-MM``; SourceError when it is not one."""
-    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", period)
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise SourceError(f"period {period!r} is not a month; write it as YYYY-MM")
-    first = dt.date(int(m.group(1)), int(m.group(2)), 1)
-    nxt = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return first, nxt - dt.timedelta(days=1)
+def period_days(period: Period | str) -> tuple[dt.date, dt.date]:
+    """First and last day of a billing period (a Period or ``YYYY-MM``); SourceError when it is not one."""
+    if isinstance(period, str):
+        try:
+            period = Period.parse(period)
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
+    return period.first, period.last
 
 
 class AutotaskClient:
@@ -208,6 +209,7 @@ class AutotaskClient:
 
     label = SERVICE
     key_column = "PSACompanyID"
+    usage_label = USAGE_SOURCES["autotask-time"]  # the Usage Source of its time entries, as the export's
 
     def __init__(self, config: AutotaskConfig, *, policy: Policy | None = None, budget: Budget | None = None,
                  sleep: Callable[[float], None] | None = None) -> None:
@@ -410,10 +412,10 @@ class AutotaskClient:
                             TIME_FIELDS, what=f"the time entries of company {company}", progress=progress)
         return out, tickets
 
-    def fetch_usage(self, key: str, period: str, client: str | None = None,
+    def fetch_usage(self, key: str, client: str, period: Period | str, known_tickets: Iterable[str] = (), *,
                     progress: Callable[[int], None] | None = None) -> UsageImport:
-        """The company's time entries of ``period`` (YYYY-MM) as Usage rows, by the ``autotask-time`` export's rules:
-        hours kept, ``isNonBillable`` → Billable = No; the rows' Client is ``client`` (default: the key)."""
+        """The company's time entries of ``period`` as Usage rows of ``client``, by the ``autotask-time`` export's
+        rules: hours kept, ``isNonBillable`` → Billable = No; a ticket in ``known_tickets`` is not counted again."""
         cid = company_id(key)
         first, last = period_days(period)
         self.company(cid)
@@ -421,7 +423,7 @@ class AutotaskClient:
         contacts = {int(c["id"]): str(c.get("emailAddress") or "") for c in self.all(
             "Contacts", [_eq("companyID", cid)], ("emailAddress",), what=f"the contacts of company {cid}")
             if isinstance(c.get("id"), int)} if entries else {}
-        who = client or key.strip()
+        who = client.strip() or key.strip()
         headers = ["id", "Account", "dateWorked", "hoursWorked", "ticketID", "Contact", "isNonBillable"]
         records: list[tuple[int, list[Any]]] = []
         for n, e in enumerate(entries, start=1):
@@ -432,8 +434,8 @@ class AutotaskClient:
             contact = contacts.get(cid_, "") if isinstance(cid_, int) else ""
             records.append((n, [e.get("id"), who, e.get("dateWorked"), e.get("hoursWorked"), e.get("ticketID"),
                                 contact or "", bool(e.get("isNonBillable"))]))
-        return read_usage_records(headers, records, "autotask-time", [who],
-                                  shown=f"Autotask time entries, company {cid}, {period.strip()}")
+        return read_usage_records(headers, records, "autotask-time", [who], known_tickets=known_tickets,
+                                  shown=f"Autotask time entries, company {cid}, {first:%Y-%m}")
 
     # contract units (push) ----------------------------------------------------------------------------------
 

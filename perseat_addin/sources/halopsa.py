@@ -30,7 +30,7 @@ import copy
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -38,7 +38,8 @@ from typing import Any
 import httpx
 
 from perseat_addin.imports.roster import ImportResult, read_records
-from perseat_addin.imports.usage import UsageImport, read_usage_records
+from perseat_addin.imports.usage import USAGE_SOURCES, UsageImport, read_usage_records
+from perseat_addin.model import Period
 from perseat_addin.money import to_decimal
 from perseat_addin.sources import credentials
 from perseat_addin.sources.autotask import company_id, period_days
@@ -132,6 +133,7 @@ class HaloClient:
 
     label = SERVICE
     key_column = "PSACompanyID"
+    usage_label = USAGE_SOURCES["halopsa-time"]  # the Usage Source of its actions' time, as the export's
 
     def __init__(self, config: HaloConfig, *, policy: Policy | None = None,
                  sleep: Callable[[float], None] | None = None) -> None:
@@ -294,17 +296,17 @@ class HaloClient:
         shown = f"HaloPSA, client {cid}" + (f" ({name})" if name else "")
         return read_records(headers, records, "halopsa", shown=shown)
 
-    def fetch_usage(self, key: str, period: str, client: str | None = None,
+    def fetch_usage(self, key: str, client: str, period: Period | str, known_tickets: Iterable[str] = (), *,
                     progress: Callable[[int], None] | None = None) -> UsageImport:
-        """The client's time (ticket actions) of ``period`` (YYYY-MM) as Usage rows, by the ``halopsa-time`` export's
-        rules: hours kept, non-chargeable (``actisbillable`` false) → Billable = No; the rows' Client is ``client``
-        (default: the key)."""
+        """The client's time (ticket actions) of ``period`` as Usage rows of ``client``, by the ``halopsa-time``
+        export's rules: hours kept, non-chargeable (``actisbillable`` false) → Billable = No; a ticket in
+        ``known_tickets`` is not counted again."""
         cid = company_id(key, service=SERVICE)
         first, last = period_days(period)
         self.client(cid)
         tickets = self.all("Tickets", "tickets", what=f"the tickets of client {cid}",
                            params={"client_id": str(cid)}, progress=progress)
-        who = client or key.strip()
+        who = client.strip() or key.strip()
         headers = ["ticket_id", "id", "client_name", "user_email", "actionarrivaldate", "timetaken", "actisbillable",
                    "nonbilltime"]
         records: list[tuple[int, list[Any]]] = []
@@ -326,8 +328,8 @@ class HaloClient:
                 records.append((len(records) + 1, [tid, a.get("id"), who, t.get("user_email") or "", when,
                                                    a.get("timetaken"), a.get("actisbillable", True),
                                                    a.get("nonbilltime")]))
-        return read_usage_records(headers, records, "halopsa-time", [who],
-                                  shown=f"HaloPSA actions, client {cid}, {period.strip()}")
+        return read_usage_records(headers, records, "halopsa-time", [who], known_tickets=known_tickets,
+                                  shown=f"HaloPSA actions, client {cid}, {first:%Y-%m}")
 
     # recurring invoices (push) ------------------------------------------------------------------------------
 
