@@ -321,20 +321,28 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     return 0
 
 
-LIVE_SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)", "connectwise": "ConnectWise PSA"}
-"""The live sources built so far (SPEC §8); autotask and halopsa come next."""
+LIVE_SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)", "connectwise": "ConnectWise PSA", "autotask": "Autotask",
+                "halopsa": "HaloPSA"}
+"""The live sources (SPEC §8)."""
 
 
 def _live_source(name: str) -> Any:
     """The client of live source ``name`` (credentials read now); a UsageError for an unknown one."""
     key = name.strip().lower()
     if key not in LIVE_SOURCES:
-        later = " (autotask and halopsa are not built yet)" if key in ("autotask", "halopsa") else ""
-        raise UsageError(f'no live source called "{name}"{later}: use one of {", ".join(LIVE_SOURCES)}')
+        raise UsageError(f'no live source called "{name}": use one of {", ".join(LIVE_SOURCES)}')
     if key == "connectwise":
         from perseat_addin.sources.connectwise import ConnectWiseClient
 
         return ConnectWiseClient.from_env()
+    if key == "autotask":
+        from perseat_addin.sources.autotask import AutotaskClient
+
+        return AutotaskClient.from_env()
+    if key == "halopsa":
+        from perseat_addin.sources.halopsa import HaloClient
+
+        return HaloClient.from_env()
     from perseat_addin.sources.graph import GraphClient
 
     return GraphClient.from_env()
@@ -461,7 +469,8 @@ def cmd_connect(args: argparse.Namespace) -> int:
     if args.source.strip().lower() == "connectwise":
         return _connect_connectwise(args)
     with _live_source(args.source) as source:
-        print(f"{source.label}: credentials found (client id {source.config.client_id}; the secret is not shown).")
+        who = getattr(source, "identity", None) or f"client id {source.config.client_id}"
+        print(f"{source.label}: credentials found ({who}; the secret is not shown).")
         if args.tenant:
             todo = [sync_source.Target(args.tenant, args.tenant)]
         elif args.workbook:
@@ -674,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_import)
     syn = sub.add_parser("sync", help="sync each client's users from a live source (graph: Microsoft 365; "
-                         "connectwise: PSA contacts, and time entries into Usage) into its Roster")
+                         "connectwise, autotask, halopsa: the PSA's contacts, and time into Usage) into its Roster")
     syn.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
     syn.add_argument("--workbook", required=True)
     who = syn.add_mutually_exclusive_group()
@@ -692,10 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
     syn.set_defaults(func=cmd_sync)
     con = sub.add_parser("connect", help="test a live source's credentials and permissions, tenant by tenant")
     con.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
-    con.add_argument("--workbook", help="test every client's TenantID (graph) or PSACompanyID and PSAAgreementID "
-                     "(connectwise) in this workbook")
+    con.add_argument("--workbook", help="test the record of every client with a TenantID (graph) or PSACompanyID "
+                     "(a PSA; and PSAAgreementID for connectwise) in this workbook")
     con.add_argument("--client", help="with --workbook: only this client")
-    con.add_argument("--tenant", help="test this tenant id or domain (no workbook needed)")
+    con.add_argument("--tenant", help="test this tenant id or domain, or PSA company id (no workbook needed)")
     con.set_defaults(func=cmd_connect)
     pus = sub.add_parser("push", help="write each client's billed seats of a recorded period into the PSA named in "
                          "Settings (connectwise: the agreement addition's quantity)")

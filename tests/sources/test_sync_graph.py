@@ -221,8 +221,8 @@ def test_usage_errors(server: GraphStandIn, tmp_path: Path, capsys: pytest.Captu
     book = with_tenants(tmp_path, {})
     code, _, err = run(capsys, "sync", "graph", "--workbook", book)
     assert code == 2 and "name the client to sync with --client NAME, or sync every client with --all" in err
-    code, _, err = run(capsys, "sync", "autotask", "--workbook", book, "--all")
-    assert code == 2 and "autotask and halopsa are not built yet" in err
+    code, _, err = run(capsys, "sync", "nowhere", "--workbook", book, "--all")
+    assert code == 2 and 'no live source called "nowhere"' in err
     code, _, err = run(capsys, "sync", "graph", "--workbook", book, "--client", "Granite Accounting")
     assert code == 1 and "Granite Accounting has no TenantID in Clients" in err
     code, _, err = run(capsys, "sync", "graph", "--workbook", TEMPLATE, "--all")
