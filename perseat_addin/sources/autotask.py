@@ -412,8 +412,8 @@ class AutotaskClient:
                             TIME_FIELDS, what=f"the time entries of company {company}", progress=progress)
         return out, tickets
 
-    def fetch_usage(self, key: str, client: str, period: Period | str, known_tickets: Iterable[str] = (), *,
-                    progress: Callable[[int], None] | None = None) -> UsageImport:
+    def fetch_usage(self, key: str, period: Period | str, client: str | None = None,
+                    progress: Callable[[int], None] | None = None, known_tickets: Iterable[str] = ()) -> UsageImport:
         """The company's time entries of ``period`` as Usage rows of ``client``, by the ``autotask-time`` export's
         rules: hours kept, ``isNonBillable`` → Billable = No; a ticket in ``known_tickets`` is not counted again."""
         cid = company_id(key)
@@ -423,7 +423,7 @@ class AutotaskClient:
         contacts = {int(c["id"]): str(c.get("emailAddress") or "") for c in self.all(
             "Contacts", [_eq("companyID", cid)], ("emailAddress",), what=f"the contacts of company {cid}")
             if isinstance(c.get("id"), int)} if entries else {}
-        who = client.strip() or key.strip()
+        who = (client or "").strip() or key.strip()
         headers = ["id", "Account", "dateWorked", "hoursWorked", "ticketID", "Contact", "isNonBillable"]
         records: list[tuple[int, list[Any]]] = []
         for n, e in enumerate(entries, start=1):

@@ -296,8 +296,8 @@ class HaloClient:
         shown = f"HaloPSA, client {cid}" + (f" ({name})" if name else "")
         return read_records(headers, records, "halopsa", shown=shown)
 
-    def fetch_usage(self, key: str, client: str, period: Period | str, known_tickets: Iterable[str] = (), *,
-                    progress: Callable[[int], None] | None = None) -> UsageImport:
+    def fetch_usage(self, key: str, period: Period | str, client: str | None = None,
+                    progress: Callable[[int], None] | None = None, known_tickets: Iterable[str] = ()) -> UsageImport:
         """The client's time (ticket actions) of ``period`` as Usage rows of ``client``, by the ``halopsa-time``
         export's rules: hours kept, non-chargeable (``actisbillable`` false) → Billable = No; a ticket in
         ``known_tickets`` is not counted again."""
@@ -306,7 +306,7 @@ class HaloClient:
         self.client(cid)
         tickets = self.all("Tickets", "tickets", what=f"the tickets of client {cid}",
                            params={"client_id": str(cid)}, progress=progress)
-        who = client.strip() or key.strip()
+        who = (client or "").strip() or key.strip()
         headers = ["ticket_id", "id", "client_name", "user_email", "actionarrivaldate", "timetaken", "actisbillable",
                    "nonbilltime"]
         records: list[tuple[int, list[Any]]] = []

@@ -84,7 +84,7 @@ def test_zone_headers_filters_and_paging(server: AutotaskStandIn) -> None:
 
 def test_usage_for_the_period_with_billable_flags(server: AutotaskStandIn) -> None:
     with client(server) as c:
-        got = c.fetch_usage(str(GRANITE), "Granite Accounting", Period(2026, 11))
+        got = c.fetch_usage(str(GRANITE), Period(2026, 11), "Granite Accounting")
     rows = sorted(got.rows, key=lambda r: r.ref)
     assert [(r.ref, r.date.isoformat(), r.hours, r.billable, r.ticket) for r in rows] == [
         ("5000", "2026-11-02", Decimal("1.5"), True, "100"), ("5001", "2026-11-03", Decimal("0.5"), False, "100"),
@@ -93,7 +93,8 @@ def test_usage_for_the_period_with_billable_flags(server: AutotaskStandIn) -> No
     assert [r.tickets for r in sorted(rows, key=lambda r: r.date)] == [1, 0, 1, 1]  # a ticket counts once
     assert rows[0].user == "contact00000@graniteacct.example"
     with client(server) as c:  # a ticket already counted in the workbook's Usage is not counted again
-        again = c.fetch_usage(str(GRANITE), "Granite Accounting", "2026-11", {"Autotask time entries|100"})
+        again = c.fetch_usage(str(GRANITE), "2026-11", "Granite Accounting",
+                              known_tickets={"Autotask time entries|100"})
     assert [r.tickets for r in sorted(again.rows, key=lambda r: r.date)] == [0, 0, 1, 1]
     te = server.calls("TimeEntries")[0].body["filter"]
     assert te[0] == {"op": "in", "field": "ticketID", "value": list(range(100, 108))}  # Granite's tickets, not 120

@@ -94,7 +94,7 @@ def test_without_authinfo_the_token_is_asked_of_url_auth(server: HaloStandIn) ->
 
 def test_usage_for_the_period_with_billable_flags(server: HaloStandIn) -> None:
     with client(server) as c:
-        got = c.fetch_usage(str(GRANITE), "Granite Accounting", Period(2026, 11))
+        got = c.fetch_usage(str(GRANITE), Period(2026, 11), "Granite Accounting")
     rows = [(r.ref, r.date.isoformat(), r.hours, r.billable, r.tickets) for r in got.rows]
     assert rows == [("3000/1", "2026-11-02", Decimal("1.5"), True, 1),
                     ("3000/2", "2026-11-04", Decimal("0.75"), False, 0),
