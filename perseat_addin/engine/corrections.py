@@ -325,7 +325,11 @@ def pending(book: Book, billed: Sequence[Billed], period: Period) -> list[Correc
             groups = {p: b for p, b in by_client[c] if p}
             differs = any(_differs(now_days.get((c, p)), b) for p, b in groups.items())
             joined = any(p not in groups and now_days[(c, p)][0].any() for p in now_by_client.get(c, ()))
-            if differs or joined:
+            # ProrationMode full bills the users active on any day: a leaver replaced by a joiner keeps every
+            # day's count and still changes the price, so such a month is always priced again (and gets a
+            # line only when the money differs)
+            full = any(b.rules.get("mode") == ProrationMode.FULL.value for _, b in by_client[c])
+            if differs or joined or full:
                 changed.append(c)
         if changed:
             out += _corrections(book, x, changed, recorded, now_days)
