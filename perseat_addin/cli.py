@@ -265,7 +265,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                           "users_in_import": len(imported.rows),
                           "cautions": danger.needs_force,
                           "changes": [{"action": c.action, "user": c.user, "field": c.field,
-                                       "old": c.old, "new": c.new} for c in changes],
+                                       "old": c.old, "new": c.new, **({"why": c.why} if c.why else {})}
+                                      for c in changes],
                           "warnings": [w.as_dict() for w in warnings]}, indent=2, ensure_ascii=False))
         return 0
     how = f" ({planned.client_reason})" if planned.client_reason else ""
@@ -449,8 +450,8 @@ def _sync_dict(r: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"client": r.client, "key": r.key, "ok": r.ok, "error": r.error}
     if r.plan is not None:
         out.update({"users_in_source": len(r.plan.imported.rows), "drift": r.plan.drift.as_dict(),
-                    "changes": [{"action": c.action, "user": c.user, "field": c.field, "old": c.old, "new": c.new}
-                                for c in r.plan.changes],
+                    "changes": [{"action": c.action, "user": c.user, "field": c.field, "old": c.old, "new": c.new,
+                                 **({"why": c.why} if c.why else {})} for c in r.plan.changes],
                     "cautions": r.hazards.needs_force if r.hazards else [],
                     "warnings": [w.as_dict() for w in r.plan.warnings]})
     if r.usage is not None:

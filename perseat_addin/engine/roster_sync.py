@@ -8,6 +8,7 @@ twice changes nothing the second time.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,13 +35,38 @@ class Change:
     old: Any
     new: Any
     row: int | None  # position in the Roster table (None for appended rows)
+    why: str = ""  # for a new user: why its Start is the day it is
 
     def __str__(self) -> str:
         if self.action == "update":
             return f"update {self.user}: {self.field} {self.old!r} → {self.new!r}"
         if self.action == "end":
             return f"end    {self.user}: End {self.new} (not in the import)"
-        return f"{self.action:<6} {self.user}: Start {self.new}"
+        return f"{self.action:<6} {self.user}: Start {self.new}" + (f" ({self.why})" if self.why else "")
+
+
+def new_start(created: dt.date | None, effective: dt.date, recorded: Period | None) -> tuple[dt.date, str]:
+    """A new user's Start, and why (SPEC §8): the day the source says the account was created when that is
+    later than the client's last recorded period, else the effective date."""
+    if created is None:
+        return effective, ""
+    if recorded is None:
+        return created, f"created {created.isoformat()}; no invoice recorded yet"
+    if created > recorded.last:
+        return created, f"created {created.isoformat()}, after the last recorded period {recorded}"
+    return effective, f"the effective date: created {created.isoformat()}, within the recorded {recorded}"
+
+
+def last_recorded(book: Book, client: str) -> Period | None:
+    """The latest period with an invoice recorded for ``client`` (None: none yet)."""
+    inv = book.invoices
+    if inv.empty or "Client" not in inv or "Period" not in inv:
+        return None
+    key = client.strip().lower()
+    found = [Period.key(p) for c, p in zip(inv["Client"], inv["Period"], strict=True)
+             if plain_text(c).lower() == key and plain_text(p)]
+    found = [k for k in found if re.fullmatch(r"\d{4}-\d{2}", k)]
+    return Period.parse(max(found)) if found else None
 
 
 def roster_values(u: ImportedUser) -> dict[str, str]:
@@ -52,8 +78,9 @@ def roster_values(u: ImportedUser) -> dict[str, str]:
 
 
 def plan_sync(roster: RawTable, client: str, imported: ImportResult,
-              effective: dt.date) -> tuple[TableEdit, list[Change]]:
-    """Edits to ``roster`` that make ``client``'s users match ``imported`` from ``effective`` on."""
+              effective: dt.date, recorded: Period | None = None) -> tuple[TableEdit, list[Change]]:
+    """Edits to ``roster`` that make ``client``'s users match ``imported`` from ``effective`` on (``recorded``:
+    the client's last recorded period, which decides a new user's Start: :func:`new_start`)."""
     if not imported.ok:
         raise InputProblems([p for p in imported.problems if p.severity == "error"])
     missing = roster.missing(("Client", "UserID", "Start", "End"))
@@ -88,7 +115,6 @@ def plan_sync(roster: RawTable, client: str, imported: ImportResult,
     cells: list[tuple[int, int, Any]] = []
     append: list[tuple[Any, ...]] = []
     changes: list[Change] = []
-    start = dt.datetime.combine(effective, dt.time())
     source = imported.source or "import"
     seen: set[str] = set()
     compared = [(f, roster.col(f)) for f in COMPARED]
@@ -116,8 +142,10 @@ def plan_sync(roster: RawTable, client: str, imported: ImportResult,
                     changes.append(Change("update", client, uid, field, old, new, i))
             continue
         action = "return" if k in rows_by_user else "add"
-        append.append(roster.make({"Client": client, "UserID": uid, "Start": start, "Source": source, **values}))
-        changes.append(Change(action, client, uid, "Start", None, effective.isoformat(), None))
+        day, why = (effective, "") if action == "return" else new_start(u.created, effective, recorded)
+        append.append(roster.make({"Client": client, "UserID": uid, "Start": dt.datetime.combine(day, dt.time()),
+                                   "Source": source, **values}))
+        changes.append(Change(action, client, uid, "Start", None, day.isoformat(), None, why))
     end_day = effective - dt.timedelta(days=1)
     end_col = roster.col("End")
     assert end_col is not None
@@ -256,11 +284,11 @@ def plan_import(roster: RawTable, client: str, why: str, imported: ImportResult,
                 loaded: Book, tables: TableSource) -> ImportPlan:
     """Plan the sync of ``imported`` into ``client``'s Roster; refuse (InputProblems) a Type that is
     not in UserTypes. ``loaded`` is the validated workbook, ``tables`` its tables as read."""
-    edit, changes = plan_sync(roster, client, imported, effective)
+    edit, changes = plan_sync(roster, client, imported, effective, last_recorded(loaded, client))
     drift = drift_of(loaded, tables, client, imported, effective)
     check_types(roster, edit, loaded)
     return ImportPlan(client, why, imported, effective, edit, changes, drift)
 
 
-__all__ = ["Change", "Drift", "ImportPlan", "Problem", "check_types", "drift_of", "guess_client", "plan_import",
-           "plan_sync"]
+__all__ = ["Change", "Drift", "ImportPlan", "Problem", "check_types", "drift_of", "guess_client", "last_recorded",
+           "new_start", "plan_import", "plan_sync"]

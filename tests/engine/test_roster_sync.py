@@ -152,3 +152,36 @@ def test_an_import_leaves_final_invoices_and_every_other_sheet_byte_identical(wb
     heads = [c.value for c in book["Invoices"][1]]
     status = heads.index("Status")
     assert {r[status].value for r in book["Invoices"].iter_rows(min_row=2)} == {"Final", "Paid"}
+
+
+def test_a_new_users_start_is_its_created_day_after_the_last_recorded_period() -> None:
+    """SPEC §8: created later than the client's last recorded period → Start = created; else the effective
+    date; and the preview says which."""
+    from perseat_addin.engine.roster_sync import new_start
+    from perseat_addin.model import Period
+
+    eff, oct_ = dt.date(2026, 12, 3), Period(2026, 10)
+    assert new_start(dt.date(2026, 11, 12), eff, oct_) == (
+        dt.date(2026, 11, 12), "created 2026-11-12, after the last recorded period 2026-10")
+    assert new_start(dt.date(2026, 10, 31), eff, oct_)[0] == eff  # inside a recorded month: not back-billed
+    assert "the effective date" in new_start(dt.date(2026, 10, 31), eff, oct_)[1]
+    assert new_start(None, eff, oct_) == (eff, "")
+    assert new_start(dt.date(2025, 1, 6), eff, None)[0] == dt.date(2025, 1, 6)  # nothing recorded yet
+
+    export_ = read_export("Block credential,Display name,Licenses,User principal name,When created\n"
+                          "False,Nina New,Microsoft 365 Business Standard,nina@x.example,2026-11-12\n"
+                          "False,Olaf Old,Microsoft 365 Business Standard,olaf@x.example,2026-10-02\n"
+                          "False,Back Again,Microsoft 365 Business Standard,back@x.example,2026-11-20\n", "m365")
+    r = roster([("Acme", "back@x.example", "Back Again", "Employee", dt.date(2025, 1, 1), dt.date(2026, 6, 30),
+                 "Active", None)])
+    edit, changes = plan_sync(r, "Acme", export_, eff, oct_)
+    starts = {c.user: (c.action, c.new, c.why) for c in changes}
+    assert starts["nina@x.example"][:2] == ("add", "2026-11-12")
+    assert starts["olaf@x.example"][:2] == ("add", "2026-12-03")
+    assert starts["back@x.example"] == ("return", "2026-12-03", "")  # a returning user: the effective date
+    assert "after the last recorded period 2026-10" in str(next(c for c in changes if c.user == "nina@x.example"))
+    start_col = r.col("Start")
+    assert start_col is not None
+    assert sorted(row[start_col].date() for row in edit.append) == [
+        dt.date(2026, 11, 12), dt.date(2026, 12, 3), dt.date(2026, 12, 3)]
+

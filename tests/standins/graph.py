@@ -325,7 +325,7 @@ def make_users(n: int, domain: str, people: Sequence[str] = ()) -> list[dict[str
     skus = list(SKUS)
     out: list[dict[str, Any]] = []
     for i in range(n):
-        created = (dt.datetime(2025, 1, 6, 9) + dt.timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = (dt.datetime(2025, 1, 16, 9) + dt.timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
         local = people[i] if i < len(people) else f"user{i:04d}"
         name = local.replace(".", " ").title() if i < len(people) else f"User {i:04d}"
         kind = "member" if i < len(people) else {7: "guest", 11: "blocked", 13: "unlicensed", 17: "room",

@@ -117,7 +117,8 @@ def test_cli_imports_through_a_saved_mapping(tmp_path: Path) -> None:
     raw = WorkbookFile(wb).table("Roster")
     assert raw is not None
     tom = next(dict(zip(raw.headers, r, strict=True)) for r in raw.rows if r[1] == "tom.baker@elmbakery.example")
-    assert (tom["Type"], tom["Source"], tom["Start"]) == ("Seasonal", "HR system", dt.date(2026, 12, 1))
+    # hired on 2026-11-20, and nothing recorded for the client yet: billed from the hire date (SPEC §8)
+    assert (tom["Type"], tom["Source"], tom["Start"]) == ("Seasonal", "HR system", dt.date(2026, 11, 20))
     assert load(wb).clients  # the workbook still loads
     unknown = perseat("import", "Payroll", hr, "--workbook", wb, "--client", "Elm Street Bakery")
     assert unknown.returncode == 2 and 'no importer or saved mapping called "Payroll"' in unknown.stderr
