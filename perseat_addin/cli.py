@@ -548,10 +548,8 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     wb = _open(args, "push --apply" if args.apply else None)
     psa = push.psa_of(wb)
-    if psa != "connectwise":
-        raise UsageError(f"Settings PSA is {psa}: its writer is not built yet (connectwise is)")
     period = push.recorded_period(wb, args.period)
-    todo, skipped = push.targets(wb, period, args.client)
+    todo, skipped = push.targets(wb, period, args.client, by_company=psa == "halopsa")
     with _live_source(psa) as writer:
         items = push.read_current(writer, todo)
         written = push.write(wb, writer, items) if args.apply else 0
