@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perseat_addin.tasks import check, credit, invoice, livebook
+from perseat_addin.tasks import check, credit, invoice, livebook, sync_source
 from perseat_addin.tasks import import_roster as roster_task
 from perseat_addin.tasks import report as report_task
 from perseat_addin.tasks.livebook import LiveBook, Outcome
@@ -82,6 +82,14 @@ ACTIONS: tuple[Action, ...] = (
            "every change goes to ChangeLog. A PSA time-entry or ticket export (or a file with a saved Usage "
            "mapping) adds its new rows to the Usage table instead, after a preview.",
            file_prompt="Import roster: choose the user or contact export"),
+    Action("perseatSyncSources", "Sync sources", "sync_sources", "PerseatSyncSources", "RefreshAll",
+           "Sync users and time from Microsoft 365 or the PSA",
+           "Asks which live source to read (Microsoft 365 for clients with a TenantID; the PSA named in Settings "
+           "PSA for clients with a PSACompanyID), reads every such client's users (and, from a PSA, the month's "
+           "time entries) with the credentials set up on this computer, and shows every change and the drift per "
+           "client, as 'perseat sync' does. On Yes adds new users, ends missing ones and updates changed ones in the "
+           "Roster, adds the new time to Usage, and logs every change in ChangeLog. A client that cannot be read "
+           "changes nothing and says why; the others are still synced."),
     Action("perseatUsageReport", "Usage & pricing report", "usage_report", "PerseatUsageReport",
            "ChartInsert", "Who uses support most, and what to charge",
            "Adds (or refreshes) the Report sheet for BillingPeriod: per client, users, tickets and hours per user, "
@@ -140,6 +148,11 @@ def import_roster(path: str | None = None, book: Any = None) -> Outcome:
     return _perform("import_roster", lambda live: roster_task.import_roster(live, path), book)
 
 
+def sync_sources(book: Any = None) -> Outcome:
+    """Sync sources: users (and a PSA's time) from the chosen live source, previewed, written on Yes."""
+    return _perform("sync_sources", sync_source.sync_sources, book)
+
+
 def usage_report(book: Any = None) -> Outcome:
     """Usage & pricing report: the Report sheet with its charts."""
     return _perform("usage_report", report_task.usage_report, book)
@@ -153,4 +166,4 @@ def show_help(book: Any = None) -> Outcome:
 
 
 __all__ = ["ACTIONS", "Action", "check_workbook", "credit_note", "finalize_period", "generate_invoices",
-           "import_roster", "show_help", "usage_report"]
+           "import_roster", "show_help", "sync_sources", "usage_report"]

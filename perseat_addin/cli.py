@@ -322,31 +322,13 @@ def _import_usage(args: argparse.Namespace, wb: Any, source: Any) -> int:
     return 0
 
 
-LIVE_SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)", "connectwise": "ConnectWise PSA", "autotask": "Autotask",
-                "halopsa": "HaloPSA"}
-"""The live sources (SPEC §8)."""
-
-
 def _live_source(name: str) -> Any:
     """The client of live source ``name`` (credentials read now); a UsageError for an unknown one."""
-    key = name.strip().lower()
-    if key not in LIVE_SOURCES:
-        raise UsageError(f'no live source called "{name}": use one of {", ".join(LIVE_SOURCES)}')
-    if key == "connectwise":
-        from perseat_addin.sources.connectwise import ConnectWiseClient
+    from perseat_addin.tasks.sync_source import SOURCES, open_source
 
-        return ConnectWiseClient.from_env()
-    if key == "autotask":
-        from perseat_addin.sources.autotask import AutotaskClient
-
-        return AutotaskClient.from_env()
-    if key == "halopsa":
-        from perseat_addin.sources.halopsa import HaloClient
-
-        return HaloClient.from_env()
-    from perseat_addin.sources.graph import GraphClient
-
-    return GraphClient.from_env()
+    if name.strip().lower() not in SOURCES:
+        raise UsageError(f'no live source called "{name}": use one of {", ".join(SOURCES)}')
+    return open_source(name)
 
 
 def _effective(text: str | None) -> Any:
@@ -368,7 +350,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     """Sync each client's users from a live source into its Roster, and a PSA's time entries of the period into
     Usage (dry run unless --apply)."""
     from perseat_addin.model import Period
-    from perseat_addin.tasks import import_usage, sync_source
+    from perseat_addin.tasks import sync_source
 
     if not args.client and not args.all:
         return _usage_error("name the client to sync with --client NAME, or sync every client with --all")
@@ -407,31 +389,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     for r in results:
         if r.plan is None or r.error:
             continue
-        planned = r.plan
-        print(f"{r.client} ({source.key_column} {r.key}): {len(planned.imported.rows)} users in "
-              f"{source.label}, effective {effective}:")
-        for c in planned.changes:
-            print(f"  {c}")
-        if not planned.changes:
-            print("  no changes: the Roster already matches")
-        print(f"  Drift: {planned.drift}")
-        if r.usage is not None:
-            u = r.usage
-            print(f"  Usage: {len(u.imported.rows)} time entries in {source.label}; {len(u.added)} new, {u.already} "
-                  "already in the Usage table")
-            for line in import_usage.preview(u):
-                print(f"    {line}")
-            for p in u.imported.problems:
-                print(f"{p.severity}: {r.client}: {p}", file=sys.stderr)
-        for t in r.hazards.needs_force if r.hazards else ():
-            print(f"warning: {r.client}: {t}", file=sys.stderr)
-        for w in planned.warnings:
-            print(f"warning: {r.client}: {w}", file=sys.stderr)
+        lines, notes = sync_source.client_preview(r, source.label, source.key_column, effective)
+        for line in lines:
+            print(line)
+        for note in notes:
+            print(note, file=sys.stderr)
     for r in failed:
-        print(f"perseat: {r.client}: {r.error}; nothing was changed for {r.client}.", file=sys.stderr)
+        print(f"perseat: {sync_source.failure_line(r)}", file=sys.stderr)
     ok = [r for r in results if r.ok]
-    changes = sum(len(r.plan.changes) for r in ok if r.plan is not None)
-    changes += sum(len(r.usage.added) for r in ok if r.usage is not None)
+    changes = sync_source.change_count(results)
     done = f"{len(ok)} of {len(results)} clients synced"
     if skipped and args.all:
         done += f"; {len(skipped)} without a {source.key_column} or Inactive left out ({', '.join(skipped[:5])}" \
@@ -549,10 +515,8 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     wb = _open(args, "push --apply" if args.apply else None)
     psa = push.psa_of(wb)
-    if psa != "connectwise":
-        raise UsageError(f"Settings PSA is {psa}: its writer is not built yet (connectwise is)")
     period = push.recorded_period(wb, args.period)
-    todo, skipped = push.targets(wb, period, args.client)
+    todo, skipped = push.targets(wb, period, args.client, by_company=psa == "halopsa")
     with _live_source(psa) as writer:
         items = push.read_current(writer, todo)
         written = push.write(wb, writer, items) if args.apply else 0
@@ -685,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
     syn = sub.add_parser("sync", help="sync each client's users from a live source (graph: Microsoft 365; "
                          "connectwise, autotask, halopsa: the PSA's contacts, and time into Usage) into its Roster")
-    syn.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
+    syn.add_argument("source", metavar="SOURCE", help="the live source: graph, connectwise, autotask, halopsa")
     syn.add_argument("--workbook", required=True)
     who = syn.add_mutually_exclusive_group()
     who.add_argument("--client", help="the client (as in Clients) to sync")
@@ -701,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--json", action="store_true")
     syn.set_defaults(func=cmd_sync)
     con = sub.add_parser("connect", help="test a live source's credentials and permissions, tenant by tenant")
-    con.add_argument("source", metavar="SOURCE", help=f"the live source: {', '.join(LIVE_SOURCES)}")
+    con.add_argument("source", metavar="SOURCE", help="the live source: graph, connectwise, autotask, halopsa")
     con.add_argument("--workbook", help="test the record of every client with a TenantID (graph) or PSACompanyID "
                      "(a PSA; and PSAAgreementID for connectwise) in this workbook")
     con.add_argument("--client", help="with --workbook: only this client")

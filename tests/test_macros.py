@@ -890,8 +890,8 @@ def test_an_unexpected_error_is_one_box_not_a_traceback(template: Path, tmp_path
 
 def test_registry_lists_exactly_the_actions() -> None:
     assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "credit_note", "check_workbook",
-                                            "import_roster", "usage_report", "show_help"]
-    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 7
+                                            "import_roster", "sync_sources", "usage_report", "show_help"]
+    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 8
     for a in m.ACTIONS:
         fn = getattr(m, a.macro)
         assert callable(fn) and all(p.default is not inspect.Parameter.empty

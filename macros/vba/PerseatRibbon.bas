@@ -26,6 +26,10 @@ Public Sub PerseatImportRoster(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.import_roster(" & PerseatPyText(CStr(chosen)) & ")"
 End Sub
 
+Public Sub PerseatSyncSources(control As IRibbonControl)
+    RunPython "import perseat_addin.macros as m; m.sync_sources()"
+End Sub
+
 Public Sub PerseatUsageReport(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.usage_report()"
 End Sub

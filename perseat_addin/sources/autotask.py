@@ -51,6 +51,7 @@ from perseat_addin.sources import credentials
 from perseat_addin.sources.credentials import KeyringGet, Setting
 from perseat_addin.sources.graph import Check
 from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, default_retryable, field_next
+from perseat_addin.sources.writer import PsaRecord, PushTarget, product_key
 
 SERVICE = "Autotask"
 PAGE_SIZE = 500  # Autotask's MaxRecords ceiling
@@ -489,6 +490,74 @@ class AutotaskClient:
             return UnitsWrite(None, now.record_id, now.units, now.units, effective)
         item, after = self.adjust_units(contract, service, target - now.units, effective)
         return UnitsWrite(item, after.record_id, now.units, after.units, effective)
+
+    # the push (sources.writer.PsaWriter) ------------------------------------------------------------------
+
+    def contract(self, contract: int) -> dict[str, Any]:
+        """The contract with that id; SourceError (unknown) when Autotask has none."""
+        found = self.all("Contracts", [_eq("id", contract)], ("companyID", "contractName", "status"),
+                         what=f"contract {contract}")
+        if not found:
+            raise self.http.fail(f"{SERVICE} has no contract with id {contract} (the client's PSAAgreementID); check "
+                                 "the id in Autotask (Contracts ▸ the contract) and type it in Clients", code="unknown")
+        return found[0]
+
+    def current(self, target: PushTarget) -> PsaRecord:
+        """The contract service of the client's contract (PSAAgreementID) for ``target``'s plan, and its units on
+        the first day after the period (``target.effective``).
+
+        The rule: the contract must belong to the client's company (PSACompanyID); of its contract services, the
+        one whose service's name (the Services catalogue) is the plan's product (Plans.PSAProduct, else the plan's
+        name; case, spaces and punctuation ignored), else the one whose invoice description is; none or two is a
+        SourceError naming what there is. The units are those of the ContractServiceUnits row covering the first
+        day after the period — what the next invoice will bill, and the day the push's adjustment takes effect;
+        no row covering it (the contract ends with the period) is a SourceError."""
+        cid = company_id(target.agreement, "PSAAgreementID")
+        contract = self.contract(cid)
+        owner = contract.get("companyID")
+        if target.company and owner is not None and str(owner) != str(company_id(target.company)):
+            raise self.http.fail(f"contract {cid} ({contract.get('contractName')}) belongs to company {owner}, not the "
+                                 f"client's PSACompanyID {target.company}; check PSAAgreementID in Clients")
+        services = self.all("ContractServices", [_eq("contractID", cid)],
+                            ("contractID", "serviceID", "invoiceDescription"), what=f"the services of contract {cid}")
+        ids = sorted({s["serviceID"] for s in services if isinstance(s.get("serviceID"), int)})
+        names = {int(s["id"]): str(s.get("name") or "") for s in self.all(
+            "Services", [{"op": "in", "field": "id", "value": ids}], ("name",),
+            what=f"the services named on contract {cid}")} if ids else {}
+        want = product_key(target.product)
+
+        def named(s: dict[str, Any]) -> str:
+            sid = s.get("serviceID")
+            return names.get(sid, "") if isinstance(sid, int) else ""
+        found = [s for s in services if product_key(named(s)) == want] or \
+            [s for s in services if product_key(str(s.get("invoiceDescription") or "")) == want]
+        if not found:
+            have = ", ".join(sorted({named(s) or str(s.get("invoiceDescription") or "") for s in services} - {""})) \
+                or "none"
+            raise self.http.fail(f"contract {cid} has no service for plan {target.plan!r} (product {target.product!r}; "
+                                 f"its services: {have}). Add the service to the contract in Autotask, or type the "
+                                 "service's name in the plan's PSAProduct column in Plans")
+        if len(found) > 1:
+            raise self.http.fail(f"contract {cid} has {len(found)} services for product {target.product!r} (contract "
+                                 f"service ids {', '.join(str(s['id']) for s in found)}); name one service per plan")
+        cs = found[0]
+        service = int(cs["serviceID"])
+        name = names.get(service) or str(cs.get("invoiceDescription") or service)
+        units = self.current_units(cid, service, target.effective)
+        if units.record_id is None:
+            raise self.http.fail(f"contract {cid} has no units of {name} on {target.effective} (its service periods "
+                                 "end before it); extend or renew the contract in Autotask, then push again")
+        return PsaRecord(f"contract {cid} service {cs['id']}", units.units,
+                         f"service {name} of contract {cid}, units from {target.effective}",
+                         (cid, service, target.effective))
+
+    def set(self, record: PsaRecord, quantity: int) -> PsaRecord:
+        """One ContractServiceAdjustment of the difference, effective the first day after the period, read back;
+        the record id names the adjustment."""
+        contract, service, effective = record.ref
+        done = self.set_units(contract, service, quantity, effective)
+        rid = f"{record.id} adjustment {done.adjustment_id}" if done.written else record.id
+        return PsaRecord(rid, done.new, record.what, record.ref)
 
     # connect ------------------------------------------------------------------------------------------------
 

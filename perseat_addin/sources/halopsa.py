@@ -46,6 +46,7 @@ from perseat_addin.sources.autotask import company_id, period_days
 from perseat_addin.sources.credentials import KeyringGet, Setting
 from perseat_addin.sources.graph import Check
 from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, error_detail
+from perseat_addin.sources.writer import PsaRecord, PushTarget, product_key
 
 SERVICE = "HaloPSA"
 PAGE_SIZE = 500
@@ -393,6 +394,63 @@ class HaloClient:
             raise self.http.fail(f"{SERVICE}: recurring invoice {invoice} reads quantity {got} on line {ln['id']} "
                                  f"({len(others)} lines) after setting {target} ({len(lines)} lines); check it in Halo")
         return QuantityWrite(invoice, int(ln["id"]), old, got, True)
+
+    # the push (sources.writer.PsaWriter) ------------------------------------------------------------------
+
+    def invoice_of(self, target: PushTarget) -> dict[str, Any]:
+        """The client's recurring invoice with its lines: PSAAgreementID names it (and it must be the client's,
+        PSACompanyID); blank, the client's only active one (``inactive`` not true; UNCONFIRMED field name)."""
+        company = company_id(target.company, service=SERVICE) if target.company else None
+        if target.agreement:
+            number = company_id(target.agreement, "PSAAgreementID", SERVICE)
+            inv = self.recurring_invoice(number)
+            owner = inv.get("client_id")
+            if company is not None and owner is not None and str(owner) != str(company):
+                raise self.http.fail(f"recurring invoice {number} belongs to client {owner}, not the client's "
+                                     f"PSACompanyID {company}; check PSAAgreementID in Clients")
+            return inv
+        if company is None:
+            raise SourceError("no PSAAgreementID nor PSACompanyID: type the recurring invoice's id (or the Halo "
+                              "client's id) in Clients")
+        active = [i for i in self.recurring_invoices(company) if not i.get("inactive") and isinstance(i.get("id"), int)]
+        if len(active) != 1:
+            have = ", ".join(str(i["id"]) for i in active) or "none"
+            raise self.http.fail(f"client {company} has {len(active)} active recurring invoices ({have}); type the one "
+                                 "to push to in the client's PSAAgreementID in Clients")
+        return self.recurring_invoice(int(active[0]["id"]))
+
+    def current(self, target: PushTarget) -> PsaRecord:
+        """The line of the client's recurring invoice for ``target``'s plan, and its quantity (``qty_order``).
+
+        The rule: the recurring invoice of :meth:`invoice_of`; of its lines, the one whose item description
+        (``item_shortdescription``) is the plan's product (Plans.PSAProduct, else the plan's name; case, spaces
+        and punctuation ignored), else, when the product is a number, the line of that item id (``_itemid``);
+        none or two is a SourceError naming what there is."""
+        inv = self.invoice_of(target)
+        number = inv.get("id")
+        lines = [ln for ln in inv["lines"] if isinstance(ln, dict) and isinstance(ln.get("id"), int)]
+        want = product_key(target.product)
+        found = [ln for ln in lines if product_key(str(ln.get("item_shortdescription") or "")) == want]
+        if not found and target.product.strip().isdigit():
+            found = [ln for ln in lines if str(ln.get("_itemid")) == target.product.strip()]
+        if not found:
+            have = ", ".join(sorted({str(ln.get("item_shortdescription") or "") for ln in lines} - {""})) or "none"
+            raise self.http.fail(f"recurring invoice {number} has no line for plan {target.plan!r} (product "
+                                 f"{target.product!r}; its lines: {have}). Add the item to the recurring invoice, or "
+                                 "type the item's description in the plan's PSAProduct column in Plans")
+        if len(found) > 1:
+            raise self.http.fail(f"recurring invoice {number} has {len(found)} lines for product {target.product!r} "
+                                 f"(line ids {', '.join(str(ln['id']) for ln in found)}); keep one line per plan")
+        ln = found[0]
+        return PsaRecord(f"recurring invoice {number} line {ln['id']}", float(to_decimal(ln.get("qty_order") or 0)),
+                         f"line {ln['id']} ({ln.get('item_shortdescription') or ln.get('_itemid')}) of recurring "
+                         f"invoice {number}", (int(str(number)), int(ln["id"])))
+
+    def set(self, record: PsaRecord, quantity: int) -> PsaRecord:
+        """The whole invoice POSTed back with the line's new quantity, and the line as read back."""
+        invoice, line = record.ref
+        done = self.set_quantity(invoice, line, quantity)
+        return PsaRecord(record.id, float(done.new), record.what, record.ref)
 
     # connect ------------------------------------------------------------------------------------------------
 

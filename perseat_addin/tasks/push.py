@@ -15,9 +15,12 @@ What is pushed, per client and plan, for a recorded period (default: the latest 
 
 Where it goes: the client's PSAAgreementID (and PSACompanyID) in Clients name the agreement; the
 :class:`~perseat_addin.sources.writer.PsaWriter` of Settings.PSA finds the record for the plan (ConnectWise:
-the agreement addition whose product is the plan's PSAProduct, else the plan's name) and its quantity now.
+the agreement addition whose product is the plan's PSAProduct, else the plan's name; Autotask: the contract
+service of that service and its units from the first day after the period; HaloPSA: the recurring-invoice line
+of that item, the invoice found from PSACompanyID when PSAAgreementID is blank) and its quantity now.
 A dry run lists client, record id and old → new quantity; ``--apply`` writes each that differs, reads it
-back, and appends one ChangeLog row per write (old and new quantity, the PSA record id). A record already
+back, and appends one ChangeLog row per write (old and new quantity, the PSA record id as the writer read it
+back — Autotask's names the adjustment made). A record already
 at the billed quantity is not written and logs nothing, so a second push of a period changes nothing.
 """
 
@@ -100,11 +103,14 @@ def _int(v: object) -> int | None:
         return None
 
 
-def targets(book: BookPort, period: Period, client: str | None = None) -> tuple[list[PushTarget], list[str]]:
+def targets(book: BookPort, period: Period, client: str | None = None,
+            by_company: bool = False) -> tuple[list[PushTarget], list[str]]:
     """Every quantity to push for ``period`` (one client with ``client``), and the clients left out, each with
-    its reason (no PSAAgreementID, no recorded invoice, Void or credited in full, no Seats recorded)."""
+    its reason (no PSAAgreementID, no recorded invoice, Void or credited in full, no Seats recorded).
+    ``by_company``: a client with a PSACompanyID but no PSAAgreementID is pushed too (its writer finds the
+    record from the company: HaloPSA's only active recurring invoice of the client)."""
     clients, invoices = require(book, "Clients"), require(book, "Invoices")
-    if clients.col("PSAAgreementID") is None:
+    if clients.col("PSAAgreementID") is None and not by_company:
         raise PerseatError("the Clients table has no PSAAgreementID column: add it and type each client's agreement "
                            "(ConnectWise: the agreement's RecID), then push again")
     if invoices.col("Seats") is None:
@@ -128,15 +134,16 @@ def targets(book: BookPort, period: Period, client: str | None = None) -> tuple[
         if not name or (client is not None and name.lower() != client.strip().lower()):
             continue
         found = True
-        agreement = plain_text(clients.get(row, "PSAAgreementID"))
+        agreement = plain_text(clients.get(row, "PSAAgreementID")) if clients.col("PSAAgreementID") is not None \
+            else ""
         company = plain_text(clients.get(row, "PSACompanyID")) if clients.col("PSACompanyID") is not None else ""
         if agreement.endswith(".0"):
             agreement = agreement[:-2]
         if company.endswith(".0"):
             company = company[:-2]
         own = plain_text(clients.get(row, "Plan"))
-        if not agreement:
-            skipped.append(f"{name}: no PSAAgreementID in Clients")
+        if not agreement and not (by_company and company):
+            skipped.append(f"{name}: no PSAAgreementID in Clients" + (" (nor PSACompanyID)" if by_company else ""))
             continue
         mine = docs.get(name.lower(), [])
         if not mine:
@@ -223,7 +230,7 @@ def write(book: BookPort, writer: PsaWriter, items: Sequence[PushItem], when: dt
             continue
         t = item.target
         rows.append(log.make({"Timestamp": stamp, "Action": "push", "Client": t.client, "UserID": None,
-                              "Field": f"Quantity of {item.record.id} ({t.plan}, {t.period})",
+                              "Field": f"Quantity of {item.written.id} ({t.plan}, {t.period})",
                               "Old": item.record.quantity, "New": item.written.quantity, "Source": writer.label}))
     if rows:
         book.write([TableEdit(log.name, (), tuple(i for i, r in enumerate(log.rows) if is_blank(r)), tuple(rows))])

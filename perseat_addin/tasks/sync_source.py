@@ -1,7 +1,7 @@
 """Sync sources (SPEC §8 "Live sources"): each client's users fetched from a service's API and synced into
 its Roster by the file imports' own path (:mod:`perseat_addin.tasks.import_roster`: plan, hazards, apply).
 
-One task for ``perseat sync SOURCE`` and, later, the ribbon's *Sync sources*. A :class:`LiveSource`
+One task for ``perseat sync SOURCE`` and the ribbon's *Sync sources* (:func:`sync_sources`). A :class:`LiveSource`
 (``sources/graph.py``'s ``GraphClient``; the PSA clients to come) says which Clients column names a
 client's record in it (TenantID, PSACompanyID) and fetches one client's users as an
 :class:`~perseat_addin.imports.roster.ImportResult`. Each client is fetched and planned on its own:
@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from perseat_addin.cells import plain_text
 from perseat_addin.engine.roster_sync import ImportPlan, changelog_rows
@@ -32,7 +32,15 @@ from perseat_addin.tasks import import_roster, import_usage
 from perseat_addin.tasks.import_roster import Hazards
 from perseat_addin.tasks.import_usage import UsagePlan
 from perseat_addin.tasks.port import BookPort, require
+from perseat_addin.tasks.push import psa_of
 from perseat_addin.workbook.load import load_source
+
+if TYPE_CHECKING:
+    from perseat_addin.tasks.livebook import LiveBook, Outcome
+
+SOURCES = {"graph": "Microsoft 365 (Microsoft Graph)", "connectwise": "ConnectWise PSA", "autotask": "Autotask",
+           "halopsa": "HaloPSA"}
+"""The live sources (SPEC §8), by the name ``perseat sync`` and the ribbon take."""
 
 
 class LiveSource(Protocol):
@@ -184,4 +192,144 @@ def apply_all(book: BookPort, results: Sequence[ClientSync], source: str,
     return sum(len(p.changes) for p in plans) + len({u.client for u in added})
 
 
-__all__ = ["ClientSync", "LiveSource", "Target", "UsageSource", "apply_all", "plan_all", "targets"]
+def open_source(name: str) -> Any:
+    """The client of live source ``name``, its credentials read now (environment, then the OS keyring); a
+    PerseatError for an unknown name. Use it as a context manager."""
+    key = name.strip().lower()
+    if key == "connectwise":
+        from perseat_addin.sources.connectwise import ConnectWiseClient
+
+        return ConnectWiseClient.from_env()
+    if key == "autotask":
+        from perseat_addin.sources.autotask import AutotaskClient
+
+        return AutotaskClient.from_env()
+    if key == "halopsa":
+        from perseat_addin.sources.halopsa import HaloClient
+
+        return HaloClient.from_env()
+    if key == "graph":
+        from perseat_addin.sources.graph import GraphClient
+
+        return GraphClient.from_env()
+    raise PerseatError(f'no live source called "{name}": use one of {", ".join(SOURCES)}')
+
+
+def client_preview(r: ClientSync, label: str, key_column: str, effective: dt.date) -> tuple[list[str], list[str]]:
+    """A planned client's preview, as ``perseat sync`` prints it: (the lines of changes, drift and usage; the
+    notes — usage problems, cautions, warnings)."""
+    assert r.plan is not None
+    planned = r.plan
+    out = [f"{r.client} ({key_column} {r.key}): {len(planned.imported.rows)} users in {label}, effective {effective}:"]
+    out += [f"  {c}" for c in planned.changes] or ["  no changes: the Roster already matches"]
+    out.append(f"  Drift: {planned.drift}")
+    notes: list[str] = []
+    if r.usage is not None:
+        u = r.usage
+        out.append(f"  Usage: {len(u.imported.rows)} time entries in {label}; {len(u.added)} new, {u.already} "
+                   "already in the Usage table")
+        out += [f"    {line}" for line in import_usage.preview(u)]
+        notes += [f"{p.severity}: {r.client}: {p}" for p in u.imported.problems]
+    notes += [f"warning: {r.client}: {t}" for t in (r.hazards.needs_force if r.hazards else ())]
+    notes += [f"warning: {r.client}: {w}" for w in planned.warnings]
+    return out, notes
+
+
+def failure_line(r: ClientSync) -> str:
+    """A failed client, in words."""
+    return f"{r.client}: {r.error}; nothing was changed for {r.client}."
+
+
+def change_count(results: Sequence[ClientSync]) -> int:
+    """Roster changes and new Usage rows of the clients that succeeded."""
+    ok = [r for r in results if r.ok]
+    return sum(len(r.plan.changes) for r in ok if r.plan is not None) + \
+        sum(len(r.usage.added) for r in ok if r.usage is not None)
+
+
+def configured(book: BookPort) -> list[str]:
+    """The live sources this workbook is set up for: graph when a client has a TenantID, Settings PSA when a
+    client has a PSACompanyID."""
+    clients = require(book, "Clients")
+    out = []
+    for name, column in (("graph", "TenantID"), ("psa", "PSACompanyID")):
+        j = clients.col(column)
+        if j is None or not any(plain_text(row[j]) for row in clients.rows):
+            continue
+        if name == "psa":
+            try:
+                name = psa_of(book)
+            except PerseatError:
+                continue
+        out.append(name)
+    return out
+
+
+def sync_sources(live: LiveBook, today: dt.date | None = None,
+                 open_source: Callable[[str], Any] = open_source) -> Outcome:
+    """Sync sources (the ribbon): ask which configured source, fetch and plan every client that has its key,
+    show the preview ``perseat sync --all`` prints, and on Yes write Roster, Usage and ChangeLog. A client
+    whose change needs ``--force`` on the command line fails here, with its reason: the preview is exactly
+    what Yes writes."""
+    from perseat_addin.tasks.livebook import PREFIX, ExcelBook, Outcome, Progress, capped
+
+    title = f"{PREFIX}: Sync sources"
+    live.status(f"{PREFIX}: reading the workbook…")
+    book = ExcelBook(live)
+    choices = configured(book)
+    if not choices:
+        raise PerseatError("no live source is set up: type each client's TenantID (Microsoft 365) or PSACompanyID in "
+                           "Clients, and for a PSA its name in Settings PSA (connectwise, autotask or halopsa)")
+    typed = live.ask(f"Sync which source? Type one of: {', '.join(choices)}.", title, choices[0])
+    if typed is None or not typed.strip():
+        return Outcome("Nothing was changed.")
+    name = typed.strip().lower()
+    if name not in choices:
+        raise PerseatError(f'"{typed.strip()}" is not a source this workbook is set up for; type one of '
+                           f"{', '.join(choices)}")
+    effective = today or dt.date.today()
+    with open_source(name) as source:
+        todo, skipped = targets(book, source.key_column, None, True)
+        if not todo:
+            raise PerseatError(f"no client has a {source.key_column} in Clients; type each client's "
+                               f"{source.key_column} there, then sync again")
+        tick = Progress(live, f"reading {source.label}:", len(todo), "clients")
+
+        def pages(t: Target) -> Callable[[int], None]:
+            seen = [0]
+
+            def page(n: int) -> None:
+                seen[0] += n
+                live.status(f"{PREFIX}: {t.client}: {seen[0]:,} records read from {source.label}…")
+            return page
+        results = plan_all(book, source, todo, effective, apply=True, progress=pages, done=lambda r: tick(1))
+    label, usage_label = source.label, getattr(source, "usage_label", "")
+    lines: list[str] = []
+    notes: list[str] = []
+    for r in results:
+        if r.ok:
+            out, more = client_preview(r, label, source.key_column, effective)
+            lines += out
+            notes += more
+    failed = [failure_line(r) for r in results if not r.ok]
+    ok = sum(r.ok for r in results)
+    done = f"{ok} of {len(results)} clients synced"
+    if skipped:
+        done += f"; {len(skipped)} without a {source.key_column} or Inactive left out"
+    n = change_count(results)
+    body = [*capped(lines, 40), *(["", *capped(failed, 10)] if failed else []),
+            *(["", *capped(notes, 10)] if notes else [])]
+    if not n:
+        return Outcome("\n".join([*body, "", f"{done}: nothing to change."]), ok=not failed)
+    what = "Roster, Usage and ChangeLog" if usage_label else "Roster and ChangeLog"
+    if not live.confirm("\n".join([*body, "", f"{done}: {n} changes. Write them to the {what}? (No rows are "
+                                   "deleted.)"]), title):
+        return Outcome("Nothing was changed.")
+    live.status(f"{PREFIX}: writing the {what}…")
+    written = apply_all(book, results, label, usage_source=usage_label)
+    return Outcome(f"{done}: {written} changes written to the {what}, each logged in ChangeLog. Save the workbook "
+                   "to keep them." + ("\n\n" + "\n".join(capped(failed, 10)) if failed else ""), ok=not failed)
+
+
+__all__ = ["SOURCES", "ClientSync", "LiveSource", "Target", "UsageSource", "apply_all", "change_count",
+           "client_preview", "configured", "failure_line", "open_source", "plan_all", "sync_sources", "targets"]

@@ -17,6 +17,9 @@ trust RECORDED > DOC EXAMPLE > TEST FIXTURE > COMPOSED):
   refused (429) as Autotask blocks all integrations at 100 %.
 * Permission errors the Autotask way: HTTP 500 ``{"errors": ["The logged in Resource does not have the
   adequate permissions to query this entity type."]}``.
+* ``Contracts`` (``id, companyID, contractName, status``) and ``Services`` (``id, name, description,
+  isActive``: the service catalogue a contract service points at), query only, as the swagger's
+  ContractModel and ServiceModel name them (values COMPOSED).
 * ``POST ContractServiceAdjustments`` — create only (PATCH/PUT/DELETE: 405), a *change* of units from
   ``effectiveDate``: the ContractServiceUnits row covering that day is split there and every row from it
   on gains ``unitChange``; answers ``{itemId}``. ``ContractServiceUnits`` is query only.
@@ -39,8 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-ENTITIES = ("Companies", "Contacts", "Tickets", "TimeEntries", "ContractServices", "ContractServiceUnits",
-            "ContractServiceAdjustments")
+ENTITIES = ("Companies", "Contacts", "Tickets", "TimeEntries", "Contracts", "Services", "ContractServices",
+            "ContractServiceUnits", "ContractServiceAdjustments")
 NO_PERMISSION = "The logged in Resource does not have the adequate permissions to query this entity type."
 
 
@@ -77,13 +80,16 @@ class Data:
     contacts: list[dict[str, Any]] = field(default_factory=list)
     tickets: list[dict[str, Any]] = field(default_factory=list)
     time_entries: list[dict[str, Any]] = field(default_factory=list)
+    contracts: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
     contract_services: list[dict[str, Any]] = field(default_factory=list)
     units: list[dict[str, Any]] = field(default_factory=list)
     adjustments: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self, entity: str) -> list[dict[str, Any]]:
         return {"Companies": self.companies, "Contacts": self.contacts, "Tickets": self.tickets,
-                "TimeEntries": self.time_entries, "ContractServices": self.contract_services,
+                "TimeEntries": self.time_entries, "Contracts": self.contracts, "Services": self.services,
+                "ContractServices": self.contract_services,
                 "ContractServiceUnits": self.units, "ContractServiceAdjustments": self.adjustments}[entity]
 
 
