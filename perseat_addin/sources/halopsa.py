@@ -399,7 +399,8 @@ class HaloClient:
 
     def invoice_of(self, target: PushTarget) -> dict[str, Any]:
         """The client's recurring invoice with its lines: PSAAgreementID names it (and it must be the client's,
-        PSACompanyID); blank, the client's only active one (``inactive`` not true; UNCONFIRMED field name)."""
+        PSACompanyID); blank, the client's only active one (not ``disabled``, and no ``enddate`` in the past:
+        InvoiceHeader's fields in Halo's published OpenAPI)."""
         company = company_id(target.company, service=SERVICE) if target.company else None
         if target.agreement:
             number = company_id(target.agreement, "PSAAgreementID", SERVICE)
@@ -412,7 +413,7 @@ class HaloClient:
         if company is None:
             raise SourceError("no PSAAgreementID nor PSACompanyID: type the recurring invoice's id (or the Halo "
                               "client's id) in Clients")
-        active = [i for i in self.recurring_invoices(company) if not i.get("inactive") and isinstance(i.get("id"), int)]
+        active = [i for i in self.recurring_invoices(company) if isinstance(i.get("id"), int) and _running(i)]
         if len(active) != 1:
             have = ", ".join(str(i["id"]) for i in active) or "none"
             raise self.http.fail(f"client {company} has {len(active)} active recurring invoices ({have}); type the one "
@@ -489,5 +490,16 @@ def _in(action: Mapping[str, Any], first: dt.date, last: dt.date) -> bool:
     except ValueError:
         return True  # an unreadable date: the usage rules report it
 
+
+
+def _running(invoice: dict[str, Any]) -> bool:
+    """A recurring invoice still raised: not ``disabled`` and its ``enddate`` (if any) not past."""
+    if invoice.get("disabled"):
+        return False
+    end = str(invoice.get("enddate") or "")[:10]
+    try:
+        return not end or dt.date.fromisoformat(end) >= dt.date.today()
+    except ValueError:
+        return True
 
 __all__ = ["PAGE_SIZE", "SETTINGS", "USER_FIELDS", "HaloClient", "HaloConfig", "LineQuantity", "QuantityWrite"]

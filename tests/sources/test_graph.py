@@ -80,7 +80,7 @@ def test_a_graph_user_is_billable_by_the_export_rules(server: GraphStandIn, tmp_
     assert {u.reason.split(" (")[0] for u in live.rows if not u.billable_hint} >= {
         "not billable: sign-in blocked", "not billable: no licence", "not billable: only free licences",
         "not billable: guest"}
-    assert live.rows[0].created == dt.date(2025, 1, 6)
+    assert live.rows[0].created == dt.date(2025, 1, 16)
 
 
 @pytest.mark.parametrize(("premium", "permissions", "why"), [

@@ -198,7 +198,7 @@ def halo_data() -> halo.Data:
         {"id": 94, "client_id": 12, "invoicenumber": "RI-94",
          "lines": [_line(1, 94, "Standard", 6.0), _line(2, 94, "Backup", 9.0)]},
         {"id": 95, "client_id": 13, "invoicenumber": "RI-95", "lines": [_line(11, 95, "standard", 10.0)]},
-        {"id": 99, "client_id": 13, "invoicenumber": "RI-99", "inactive": True,
+        {"id": 99, "client_id": 13, "invoicenumber": "RI-99", "disabled": True,
          "lines": [_line(91, 99, "Standard", 3.0)]},
         {"id": 96, "client_id": 14, "invoicenumber": "RI-96", "lines": [_line(21, 96, "Premium", 4.0)]},
         {"id": 97, "client_id": 15, "invoicenumber": "RI-97",
@@ -252,7 +252,7 @@ def test_halo_push_sets_the_line_quantities_reads_them_back_and_a_second_push_wr
 
 def test_halo_push_fails_per_client_with_its_reason(halopsa: halo.HaloStandIn, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    halopsa.data.invoices[2]["inactive"] = False  # Acme now has two active recurring invoices
+    halopsa.data.invoices[2]["disabled"] = False  # Acme now has two active recurring invoices
     halopsa.data.invoices[3]["client_id"] = 13  # Birch's invoice 96 is Acme's
     book = workbook(tmp_path, "halopsa", HALO_IDS, capsys)
     code, out, err = run(capsys, "push", "--workbook", book, "--apply", "--json")
