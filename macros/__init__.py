@@ -77,7 +77,8 @@ ACTIONS: tuple[Action, ...] = (
            "Asks for a Microsoft 365 user export, a ConnectWise PSA, Autotask or HaloPSA contact export, or any "
            "file with a column mapping in the Mappings table. Finds the client (the export's company, its users' "
            "e-mail domains, or the client row you selected), shows every change and the drift (licensed in the "
-           "export, billable in the Roster, seats on the last invoice), and on Yes adds new users from today, "
+           "export, billable in the Roster, seats on the last invoice), and on Yes adds new users (from the day "
+           "their account was created when that is after the last recorded invoice, else from today), "
            "ends missing ones yesterday and updates changed names, types and statuses. Never deletes a row; "
            "every change goes to ChangeLog. A PSA time-entry or ticket export (or a file with a saved Usage "
            "mapping) adds its new rows to the Usage table instead, after a preview.",
