@@ -209,6 +209,17 @@ def test_quickbooks_csv_matches_json(invoiced: dict[str, Any]) -> None:
     assert sum(money(r["ItemAmount"]) for r in everything) == money(doc["totals"]["total"])
 
 
+def test_quickbooks_tax_codes_follow_the_clients_tax(invoiced: dict[str, Any]) -> None:
+    """A client taxed at 0 gets no TAX line (QuickBooks would charge its own sales tax on it)."""
+    rows = by_invoice(read_csv(invoiced["out"] / "quickbooks.csv"), "InvoiceNo")
+    codes = {inv["number"]: {r["ItemTaxCode"] for r in rows[inv["number"]]} for inv in invoiced["json"]["invoices"]}
+    untaxed = [inv["number"] for inv in invoiced["json"]["invoices"] if money(inv["tax"]) == 0]
+    taxed = [inv["number"] for inv in invoiced["json"]["invoices"] if money(inv["tax"]) != 0]
+    assert untaxed and taxed  # the template has both
+    assert all(codes[n] == {"NON"} for n in untaxed), {n: codes[n] for n in untaxed}
+    assert all("TAX" in codes[n] for n in taxed)
+
+
 def test_xero_csv_matches_json(invoiced: dict[str, Any]) -> None:
     doc = invoiced["json"]
     rows = by_invoice(read_csv(invoiced["out"] / "xero.csv"), "*InvoiceNumber")

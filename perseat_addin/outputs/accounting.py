@@ -100,18 +100,27 @@ def quickbooks_csv(run: Run) -> str:
                 csv_safe(f"{inv.period.label()} per-user services" + (
                     f", PO {inv.client.po_number}" if inv.client.po_number else ""))]
         tail = [inv.currency, date(inv.period.last)]  # the invoice's columns, once per invoice
-        w.writerows([*head, *_quickbooks_line(ln, st.quickbooks_item, 1), *tail] for ln in inv.lines)
+        taxed = _taxed(inv, st)
+        w.writerows([*head, *_quickbooks_line(ln, st.quickbooks_item, 1, taxed), *tail] for ln in inv.lines)
     return out.getvalue()
 
 
-def _quickbooks_line(ln: Line, item: str, sign: int) -> list[str]:
+def _taxed(doc: Invoice, st: Settings) -> bool:
+    """Whether ``doc`` is taxed at all: it carries tax (a credit note of a taxed invoice does), or its client's
+    effective tax rate (TaxRate, else DefaultTaxRate) is above zero. A taxable line of an untaxed client is
+    coded NON, as its invoice carries no tax."""
+    rate = doc.client.tax_ppm if doc.client.tax_ppm is not None else st.default_tax_ppm
+    return doc.tax_cents != 0 or rate > 0
+
+
+def _quickbooks_line(ln: Line, item: str, sign: int, taxed: bool = True) -> list[str]:
     """Item, description, quantity, rate, amount and tax code of a line (amounts × ``sign``: −1 for a credit
-    memo, whose amounts QuickBooks wants positive)."""
+    memo, whose amounts QuickBooks wants positive; ``taxed``: the client's effective tax rate is above zero)."""
     qty, unit = _qty_unit(sign * ln.amount_cents, sign * ln.quantity, ln.unit_price)
     kind = ln.kind
     name = "Discount" if kind == LineKind.DISCOUNT else "Sales tax" if kind == LineKind.TAX else item
     return [csv_safe(name), csv_safe(ln.description), qty, unit, cents_text(sign * ln.amount_cents),
-            "TAX" if ln.taxable else "NON"]
+            "TAX" if ln.taxable and taxed else "NON"]
 
 
 def _address_lines(address: str) -> list[str]:
@@ -194,7 +203,8 @@ def quickbooks_credit_memos_csv(run: Run) -> str:
         for ln in cn.lines:
             w.writerow([
                 csv_safe(cn.number), csv_safe(cn.client.name), cn.issue_date.strftime(fmt), csv_safe(memo),
-                *_quickbooks_line(ln, st.quickbooks_item, -1), cn.currency, cn.period.last.strftime(fmt),
+                *_quickbooks_line(ln, st.quickbooks_item, -1, _taxed(cn, st)), cn.currency,
+                cn.period.last.strftime(fmt),
             ])
     return out.getvalue()
 
