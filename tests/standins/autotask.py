@@ -38,9 +38,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from standins.server import LocalServer
 
 ENTITIES = ("Companies", "Contacts", "Tickets", "TimeEntries", "Contracts", "Services", "ContractServices",
             "ContractServiceUnits", "ContractServiceAdjustments")
@@ -93,8 +95,10 @@ class Data:
                 "ContractServiceUnits": self.units, "ContractServiceAdjustments": self.adjustments}[entity]
 
 
-class AutotaskStandIn:
+class AutotaskStandIn(LocalServer):
     """The stand-in server; ``with AutotaskStandIn(...) as at:`` serves on 127.0.0.1 at a free port."""
+
+    METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 
     def __init__(self, username: str, secret: str, code: str, data: Data | None = None) -> None:
         self.username, self.secret, self.code = username, secret, code
@@ -106,47 +110,7 @@ class AutotaskStandIn:
         self.log: list[Seen] = []
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
         self._next_id = 7_000_000
-
-    def __enter__(self) -> AutotaskStandIn:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                owner._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                owner._handle(self, "POST")
-
-            def do_PATCH(self) -> None:
-                owner._handle(self, "PATCH")
-
-            def do_PUT(self) -> None:
-                owner._handle(self, "PUT")
-
-            def do_DELETE(self) -> None:
-                owner._handle(self, "DELETE")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the test reads :attr:`AutotaskStandIn.log`."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def base(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def rest(self) -> str:

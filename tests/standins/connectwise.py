@@ -34,9 +34,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from standins.server import LocalServer
 
 CODEBASE = "v2025_1/"
 AREAS = frozenset({"companies", "contacts", "time", "agreements", "agreements-edit", "system"})
@@ -71,8 +73,10 @@ class Seen:
     status: int = 0
 
 
-class ConnectWiseStandIn:
+class ConnectWiseStandIn(LocalServer):
     """The stand-in server; ``with ConnectWiseStandIn(...) as cw:`` serves on 127.0.0.1 at a free port."""
+
+    METHODS = ("GET", "PATCH")
 
     def __init__(self, company: str, public: str, private: str, client_id: str) -> None:
         self.company, self.public, self.private, self.client_id = company, public, private, client_id
@@ -87,39 +91,12 @@ class ConnectWiseStandIn:
         self.log: list[Seen] = []
         self.hits: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # server -----------------------------------------------------------------------------------------------
 
-    def __enter__(self) -> ConnectWiseStandIn:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                owner._handle(self, "GET")
-
-            def do_PATCH(self) -> None:
-                owner._handle(self, "PATCH")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the test reads :attr:`ConnectWiseStandIn.log`."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
-
     @property
     def site(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.base
 
     @property
     def api(self) -> str:

@@ -33,9 +33,11 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from standins.server import LocalServer
 
 DEFAULT_PROPERTIES = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
                       "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id")
@@ -90,8 +92,10 @@ class Seen:
     status: int = 0
 
 
-class GraphStandIn:
+class GraphStandIn(LocalServer):
     """The stand-in server; ``with GraphStandIn(...) as g:`` serves on 127.0.0.1 at a free port."""
+
+    METHODS = ("GET", "POST")
 
     def __init__(self, client_id: str, secret: str, tenants: list[Tenant] | None = None) -> None:
         self.client_id, self.secret = client_id, secret
@@ -99,39 +103,8 @@ class GraphStandIn:
         self.log: list[Seen] = []
         self.tokens: dict[str, tuple[str, bool]] = {}  # token → (tenant id, still valid)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # server -----------------------------------------------------------------------------------------------
-
-    def __enter__(self) -> GraphStandIn:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                owner._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                owner._handle(self, "POST")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the test reads :attr:`GraphStandIn.log`."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def base(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def login_url(self) -> str:

@@ -34,9 +34,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from standins.server import LocalServer
 
 RESOURCES = frozenset({"Client", "Users", "Tickets", "Actions", "RecurringInvoice"})
 
@@ -78,8 +80,10 @@ class Data:
     invoices: list[dict[str, Any]] = field(default_factory=list)
 
 
-class HaloStandIn:
+class HaloStandIn(LocalServer):
     """The stand-in server; ``with HaloStandIn(...) as h:`` serves on 127.0.0.1 at a free port."""
+
+    METHODS = ("GET", "POST")
 
     def __init__(self, client_id: str, secret: str, tenant: str = "", data: Data | None = None) -> None:
         self.client_id, self.secret, self.tenant = client_id, secret, tenant
@@ -92,37 +96,6 @@ class HaloStandIn:
         self.posted: list[Any] = []  # bodies of POST RecurringInvoice
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    def __enter__(self) -> HaloStandIn:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                owner._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                owner._handle(self, "POST")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the test reads :attr:`HaloStandIn.log`."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def base(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def env(self) -> dict[str, str]:
         """The PERSEAT_HALO_* variables that point the product at this stand-in."""
