@@ -42,7 +42,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from standins.server import LocalServer
+from standins.server import LocalServer, send
 
 ENTITIES = ("Companies", "Contacts", "Tickets", "TimeEntries", "Contracts", "Services", "ContractServices",
             "ContractServiceUnits", "ContractServiceAdjustments")
@@ -144,15 +144,7 @@ class AutotaskStandIn(LocalServer):
         seen.status = status
         if delay:
             time.sleep(delay)
-        try:
-            h.send_response(status)
-            for k, v in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
-                h.send_header(k, v)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send(h, status, headers, data, "application/json; charset=utf-8")
 
     def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
                body: Any) -> tuple[int, dict[str, str], bytes, float]:

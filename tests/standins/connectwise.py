@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from standins.server import LocalServer
+from standins.server import LocalServer, send
 
 CODEBASE = "v2025_1/"
 AREAS = frozenset({"companies", "contacts", "time", "agreements", "agreements-edit", "system"})
@@ -126,15 +126,7 @@ class ConnectWiseStandIn(LocalServer):
         seen.status = status
         if delay:
             time.sleep(delay)
-        try:
-            h.send_response(status)
-            for k, v in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
-                h.send_header(k, v)
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send(h, status, headers, body, "application/json; charset=utf-8")
 
     def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
                raw: str) -> tuple[int, dict[str, str], bytes, float]:

@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from standins.server import LocalServer
+from standins.server import LocalServer, send
 
 DEFAULT_PROPERTIES = ("businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
                       "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id")
@@ -149,15 +149,7 @@ class GraphStandIn(LocalServer):
         seen.status = status
         if delay:
             time.sleep(delay)
-        try:
-            h.send_response(status)
-            for k, v in {"Content-Type": "application/json", **headers}.items():
-                h.send_header(k, v)
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting (the timeout test)
+        send(h, status, headers, body)
 
     def _token(self, key: str, form: dict[str, str]) -> tuple[int, dict[str, str], bytes, float]:
         def refuse(status: int, error: str, code: int, text: str) -> tuple[int, dict[str, str], bytes, float]:

@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from standins.server import LocalServer
+from standins.server import LocalServer, send
 
 RESOURCES = frozenset({"Client", "Users", "Tickets", "Actions", "RecurringInvoice"})
 
@@ -136,15 +136,7 @@ class HaloStandIn(LocalServer):
         seen.status = status
         if delay:
             time.sleep(delay)
-        try:
-            h.send_response(status)
-            for k, v in {"Content-Type": "application/json", **headers}.items():
-                h.send_header(k, v)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send(h, status, headers, data)
 
     def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
                body: Any) -> tuple[int, dict[str, str], bytes, float]:

@@ -48,3 +48,18 @@ class LocalServer:
         """``http://127.0.0.1:PORT`` of the running server."""
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
+def send(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes,
+         content_type: str = "application/json") -> None:
+    """Answer ``request``: status, headers (``Content-Type`` unless they give one) and body; a client that
+    gave up waiting (the timeout tests) is no error."""
+    try:
+        request.send_response(status)
+        for k, v in {"Content-Type": content_type, **headers}.items():
+            request.send_header(k, v)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
