@@ -249,6 +249,26 @@ class Settings:
     xero_tax_exempt_type: str = "Tax Exempt"
     quickbooks_item: str = "Managed services"
     csv_date_format: str = ""  # blank: MM/DD/YYYY for USD, else DD/MM/YYYY
+    phone: str = ""
+    tax_id: str = ""
+    payment_instructions: str = ""  # may hold line breaks
+    remit_to: str = ""  # may hold line breaks
+    logo_file: str = ""  # PNG/JPEG beside the workbook, or a full path
+    email_subject: str = ""  # blank: DEFAULT_EMAIL_SUBJECT
+    email_body: str = ""  # blank: DEFAULT_EMAIL_BODY
+    attach_user_list: bool = False
+    psa: str = ""
+
+
+DEFAULT_EMAIL_SUBJECT = "Invoice {invoice} for {period}"
+"""The e-mail subject when Settings.EmailSubject is blank."""
+
+DEFAULT_EMAIL_BODY = ("Dear {client},\n\nPlease find attached invoice {invoice} for {period}, {total}, due {due}."
+                      "\n\nThank you for your business.")
+"""The e-mail body when Settings.EmailBody is blank."""
+
+EMAIL_PLACEHOLDERS = ("client", "invoice", "period", "total", "due")
+"""The {placeholders} EmailSubject and EmailBody may use."""
 
 
 @dataclass(frozen=True)

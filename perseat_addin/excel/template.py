@@ -184,6 +184,12 @@ def template_sheets() -> list[SheetSpec]:
         ("MSPName", "Harborview IT Services LLC"),
         ("MSPAddress", "410 Wharf Street, Suite 3, Portland, ME 04101"),
         ("MSPEmail", "billing@harborview-it.example"),
+        ("Phone", "+1 (207) 555-0148"),
+        ("TaxID", "EIN 47-1234567"),
+        ("PaymentInstructions", "Bank transfer (ACH): Casco Bay Bank, routing 011200365, account 4401 2297 18\n"
+                                "Card or ACH online: pay.harborview-it.example/invoices"),
+        ("RemitTo", "Harborview IT Services LLC\nPO Box 7731\nPortland, ME 04112"),
+        ("LogoFile", ""),
         ("Currency", "USD"),
         ("BillingPeriod", "2026-11"),
         ("InvoicePrefix", "HV-"),
@@ -205,6 +211,11 @@ def template_sheets() -> list[SheetSpec]:
         ("XeroAccountCode", "200"),
         ("XeroTaxType", "Tax on Sales"),
         ("XeroTaxExemptType", "Tax Exempt"),
+        ("EmailSubject", "Invoice {invoice} from Harborview IT Services, {period}"),
+        ("EmailBody", "Dear {client},\n\nPlease find attached invoice {invoice} for {period}: {total}, due {due}. "
+                      "Payment details are on the invoice.\n\nThank you,\nHarborview IT Services billing"),
+        ("AttachUserList", "No"),
+        ("PSA", ""),
     ]
     plans = [
         ("Standard", 95, "flat", 0, 0, "users", 35, 1.5, 90, "Yes",

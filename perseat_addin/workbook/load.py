@@ -7,6 +7,7 @@ One function per table (``load_settings``, ``load_plans``, ``load_clients``, ``l
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from perseat_addin.cells import ExcelError
 from perseat_addin.errors import InputProblems, Problem
 from perseat_addin.model import (
     DEFAULT_USER_TYPES,
+    EMAIL_PLACEHOLDERS,
     FOREVER,
     SINCE_EVER,
     AddOn,
@@ -57,6 +59,8 @@ SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "BillingTiming": tuple(m.value for m in BillingTiming),
     "Rounding": tuple(m.value for m in Rounding),
     "CsvDateFormat": CSV_DATE_FORMATS,
+    "AttachUserList": ("Yes", "No"),
+    "PSA": ("connectwise", "autotask", "halopsa"),
 }
 """The settings whose Value is one word from a list (the template's drop-downs offer these)."""
 
@@ -99,12 +103,38 @@ SETTING_ABOUT: dict[str, str] = {
     "XeroTaxExemptType": "The Xero tax rate name for untaxed lines; blank means Tax Exempt.",
     "QuickBooksItem": "The QuickBooks Online product/service every line of quickbooks.csv is booked to; blank means "
                       "Managed services.",
+    "Phone": "Your billing phone number, printed beside your address on every invoice.",
+    "TaxID": "Your tax or VAT registration number (EIN, VAT no., ABN ...), printed on every invoice.",
+    "PaymentInstructions": "How to pay, printed on every invoice: bank name, account and routing numbers or IBAN, "
+                           "a payment link; the cell may hold several lines.",
+    "RemitTo": "Where cheques and remittance advice go, printed on every invoice when it differs from your "
+               "address; the cell may hold several lines.",
+    "LogoFile": "Your logo for the top of every invoice: a PNG or JPEG file beside the workbook (logo.png) or a "
+                "full path; blank prints your name only.",
+    "EmailSubject": "The subject of each invoice e-mail; {client} {invoice} {period} {total} {due} are filled "
+                    "in; blank means Invoice {invoice} for {period}.",
+    "EmailBody": "The text of each invoice e-mail, with the same {placeholders} as EmailSubject; blank gives a "
+                 "short covering note.",
+    "AttachUserList": "Yes: every invoice PDF gets a page listing the client's users, who was billed and who was "
+                      "not and why; No: the invoice alone (blank means No).",
+    "PSA": "The PSA that holds your companies and agreements: connectwise, autotask or halopsa; blank means none "
+           "(Push to PSA and the PSA columns of Clients are then unused).",
     "CsvDateFormat": "How dates are written in quickbooks.csv and xero.csv (MM/DD/YYYY, DD/MM/YYYY, YYYY-MM-DD "
                      "...), to match your accounting company's settings; blank means MM/DD/YYYY for USD, "
                      "DD/MM/YYYY otherwise.",
 }
 """Every setting the workbook reads, with one sentence on what its value means and its alternatives (the
 template's Settings About column, and the list of known settings)."""
+
+def _placeholder_problem(template: str) -> str:
+    """Why ``template`` (EmailSubject/EmailBody) cannot be filled in, or ""."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return f"has an unmatched brace ({exc})"
+    unknown = sorted({f for f in fields if f not in EMAIL_PLACEHOLDERS})
+    return f"{{{unknown[0]}}} is not a placeholder" if unknown else ""
+
 
 _PREFIX = re.compile(r"(?:[^\W_]|#)[\w .#-]{0,19}|")
 """A document-number prefix: it starts every invoice number and file name, so it stays a plain name."""
@@ -280,6 +310,31 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
     if date_format and date_format.upper() not in CSV_DATE_FORMATS:
         err("CsvDateFormat", get("CsvDateFormat")[1], f"{date_format[:40]!r} is not a date format the accounting "
             "imports read", f"type one of: {', '.join(CSV_DATE_FORMATS)} (or leave it blank)")
+    logo = text("LogoFile")
+    if logo and (_CONTROL.search(logo) or len(logo) > 240 or logo[:1] in "=+@"
+                 or not logo.lower().endswith((".png", ".jpg", ".jpeg"))):
+        err("LogoFile", get("LogoFile")[1], f"{logo[:60]!r} is not a PNG or JPEG file name",
+            "type the name of a .png or .jpg file beside the workbook (logo.png) or a full path")
+    subject, body = text("EmailSubject"), text("EmailBody")
+    for name, template in (("EmailSubject", subject), ("EmailBody", body)):
+        bad_field = _placeholder_problem(template)
+        if bad_field:
+            err(name, get(name)[1], bad_field,
+                "use only {client} {invoice} {period} {total} {due}; write {{ and }} for a brace")
+    if "\n" in subject or "\r" in subject:
+        err("EmailSubject", get("EmailSubject")[1], "has a line break", "keep the subject on one line")
+    user_list = False
+    ul_v, ul_row = get("AttachUserList")
+    if ul_v is not None:
+        ul = str(ul_v).strip().lower()
+        if ul in ("yes", "y", "true", "1"):
+            user_list = True
+        elif ul not in ("no", "n", "false", "0"):
+            err("AttachUserList", ul_row, f"{str(ul_v)[:40]!r} is not Yes or No", "type Yes or No")
+    psa = text("PSA").lower()
+    if psa and psa not in SETTING_CHOICES["PSA"]:
+        err("PSA", get("PSA")[1], f"{psa[:40]!r} is not a PSA the program connects to",
+            "type connectwise, autotask or halopsa, or leave it blank")
     if len(problems) > bad or period is None or nxt is None:
         return None, problems
     return Settings(
@@ -308,6 +363,15 @@ def load_settings(t: Table | None, period_override: str | None = None) -> tuple[
         xero_tax_type=text("XeroTaxType", "Tax on Sales"),
         xero_tax_exempt_type=text("XeroTaxExemptType", "Tax Exempt"),
         quickbooks_item=text("QuickBooksItem", "Managed services"),
+        phone=text("Phone"),
+        tax_id=text("TaxID"),
+        payment_instructions=text("PaymentInstructions"),
+        remit_to=text("RemitTo"),
+        logo_file=logo,
+        email_subject=subject,
+        email_body=body,
+        attach_user_list=user_list,
+        psa=psa,
         csv_date_format=date_format.upper(),
     ), problems
 

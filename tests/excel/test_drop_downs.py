@@ -36,6 +36,7 @@ from perseat_addin.excel.template import (
 )
 from perseat_addin.model import BillingTiming, DayCount, ProrationMode
 from perseat_addin.money import Rounding
+from perseat_addin.tasks.push import PSAS
 from perseat_addin.workbook.load import (
     CSV_DATE_FORMATS,
     SETTING_ABOUT,
@@ -82,6 +83,8 @@ SETTING_LISTS = {
     "BillingTiming": ("arrears", "advance"),
     "Rounding": ("half-up", "down"),
     "CsvDateFormat": CSV_DATE_FORMATS,
+    "AttachUserList": ("Yes", "No"),
+    "PSA": ("connectwise", "autotask", "halopsa"),
 }
 
 
@@ -149,7 +152,9 @@ def test_static_lists_are_the_engines_own_values() -> None:
                                "DayCount": tuple(m.value for m in DayCount),
                                "BillingTiming": tuple(m.value for m in BillingTiming),
                                "Rounding": tuple(m.value for m in Rounding),
-                               "CsvDateFormat": CSV_DATE_FORMATS} == SETTING_CHOICES
+                               "CsvDateFormat": CSV_DATE_FORMATS,
+                               "AttachUserList": ("Yes", "No"),
+                               "PSA": PSAS} == SETTING_CHOICES
     assert set(TABLE_LISTS.values()) == set(LIST_NAMES)
 
 
@@ -184,7 +189,7 @@ def test_every_setting_has_an_about_sentence_in_the_template(template: Path) -> 
         wb.close()
     for name, sentence in SETTING_ABOUT.items():
         assert sentence.endswith(".") and len(sentence) > 30, name
-    for name in ("ProrationMode", "DayCount", "BillingTiming", "Rounding"):
+    for name in ("ProrationMode", "DayCount", "BillingTiming", "Rounding", "AttachUserList"):
         for value in SETTING_CHOICES[name]:  # each word of the list is explained: "daily: ..."
             assert f"{value}: " in SETTING_ABOUT[name], (name, value)
     assert "actual: a month has its real number of days" in SETTING_ABOUT["DayCount"]

@@ -184,3 +184,29 @@ def test_overlap_warnings_as_found_group_by_group(seed: int) -> None:
     found: list[Any] = []
     _overlaps(t, roster, found)
     assert found and found == _overlaps_by_groups(t, roster)
+
+
+def test_the_invoice_and_email_settings_are_read(book: Callable[..., Book]) -> None:
+    st = book(settings={"Phone": "+1 207 555 0148", "TaxID": "EIN 47-1234567", "RemitTo": "PO Box 7\nPortland",
+                        "PaymentInstructions": "ACH 011200365", "LogoFile": "logo.png", "AttachUserList": "yes",
+                        "EmailSubject": "Invoice {invoice}", "EmailBody": "Dear {client}, {total} due {due}.",
+                        "PSA": "HaloPSA"}, roster=ROSTER).settings
+    assert (st.phone, st.tax_id, st.remit_to, st.payment_instructions, st.logo_file) == (
+        "+1 207 555 0148", "EIN 47-1234567", "PO Box 7\nPortland", "ACH 011200365", "logo.png")
+    assert st.attach_user_list and st.psa == "halopsa" and st.email_subject == "Invoice {invoice}"
+    assert not book(roster=ROSTER).settings.attach_user_list
+
+
+@pytest.mark.parametrize(("setting", "value", "says"), [
+    ("EmailSubject", "Invoice {number}", "{number} is not a placeholder"),
+    ("EmailBody", "Dear {client.__class__}", "is not a placeholder"),
+    ("EmailBody", "Total {total", "unmatched brace"),
+    ("EmailSubject", "Invoice\n{invoice}", "has a line break"),
+    ("LogoFile", "logo.svg", "is not a PNG or JPEG file name"),
+    ("AttachUserList", "sometimes", "is not Yes or No"),
+    ("PSA", "kaseya", "is not a PSA the program connects to"),
+])
+def test_a_wrong_invoice_or_email_setting_is_named(book: Callable[..., Book], setting: str, value: str,
+                                                  says: str) -> None:
+    [text] = problems_of(book, settings={setting: value})
+    assert text.startswith("Settings|") and f"{setting}: " in text and says in text, text
