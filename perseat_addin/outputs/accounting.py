@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -123,9 +124,81 @@ def _quickbooks_line(ln: Line, item: str, sign: int, taxed: bool = True) -> list
             "TAX" if ln.taxable and taxed else "NON"]
 
 
-def _address_lines(address: str) -> list[str]:
-    parts = [p.strip() for p in re.split(r"[\n,]", address) if p.strip()]
-    return (parts + [""] * 4)[:4]
+@dataclass(frozen=True)
+class PostalAddress:
+    """A client's Address cut into the fields accounting imports ask for (Xero's POAddressLine1–4, POCity,
+    PORegion, POPostalCode, POCountry)."""
+
+    lines: tuple[str, str, str, str]
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+
+_COUNTRIES = {
+    "us": "United States", "usa": "United States", "united states": "United States",
+    "united states of america": "United States", "ca": "Canada", "canada": "Canada",
+    "uk": "United Kingdom", "gb": "United Kingdom", "united kingdom": "United Kingdom",
+    "great britain": "United Kingdom", "england": "United Kingdom", "scotland": "United Kingdom",
+    "wales": "United Kingdom", "northern ireland": "United Kingdom", "ie": "Ireland", "ireland": "Ireland",
+    "au": "Australia", "australia": "Australia", "nz": "New Zealand", "new zealand": "New Zealand",
+    "za": "South Africa", "south africa": "South Africa", "de": "Germany", "germany": "Germany",
+    "fr": "France", "france": "France", "nl": "Netherlands", "netherlands": "Netherlands",
+    "be": "Belgium", "belgium": "Belgium", "es": "Spain", "spain": "Spain", "it": "Italy", "italy": "Italy",
+    "ch": "Switzerland", "switzerland": "Switzerland", "at": "Austria", "austria": "Austria",
+    "se": "Sweden", "sweden": "Sweden", "dk": "Denmark", "denmark": "Denmark", "no": "Norway",
+    "norway": "Norway", "fi": "Finland", "finland": "Finland", "sg": "Singapore", "singapore": "Singapore",
+}
+"""Country names (and two-letter codes) recognised on an address's last line, in the markets MSPs bill in."""
+
+_POSTCODE = r"\d{5}(?:-\d{4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4}"
+"""A ZIP (04101, 04101-1234), a Canadian (K1A 0B6) or UK (SW1A 1AA) postcode, or a 4-digit one (AU, NZ…)."""
+
+_REGION_CODE = re.compile(rf"^(?P<region>[A-Z]{{2,3}})\s+(?P<code>{_POSTCODE})$")
+_CITY_REGION_CODE = re.compile(rf"^(?P<city>[^,]+?),?\s+(?P<region>[A-Z]{{2,3}})\s+(?P<code>{_POSTCODE})$")
+_CITY_CODE = re.compile(r"^(?P<city>[^,]+?),?\s+(?P<code>[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})$")
+_CODE_CITY = re.compile(r"^(?P<code>\d{4,5}|\d{3} \d{2})\s+(?P<city>\D.*)$")
+_CODE_ONLY = re.compile(rf"^(?:{_POSTCODE})$")
+_CITY_REGION = re.compile(r"^(?P<city>[^,]+?),\s+(?P<region>[A-Z]{2,3})$")
+_REGION_ONLY = re.compile(r"^[A-Z]{2,3}$")
+
+
+def postal_address(address: str) -> PostalAddress:
+    """Cut an Address cell into street lines, city, region, postal code and country.
+
+    The cell holds one line per row ("12 Harbor Road\\nPortland, ME 04101") or one line with commas
+    ("12 Harbor Road, Portland, ME 04101"). The last line may name a country; the line before it (or the
+    last one) is read as "City, ST 04101" (US, Canada, Australia), "London SW1A 1AA" or "10115 Berlin".
+    What does not read so stays in the street lines, so nothing is ever dropped; more than four street
+    lines are joined into the fourth.
+    """
+    rows = [r.strip() for r in address.replace("\r", "\n").split("\n") if r.strip()]
+    parts = rows if len(rows) > 1 else [p.strip() for p in (rows[0] if rows else "").split(",") if p.strip()]
+    country = ""
+    if len(parts) > 1 and (name := _COUNTRIES.get(parts[-1].rstrip(".").replace(".", "").lower())):
+        country, parts = name, parts[:-1]
+    city = region = code = ""
+    if len(parts) > 1:
+        last = parts[-1]
+        if m := _CITY_REGION_CODE.match(last):
+            city, region, code, parts = m["city"].strip(), m["region"], m["code"], parts[:-1]
+        elif (m := _REGION_CODE.match(last)) and len(parts) > 2:
+            city, region, code, parts = parts[-2], m["region"], m["code"], parts[:-2]
+        elif m := _CITY_CODE.match(last):
+            city, code, parts = m["city"].strip(), m["code"], parts[:-1]
+        elif _CODE_ONLY.match(last) and len(parts) > 2:
+            city, code, parts = parts[-2], last, parts[:-2]
+        elif m := _CODE_CITY.match(last):
+            city, code, parts = m["city"].strip(), m["code"], parts[:-1]
+        elif m := _CITY_REGION.match(last):
+            city, region, parts = m["city"].strip(), m["region"], parts[:-1]
+        elif _REGION_ONLY.match(last) and len(parts) > 2:
+            city, region, parts = parts[-2], last, parts[:-2]
+    if len(parts) > 4:
+        parts = [*parts[:3], ", ".join(parts[3:])]
+    lines = (*parts, "", "", "", "")[:4]
+    return PostalAddress((lines[0], lines[1], lines[2], lines[3]), city, region, code, country)
 
 
 def xero_csv(run: Run) -> str:
@@ -145,8 +218,9 @@ def xero_csv(run: Run) -> str:
 
 def _xero_contact(doc: Invoice) -> list[str]:
     """ContactName, EmailAddress and the address columns both Xero imports start with."""
+    a = postal_address(doc.client.address)
     return [csv_safe(doc.client.name), csv_safe(doc.client.billing_email),
-            *map(csv_safe, _address_lines(doc.client.address)), "", "", "", ""]
+            *map(csv_safe, (*a.lines, a.city, a.region, a.postal_code, a.country))]
 
 
 def _xero_lines(doc: Invoice, st: Settings, sign: int) -> Iterator[list[str]]:
