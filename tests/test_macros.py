@@ -106,6 +106,7 @@ class ExcelStandIn:
         self.alerts: list[tuple[str, str, bool]] = []
         self.updating: list[bool] = []
         self.exports: list[tuple[str, Path]] = []
+        self.pictures: list[tuple[str, str, int, int, float, float]] = []  # sheet, file, row, col, width, height
         self.saves = 0
         self.questions: list[tuple[str, str]] = []
         self.answer = True  # what the user clicks in a Yes/No box
@@ -224,6 +225,9 @@ class ExcelStandIn:
         if old is not None:
             self.delete_sheet(old.title)
         _render(self.wb.create_sheet(name), layout)
+        for pic in layout.pictures:  # Pictures.Add: recorded (openpyxl draws images only through Pillow)
+            assert Path(pic.path).is_file(), f"Excel: cannot insert the picture {pic.path}"
+            self.pictures.append((name, pic.path, pic.row, pic.col, pic.width, pic.height))
 
     def delete_sheet(self, name: str) -> None:
         ws = self._sheet(name)
@@ -231,9 +235,9 @@ class ExcelStandIn:
             raise RuntimeError("Excel: a workbook must contain at least one visible worksheet")
         self.wb.remove(ws)
 
-    def export_pdf(self, sheet: str, path: Path) -> None:
-        ws = self._sheet(sheet)
-        self.exports.append((ws.title, Path(path)))
+    def export_pdf(self, sheets: Sequence[str], path: Path) -> None:
+        titles = [self._sheet(sheet).title for sheet in sheets]
+        self.exports.extend((title, Path(path)) for title in titles)
         if self.pdf != "libreoffice":
             Path(path).write_bytes(STUB_PDF)
             return
@@ -242,7 +246,7 @@ class ExcelStandIn:
         self.wb.save(buf)
         copy = load_workbook(buf)
         for other in list(copy.sheetnames):
-            if other != ws.title:
+            if other not in titles:
                 del copy[other]
         with tempfile.TemporaryDirectory(prefix="standin-pdf-") as tmp:
             src = Path(tmp) / "sheet.xlsx"
@@ -395,6 +399,8 @@ def _render(ws: Any, layout: SheetLayout) -> None:
         ws.row_dimensions[row].height = height
     r0, c0, r1, c1 = layout.print_area
     ws.print_area = f"{get_column_letter(c0)}{r0}:{get_column_letter(c1)}{r1}"
+    if layout.repeat_rows:
+        ws.print_title_rows = f"{layout.repeat_rows[0]}:{layout.repeat_rows[1]}"
     ws.page_setup.orientation = "portrait"
     ws.page_setup.paperSize = ws.PAPERSIZE_LETTER if layout.paper == "letter" else ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = True
