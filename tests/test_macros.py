@@ -31,7 +31,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.table import Table, TableColumn
-from openpyxl_book import open_workbook, save_workbook
+from openpyxl_book import open_workbook, save_workbook, set_settings
 
 from perseat_addin.cells import EXCEL_ERRORS
 from perseat_addin.engine.invoicing import invoice_run
@@ -49,6 +49,7 @@ SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 needs_soffice = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not on PATH: the stand-in "
                                                            "cannot export real PDFs here")
 CENT = Decimal("0.01")
+LOGO = Path(__file__).resolve().parent / "fixtures" / "logo.png"
 STUB_PDF = b"%PDF-1.4\n% ExcelStandIn: PDF export recorded, not rendered\n"
 
 
@@ -584,6 +585,37 @@ def test_generate_writes_invoice_sheets(generated: dict[str, Any]) -> None:
         assert money(ws.cell(r, 4).value) == money(inv.total_cents / 100)
         assert inv.client.name in cells and inv.number in cells
         assert ws.print_area and ws.page_setup.fitToWidth == 1
+
+
+def test_generate_draws_the_logo_the_headings_and_the_user_list(template: Path, tmp_path: Path) -> None:
+    wb = copy_of(template, tmp_path)
+    shutil.copyfile(LOGO, tmp_path / "logo.png")
+    set_settings(wb, {"LogoFile": "logo.png", "AttachUserList": "Yes"})
+    book = ExcelStandIn(wb)
+    outcome = m.generate_invoices(book)
+    assert outcome.ok, outcome.message
+    numbers = [r["InvoiceNo"] for r in book.rows("Invoices")]
+    assert [(sheet, Path(f).name, at) for sheet, f, *at, _, _ in book.pictures] == [
+        (n, "logo.png", [1, 1]) for n in numbers]  # Pictures.Add at A1 of every invoice sheet
+    for n in numbers:
+        ws = book.wb[n]
+        first = int(str(ws.print_title_rows).split(":")[0].strip("$"))
+        assert ws.cell(first, 1).value == "Description"  # the headings print at the top of every page
+        assert [t for t, p in book.exports if p.stem.startswith(n + " ")] == [n, f"{n} users"]  # one PDF
+        users = book.wb[f"{n} users"]
+        assert users.cell(1, 1).value.startswith("User list")
+
+
+def test_generate_with_a_bad_logo_writes_nothing(template: Path, tmp_path: Path) -> None:
+    wb = copy_of(template, tmp_path)
+    (tmp_path / "logo.png").write_text("not a picture " * 10)
+    set_settings(wb, {"LogoFile": "logo.png"})
+    book = ExcelStandIn(wb)
+    sheets = list(book.wb.sheetnames)
+    outcome = m.generate_invoices(book)
+    assert not outcome.ok and "LogoFile" in outcome.message and "not a PNG or JPEG" in outcome.message
+    assert book.wb.sheetnames == sheets and not book.rows("Invoices") and not book.pictures
+    assert not (tmp_path / "invoices").exists()
 
 
 def test_generate_writes_the_accounting_files(generated: dict[str, Any]) -> None:

@@ -191,8 +191,8 @@ def _terms(inv: Invoice, days: int) -> str:
 WIDTHS = ((1, 58), (2, 9), (3, 13), (4, 15))
 """The invoice's four columns: description, quantity, unit price, amount."""
 
-TEXT_CHARS, SIDE_CHARS, FULL_CHARS = 72, 32, 125
-"""Characters per printed line (conservatively): column A at 10 pt, columns C:D at 10 pt, columns A:D at 9 pt."""
+TEXT_CHARS, SIDE_CHARS, FULL_CHARS = 80, 32, 125
+"""Characters per printed line (conservatively): columns A:B at 10 pt, C:D at 10 pt, A:D at 9 pt."""
 
 LINE_CHARS = 62
 """Characters of a line's description per printed line in column A (11 pt): its row is that many lines tall."""
@@ -272,7 +272,7 @@ def invoice_layout(inv: Invoice, run: Run, name: str, logo: Logo | None = None) 
         put(row + k, 1, bill_line, Style(bold=True) if k == 1 else Style())
     row += len(bill) + 2
     if credit and inv.reason:
-        for text in wrapped(f"Reason: {inv.reason}", TEXT_CHARS + 20):
+        for text in wrapped(f"Reason: {inv.reason}", 92):  # columns A:D at 11 pt bold
             put(row, 1, text, Style(bold=True, color=NAVY))
             row += 1
         row += 1
@@ -406,7 +406,7 @@ def user_list_layout(inv: Invoice, run: Run, name: str, users: list[ListedUser])
         put(row, 3, u.type, body)
         put(row, 4, "Yes" if u.billed else "No", body)
         put(row, 5, u.reason, body_wrap)
-        n = max(len(wrapped(u.reason, 38)), len(wrapped(u.user_id, 30)), len(wrapped(u.name, 20)), 1)
+        n = max(len(wrapped(u.reason, 42)), len(wrapped(u.user_id, 33)), len(wrapped(u.name, 21)), 1)
         heights.append((row, 12.5 * n + 1.5))
         row += 1
     if not users:

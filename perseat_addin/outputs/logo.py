@@ -40,7 +40,7 @@ class Logo:
 
 
 def _problem(message: str, fix: str) -> InputProblems:
-    return InputProblems([Problem("Settings", None, "LogoFile", f"LogoFile: {message}", fix)])
+    return InputProblems([Problem("Settings", None, "Value", f"LogoFile: {message}", fix)])
 
 
 def logo_path(book: Book) -> Path | None:
