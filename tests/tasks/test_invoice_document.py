@@ -188,6 +188,8 @@ def test_a_bad_logo_is_one_problem_and_nothing_is_written(case: str, tmp_path: P
     assert "1 problem" in proc.stderr and "LogoFile" in proc.stderr and words in proc.stderr, proc.stderr
     assert "Settings" in proc.stderr and ("clear LogoFile" in proc.stderr or "LogoFile" in proc.stderr)
     assert not (tmp_path / "out").exists() and wb.read_bytes() == before
+    checked = perseat("check", wb, code=1)
+    assert "LogoFile" in checked.stdout + checked.stderr and words in checked.stdout + checked.stderr
 
 
 def test_a_full_path_to_the_logo_is_allowed(tmp_path: Path) -> None:
