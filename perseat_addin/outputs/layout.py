@@ -183,7 +183,7 @@ def _tax_id(text: str) -> str:
     return "" if not text else text if re.match(r"[^\W\d_]{2,}\.?[\s:#]", text) else f"Tax ID {text}"
 
 
-def _terms(inv: Invoice, days: int) -> str:
+def _terms(days: int) -> str:
     """Payment terms in words: Net N, or due on receipt."""
     return "Due on receipt" if days <= 0 else f"Net {days}"
 
@@ -249,7 +249,7 @@ def invoice_layout(inv: Invoice, run: Run, name: str, logo: Logo | None = None) 
     days = (inv.due_date - inv.issue_date).days
     facts: list[tuple[str, Any]] = [("Credit note no.", inv.number), ("Issue date", inv.issue_date)] if credit \
         else [("Invoice no.", inv.number), ("Issue date", inv.issue_date), ("Due date", inv.due_date),
-              ("Terms", _terms(inv, days))]
+              ("Terms", _terms(days))]
     facts.append(("Period", inv.period.label()))
     if credit and inv.corrects:
         facts.append(("Credits invoice", inv.corrects))
@@ -315,7 +315,7 @@ def invoice_layout(inv: Invoice, run: Run, name: str, logo: Logo | None = None) 
         terms = (f"This credit note reduces what you owe on invoice {inv.corrects}; nothing needs to be paid."
                  if inv.corrects else "This credit is carried to your account; nothing needs to be paid.")
     else:
-        terms = (f"Payment due by {_long_date(inv.due_date)} ({_terms(inv, days).lower()}). "
+        terms = (f"Payment due by {_long_date(inv.due_date)} ({_terms(days).lower()}). "
                  if days > 0 else f"Payment due on receipt ({_long_date(inv.due_date)}). ")
         terms += f"Please quote {inv.number} with your payment."
     if st.msp_email:
