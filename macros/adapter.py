@@ -139,8 +139,11 @@ class XlwingsBook:
         ws = self.book.sheets.add(name=layout.name, after=self.book.sheets[-1])
         _render(ws, layout)
 
-    def export_pdf(self, sheet: str, path: Path) -> None:
-        self.book.sheets[sheet].to_pdf(str(path))  # Excel's own ExportAsFixedFormat
+    def export_pdf(self, sheets: Sequence[str], path: Path) -> None:
+        if len(sheets) == 1:
+            self.book.sheets[sheets[0]].to_pdf(str(path))  # Excel's own ExportAsFixedFormat
+        else:
+            self.book.to_pdf(str(path), include=list(sheets))  # the sheets, in order, in one PDF
 
     def save(self) -> None:
         self.book.save()
@@ -215,6 +218,10 @@ def _render(ws: Any, layout: SheetLayout) -> None:
     _page_setup(ws, layout)
     for chart in layout.charts:
         _chart(ws, chart)
+    for pic in layout.pictures:  # the file LogoFile names, checked by the task before anything was drawn
+        corner = ws.range((pic.row, pic.col))
+        ws.pictures.add(pic.path, left=corner.left + pic.offset[0], top=corner.top + pic.offset[1],
+                        width=pic.width, height=pic.height)
 
 
 _CHART_TYPES = {"column": ("column_clustered", 51), "line": ("line_markers", 65), "scatter": ("xy_scatter", -4169)}
@@ -319,6 +326,8 @@ def _page_setup(ws: Any, layout: SheetLayout) -> None:
         ps.LeftFooter = f"&{layout.footer_size}{layout.footer_left}" if layout.footer_left else ""
         ps.RightFooter = f"&{layout.footer_size}{layout.footer_right}" if layout.footer_right else ""
         ps.PrintGridlines = layout.gridlines
+        if layout.repeat_rows:
+            ps.PrintTitleRows = f"${layout.repeat_rows[0]}:${layout.repeat_rows[1]}"
         with contextlib.suppress(Exception):  # some printer drivers reject a paper size: keep the printer's
             ps.PaperSize = 1 if layout.paper == "letter" else 9  # xlPaperLetter / xlPaperA4
     finally:

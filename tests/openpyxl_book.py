@@ -57,3 +57,14 @@ def _restore_package(data: bytes, content_types: bytes, parts_before: set[str]) 
     if MACRO_MAIN.encode() in types_now:
         return data
     return macro_enable(data)
+
+
+def set_settings(path: str | Path, values: dict[str, object]) -> None:
+    """Type ``values`` into the Value column of the Settings rows they name, as a user would, and save."""
+    original = Path(path).read_bytes()
+    wb = open_workbook(original, path)
+    ws = wb["Settings"]
+    rows = {str(r[0].value).strip().lower(): r[1] for r in ws.iter_rows(min_row=2, max_col=2) if r[0].value}
+    for name, value in values.items():
+        rows[name.lower()].value = value
+    save_workbook(wb, path, original)

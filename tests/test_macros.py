@@ -31,7 +31,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.table import Table, TableColumn
-from openpyxl_book import open_workbook, save_workbook
+from openpyxl_book import open_workbook, save_workbook, set_settings
 
 from perseat_addin.cells import EXCEL_ERRORS
 from perseat_addin.engine.invoicing import invoice_run
@@ -49,6 +49,7 @@ SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 needs_soffice = pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not on PATH: the stand-in "
                                                            "cannot export real PDFs here")
 CENT = Decimal("0.01")
+LOGO = Path(__file__).resolve().parent / "fixtures" / "logo.png"
 STUB_PDF = b"%PDF-1.4\n% ExcelStandIn: PDF export recorded, not rendered\n"
 
 
@@ -106,6 +107,7 @@ class ExcelStandIn:
         self.alerts: list[tuple[str, str, bool]] = []
         self.updating: list[bool] = []
         self.exports: list[tuple[str, Path]] = []
+        self.pictures: list[tuple[str, str, int, int, float, float]] = []  # sheet, file, row, col, width, height
         self.saves = 0
         self.questions: list[tuple[str, str]] = []
         self.answer = True  # what the user clicks in a Yes/No box
@@ -224,6 +226,9 @@ class ExcelStandIn:
         if old is not None:
             self.delete_sheet(old.title)
         _render(self.wb.create_sheet(name), layout)
+        for pic in layout.pictures:  # Pictures.Add: recorded (openpyxl draws images only through Pillow)
+            assert Path(pic.path).is_file(), f"Excel: cannot insert the picture {pic.path}"
+            self.pictures.append((name, pic.path, pic.row, pic.col, pic.width, pic.height))
 
     def delete_sheet(self, name: str) -> None:
         ws = self._sheet(name)
@@ -231,9 +236,9 @@ class ExcelStandIn:
             raise RuntimeError("Excel: a workbook must contain at least one visible worksheet")
         self.wb.remove(ws)
 
-    def export_pdf(self, sheet: str, path: Path) -> None:
-        ws = self._sheet(sheet)
-        self.exports.append((ws.title, Path(path)))
+    def export_pdf(self, sheets: Sequence[str], path: Path) -> None:
+        titles = [self._sheet(sheet).title for sheet in sheets]
+        self.exports.extend((title, Path(path)) for title in titles)
         if self.pdf != "libreoffice":
             Path(path).write_bytes(STUB_PDF)
             return
@@ -242,7 +247,7 @@ class ExcelStandIn:
         self.wb.save(buf)
         copy = load_workbook(buf)
         for other in list(copy.sheetnames):
-            if other != ws.title:
+            if other not in titles:
                 del copy[other]
         with tempfile.TemporaryDirectory(prefix="standin-pdf-") as tmp:
             src = Path(tmp) / "sheet.xlsx"
@@ -395,6 +400,8 @@ def _render(ws: Any, layout: SheetLayout) -> None:
         ws.row_dimensions[row].height = height
     r0, c0, r1, c1 = layout.print_area
     ws.print_area = f"{get_column_letter(c0)}{r0}:{get_column_letter(c1)}{r1}"
+    if layout.repeat_rows:
+        ws.print_title_rows = f"{layout.repeat_rows[0]}:{layout.repeat_rows[1]}"
     ws.page_setup.orientation = "portrait"
     ws.page_setup.paperSize = ws.PAPERSIZE_LETTER if layout.paper == "letter" else ws.PAPERSIZE_A4
     ws.sheet_properties.pageSetUpPr.fitToPage = True
@@ -578,6 +585,37 @@ def test_generate_writes_invoice_sheets(generated: dict[str, Any]) -> None:
         assert money(ws.cell(r, 4).value) == money(inv.total_cents / 100)
         assert inv.client.name in cells and inv.number in cells
         assert ws.print_area and ws.page_setup.fitToWidth == 1
+
+
+def test_generate_draws_the_logo_the_headings_and_the_user_list(template: Path, tmp_path: Path) -> None:
+    wb = copy_of(template, tmp_path)
+    shutil.copyfile(LOGO, tmp_path / "logo.png")
+    set_settings(wb, {"LogoFile": "logo.png", "AttachUserList": "Yes"})
+    book = ExcelStandIn(wb)
+    outcome = m.generate_invoices(book)
+    assert outcome.ok, outcome.message
+    numbers = [r["InvoiceNo"] for r in book.rows("Invoices")]
+    assert [(sheet, Path(f).name, at) for sheet, f, *at, _, _ in book.pictures] == [
+        (n, "logo.png", [1, 1]) for n in numbers]  # Pictures.Add at A1 of every invoice sheet
+    for n in numbers:
+        ws = book.wb[n]
+        first = int(str(ws.print_title_rows).split(":")[0].strip("$"))
+        assert ws.cell(first, 1).value == "Description"  # the headings print at the top of every page
+        assert [t for t, p in book.exports if p.stem.startswith(n + " ")] == [n, f"{n} users"]  # one PDF
+        users = book.wb[f"{n} users"]
+        assert users.cell(1, 1).value.startswith("User list")
+
+
+def test_generate_with_a_bad_logo_writes_nothing(template: Path, tmp_path: Path) -> None:
+    wb = copy_of(template, tmp_path)
+    (tmp_path / "logo.png").write_text("not a picture " * 10)
+    set_settings(wb, {"LogoFile": "logo.png"})
+    book = ExcelStandIn(wb)
+    sheets = list(book.wb.sheetnames)
+    outcome = m.generate_invoices(book)
+    assert not outcome.ok and "LogoFile" in outcome.message and "not a PNG or JPEG" in outcome.message
+    assert book.wb.sheetnames == sheets and not book.rows("Invoices") and not book.pictures
+    assert not (tmp_path / "invoices").exists()
 
 
 def test_generate_writes_the_accounting_files(generated: dict[str, Any]) -> None:

@@ -3,8 +3,9 @@ OOXML validator in tests/ooxml can tell: the ISO/IEC 29500 schemas plus Excel's 
 Microsoft's Open XML SDK validator (tests/ooxml/README.md; .ci/run installs it, and there it must run).
 
 Each package is built fresh by the real CLI (``python -m perseat_addin.cli``): the committed template,
-``perseat template`` (sample and blank), invoices.xlsx with and without --finalize, the workbook after
---finalize, after ``perseat credit`` and after ``perseat import … --apply``, and report.xlsx. Then the
+``perseat template`` (sample and blank), invoices.xlsx with and without --finalize (the draft with a
+logo and user list pages), the workbook after --finalize, after ``perseat credit`` and after ``perseat
+import … --apply``, and report.xlsx. Then the
 template as Excel leaves it after a user's edit and save (shared strings, calcChain, shared formula
 blocks, Excel 365 markup, calculated columns the user added to Invoices, InvoiceLines and Settings, and
 InvoiceLines[Amount] made a calculated column) is finalized, and an Excel-saved Roster with a
@@ -26,6 +27,7 @@ from ooxml.excel_save import CalculatedColumn, as_excel_saves
 from ooxml.reading import StoredTable, part_names, read_tables, xml_part
 from ooxml.sdk import need_sdk, sdk_required, sdk_unavailable, sdk_validate
 from openpyxl import load_workbook
+from openpyxl_book import set_settings
 
 from perseat_addin.workbook.reader import WorkbookFile
 
@@ -113,7 +115,9 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Written:
     perseat("template", "--blank", "--out", tmp / "blank.xlsm")
     out["perseat template --blank"] = tmp / "blank.xlsm"
 
-    book = copy(TEMPLATE, tmp / "draft" / "billing.xlsm")
+    book = copy(TEMPLATE, tmp / "draft" / "billing.xlsm")  # with a logo and user list pages: images, print titles
+    copy(ROOT / "tests" / "fixtures" / "logo.png", tmp / "draft" / "logo.png")
+    set_settings(book, {"LogoFile": "logo.png", "AttachUserList": "Yes"})
     perseat("invoice", book, "--out", tmp / "draft-out")
     out["invoices.xlsx"] = tmp / "draft-out" / "invoices.xlsx"
 

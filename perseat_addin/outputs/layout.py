@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any
 
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.model import TOTALS, DocKind, Invoice
+from perseat_addin.outputs.logo import Logo
 
 # --------------------------------------------------------------------------
 # Values as Excel reads typed input
@@ -95,6 +97,21 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """An image placed with its top-left corner at cell (row, col), ``offset`` points in from it, printed
+    ``width`` × ``height`` points (``scale`` of its natural size); ``path`` is its file, ``data`` its bytes."""
+
+    row: int
+    col: int
+    path: str
+    data: bytes
+    width: float
+    height: float
+    scale: float = 1.0
+    offset: tuple[float, float] = (2.0, 2.0)  # right, down
+
+
+@dataclass(frozen=True)
 class SheetLayout:
     """A printable sheet: cells, column widths, row heights and page setup (margins in inches)."""
 
@@ -113,6 +130,8 @@ class SheetLayout:
     landscape: bool = False
     charts: tuple[Chart, ...] = ()
     freeze: tuple[int, int] | None = None  # rows, columns kept in view
+    pictures: tuple[Picture, ...] = ()
+    repeat_rows: tuple[int, int] | None = None  # first and last row printed at the top of every page
 
     def value(self, row: int, col: int) -> Any:
         for c in self.cells:
@@ -148,57 +167,120 @@ def invoice_sheet_names(numbers: Iterable[str], taken: Iterable[str] = ()) -> di
     return out
 
 
-def invoice_layout(inv: Invoice, run: Run, name: str) -> SheetLayout:
-    """One printable invoice on one page: the same facts, lines and totals as ``invoices.xlsx``."""
+def wrapped(text: str, width: int) -> list[str]:
+    """``text`` as printed lines of at most ``width`` characters: its own line breaks kept, long lines wrapped
+    at spaces (one row per line, so nothing depends on a spreadsheet fitting row heights to wrapped text)."""
+    out: list[str] = []
+    for para in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        out += textwrap.wrap(para, width, break_long_words=True, break_on_hyphens=False) or ([""] if out else [])
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def _tax_id(text: str) -> str:
+    """The tax id as printed: as typed when it names its kind (EIN 47-…, VAT GB…), else after "Tax ID"."""
+    return "" if not text else text if re.match(r"[^\W\d_]{2,}\.?[\s:#]", text) else f"Tax ID {text}"
+
+
+def _terms(days: int) -> str:
+    """Payment terms in words: Net N, or due on receipt."""
+    return "Due on receipt" if days <= 0 else f"Net {days}"
+
+
+WIDTHS = ((1, 58), (2, 9), (3, 13), (4, 15))
+"""The invoice's four columns: description, quantity, unit price, amount."""
+
+TEXT_CHARS, SIDE_CHARS, FULL_CHARS = 80, 32, 125
+"""Characters per printed line (conservatively): columns A:B at 10 pt, C:D at 10 pt, A:D at 9 pt."""
+
+LINE_CHARS = 62
+"""Characters of a line's description per printed line in column A (11 pt): its row is that many lines tall."""
+
+
+def invoice_layout(inv: Invoice, run: Run, name: str, logo: Logo | None = None) -> SheetLayout:
+    """One printable invoice or credit note: the MSP block (logo, name, address, phone, e-mail, tax id), the
+    document's facts and terms, Bill-To, the lines under headings repeated on every page, the totals, and how
+    to pay (PaymentInstructions, RemitTo)."""
     st = run.book.settings
+    credit = inv.kind is DocKind.CREDIT
     msp = Style(bold=True, size=14, color=NAVY)
-    title = Style(bold=True, size=22, color=NAVY, align="right")
-    small = Style(size=9, color=GREY)
-    small_wrap = Style(size=9, color=GREY, wrap=True, valign="top")
+    title = Style(bold=True, size=22, color=NAVY, align="right", valign="top")
+    small = Style(size=10, color=GREY)
+    label = Style(bold=True, size=9, color=NAVY)
+    note = Style(size=9, color=GREY)
     key = Style(bold=True, color=GREY, align="right")
     right = Style(align="right")
     date_r = Style(number_format="mmm d, yyyy", align="right")
-    head = Style(bold=True, color="#FFFFFF", fill=NAVY)
-    head_r = Style(bold=True, color="#FFFFFF", fill=NAVY, align="right")
+    head = Style(bold=True, color="#FFFFFF", fill=NAVY, valign="center")
+    head_r = Style(bold=True, color="#FFFFFF", fill=NAVY, align="right", valign="center")
     wrap = Style(wrap=True, valign="top", bottom="thin", border_color=RULE)
     line_qty = Style(number_format="#,##0.##", valign="top", bottom="thin", border_color=RULE)
     line_money = Style(number_format=MONEY, valign="top", bottom="thin", border_color=RULE)
     total_label = Style(bold=True, size=12, align="right", top="medium", bottom="medium")
     total = Style(bold=True, size=12, number_format=f'"{st.currency} "#,##0.00', top="medium", bottom="medium")
     cells: list[Cell] = []
-    heights: list[tuple[int, float]] = [(1, 30)]
+    heights: list[tuple[int, float]] = []
 
     def put(row: int, col: int, value: Any, style: Style = Style(), to: tuple[int, int] | None = None) -> None:
         cells.append(Cell(row, col, typed(value), style, to))
 
-    credit = inv.kind is DocKind.CREDIT
-    put(1, 1, st.msp_name or ("Credit note" if credit else "Invoice"), msp)
+    def block(row: int, col: int, heading: str, lines: list[str], style: Style = small) -> int:
+        """A heading and its lines, a row each, from ``row``; the row after them."""
+        put(row, col, heading, label)
+        for k, text in enumerate(lines, start=1):
+            if text:
+                put(row + k, col, text, style)
+        return row + 1 + len(lines)
+
+    pictures: tuple[Picture, ...] = ()
+    if logo is not None:
+        pictures = (Picture(1, 1, logo.path, logo.data, logo.width, logo.height, logo.scale),)
+        heights.append((1, logo.height + 6))
+    else:
+        heights.append((1, 30))
+        put(1, 1, st.msp_name or ("Credit note" if credit else "Invoice"), msp)
     put(1, 4, "CREDIT NOTE" if credit else "INVOICE", title)
-    for i, text in enumerate([st.msp_address, st.msp_email]):
-        if text:
-            put(2 + i, 1, text, small)
+    ours: list[tuple[str, Style]] = [(st.msp_name, Style(bold=True, size=11, color=NAVY))] if logo and st.msp_name \
+        else []
+    ours += [(text, small) for text in wrapped(st.msp_address, TEXT_CHARS)]
+    ours += [(text, small) for text in (f"Phone {st.phone}" if st.phone else "", st.msp_email,
+                                        _tax_id(st.tax_id)) if text]
+    days = (inv.due_date - inv.issue_date).days
     facts: list[tuple[str, Any]] = [("Credit note no.", inv.number), ("Issue date", inv.issue_date)] if credit \
-        else [("Invoice no.", inv.number), ("Issue date", inv.issue_date), ("Due date", inv.due_date)]
+        else [("Invoice no.", inv.number), ("Issue date", inv.issue_date), ("Due date", inv.due_date),
+              ("Terms", _terms(days))]
     facts.append(("Period", inv.period.label()))
     if credit and inv.corrects:
         facts.append(("Credits invoice", inv.corrects))
     if inv.client.po_number:
         facts.append(("PO number", inv.client.po_number))
-    for i, (k, v) in enumerate(facts):
-        put(2 + i, 3, k, key)
+    for i, (text, style) in enumerate(ours):
+        put(2 + i, 1, text, style)
+    for i, (fact, v) in enumerate(facts):
+        put(2 + i, 3, fact, key)
         put(2 + i, 4, v, date_r if isinstance(v, dt.date) else right)
-    row = 3 + max(len(facts), 3)
-    put(row, 1, "BILL TO", small)
-    put(row + 1, 1, inv.client.name, Style(bold=True))
-    row += 2
-    for text in [inv.client.billing_contact, inv.client.address, inv.client.billing_email]:
-        if text:
-            put(row, 1, text)
+    row = 3 + max(len(ours), len(facts))
+    bill = [inv.client.name]
+    if inv.client.billing_contact:
+        bill.append(f"Attn: {inv.client.billing_contact}")
+    bill += [text for text in wrapped(inv.client.address, TEXT_CHARS) if text]
+    if inv.client.billing_email:
+        bill.append(inv.client.billing_email)
+    put(row, 1, "CREDIT TO" if credit else "BILL TO", label)
+    for k, bill_line in enumerate(bill, start=1):
+        put(row + k, 1, bill_line, Style(bold=True) if k == 1 else Style())
+    row += len(bill) + 2
+    if credit and inv.reason:
+        for text in wrapped(f"Reason: {inv.reason}", 92):  # columns A:D at 11 pt bold
+            put(row, 1, text, Style(bold=True, color=NAVY))
             row += 1
-    row += 1
+        row += 1
+    heading = row
     put(row, 1, "Description", head)
     for col, text in ((2, "Qty"), (3, "Unit price"), (4, f"Amount ({inv.currency})")):
         put(row, col, text, head_r)
+    heights.append((row, 18))
     row += 1
     for ln in inv.lines:
         if ln.kind in TOTALS:
@@ -207,36 +289,159 @@ def invoice_layout(inv: Invoice, run: Run, name: str) -> SheetLayout:
         put(row, 2, float(ln.quantity), line_qty)
         put(row, 3, float(ln.unit_price), line_money)
         put(row, 4, float(ln.amount), line_money)
-        if len(ln.description) > 62:
-            heights.append((row, 30))
+        n = len(wrapped(ln.description, LINE_CHARS))
+        if n > 1:
+            heights.append((row, 15.0 * n + 1))
         row += 1
     row += 1
     totals = [("Subtotal", inv.subtotal_cents)]
     totals += [(ln.description, ln.amount_cents) for ln in inv.lines if ln.kind in TOTALS]
-    for label, cents in totals:
-        put(row, 1, label, right, to=(row, 3))
+    for text, cents in totals:
+        put(row, 1, text, right, to=(row, 3))
         put(row, 4, cents / 100, Style(number_format=MONEY))
         row += 1
     put(row, 1, "Total credited" if credit else "Total due", total_label, to=(row, 3))
     put(row, 4, inv.total_cents / 100, total)
-    row += 3
+    heights.append((row, 20))
+    row += 2
+    if not credit and (st.payment_instructions or st.remit_to):
+        end = row
+        if st.payment_instructions:
+            end = block(row, 1, "HOW TO PAY", wrapped(st.payment_instructions, TEXT_CHARS), Style(size=10))
+        if st.remit_to:
+            end = max(end, block(row, 3, "REMIT PAYMENT TO", wrapped(st.remit_to, SIDE_CHARS), Style(size=10)))
+        row = end + 1
     if credit:
-        terms = (f"Reason: {inv.reason}. " if inv.reason else "") + (
-            f"This credit note reduces what you owe on invoice {inv.corrects}; nothing needs to be paid."
-            if inv.corrects else "This credit is carried to your account; nothing needs to be paid.")
+        terms = (f"This credit note reduces what you owe on invoice {inv.corrects}; nothing needs to be paid."
+                 if inv.corrects else "This credit is carried to your account; nothing needs to be paid.")
     else:
-        days = (inv.due_date - inv.issue_date).days
-        terms = (f"Payment due by {_long_date(inv.due_date)} ({days} days). "
-                 f"Please quote {inv.number} with your payment.")
+        terms = (f"Payment due by {_long_date(inv.due_date)} ({_terms(days).lower()}). "
+                 if days > 0 else f"Payment due on receipt ({_long_date(inv.due_date)}). ")
+        terms += f"Please quote {inv.number} with your payment."
     if st.msp_email:
         terms += f" Questions about this {'credit note' if credit else 'invoice'}: {st.msp_email}."
-    put(row, 1, terms, small_wrap, to=(row + 1, 4))
-    put(row + 2, 1, "Per-user charges are prorated by day: a user added mid-month is charged from their start "
-        "date, a user who leaves is credited from the day after their last day.", small_wrap, to=(row + 3, 4))
+    terms += (" Per-user charges are prorated by day: a user added mid-month is charged from their start date, a "
+              "user who leaves is credited from the day after their last day.")
+    for text in wrapped(terms, FULL_CHARS):
+        put(row, 1, text, note)
+        row += 1
+    last = row - 1
+    what = "Credit note" if credit else "Invoice"
     return SheetLayout(
-        name=name, cells=tuple(cells), widths=((1, 58), (2, 9), (3, 13), (4, 15)), heights=tuple(heights),
-        print_area=(1, 1, row + 3, 4), paper="letter" if st.currency in ("USD", "CAD") else "a4",
-        footer_left=_footer(st.msp_name), footer_right=f"{_footer(inv.number)} · page &P of &N")
+        name=name, cells=tuple(cells), widths=WIDTHS, heights=tuple(heights),
+        print_area=(1, 1, last, 4), paper=_paper(st.currency), pictures=pictures, repeat_rows=(heading, heading),
+        footer_left=_footer(st.msp_name), footer_right=f"{what} {_footer(inv.number)} · Page &P of &N")
+
+
+def _paper(currency: str) -> str:
+    return "letter" if currency in ("USD", "CAD") else "a4"
+
+
+def needs_user_list(inv: Invoice, run: Run) -> bool:
+    """Whether ``inv`` carries the user list page: Settings.AttachUserList, or a line that refers to it."""
+    if inv.kind is DocKind.CREDIT:
+        return False
+    return run.book.settings.attach_user_list or any(USER_LIST_WORDS in ln.description.lower() for ln in inv.lines)
+
+
+USER_LIST_WORDS = "attached user list"
+"""What an invoice line says when its joiners or leavers are named on the user list page."""
+
+
+@dataclass(frozen=True)
+class ListedUser:
+    """A Roster row as the user list prints it."""
+
+    name: str
+    user_id: str
+    type: str
+    billed: bool
+    reason: str
+
+
+def client_users(run: Run) -> dict[str, list[ListedUser]]:
+    """Each client's Roster rows (key: client name, lower case) with why each is, or is not, billed (the
+    reasons users.csv gives)."""
+    roster = run.book.roster
+    if roster is None or not len(roster):
+        return {}
+    reasons = run.user_reasons()
+    out: dict[str, list[ListedUser]] = {}
+    for client, user, name, kind, why in zip(roster["client"].astype("str"), roster["user"].astype("str"),
+                                             roster["name"].astype("str"), roster["type"].astype("str"),
+                                             reasons.astype("str"), strict=True):
+        billed = why.startswith(("billable", "billed"))
+        out.setdefault(client.strip().lower(), []).append(
+            ListedUser("" if name in ("nan", "None") else name, user, "" if kind in ("nan", "None") else kind,
+                       billed, why))
+    for users in out.values():
+        users.sort(key=lambda u: (not u.billed, u.name.lower() or u.user_id.lower()))
+    return out
+
+
+def user_list_layout(inv: Invoice, run: Run, name: str, users: list[ListedUser]) -> SheetLayout:
+    """The user list page of ``inv``: every Roster user of its client, billed or not, and why."""
+    st = run.book.settings
+    cells: list[Cell] = []
+
+    def put(row: int, col: int, value: Any, style: Style = Style(), to: tuple[int, int] | None = None) -> None:
+        cells.append(Cell(row, col, typed(value), style, to))
+
+    put(1, 1, f"User list — {inv.client.name}", Style(bold=True, size=14, color=NAVY))
+    n_billed = sum(u.billed for u in users)
+    put(2, 1, f"Attached to invoice {inv.number}, {inv.period.label()}: {len(users)} user"
+        f"{'s' if len(users) != 1 else ''} on record, {n_billed} billed. The reason says why each user is, or is "
+        "not, billed.", Style(size=9, color=GREY))
+    head = Style(bold=True, color="#FFFFFF", fill=NAVY, size=10, valign="center")
+    body = Style(size=9, valign="top", bottom="thin", border_color=RULE)
+    body_wrap = Style(size=9, valign="top", wrap=True, bottom="thin", border_color=RULE)
+    heading = 4
+    for col, text in enumerate(("Name", "UserID", "Type", "Billed", "Reason"), start=1):
+        put(heading, col, text, head)
+    heights: list[tuple[int, float]] = [(1, 24), (heading, 18)]
+    row = heading + 1
+    for u in users:
+        put(row, 1, u.name, body_wrap)
+        put(row, 2, u.user_id, body_wrap)
+        put(row, 3, u.type, body)
+        put(row, 4, "Yes" if u.billed else "No", body)
+        put(row, 5, u.reason, body_wrap)
+        n = max(len(wrapped(u.reason, 42)), len(wrapped(u.user_id, 33)), len(wrapped(u.name, 21)), 1)
+        heights.append((row, 12.5 * n + 1.5))
+        row += 1
+    if not users:
+        put(row, 1, "No users of this client are on the Roster.", body)
+        row += 1
+    return SheetLayout(
+        name=name, cells=tuple(cells), widths=((1, 18), (2, 27), (3, 10), (4, 6), (5, 34)), heights=tuple(heights),
+        print_area=(1, 1, row - 1, 5), paper=_paper(st.currency), repeat_rows=(heading, heading),
+        footer_left=_footer(st.msp_name), footer_right=f"User list, invoice {_footer(inv.number)} · Page &P of &N")
+
+
+class InvoiceDocuments:
+    """The printable sheets of a run's documents: each invoice, and its user list page when it carries one.
+    The logo is read (and checked) once, the Roster's reasons only when a user list is printed."""
+
+    def __init__(self, run: Run, logo: Logo | None):
+        self.run, self.logo = run, logo
+        self._users: dict[str, list[ListedUser]] | None = None
+
+    def user_list(self, inv: Invoice) -> bool:
+        return needs_user_list(inv, self.run)
+
+    def sheets(self, inv: Invoice, name: str, list_name: str) -> list[SheetLayout]:
+        """The invoice's sheet ``name`` and, when it carries one, its user list sheet ``list_name``."""
+        out = [invoice_layout(inv, self.run, name, self.logo)]
+        if self.user_list(inv):
+            if self._users is None:
+                self._users = client_users(self.run)
+            out.append(user_list_layout(inv, self.run, list_name, self._users.get(inv.client.name.lower(), [])))
+        return out
+
+
+def user_list_name(number: str) -> str:
+    """The user list sheet's name for invoice ``number`` (before :func:`invoice_sheet_names` makes it unique)."""
+    return f"{number[:24]} users"
 
 
 # --------------------------------------------------------------------------

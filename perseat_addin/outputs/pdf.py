@@ -9,6 +9,8 @@ from pathlib import Path
 
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.errors import PerseatError
+from perseat_addin.outputs.layout import InvoiceDocuments
+from perseat_addin.outputs.logo import Logo
 from perseat_addin.outputs.xlsx import single_invoice_xlsx
 
 
@@ -36,13 +38,14 @@ def convert_to_pdf(files: list[Path], out_dir: Path, timeout: float = 600) -> No
                            f"{proc.stderr.strip()[:500]}")
 
 
-def invoice_pdfs(run: Run, out_dir: Path) -> list[str]:
-    """One PDF per invoice in ``out_dir``; returns their file names."""
+def invoice_pdfs(run: Run, out_dir: Path, logo: Logo | None = None) -> list[str]:
+    """One PDF per invoice in ``out_dir`` (with its user list page when it carries one); returns their names."""
+    docs = InvoiceDocuments(run, logo)
     with tempfile.TemporaryDirectory(prefix="perseat-pdf-") as tmp:
         sources = []
         for inv in run.invoices:
             src = Path(tmp) / f"{inv.file_stem}.xlsx"
-            single_invoice_xlsx(run, inv, src)
+            single_invoice_xlsx(docs, inv, src)
             sources.append(src)
         for i in range(0, len(sources), 200):
             convert_to_pdf(sources[i:i + 200], out_dir)

@@ -23,6 +23,7 @@ from perseat_addin.outputs.accounting import (
     xero_credit_notes_csv,
     xero_csv,
 )
+from perseat_addin.outputs.logo import read_logo
 from perseat_addin.outputs.pdf import invoice_pdfs
 from perseat_addin.outputs.xlsx import invoices_xlsx
 
@@ -78,11 +79,12 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
     place; if a move fails, the files already replaced are put back, ``rollback`` undoes the record, and the
     error says so.
     """
+    logo = read_logo(run.book)  # a bad LogoFile refuses before anything is written
     created = prepare_folder(out_dir)
     clear_stale_staging(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
     try:
-        invoices_xlsx(run, staging / "invoices.xlsx", progress)
+        invoices_xlsx(run, staging / "invoices.xlsx", progress, logo)
         texts: dict[str, Callable[[Run], str]] = {} if credits_only else {
             "quickbooks.csv": quickbooks_csv, "xero.csv": xero_csv, "users.csv": users_csv}
         if has_credits(run):
@@ -92,7 +94,7 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
             (staging / name).write_text(make(run), encoding="utf-8-sig", newline="")
         files = ["invoices.xlsx", *texts]
         if pdf:
-            files += invoice_pdfs(run, staging)
+            files += invoice_pdfs(run, staging, logo)
         for name in files:
             check_destination(out_dir, name, inputs)
         if before_publish is not None:

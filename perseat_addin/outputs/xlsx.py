@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from perseat_addin.cells import col_letter, formula_safe
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.model import Invoice
-from perseat_addin.outputs.layout import Chart, SheetLayout, Style, invoice_layout
+from perseat_addin.outputs.layout import Chart, InvoiceDocuments, SheetLayout, Style, user_list_name
+from perseat_addin.outputs.logo import Logo
 from perseat_addin.outputs.tablebook import DATE, MONEY, Column, Table, write_tables
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ def write_layout(wb: xlsxwriter.Workbook, layout: SheetLayout, formats: dict[Sty
         ws.set_footer(f"&L{size}{layout.footer_left}&R{size}{layout.footer_right}")
     r0, c0, r1, c1 = layout.print_area
     ws.print_area(r0 - 1, c0 - 1, r1 - 1, c1 - 1)
+    if layout.repeat_rows:
+        ws.repeat_rows(layout.repeat_rows[0] - 1, layout.repeat_rows[1] - 1)
     for cell in layout.cells:
         fmt = formats.get(cell.style)
         if fmt is None:
@@ -94,6 +97,11 @@ def write_layout(wb: xlsxwriter.Workbook, layout: SheetLayout, formats: dict[Sty
             ws.write(r, c, value, fmt)
     for chart in layout.charts:
         _draw_chart(wb, ws, layout.name, chart)
+    for pic in layout.pictures:
+        ws.insert_image(pic.row - 1, pic.col - 1, Path(pic.path).name, {
+            "image_data": io.BytesIO(pic.data), "x_scale": pic.scale, "y_scale": pic.scale,
+            "x_offset": round(pic.offset[0] * 4 / 3), "y_offset": round(pic.offset[1] * 4 / 3),
+            "object_position": 3, "description": "Logo"})  # 3: stays its size when columns or rows change
 
 
 def _ref(sheet: str, block: tuple[int, int, int, int]) -> list[Any]:
@@ -223,7 +231,8 @@ def _lines_rows(run: Run) -> Iterator[list[Any]]:
                    float(ln.unit_price), float(ln.amount), "Yes" if ln.taxable else "No"]
 
 
-def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None = None) -> None:
+def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None = None,
+                  logo: Logo | None = None) -> None:
     """Register and Lines of every invoice, and one printable sheet per invoice when the run has at most
     :data:`PRINTABLE_SHEETS` (the Register's Sheet column links each to its sheet).
 
@@ -243,6 +252,8 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
     formats = {"": None, "money": wb.add_format({"num_format": MONEY}), "date": wb.add_format({"num_format": DATE})}
     used: set[str] = {"register", "lines"}
     sheet_names = [_sheet_name(i.number, used) for i in run.invoices]
+    docs = InvoiceDocuments(run, logo)
+    list_names = [_sheet_name(user_list_name(i.number), used) if docs.user_list(i) else "" for i in run.invoices]
     for table, rows in ((REGISTER, _register_rows(run)), (LINES, _lines_rows(run))):
         ws = wb.add_worksheet(table.name)
         cols = table.columns
@@ -271,20 +282,25 @@ def invoices_xlsx(run: Run, path: Path, progress: Callable[[int], None] | None =
                 ws.set_column(k, k, c.width, formats[c.style])
         ws.freeze_panes(1, 0)
     styles: dict[Style, Any] = {}
-    for name, inv in zip(sheet_names, run.invoices, strict=True):
-        write_layout(wb, invoice_layout(inv, run, name), styles)
+    for name, list_name, inv in zip(sheet_names, list_names, run.invoices, strict=True):
+        for layout in docs.sheets(inv, name, list_name):
+            write_layout(wb, layout, styles)
         if progress:
             progress(1)
     wb.close()
     path.write_bytes(package.getbuffer())
 
 
-def single_invoice_xlsx(run: Run, inv: Invoice, path: Path) -> None:
-    """A workbook holding only one invoice sheet (the source of its PDF)."""
+def single_invoice_xlsx(docs: InvoiceDocuments, inv: Invoice, path: Path) -> None:
+    """A workbook holding only one invoice's sheets: the invoice and its user list page (the source of its PDF)."""
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
-    write_layout(wb, invoice_layout(inv, run, _sheet_name(inv.number, set())), {})
+    used: set[str] = set()
+    name = _sheet_name(inv.number, used)
+    styles: dict[Style, Any] = {}
+    for layout in docs.sheets(inv, name, _sheet_name(user_list_name(inv.number), used)):
+        write_layout(wb, layout, styles)
     wb.close()
 
 

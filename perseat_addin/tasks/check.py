@@ -13,6 +13,7 @@ from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.imports.mappings import mapping_problems
 from perseat_addin.model import Book
 from perseat_addin.money import fmt_money
+from perseat_addin.outputs.logo import read_logo
 from perseat_addin.outputs.publish import output_dir
 from perseat_addin.tasks.livebook import (
     PREFIX,
@@ -61,13 +62,17 @@ def corrections_text(info: dict[str, Any]) -> list[str]:
 
 
 def validate(book: BookPort, load: Callable[[], Book]) -> tuple[Book | None, list[Problem]]:
-    """The workbook as ``load`` validates it (None if it cannot) and every problem: the tables' and
-    the Mappings table's."""
+    """The workbook as ``load`` validates it (None if it cannot) and every problem: the tables', the
+    Mappings table's and the logo file's (Settings.LogoFile, which every invoice prints)."""
     mapping = mapping_problems(book.source().table("Mappings"))
     try:
         loaded = load()
     except InputProblems as exc:
         return None, [*exc.problems, *mapping]
+    try:
+        read_logo(loaded)
+    except InputProblems as exc:
+        mapping = [*mapping, *exc.problems]
     return loaded, mapping
 
 

@@ -45,7 +45,8 @@ from perseat_addin.engine.ledger import (
 from perseat_addin.errors import PerseatError
 from perseat_addin.model import BillingTiming, Book, Invoice, Line, Period
 from perseat_addin.money import fmt_money
-from perseat_addin.outputs.layout import invoice_layout, invoice_sheet_names
+from perseat_addin.outputs.layout import InvoiceDocuments, invoice_sheet_names, needs_user_list, user_list_name
+from perseat_addin.outputs.logo import read_logo
 from perseat_addin.outputs.publish import check_destination, file_ref, output_dir, workbook_folder, write_outputs
 from perseat_addin.tables import RawTable, TableEdit, is_blank
 from perseat_addin.tasks.livebook import (
@@ -234,16 +235,21 @@ def _reissue(live: LiveBook, tables: LiveTables, run: Run, out_dir: Path) -> Out
 
 def invoice_sheets(live: LiveBook, tables: LiveTables, run: Run,
                     old_numbers: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """Sheet name of each new invoice, and the sheets of replaced drafts that no new invoice reuses."""
+    """Sheet name of each new invoice (and of each user list page, keyed ``user_list_name(number)``), and the
+    sheets of replaced drafts that no new invoice reuses."""
     data = {ref.sheet.lower() for ref in tables.refs.values()}
     names = invoice_sheet_names([i.number for i in run.invoices])
+    lists = [user_list_name(i.number) for i in run.invoices if needs_user_list(i, run)]
+    names |= invoice_sheet_names(lists, taken=names.values())
     clash = sorted(n for n in names.values() if n.lower() in data)
     if clash:
         raise PerseatError(f"invoice sheet {clash[0]} would replace a data sheet; change InvoicePrefix in Settings")
     new = {n.lower() for n in names.values()}
     existing = {s.lower(): s for s in live.sheet_names()}
-    stale = [existing[s.lower()] for s in invoice_sheet_names(old_numbers).values()
-             if s.lower() in existing and s.lower() not in new | data]
+    old = invoice_sheet_names(old_numbers)
+    old_sheets = [*old.values(), *invoice_sheet_names([user_list_name(n) for n in old_numbers],
+                                                       taken=old.values()).values()]
+    stale = [existing[s.lower()] for s in old_sheets if s.lower() in existing and s.lower() not in new | data]
     return names, stale
 
 
@@ -251,21 +257,26 @@ def write_invoices(live: LiveBook, run: Run, names: dict[str, str], stale: Seque
                     out_dir: Path, record: Callable[[], None], credits_only: bool = False) -> dict[str, str]:
     """Invoice sheets, their PDFs (staged beside the outputs), the CSVs; ``record`` edits the tables once
     every file is complete, and only then are the files moved into place."""
+    docs = InvoiceDocuments(run, read_logo(run.book))  # a bad LogoFile refuses before anything is drawn
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".perseat-pdf-", dir=out_dir))
     published = False
+    sheets: dict[str, list[str]] = {}
     try:
         tick = Progress(live, "writing invoice sheets", len(run.invoices))
         for inv in run.invoices:
-            live.put_sheet(invoice_layout(inv, run, names[inv.number]))
+            layouts = docs.sheets(inv, names[inv.number], names.get(user_list_name(inv.number), ""))
+            for layout in layouts:
+                live.put_sheet(layout)
+            sheets[inv.number] = [layout.name for layout in layouts]
             tick()
         for sheet in stale:
             live.delete_sheet(sheet)
         tick = Progress(live, "exporting PDFs", len(run.invoices))
         for inv in run.invoices:
             target = staging / pdfs[inv.number]
-            live.export_pdf(names[inv.number], target)
+            live.export_pdf(sheets[inv.number], target)
             if not target.is_file():
                 raise PerseatError(f"Excel did not export {target.name}; check that {out_dir} can be written to")
             tick()

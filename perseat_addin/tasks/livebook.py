@@ -116,8 +116,8 @@ class LiveBook(Protocol):
     def delete_sheet(self, name: str) -> None:
         ...
 
-    def export_pdf(self, sheet: str, path: Path) -> None:
-        """Export one sheet (its print area and page setup) to a PDF file."""
+    def export_pdf(self, sheets: Sequence[str], path: Path) -> None:
+        """Export sheets (each its print area and page setup), in order, to one PDF file."""
         ...
 
     def status(self, text: str | None) -> None:
