@@ -63,7 +63,10 @@ def closest(name: str, choices: Iterable[str]) -> str:
     """`` (did you mean "X"?)`` for the nearest of ``choices`` to ``name``, or "" when none is near."""
     names = list(choices)
     lower = {c.lower(): c for c in names}
-    near = difflib.get_close_matches(name.strip().lower(), list(lower), n=1, cutoff=0.5)
+    key = name.strip().lower()
+    near = difflib.get_close_matches(key, list(lower), n=1, cutoff=0.5)
+    if not near and key:
+        near = [c for c in lower if c.startswith(key) or key in c][:1]  # "Acme" for "Acme Dental Group"
     return f' (did you mean "{lower[near[0]]}"?)' if near else ""
 
 
