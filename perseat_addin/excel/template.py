@@ -930,9 +930,8 @@ def build(path: str | Path = "workbook_template.xlsm", *, blank: bool = False) -
         next(s for s in sheets if s.name == "Settings").cells = handle_cells(len(book.clients), len(book.roster),
                                                                               len(book.usage))
         clients.cached = formula_results(book, sheets)
-    qi = next((i for i, s in enumerate(sheets) if s.name == "Quote"), None)
-    if qi is not None:
-        book = load(p)
-        sheets[qi] = quote_sheet([r[0] for r in sheets[qi].rows], quote_results(book))
+        qi = next((i for i, s in enumerate(sheets) if s.name == "Quote"), None)
+        if qi is not None:  # a blank workbook cannot be priced: its Quote sheet waits for Excel to recalculate
+            sheets[qi] = quote_sheet([r[0] for r in sheets[qi].rows], quote_results(book))
     write_workbook(p, sheets, parts=parts)
     return p
