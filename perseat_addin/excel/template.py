@@ -588,7 +588,9 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
         for ref, (value, result) in spec.cells.items():
             shown = spec.cell_formats.get(ref)
             fmt = cache.setdefault(f"cell:{shown}", wb.add_format({"num_format": shown})) if shown else None
-            if isinstance(value, str) and value.startswith("="):
+            if isinstance(value, str) and value.startswith("=") and result is None:  # Excel computes it on open
+                ws.write_formula(ref, value, fmt)
+            elif isinstance(value, str) and value.startswith("="):
                 ws.write_formula(ref, value, fmt, result)
             elif ref in spec.cell_lists or shown:  # an input: the plain value, not a label
                 ws.write(ref, value, fmt)
