@@ -623,7 +623,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
     from perseat_addin.money import fmt_money
 
     devices = f" and {q.devices} shared devices" if q.devices else ""
-    print(f"Quote{' for ' + q.prospect if q.prospect else ''}: {q.users} users{devices}, {q.currency} a month")
+    print(f"Quote{' for ' + q.prospect if q.prospect else ''}: {q.users} users{devices}, in {q.currency}")
     for r in q.rows:
         mark = "*" if r.plan.name == q.cheapest and len(q.rows) > 1 else " "
         tax = f"  tax {fmt_money(r.tax_cents):>10}" if q.tax_ppm else ""

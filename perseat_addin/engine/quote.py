@@ -105,7 +105,7 @@ def quote(plans: Sequence[Plan], users: int, devices: int = 0, *, tax_ppm: Ppm =
         tax = round_div(tax_ppm * charge.total_cents, PPM, rounding) if p.taxable else 0
         ok, why = fits(p, devices)
         priced.append((p, charge, tax, ok, why))
-    fitting = [x for x in priced if x[3]]
+    fitting = [x for x in priced if x[3]] or (priced if len(priced) == 1 else [])  # --plan: quoted as asked
     best = min(fitting, key=lambda x: x[1].total_cents + x[2], default=None)
     rows = []
     for p, charge, tax, ok, why in priced:
