@@ -167,7 +167,7 @@ def quote_layout(q: Quote, msp: str, today: dt.date, name: str = QUOTE_SHEET) ->
     """The quote on one landscape page: who and what, every plan side by side, the marked plan and why."""
     t, marked = quote_table(q)
     taxed = bool(q.tax_ppm)
-    widths = [20.0, 34.0, 9.0, 12.0] + ([10.0, 12.0, 13.0] if taxed else [13.0]) + [10.0]
+    widths = [20.0, 32.0, 9.0, 12.0] + ([9.0, 15.0, 14.0] if taxed else [13.0]) + [10.0]
     sh = _Sheet(widths)
     sh.put(1, 1, "Quote", _TITLE, to=(1, sh.last_col))
     sh.heights[1] = 26
