@@ -24,6 +24,7 @@ from typing import Any
 from perseat_addin.tasks import check, credit, invoice, livebook, sync_source
 from perseat_addin.tasks import import_roster as roster_task
 from perseat_addin.tasks import report as report_task
+from perseat_addin.tasks import schedule as schedule_task
 from perseat_addin.tasks.livebook import LiveBook, Outcome
 
 
@@ -98,6 +99,13 @@ ACTIONS: tuple[Action, ...] = (
            "clients far above the portfolio median; the per-user price that earns TargetMargin, the cheapest plan "
            "that covers the usage, volume-tier cliffs and small clients that need a minimum fee, each with its "
            "reason; and native charts. Changes no other sheet."),
+    Action("perseatPriceSheet", "Price sheet & contract schedule", "price_sheet", "PerseatPriceSheet",
+           "FileNew", "Schedule A: billable users and prices",
+           "For the client whose row you selected in the Clients table (or, when none is selected and you answer "
+           "Yes, for the price list and every active client): draws Schedule A — Billable users and prices on the "
+           "Schedule A sheet, in contract words from UserTypes, the plan and its tiers, minimums, included hours, "
+           "proration, add-ons, discount and tax, with worked examples priced exactly as the invoices are — and "
+           "exports each as a PDF to OutputFolder/contracts. Changes no other sheet."),
     Action("perseatHelp", "Help", "show_help", "PerseatHelp", "Help", "What the Per-Seat Billing buttons do",
            "Shows what each button does and where the documentation is."),
 )
@@ -159,6 +167,11 @@ def usage_report(book: Any = None) -> Outcome:
     return _perform("usage_report", report_task.usage_report, book)
 
 
+def price_sheet(book: Any = None) -> Outcome:
+    """Price sheet & contract schedule: Schedule A for the selected client, or the price list and every client."""
+    return _perform("price_sheet", schedule_task.price_sheet, book)
+
+
 def show_help(book: Any = None) -> Outcome:
     """Help: what each button does and where the documentation is."""
     where = f"The Python package is installed in {Path(livebook.__file__).parents[1]}."
@@ -167,4 +180,4 @@ def show_help(book: Any = None) -> Outcome:
 
 
 __all__ = ["ACTIONS", "Action", "check_workbook", "credit_note", "finalize_period", "generate_invoices",
-           "import_roster", "show_help", "sync_sources", "usage_report"]
+           "import_roster", "price_sheet", "show_help", "sync_sources", "usage_report"]

@@ -593,6 +593,59 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A --users/--devices value: a whole number, 0 or more (a usage error otherwise)."""
+    try:
+        n = int(text.replace(",", "").strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (e.g. 12)") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is negative; give 0 or more")
+    return n
+
+
+def cmd_quote(args: argparse.Namespace) -> int:
+    """A prospect's monthly and annual cost for N users on one plan or every plan: a PDF (and .xlsx), or --json."""
+    import datetime as dt
+
+    from perseat_addin.outputs.documents import quote_dict
+    from perseat_addin.tasks.quote import make_quote, quote_folder, write_quote
+
+    book, q = make_quote(_open(args), args.users, args.devices, args.plan, args.prospect or "")
+    today = dt.date.today()
+    out = Path(args.out) if args.out else quote_folder(str(Path(args.workbook).resolve()),
+                                                       book.settings.output_folder)
+    files = write_quote(book, q, out, today)
+    if args.json:
+        print(json.dumps({"ok": True, **quote_dict(q), "files": [str(f) for f in files]}, indent=2,
+                         ensure_ascii=False))
+        return 0
+    from perseat_addin.money import fmt_money
+
+    devices = f" and {q.devices} shared devices" if q.devices else ""
+    print(f"Quote{' for ' + q.prospect if q.prospect else ''}: {q.users} users{devices}, in {q.currency}")
+    for r in q.rows:
+        mark = "*" if r.plan.name == q.cheapest and len(q.rows) > 1 else " "
+        tax = f"  tax {fmt_money(r.tax_cents):>10}" if q.tax_ppm else ""
+        print(f" {mark} {r.plan.name:<20.20} {fmt_money(r.monthly_cents):>12}/month{tax}"
+              f"  {fmt_money(r.annual_with_tax_cents):>13}/year  {r.note}")
+    for f in files:
+        print(f"Wrote {f}")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """Schedule A (billable users and prices) for a client or the price list: a PDF and an .xlsx."""
+    from perseat_addin.tasks.schedule import make_schedules, schedule_folder, write_schedules
+
+    book, schedules = make_schedules(_open(args), args.client)
+    out = Path(args.out) if args.out else schedule_folder(str(Path(args.workbook).resolve()),
+                                                          book.settings.output_folder)
+    for f in write_schedules(schedules, out):
+        print(f"Wrote {f}")
+    return 0
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     """Write the sample workbook (or a blank one); never over an existing file unless --force."""
     from perseat_addin.excel.template import build
@@ -698,6 +751,22 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("--pdf", action="store_true", help="also write the credit note's PDF (needs LibreOffice)")
     cr.add_argument("--json", action="store_true", help="print a machine-readable summary")
     cr.set_defaults(func=cmd_credit)
+    quo = sub.add_parser("quote", help="a prospect's monthly and annual cost for N users on one plan or every plan "
+                         "(PDF, or --json)")
+    quo.add_argument("workbook")
+    quo.add_argument("--users", type=_count, required=True, metavar="N", help="billable users to quote")
+    quo.add_argument("--plan", help="only this plan (default: every plan side by side)")
+    quo.add_argument("--devices", type=_count, default=0, metavar="N", help="shared devices (default 0)")
+    quo.add_argument("--prospect", help="the prospect's name, printed on the quote")
+    quo.add_argument("--out", help="output folder (default: OutputFolder/quotes beside the workbook)")
+    quo.add_argument("--json", action="store_true", help="print the figures as JSON")
+    quo.set_defaults(func=cmd_quote)
+    sch = sub.add_parser("schedule", help="Schedule A of the contract: who is a billable user and the prices "
+                         "(PDF and .xlsx)")
+    sch.add_argument("workbook")
+    sch.add_argument("--client", help="the client (as in Clients); default: the whole price list")
+    sch.add_argument("--out", help="output folder (default: OutputFolder/contracts beside the workbook)")
+    sch.set_defaults(func=cmd_schedule)
     tpl = sub.add_parser("template", help="write the sample workbook_template.xlsm")
     tpl.add_argument("--out", default="workbook_template.xlsm")
     tpl.add_argument("--blank", action="store_true",

@@ -797,6 +797,38 @@ def test_credit_note_button_credits_the_selected_invoice(template: Path, tmp_pat
                                                "invoices.xlsx"}
 
 
+def test_price_sheet_button_writes_schedule_a_for_the_selected_client(template: Path, tmp_path: Path) -> None:
+    """Price sheet & contract schedule: the selected Clients row's Schedule A on its sheet, exported to
+    OutputFolder/contracts (by LibreOffice here, as Excel's ExportAsFixedFormat would)."""
+    book = ExcelStandIn(copy_of(template, tmp_path), pdf="libreoffice")
+    ref = book.table("Clients")
+    assert ref is not None
+    book.selection = (ref.sheet, ref.header_row + 7)  # Granite Accounting
+    outcome = m.price_sheet(book)
+    assert outcome.ok, outcome.message
+    pdf = tmp_path / "invoices" / "contracts" / "Schedule A - Granite Accounting.pdf"
+    assert pdf.is_file() and book.exports == [("Schedule A", pdf)]
+    ws = book.wb["Schedule A"]
+    texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert texts[0] == "Schedule A — Billable users and prices" and "Client: Granite Accounting" in texts
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Discount: 10%" in text and "Tax: 5.5%" in text
+
+
+def test_price_sheet_button_without_a_selection_asks_then_writes_them_all(template: Path, tmp_path: Path) -> None:
+    book = ExcelStandIn(copy_of(template, tmp_path))
+    book.answer = False
+    outcome = m.price_sheet(book)
+    assert not outcome.ok and "Select a client's row" in outcome.message and not book.exports
+    book.answer = True
+    outcome = m.price_sheet(book)
+    assert outcome.ok, outcome.message
+    names = [p.name for _, p in book.exports]
+    assert names[0] == "Schedule A - Price list.pdf" and len(names) == 1 + 7  # and each active client
+    assert "Schedule A - Birch _ Lowe LLP.pdf" in names  # file names keep letters, digits and " -_.()"
+
+
 def test_credit_note_button_needs_a_selected_invoice_and_a_reason(template: Path, tmp_path: Path) -> None:
     book = ExcelStandIn(copy_of(template, tmp_path))
     outcome = m.credit_note(book)
@@ -928,8 +960,9 @@ def test_an_unexpected_error_is_one_box_not_a_traceback(template: Path, tmp_path
 
 def test_registry_lists_exactly_the_actions() -> None:
     assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "credit_note", "check_workbook",
-                                            "import_roster", "sync_sources", "usage_report", "show_help"]
-    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 8
+                                            "import_roster", "sync_sources", "usage_report", "price_sheet",
+                                            "show_help"]
+    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 9
     for a in m.ACTIONS:
         fn = getattr(m, a.macro)
         assert callable(fn) and all(p.default is not inspect.Parameter.empty

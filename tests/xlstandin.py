@@ -170,7 +170,7 @@ class Formulas:
     """Just enough of Excel's formula language to evaluate the template's own formulas with these functions.
 
     Structured references (``Roster[#All]``, ``Settings[Value]``, ``[@Client]``,
-    ``[[#This Row],Client]``), defined names, text, numbers, ``&``, and the
+    ``[[#This Row],Client]``), defined names, text, numbers, ``&``, ``*``, and the
     worksheet functions the template uses next to ours (INDEX, MATCH, DATEVALUE,
     EOMONTH, COUNTIFS). Anything else fails the test: a formula this cannot
     read is a formula to look at.
@@ -179,7 +179,7 @@ class Formulas:
     TOKEN = re.compile(r'\s*(?:(?P<str>"[^"]*")|(?P<num>\d+(?:\.\d+)?)'
                        r"|(?:\w+)?\[\[#This Row\],\s*\[?(?P<this>[^\]]+)\]?\]|\[@(?P<at>[^\]]+)\]"
                        r"|(?P<ref>[A-Za-z_][\w.]*\[(?:\[[^\]]+\],?:?)+\]|[A-Za-z_][\w.]*\[[^\]]+\])"
-                       r"|(?P<name>[A-Za-z_][\w.]*)|(?P<op>[(),&]))")
+                       r"|(?P<name>[A-Za-z_][\w.]*)|(?P<op>[(),&*]))")
 
     def __init__(self, tables: Mapping[str, Any], names: Mapping[str, str]):
         self.tables, self.names = tables, names
@@ -207,10 +207,17 @@ class Formulas:
         return value
 
     def expr(self) -> Any:
-        value = self.term()
+        value = self.product()
         while self.toks and self.toks[0] == ("op", "&"):
             self.toks.pop(0)
-            value = f"{value}{self.term()}"
+            value = f"{value}{self.product()}"
+        return value
+
+    def product(self) -> Any:
+        value = self.term()
+        while self.toks and self.toks[0] == ("op", "*"):
+            self.toks.pop(0)
+            value = float(value) * float(self.term())
         return value
 
     def term(self) -> Any:

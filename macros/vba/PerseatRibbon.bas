@@ -34,6 +34,10 @@ Public Sub PerseatUsageReport(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.usage_report()"
 End Sub
 
+Public Sub PerseatPriceSheet(control As IRibbonControl)
+    RunPython "import perseat_addin.macros as m; m.price_sheet()"
+End Sub
+
 Public Sub PerseatHelp(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.show_help()"
 End Sub

@@ -56,6 +56,9 @@ class SheetSpec:
     lists: dict[str, str] = field(default_factory=dict)  # header → defined name of its drop-down (LIST_NAMES)
     cell_choices: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict)  # one cell's drop-down
     wrap: tuple[str, ...] = ()  # headers whose text wraps (their rows are made tall enough)
+    cell_formats: dict[str, str] = field(default_factory=dict)  # A1 cell beside the table → its number format
+    cell_lists: dict[str, str] = field(default_factory=dict)  # A1 cell beside the table → its drop-down (LIST_NAMES)
+    cell_width: float = 62  # width of the columns holding ``cells``
 
 
 StartRow = tuple[str, str, str]
@@ -114,6 +117,23 @@ HANDLE_LABELS = {
 STALE_HANDLE = "#000000-0"
 """The id of the handles saved in the template: never issued, so a per-client cell that reads one before Book is
 recomputed asks for a recalculation instead of answering."""
+
+# The Quote sheet: a prospect's cost on the chosen plan and on every plan, priced by SEATCHARGE like
+# ``perseat quote``. Its inputs sit beside the table (defined names below); the table lists the plans.
+QUOTE_INPUTS = {"QuoteProspect": "H3", "QuoteUsers": "H4", "QuoteDevices": "H5", "QuotePlan": "H6"}
+_QROW = "Quote[[#This Row],[{}]]"
+QUOTE_FORMULAS = {
+    "Monthly": f"=SEATCHARGE(QuoteUsers,{_QROW.format('Plan')},Plans[#All],Tiers[#All],QuoteDevices)",
+    "Annual": f"={_QROW.format('Monthly')}*12",
+}
+QUOTE_CHOSEN = {  # cell → (label cell, label, formula)
+    "H8": ("G8", "Chosen plan: monthly", "=SEATCHARGE(QuoteUsers,QuotePlan,Plans[#All],Tiers[#All],QuoteDevices)"),
+    "H9": ("G9", "Chosen plan: annual", "=H8*12"),
+    "H10": ("G10", "Chosen plan: users charged", "=BILLEDSEATS(QuoteUsers,QuotePlan,Plans[#All])"),
+}
+QUOTE_SAMPLE = ("Casco Marine", 12, 0, "Standard")
+"""The sample prospect: name, users, shared devices, plan."""
+
 
 XLWINGS_CONF = (
     ("UDF Modules", "perseat_addin.udfs"),
@@ -388,8 +408,29 @@ def template_sheets() -> list[SheetSpec]:
                   {"Source": 16, "Field": 12, "Column": 24, "Notes": 60}),
         SheetSpec(BILLED, BILLED_COLUMNS, [], {"Client": 22, "Users": 30, "Devices": 16, "Rules": 60},
                   {"Amount": "#,##0.00"}),
+        quote_sheet([p[0] for p in plans]),
     ]
     return [with_drop_downs(s) for s in sheets]
+
+
+def quote_sheet(plans: Sequence[str], cached: dict[Any, Any] | None = None) -> SheetSpec:
+    """The Quote sheet: inputs (Prospect, Users, Devices, Plan with the plans' drop-down), the chosen plan's
+    monthly and annual cost, and every plan side by side, all by SEATCHARGE; ``cached``: the results saved."""
+    cached = cached or {}
+    prospect, users, devices, plan = QUOTE_SAMPLE
+    cells: dict[str, tuple[Any, Any]] = {
+        "G1": ("Quote for a prospect", None),
+        "G3": ("Prospect", None), "G4": ("Users", None), "G5": ("Shared devices", None), "G6": ("Plan", None),
+        "H3": (prospect, None), "H4": (users, None), "H5": (devices, None), "H6": (plan, None),
+    }
+    for ref, (label_ref, label, formula) in QUOTE_CHOSEN.items():
+        cells[label_ref] = (label, None)
+        cells[ref] = (formula, cached.get(ref))
+    return SheetSpec("Quote", ("Plan",), [(p,) for p in plans], {"Plan": 16, "Monthly": 14, "Annual": 14},
+                     {"Monthly": "#,##0.00", "Annual": "#,##0.00"}, formulas=dict(QUOTE_FORMULAS), cells=cells,
+                     cell_formats={"H8": "#,##0.00", "H9": "#,##0.00", "H10": "0", "H3": "@", "H4": "0", "H5": "0"},
+                     cell_lists={"H6": "PlanList"}, cell_width=30, lists={"Plan": "PlanList"},
+                     cached={k: v for k, v in cached.items() if isinstance(k, tuple)})
 
 
 SAMPLE_INVOICES: list[tuple[Any, ...]] = [
@@ -442,7 +483,8 @@ def write_workbook(path: str | Path, sheets: Sequence[SheetSpec], *, macro: bool
     if parts.start_here:
         _write_start_here(wb, parts.start_here)
     tables = {spec.name for spec in sheets}
-    used = {name for spec in sheets for name in spec.lists.values() if LIST_NAMES[name][0] in tables}
+    used = {name for spec in sheets for name in (*spec.lists.values(), *spec.cell_lists.values())
+            if LIST_NAMES[name][0] in tables}
     for spec in sheets:
         _write_table_sheet(wb, spec, cache, used)
     for name, formula in parts.names.items():
@@ -544,12 +586,24 @@ def _write_table_sheet(wb: xlsxwriter.Workbook, spec: SheetSpec, cache: dict[str
     if spec.cells:
         label = cache.setdefault("label", wb.add_format({"bold": True, "text_wrap": True}))
         for ref, (value, result) in spec.cells.items():
-            if isinstance(value, str) and value.startswith("="):
-                ws.write_formula(ref, value, None, result)
+            shown = spec.cell_formats.get(ref)
+            fmt = cache.setdefault(f"cell:{shown}", wb.add_format({"num_format": shown})) if shown else None
+            if isinstance(value, str) and value.startswith("=") and result is None:  # Excel computes it on open
+                ws.write_formula(ref, value, fmt)
+            elif isinstance(value, str) and value.startswith("="):
+                ws.write_formula(ref, value, fmt, result)
+            elif ref in spec.cell_lists or shown:  # an input: the plain value, not a label
+                ws.write(ref, value, fmt)
             else:
                 ws.write(ref, value, label)
+        for ref, name in spec.cell_lists.items():
+            if name in lists:
+                table, column, noun = LIST_NAMES[name]
+                ws.data_validation(ref, {"validate": "list", "source": f"={name}", "error_type": "stop",
+                                         "error_title": f"Not {noun}"[:32],
+                                         "error_message": f"Pick {noun} from the {table} table ({column} column)."})
         for letter in sorted({ref.rstrip("0123456789") for ref in spec.cells}):
-            ws.set_column(f"{letter}:{letter}", 62)
+            ws.set_column(f"{letter}:{letter}", spec.cell_width)
     ws.freeze_panes(1, 0)
 
 
@@ -647,6 +701,8 @@ SHEET_PURPOSES: dict[str, str] = {
     "InvoiceLines": "Every line of every recorded invoice, written by the buttons.",
     "ChangeLog": "Every change an import made to the Roster: when, what, old and new value, and from which file.",
     "Mappings": "How to read an export the importer does not know: which of its columns fills which field.",
+    "Quote": "A prospect's monthly and annual cost: type the users and shared devices, pick a plan; the table "
+             "prices every plan side by side with SEATCHARGE. 'perseat quote' prints it as a PDF.",
     BILLED: "What each finalized invoice billed, per client and plan, written by Finalize period: a late Roster "
             "change to a past month is billed as a correction against it.",
 }
@@ -753,6 +809,7 @@ def excel_parts() -> ExcelParts:
     """
     names = dict(SETTING_NAMES)
     names.update({name: f"=Settings!${ref[0]}${ref[1:]}" for name, (ref, _) in HANDLE_CELLS.items()})
+    names.update({name: f"=Quote!${ref[0]}${ref[1:]}" for name, ref in QUOTE_INPUTS.items()})
     parts = ExcelParts(names=names, config=XLWINGS_CONF)
     vba_dir = vba_source_dir()
     sheets = [s.name for s in template_sheets()]
@@ -827,6 +884,23 @@ def formula_results(book: Book, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
     return out
 
 
+def quote_results(book: Book) -> dict[Any, Any]:
+    """What the Quote sheet's formulas evaluate to for the sample prospect, by ``perseat quote``'s pricing."""
+    from perseat_addin.engine.pricing import seat_charge
+    from perseat_addin.engine.quote import quote
+
+    _, users, devices, chosen = QUOTE_SAMPLE
+    q = quote(list(book.plans.values()), users, devices, rounding=book.settings.rounding)
+    out: dict[Any, Any] = {}
+    for i, r in enumerate(q.rows):
+        out[(i, "Monthly")] = r.monthly_cents / 100
+        out[(i, "Annual")] = r.annual_cents / 100
+    plan = book.plan(chosen)
+    c = seat_charge(plan, users, devices, book.settings.rounding)
+    out.update({"H8": c.total_cents / 100, "H9": 12 * c.total_cents / 100, "H10": c.seats})
+    return out
+
+
 def handle_cells(clients: int = 0, users: int = 0, usage_rows: int = 0) -> dict[str, tuple[Any, Any]]:
     """The Book and UsageBook cells with their labels; the saved results name the counts and a stale id."""
     texts = {"Book": f"perseat · {clients:,} clients · {users:,} users · {STALE_HANDLE}",
@@ -858,5 +932,8 @@ def build(path: str | Path = "workbook_template.xlsm", *, blank: bool = False) -
         next(s for s in sheets if s.name == "Settings").cells = handle_cells(len(book.clients), len(book.roster),
                                                                               len(book.usage))
         clients.cached = formula_results(book, sheets)
+        qi = next((i for i, s in enumerate(sheets) if s.name == "Quote"), None)
+        if qi is not None:  # a blank workbook cannot be priced: its Quote sheet waits for Excel to recalculate
+            sheets[qi] = quote_sheet([r[0] for r in sheets[qi].rows], quote_results(book))
     write_workbook(p, sheets, parts=parts)
     return p
