@@ -90,7 +90,7 @@ def price_sheet(live: LiveBook) -> Outcome:
         live.status(f"{PREFIX}: Schedule A for {s.client or 'the price list'}…")
         live.put_sheet(schedule_layout(s, SCHEDULE_SHEET))
         target = out_dir / f"{schedule_stem(s)}.pdf"
-        live.export_pdf(SCHEDULE_SHEET, target)
+        live.export_pdf([SCHEDULE_SHEET], target)
         if not target.is_file():
             raise PerseatError(f"Excel did not export {target.name}; check that {out_dir} can be written to")
         names.append(target.name)
