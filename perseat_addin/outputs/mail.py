@@ -23,22 +23,22 @@ _SEPARATORS = re.compile(r"[;,]")
 
 def addresses(text: str) -> tuple[Address, ...]:
     """The e-mail addresses in a BillingEmail or MSPEmail cell (several separated by ``;`` or ``,``);
-    ValueError saying what is wrong with the first bad one."""
+    ValueError saying what is wrong with the first bad one ("is blank", "holds 'x', which is not …")."""
     found = []
     for part in (p.strip() for p in _SEPARATORS.split(text or "")):
         if not part:
             continue
         if _CONTROL.search(part):
-            raise ValueError(f"{part!r} holds a line break or control character")
+            raise ValueError(f"holds {part!r}, with a line break or control character")
         try:
             addr = Address(addr_spec=part)
         except (ValueError, HeaderParseError, HeaderDefect, IndexError):
-            raise ValueError(f"{part!r} is not an e-mail address") from None
+            raise ValueError(f"holds {part!r}, which is not an e-mail address") from None
         if not addr.username or "." not in addr.domain.strip(".") or addr.domain.startswith("["):
-            raise ValueError(f"{part!r} is not an e-mail address (it needs a name@domain.example form)")
+            raise ValueError(f"holds {part!r}, which is not an e-mail address (name@domain.example)")
         found.append(addr)
     if not found:
-        raise ValueError("it is blank")
+        raise ValueError("is blank")
     return tuple(found)
 
 
