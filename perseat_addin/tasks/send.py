@@ -305,8 +305,14 @@ def send_invoices(live: LiveBook, outlook: Outlook | None = None, when: dt.datet
             try:
                 for m, msg in zip(todo, msgs, strict=True):
                     body = msg.get_body(("plain",))
-                    outlook.draft(m.to_text.replace(", ", "; "), str(msg["Subject"]),
-                                  body.get_content() if body is not None else "", pdfs[m.doc.number])
+                    try:
+                        outlook.draft(m.to_text.replace(", ", "; "), str(msg["Subject"]),
+                                      body.get_content() if body is not None else "", pdfs[m.doc.number])
+                    except Exception as exc:  # a COM error from Outlook (closed, busy, a security prompt refused)
+                        made = (f"the {len(done)} drafts made before it are in Outlook's Drafts folder and logged in "
+                                "ChangeLog" if done else "no draft was made")
+                        raise PerseatError(f"Outlook could not save the e-mail for {m.doc.number} ({exc}); {made}. "
+                                           "Check that Outlook is open, then press Send invoices again") from None
                     done.append(m)
                     tick()
             finally:
