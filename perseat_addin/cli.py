@@ -646,11 +646,16 @@ def cmd_send(args: argparse.Namespace) -> int:
     done: list[Any] = []
     try:
         send_all(config, msgs, lambda i: done.append(todo[i]))
-    finally:
-        wb.write(send.log_edit(wb, done, send.SMTP, stamp))  # what the server accepted is logged, even after a failure
-        if done and len(done) < len(todo):
-            print(f"Sent {len(done)} of {len(todo)} before the failure (logged in ChangeLog): "
-                  f"{', '.join(m.doc.number for m in done)}.", file=sys.stderr)
+    except PerseatError as exc:
+        wb.write(send.log_edit(wb, done, send.SMTP, stamp))  # what the server accepted is logged
+        if not done:
+            raise PerseatError(f"{exc}; nothing was sent") from None
+        left = todo[len(done)]
+        raise PerseatError(f"{exc}. {len(done)} of {len(todo)} e-mails were sent before that "
+                           f"({', '.join(m.doc.number for m in done)}) and are logged in ChangeLog; {left.doc.number} "
+                           "and the rest were not sent: run perseat send --smtp again on a terminal and answer n "
+                           "for those already sent") from None
+    wb.write(send.log_edit(wb, done, send.SMTP, stamp))
     print(f"Sent {len(done)} e-mail{'s' * (len(done) != 1)} for {plan.period.label()} through {config}:")
     for m in done:
         print(f"  {m.doc.number}  {m.doc.client.name}  →  {m.to_text}")

@@ -90,8 +90,8 @@ def send_all(config: SmtpConfig, messages: Sequence[EmailMessage], sent: Callabl
                 server.ehlo()
                 if not server.has_extn("starttls"):
                     raise PerseatError(f"the mail server {config} does not offer STARTTLS, so the invoices would "
-                                       "travel unencrypted; nothing was sent. Use the server's submission port "
-                                       f"(587), or its implicit-TLS port 465 with {ENV_SSL}=1")
+                                       "travel unencrypted. Use the server's submission port (587), or its "
+                                       f"implicit-TLS port 465 with {ENV_SSL}=1")
                 server.starttls(context=context)
                 server.ehlo()
             if config.user:

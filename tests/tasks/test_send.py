@@ -223,12 +223,15 @@ class Received:
 
 @dataclass
 class Handler:
-    """The server's end: keeps each message it accepted."""
+    """The server's end: keeps each message it accepted (and refuses those to ``refuse``)."""
 
     received: list[Received] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert isinstance(envelope.content, bytes)
+        if self.refuse & set(envelope.rcpt_tos):
+            return "554 5.7.1 Message rejected by policy"
         self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), envelope.content,
                                       bool(session.authenticated), session.ssl is not None))
         return "250 OK"
@@ -316,10 +319,39 @@ def test_smtp_sends_each_invoice_over_tls_after_login(wb: Path, server: MailServ
     assert len(server.handler.received) == 2 * len(NOVEMBER) and len(sent_log(wb)) == 2 * len(NOVEMBER)
 
 
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_on_a_terminal_each_document_already_sent_is_asked_about(wb: Path, server: MailServer) -> None:
+    perseat("send", wb, "--smtp", env=server.env)
+    primary, secondary = os.openpty()
+    try:
+        os.write(primary, b"y\n" + b"n\n" * (len(NOVEMBER) - 1))  # yes for HV-1001 only
+        proc = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "send", str(wb), "--smtp"],
+                              stdin=secondary, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), **server.env})
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("send again? [y/N]") == len(NOVEMBER)
+    assert "HV-1001 was e-mailed on" in proc.stdout and "Sent 1 e-mail for November 2026" in proc.stdout
+    assert len(server.handler.received) == len(NOVEMBER) + 1
+    assert [r["New"].split()[0] for r in sent_log(wb)] == [*NOVEMBER, "HV-1001"]
+
+
+def test_a_failure_part_way_logs_what_was_sent(wb: Path, server: MailServer) -> None:
+    server.handler.refuse = {"office@deltapeds.example"}  # HV-1004, Delta Pediatrics
+    err = perseat("send", wb, "--smtp", env=server.env, code=1).stderr
+    assert "refused: 554 5.7.1 Message rejected by policy" in err
+    assert "3 of 7 e-mails were sent before that (HV-1001, HV-1002, HV-1003) and are logged in ChangeLog" in err
+    assert "HV-1004 and the rest were not sent" in err and err.count("perseat:") == 1
+    assert len(server.handler.received) == 3
+    assert [r["New"].split()[0] for r in sent_log(wb)] == NOVEMBER[:3]
+
+
 def test_a_server_without_starttls_is_refused(wb: Path, plain_server: MailServer) -> None:
     data = wb.read_bytes()
     err = perseat("send", wb, "--smtp", env=plain_server.env, code=1).stderr
-    assert "does not offer STARTTLS" in err and "nothing was sent" in err
+    assert "does not offer STARTTLS" in err and "; nothing was sent" in err
     assert not plain_server.handler.received and wb.read_bytes() == data
 
 
