@@ -14,8 +14,22 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from perseat_addin.model import DEFAULT_EMAIL_BODY, DEFAULT_EMAIL_SUBJECT, EMAIL_PLACEHOLDERS, Invoice, Settings
+from perseat_addin.model import (
+    DEFAULT_EMAIL_BODY,
+    DEFAULT_EMAIL_SUBJECT,
+    EMAIL_PLACEHOLDERS,
+    DocKind,
+    Invoice,
+    Settings,
+)
 from perseat_addin.money import fmt_money
+
+CREDIT_EMAIL_SUBJECT = "Credit note {invoice} for {period}"
+"""A credit note's subject when Settings.EmailSubject is blank."""
+
+CREDIT_EMAIL_BODY = ("Dear {client},\n\nPlease find attached credit note {invoice} for {period}: {total}. It reduces "
+                     "what you owe us; nothing needs to be paid.\n\nThank you for your business.")
+"""A credit note's body when Settings.EmailBody is blank."""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 _SEPARATORS = re.compile(r"[;,]")
@@ -54,9 +68,12 @@ def long_date(d: dt.date) -> str:
 
 
 def fields(doc: Invoice) -> dict[str, str]:
-    """The values of the e-mail placeholders (see :data:`~perseat_addin.model.EMAIL_PLACEHOLDERS`) for ``doc``."""
-    return {"client": doc.client.name, "invoice": doc.number, "period": doc.period.label(),
-            "total": f"{doc.currency} {fmt_money(doc.total_cents)}", "due": long_date(doc.due_date)}
+    """The values of the e-mail placeholders (see :data:`~perseat_addin.model.EMAIL_PLACEHOLDERS`) for ``doc``;
+    a credit note's total as its PDF prints it (``-USD 145.00``)."""
+    total = doc.total_cents
+    money = f"{doc.currency} {fmt_money(total)}" if total >= 0 else f"-{doc.currency} {fmt_money(-total)}"
+    return {"client": doc.client.name, "invoice": doc.number, "period": doc.period.label(), "total": money,
+            "due": long_date(doc.due_date)}
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
@@ -86,12 +103,15 @@ def invoice_message(doc: Invoice, settings: Settings, to: Sequence[Address], pdf
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = frm
     msg["To"] = [Address(one_line(doc.client.billing_contact), a.username, a.domain) for a in to]
-    msg["Subject"] = one_line(fill(settings.email_subject or DEFAULT_EMAIL_SUBJECT, values))
+    credit = doc.kind is DocKind.CREDIT
+    subject = settings.email_subject or (CREDIT_EMAIL_SUBJECT if credit else DEFAULT_EMAIL_SUBJECT)
+    msg["Subject"] = one_line(fill(subject, values))
     msg["Date"] = format_datetime(when if when.tzinfo else when.astimezone())
     msg["Message-ID"] = make_msgid("perseat", domain=frm.domain)
     if draft:
         msg["X-Unsent"] = "1"
-    body = fill(settings.email_body or DEFAULT_EMAIL_BODY, values).replace("\r\n", "\n").replace("\r", "\n")
+    body = fill(settings.email_body or (CREDIT_EMAIL_BODY if credit else DEFAULT_EMAIL_BODY), values)
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
     msg.set_content(body + ("" if body.endswith("\n") else "\n"))
     msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=one_line(pdf_name))
     return msg
@@ -107,5 +127,6 @@ def eml_bytes(msg: EmailMessage) -> bytes:
     return msg.as_bytes(policy=policy.SMTP)
 
 
-__all__ = ["addresses", "eml_bytes", "eml_name", "fields", "fill", "invoice_message", "long_date", "one_line",
+__all__ = ["CREDIT_EMAIL_BODY", "CREDIT_EMAIL_SUBJECT", "addresses",
+           "eml_bytes", "eml_name", "fields", "fill", "invoice_message", "long_date", "one_line",
            "sender"]

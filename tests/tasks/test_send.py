@@ -138,6 +138,25 @@ def test_the_attached_pdf_is_the_invoice(wb: Path, tmp_path: Path) -> None:
     assert "HV-1003" in text and "Cobalt Logistics" in text
 
 
+def test_a_credit_note_of_the_period_is_sent_too(wb: Path, tmp_path: Path) -> None:
+    perseat("credit", wb, "HV-1003", "--line", "2", "--reason", "Kiosks were down", "--out", tmp_path / "cn")
+    for name in ("EmailSubject", "EmailBody"):  # blank: the built-in wording, a credit note's own
+        set_cells(wb, "Settings", ("Setting", name), {"Value": None})
+    perseat("send", wb, "--out", tmp_path / "mail")
+    assert sorted(f.name.split()[0] for f in (tmp_path / "mail").iterdir()) == sorted([*NOVEMBER, "CN-1008"])
+    eml = next((tmp_path / "mail").glob("CN-1008 *.eml"))
+    with eml.open("rb") as fh:
+        msg = email.message_from_binary_file(fh, policy=policy.default)
+    assert msg["Subject"] == "Credit note CN-1008 for November 2026"
+    body = msg.get_body(("plain",))
+    assert body is not None and "credit note CN-1008 for November 2026: -USD 145.00" in body.get_content()
+    assert msg["To"].addresses[0].addr_spec == "finance@cobalt-log.example"
+    invoice = next((tmp_path / "mail").glob("HV-1001 *.eml"))
+    with invoice.open("rb") as fh:
+        assert email.message_from_binary_file(fh, policy=policy.default)["Subject"] == \
+            "Invoice HV-1001 for November 2026"
+
+
 def test_default_folder_is_the_periods_mail_folder(wb: Path) -> None:
     out = perseat("send", wb).stdout
     folder = wb.parent / "invoices" / "2026-11" / "mail"
@@ -204,6 +223,7 @@ def test_usage_errors(wb: Path) -> None:
     assert "--out names the folder" in perseat("send", wb, "--smtp", "--out", "x", code=2).stderr
     assert "is not YYYY-MM" in perseat("send", wb, "--period", "2026-13", code=2).stderr
     assert "unrecognized arguments: --bogus" in perseat("send", wb, "--bogus", code=2).stderr
+    assert "no such file" in perseat("send", wb.parent / "missing.xlsm", code=2).stderr
 
 
 # --------------------------------------------------------------------------
