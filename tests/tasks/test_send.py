@@ -252,8 +252,10 @@ class Handler:
         assert isinstance(envelope.content, bytes)
         if self.refuse & set(envelope.rcpt_tos):
             return "554 5.7.1 Message rejected by policy"
+        tls = session.ssl is not None or (server.transport is not None and
+                                          server.transport.get_extra_info("ssl_object") is not None)
         self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), envelope.content,
-                                      bool(session.authenticated), session.ssl is not None))
+                                      bool(session.authenticated), tls))
         return "250 OK"
 
 
@@ -282,13 +284,15 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, P
     return ca, path
 
 
-def _serve(certificate: tuple[trustme.CA, Path], starttls: bool) -> Iterator[MailServer]:
+def _serve(certificate: tuple[trustme.CA, Path], starttls: bool, implicit: bool = False) -> Iterator[MailServer]:
     ca, ca_file = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     handler = Handler()
     port = _free_port()
     kw: dict[str, Any] = {"tls_context": context, "require_starttls": True} if starttls else {}
+    if implicit:
+        kw = {"ssl_context": context}
     controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=_authenticate,
                             auth_require_tls=starttls, **kw)
     controller.start()
@@ -303,6 +307,11 @@ def _serve(certificate: tuple[trustme.CA, Path], starttls: bool) -> Iterator[Mai
 @pytest.fixture
 def server(certificate: tuple[trustme.CA, Path]) -> Iterator[MailServer]:
     yield from _serve(certificate, starttls=True)
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[trustme.CA, Path]) -> Iterator[MailServer]:
+    yield from _serve(certificate, starttls=False, implicit=True)
 
 
 @pytest.fixture
@@ -366,6 +375,19 @@ def test_a_failure_part_way_logs_what_was_sent(wb: Path, server: MailServer) -> 
     assert "HV-1004 and the rest were not sent" in err and err.count("perseat:") == 1
     assert len(server.handler.received) == 3
     assert [r["New"].split()[0] for r in sent_log(wb)] == NOVEMBER[:3]
+
+
+def test_implicit_tls_on_request(wb: Path, tls_server: MailServer) -> None:
+    perseat("send", wb, "--smtp", env={**tls_server.env, "PERSEAT_SMTP_SSL": "1"})
+    got = tls_server.handler.received
+    assert len(got) == len(NOVEMBER) and all(r.tls and r.authenticated for r in got)
+
+
+def test_a_login_without_a_password_names_the_variable(wb: Path, server: MailServer) -> None:
+    env = {**server.env, "PERSEAT_SMTP_PASSWORD": "", "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    err = perseat("send", wb, "--smtp", env=env, code=1).stderr
+    assert "missing PERSEAT_SMTP_PASSWORD (the password of billing@harborview-it.example on 127.0.0.1)" in err
+    assert not server.handler.received and not sent_log(wb)
 
 
 def test_a_server_without_starttls_is_refused(wb: Path, plain_server: MailServer) -> None:
