@@ -432,3 +432,27 @@ def test_message_headers_refuse_line_breaks_in_any_field(ledger: Path) -> None:
                           when=dt.datetime(2026, 12, 1, 9, 0))
     parsed = email.message_from_bytes(msg.as_bytes(), policy=policy.default)
     assert parsed["Bcc"] is None and "\n" not in str(parsed["To"])
+
+
+def test_a_hostile_client_name_stays_inside_the_folder_and_one_header(ledger: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from perseat_addin.tasks.send import Mail, messages, plan_send, write_drafts
+
+    with FileBook(ledger) as book:
+        plan = plan_send(book)
+    name = "../../..\\evil/=cmd|' /C calc'!A0\r\nBcc: all@evil.example"
+    first = plan.mails[0]
+    mail = Mail(replace(first.doc, client=replace(first.doc.client, name=name)), first.to)
+    pdf = tmp_path / "x.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n")
+    [msg] = messages(plan, [mail], {mail.doc.number: pdf}, draft=True, when=dt.datetime(2026, 12, 1, 9, 0))
+    out = tmp_path / "out"
+    [written] = write_drafts([mail], [msg], out, lambda: None)
+    assert written.parent == out and [p.name for p in tmp_path.rglob("*.eml")] == [written.name]
+    with written.open("rb") as fh:
+        parsed = email.message_from_binary_file(fh, policy=policy.default)
+    assert parsed["Bcc"] is None and [a.addr_spec for a in parsed["To"].addresses] == [first.to[0].addr_spec]
+    [part] = list(parsed.iter_attachments())
+    assert "/" not in part.get_filename() and "\n" not in part.get_filename()
+
