@@ -26,6 +26,7 @@ from perseat_addin.version import __version__
 if TYPE_CHECKING:
     from perseat_addin.engine.invoicing import Run
     from perseat_addin.tasks.filebook import FileBook
+    from perseat_addin.tasks.send import Earlier, Mail
 
 # Each command imports what it needs when it runs: ``perseat --help`` stays instant, and ``perseat invoice``
 # does not pay for the template builder, the report or the importers (start-up time).
@@ -643,7 +644,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         return 0
     from perseat_addin.outputs.smtp import send_all
 
-    done: list[Any] = []
+    done: list[Mail] = []
     try:
         send_all(config, msgs, lambda i: done.append(todo[i]))
     except PerseatError as exc:
@@ -663,7 +664,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirm_again(todo: list[Any], earlier: dict[str, list[Any]]) -> list[Any]:
+def _confirm_again(todo: list[Mail], earlier: dict[str, list[Earlier]]) -> list[Mail]:
     """The mails to send: on a terminal, each already e-mailed one only after a y; elsewhere none refused."""
     if not earlier:
         return todo
