@@ -86,7 +86,7 @@ class Parts:
     def strings(self) -> list[str]:
         """The shared strings' text (plain <t> items, as the template writes them)."""
         sst = self.xml("xl/sharedStrings.xml")
-        return [re.sub(r"<[^>]+>", "", si) for si in re.findall(r"<si>(.*?)</si>", sst)]
+        return [re.sub(r"<[^>]+>", "", si) for si in re.findall(r"<si>(.*?)</si>", sst, re.S)]
 
     def row_of(self, sheet: str, text: str, column: str = "A") -> int:
         """The Excel row of ``sheet`` whose cell in ``column`` holds the shared string ``text``."""

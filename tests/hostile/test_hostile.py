@@ -218,7 +218,7 @@ def test_the_corpus_is_large_and_named_once() -> None:
 def test_the_edits_land_where_the_cases_mean(tmp_path: Path) -> None:
     p = Parts.template()
     assert p.sheet_part("Roster") == "xl/worksheets/sheet7.xml" and p.table_part("Roster") == "xl/tables/table6.xml"
-    assert p.row_of("Plans", "Premium") == 3 and p.row_of("Settings", "InvoicePrefix") == 7
+    assert p.row_of("Plans", "Premium") == 3 and p.row_of("Settings", "InvoicePrefix") == 12
     assert 'ref="A1:K76"' in p.xml("xl/tables/table6.xml")
     for name, value in (("CsvDateFormat", "=1+1"), ("NotATemplateSetting", "x")):  # a row it has, a new row
         row = p.set_setting(name, value)
