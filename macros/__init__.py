@@ -25,6 +25,7 @@ from perseat_addin.tasks import check, credit, invoice, livebook, sync_source
 from perseat_addin.tasks import import_roster as roster_task
 from perseat_addin.tasks import report as report_task
 from perseat_addin.tasks import schedule as schedule_task
+from perseat_addin.tasks import send as send_task
 from perseat_addin.tasks.livebook import LiveBook, Outcome
 
 
@@ -68,6 +69,14 @@ ACTIONS: tuple[Action, ...] = (
            "number from CreditPrefix and NextInvoiceNumber, Kind Credit, Corrects the invoice), draws its sheet "
            "titled Credit note, writes its PDF and the QuickBooks and Xero credit files to OutputFolder, and "
            "saves the workbook. Never more than what is left of the invoice."),
+    Action("perseatSendInvoices", "Send invoices", "send_invoices", "PerseatSendInvoices", "FileSendAsAttachment",
+           "E-mail each recorded invoice with its PDF",
+           "For the latest finalized period: one e-mail per recorded invoice or credit note to the client's "
+           "BillingEmail, from MSPName and MSPEmail, with EmailSubject and EmailBody filled in and the PDF "
+           "attached. On Windows each is left in Outlook's Drafts folder for you to check and send; elsewhere "
+           "as an .eml file in OutputFolder (open it in your mail program, then Send). Each is logged in "
+           "ChangeLog; an invoice already drafted in Outlook or e-mailed is drafted again only after a Yes. "
+           "The Invoices rows are not changed: mark them Sent yourself."),
     Action("perseatCheckWorkbook", "Check workbook", "check_workbook", "PerseatCheckWorkbook",
            "AcceptInvitation", "Check the workbook for problems",
            "Checks every table (Settings, Plans, Tiers, UserTypes, Clients, Roster, Devices, AddOns, Usage, "
@@ -147,6 +156,19 @@ def credit_note(book: Any = None) -> Outcome:
     return _perform("credit_note", credit.credit_note_button, book)
 
 
+def send_invoices(book: Any = None, outlook: send_task.Outlook | None = None) -> Outcome:
+    """Send invoices: an e-mail draft per recorded invoice with its PDF (Outlook on Windows; .eml elsewhere)."""
+    def act(live: LiveBook) -> Outcome:
+        mail = outlook
+        if mail is None and not isinstance(book, LiveBook):  # Excel itself: Outlook when this computer has it
+            from .adapter import outlook as find_outlook
+
+            mail = find_outlook()
+        return send_task.send_invoices(live, mail)
+
+    return _perform("send_invoices", act, book)
+
+
 def check_workbook(book: Any = None) -> Outcome:
     """Check workbook: list every problem in one message box."""
     return _perform("check_workbook", check.check_workbook, book)
@@ -180,4 +202,4 @@ def show_help(book: Any = None) -> Outcome:
 
 
 __all__ = ["ACTIONS", "Action", "check_workbook", "credit_note", "finalize_period", "generate_invoices",
-           "import_roster", "price_sheet", "show_help", "sync_sources", "usage_report"]
+           "import_roster", "price_sheet", "send_invoices", "show_help", "sync_sources", "usage_report"]

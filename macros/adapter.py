@@ -334,3 +334,38 @@ def _page_setup(ws: Any, layout: SheetLayout) -> None:
         app.PrintCommunication = True
     ws.activate()  # gridlines are a window setting; set_updating(True) reactivates the user's sheet
     app.ActiveWindow.DisplayGridlines = layout.gridlines
+
+
+# --------------------------------------------------------------------------
+# Outlook (Windows): Send invoices leaves one draft per invoice in Outlook's Drafts folder
+
+OL_MAIL_ITEM = 0  # OlItemType.olMailItem
+
+
+class OutlookDrafts:
+    """:class:`perseat_addin.tasks.send.Outlook` over ``Outlook.Application`` (COM): each draft is a new
+    MailItem with To, Subject, Body and the PDF attached, saved (``MailItem.Save``: it goes to Drafts) and
+    never sent — the user reviews and sends it in Outlook."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    def draft(self, to: str, subject: str, body: str, attachment: Path) -> None:
+        item = self.app.CreateItem(OL_MAIL_ITEM)
+        item.To = to
+        item.Subject = subject
+        item.Body = body
+        item.Attachments.Add(str(attachment))  # Outlook copies the file into the item now
+        item.Save()
+
+
+def outlook() -> OutlookDrafts | None:
+    """Outlook on this computer (Windows, with Outlook installed); None elsewhere (then .eml files are written)."""
+    if not WINDOWS:
+        return None
+    try:
+        import win32com.client  # pywin32: installed with xlwings on Windows
+
+        return OutlookDrafts(win32com.client.Dispatch("Outlook.Application"))
+    except Exception:  # no Outlook (or a COM error starting it): fall back to .eml drafts
+        return None

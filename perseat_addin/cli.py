@@ -26,6 +26,7 @@ from perseat_addin.version import __version__
 if TYPE_CHECKING:
     from perseat_addin.engine.invoicing import Run
     from perseat_addin.tasks.filebook import FileBook
+    from perseat_addin.tasks.send import Earlier, Mail
 
 # Each command imports what it needs when it runs: ``perseat --help`` stays instant, and ``perseat invoice``
 # does not pay for the template builder, the report or the importers (start-up time).
@@ -646,6 +647,97 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    """E-mail the period's recorded documents: .eml drafts in a folder, or through SMTP with --smtp."""
+    import datetime as dt
+    import tempfile
+    from dataclasses import replace
+
+    from perseat_addin.outputs.mail import eml_name
+    from perseat_addin.outputs.pdf import invoice_pdfs
+    from perseat_addin.tasks import send
+
+    if args.again and not args.smtp:
+        return _usage_error("--again goes with --smtp (drafting .eml files again needs no confirmation)")
+    if args.out and args.smtp:
+        return _usage_error("--out names the folder for .eml drafts; with --smtp nothing is written there: leave "
+                            "out one of them")
+    config = None
+    if args.smtp:
+        from perseat_addin.outputs.smtp import smtp_config
+
+        config = smtp_config(os.environ)  # a missing variable stops here, before the workbook is read
+    wb = _open(args, "send")
+    plan = send.plan_send(wb, args.period)
+    todo = list(plan.mails)
+    if not todo:
+        print(f"{plan.period.label()} has no recorded documents to e-mail.")
+        return 0
+    if args.smtp and not args.again:
+        todo = _confirm_again(todo, send.earlier_sends(wb, todo))
+        if not todo:
+            print("Nothing was sent.")
+            return 0
+    stamp = dt.datetime.now().replace(microsecond=0)
+    wb.release()
+    with tempfile.TemporaryDirectory(prefix="perseat-send-") as tmp:
+        names = invoice_pdfs(replace(plan.run, invoices=[m.doc for m in todo]), Path(tmp))
+        pdfs = {m.doc.number: Path(tmp) / n for m, n in zip(todo, names, strict=True)}
+        msgs = send.messages(plan, todo, pdfs, draft=not args.smtp, when=stamp)
+    if config is None:
+        out = Path(args.out) if args.out else \
+            _default_out(args.workbook, plan.book.settings.output_folder, plan.period) / send.MAIL_FOLDER
+        send.write_drafts(todo, msgs, out, lambda: wb.write(send.log_edit(wb, todo, send.EML, stamp)),
+                          [Path(args.workbook)], rollback=wb.rollback)
+        print(f"{len(todo)} e-mail draft{'s' * (len(todo) != 1)} for {plan.period.label()} in {out}:")
+        for m in todo:
+            print(f"  {eml_name(m.doc)}  →  {m.to_text}")
+        print(f"Open each .eml in your mail program (Outlook, Apple Mail, Thunderbird) and send it. Logged in "
+              f"ChangeLog of {args.workbook}; the Invoices rows are not changed (mark them Sent yourself).")
+        return 0
+    from perseat_addin.outputs.smtp import send_all
+
+    done: list[Mail] = []
+    try:
+        send_all(config, msgs, lambda i: done.append(todo[i]))
+    except PerseatError as exc:
+        wb.write(send.log_edit(wb, done, send.SMTP, stamp))  # what the server accepted is logged
+        if not done:
+            raise PerseatError(f"{exc}; nothing was sent") from None
+        left = todo[len(done)]
+        raise PerseatError(f"{exc}. {len(done)} of {len(todo)} e-mails were sent before that "
+                           f"({', '.join(m.doc.number for m in done)}) and are logged in ChangeLog; {left.doc.number} "
+                           "and the rest were not sent: run perseat send --smtp again on a terminal and answer n "
+                           "for those already sent") from None
+    wb.write(send.log_edit(wb, done, send.SMTP, stamp))
+    print(f"Sent {len(done)} e-mail{'s' * (len(done) != 1)} for {plan.period.label()} through {config}:")
+    for m in done:
+        print(f"  {m.doc.number}  {m.doc.client.name}  →  {m.to_text}")
+    print(f"Logged in ChangeLog of {args.workbook}; the Invoices rows are not changed (mark them Sent yourself).")
+    return 0
+
+
+def _confirm_again(todo: list[Mail], earlier: dict[str, list[Earlier]]) -> list[Mail]:
+    """The mails to send: on a terminal, each already e-mailed one only after a y; elsewhere none refused."""
+    if not earlier:
+        return todo
+    if not sys.stdin.isatty():
+        said = "; ".join(str(e[-1]) for e in earlier.values())
+        raise PerseatError(f"{said}. Nothing was sent: add --again to send them again")
+    out = []
+    for m in todo:
+        before = earlier.get(m.doc.number.lower())
+        if before:
+            try:
+                answer = input(f"{before[-1]}; send again? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
+                continue
+        out.append(m)
+    return out
+
+
 def cmd_template(args: argparse.Namespace) -> int:
     """Write the sample workbook (or a blank one); never over an existing file unless --force."""
     from perseat_addin.excel.template import build
@@ -767,6 +859,26 @@ def build_parser() -> argparse.ArgumentParser:
     sch.add_argument("--client", help="the client (as in Clients); default: the whole price list")
     sch.add_argument("--out", help="output folder (default: OutputFolder/contracts beside the workbook)")
     sch.set_defaults(func=cmd_schedule)
+    snd = sub.add_parser("send", help="e-mail each recorded invoice of a period to its client's BillingEmail with "
+                         "its PDF: .eml drafts, or through an SMTP server with --smtp",
+                         description="One e-mail per recorded document (Final, Sent, Paid…; never a Draft) of the "
+                         "period to the client's BillingEmail, from MSPName <MSPEmail>, with Subject and body from "
+                         "EmailSubject and EmailBody and the document's PDF attached (made with LibreOffice). Each "
+                         "is logged in ChangeLog; the Invoices rows are not changed. The period defaults to the "
+                         "latest one with recorded invoices: once a period is finalized, BillingPeriod has moved "
+                         "on to the next month. --smtp reads the server from PERSEAT_SMTP_HOST, PERSEAT_SMTP_PORT "
+                         "(587), PERSEAT_SMTP_USER, PERSEAT_SMTP_PASSWORD (or the OS keyring), PERSEAT_SMTP_SSL=1 "
+                         "(implicit TLS, port 465) and PERSEAT_SMTP_CAFILE (a private CA); the server must offer "
+                         "STARTTLS.")
+    snd.add_argument("workbook")
+    snd.add_argument("--period", help="the recorded month YYYY-MM (default: the latest recorded one)")
+    snd.add_argument("--out", help="folder for the .eml drafts (default: OutputFolder/PERIOD/mail beside the "
+                     "workbook)")
+    snd.add_argument("--smtp", action="store_true", help="send through the SMTP server named by the PERSEAT_SMTP_* "
+                     "environment variables instead of writing drafts")
+    snd.add_argument("--again", action="store_true", help="with --smtp: also send the invoices ChangeLog shows "
+                     "as already e-mailed, without asking")
+    snd.set_defaults(func=cmd_send)
     tpl = sub.add_parser("template", help="write the sample workbook_template.xlsm")
     tpl.add_argument("--out", default="workbook_template.xlsm")
     tpl.add_argument("--blank", action="store_true",

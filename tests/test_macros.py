@@ -835,6 +835,97 @@ def test_credit_note_button_needs_a_selected_invoice_and_a_reason(template: Path
     assert not outcome.ok and outcome.message.startswith("Select the row of the invoice to credit")
 
 
+# --------------------------------------------------------------------------
+# Send invoices
+
+
+def _finalized(template: Path, tmp_path: Path) -> Path:
+    """A copy of the template with November generated and finalized on the ribbon."""
+    wb = copy_of(template, tmp_path)
+    book = ExcelStandIn(wb)
+    m.generate_invoices(book)
+    assert m.finalize_period(book).ok
+    return wb
+
+
+NOVEMBER = [f"HV-{n}" for n in range(1001, 1008)]
+
+
+def test_send_invoices_leaves_one_outlook_draft_per_invoice(template: Path, tmp_path: Path) -> None:
+    from outlookstandin import OutlookStandIn
+    from perseat_addin.macros.adapter import OutlookDrafts
+
+    book = ExcelStandIn(_finalized(template, tmp_path))
+    invoices = {r["InvoiceNo"]: r for r in book.rows("Invoices")}
+    emails = {r["Client"]: r["BillingEmail"] for r in book.rows("Clients")}
+    outlook = OutlookStandIn()
+    outcome = m.send_invoices(book, outlook=OutlookDrafts(outlook))
+    assert outcome.ok, outcome.message
+    assert "7 e-mails for November 2026, each with its PDF, in Outlook's Drafts folder" in outcome.message
+    assert outlook.calls[:6] == ["CreateItem(0)", "MailItem.To", "MailItem.Subject", "MailItem.Body",
+                                 "Attachments.Add(HV-1001 Acme Dental Group.pdf)", "MailItem.Save()"]
+    assert [d.subject.split()[1] for d in outlook.drafts] == NOVEMBER
+    for d, number in zip(outlook.drafts, NOVEMBER, strict=True):
+        client = invoices[number]["Client"]
+        assert d.to == emails[client] and f"Dear {client}," in d.body and "November 2026" in d.subject
+        [(name, data)] = d.attachments
+        assert name.startswith(f"{number} ") and name.endswith(".pdf") and data.startswith(b"%PDF")
+    assert any(s and "exporting PDFs" in s for s in book.statuses)
+    assert {r["InvoiceNo"]: r for r in book.rows("Invoices")} == invoices  # never rewritten
+    log = [r for r in book.rows("ChangeLog") if r["Field"] == "InvoiceNo"]
+    assert [(r["Action"], r["Source"], r["New"].split()[0]) for r in log] == \
+        [("Invoice e-mail drafted in Outlook", "outlook", n) for n in NOVEMBER]
+
+    book.answer = False  # pressed again: asks first; No drafts only the others (none)
+    again = m.send_invoices(book, outlook=OutlookDrafts(outlook))
+    assert not again.ok and len(outlook.drafts) == len(NOVEMBER)
+    assert "HV-1001 was drafted in Outlook on" in book.questions[-1][1]
+    book.answer = True
+    assert m.send_invoices(book, outlook=OutlookDrafts(outlook)).ok
+    assert len(outlook.drafts) == 2 * len(NOVEMBER)
+
+
+def test_send_invoices_logs_the_drafts_made_before_outlook_failed(template: Path, tmp_path: Path) -> None:
+    from outlookstandin import OutlookStandIn
+    from perseat_addin.macros.adapter import OutlookDrafts
+
+    book = ExcelStandIn(_finalized(template, tmp_path))
+    outlook = OutlookStandIn(fail_after=3)
+    outcome = m.send_invoices(book, outlook=OutlookDrafts(outlook))
+    assert not outcome.ok and len(outlook.drafts) == 3
+    assert outcome.message.startswith("Outlook could not save the e-mail for HV-1004")
+    assert "the 3 drafts made before it are in Outlook's Drafts folder and logged in ChangeLog" in outcome.message
+    log = [r["New"].split()[0] for r in book.rows("ChangeLog") if r["Field"] == "InvoiceNo"]
+    assert log == NOVEMBER[:3]
+
+
+def test_send_invoices_writes_eml_files_without_outlook(template: Path, tmp_path: Path) -> None:
+    import email
+    from email import policy
+
+    from perseat_addin.macros.adapter import outlook
+
+    assert outlook() is None  # not Windows: no Outlook to drive
+    book = ExcelStandIn(_finalized(template, tmp_path))
+    outcome = m.send_invoices(book)
+    assert outcome.ok, outcome.message
+    folder = tmp_path / "invoices" / "2026-11" / "mail"
+    assert str(folder) in outcome.message
+    files = sorted(folder.glob("*.eml"))
+    assert [f.name.split()[0] for f in files] == NOVEMBER
+    with files[0].open("rb") as fh:
+        msg = email.message_from_binary_file(fh, policy=policy.default)
+    assert msg["X-Unsent"] == "1" and [p.get_content_type() for p in msg.iter_attachments()] == ["application/pdf"]
+    log = [(r["Action"], r["Source"]) for r in book.rows("ChangeLog") if r["Field"] == "InvoiceNo"]
+    assert log == [("Invoice e-mail drafted", "eml")] * len(NOVEMBER)
+
+
+def test_send_invoices_before_anything_is_finalized_says_so(template: Path, tmp_path: Path) -> None:
+    book = ExcelStandIn(copy_of(template, tmp_path))
+    outcome = m.send_invoices(book)
+    assert not outcome.ok and "no period is recorded yet" in outcome.message.lower()
+
+
 def test_finalize_adds_the_billed_table_to_a_workbook_made_before_it(tmp_path: Path) -> None:
     wb = tmp_path / "old.xlsm"
     write_workbook(wb, [s for s in template_sheets() if s.name != "Billed"])
@@ -959,10 +1050,11 @@ def test_an_unexpected_error_is_one_box_not_a_traceback(template: Path, tmp_path
 
 
 def test_registry_lists_exactly_the_actions() -> None:
-    assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "credit_note", "check_workbook",
-                                            "import_roster", "sync_sources", "usage_report", "price_sheet",
+    assert [a.macro for a in m.ACTIONS] == ["generate_invoices", "finalize_period", "credit_note", "send_invoices",
+                                            "check_workbook", "import_roster", "sync_sources", "usage_report",
+                                            "price_sheet",
                                             "show_help"]
-    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 9
+    assert len({a.id for a in m.ACTIONS}) == len({a.vba_sub for a in m.ACTIONS}) == 10
     for a in m.ACTIONS:
         fn = getattr(m, a.macro)
         assert callable(fn) and all(p.default is not inspect.Parameter.empty

@@ -15,6 +15,10 @@ Public Sub PerseatCreditNote(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.credit_note()"
 End Sub
 
+Public Sub PerseatSendInvoices(control As IRibbonControl)
+    RunPython "import perseat_addin.macros as m; m.send_invoices()"
+End Sub
+
 Public Sub PerseatCheckWorkbook(control As IRibbonControl)
     RunPython "import perseat_addin.macros as m; m.check_workbook()"
 End Sub
