@@ -139,7 +139,7 @@ class XlwingsBook:
         ws = self.book.sheets.add(name=layout.name, after=self.book.sheets[-1])
         _render(ws, layout)
 
-    def export_pdf(self, sheets: Sequence[str], path: Path) -> None:
+    def export_pdf(self, sheets: list[str], path: Path) -> None:
         if len(sheets) == 1:
             self.book.sheets[sheets[0]].to_pdf(str(path))  # Excel's own ExportAsFixedFormat
         else:

@@ -236,7 +236,7 @@ class ExcelStandIn:
             raise RuntimeError("Excel: a workbook must contain at least one visible worksheet")
         self.wb.remove(ws)
 
-    def export_pdf(self, sheets: Sequence[str], path: Path) -> None:
+    def export_pdf(self, sheets: list[str], path: Path) -> None:
         titles = [self._sheet(sheet).title for sheet in sheets]
         self.exports.extend((title, Path(path)) for title in titles)
         if self.pdf != "libreoffice":

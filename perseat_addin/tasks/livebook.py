@@ -116,8 +116,9 @@ class LiveBook(Protocol):
     def delete_sheet(self, name: str) -> None:
         ...
 
-    def export_pdf(self, sheets: Sequence[str], path: Path) -> None:
-        """Export sheets (each its print area and page setup), in order, to one PDF file."""
+    def export_pdf(self, sheets: list[str], path: Path) -> None:
+        """Export sheets (each its print area and page setup), in order, to one PDF file (a list: never one name,
+        which would read as its letters)."""
         ...
 
     def status(self, text: str | None) -> None:

@@ -258,7 +258,8 @@ def send_invoices(live: LiveBook, outlook: Outlook | None = None, when: dt.datet
     """Send invoices (the ribbon): the latest recorded period's documents drawn and exported as PDFs by Excel,
     then one Outlook draft each (``outlook``, on Windows) or one ``.eml`` draft each in OutputFolder/PERIOD/mail;
     every one logged in ChangeLog. Drafting in Outlook a document already e-mailed or drafted there asks first."""
-    from perseat_addin.outputs.layout import invoice_layout
+    from perseat_addin.outputs.layout import InvoiceDocuments, user_list_name
+    from perseat_addin.outputs.logo import read_logo
     from perseat_addin.outputs.publish import output_dir
     from perseat_addin.tasks.invoice import invoice_sheets
     from perseat_addin.tasks.livebook import PREFIX, ExcelBook, Outcome, Progress, capped
@@ -282,13 +283,16 @@ def send_invoices(live: LiveBook, outlook: Outlook | None = None, when: dt.datet
     stamp = when or dt.datetime.now().replace(microsecond=0)
     run = replace(plan.run, invoices=[m.doc for m in todo])
     names, _ = invoice_sheets(live, port.tables, run, [])
+    docs = InvoiceDocuments(run, read_logo(run.book))  # drawn as Generate invoices draws them
     with tempfile.TemporaryDirectory(prefix="perseat-send-") as tmp:
         pdfs: dict[str, Path] = {}
         tick = Progress(live, "exporting PDFs", len(todo))
         for m in todo:
-            live.put_sheet(invoice_layout(m.doc, run, names[m.doc.number]))
+            layouts = docs.sheets(m.doc, names[m.doc.number], names.get(user_list_name(m.doc.number), ""))
+            for layout in layouts:
+                live.put_sheet(layout)
             pdfs[m.doc.number] = Path(tmp) / m.pdf_name
-            live.export_pdf(names[m.doc.number], pdfs[m.doc.number])
+            live.export_pdf([layout.name for layout in layouts], pdfs[m.doc.number])
             if not pdfs[m.doc.number].is_file():
                 raise PerseatError(f"Excel did not export {m.pdf_name}; nothing was sent")
             tick()
