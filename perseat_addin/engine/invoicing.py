@@ -728,7 +728,7 @@ def invoice_run(book: Book, period: Period | None = None,
         subtotal, taxable, nonzero = line_total[ci], line_taxable[ci], line_nonzero[ci]
         if tail or late:
             tail = [ln for ln in tail if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
-            tail += late
+            tail += [fitted(ln) for ln in late]
             lines += tail
             subtotal += sum(ln.amount_cents for ln in tail)
             taxable += sum(ln.amount_cents for ln in tail if ln.taxable)

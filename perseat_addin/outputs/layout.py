@@ -161,7 +161,7 @@ def invoice_layout(inv: Invoice, run: Run, name: str) -> SheetLayout:
     head = Style(bold=True, color="#FFFFFF", fill=NAVY)
     head_r = Style(bold=True, color="#FFFFFF", fill=NAVY, align="right")
     wrap = Style(wrap=True, valign="top", bottom="thin", border_color=RULE)
-    line_qty = Style(number_format="#,##0.##", valign="top", bottom="thin", border_color=RULE)
+    line_qty = Style(number_format="#,##0.####", valign="top", bottom="thin", border_color=RULE)
     line_money = Style(number_format=MONEY, valign="top", bottom="thin", border_color=RULE)
     total_label = Style(bold=True, size=12, align="right", top="medium", bottom="medium")
     total = Style(bold=True, size=12, number_format=f'"{st.currency} "#,##0.00', top="medium", bottom="medium")
