@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
