@@ -152,6 +152,26 @@ def factor_for(amount_cents: int, other: Decimal, places: int = 4) -> Decimal | 
     return None  # pragma: no cover - 40 places always reach half a cent
 
 
+def factor_for_micros(amount_cents: int, unit_micros: int, places: int = 4) -> Decimal | None:
+    """:func:`factor_for` of a unit price in micro-units, worked in integers (the same number, found without
+    Decimal division: a large book has thousands of prorated lines to solve)."""
+    if not unit_micros:
+        return None
+    if not amount_cents:
+        return factor_for(amount_cents, micros_to_decimal(unit_micros), places)  # keeps the sign of zero
+    den, sign = abs(unit_micros), -1 if (amount_cents < 0) != (unit_micros < 0) else 1
+    for k in range(places, 40):
+        num = abs(amount_cents) * 10 ** (k + 4)  # the quantity × 10^k is num / den (cents → micros: × 10^4)
+        q, r = divmod(num, den)
+        if not r:
+            return plain(Decimal(sign * q).scaleb(-k))
+        q += 2 * r >= den  # half up (away from zero)
+        for x in (q, q - 1, q + 1):  # x × unit within half a cent of the amount: |x·den − num| < 5·10^(k+3)
+            if 2 * abs(x * den - num) < 10 ** (k + 4):
+                return plain(Decimal(sign * x).scaleb(-k))
+    return None  # pragma: no cover - 40 places always reach half a cent
+
+
 def plain(d: Decimal) -> Decimal:
     """``d`` without trailing zeros, never in exponent form (``100``, not ``1E+2``)."""
     n = d.normalize()

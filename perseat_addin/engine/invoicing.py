@@ -24,6 +24,8 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from perseat_addin.engine.daily import Context, IntArray, Series
 from perseat_addin.engine.pricing import PlanTable, day_weights
@@ -57,7 +59,7 @@ from perseat_addin.money import (
     Cents,
     Rounding,
     cents_to_decimal,
-    factor_for,
+    factor_for_micros,
     fmt_rate,
     micros_to_decimal,
     round_div,
@@ -132,24 +134,20 @@ _MODES = (ProrationMode.DAILY, ProrationMode.SNAPSHOT, ProrationMode.PEAK, Prora
 
 
 def _distinct(*cols: IntArray) -> tuple[IntArray, IntArray]:
-    """Distinct rows of equal-length integer columns: (a row of each distinct row, each row's distinct id)."""
+    """Distinct rows of equal-length integer columns: (a row of each distinct row, each row's distinct id), in
+    order of first appearance; found by hashing (``pandas.factorize``), column by column, without sorting."""
     n = len(cols[0])
-    lows = [int(c.min()) for c in cols]
-    sizes = [int(c.max()) - lo + 1 for c, lo in zip(cols, lows, strict=True)]
-    if np.prod(np.array(sizes, dtype=float)) < 2.0**62:  # one mixed-radix key
-        key = np.zeros(n, dtype=np.int64)
-        for c, lo, size in zip(cols, lows, sizes, strict=True):
-            key = key * size + (c - lo)
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        return first, inverse.reshape(-1)
-    key = np.zeros(n, dtype=np.int64)
-    for col in cols:  # one column at a time, renumbering densely so the key never overflows
-        codes, inverse = np.unique(col, return_inverse=True)
-        _, key = np.unique(key * len(codes) + inverse.reshape(-1), return_inverse=True)
-        key = key.reshape(-1)
-    first = np.zeros(int(key.max()) + 1, dtype=np.int64)
-    first[key[::-1]] = np.arange(n - 1, -1, -1)
-    return first, key
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for col in cols:
+        codes, values = pd.factorize(col)
+        if size * len(values) >= 2**62:  # renumber densely so the key never overflows
+            key = pd.factorize(key)[0].astype(np.int64)
+            size = int(key.max()) + 1
+        key, size = key * len(values) + codes, size * len(values)
+    key, values = pd.factorize(key)
+    first = np.empty(len(values), dtype=np.int64)
+    first[key[::-1]] = np.arange(n - 1, -1, -1)  # the last write wins: each id's first row
+    return first, key.astype(np.int64)
 
 
 def _objects(make: Callable[..., object], cols: Sequence[IntArray], extra: Sequence[IntArray] = ()
@@ -204,12 +202,46 @@ def _named(names: Sequence[str], joined: Sequence[bool], delta: int) -> str:
     return f" ({'; '.join(x for x in both if x)})"
 
 
-def _renamed(line: Line, description: str) -> Line:
-    """``dataclasses.replace(line, description=description)``, without its per-field checks: a large roster
-    has tens of thousands of named seat-change lines, each a copy of a line built once."""
-    out: Line = object.__new__(Line)
-    object.__setattr__(out, "__dict__", {**line.__dict__, "description": description})
+def _lines(kind: LineKind, description: Sequence[str], quantity: Sequence[Decimal], unit_price: Sequence[Decimal],
+           amount_cents: Sequence[int], taxable: Sequence[bool], plan: Sequence[str]) -> list[Line]:
+    """``Line(kind, description[i], quantity[i], …)`` for each i, its fields set in one go rather than through
+    ``Line.__init__`` (whose frozen-dataclass setters cost more than the rest of a line): a large roster has tens
+    of thousands of seat-change lines, each with its own words. The values must be what ``Line`` holds: a
+    ``str``, ``Decimal``s, an ``int`` of cents, a ``bool``, a ``str``."""
+    out: list[Line] = []
+    new, append = object.__new__, out.append
+    for d, q, u, c, t, p in zip(description, quantity, unit_price, amount_cents, taxable, plan, strict=True):
+        line: Line = new(Line)
+        f = line.__dict__  # one store a field (faster than a dict built and merged)
+        f["kind"], f["description"], f["quantity"], f["unit_price"] = kind, d, q, u
+        f["amount_cents"], f["taxable"], f["plan"] = c, t, p
+        append(line)
     return out
+
+
+def _objects_of(values: Sequence[object]) -> npt.NDArray[np.object_]:
+    """``values`` as a numpy array of objects (to take from by index)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _text(values: Sequence[str]) -> pa.Array:
+    return pa.array(values, pa.large_string())
+
+
+def _roster_text(column: pd.Series, rows: IntArray) -> pa.Array:
+    """A Roster text column's cells at ``rows``, trimmed, blank when empty (as large strings)."""
+    taken = column.take(rows)
+    if isinstance(taken.dtype, pd.StringDtype) and taken.dtype.storage == "pyarrow":
+        text = pa.array(taken)
+        text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+        return pc.utf8_trim_whitespace(text.cast(pa.large_string())).fill_null("")
+    return _text(taken.fillna("").astype(str).str.strip().tolist())
 
 
 @contextmanager
@@ -234,8 +266,8 @@ class _Moves:
     day: IntArray  # the first day billed (joined) or no longer billed (left), as an index into the period
     joined: npt.NDArray[np.bool_]
     key: IntArray  # group × (days + 1) + day, ascending
-    names: list[str]  # the Roster's Name, else its UserID
-    users: list[str]
+    names: pa.Array  # the Roster's Name, else its UserID (large strings)
+    users: pa.Array
 
 
 class _Pricer:
@@ -360,16 +392,13 @@ class _Pricer:
         month)."""
         return bool(delta) and dp % delta == 0 and dp // delta in self.rates[p_idx]
 
-    def seat_change_line(self, p_idx: int, d: int, delta: int, dp: int, old: int, cents: int, text: str = "") -> Line:
-        """A change in seats on day ``d``: ``delta`` users at the plan's rate for r/D of the month (its quantity
-        the user-months, e.g. +2 users for 16/30 days: 1.0666 × 95.00), or, when the tier price changes, the
-        monthly price difference for r/D of the month."""
-        plan = self.ctx.plan_list[p_idx]
-        unit = dp // delta if self.per_user(p_idx, delta, dp) else dp
-        unit_d = micros_to_decimal(unit)
-        qty = factor_for(cents, unit_d)
-        return Line(LineKind.SEAT_CHANGE, text or "".join(self.change_words(p_idx, d, delta, old, dp)),
-                    Decimal(delta or 1) if qty is None else qty, unit_d, Cents(cents), plan.taxable, plan.name)
+    @staticmethod
+    def quantity(cents: int, unit: int, delta: int) -> Decimal:
+        """A seat change's quantity: ``delta`` users at the plan's rate for r/D of the month in user-months (e.g.
+        +2 users for 16/30 days: 1.0666 × 95.00), or, when the tier price changes, the part of the month at the
+        monthly price difference (``unit``, micros); ``delta`` itself when there is no unit price."""
+        qty = factor_for_micros(cents, unit)
+        return Decimal(delta or 1) if qty is None else qty
 
     def device_line(self, p_idx: int, n0: int, when: int) -> Line:
         plan = self.ctx.plan_list[p_idx]
@@ -420,54 +449,56 @@ class _Pricer:
             key = group * (n + 1) + day
             order = np.lexsort((rows, ~joined, key))  # by group and day, joiners first, in roster order
             rows, day, joined, group, key = rows[order], day[order], joined[order], group[order], key[order]
-            user = roster["user"].take(rows).fillna("").astype(str).str.strip()
-            name = roster["name"].take(rows).fillna("").astype(str).str.strip()
-            names = name.where(name != "", user)
-            self._moves = _Moves(rows, group, day, joined, key, names.tolist(), user.tolist())
+            user, name = (_roster_text(roster[c], rows) for c in ("user", "name"))
+            self._moves = _Moves(rows, group, day, joined, key, pc.if_else(pc.equal(name, ""), user, name), user)
         return self._moves
 
     def seat_change_lines(self, g: IntArray, d: IntArray, delta: IntArray, old: IntArray, dp: IntArray,
                           cents: IntArray) -> npt.NDArray[np.object_]:
-        """The seat-change lines of groups ``g`` on days ``d``, each distinct line built once, then the joiners
-        and leavers named on theirs: ``from Nov 15 (Ann Lee, Bo Chen), 16/30 days``. Only the lines whose day
-        has a named change are copied, their words joined as arrays of text."""
-        p = self.ctx.groups.plan[g]
+        """The seat-change lines of groups ``g`` on days ``d``, the joiners and leavers named on theirs: ``from
+        Nov 15 (Ann Lee, Bo Chen), 16/30 days``. Words, unit price and quantity are worked out once per distinct
+        change (a quantity once per amount and unit price), the names joined as arrays of text, and each line
+        made once with its own words."""
         out = np.empty(len(g), dtype=object)
         if not len(g):
             return out
+        p = self.ctx.groups.plan[g]
         first, key = _distinct(p, d, delta, dp, old)
-        cols = [c[first].tolist() for c in (p, d, delta, dp, old, cents)]
-        words = [self.change_words(pi, di, n, o, x) for pi, di, n, x, o, _ in zip(*cols, strict=True)]
-        made = [self.seat_change_line(pi, di, n, x, o, c, h + t)
-                for pi, di, n, x, o, c, (h, t) in zip(*cols, words, strict=True)]
-        lines = np.empty(len(made), dtype=object)
-        lines[:] = made
-        out[:] = lines[key]
+        cols = [c[first].tolist() for c in (p, d, delta, dp, old)]
+        words = [self.change_words(pi, di, n, o, x) for pi, di, n, x, o in zip(*cols, strict=True)]
+        unit = np.array([x // n if self.per_user(pi, n, x) else x for pi, _, n, x, _ in zip(*cols, strict=True)],
+                        dtype=np.int64)[key]
+        pair, which = _distinct(cents, unit, np.where(unit == 0, delta, 0))  # solved once per amount and unit
+        qty = _objects_of([self.quantity(c, u, n) for c, u, n in
+                           zip(cents[pair].tolist(), unit[pair].tolist(), delta[pair].tolist(), strict=True)])
+        unit_d = _objects_of([micros_to_decimal(u) for u in unit[pair].tolist()])
+        plans = [self.ctx.plan_list[pi] for pi in cols[0]]
         m = self.moves()
         at = g * (self.s.period.days + 1) + d
         lo = np.searchsorted(m.key, at, "left")
         hi = np.searchsorted(m.key, at, "right")
-        idx = np.flatnonzero(hi > lo)
-        if not len(idx):
-            return out
-        lo, hi, dl = lo[idx], hi[idx], delta[idx]
+        count = hi - lo
         run = np.concatenate([[0], np.cumsum(m.joined, dtype=np.int64)])
-        came, count = run[hi] - run[lo], hi - lo
-        plain = ((came == count) & (dl > 0)) | ((came == 0) & (dl < 0))  # only joiners, or only leavers
+        came = run[hi] - run[lo]
+        plain = ((came == count) & (delta > 0)) | ((came == 0) & (delta < 0))  # only joiners, or only leavers
         plain &= count <= NAMED_AT_MOST
-        names = np.array(m.names, dtype=object)
-        last = np.zeros(len(names), dtype=bool)
-        last[hi - 1] = True
-        piece = np.where(last, names, names + ", ")  # each line's names, ", "-joined: summed per line
-        who = np.where(plain, " (" + np.add.reduceat(piece, lo) + ")", "")
-        for j in np.flatnonzero(~plain).tolist():
-            a, b = int(lo[j]), int(hi[j])
-            who[j] = _named(m.names[a:b], m.joined[a:b].tolist(), int(dl[j]))
-        head = np.array([w[0] for w in words], dtype=object)
-        tail = np.array([w[1] for w in words], dtype=object)
-        k = key[idx]
-        text = (head[k] + who + tail[k]).tolist()
-        out[idx] = [_renamed(ln, t) for ln, t in zip(out[idx].tolist(), text, strict=True)]
+        ends = np.cumsum(count)
+        at_move = np.arange(int(ends[-1])) + np.repeat(lo - (ends - count), count)  # each line's users in turn
+        listed = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], ends]), pa.int64()), m.names.take(at_move))
+        nothing = _large("")
+        who = pc.binary_join_element_wise(_large(" ("), pc.binary_join(listed, _large(", ")), _large(")"), nothing)
+        who = pc.if_else(pa.array(count > 0), who, nothing)
+        odd = np.flatnonzero((count > 0) & ~plain)  # both kinds, or more than ten: in words of their own
+        if len(odd):
+            who = pc.replace_with_mask(who, pa.array(np.isin(np.arange(len(g)), odd)), _text(
+                [_named(m.names.slice(a, b - a).to_pylist(), m.joined[a:b].tolist(), x) for a, b, x in
+                 zip(lo[odd].tolist(), hi[odd].tolist(), delta[odd].tolist(), strict=True)]))
+        k = pa.array(key)
+        text = pc.binary_join_element_wise(_text([w[0] for w in words]).take(k), who,
+                                           _text([w[1] for w in words]).take(k), nothing)
+        out[:] = _lines(LineKind.SEAT_CHANGE, text.to_pylist(), qty[which].tolist(), unit_d[which].tolist(),
+                        cents.tolist(), _objects_of([pl.taxable for pl in plans])[key].tolist(),
+                        _objects_of([pl.name for pl in plans])[key].tolist())
         return out
 
     def group_lines(self, base_only: bool) -> _GroupLines:
@@ -775,7 +806,8 @@ def invoice_run(book: Book, period: Period | None = None,
         out: dict[str, list[UserChange]] = {}
         plans = [ctx.plan_list[p].name for p in groups.plan[m.group].tolist()]
         whose = [clients[c].name.lower() for c in groups.client[m.group].tolist()]
-        for c, name, user, plan_name, d, j in zip(whose, m.names, m.users, plans, m.day.tolist(),
+        for c, name, user, plan_name, d, j in zip(whose, m.names.to_pylist(), m.users.to_pylist(), plans,
+                                                   m.day.tolist(),
                                                    m.joined.tolist(), strict=True):
             out.setdefault(c, []).append(UserChange(name, user, plan_name,
                                                     first + dt.timedelta(days=d if j else d - 1), j))
