@@ -19,7 +19,7 @@ from test_engine_matches_reference import random_book
 from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.engine.ledger import credit_note
 from perseat_addin.model import BillingTiming, DayCount, DocKind, Invoice, Line, LineKind, ProrationMode, fitted
-from perseat_addin.money import Cents, Rounding, factor_for
+from perseat_addin.money import Cents, Rounding, factor_for, factor_for_micros, micros_to_decimal
 from perseat_addin.outputs.accounting import quickbooks_csv, xero_csv
 from perseat_addin.workbook.load import load
 
@@ -86,6 +86,15 @@ def test_a_join_and_a_leave_the_same_day_name_both(bill) -> None:
     (inv,) = bill(roster=roster).invoices
     (change,) = [ln for ln in inv.lines if ln.kind == LineKind.SEAT_CHANGE]
     assert "+1 user from Nov 10 (joined: b@x, c@x; left: d@x), 21/30 days" in change.description
+
+
+@given(st.integers(-10**12, 10**12) | st.integers(-200, 200), st.integers(-10**12, 10**12) | st.integers(-10**6, 10**6))
+@settings(max_examples=500, deadline=None)
+def test_factor_for_micros_is_factor_for_in_integers(cents: int, micros: int) -> None:
+    """The integer path the engine takes for seat changes gives the very number (and its printed form)."""
+    want = factor_for(cents, micros_to_decimal(micros)) if micros else None
+    got = factor_for_micros(cents, micros)
+    assert str(got) == str(want)
 
 
 def test_factor_for_large_prices_adds_decimals() -> None:
