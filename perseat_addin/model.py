@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
 from functools import cached_property
@@ -20,7 +20,17 @@ from functools import cached_property
 import pandas as pd
 
 from perseat_addin.errors import Problem
-from perseat_addin.money import ZERO_MICROS, ZERO_PPM, Cents, Micros, Ppm, Rounding, cents_to_decimal
+from perseat_addin.money import (
+    ZERO_MICROS,
+    ZERO_PPM,
+    Cents,
+    Micros,
+    Ppm,
+    Rounding,
+    cents_to_decimal,
+    factor_for,
+    multiplies_out,
+)
 
 FOREVER = 10**7
 """Day number standing for a blank End (still active)."""
@@ -395,6 +405,41 @@ class Line:
     @property
     def amount(self) -> Decimal:
         return cents_to_decimal(self.amount_cents)
+
+    @property
+    def multiplies_out(self) -> bool:
+        """Whether Quantity × UnitPrice gives the amount as printed (within half a cent, strictly)."""
+        return multiplies_out(self.quantity, self.unit_price, self.amount_cents)
+
+
+COUNTED = (LineKind.SEATS, LineKind.DEVICES)
+"""Line kinds whose Quantity is a count of users or devices (kept; the unit price gives way if need be)."""
+
+
+def fitted(line: Line) -> Line:
+    """``line`` with a Quantity × UnitPrice that gives its amount (SPEC §11); the amount never changes.
+
+    Unchanged when it already does. Otherwise the quantity is solved from the amount and the unit price (a
+    prorated line: its user-months, e.g. 1.0666 × 95.00 = 101.33); a count (seats, devices) or a line without
+    a unit price keeps its quantity and solves the unit price; 1 × amount when neither can be."""
+    if line.multiplies_out:
+        return line
+    if line.kind not in COUNTED and (q := factor_for(line.amount_cents, line.unit_price)) is not None:
+        return replace(line, quantity=q)
+    if (u := factor_for(line.amount_cents, line.quantity)) is not None:
+        return replace(line, unit_price=u)
+    return replace(line, quantity=Decimal(1), unit_price=cents_to_decimal(line.amount_cents))
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """A user who joined or left a client's plan group in a period (for the attached user list)."""
+
+    name: str  # the Roster's Name, else its UserID
+    user_id: str
+    plan: str
+    day: dt.date  # joined: its Start (the first day billed); left: its End (the last day billed)
+    joined: bool
 
 
 @dataclass(frozen=True)

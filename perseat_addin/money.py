@@ -121,3 +121,59 @@ def fmt_rate(micros: int) -> str:
     exp = d.as_tuple().exponent
     places = max(2, -exp) if isinstance(exp, int) else 2
     return f"{d:,.{places}f}"
+
+
+HALF_CENT = Decimal("0.005")
+
+
+def multiplies_out(quantity: Decimal, unit_price: Decimal, amount_cents: int) -> bool:
+    """Whether ``quantity × unit_price`` is within half a cent of the amount (strictly), so it rounds to the
+    amount whatever the rounding rule of the reader (a client, QuickBooks, Xero)."""
+    return abs(quantity * unit_price - cents_to_decimal(amount_cents)) < HALF_CENT
+
+
+def factor_for(amount_cents: int, other: Decimal, places: int = 4) -> Decimal | None:
+    """The number ``x`` with the fewest decimals (``places`` at least, more only when ``other`` is large) such
+    that ``x × other`` multiplies out to the amount (:func:`multiplies_out`); None when ``other`` is 0.
+
+    ``amount / other`` itself when it has no more than ``places`` decimals; otherwise it rounded to ``places``
+    decimals or a neighbour of that, adding a decimal while none is close enough."""
+    if not other:
+        return None
+    exact = cents_to_decimal(amount_cents) / other
+    for k in range(places, 40):
+        step = Decimal(1).scaleb(-k)
+        x = exact.quantize(step, ROUND_HALF_UP)
+        if x == exact:
+            return plain(x)
+        for cand in (x, x - step, x + step):
+            if multiplies_out(cand, other, amount_cents):
+                return plain(cand)
+    return None  # pragma: no cover - 40 places always reach half a cent
+
+
+def factor_for_micros(amount_cents: int, unit_micros: int, places: int = 4) -> Decimal | None:
+    """:func:`factor_for` of a unit price in micro-units, worked in integers (the same number, found without
+    Decimal division: a large book has thousands of prorated lines to solve)."""
+    if not unit_micros:
+        return None
+    if not amount_cents:
+        return factor_for(amount_cents, micros_to_decimal(unit_micros), places)  # keeps the sign of zero
+    den, sign = abs(unit_micros), -1 if (amount_cents < 0) != (unit_micros < 0) else 1
+    for k in range(places, 40):
+        num = abs(amount_cents) * 10 ** (k + 4)  # the quantity × 10^k is num / den (cents → micros: × 10^4)
+        q, r = divmod(num, den)
+        if not r:
+            return plain(Decimal(sign * q).scaleb(-k))
+        q += 2 * r >= den  # half up (away from zero)
+        for x in (q, q - 1, q + 1):  # x × unit within half a cent of the amount: |x·den − num| < 5·10^(k+3)
+            if 2 * abs(x * den - num) < 10 ** (k + 4):
+                return plain(Decimal(sign * x).scaleb(-k))
+    return None  # pragma: no cover - 40 places always reach half a cent
+
+
+def plain(d: Decimal) -> Decimal:
+    """``d`` without trailing zeros, never in exponent form (``100``, not ``1E+2``)."""
+    n = d.normalize()
+    exp = n.as_tuple().exponent
+    return n.quantize(Decimal(1)) if isinstance(exp, int) and exp > 0 else n

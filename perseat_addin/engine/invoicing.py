@@ -15,13 +15,17 @@ rare lines (add-ons, overage, minimums, adjustments) and makes the invoices.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from perseat_addin.engine.daily import Context, IntArray, Series
 from perseat_addin.engine.pricing import PlanTable, day_weights
@@ -43,7 +47,9 @@ from perseat_addin.model import (
     Plan,
     ProrationMode,
     Tiering,
+    UserChange,
     day_number,
+    fitted,
     from_day_number,
 )
 from perseat_addin.money import (
@@ -53,6 +59,7 @@ from perseat_addin.money import (
     Cents,
     Rounding,
     cents_to_decimal,
+    factor_for_micros,
     fmt_rate,
     micros_to_decimal,
     round_div,
@@ -69,6 +76,8 @@ class Run:
     invoices: list[Invoice]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     _reasons: Callable[[], pd.Series] | None = None
+    _moves: Callable[[], dict[str, tuple[UserChange, ...]]] | None = None
+    _moved: dict[str, tuple[UserChange, ...]] | None = None
 
     def user_reasons(self) -> pd.Series:
         """Why each Roster row is or is not billed (aligned with ``book.roster``)."""
@@ -80,6 +89,16 @@ class Run:
     @property
     def total_cents(self) -> int:
         return sum(i.total_cents for i in self.invoices)
+
+    def user_changes(self, invoice: Invoice) -> tuple[UserChange, ...]:
+        """The users who joined or left ``invoice``'s client in the month its seat changes bill (this period in
+        arrears, the one before in advance), by plan and day, joiners first: the attached user list. Empty for
+        a document re-issued as recorded."""
+        if self._moved is None:
+            self._moved = self._moves() if self._moves is not None else {}
+        if invoice.kind is not DocKind.INVOICE or invoice.period != self.period:
+            return ()
+        return self._moved.get(invoice.client.name.lower(), ())
 
 
 def _day(d: dt.date) -> str:
@@ -94,32 +113,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if abs(n) == 1 else f"{n} {word}s"
 
 
-def _seat_line(plan: Plan, table: PlanTable, p_idx: int, seats: int, price: int) -> tuple[str, Decimal]:
-    """Description head and unit price of ``seats`` billed seats of ``plan``."""
-    if plan.tiering is Tiering.FLAT or seats == 0:
-        return f"{_plural(seats, 'user')} × {fmt_rate(plan.rate_micros)} {plan.name}", \
-            micros_to_decimal(plan.rate_micros if plan.tiering is Tiering.FLAT else 0)
-    t = int(table.tier_index(np.array(p_idx), np.array(seats)))
-    unit = (Decimal(price) / Decimal(seats) / MICRO).quantize(Decimal("0.0001")).normalize()
-    if plan.tiering is Tiering.VOLUME:
-        rate, fee = int(table.rate[p_idx, t]), int(table.flat[p_idx, t])
-        head = f"{_plural(seats, 'user')} × {fmt_rate(rate)} {plan.name} (volume tier {_tier_name(table, p_idx, t)}"
-        if fee:
-            return f"{head}, + flat fee {fmt_rate(fee)})", unit
-        return f"{head})", micros_to_decimal(rate)
-    parts = []
-    for j in range(t + 1):
-        n = min(seats, int(table.upper[p_idx, j])) - int(table.lower[p_idx, j])
-        parts.append(f"{n} × {fmt_rate(int(table.rate[p_idx, j]))}")
-        if table.flat[p_idx, j]:
-            parts.append(f"flat {fmt_rate(int(table.flat[p_idx, j]))}")
-    return f"{_plural(seats, 'user')} {plan.name} ({' + '.join(parts)})", unit
-
-
 def _tier_name(table: PlanTable, p: int, t: int) -> str:
     lo = int(table.lower[p, t]) + 1
     up = int(table.upper[p, t])
     return f"{lo}+" if up >= np.iinfo(np.int64).max // 4 else f"{lo}–{up}"
+
+
+def _tier_span(table: PlanTable, p: int, t: int, top: int) -> str:
+    """The seats of tier ``t`` a count of ``top`` reaches: ``'1–5'``, ``'6–9'``, ``'6'``."""
+    lo, up = int(table.lower[p, t]) + 1, min(top, int(table.upper[p, t]))
+    return f"{lo}" if lo == up else f"{lo}–{up}"
 
 
 # --------------------------------------------------------------------------
@@ -131,27 +134,23 @@ _MODES = (ProrationMode.DAILY, ProrationMode.SNAPSHOT, ProrationMode.PEAK, Prora
 
 
 def _distinct(*cols: IntArray) -> tuple[IntArray, IntArray]:
-    """Distinct rows of equal-length integer columns: (a row of each distinct row, each row's distinct id)."""
+    """Distinct rows of equal-length integer columns: (a row of each distinct row, each row's distinct id), in
+    order of first appearance; found by hashing (``pandas.factorize``), column by column, without sorting."""
     n = len(cols[0])
-    lows = [int(c.min()) for c in cols]
-    sizes = [int(c.max()) - lo + 1 for c, lo in zip(cols, lows, strict=True)]
-    if np.prod(np.array(sizes, dtype=float)) < 2.0**62:  # one mixed-radix key
-        key = np.zeros(n, dtype=np.int64)
-        for c, lo, size in zip(cols, lows, sizes, strict=True):
-            key = key * size + (c - lo)
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        return first, inverse.reshape(-1)
-    key = np.zeros(n, dtype=np.int64)
-    for col in cols:  # one column at a time, renumbering densely so the key never overflows
-        codes, inverse = np.unique(col, return_inverse=True)
-        _, key = np.unique(key * len(codes) + inverse.reshape(-1), return_inverse=True)
-        key = key.reshape(-1)
-    first = np.zeros(int(key.max()) + 1, dtype=np.int64)
-    first[key[::-1]] = np.arange(n - 1, -1, -1)
-    return first, key
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for col in cols:
+        codes, values = pd.factorize(col)
+        if size * len(values) >= 2**62:  # renumber densely so the key never overflows
+            key = pd.factorize(key)[0].astype(np.int64)
+            size = int(key.max()) + 1
+        key, size = key * len(values) + codes, size * len(values)
+    key, values = pd.factorize(key)
+    first = np.empty(len(values), dtype=np.int64)
+    first[key[::-1]] = np.arange(n - 1, -1, -1)  # the last write wins: each id's first row
+    return first, key.astype(np.int64)
 
 
-def _objects(make: Callable[..., Line], cols: Sequence[IntArray], extra: Sequence[IntArray] = ()
+def _objects(make: Callable[..., object], cols: Sequence[IntArray], extra: Sequence[IntArray] = ()
              ) -> npt.NDArray[np.object_]:
     """``make(*row, *extra_row)`` for each row of ``cols``, called once per distinct row of ``cols`` (lines are
     values: equal rows share one); ``extra`` are columns that ``cols`` determine."""
@@ -186,6 +185,91 @@ class _GroupLines:
         return self.lines[int(self.group_start[g]):int(self.group_end[g])]
 
 
+NAMED_AT_MOST = 10
+"""A seat-change line names up to this many users; more are on the attached user list."""
+
+
+def _named(names: Sequence[str], joined: Sequence[bool], delta: int) -> str:
+    """`` (Ann Lee, Bo Chen)`` for the users a seat change is about; `` (joined: …; left: …)`` when both
+    happened that day; `` (12 users, listed on the attached user list)`` for more than ten."""
+    if len(names) > NAMED_AT_MOST:
+        return f" ({len(names)} users, listed on the attached user list)"
+    if (all(joined) and delta > 0) or (not any(joined) and delta < 0):
+        return f" ({', '.join(names)})"
+    came = [n for n, j in zip(names, joined, strict=True) if j]
+    went = [n for n, j in zip(names, joined, strict=True) if not j]
+    both = [f"joined: {', '.join(came)}" if came else "", f"left: {', '.join(went)}" if went else ""]
+    return f" ({'; '.join(x for x in both if x)})"
+
+
+def _lines(kind: LineKind, description: Sequence[str], quantity: Sequence[Decimal], unit_price: Sequence[Decimal],
+           amount_cents: Sequence[int], taxable: Sequence[bool], plan: Sequence[str]) -> list[Line]:
+    """``Line(kind, description[i], quantity[i], …)`` for each i, its fields set in one go rather than through
+    ``Line.__init__`` (whose frozen-dataclass setters cost more than the rest of a line): a large roster has tens
+    of thousands of seat-change lines, each with its own words. The values must be what ``Line`` holds: a
+    ``str``, ``Decimal``s, an ``int`` of cents, a ``bool``, a ``str``."""
+    out: list[Line] = []
+    new, append = object.__new__, out.append
+    for d, q, u, c, t, p in zip(description, quantity, unit_price, amount_cents, taxable, plan, strict=True):
+        line: Line = new(Line)
+        f = line.__dict__  # one store a field (faster than a dict built and merged)
+        f["kind"], f["description"], f["quantity"], f["unit_price"] = kind, d, q, u
+        f["amount_cents"], f["taxable"], f["plan"] = c, t, p
+        append(line)
+    return out
+
+
+def _objects_of(values: Sequence[object]) -> npt.NDArray[np.object_]:
+    """``values`` as a numpy array of objects (to take from by index)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _text(values: Sequence[str]) -> pa.Array:
+    return pa.array(values, pa.large_string())
+
+
+def _roster_text(column: pd.Series, rows: IntArray) -> pa.Array:
+    """A Roster text column's cells at ``rows``, trimmed, blank when empty (as large strings)."""
+    taken = column.take(rows)
+    if isinstance(taken.dtype, pd.StringDtype) and taken.dtype.storage == "pyarrow":
+        text = pa.array(taken)
+        text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+        return pc.utf8_trim_whitespace(text.cast(pa.large_string())).fill_null("")
+    return _text(taken.fillna("").astype(str).str.strip().tolist())
+
+
+@contextmanager
+def _no_cycles() -> Iterator[None]:
+    """Pause the cycle collector while tens of thousands of lines are made: they hold no cycles, and its
+    passes over every new object would cost more than making them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@dataclass
+class _Moves:
+    """Roster rows that joined or left a group during a period, sorted by (group, day): joiners first."""
+
+    rows: IntArray
+    group: IntArray
+    day: IntArray  # the first day billed (joined) or no longer billed (left), as an index into the period
+    joined: npt.NDArray[np.bool_]
+    key: IntArray  # group × (days + 1) + day, ascending
+    names: pa.Array  # the Roster's Name, else its UserID (large strings)
+    users: pa.Array
+
+
 class _Pricer:
     """Builds the recurring lines (seats, devices, add-ons) of one period for each client."""
 
@@ -199,13 +283,14 @@ class _Pricer:
         self.day_label = [_day(first + dt.timedelta(days=i)) for i in range(s.period.days)]
         self.days_label = [f"{int(x)}/{self.denom} days" for x in self.remaining]
         self.span = _span(s.period)
-        self.seat_text: dict[tuple[int, int, int], tuple[str, Decimal]] = {}
+        self.rates = [{r for _, r in p.tier_table()} for p in ctx.plan_list]
         code = {m: i for i, m in enumerate(_MODES)}
         self.mode_code = np.array([code[m] for m in modes], dtype=np.int64)
         self.contracts = ctx.contract_mask(s.period)
         lo, hi = ctx.contract_days(s.period)
         self.contract_lo, self.contract_hi = lo.tolist(), hi.tolist()
         self._built: dict[bool, _GroupLines] = {}
+        self._moves: _Moves | None = None
 
     def contract_share(self, c: int) -> tuple[int, int]:
         """The part of the month client ``c``'s contract covers, as (r, D) with the workbook's DayCount:
@@ -252,58 +337,180 @@ class _Pricer:
             return f"as of {self.day_label[self.snap_idx]}"
         return f"everyone active in {self.s.period.first:%b}"
 
-    def seat_line(self, p_idx: int, seats0: int, price0: int, users: int, when: int) -> Line:
-        """The seat line of a group of plan ``p_idx``; ``users`` ≥ 0 adds the padding note."""
-        plan = self.ctx.plan_list[p_idx]
-        cache_key = (p_idx, seats0, price0)
-        if cache_key not in self.seat_text:
-            self.seat_text[cache_key] = _seat_line(plan, self.ctx.table, p_idx, seats0, price0)
-        head, unit = self.seat_text[cache_key]
-        if plan.basis is Basis.GREATER:
-            head = head.replace(_plural(seats0, "user"), _plural(seats0, "seat"), 1)
-        if users >= 0:
-            head += self.padding_note(p_idx, users, seats0)
-        return Line(LineKind.SEATS, f"{self.prefix}{head}, {self.when(when)}", Decimal(seats0), unit,
-                    self.cents(price0), plan.taxable, plan.name)
+    def seat_lines(self, p_idx: int, seats0: int, price0: int, users: int, when: int) -> tuple[Line, ...]:
+        """The seat lines of a group of plan ``p_idx`` (``users`` ≥ 0 adds the padding note): one line, or for a
+        graduated plan one per tier reached, and a tier's flat fee on a line of its own (as for a volume tier
+        with a fee); together they bill ``price0`` rounded once, each multiplying out."""
+        plan, t = self.ctx.plan_list[p_idx], self.ctx.table
+        noun = "seat" if plan.basis is Basis.GREATER else "user"
+        note = self.padding_note(p_idx, users, seats0) if users >= 0 else ""
+        when_text = self.when(when)
+        parts: list[tuple[str, int, int]] = []  # (description, quantity, unit micros)
+        if plan.tiering is Tiering.FLAT or seats0 == 0:
+            rate = plan.rate_micros if plan.tiering is Tiering.FLAT else 0
+            parts.append((f"{_plural(seats0, noun)} × {fmt_rate(plan.rate_micros)} {plan.name}{note}", seats0, rate))
+        else:
+            tier = int(t.tier_index(np.array(p_idx), np.array(seats0)))
+            if plan.tiering is Tiering.VOLUME:
+                rate, fee = int(t.rate[p_idx, tier]), int(t.flat[p_idx, tier])
+                name = _tier_name(t, p_idx, tier)
+                parts.append((f"{_plural(seats0, noun)} × {fmt_rate(rate)} {plan.name} (volume tier {name}){note}",
+                              seats0, rate))
+                if fee:
+                    parts.append((f"{plan.name} volume tier {name} flat fee", 1, fee))
+            else:
+                for j in range(tier + 1):
+                    n = min(seats0, int(t.upper[p_idx, j])) - int(t.lower[p_idx, j])
+                    rate = int(t.rate[p_idx, j])
+                    parts.append((f"{plan.name} {noun}s {_tier_span(t, p_idx, j, seats0)}: {n} × {fmt_rate(rate)}"
+                                  f"{note if j == 0 else ''}", n, rate))
+                    if t.flat[p_idx, j]:
+                        parts.append((f"{plan.name} tier {_tier_name(t, p_idx, j)} flat fee", 1, int(t.flat[p_idx, j])))
+        out: list[Line] = []
+        done = cum = 0  # micros and cents billed by the lines so far: each line the rounded running total's step
+        for text, qty, unit in parts:
+            cum += qty * unit
+            cents = self.cents(cum) - done if len(parts) > 1 else self.cents(price0)
+            done += cents
+            out.append(fitted(Line(LineKind.SEATS, f"{self.prefix}{text}, {when_text}", Decimal(qty),
+                                   micros_to_decimal(unit), Cents(cents), plan.taxable, plan.name)))
+        return tuple(out)
 
-    def seat_change_line(self, p_idx: int, d: int, delta: int, dprice: int, cents: int) -> Line:
+    def change_words(self, p_idx: int, d: int, delta: int, old: int, dp: int) -> tuple[str, str]:
+        """A seat change's words, before and after where the users it is about are named (``name_users``)."""
         plan = self.ctx.plan_list[p_idx]
-        who = _plural(abs(delta), "user") if delta else "price change"
+        count = _plural(abs(delta), "user") if delta else "price change"
         sign = "+" if delta > 0 else "−" if delta < 0 else ""
-        text = f"{self.prefix}{plan.name} {sign}{who} from {self.day_label[d]}, {self.days_label[d]}"
-        unit_d = (Decimal(dprice) / delta / MICRO) if delta else Decimal(dprice) / MICRO
-        return Line(LineKind.SEAT_CHANGE, text, Decimal(delta or 1), unit_d, Cents(cents), plan.taxable, plan.name)
+        tail = f", {self.days_label[d]}"
+        if not self.per_user(p_idx, delta, dp):
+            tail += f", monthly price {fmt_rate(old)} → {fmt_rate(old + dp)}"
+        return f"{self.prefix}{plan.name} {sign}{count} from {self.day_label[d]}", tail
+
+    def per_user(self, p_idx: int, delta: int, dp: int) -> bool:
+        """Whether a change of ``delta`` seats changing the monthly price by ``dp`` is priced per user at one of
+        the plan's rates (else its unit price is the monthly price difference, its quantity the part of the
+        month)."""
+        return bool(delta) and dp % delta == 0 and dp // delta in self.rates[p_idx]
+
+    @staticmethod
+    def quantity(cents: int, unit: int, delta: int) -> Decimal:
+        """A seat change's quantity: ``delta`` users at the plan's rate for r/D of the month in user-months (e.g.
+        +2 users for 16/30 days: 1.0666 × 95.00), or, when the tier price changes, the part of the month at the
+        monthly price difference (``unit``, micros); ``delta`` itself when there is no unit price."""
+        qty = factor_for_micros(cents, unit)
+        return Decimal(delta or 1) if qty is None else qty
 
     def device_line(self, p_idx: int, n0: int, when: int) -> Line:
         plan = self.ctx.plan_list[p_idx]
         rate = plan.device_rate_micros
-        return Line(LineKind.DEVICES, f"{self.prefix}{_plural(n0, 'shared device')} × {fmt_rate(rate)}, "
-                    f"{self.when(when)}", Decimal(n0), micros_to_decimal(rate), self.cents(n0 * rate),
-                    plan.taxable, plan.name)
+        return fitted(Line(LineKind.DEVICES, f"{self.prefix}{_plural(n0, 'shared device')} × {fmt_rate(rate)}, "
+                           f"{self.when(when)}", Decimal(n0), micros_to_decimal(rate), self.cents(n0 * rate),
+                           plan.taxable, plan.name))
 
     def device_change_line(self, p_idx: int, d: int, delta: int, cents: int) -> Line:
+        """A change in shared devices on day ``d``: its quantity the device-months, at DeviceRate."""
         plan = self.ctx.plan_list[p_idx]
         sign = "+" if delta > 0 else "−"
-        return Line(LineKind.DEVICE_CHANGE,
-                    f"{self.prefix}Devices {sign}{_plural(abs(delta), 'shared device')} from "
-                    f"{self.day_label[d]}, {self.days_label[d]}",
-                    Decimal(delta), micros_to_decimal(plan.device_rate_micros), Cents(cents), plan.taxable,
-                    plan.name)
+        return fitted(Line(LineKind.DEVICE_CHANGE,
+                           f"{self.prefix}Devices {sign}{_plural(abs(delta), 'shared device')} from "
+                           f"{self.day_label[d]}, {self.days_label[d]}",
+                           Decimal(delta), micros_to_decimal(plan.device_rate_micros), Cents(cents), plan.taxable,
+                           plan.name))
 
     def changes(self, count: IntArray, price: IntArray, groups: npt.NDArray[np.bool_]) -> tuple[IntArray, ...]:
-        """Day-to-day price changes of the chosen groups: (group, day index, count change, price change,
-        cents charged for the rest of the period)."""
+        """Day-to-day price changes of the chosen groups: (group, day index, count change, price before,
+        price change, cents charged for the rest of the period)."""
         g, d = np.nonzero((np.diff(price, axis=1) != 0) & groups[:, None])
         d = d + 1
-        dp = price[g, d] - price[g, d - 1]
+        old = price[g, d - 1]
+        dp = price[g, d] - old
         cents = round_div_array(dp * self.remaining[d], self.denom * MICROS_PER_CENT, self.ctx.rounding)
-        return g, d, count[g, d] - count[g, d - 1], dp, cents
+        return g, d, count[g, d] - count[g, d - 1], old, dp, cents
+
+    def moves(self) -> _Moves:
+        """The users who joined or left a group during the period (only the rows that did, found columnar)."""
+        if self._moves is None:
+            ctx, s = self.ctx, self.s
+            roster = ctx.book.roster
+            first, n = day_number(s.period.first), s.period.days
+            uc = s.user_counts
+            part = np.flatnonzero(uc.counted & (uc.active_days < n))  # billed, but not every day
+            part = part[ctx.row_group[part] >= 0]
+            came = roster["start"].to_numpy(np.int64)[part] - first  # the first day billed
+            went = roster["end"].to_numpy(np.int64)[part] + 1 - first  # the first day no longer billed
+            j, lv = (came >= 1) & (came < n), (went >= 1) & (went < n)
+            rows = np.concatenate([part[j], part[lv]])
+            day = np.concatenate([came[j], went[lv]])
+            joined = np.arange(len(rows)) < int(j.sum())
+            group = ctx.row_group[rows]
+            inside = self.contracts[ctx.groups.client[group], day] * self.contracts[ctx.groups.client[group], day - 1]
+            keep = inside.astype(bool)
+            rows, day, joined, group = rows[keep], day[keep], joined[keep], group[keep]
+            key = group * (n + 1) + day
+            order = np.lexsort((rows, ~joined, key))  # by group and day, joiners first, in roster order
+            rows, day, joined, group, key = rows[order], day[order], joined[order], group[order], key[order]
+            user, name = (_roster_text(roster[c], rows) for c in ("user", "name"))
+            self._moves = _Moves(rows, group, day, joined, key, pc.if_else(pc.equal(name, ""), user, name), user)
+        return self._moves
+
+    def seat_change_lines(self, g: IntArray, d: IntArray, delta: IntArray, old: IntArray, dp: IntArray,
+                          cents: IntArray) -> npt.NDArray[np.object_]:
+        """The seat-change lines of groups ``g`` on days ``d``, the joiners and leavers named on theirs: ``from
+        Nov 15 (Ann Lee, Bo Chen), 16/30 days``. Words, unit price and quantity are worked out once per distinct
+        change (a quantity once per amount and unit price), the names joined as arrays of text, and each line
+        made once with its own words."""
+        out = np.empty(len(g), dtype=object)
+        if not len(g):
+            return out
+        p = self.ctx.groups.plan[g]
+        first, key = _distinct(p, d, delta, dp, old)
+        cols = [c[first].tolist() for c in (p, d, delta, dp, old)]
+        words = [self.change_words(pi, di, n, o, x) for pi, di, n, x, o in zip(*cols, strict=True)]
+        unit = np.array([x // n if self.per_user(pi, n, x) else x for pi, _, n, x, _ in zip(*cols, strict=True)],
+                        dtype=np.int64)[key]
+        pair, which = _distinct(cents, unit, np.where(unit == 0, delta, 0))  # solved once per amount and unit
+        qty = _objects_of([self.quantity(c, u, n) for c, u, n in
+                           zip(cents[pair].tolist(), unit[pair].tolist(), delta[pair].tolist(), strict=True)])
+        unit_d = _objects_of([micros_to_decimal(u) for u in unit[pair].tolist()])
+        plans = [self.ctx.plan_list[pi] for pi in cols[0]]
+        m = self.moves()
+        at = g * (self.s.period.days + 1) + d
+        lo = np.searchsorted(m.key, at, "left")
+        hi = np.searchsorted(m.key, at, "right")
+        count = hi - lo
+        run = np.concatenate([[0], np.cumsum(m.joined, dtype=np.int64)])
+        came = run[hi] - run[lo]
+        plain = ((came == count) & (delta > 0)) | ((came == 0) & (delta < 0))  # only joiners, or only leavers
+        plain &= count <= NAMED_AT_MOST
+        ends = np.cumsum(count)
+        at_move = np.arange(int(ends[-1])) + np.repeat(lo - (ends - count), count)  # each line's users in turn
+        listed = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], ends]), pa.int64()), m.names.take(at_move))
+        nothing = _large("")
+        who = pc.binary_join_element_wise(_large(" ("), pc.binary_join(listed, _large(", ")), _large(")"), nothing)
+        who = pc.if_else(pa.array(count > 0), who, nothing)
+        odd = np.flatnonzero((count > 0) & ~plain)  # both kinds, or more than ten: in words of their own
+        if len(odd):
+            who = pc.replace_with_mask(who, pa.array(np.isin(np.arange(len(g)), odd)), _text(
+                [_named(m.names.slice(a, b - a).to_pylist(), m.joined[a:b].tolist(), x) for a, b, x in
+                 zip(lo[odd].tolist(), hi[odd].tolist(), delta[odd].tolist(), strict=True)]))
+        k = pa.array(key)
+        text = pc.binary_join_element_wise(_text([w[0] for w in words]).take(k), who,
+                                           _text([w[1] for w in words]).take(k), nothing)
+        out[:] = _lines(LineKind.SEAT_CHANGE, text.to_pylist(), qty[which].tolist(), unit_d[which].tolist(),
+                        cents.tolist(), _objects_of([pl.taxable for pl in plans])[key].tolist(),
+                        _objects_of([pl.name for pl in plans])[key].tolist())
+        return out
 
     def group_lines(self, base_only: bool) -> _GroupLines:
         """Seat and device lines of every group (``base_only``: day 1 charged for the month, as billed in
         advance), built column by column; each distinct line is put into words once."""
-        if base_only in self._built:
-            return self._built[base_only]
+        if base_only not in self._built:
+            with _no_cycles():
+                self._built[base_only] = self._group_lines(base_only)
+        return self._built[base_only]
+
+    def _group_lines(self, base_only: bool) -> _GroupLines:
+        """:meth:`group_lines`, built."""
         ctx, s = self.ctx, self.s
         grp, t = ctx.groups, ctx.table
         n_groups, n_days = len(grp.client), s.period.days
@@ -330,14 +537,22 @@ class _Pricer:
         parts: list[tuple[npt.NDArray[np.object_], IntArray, int, IntArray, IntArray]] = []
         # (lines, group, section, day, cents) of each kind of line, in the order a group lists them
         g = np.flatnonzero((seats0 != 0) | (price0 != 0))
-        parts.append((_objects(self.seat_line, [plan[g], seats0[g], price0[g], users[g], when[g]]), g, 0,
-                      np.zeros(len(g), np.int64), round_div_array(price0[g], MICROS_PER_CENT, ctx.rounding)))
-        g, d, delta, dp, cents = self.changes(s.seats, s.seat_price, daily)
-        parts.append((_objects(self.seat_change_line, [plan[g], d, delta, dp], [cents]), g, 1, d, cents))
+        made = _objects(self.seat_lines, [plan[g], seats0[g], price0[g], users[g], when[g]])
+        sizes = np.fromiter((len(x) for x in made), np.int64, len(made))  # graduated: a line per tier reached
+        seat_objs = np.empty(int(sizes.sum()), dtype=object)
+        seat_objs[:] = [ln for x in made for ln in x]
+        nth = np.arange(len(seat_objs)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        parts.append((seat_objs, np.repeat(g, sizes), 0, nth,
+                      np.fromiter((ln.amount_cents for ln in seat_objs), np.int64, len(seat_objs))))
+        g, d, delta, old, dp, cents = self.changes(s.seats, s.seat_price, daily)
+        flat = np.array([p.tiering is Tiering.FLAT for p in ctx.plan_list], dtype=bool)[plan[g]]
+        old = np.where(flat, 0, old)  # a flat plan's change is per user: its words never show the price before
+        objs = self.seat_change_lines(g, d, delta, old, dp, cents)
+        parts.append((objs, g, 1, d, cents))
         g = np.flatnonzero(own & (rate != 0) & (dev0 != 0))
         parts.append((_objects(self.device_line, [plan[g], dev0[g], when[g]]), g, 2, np.zeros(len(g), np.int64),
                       round_div_array(dev0[g] * rate[g], MICROS_PER_CENT, ctx.rounding)))
-        g, d, delta, _, cents = self.changes(s.devices, s.device_price, daily & own & (rate != 0))
+        g, d, delta, _, _, cents = self.changes(s.devices, s.device_price, daily & own & (rate != 0))
         parts.append((_objects(self.device_change_line, [plan[g], d, delta], [cents]), g, 3, d, cents))
         # client by client: own group first, then the others by group
         ranked = np.lexsort((rng, ~own, client))
@@ -372,7 +587,6 @@ class _Pricer:
             total=per_client(cents_all), taxable=per_client(np.where(taxable, cents_all, 0)),
             nonzero=per_client((cents_all != 0).astype(np.int64)),
         )
-        self._built[base_only] = built
         return built
 
     def one_time_line(self, a: AddOn, c: int) -> Line | None:
@@ -391,8 +605,8 @@ class _Pricer:
             desc += f": {_plural(users, 'user')} on {self.day_label[day]} × {fmt_rate(a.unit_price_micros)}"
         elif qty != 1:
             desc += f": {qty.normalize():f} × {fmt_rate(a.unit_price_micros)}"
-        return Line(LineKind.ONE_TIME, f"{self.prefix}{desc}, one-time ({self.day_label[day]})", qty,
-                    micros_to_decimal(a.unit_price_micros), Cents(cents), a.taxable)
+        return fitted(Line(LineKind.ONE_TIME, f"{self.prefix}{desc}, one-time ({self.day_label[day]})", qty,
+                           micros_to_decimal(a.unit_price_micros), Cents(cents), a.taxable))
 
     def addon_line(self, a: AddOn, c: int, mode: ProrationMode, base_only: bool) -> Line | None:
         """The add-on's line for the period (None when it is not active in it)."""
@@ -440,7 +654,7 @@ class _Pricer:
             desc += f", {days}, prorated daily"
         else:
             desc += f", {_span(s.period)}"
-        return Line(LineKind.ADDON, f"{self.prefix}{desc}", qty, unit, Cents(cents), a.taxable)
+        return fitted(Line(LineKind.ADDON, f"{self.prefix}{desc}", qty, unit, Cents(cents), a.taxable))
 
 
 
@@ -545,7 +759,7 @@ def invoice_run(book: Book, period: Period | None = None,
         subtotal, taxable, nonzero = line_total[ci], line_taxable[ci], line_nonzero[ci]
         if tail or late:
             tail = [ln for ln in tail if ln.amount_cents or ln.kind in (LineKind.SEATS, LineKind.ADDON)]
-            tail += late
+            tail += [fitted(ln) for ln in late]
             lines += tail
             subtotal += sum(ln.amount_cents for ln in tail)
             taxable += sum(ln.amount_cents for ln in tail if ln.taxable)
@@ -584,7 +798,22 @@ def invoice_run(book: Book, period: Period | None = None,
         return reasons(book.roster, book.user_types, uc.counted, dev_rows, uc.active_days,
                        day_number(period.first), period.days, all_ok)
 
-    return Run(book, period, invoices, skipped, _why)
+    mover = prev_pricer or pricer
+
+    def _changes() -> dict[str, tuple[UserChange, ...]]:
+        m = mover.moves()
+        first = mover.s.period.first
+        out: dict[str, list[UserChange]] = {}
+        plans = [ctx.plan_list[p].name for p in groups.plan[m.group].tolist()]
+        whose = [clients[c].name.lower() for c in groups.client[m.group].tolist()]
+        for c, name, user, plan_name, d, j in zip(whose, m.names.to_pylist(), m.users.to_pylist(), plans,
+                                                   m.day.tolist(),
+                                                   m.joined.tolist(), strict=True):
+            out.setdefault(c, []).append(UserChange(name, user, plan_name,
+                                                    first + dt.timedelta(days=d if j else d - 1), j))
+        return {c: tuple(v) for c, v in out.items()}
+
+    return Run(book, period, invoices, skipped, _why, _changes)
 
 
 def _adjustment_lines(p: _Pricer, groups: list[int], addons: list[AddOn], ci: int,
@@ -659,12 +888,12 @@ def _overage_line(plan: Plan, hours_centi: int, users: IntArray, period: Period,
     avg = Decimal(user_days) / n
     included = Decimal(plan.included_hours_centi) / 100 * avg
     excess = Decimal(excess_num) / n / 100
-    return Line(LineKind.OVERAGE,
+    return fitted(Line(LineKind.OVERAGE,
                 f"Support hours above plan, {period.first:%b}: {Decimal(hours_centi) / 100:.2f} h used, "
                 f"{included:.2f} h included ({Decimal(plan.included_hours_centi) / 100:.2f} h × "
                 f"{avg:.1f} avg users)",
                 excess.quantize(Decimal("0.01")), micros_to_decimal(plan.overage_rate_micros),
-                Cents(cents), plan.taxable)
+                Cents(cents), plan.taxable))
 
 
 def _discount_and_tax(subtotal: int, taxable: int, client: Client, default_tax_ppm: int,

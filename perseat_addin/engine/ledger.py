@@ -20,7 +20,7 @@ from typing import Any
 
 from perseat_addin.cells import to_date
 from perseat_addin.errors import FinalizedError, PerseatError, Problem
-from perseat_addin.model import TOTALS, Client, DocKind, Invoice, Line, LineKind, Period
+from perseat_addin.model import TOTALS, Client, DocKind, Invoice, Line, LineKind, Period, fitted
 from perseat_addin.money import Cents, Rounding, cents_to_decimal, fmt_money, round_div, to_decimal
 from perseat_addin.tables import RawTable, TableEdit, header_key, is_blank
 
@@ -230,8 +230,10 @@ def credit_note(original: Invoice, number: str, issue: dt.date, reason: str, *, 
         if tax:
             new.append(Line(LineKind.TAX, f"{tag}: its share of the tax", Decimal(1), cents_to_decimal(-tax),
                             Cents(-tax), False))
-    doc = Invoice(number, original.client, original.period, issue, issue, original.currency, tuple(new),
-                  status="Final", kind=DocKind.CREDIT, corrects=original.number, reason=reason)
+    # a line recorded before quantities multiplied out gets its quantity solved here (the amount stays)
+    doc = Invoice(number, original.client, original.period, issue, issue, original.currency,
+                  tuple(fitted(ln) for ln in new), status="Final", kind=DocKind.CREDIT, corrects=original.number,
+                  reason=reason)
     if -doc.total_cents > remaining:
         raise PerseatError(f"a credit of {fmt_money(-doc.total_cents)} is more than what is left of "
                            f"{original.number} ({fmt_money(remaining)} of {fmt_money(original.total_cents)}"

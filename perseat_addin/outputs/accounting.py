@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from perseat_addin.cells import formula_safe
 from perseat_addin.engine.invoicing import Run
 from perseat_addin.model import DocKind, Invoice, Line, LineKind, Settings
-from perseat_addin.money import cents_to_decimal
+from perseat_addin.money import multiplies_out, plain
 
 csv_safe = formula_safe
 """Neutralise spreadsheet formula injection in a text field (SPEC §10)."""
@@ -81,10 +81,21 @@ def cents_text(cents: int) -> str:
     return f"{sign}{whole // 100}.{whole % 100:02d}"
 
 
+IMPORT_PLACES = 4
+"""Decimals the accounting products take in a quantity or a unit price (Xero: 4; QuickBooks Online takes
+more). Each recomputes a line's amount as quantity × unit price rounded to cents."""
+
+
+def _places(d: Decimal) -> int:
+    exp = d.normalize().as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else IMPORT_PLACES + 1
+
+
 def _qty_unit(amount_cents: int, qty: Decimal, unit: Decimal) -> tuple[str, str]:
-    """Quantity and unit price that multiply to the line amount exactly (else 1 × amount)."""
-    if qty and qty * unit == cents_to_decimal(amount_cents):  # (then it is whole cents, too)
-        return f"{qty.normalize():f}", f"{unit.normalize():f}"
+    """Quantity and unit price the product multiplies back to the line amount (within half a cent, so any
+    rounding gives it, e.g. 1.0666 × 95 = 101.327 → 101.33), each with at most 4 decimals; else 1 × amount."""
+    if qty and multiplies_out(qty, unit, amount_cents) and max(_places(qty), _places(unit)) <= IMPORT_PLACES:
+        return f"{plain(qty):f}", f"{plain(unit):f}"
     return "1", cents_text(amount_cents)
 
 

@@ -28,8 +28,8 @@ from perseat_addin.engine.invoicing import (
     _mode_of,
     _overage_line,
     _plural,
-    _seat_line,
     _span,
+    _tier_name,
 )
 from perseat_addin.engine.pricing import PlanTable, day_weights, one_seat_price
 from perseat_addin.engine.seats import DayCounts, reasons
@@ -48,6 +48,7 @@ from perseat_addin.model import (
     Period,
     Plan,
     ProrationMode,
+    Tiering,
     UserType,
     day_number,
 )
@@ -63,6 +64,29 @@ from perseat_addin.money import (
     round_div,
     round_div_array,
 )
+
+
+def _seat_line(plan: Plan, table: PlanTable, p_idx: int, seats: int, price: int) -> tuple[str, Decimal]:
+    """Description head and unit price of ``seats`` billed seats of ``plan``."""
+    if plan.tiering is Tiering.FLAT or seats == 0:
+        return f"{_plural(seats, 'user')} × {fmt_rate(plan.rate_micros)} {plan.name}", \
+            micros_to_decimal(plan.rate_micros if plan.tiering is Tiering.FLAT else 0)
+    t = int(table.tier_index(np.array(p_idx), np.array(seats)))
+    unit = (Decimal(price) / Decimal(seats) / MICRO).quantize(Decimal("0.0001")).normalize()
+    if plan.tiering is Tiering.VOLUME:
+        rate, fee = int(table.rate[p_idx, t]), int(table.flat[p_idx, t])
+        head = f"{_plural(seats, 'user')} × {fmt_rate(rate)} {plan.name} (volume tier {_tier_name(table, p_idx, t)}"
+        if fee:
+            return f"{head}, + flat fee {fmt_rate(fee)})", unit
+        return f"{head})", micros_to_decimal(rate)
+    parts = []
+    for j in range(t + 1):
+        n = min(seats, int(table.upper[p_idx, j])) - int(table.lower[p_idx, j])
+        parts.append(f"{n} × {fmt_rate(int(table.rate[p_idx, j]))}")
+        if table.flat[p_idx, j]:
+            parts.append(f"flat {fmt_rate(int(table.flat[p_idx, j]))}")
+    return f"{_plural(seats, 'user')} {plan.name} ({' + '.join(parts)})", unit
+
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

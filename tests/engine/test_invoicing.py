@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +33,17 @@ def test_seat_change_descriptions(bill) -> None:
     (seats,) = described(inv, "seats")
     assert "10 users" in seats and "95.00" in seats and "Standard" in seats and "Nov 1–30" in seats
     joiners, leaver = described(inv, "seat-change")
-    assert "+2 users from Nov 15, 16/30 days" in joiners
-    assert "−1 user from Nov 21, 10/30 days" in leaver
+    assert "+2 users from Nov 15 (new1@x, new2@x), 16/30 days" in joiners
+    assert "−1 user from Nov 21 (left@x), 10/30 days" in leaver
+    # a prorated change's quantity is its user-months: 2 × 16/30 ≈ 1.0666 × 95.00 = 101.33
     assert [(ln.quantity, ln.unit_price, ln.amount_cents) for ln in inv.lines] == [
-        (10, 95, 95000), (2, 95, 10133), (-1, 95, -3167)]
+        (10, 95, 95000), (Decimal("1.0666"), 95, 10133), (Decimal("-0.3334"), 95, -3167)]
 
 
 def test_actual_day_count_shows_days_in_month(bill) -> None:
     inv = only(bill(settings={"BillingPeriod": "2026-07"}, roster=[{"UserID": "new@x", "Start": "2026-07-10"}]))
     (change,) = described(inv, "seat-change")
-    assert "+1 user from Jul 10, 22/31 days" in change
+    assert "+1 user from Jul 10 (new@x), 22/31 days" in change
 
 
 def test_tier_descriptions(bill) -> None:
@@ -55,8 +57,9 @@ def test_tier_descriptions(bill) -> None:
     v, g = run.invoices
     (vline,) = described(v, "seats")
     assert "6 users × 6.50 Vol" in vline and "volume tier 6–10" in vline
-    (gline,) = described(g, "seats")
-    assert "6 users Grad" in gline and "5 × 7.00 + 1 × 6.50" in gline
+    # graduated: a line per tier reached, each multiplying out
+    assert described(g, "seats") == ["Grad users 1–5: 5 × 7.00, Nov 1–30", "Grad users 6: 1 × 6.50, Nov 1–30"]
+    assert [(ln.quantity, ln.unit_price, ln.amount_cents) for ln in g.lines] == [(5, 7, 3500), (1, Decimal("6.5"), 650)]
 
 
 def test_padding_descriptions_say_why_more_seats_than_users(bill) -> None:
@@ -149,7 +152,7 @@ def test_advance_adjustment_is_labelled_with_the_previous_month(bill) -> None:
                     roster=[*users(3), {"UserID": "nov@x", "Start": "2026-11-16"}]))
     assert "Dec 1–31" in described(inv, "seats")[0]
     (adj,) = described(inv, "adjustment")
-    assert adj.startswith("Nov adjustment") and "+1 user from Nov 16, 15/30 days" in adj
+    assert adj.startswith("Nov adjustment") and "+1 user from Nov 16 (nov@x), 15/30 days" in adj
 
 
 def test_plan_override_lines_name_their_plan(bill) -> None:

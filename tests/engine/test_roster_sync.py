@@ -104,8 +104,8 @@ def test_a_departure_then_a_return_is_billed_for_the_days_in_between(wb: Path, t
     inv = next(i for i in json.loads(proc.stdout)["invoices"] if i["client"] == "Granite Accounting")
     changes = {ln["description"]: ln["amount"] for ln in inv["lines"] if ln["kind"] == "seat-change"}
     # away Nov 11–20: credited 20/30 days from Nov 11, charged again 10/30 days from Nov 21
-    assert changes.get("Standard −1 user from Nov 11, 20/30 days") == "-63.33"
-    assert changes.get("Standard +1 user from Nov 21, 10/30 days") == "31.67"
+    assert changes.get("Standard −1 user from Nov 11 (Wes Hall), 20/30 days") == "-63.33"
+    assert changes.get("Standard +1 user from Nov 21 (Wes Hall), 10/30 days") == "31.67"
 
 
 def test_plan_keeps_specific_types_and_ignores_other_clients() -> None:
