@@ -52,7 +52,7 @@ def logo_path(book: Book) -> Path | None:
     if typed.is_absolute():
         return typed
     here = Path(book.path)
-    if "://" in book.path or (not here.is_absolute() and here.parent == Path(".")):
+    if "://" in book.path or (not here.is_absolute() and not here.is_file()):  # an unsaved book: "Book1"
         raise _problem(f"{name!r} is a name beside the workbook, but the workbook has no folder (never saved, or "
                        "opened from a web address)", "save the workbook first, or type the logo's full path")
     return here.resolve().parent / typed

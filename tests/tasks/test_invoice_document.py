@@ -198,3 +198,13 @@ def test_a_full_path_to_the_logo_is_allowed(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "out" / "invoices.xlsx") as z:
         media = [n for n in z.namelist() if n.startswith("xl/media/")]
         assert media and z.read(media[0]) == LOGO.read_bytes()  # embedded once, as it is
+
+
+def test_a_workbook_named_from_its_own_folder_finds_the_logo_beside_it(tmp_path: Path) -> None:
+    """``perseat invoice billing.xlsm`` run in the workbook's folder: LogoFile is looked for beside it."""
+    wb = workbook(tmp_path / "books", LogoFile="logo.png")
+    proc = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "invoice", wb.name, "--out", "out"],
+                          capture_output=True, text=True, timeout=600, cwd=wb.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with zipfile.ZipFile(wb.parent / "out" / "invoices.xlsx") as z:
+        assert any(n.startswith("xl/media/") for n in z.namelist())
