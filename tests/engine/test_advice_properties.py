@@ -117,7 +117,7 @@ def test_every_recommendation_covers_the_cost_at_the_target_margin(mem_book: Cal
         assert rec is not None and rec.kind == recommendations[0].kind
         every, billable = _hours(book, c.client)
         needed = every * cph / (1 - margin)
-        assert rec.needed_cents == math.ceil(needed * 100)
+        assert rec.needed_cents == math.ceil(needed * 100) and rec.billable_centi == billable * 100
         current = book.plan(c.plan)
         if rec.kind == "none":
             # users, devices and hours are the same all month here: nothing to do means today's revenue covers it

@@ -259,9 +259,13 @@ def test_usage_report_button_draws_the_report_sheet(tmp_path: Path) -> None:
     outcome = m.usage_report(book)
     assert outcome.ok, outcome.message
     assert "Delta Pediatrics (3.06)" in outcome.message and "1 volume-tier cliffs" in outcome.message
+    assert "1 prices, 1 plans, 1 minimum fees, 4 unchanged" in outcome.message
     assert any(s and "measuring usage" in s for s in book.statuses)
     ws = book.wb["Report"]
     assert len(ws._charts) == 3
+    head = next(r for r in ws.iter_rows() if r[0].value == "Client")
+    acme = next(r for r in ws.iter_rows(min_row=head[0].row + 1) if r[0].value == "Acme Dental Group")
+    assert acme[-1].value.startswith("Price 140.00 / user: 12 users × 140.00")  # the same advice as --json
     assert ws["A1"].value == "Usage & pricing report — November 2026"
     m.usage_report(book)  # refreshed, not duplicated
     assert [n for n in book.wb.sheetnames if n.startswith("Report")] == ["Report"]
