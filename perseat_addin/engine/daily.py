@@ -45,7 +45,7 @@ class Series:
     full_devices: IntArray  # (G,)
     client_users_any: IntArray  # (C,)
     user_counts: DayCounts
-    shared_devices: IntArray  # (G, N) shared devices (Devices rows and Device-type users), before Basis=greater
+    shared_devices: IntArray | None = None  # (G, N) shared devices (Devices rows, Device-type users), any Basis
 
 
 def codes_to(keys: pd.Index, index: dict[str, int]) -> IntArray:

@@ -334,7 +334,8 @@ class _Months:
         series = self.ctx.series(period)
         users = series.client_users
         own = self.ctx.groups.own
-        last = series.shared_devices[:, -1] if series.shared_devices.size else np.zeros(len(own), np.int64)
+        shared = series.shared_devices
+        last = shared[:, -1] if shared is not None and shared.size else np.zeros(len(own), np.int64)
         return ({name: users[ci] for name, ci in self.ctx.client_idx.items()},
                 {name: int(last[own[ci]]) for name, ci in self.ctx.client_idx.items()})
 
