@@ -364,3 +364,33 @@ def test_client_names_stay_text_and_never_become_chart_formulas(mem_book: Callab
     scatter = next(xml for xml in charts if "scatterChart" in xml)
     labels = re.findall(r"<c:dLbl>.*?<c:f>(.*?)</c:f>", scatter, re.S)
     assert len(labels) == len(names)  # each point labelled from its client's cell
+
+
+def test_recommend_keeps_a_prorated_month_and_never_crosses_basis() -> None:
+    """Straight from the rule: a month that was prorated is judged by a full month at today's terms; a kiosk
+    client (Basis greater, 6 kiosks) is offered only another kiosk plan, a users client only users plans."""
+    from perseat_addin.engine.advice import month_revenue, recommend
+    from perseat_addin.model import Basis, Plan
+    from perseat_addin.money import MICRO
+
+    std = Plan("Standard", 95 * MICRO)
+    big = Plan("Big", 300 * MICRO)
+    kiosk = Plan("Shop Floor", 55 * MICRO, min_users=4, basis=Basis.GREATER)
+    floor = Plan("Floor Plus", 90 * MICRO, basis=Basis.GREATER)
+    listed = [std, big, kiosk, floor]
+    args: dict[str, Any] = {"users": 3, "devices": 6, "billable_centi": 0, "discount_ppm": 0, "small": False,
+                            "step_micros": None}
+    # a full month on Standard: 3 × 95 = 285 ≥ 250 needed, though this month (joined late) earned 100
+    keep = recommend(std, listed, needed_cents=25_000, today_cents=10_000, **args)
+    assert (keep.kind, keep.terms) == ("none", None) and "full month on Standard earns 285.00" in keep.reason
+    # 600 needed: Big (900) is the users plan that covers it; Shop Floor's 6 kiosks × 55 = 330 and Floor Plus
+    # 540 would not be offered to a users client even if they did
+    users_rec = recommend(std, listed, needed_cents=60_000, today_cents=28_500, **args)
+    assert (users_rec.kind, users_rec.value, users_rec.revenue_cents) == ("plan", "Big", 90_000)
+    kiosk_rec = recommend(kiosk, listed, needed_cents=50_000, today_cents=33_000, **args)
+    assert (kiosk_rec.kind, kiosk_rec.value) == ("plan", "Floor Plus")
+    assert month_revenue(floor, 3, 6, 0, 0) == 54_000  # 6 seats (the kiosks) × 90
+    # nothing can cover a client whose discount is 100 %: said so, no terms
+    free = recommend(std, listed, needed_cents=60_000, today_cents=0,
+                     **{**args, "discount_ppm": 1_000_000})
+    assert (free.kind, free.terms) == ("none", None) and "discount is 100%" in free.reason
