@@ -27,7 +27,7 @@ from perseat_addin.outputs.xlsx import write_layout
 def _s(x: Fraction | Decimal | None, places: int = 2) -> str | None:
     if x is None:
         return None
-    return str(to_places(x, places)) if isinstance(x, Fraction) else str(x)
+    return str(to_places(x, places) if isinstance(x, Fraction) else x.quantize(Decimal(1).scaleb(-places)))
 
 
 def usage_dict(u: Usage, cph: Fraction | None) -> dict[str, Any]:
