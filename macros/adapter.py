@@ -317,17 +317,24 @@ def _page_setup(ws: Any, layout: SheetLayout) -> None:
     try:
         app.PrintCommunication = False  # page setup is slow while Excel talks to the printer driver
         ps = ws.api.PageSetup
-        ps.Orientation = 1  # xlPortrait
-        ps.Zoom = False
-        ps.FitToPagesWide = layout.fit_width
-        ps.FitToPagesTall = False
+        ps.Orientation = 2 if layout.landscape else 1  # xlLandscape / xlPortrait
+        if layout.fit_width:
+            ps.Zoom = False
+            ps.FitToPagesWide = layout.fit_width
+            ps.FitToPagesTall = False
+        else:
+            ps.Zoom = 100  # printed at its size, split across pages rather than shrunk
+        if layout.repeat_rows:
+            ps.PrintTitleRows = f"${layout.repeat_rows[0]}:${layout.repeat_rows[1]}"
+        for row in layout.row_breaks:
+            ws.api.HPageBreaks.Add(Before=ws.range((row, 1)).api)
+        for col in layout.column_breaks:
+            ws.api.VPageBreaks.Add(Before=ws.range((1, col)).api)
         ps.LeftMargin, ps.RightMargin = app.InchesToPoints(left), app.InchesToPoints(right)
         ps.TopMargin, ps.BottomMargin = app.InchesToPoints(top), app.InchesToPoints(bottom)
         ps.LeftFooter = f"&{layout.footer_size}{layout.footer_left}" if layout.footer_left else ""
         ps.RightFooter = f"&{layout.footer_size}{layout.footer_right}" if layout.footer_right else ""
         ps.PrintGridlines = layout.gridlines
-        if layout.repeat_rows:
-            ps.PrintTitleRows = f"${layout.repeat_rows[0]}:${layout.repeat_rows[1]}"
         with contextlib.suppress(Exception):  # some printer drivers reject a paper size: keep the printer's
             ps.PaperSize = 1 if layout.paper == "letter" else 9  # xlPaperLetter / xlPaperA4
     finally:

@@ -582,8 +582,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         u = c.period
         hpu = "-" if u.hours_per_user is None else f"{float(u.hours_per_user):.2f}"
         rpu = "-" if u.revenue_per_user is None else f"{float(u.revenue_per_user):,.2f}"
-        rec = f"price {c.price:,.2f}" if c.price is not None else ""
-        rec += f"{', ' if rec else ''}plan {c.plan_advice}" if c.plan_advice else ""
+        rec = c.recommendation.label if c.recommendation is not None else ""
         flag = "  OUTLIER" if c.outlier else ""
         print(f"  {c.client:<28.28} {hpu:>6} h/user {rpu:>10}/user  → {rec}{flag}")
     for note in rep.notes:

@@ -1212,3 +1212,34 @@ def test_xlwings_book_translates_the_protocol() -> None:
     assert "range(1, 1):(1, 3).merge()" in log
     assert "rangeA1:C1.font.bold = True" in log and "top.weight = 'medium'" in log
     assert "page_setup.print_area = 'A1:D4'" in log
+
+
+def test_excel_prints_the_report_as_laid_out_landscape_unshrunk_with_titles_and_breaks(
+        monkeypatch: pytest.MonkeyPatch, template: Path) -> None:
+    """The ribbon's Report sheet gets the page setup report.xlsx has (Excel's PageSetup, driven through COM on
+    Windows): landscape, 100 % rather than fitted to one page wide, the heading row repeated, the page breaks."""
+    from types import SimpleNamespace
+
+    import macros.adapter as adapter
+    from perseat_addin.engine.report import build_report
+    from perseat_addin.outputs.report_sheet import report_layout
+    from perseat_addin.workbook.load import load
+
+    breaks: list[tuple[str, Any]] = []
+    setup = SimpleNamespace()
+    app = SimpleNamespace(PrintCommunication=True, InchesToPoints=lambda x: x * 72,
+                          ActiveWindow=SimpleNamespace(DisplayGridlines=True))
+    ws = SimpleNamespace(
+        page_setup=SimpleNamespace(), book=SimpleNamespace(app=SimpleNamespace(api=app)), activate=lambda: None,
+        range=lambda cell: SimpleNamespace(api=cell),
+        api=SimpleNamespace(PageSetup=setup,
+                            HPageBreaks=SimpleNamespace(Add=lambda Before: breaks.append(("row", Before))),
+                            VPageBreaks=SimpleNamespace(Add=lambda Before: breaks.append(("col", Before)))))
+    monkeypatch.setattr(adapter, "WINDOWS", True)
+    layout = report_layout(build_report(load(template)), "Harborview IT")
+    adapter._page_setup(ws, layout)
+    top = layout.repeat_rows[0]
+    assert (setup.Orientation, setup.Zoom, setup.PrintTitleRows) == (2, 100, f"${top}:${top}")
+    assert not hasattr(setup, "FitToPagesWide")  # never shrunk to fit
+    assert breaks == [*(("row", (r, 1)) for r in layout.row_breaks), ("col", (1, 12))]
+    assert layout.value(top, 1) == layout.value(top, 12) == "Client"  # each printed group starts with the client

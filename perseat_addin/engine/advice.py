@@ -1,10 +1,12 @@
-"""Price and plan advice (SPEC §9): the price that earns the target margin, the cheapest plan that covers the
-usage, robust outliers and volume-tier cliffs. Pure arithmetic on exact fractions."""
+"""Price and plan advice (SPEC §9): the price floor that earns the target margin (RECOMMENDPRICE), the cheapest
+plan that covers the usage (RECOMMENDPLAN), robust outliers, volume-tier cliffs, and each client's one
+recommendation (:func:`recommend`), priced the way the invoice run prices. Pure arithmetic on exact numbers."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
@@ -12,6 +14,7 @@ from itertools import pairwise
 from perseat_addin.engine.pricing import seat_charge
 from perseat_addin.errors import ArgumentError
 from perseat_addin.model import Plan, Tiering
+from perseat_addin.money import MICROS_PER_CENT, PPM, Micros, Rounding, round_div
 
 
 def _num(d: Decimal) -> str:
@@ -109,3 +112,155 @@ def volume_cliffs(plan: Plan, limit: int = 100_000) -> list[tuple[int, int, int,
                 lo -= 1
             out.append((n, here, nxt, lo))
     return out
+
+
+# --------------------------------------------------------------------------
+# One recommendation per client (SPEC §9)
+
+PRICE = "price"
+PLAN = "plan"
+MINFEE = "minfee"
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A client's one recommendation: new terms (a plan as the engine prices it) or none, with its reason.
+
+    ``revenue_cents`` is a full month at ``terms`` for ``users`` billable users, ``devices`` shared devices and
+    ``billable_centi`` billable support hours (:func:`month_revenue`); None when nothing is recommended."""
+
+    kind: str  # price | plan | minfee | none
+    value: str  # "155.00" (per user), "Premium", "1,900.00" (a month); "" for none
+    reason: str
+    needed_cents: int  # cost to serve ÷ (1 − TargetMargin), rounded up to the cent
+    terms: Plan | None = None
+    revenue_cents: int | None = None
+    users: int = 0
+    devices: int = 0
+    billable_centi: int = 0
+    working: str = ""  # how the month at ``terms`` adds up, or why nothing is recommended
+
+    @property
+    def label(self) -> str:
+        """The recommendation in a few words: "Price 140.00 / user", "Plan Premium", "Minimum fee 340.00"."""
+        return {PRICE: f"Price {self.value} / user", PLAN: f"Plan {self.value}",
+                MINFEE: f"Minimum fee {self.value}"}.get(self.kind, "None (keep)")
+
+
+def overage_cents(plan: Plan, billable_centi: int, users: int, rounding: Rounding = Rounding.HALF_UP) -> int:
+    """A month's overage: billable hours above IncludedHours × users, at OverageRate (as the invoice bills it
+    for a month of constant users)."""
+    if plan.included_hours_centi is None or not plan.overage_rate_micros:
+        return 0
+    excess = billable_centi - plan.included_hours_centi * users
+    return round_div(excess * plan.overage_rate_micros, 100 * MICROS_PER_CENT, rounding) if excess > 0 else 0
+
+
+def month_revenue(plan: Plan, users: int, devices: int, billable_centi: int, discount_ppm: int,
+                  rounding: Rounding = Rounding.HALF_UP, charge: Callable[[Plan, int, int], int] | None = None) -> int:
+    """A full month's revenue in cents at ``plan``: :func:`seat_charge` (MinUsers, Basis, tiers, DeviceRate,
+    MinFee) plus overage, less the client's discount — what the invoice run bills for a month of constant
+    users. Add-ons are left out: they are the same under any terms."""
+    base = charge(plan, users, devices) if charge else seat_charge(plan, users, devices, rounding).total_cents
+    sub = base + overage_cents(plan, billable_centi, users, rounding)
+    return sub + round_div(-discount_ppm * sub, PPM, rounding) if discount_ppm and sub else sub
+
+
+def fits(plan: Plan, current: Plan) -> bool:
+    """Whether ``plan`` may be offered to a client on ``current``: the same Basis. A users client is never
+    offered a users-or-kiosks (greater) plan, nor a kiosk client a users plan: each prices what the other
+    leaves out (shared devices count as seats under greater, and are billed at DeviceRate under users)."""
+    return plan.basis is current.basis
+
+
+def _up(amount_micros: int, step_micros: int) -> Micros:
+    """``amount`` rounded up to a multiple of ``step`` (micros)."""
+    return Micros(-(-max(amount_micros, 0) // step_micros) * step_micros)
+
+
+def _money(cents: int) -> str:
+    return f"{Decimal(cents).scaleb(-2):,.2f}"
+
+
+def _sum(plan: Plan, users: int, devices: int, billable_centi: int, discount_ppm: int, rounding: Rounding,
+         charge: int) -> str:
+    """How a month at ``plan`` adds up, in words: "12 users × 140.00 + devices 35.00 + overage 202.50"."""
+    got = seat_charge(plan, users, devices, rounding)
+    if plan.tiering is Tiering.FLAT or not plan.tiers:
+        parts = [f"{got.seats} {'seats' if got.seats != users else 'users'} × "
+                 f"{Decimal(plan.rate_micros).scaleb(-6):,.2f}"]
+    else:
+        parts = [f"{got.seats} seats {_money(got.seat_cents)} ({plan.tiering.value} tiers)"]
+    if got.device_cents:
+        parts.append(f"devices {_money(got.device_cents)}")
+    if got.minimum_cents:
+        parts.append(f"MinFee top-up {_money(got.minimum_cents)}")
+    over = overage_cents(plan, billable_centi, users, rounding)
+    if over:
+        parts.append(f"overage {_money(over)}")
+    text = " + ".join(parts)
+    if discount_ppm:
+        text += f" less {Decimal(discount_ppm) / 10000:.4g}% discount"
+    return f"{text} = {_money(charge)}"
+
+
+def recommend(current: Plan, plans: Iterable[Plan], *, users: int, devices: int, billable_centi: int,
+              discount_ppm: int, needed_cents: int, today_cents: int, small: bool, step_micros: int | None,
+              rounding: Rounding = Rounding.HALF_UP,
+              charge: Callable[[Plan, int, int], int] | None = None) -> Recommendation:
+    """The one recommendation for a client on ``current`` whose month must earn ``needed_cents``.
+
+    The rule: none when today's revenue (or a full month at today's terms) covers the need; else the cheapest
+    plan of the same Basis whose month covers it (a plan from the price list before a custom price); else, for
+    a small client, a minimum monthly fee on its plan; else a per-user rate on its plan. Prices and fees are
+    rounded up to ``step_micros`` and checked with :func:`month_revenue`, so the month at the recommended
+    terms covers the need.
+    """
+    step = step_micros or MICROS_PER_CENT
+
+    def revenue(plan: Plan, cached: bool = False) -> int:
+        return month_revenue(plan, users, devices, billable_centi, discount_ppm, rounding,
+                             charge if cached else None)
+
+    def made(kind: str, value: str, why: str, terms: Plan | None = None, got: int | None = None) -> Recommendation:
+        working = "" if kind == NONE and today_cents >= needed_cents else why
+        if terms is not None and got is not None:
+            working = _sum(terms, users, devices, billable_centi, discount_ppm, rounding, got)
+            why += f": {working}"
+        return Recommendation(kind, value, why, needed_cents, terms, got, users, devices, billable_centi, working)
+
+    need = _money(needed_cents)
+    now = revenue(current, True)
+    if today_cents >= needed_cents:
+        return made(NONE, "", f"this month's revenue {_money(today_cents)} covers the {need} needed")
+    if now >= needed_cents:
+        return made(NONE, "", f"a full month on {current.name} earns {_money(now)}, covering the {need} needed "
+                    "(this month was prorated)")
+    if discount_ppm >= PPM:
+        return made(NONE, "", f"no terms cover the {need} needed: the client's discount is 100%")
+    options = [(revenue(p, True), i, p) for i, p in enumerate(plans)
+               if fits(p, current) and p.name.lower() != current.name.lower()]
+    covering = [o for o in options if o[0] >= needed_cents]
+    if covering:
+        got, _, best = min(covering)
+        return made(PLAN, best.name, f"move from {current.name} to {best.name} (today {_money(today_cents)}, "
+                    f"{need} needed)", best, got)
+    # the subtotal before discount that covers the need; then the smallest step that reaches it
+    sub = -(-needed_cents * PPM // (PPM - discount_ppm))
+    over = overage_cents(current, billable_centi, users, rounding)
+    flat = replace(current, tiering=Tiering.FLAT, tiers=(), tier_flat=(), rate_micros=Micros(0))
+    base = seat_charge(flat, users, devices, rounding)
+    if small or not base.seats:
+        terms = replace(current, min_fee_micros=_up((sub - over) * MICROS_PER_CENT, step))
+        while (got := revenue(terms)) < needed_cents:
+            terms = replace(terms, min_fee_micros=Micros(terms.min_fee_micros + step))
+        value = _money(terms.min_fee_micros // MICROS_PER_CENT)
+        return made(MINFEE, value, f"a minimum monthly fee of {value} on {current.name} (today "
+                    f"{_money(today_cents)}, {need} needed)", terms, got)
+    terms = replace(flat, rate_micros=_up((sub - over - base.device_cents) * MICROS_PER_CENT // base.seats, step))
+    while (got := revenue(terms)) < needed_cents:
+        terms = replace(terms, rate_micros=Micros(terms.rate_micros + step))
+    value = f"{Decimal(terms.rate_micros).scaleb(-6):,.2f}"
+    return made(PRICE, value, f"charge {value} per user on {current.name} (today {_money(today_cents)}, "
+                f"{need} needed)", terms, got)

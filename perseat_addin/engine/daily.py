@@ -45,6 +45,7 @@ class Series:
     full_devices: IntArray  # (G,)
     client_users_any: IntArray  # (C,)
     user_counts: DayCounts
+    shared_devices: IntArray | None = None  # (G, N) shared devices (Devices rows, Device-type users), any Basis
 
 
 def codes_to(keys: pd.Index, index: dict[str, int]) -> IntArray:
@@ -163,7 +164,7 @@ class Context:
         full = uc.any_day * any_inside[g.client]
         full[g.own] += pad_any
         greater = t.greater[g.plan] & g.is_own
-        devices = dc.daily * inside[g.client]
+        devices = shared = dc.daily * inside[g.client]
         dev_any = dc.any_day * any_inside[g.client]
         seats = np.where(greater[:, None], np.maximum(seats, devices), seats)
         full = np.where(greater, np.maximum(full, dev_any), full)
@@ -174,7 +175,7 @@ class Context:
             seat_price=t.seat_price(g.plan, seats),
             devices=devices, device_price=devices * t.device_rate[g.plan][:, None],
             client_users=client_users, full_seats=full, full_devices=full_dev,
-            client_users_any=client_any, user_counts=uc,
+            client_users_any=client_any, user_counts=uc, shared_devices=shared,
         )
 
 

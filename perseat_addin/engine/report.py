@@ -5,12 +5,14 @@ the two before it): average billable users, tickets and hours (per user), of whi
 non-billable (time the PSA marks not billable to the client: work done, never
 billed), revenue (invoice subtotal after discount, before tax: the recorded invoice
 when the Invoices table has one, else what the invoice run gives), cost to serve
-(all hours × LaborCostPerHour), margin and effective hourly rate. Across the portfolio: medians
-and outliers by a robust z-score (median and MAD). Recommendations, each with its
-reason in words: the per-user price that earns TargetMargin (RECOMMENDPRICE over
-USAGEPERUSER), the cheapest plan whose included hours cover the usage
-(RECOMMENDPLAN), volume-tier cliffs where one more seat costs less, and small
-clients whose revenue does not cover their support at the target margin (a MinFee).
+(all hours × LaborCostPerHour), margin and effective hourly rate. Across the portfolio: medians and outliers by
+a robust z-score (median and MAD).
+
+Advice adds up: each client gets one recommendation — a plan change, a per-user price, a minimum monthly fee, or
+none — chosen by :func:`~.advice.recommend` so that a full month at the recommended terms, priced as the invoice
+run prices it, earns at least the cost to serve ÷ (1 − TargetMargin); a plan is offered only among plans of the
+client's Basis. Everything else is an observation: outliers, the per-user price floor (RECOMMENDPRICE: what the
+hours alone need), small clients below a sensible minimum, and volume-tier cliffs.
 
 Every figure is exact until shown: users are fractions, hours centi-hours, money cents.
 """
@@ -26,12 +28,18 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from perseat_addin.engine.advice import median, recommend_plan, recommend_price, robust_z, volume_cliffs
+from perseat_addin.engine.advice import (
+    Recommendation,
+    median,
+    recommend,
+    recommend_price,
+    robust_z,
+    volume_cliffs,
+)
 from perseat_addin.engine.daily import Context, IntArray
 from perseat_addin.engine.invoicing import invoice_run
 from perseat_addin.engine.pricing import seat_charge
-from perseat_addin.errors import ArgumentError
-from perseat_addin.model import BillingTiming, Book, Period, Plan, day_number
+from perseat_addin.model import BillingTiming, Book, Client, Period, Plan, day_number
 from perseat_addin.money import MICRO, to_decimal
 
 LOOKBACK = 3
@@ -69,6 +77,7 @@ class Usage:
     recorded: bool = False  # revenue comes from recorded invoices (all months)
     end_users: int = 0  # billable users on the last day (of the last month)
     non_billable_centi: int = 0  # of hours_centi: time not billable to the client (never overage)
+    end_devices: int = 0  # shared devices on the last day (of the last month)
 
     @property
     def hours(self) -> Fraction:
@@ -118,17 +127,27 @@ class Usage:
         return Usage(self.months + other.months, self.user_months + other.user_months,
                      self.tickets + other.tickets, self.hours_centi + other.hours_centi,
                      self.revenue_cents + other.revenue_cents, self.recorded and other.recorded, other.end_users,
-                     self.non_billable_centi + other.non_billable_centi)
+                     self.non_billable_centi + other.non_billable_centi, other.end_devices)
+
+
+RECOMMENDATIONS = ("price", "plan", "minfee", "none")
+"""The kinds of a client's one recommendation; every other kind of :class:`Advice` is an observation."""
 
 
 @dataclass(frozen=True)
 class Advice:
-    """A recommendation and the reason for it, in words."""
+    """A recommendation (price, plan, minfee, none) or an observation (outlier, floor, small), with its reason
+    in words."""
 
-    kind: str  # price | plan | minfee | outlier | cliff
+    kind: str
     client: str
-    value: str  # the recommended price, plan, fee; "" for a warning
+    value: str  # the recommended price, plan, fee, or the floor; "" when there is no figure
     reason: str
+    label: str = ""  # the reason in a few words, for the printed table
+
+    @property
+    def observation(self) -> bool:
+        return self.kind not in RECOMMENDATIONS
 
 
 @dataclass(frozen=True)
@@ -139,10 +158,43 @@ class ClientReport:
     trailing: Usage
     robust_z: float | None = None
     outlier: bool = False
-    price: Decimal | None = None  # recommended per-user price
-    plan_advice: str | None = None  # recommended plan
-    min_fee: Decimal | None = None
-    advice: tuple[Advice, ...] = ()
+    price: Decimal | None = None  # recommended per-user price (when the recommendation is a price)
+    plan_advice: str | None = None  # recommended plan (when the recommendation is a plan change)
+    min_fee: Decimal | None = None  # recommended minimum monthly fee (when the recommendation is one)
+    advice: tuple[Advice, ...] = ()  # the recommendation first, then the observations
+    floor: Decimal | None = None  # the per-user price that covers the hours at TargetMargin (RECOMMENDPRICE)
+    recommendation: Recommendation | None = None
+
+    @property
+    def recommended(self) -> Advice | None:
+        """The one recommendation, as advice (None without LaborCostPerHour and TargetMargin)."""
+        return next((a for a in self.advice if not a.observation), None)
+
+    @property
+    def observations(self) -> tuple[Advice, ...]:
+        return tuple(a for a in self.advice if a.observation)
+
+    @property
+    def needed(self) -> Decimal | None:
+        """Cost to serve ÷ (1 − TargetMargin): the revenue the month must reach."""
+        r = self.recommendation
+        return None if r is None else _money(r.needed_cents)
+
+    @property
+    def terms_revenue(self) -> Decimal | None:
+        """A full month's revenue at the recommended terms; this month's revenue when nothing is recommended."""
+        r = self.recommendation
+        if r is None:
+            return None
+        return _money(r.revenue_cents if r.revenue_cents is not None else self.period.revenue_cents)
+
+    def terms_margin(self, cost_per_hour: Fraction | None) -> Fraction | None:
+        """The margin at the recommended terms (today's when nothing is recommended)."""
+        rev = self.terms_revenue
+        if rev is None or cost_per_hour is None or not rev:
+            return None
+        revenue = Fraction(rev)
+        return (revenue - self.period.cost(cost_per_hour)) / revenue
 
 
 @dataclass(frozen=True)
@@ -276,11 +328,16 @@ class _Months:
         # client names as categories: the invoice run lower-cases and looks up each distinct name once
         self._usage = u if u.empty else u.assign(client=u["client"].astype("category"))
 
-    def users(self, period: Period) -> dict[str, IntArray]:
+    def users(self, period: Period) -> tuple[dict[str, IntArray], dict[str, int]]:
         """Billable users of every client (lower-case name) on each day of ``period``, as invoices count them
-        (what :func:`~.daily.daily_users` gives)."""
-        users = self.ctx.series(period).client_users
-        return {name: users[ci] for name, ci in self.ctx.client_idx.items()}
+        (what :func:`~.daily.daily_users` gives), and its shared devices on the last day."""
+        series = self.ctx.series(period)
+        users = series.client_users
+        own = self.ctx.groups.own
+        shared = series.shared_devices
+        last = shared[:, -1] if shared is not None and shared.size else np.zeros(len(own), np.int64)
+        return ({name: users[ci] for name, ci in self.ctx.client_idx.items()},
+                {name: int(last[own[ci]]) for name, ci in self.ctx.client_idx.items()})
 
     def run_book(self, period: Period) -> Book:
         """The book with only the usage rows the invoice run of ``period`` reads (its usage month)."""
@@ -295,7 +352,7 @@ class _Months:
     def month(self, period: Period) -> dict[str, Usage]:
         """Every client's figures for one month."""
         book, recorded = self.book, self.recorded
-        users = self.users(period)
+        users, devices = self.users(period)
         key = Period.key(str(period))
         need_run = any((c.name.lower(), key) not in recorded for c in book.clients if c.active)
         computed: dict[str, int] = {}
@@ -311,7 +368,8 @@ class _Months:
             rec = recorded.get((name, key))
             revenue = rec if rec is not None else computed.get(name, 0)
             end = int(days[-1]) if days is not None and len(days) else 0
-            out[name] = Usage(1, user_months, tickets, hours, revenue, rec is not None, end, apart)
+            out[name] = Usage(1, user_months, tickets, hours, revenue, rec is not None, end, apart,
+                              devices.get(name, 0))
         return out
 
 
@@ -368,9 +426,9 @@ def build_report(book: Book, period: Period | None = None,
     out: list[ClientReport] = []
     small = median([r.period.users for r in rows]) if rows else Fraction(0)
     plans = _CachedPlans(book)
-    for r in rows:
+    for c, r in zip(active, rows, strict=True):
         z = next(z_iter) if r.period.hours_per_user is not None else None
-        out.append(_advise(plans, r, z, med, cph, margin, step, small))
+        out.append(_advise(plans, c, r, z, med, cph, margin, step, small))
     cliffs = _cliffs(book, out)
     medians = {
         "users": _median(r.period.users for r in out),
@@ -405,26 +463,27 @@ def _trend(book: Book, months: list[Period], each: _Months, known: dict[str, dic
 
 
 class _CachedPlans:
-    """The book's plans, with each (plan, seats) charge computed once across a thousand clients."""
+    """The book's plans, with each (plan, users, devices) charge computed once across a thousand clients."""
 
     def __init__(self, book: Book):
         self.plans = book.plans
-        self._charges: dict[tuple[str, int], int] = {}
+        self.listed = list(book.plans.values())
+        self.rounding = book.settings.rounding
+        self._charges: dict[tuple[str, int, int], int] = {}
 
-    def charge(self, plan: Plan, users: int) -> int:
-        key = (plan.name, users)
-        if key not in self._charges:
-            self._charges[key] = seat_charge(plan, users).total_cents
-        return self._charges[key]
-
-    def cheapest(self, hours: Decimal, users: int) -> Plan:
-        """RECOMMENDPLAN's answer for that many users."""
-        return recommend_plan(self.plans.values(), hours, users, charge=self.charge)
+    def charge(self, plan: Plan, users: int, devices: int = 0) -> int:
+        key = (plan.name, users, devices)
+        found = self._charges.get(key)
+        if found is None:
+            found = self._charges[key] = seat_charge(plan, users, devices, self.rounding).total_cents
+        return found
 
 
-def _advise(plans: _CachedPlans, r: ClientReport, z: float | None, med: Fraction | None, cph: Fraction | None,
-            margin: Fraction | None, step: Fraction | None, small: Fraction) -> ClientReport:
-    advice: list[Advice] = []
+def _advise(plans: _CachedPlans, client: Client, r: ClientReport, z: float | None, med: Fraction | None,
+            cph: Fraction | None, margin: Fraction | None, step: Fraction | None, small: Fraction) -> ClientReport:
+    """The client's one recommendation (:func:`~.advice.recommend`) and its observations: outlier, price floor,
+    small client below a sensible minimum."""
+    notes: list[Advice] = []
     u = r.period
     hpu = u.hours_per_user
     outlier = False
@@ -435,57 +494,57 @@ def _advise(plans: _CachedPlans, r: ClientReport, z: float | None, med: Fraction
             times = f"{to_places(ratio, 1)}× the portfolio median of {to_places(med)}" if ratio is not None else \
                 "above a portfolio median of 0"
             zs = f", robust z {z:.1f}" if z is not None else ""
-            advice.append(Advice("outlier", r.client, "", f"{to_places(hpu)} support hours per user this month: "
-                                 f"{times}{zs}"))
-    price = None
-    if hpu is not None and cph is not None and margin is not None:
-        price = recommend_price(_exact(hpu), _exact(cph), _exact(margin), Decimal(0),
+            notes.append(Advice("outlier", r.client, "", f"{to_places(hpu)} support hours per user this month: "
+                                f"{times}{zs}", f"outlier: {to_places(hpu)} h/user"
+                                + (f", {to_places(ratio, 1)}× median" if ratio is not None else "")))
+    if cph is None or margin is None:
+        return replace(r, robust_z=z, outlier=outlier, advice=tuple(notes))
+    floor = None
+    if hpu is not None:
+        floor = recommend_price(_exact(hpu), _exact(cph), _exact(margin), Decimal(0),
                                 None if step is None else _exact(step))
         now = u.revenue_per_user
-        if now is not None:
-            verb = "raise to" if price > to_places(now) else "could lower to" if price < to_places(now) else "keep at"
-            advice.append(Advice("price", r.client, f"{price:,.2f}", (
-                f"{to_places(hpu)} h/user × {to_places(cph)}/h ÷ (1 − {to_places(margin * 100, 0)}%) = "
-                f"{to_places(hpu * cph / (1 - margin))}, rounded up to {to_places(step or Fraction(1, 100))}: {verb} "
-                f"{price:,.2f} per user (now {to_places(now):,.2f})")))
-    plan_name = None
-    if hpu is not None:
-        try:
-            best = plans.cheapest(_exact(hpu), u.end_users)
-        except ArgumentError as exc:
-            advice.append(Advice("plan", r.client, "", f"no plan fits: {exc}"))
-        else:
-            plan_name = best.name
-            inc = best.included_hours_centi
-            covers = "unlimited hours" if inc is None else f"{to_places(Fraction(inc, 100))} h/user included"
-            cost = f"{_money(plans.charge(best, u.end_users)):,.2f} for {u.end_users} users"
-            if best.name.lower() == r.plan.lower():
-                advice.append(Advice("plan", r.client, best.name, f"{best.name} is already the cheapest plan that "
-                                     f"covers {to_places(hpu)} h/user ({covers}; {cost})"))
-            else:
-                current = plans.plans.get(r.plan.lower())
-                was = f", {_money(plans.charge(current, u.end_users)):,.2f} on {r.plan}" \
-                    if current is not None else f"; now on {r.plan}"
-                advice.append(Advice("plan", r.client, best.name, f"{best.name} ({covers}) is the cheapest plan "
-                                     f"that covers {to_places(hpu)} h/user: {cost}{was}"))
-    min_fee = None
+        if now is not None and floor < to_places(now):  # a floor, never a recommendation to cut the price
+            notes.append(Advice("floor", r.client, f"{floor:,.2f}", (
+                f"price floor {floor:,.2f} (pays {to_places(now):,.2f}): {to_places(hpu)} h/user × "
+                f"{to_places(cph)}/h ÷ (1 − {to_places(margin * 100, 0)}%) = {to_places(hpu * cph / (1 - margin))}, "
+                f"rounded up to {to_places(step or Fraction(1, 100))}; the hours alone need no more per user"),
+                f"price floor {floor:,.2f} (pays {to_places(now):,.2f})"))
+    needed = u.cost(cph) / (1 - margin)
+    needed_cents = math.ceil(needed * 100)
+    current = plans.plans.get(r.plan.strip().lower())
+    is_small = u.users <= small
+    rec: Recommendation | None = None
+    if current is not None:
+        rec = recommend(current, plans.listed, users=u.end_users, devices=u.end_devices,
+                        billable_centi=u.hours_centi - u.non_billable_centi, discount_ppm=client.discount_ppm,
+                        needed_cents=needed_cents, today_cents=u.revenue_cents, small=bool(is_small),
+                        step_micros=None if step is None else math.ceil(step * MICRO), rounding=plans.rounding,
+                        charge=plans.charge)
+    first: list[Advice] = []
+    price = plan_name = min_fee = None
+    if rec is not None:
+        cost = f"cost to serve {to_places(u.cost(cph)):,.2f} ({to_places(u.hours)} h × {to_places(cph)}/h)"
+        first.append(Advice(rec.kind, r.client, rec.value, f"{rec.reason}; {cost} at {to_places(margin * 100, 0)}% "
+                            "margin", rec.label))
+        if rec.kind == "price" and rec.terms is not None:
+            price = Decimal(rec.terms.rate_micros).scaleb(-6)
+        elif rec.kind == "plan":
+            plan_name = rec.value
+        elif rec.kind == "minfee" and rec.terms is not None:
+            min_fee = Decimal(rec.terms.min_fee_micros).scaleb(-6)
     t = r.trailing
-    if cph is not None and margin is not None and t.months and u.users <= small:
-        need = t.cost(cph) / t.months / (1 - margin)  # a month's support at the target margin
-        revenue = Fraction(u.revenue_cents, 100)
-        if need > 0 and revenue < need:
-            s = step or Fraction(1, 100)
-            min_fee = Decimal(math.ceil(need / s)) * (Decimal(s.numerator) / Decimal(s.denominator))
-            plan = plans.plans.get(r.plan.lower())
-            has = (f"; its plan's MinFee is {Decimal(plan.min_fee_micros).scaleb(-6):,.2f}"
-                   if plan and plan.min_fee_micros else "")
-            advice.append(Advice("minfee", r.client, f"{min_fee:,.2f}", (
-                f"small client earning {to_places(revenue):,.2f} this month while its support averages "
-                f"{to_places(t.hours / t.months)} h × {to_places(cph)}/h = "
-                f"{to_places(t.cost(cph) / t.months):,.2f} a month; "
-                f"a minimum fee of {min_fee:,.2f} covers it at {to_places(margin * 100, 0)}% margin{has}")))
+    if t.months and is_small and (rec is None or rec.kind != "minfee"):
+        need = t.cost(cph) / t.months / (1 - margin)  # a month's support at the target margin, over 3 months
+        earned = Fraction(t.revenue_cents, 100) / t.months
+        if need > 0 and earned < need:
+            notes.append(Advice("small", r.client, "", (
+                f"below a sensible minimum: a small client earning {to_places(earned):,.2f} a month over "
+                f"{t.months} months while its support at {to_places(margin * 100, 0)}% margin needs "
+                f"{to_places(need):,.2f}"),
+                f"below a sensible minimum: earns {to_places(earned):,.2f} a month, needs {to_places(need):,.2f}"))
     return ClientReport(r.client, r.plan, r.period, r.trailing, z, outlier, price, plan_name, min_fee,
-                        tuple(advice))
+                        tuple(first + notes), floor, rec)
 
 
 def _exact(x: Fraction) -> Decimal:
@@ -503,24 +562,6 @@ def _cliffs(book: Book, clients: Sequence[ClientReport]) -> list[Cliff]:
             who = tuple(c for c, s in seats.get(plan.name.lower(), []) if lo <= s <= n)
             out.append(Cliff(plan.name, n, _money(here), _money(nxt), lo, who))
     return out
-
-
-# --------------------------------------------------------------------------
-# Plain data (JSON)
-
-
-# --------------------------------------------------------------------------
-# The Report sheet: one layout for report.xlsx (CLI) and the workbook's Report sheet (ribbon)
-
-REPORT_COLUMNS: tuple[tuple[str, float, str | None], ...] = (
-    ("Client", 24, None), ("Plan", 12, None), ("Users", 8, "0.00"), ("Tickets", 8, "0"),
-    ("Hours", 8, "0.00"), ("Non-billable hours", 9, "0.00"), ("Tickets / user", 9, "0.00"), ("Hours / user", 9, "0.00"),
-    ("Revenue", 11, "#,##0.00"), ("Revenue / user", 10, "#,##0.00"), ("Cost to serve", 11, "#,##0.00"),
-    ("Margin", 8, "0%"), ("Revenue / hour", 10, "#,##0.00"), ("Hours / user (3 mo)", 10, "0.00"),
-    ("Margin (3 mo)", 9, "0%"), ("Median hours / user", 10, "0.00"), ("Outlier", 8, None),
-    ("Recommended price / user", 13, "#,##0.00"), ("Recommended plan", 14, None),
-    ("Suggested MinFee", 11, "#,##0.00"),
-)
 
 
 __all__ = ["Advice", "ClientReport", "Cliff", "Report", "TrendMonth", "Usage", "build_report"]

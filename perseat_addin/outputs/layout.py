@@ -122,7 +122,7 @@ class SheetLayout:
     print_area: tuple[int, int, int, int] = (1, 1, 1, 1)  # first row, first col, last row, last col
     paper: str = "letter"  # letter | a4
     margins: tuple[float, float, float, float] = (0.6, 0.6, 0.6, 0.7)  # left, right, top, bottom
-    fit_width: int = 1  # pages wide; tall is free
+    fit_width: int = 1  # pages wide; tall is free; 0: printed at 100 %, split across pages (never shrunk)
     footer_left: str = ""  # Excel header/footer codes (&P page, &N pages, && a literal &)
     footer_right: str = ""
     footer_size: int = 8
@@ -131,7 +131,9 @@ class SheetLayout:
     charts: tuple[Chart, ...] = ()
     freeze: tuple[int, int] | None = None  # rows, columns kept in view
     pictures: tuple[Picture, ...] = ()
-    repeat_rows: tuple[int, int] | None = None  # first and last row printed at the top of every page
+    repeat_rows: tuple[int, int] | None = None  # first, last row printed at the top of every page from there on
+    row_breaks: tuple[int, ...] = ()  # a new page starts at each of these rows
+    column_breaks: tuple[int, ...] = ()  # a new page starts at each of these columns
 
     def value(self, row: int, col: int) -> Any:
         for c in self.cells:

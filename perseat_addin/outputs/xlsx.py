@@ -67,14 +67,19 @@ def write_layout(wb: xlsxwriter.Workbook, layout: SheetLayout, formats: dict[Sty
         ws.freeze_panes(*layout.freeze)
     left, right, top, bottom = layout.margins
     ws.set_margins(left=left, right=right, top=top, bottom=bottom)
-    ws.fit_to_pages(layout.fit_width, 0)
+    if layout.fit_width:
+        ws.fit_to_pages(layout.fit_width, 0)
+    if layout.repeat_rows:
+        ws.repeat_rows(layout.repeat_rows[0] - 1, layout.repeat_rows[1] - 1)
+    if layout.row_breaks:
+        ws.set_h_pagebreaks([r - 1 for r in layout.row_breaks])
+    if layout.column_breaks:
+        ws.set_v_pagebreaks([c - 1 for c in layout.column_breaks])
     size = f"&{layout.footer_size}"
     if layout.footer_left or layout.footer_right:
         ws.set_footer(f"&L{size}{layout.footer_left}&R{size}{layout.footer_right}")
     r0, c0, r1, c1 = layout.print_area
     ws.print_area(r0 - 1, c0 - 1, r1 - 1, c1 - 1)
-    if layout.repeat_rows:
-        ws.repeat_rows(layout.repeat_rows[0] - 1, layout.repeat_rows[1] - 1)
     for cell in layout.cells:
         fmt = formats.get(cell.style)
         if fmt is None:

@@ -32,9 +32,12 @@ def usage_report(live: LiveBook) -> Outcome:
         lines.append("Far above the median of "
                      f"{rep.medians['hours_per_user']} support hours per user: "
                      + ", ".join(f"{c.client} ({float(c.period.hours_per_user or 0):.2f})" for c in outliers) + ".")
-    counts = {k: sum(1 for a in rep.advice if a.kind == k and a.value) for k in ("price", "plan", "minfee")}
-    lines.append(f"Advice: {counts['price']} prices, {counts['plan']} plans, {counts['minfee']} minimum fees, "
-                 f"{len(rep.cliffs)} volume-tier cliffs — each with its reason on the sheet.")
+    counts = {k: sum(1 for c in rep.clients if c.recommendation is not None and c.recommendation.kind == k)
+              for k in ("price", "plan", "minfee", "none")}
+    lines.append(f"One recommendation per client, each covering its cost to serve at the target margin: "
+                 f"{counts['price']} prices, {counts['plan']} plans, {counts['minfee']} minimum fees, "
+                 f"{counts['none']} unchanged; {len(rep.cliffs)} volume-tier cliffs — each with its reason on the "
+                 "sheet.")
     lines += rep.notes
     return Outcome("\n".join(lines))
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from perseat_addin.engine.advice import recommend_plan, recommend_price, robust_z, volume_cliffs
+from perseat_addin.engine.advice import recommend_price, robust_z, volume_cliffs
 from perseat_addin.engine.measures import billable_users, usage_per_user
 from perseat_addin.engine.report import build_report
 from perseat_addin.model import Book, Period, day_number
@@ -89,22 +89,42 @@ def test_robust_z_by_median_and_mad() -> None:
     assert med == 3 and z == pytest.approx([-1.349, -0.6745, 0.0, 0.6745, 65.4265])
 
 
-def test_price_plan_and_minimum_fee_advice(rep: Any) -> None:
+def test_one_recommendation_per_client_that_covers_its_cost(rep: Any) -> None:
     a, b, c = rep.clients
-    # 2.5 h × 50 ÷ (1 − 0.5) = 250 → 250.00; 0.5 × 50 ÷ 0.5 = 50
-    assert (a.price, b.price, c.price) == (Decimal("250"), Decimal("50"), Decimal("50"))
-    # A: Basic's 2 h do not cover 2.5 → Pro 4 × 60 = 240 or Vol 4 × 50 = 200 → Vol
-    # B: 2 users: Basic 80, Pro 120, Vol 100 → Basic; C: 9 users: Basic 360, Pro 540, Vol 450 → Basic
-    assert (a.plan_advice, b.plan_advice, c.plan_advice) == ("Vol", "Basic", "Basic")
-    [why] = [x.reason for x in a.advice if x.kind == "plan"]
-    assert why == ("Vol (unlimited hours) is the cheapest plan that covers 2.50 h/user: 200.00 for 4 users, "
-                   "160.00 on Basic")
-    # small clients (users ≤ the median 4): A's support over three months averages 10 × 50 ÷ 3 = 166.67 a month;
-    # at 50 % margin that needs 333.33 → a MinFee of 335 (step 5); B earns 120 against a 33.33 need: none
-    assert a.min_fee == Decimal("335") and b.min_fee is None and c.min_fee is None
-    [price] = [x.reason for x in a.advice if x.kind == "price"]
-    assert price == ("2.50 h/user × 50.00/h ÷ (1 − 50%) = 250.00, rounded up to 5.00: raise to 250.00 per user "
-                     "(now 40.00)")
+    # the price floors: 2.5 h × 50 ÷ (1 − 0.5) = 250 → 250.00; 0.5 × 50 ÷ 0.5 = 50
+    assert (a.floor, b.floor, c.floor) == (Decimal("250"), Decimal("50"), Decimal("50"))
+    # A: cost 500 needs 1,000.00; Basic earns 160, Pro 4 × 60 = 240, Vol 4 × 50 = 200: no plan covers it, and A
+    # is small (4 users ≤ the median 4): a minimum monthly fee of 1,000.00
+    assert [x.kind for x in a.advice] == ["minfee", "outlier"]
+    assert (a.min_fee, a.price, a.plan_advice, a.needed, a.terms_revenue) == (
+        Decimal("1000"), None, None, Decimal("1000.00"), Decimal("1000.00"))
+    assert a.recommended.reason == (
+        "a minimum monthly fee of 1,000.00 on Basic (today 160.00, 1,000.00 needed): 4 users × 40.00 + MinFee "
+        "top-up 840.00 = 1,000.00; cost to serve 500.00 (10.00 h × 50.00/h) at 50% margin")
+    # B earns 120 against 50 ÷ 0.5 = 100 needed; C 450 against 450: nothing to change, and B's and C's floors are
+    # below what they pay per user (60, 50): a floor is an observation, never advice to cut the price
+    assert [x.kind for x in b.advice] == ["none", "floor"] and [x.kind for x in c.advice] == ["none"]
+    assert b.recommended.reason == ("this month's revenue 120.00 covers the 100.00 needed; cost to serve 50.00 "
+                                    "(1.00 h × 50.00/h) at 50% margin")
+    assert b.observations[0].label == "price floor 50.00 (pays 60.00)"
+    assert (b.price, b.plan_advice, b.min_fee, b.terms_revenue) == (None, None, None, Decimal("120.00"))
+
+
+def test_a_plan_from_the_price_list_before_a_custom_price(book: Callable[..., Book]) -> None:
+    """A's 2 h cost 100 and need 200: Vol (4 × 50 = 200) covers it, more cheaply than Pro (240). D, with 12 users
+    and 36 h (cost 1,800, 3,600 needed), is no small client: no plan reaches 3,600, so a per-user price of
+    3,600 ÷ 12 = 300.00 on its plan."""
+    usage = [{"Client": "A", "Date": "2026-11-03", "Tickets": 1, "Hours": 2},
+             {"Client": "D", "Date": "2026-11-04", "Tickets": 1, "Hours": 36}]
+    roster = [*SCENARIO["roster"], *({"Client": "D", "UserID": f"d{i}@x.example", "Type": "Employee",
+                                      "Start": "2026-01-01"} for i in range(12))]
+    rep = build_report(book(**{**SCENARIO, "usage": usage, "roster": roster,
+                               "clients": [*SCENARIO["clients"], {"Client": "D", "Plan": "Basic"}]}))
+    a, d = rep.clients[0], rep.clients[3]
+    assert (a.recommended.kind, a.plan_advice, a.terms_revenue) == ("plan", "Vol", Decimal("200.00"))
+    assert (d.recommended.kind, d.price, d.terms_revenue, d.needed) == (
+        "price", Decimal("300"), Decimal("3600.00"), Decimal("3600.00"))
+    assert d.recommended.label == "Price 300.00 / user"
 
 
 def test_volume_cliffs(rep: Any, book: Callable[..., Book]) -> None:
@@ -128,8 +148,7 @@ def test_revenue_comes_from_recorded_invoices_when_there_are_any(book: Callable[
 
 def test_without_cost_settings_there_is_a_note_and_no_price(book: Callable[..., Book]) -> None:
     rep = build_report(book(**{**SCENARIO, "settings": {}}))
-    assert rep.notes and all(c.price is None and c.min_fee is None for c in rep.clients)
-    assert rep.clients[0].plan_advice == "Vol"
+    assert rep.notes and all(c.price is None and c.min_fee is None and c.recommended is None for c in rep.clients)
 
 
 def test_the_functions_agree_with_the_report_on_the_template() -> None:
@@ -141,10 +160,27 @@ def test_the_functions_agree_with_the_report_on_the_template() -> None:
     for c in rep.clients:
         hours = usage_per_user(book, c.client, st.period)  # USAGEPERUSER
         assert float(hours) == pytest.approx(float(c.period.hours_per_user), abs=1e-12), c.client
-        assert recommend_price(hours, labor, margin, Decimal(0), step) == c.price  # RECOMMENDPRICE
-        users = billable_users(book, c.client, st.period.last)  # the Clients BillableUsers column
-        assert recommend_plan(book.plans.values(), hours, users).name == c.plan_advice  # RECOMMENDPLAN
+        assert recommend_price(hours, labor, margin, Decimal(0), step) == c.floor  # RECOMMENDPRICE: the floor
+        assert billable_users(book, c.client, st.period.last) == c.period.end_users  # the Clients column
     assert [c.client for c in rep.clients if c.outlier] == ["Delta Pediatrics"]
+
+
+def test_the_templates_advice_adds_up() -> None:
+    """The issue's cases: Acme gets one recommendation (no "raise to 165" beside "move to Volume Pro, 660.00")
+    whose month covers its labour at 35 % margin; the law firm is never offered the kiosk plan; a client paying
+    53.52 per user sees 25.00 as a floor, not as a price to charge."""
+    rep = build_report(load(TEMPLATE))
+    by = {c.client: c for c in rep.clients}
+    acme = by["Acme Dental Group"]
+    assert acme.period.cost(Fraction(55)) == Fraction(122375, 100)  # 22.25 h × 55.00
+    assert len([a for a in acme.advice if not a.observation]) == 1
+    assert acme.recommended.kind == "price" and acme.plan_advice is None
+    assert acme.terms_revenue >= Decimal("1223.75") / (1 - Decimal("0.35"))
+    law = by["Birch & Lowe LLP"]
+    assert law.plan_advice != "Shop Floor" and "Shop Floor" not in str(report_dict(rep)["clients"][1])
+    cobalt = by["Cobalt Logistics"]
+    assert cobalt.price is None and cobalt.recommended.kind == "none"
+    assert [a.label for a in cobalt.observations] == ["price floor 25.00 (pays 53.52)"]
 
 
 def test_perseat_report_writes_report_xlsx_with_three_charts(tmp_path: Path) -> None:
@@ -159,30 +195,60 @@ def test_perseat_report_writes_report_xlsx_with_three_charts(tmp_path: Path) -> 
                  for n in charts]
     assert kinds == ["barChart", "scatterChart", "lineChart"]
     ws = load_workbook(tmp_path / "report.xlsx")["Report"]
-    heads = [c.value for c in ws[5]]
-    delta = dict(zip(heads, next(r for r in ws.iter_rows(min_row=6, values_only=True) if r[0] == "Delta Pediatrics"),
-                     strict=False))
-    assert delta["Outlier"] == "yes" and delta["Recommended price / user"] == 260
-    assert delta["Recommended plan"] == "Shop Floor"
+    head = next(r for r in ws.iter_rows() if r[0].value == "Client")
+    heads = [c.value for c in head]
+    delta = next(r for r in ws.iter_rows(min_row=head[0].row + 1, values_only=True) if r[0] == "Delta Pediatrics")
+    usage = dict(zip(heads[:11], delta[:11], strict=True))
+    money = dict(zip(heads[11:], delta[11:], strict=True))
+    assert usage["Observations"].startswith("outlier: 3.06 h/user") and money["Client"] == "Delta Pediatrics"
+    assert money["Recommendation"].startswith("Plan Essentials: ") and money["Revenue at terms"] == 2342.5
     text = subprocess.run([sys.executable, "-m", "perseat_addin.cli", "report", str(TEMPLATE), "--out",
                            str(tmp_path / "t")], capture_output=True, text=True, timeout=300).stdout
     assert "Delta Pediatrics" in text and "OUTLIER" in text and "cliff: Volume Pro: 25 seats" in text
+    assert "Acme Dental Group" in text and "→ Price 140.00 / user" in text
 
 
-@pytest.mark.skipif(SOFFICE is None or shutil.which("pdftoppm") is None, reason="needs LibreOffice and poppler")
-def test_libreoffice_renders_the_report_with_its_charts(tmp_path: Path) -> None:
+@pytest.mark.skipif(SOFFICE is None or shutil.which("pdftotext") is None, reason="needs LibreOffice and poppler")
+def test_the_printed_report_is_readable_with_headings_on_every_page(mem_book: Callable[..., Book],
+                                                                     tmp_path: Path) -> None:
+    """SPEC §9: landscape at ≥ 8 pt, never shrunk to fit; the client table split across pages, its heading row on
+    each; the "Usage" and "Money & advice" columns each on pages of their own, each starting with the client."""
+    from defusedxml import ElementTree
+
+    from perseat_addin.model import Client, Plan, Settings
+    from perseat_addin.money import MICRO
+    from perseat_addin.outputs.pdf import convert_to_pdf
     from perseat_addin.outputs.report_sheet import write_report
 
-    book = load(TEMPLATE)
-    xlsx = write_report(build_report(book), tmp_path / "report.xlsx", book.settings.msp_name)
-    proc = subprocess.run([SOFFICE, "--headless", f"-env:UserInstallation=file://{tmp_path}/profile",
-                           "--convert-to", "pdf", "--outdir", str(tmp_path), str(xlsx)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    subprocess.run(["pdftoppm", "-r", "50", "-png", "-f", "1", "-l", "1", str(tmp_path / "report.pdf"),
-                    str(tmp_path / "page")], check=True, timeout=120)
-    png = next(tmp_path.glob("page*.png"))
-    assert png.stat().st_size > 20_000  # a page with a table and three charts, not a blank one
+    plans = [Plan("Standard", 95 * MICRO, included_hours_centi=150, overage_rate_micros=90 * MICRO),
+             Plan("Premium", 145 * MICRO, min_users=5)]
+    names = [f"Client {i}" for i in range(59)] + ["Harbor & Sons Commercial Property Management Group"]
+    b = mem_book(settings=Settings(Period(2026, 11), 1, labor_cost_per_hour_micros=55 * MICRO,
+                                   target_margin_ppm=350_000, price_step_micros=5 * MICRO),
+                 plans=plans, clients=[Client(n, plans[i % 2].name, i + 2) for i, n in enumerate(names)],
+                 roster=[{"client": n, "user": f"u{k}@x", "start": day_number(dt.date(2026, 1, 1))}
+                         for i, n in enumerate(names) for k in range(2 + i % 9)],
+                 usage=[{"client": n, "date": day_number(dt.date(2026, 11, 3)), "hours": (i * 7) % 30}
+                        for i, n in enumerate(names)])
+    xlsx = write_report(build_report(b), tmp_path / "report.xlsx", "Harborview IT")
+    convert_to_pdf([xlsx], tmp_path)
+    html = subprocess.run(["pdftotext", "-bbox-layout", str(tmp_path / "report.pdf"), "-"], capture_output=True,
+                          text=True, check=True, timeout=120).stdout
+    ns = {"x": "http://www.w3.org/1999/xhtml"}
+    pages = ElementTree.fromstring(html).findall(".//x:page", ns)
+    assert all(float(p.get("width")) > float(p.get("height")) for p in pages)  # landscape
+    words = [[(w.text or "", float(w.get("yMax")) - float(w.get("yMin"))) for w in p.iter(f"{{{ns['x']}}}word")]
+             for p in pages]
+    # poppler's word box is 1.3 × the font size (Carlito): 8 pt text is 10.4 high
+    smallest = min(h for page in words for _, h in page)
+    assert smallest >= 8 * 1.29, smallest
+    texts = [" ".join(t for t, _ in page) for page in words]
+    table = [t for t in texts if "Client 3" in t or "Harbor & Sons" in t]
+    usage = [t for t in table if "Observations" in t]
+    money = [t for t in table if "Recommendation" in t]
+    assert len(usage) >= 2 and len(money) >= 2 and len(usage) + len(money) == len(table)  # a heading on each
+    assert all("Revenue" not in t.split("Observations")[0] for t in usage)  # related columns together
+    assert sum(t.count("Harbor & Sons") for t in table) == 2  # the client begins both pages of its row
 
 
 def test_usage_report_button_draws_the_report_sheet(tmp_path: Path) -> None:
@@ -193,9 +259,13 @@ def test_usage_report_button_draws_the_report_sheet(tmp_path: Path) -> None:
     outcome = m.usage_report(book)
     assert outcome.ok, outcome.message
     assert "Delta Pediatrics (3.06)" in outcome.message and "1 volume-tier cliffs" in outcome.message
+    assert "1 prices, 1 plans, 1 minimum fees, 4 unchanged" in outcome.message
     assert any(s and "measuring usage" in s for s in book.statuses)
     ws = book.wb["Report"]
     assert len(ws._charts) == 3
+    head = next(r for r in ws.iter_rows() if r[0].value == "Client")
+    acme = next(r for r in ws.iter_rows(min_row=head[0].row + 1) if r[0].value == "Acme Dental Group")
+    assert acme[-1].value.startswith("Price 140.00 / user: 12 users × 140.00")  # the same advice as --json
     assert ws["A1"].value == "Usage & pricing report — November 2026"
     m.usage_report(book)  # refreshed, not duplicated
     assert [n for n in book.wb.sheetnames if n.startswith("Report")] == ["Report"]
@@ -242,8 +312,10 @@ def test_time_not_billable_is_work_done_shown_apart_and_never_revenue(book: Call
     from perseat_addin.outputs.report_sheet import write_report
 
     ws = load_workbook(write_report(rep, tmp_path / "report.xlsx"))["Report"]
-    heads = [c.value for c in ws[5]]
-    row = dict(zip(heads, next(r for r in ws.iter_rows(min_row=6, values_only=True) if r[0] == "A"), strict=False))
+    head = next(r for r in ws.iter_rows() if r[0].value == "Client")
+    row = dict(zip([c.value for c in head],
+                   next(r for r in ws.iter_rows(min_row=head[0].row + 1, values_only=True) if r[0] == "A"),
+                   strict=False))
     assert (row["Hours"], row["Non-billable hours"], row["Revenue"], row["Cost to serve"]) == (15, 5, 220, 750)
     trend_head = next(r for r in ws.iter_rows() if r[0].value == "Month" and r[4].value == "Non-billable hours")
     nov = ws.cell(trend_head[0].row + len(rep.trend), 5).value
@@ -292,3 +364,33 @@ def test_client_names_stay_text_and_never_become_chart_formulas(mem_book: Callab
     scatter = next(xml for xml in charts if "scatterChart" in xml)
     labels = re.findall(r"<c:dLbl>.*?<c:f>(.*?)</c:f>", scatter, re.S)
     assert len(labels) == len(names)  # each point labelled from its client's cell
+
+
+def test_recommend_keeps_a_prorated_month_and_never_crosses_basis() -> None:
+    """Straight from the rule: a month that was prorated is judged by a full month at today's terms; a kiosk
+    client (Basis greater, 6 kiosks) is offered only another kiosk plan, a users client only users plans."""
+    from perseat_addin.engine.advice import month_revenue, recommend
+    from perseat_addin.model import Basis, Plan
+    from perseat_addin.money import MICRO
+
+    std = Plan("Standard", 95 * MICRO)
+    big = Plan("Big", 300 * MICRO)
+    kiosk = Plan("Shop Floor", 55 * MICRO, min_users=4, basis=Basis.GREATER)
+    floor = Plan("Floor Plus", 90 * MICRO, basis=Basis.GREATER)
+    listed = [std, big, kiosk, floor]
+    args: dict[str, Any] = {"users": 3, "devices": 6, "billable_centi": 0, "discount_ppm": 0, "small": False,
+                            "step_micros": None}
+    # a full month on Standard: 3 × 95 = 285 ≥ 250 needed, though this month (joined late) earned 100
+    keep = recommend(std, listed, needed_cents=25_000, today_cents=10_000, **args)
+    assert (keep.kind, keep.terms) == ("none", None) and "full month on Standard earns 285.00" in keep.reason
+    # 600 needed: Big (900) is the users plan that covers it; Shop Floor's 6 kiosks × 55 = 330 and Floor Plus
+    # 540 would not be offered to a users client even if they did
+    users_rec = recommend(std, listed, needed_cents=60_000, today_cents=28_500, **args)
+    assert (users_rec.kind, users_rec.value, users_rec.revenue_cents) == ("plan", "Big", 90_000)
+    kiosk_rec = recommend(kiosk, listed, needed_cents=50_000, today_cents=33_000, **args)
+    assert (kiosk_rec.kind, kiosk_rec.value) == ("plan", "Floor Plus")
+    assert month_revenue(floor, 3, 6, 0, 0) == 54_000  # 6 seats (the kiosks) × 90
+    # nothing can cover a client whose discount is 100 %: said so, no terms
+    free = recommend(std, listed, needed_cents=60_000, today_cents=0,
+                     **{**args, "discount_ppm": 1_000_000})
+    assert (free.kind, free.terms) == ("none", None) and "discount is 100%" in free.reason
