@@ -56,7 +56,7 @@ def strict(monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------
 # The registry: SPEC §5 names and argument order, help for the Function Wizard
 
-# SPEC's signatures; RECOMMENDPLAN's optional [tiers], [users] are this product's addition (after SPEC's
+# SPEC's signatures; RECOMMENDPLAN's optional [tiers], [users], [current_plan] are this product's addition (after SPEC's
 # arguments, so every SPEC call still works): the cheapest plan for that many users, not by Rate alone.
 # The handle forms SPEC §5 names, USAGEPERUSER(Book, client, period_start, [measure]) and
 # INVOICEPREVIEW(client, Book), leave out arguments the table forms need: Excel refuses a call that omits a
@@ -72,7 +72,7 @@ BILLABLEUSERS(roster, client, as_of, [usertypes])
 PRORATE(amount, start, end, period_start, [day_count], [rounding])
 USAGEPERUSER(usage, roster, [client], [period_start], [measure], [usertypes])
 RECOMMENDPRICE(hours_per_user, cost_per_hour, target_margin, [other_cost_per_user], [step])
-RECOMMENDPLAN(hours_per_user, plans, [tiers], [users])
+RECOMMENDPLAN(hours_per_user, plans, [tiers], [users], [current_plan])
 INVOICEPREVIEW(client, settings, [plans], [tiers], [usertypes], [clients], [roster], [devices], [addons], [usage])
 PERSEATUSAGE(usage)
 PERSEATBOOK(settings, plans, tiers, usertypes, clients, roster, [devices], [addons], [usage])
@@ -349,7 +349,8 @@ def test_seat_charge_equals_the_invoice_seats_for_steady_clients(tpl: Template) 
     checked = []
     for inv in tpl.run.invoices:
         kinds = [ln.kind for ln in inv.lines]
-        steady = "seat-change" not in kinds and "device-change" not in kinds and kinds.count("seats") == 1
+        groups = {ln.plan for ln in inv.lines if ln.kind == "seats"}  # a graduated plan: a seats line per tier
+        steady = "seat-change" not in kinds and "device-change" not in kinds and len(groups) == 1
         if not steady or (mins[plans[inv.client.name]] and "addon" in kinds):
             continue
         users = excel("BILLABLEUSERS", tpl["Roster"], inv.client.name, tpl.period_end, tpl["UserTypes"])
@@ -616,7 +617,7 @@ def test_no_argument_value_raises(spec: Any, tpl: Template) -> None:
         "end": None, "period_start": tpl.period_start, "day_count": "thirty", "rounding": "down",
         "usage": tpl["Usage"], "measure": "tickets", "hours_per_user": 1.5, "cost_per_hour": 55.0,
         "target_margin": 0.35, "other_cost_per_user": 2.0, "step": 5.0, "settings": tpl["Settings"],
-        "clients": tpl["Clients"], "addons": tpl["AddOns"],
+        "clients": tpl["Clients"], "addons": tpl["AddOns"], "current_plan": "Standard",
     }
     if spec.name in ("TIERPRICE", "TIERCHARGE"):
         good["tiers"] = TIERS
@@ -829,3 +830,14 @@ def test_a_usage_id_edit_keeps_the_usage_handle(tpl: Template) -> None:
     row[head.index("Hours")] = 7.5
     usage[2] = tuple(row)
     assert excel("PERSEATUSAGE", tuple(usage)) != handle
+
+
+def test_recommendplan_with_the_clients_plan_keeps_to_its_basis() -> None:
+    """A users client is never offered a plan billed on the greater of users and devices (a kiosk plan)."""
+    plans = [["Plan", "Rate", "Basis", "IncludedHours"], ["Office", 90, "users", None],
+             ["Kiosk", 40, "greater", None], ["Lite", 60, "users", None]]
+    assert excel("RECOMMENDPLAN", 1.0, plans) == "Kiosk"  # by Rate alone, across Bases
+    assert excel("RECOMMENDPLAN", 1.0, plans, None, None, "Office") == "Lite"
+    assert excel("RECOMMENDPLAN", 1.0, plans, None, 12, "office") == "Lite"
+    assert excel("RECOMMENDPLAN", 1.0, plans, None, None, "Kiosk") == "Kiosk"
+    assert excel("RECOMMENDPLAN", 1.0, plans, None, None, "Nope") == '#PERSEAT! plan "Nope" not in Plans'

@@ -171,13 +171,19 @@ def RECOMMENDPRICE(hours_per_user: Any, cost_per_hour: Any, target_margin: Any, 
 
 
 @excel_function
-def RECOMMENDPLAN(hours_per_user: Any, plans: Any, tiers: Any = None, users: Any = None) -> Any:
+def RECOMMENDPLAN(hours_per_user: Any, plans: Any, tiers: Any = None, users: Any = None,
+                  current_plan: Any = None) -> Any:
     hours = number(hours_per_user, "hours_per_user")
     listed = fx.load_plans(required_table(plans, "plans", "Plans"), table(tiers, "tiers"))
     seats = count(users, "users", None)
+    candidates = dict(listed.plans)
+    current = text(current_plan, "current_plan", None)
+    if current:  # only plans billed on the same Basis: a users client is never offered a kiosk plan
+        own = listed.find(current, priced=False)
+        candidates = {k: p for k, p in candidates.items() if p.basis is own.basis}
     if seats is None:
-        return recommend_plan(listed.plans.values(), hours).name
-    usable = [p for k, p in listed.plans.items() if k not in listed.without_tiers]
+        return recommend_plan(candidates.values(), hours).name
+    usable = [p for k, p in candidates.items() if k not in listed.without_tiers]
     return recommend_plan(usable, hours, seats, listed.charge).name
 
 

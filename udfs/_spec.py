@@ -173,7 +173,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         (HOURS, PLANS,
          _table("tiers", "Tiers", " Needed with users when a plan is tiered.", optional=True),
          ArgSpec("users", "Billable users, e.g. the client's BillableUsers: compares the monthly charge for them "
-                 "(MinUsers, tiers, MinFee) instead of the Rate.", optional=True)),
+                 "(MinUsers, tiers, MinFee) instead of the Rate.", optional=True),
+         ArgSpec("current_plan", "The client's plan: only plans billed on the same Basis (users, or the greater of "
+                 "users and shared devices) are considered.", optional=True)),
     ),
     FunctionSpec(
         "INVOICEPREVIEW",

@@ -44,7 +44,7 @@ Public Sub RegisterFunctions()
     Application.MacroOptions Macro:="RECOMMENDPLAN", _
         Description:="The cheapest plan whose IncludedHours per user covers the usage (blank IncludedHours = unlimited): by Rate, or with users by what that many users would cost on each plan.", _
         Category:="Per-Seat Billing", _
-        ArgumentDescriptions:=Array("Support hours per user per month, e.g. from USAGEPERUSER.", "The Plans table with its header row, e.g. Plans[#All].", "The Tiers table with its header row, e.g. Tiers[#All]. Needed with users when a plan is tiered.", "Billable users, e.g. the client's BillableUsers: compares the monthly charge for them (MinUsers, tiers, MinFee) instead of the Rate.")
+        ArgumentDescriptions:=Array("Support hours per user per month, e.g. from USAGEPERUSER.", "The Plans table with its header row, e.g. Plans[#All].", "The Tiers table with its header row, e.g. Tiers[#All]. Needed with users when a plan is tiered.", "Billable users, e.g. the client's BillableUsers: compares the monthly charge for them (MinUsers, tiers, MinFee) instead of the Rate.", "The client's plan: only plans billed on the same Basis (users, or the greater of users and shared devices) are considered.")
     Application.MacroOptions Macro:="INVOICEPREVIEW", _
         Description:="Spills the invoice lines that Generate invoices would produce for a client this BillingPeriod, then a Total row. With Book: INVOICEPREVIEW(client, Book).", _
         Category:="Per-Seat Billing", _

@@ -122,13 +122,13 @@ failed:
     RECOMMENDPRICE = Err.Description
 End Function
 
-Function RECOMMENDPLAN(hours_per_user, plans, Optional tiers, Optional users)
+Function RECOMMENDPLAN(hours_per_user, plans, Optional tiers, Optional users, Optional current_plan)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        RECOMMENDPLAN = XLPy.CallUDF("perseat_addin.udfs", "RECOMMENDPLAN", Array(hours_per_user, plans, tiers, users), ThisWorkbook, Application.Caller)
+        RECOMMENDPLAN = XLPy.CallUDF("perseat_addin.udfs", "RECOMMENDPLAN", Array(hours_per_user, plans, tiers, users, current_plan), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        RECOMMENDPLAN = XLPy.CallUDF("perseat_addin.udfs", "RECOMMENDPLAN", Array(hours_per_user, plans, tiers, users))
+        RECOMMENDPLAN = XLPy.CallUDF("perseat_addin.udfs", "RECOMMENDPLAN", Array(hours_per_user, plans, tiers, users, current_plan))
         Exit Function
     #End If
 failed:

@@ -99,7 +99,7 @@ CLIENT_FORMULAS = {
     "HoursPerUser": f'=USAGEPERUSER(Book,{_ROW.format("Client")},PeriodStart,"hours")',
     "RecommendedPrice": f"=RECOMMENDPRICE({_ROW.format('HoursPerUser')},LaborCostPerHour,TargetMargin,0,PriceStep)",
     "RecommendedPlan": f"=RECOMMENDPLAN({_ROW.format('HoursPerUser')},Plans[#All],Tiers[#All],"
-                       f"{_ROW.format('BillableUsers')})",
+                       f"{_ROW.format('BillableUsers')},{_ROW.format('Plan')})",
 }
 
 # The handle cells: Usage read once (UsageBook: the columns billing reads, Client to Billable; Ticket, Source
@@ -878,7 +878,9 @@ def formula_results(book: Book, sheets: Sequence[SheetSpec]) -> dict[tuple[int, 
         step = Decimal(st.price_step_micros or 0) / 1_000_000
         out[(i, "RecommendedPrice")] = float(recommend_price(hours, labor, margin, Decimal(0), step))
         try:
-            out[(i, "RecommendedPlan")] = recommend_plan(book.plans.values(), hours, users).name
+            own = book.plans.get(str(row[1]).strip().lower())  # the client's plan: only plans of its Basis
+            same = [p for p in book.plans.values() if own is None or p.basis is own.basis]
+            out[(i, "RecommendedPlan")] = recommend_plan(same, hours, users).name
         except PerseatError as exc:
             out[(i, "RecommendedPlan")] = f"#PERSEAT! {exc}"
     return out
