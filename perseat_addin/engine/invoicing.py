@@ -245,9 +245,10 @@ def _roster_text(column: pd.Series, rows: IntArray) -> pa.Array:
 
 
 @contextmanager
-def _no_cycles() -> Iterator[None]:
-    """Pause the cycle collector while tens of thousands of lines are made: they hold no cycles, and its
-    passes over every new object would cost more than making them."""
+def gc_paused() -> Iterator[None]:
+    """Python's cycle collector paused while tens of thousands of objects are made that hold no reference
+    cycle (an invoice run's lines; the cells of a big Excel range): its passes over every new object would cost
+    more than making them."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -505,7 +506,7 @@ class _Pricer:
         """Seat and device lines of every group (``base_only``: day 1 charged for the month, as billed in
         advance), built column by column; each distinct line is put into words once."""
         if base_only not in self._built:
-            with _no_cycles():
+            with gc_paused():
                 self._built[base_only] = self._group_lines(base_only)
         return self._built[base_only]
 
@@ -930,4 +931,4 @@ def _final_clients(book: Book, period: Period) -> dict[str, str]:
     return out
 
 
-__all__ = ["NOTHING_TO_BILL", "Run", "invoice_run"]
+__all__ = ["NOTHING_TO_BILL", "Run", "gc_paused", "invoice_run"]

@@ -15,14 +15,12 @@ Plans) loads just those tables; problems name the range's own rows and columns.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import pickle
 import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -37,7 +35,7 @@ import pandas as pd
 from perseat_addin.cells import ExcelError
 from perseat_addin.engine.advice import _num
 from perseat_addin.engine.daily import daily_users
-from perseat_addin.engine.invoicing import Run, invoice_run
+from perseat_addin.engine.invoicing import Run, gc_paused, invoice_run
 from perseat_addin.engine.measures import per_user, usage_totals
 from perseat_addin.engine.pricing import month_of, seat_charge
 from perseat_addin.errors import ArgumentError, InputProblems, Problem
@@ -305,18 +303,6 @@ def _date_key(v: Any) -> Any:
     return v.toordinal() if isinstance(v, dt.date) else v
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cycle collector paused while a big range becomes tables: it would otherwise walk every cell
-    already read each time a few thousand new objects are made (seconds on a 1,000,000-row Usage table).
-    Nothing made here holds a reference cycle."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 GridLike = Grid | Rows
