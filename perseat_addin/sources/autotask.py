@@ -50,7 +50,15 @@ from perseat_addin.model import Period
 from perseat_addin.sources import credentials
 from perseat_addin.sources.credentials import KeyringGet, Setting
 from perseat_addin.sources.graph import Check
-from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, default_retryable, field_next
+from perseat_addin.sources.http import (
+    HttpClient,
+    Policy,
+    Secret,
+    SourceError,
+    VendorClient,
+    default_retryable,
+    field_next,
+)
 from perseat_addin.sources.writer import PsaRecord, PushTarget, product_key
 
 SERVICE = "Autotask"
@@ -205,7 +213,7 @@ def period_days(period: Period | str) -> tuple[dt.date, dt.date]:
     return period.first, period.last
 
 
-class AutotaskClient:
+class AutotaskClient(VendorClient):
     """Autotask for one API user. Use as a context manager."""
 
     label = SERVICE
@@ -232,15 +240,6 @@ class AutotaskClient:
     def identity(self) -> str:
         """Who signs in, for ``perseat connect`` (no secret)."""
         return f"API user {self.config.username}"
-
-    def __enter__(self) -> AutotaskClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
 
     # zone and calls -----------------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from perseat_addin.model import Period
 from perseat_addin.sources import credentials
 from perseat_addin.sources.credentials import KeyringGet, Setting
 from perseat_addin.sources.graph import Check
-from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, error_detail, link_next
+from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, VendorClient, error_detail, link_next
 from perseat_addin.sources.writer import PsaRecord, PushTarget, product_key
 
 SERVICE = "ConnectWise PSA"
@@ -183,7 +183,7 @@ class _Basic:
         return "_Basic([redacted])"
 
 
-class ConnectWiseClient:
+class ConnectWiseClient(VendorClient):
     """ConnectWise PSA for every client of one MSP. Use as a context manager."""
 
     label = SERVICE
@@ -205,15 +205,6 @@ class ConnectWiseClient:
     def from_env(cls) -> ConnectWiseClient:
         """A client with the settings of :meth:`ConnectWiseConfig.load`."""
         return cls(ConnectWiseConfig.load())
-
-    def __enter__(self) -> ConnectWiseClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
 
     # address and errors -------------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from perseat_addin.imports.graph import USER_FIELDS, read_graph_users
 from perseat_addin.imports.roster import ImportResult
 from perseat_addin.sources import credentials
 from perseat_addin.sources.credentials import KeyringGet, Setting
-from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, error_detail, odata_next
+from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, VendorClient, error_detail, odata_next
 
 SERVICE = "Microsoft Graph"
 SCOPE = "https://graph.microsoft.com/.default"
@@ -125,7 +125,7 @@ class _TenantToken:
         return f"_TenantToken({self.tenant!r})"
 
 
-class GraphClient:
+class GraphClient(VendorClient):
     """Microsoft Graph for every tenant of one app registration. Use as a context manager."""
 
     label = SERVICE
@@ -141,15 +141,6 @@ class GraphClient:
     def from_env(cls) -> GraphClient:
         """A client with the settings of :meth:`GraphConfig.load`."""
         return cls(GraphConfig.load())
-
-    def __enter__(self) -> GraphClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
 
     # sign-in ------------------------------------------------------------------------------------------------
 

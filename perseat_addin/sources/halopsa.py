@@ -45,7 +45,7 @@ from perseat_addin.sources import credentials
 from perseat_addin.sources.autotask import company_id, period_days
 from perseat_addin.sources.credentials import KeyringGet, Setting
 from perseat_addin.sources.graph import Check
-from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, error_detail
+from perseat_addin.sources.http import HttpClient, Policy, Secret, SourceError, VendorClient, error_detail
 from perseat_addin.sources.writer import PsaRecord, PushTarget, product_key
 
 SERVICE = "HaloPSA"
@@ -129,7 +129,7 @@ class _Token:
         self._token = None
 
 
-class HaloClient:
+class HaloClient(VendorClient):
     """HaloPSA for one API application. Use as a context manager."""
 
     label = SERVICE
@@ -153,15 +153,6 @@ class HaloClient:
     def identity(self) -> str:
         """Which application signs in, for ``perseat connect`` (no secret)."""
         return f"client id {self.config.client_id}"
-
-    def __enter__(self) -> HaloClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
 
     # sign-in ------------------------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
@@ -392,5 +392,38 @@ class HttpClient:
                                 "stopped rather than loop — try again later")
 
 
-__all__ = ["REDACTED", "Auth", "HttpClient", "Policy", "Redactor", "Secret", "SourceError", "default_retryable",
-           "error_detail", "field_next", "link_next", "odata_next", "retry_after"]
+_V = TypeVar("_V", bound="VendorClient")
+
+
+class VendorClient:
+    """What every vendor's client shares: its :class:`HttpClient` (``http``), closed on leaving a ``with``
+    block or by :meth:`close`."""
+
+    http: HttpClient
+
+    def __enter__(self: _V) -> _V:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+__all__ = [
+    "REDACTED",
+    "Auth",
+    "HttpClient",
+    "Policy",
+    "Redactor",
+    "Secret",
+    "SourceError",
+    "VendorClient",
+    "default_retryable",
+    "error_detail",
+    "field_next",
+    "link_next",
+    "odata_next",
+    "retry_after",
+]
