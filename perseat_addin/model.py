@@ -114,9 +114,9 @@ class LineKind(Word):
     CREDIT = "credit"
     """A credit note's line: part or all of a recorded invoice given back: ``engine.ledger.credit_note``."""
     DISCOUNT = "discount"
-    """DiscountPct of the subtotal, a negative line rounded once: ``_discount_and_tax``."""
+    """DiscountPct of the subtotal, a negative line rounded once: ``discount_and_tax``."""
     TAX = "tax"
-    """TaxRate on the taxable lines after discount, rounded once per invoice: ``_discount_and_tax``."""
+    """TaxRate on the taxable lines after discount, rounded once per invoice: ``discount_and_tax``."""
 
 
 class DocKind(Word):

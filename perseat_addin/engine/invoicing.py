@@ -772,7 +772,7 @@ def invoice_run(book: Book, period: Period | None = None,
             continue
         total = subtotal
         if client.discount_ppm or client.tax_ppm or (client.tax_ppm is None and st.default_tax_ppm):
-            more = _discount_and_tax(subtotal, taxable, client, st.default_tax_ppm, ctx.rounding)
+            more = discount_and_tax(subtotal, taxable, client, st.default_tax_ppm, ctx.rounding)
             lines += more
             total += sum(ln.amount_cents for ln in more)
         terms = st.payment_terms_days if client.payment_terms_days is None else client.payment_terms_days
@@ -897,7 +897,7 @@ def _overage_line(plan: Plan, hours_centi: int, users: IntArray, period: Period,
                 Cents(cents), plan.taxable))
 
 
-def _discount_and_tax(subtotal: int, taxable: int, client: Client, default_tax_ppm: int,
+def discount_and_tax(subtotal: int, taxable: int, client: Client, default_tax_ppm: int,
                       rounding: Rounding) -> list[Line]:
     """The discount and tax lines of an invoice whose other lines add up to ``subtotal`` cents, ``taxable`` of
     them taxable."""
@@ -931,4 +931,4 @@ def _final_clients(book: Book, period: Period) -> dict[str, str]:
     return out
 
 
-__all__ = ["NOTHING_TO_BILL", "Run", "gc_paused", "invoice_run"]
+__all__ = ["NOTHING_TO_BILL", "Run", "discount_and_tax", "gc_paused", "invoice_run"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from perseat_addin.engine.invoicing import _discount_and_tax
+from perseat_addin.engine.invoicing import discount_and_tax
 from perseat_addin.engine.pricing import one_seat_price, prorate, seat_charge
 from perseat_addin.engine.quote import closest
 from perseat_addin.errors import ArgumentError
@@ -270,7 +270,7 @@ def worked_examples(plan: Plan, st: Settings, client: Client | None,
         total = None
         if client is not None:
             subtotal = c.total_cents
-            lines = _discount_and_tax(subtotal, subtotal if plan.taxable else 0, client, st.default_tax_ppm,
+            lines = discount_and_tax(subtotal, subtotal if plan.taxable else 0, client, st.default_tax_ppm,
                                       st.rounding)
             total = subtotal + sum(ln.amount_cents for ln in lines)
         out.append(Example(plan.name, users, devices, c.seats, c.total_cents, total))
