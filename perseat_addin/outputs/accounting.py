@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -91,9 +92,11 @@ def _places(d: Decimal) -> int:
     return max(0, -exp) if isinstance(exp, int) else IMPORT_PLACES + 1
 
 
+@lru_cache(maxsize=8192)
 def _qty_unit(amount_cents: int, qty: Decimal, unit: Decimal) -> tuple[str, str]:
     """Quantity and unit price the product multiplies back to the line amount (within half a cent, so any
-    rounding gives it, e.g. 1.0666 × 95 = 101.327 → 101.33), each with at most 4 decimals; else 1 × amount."""
+    rounding gives it, e.g. 1.0666 × 95 = 101.327 → 101.33), each with at most 4 decimals; else 1 × amount.
+    The answer depends only on the three values, so a run's many equal lines share one (cached)."""
     if qty and multiplies_out(qty, unit, amount_cents) and max(_places(qty), _places(unit)) <= IMPORT_PLACES:
         return f"{plain(qty):f}", f"{plain(unit):f}"
     return "1", cents_text(amount_cents)

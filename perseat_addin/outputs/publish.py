@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +85,17 @@ def write_outputs(run: Run, out_dir: Path, *, pdf: bool = False,
     clear_stale_staging(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=out_dir))
     try:
-        invoices_xlsx(run, staging / "invoices.xlsx", progress, logo)
         texts: dict[str, Callable[[Run], str]] = {} if credits_only else {
             "quickbooks.csv": quickbooks_csv, "xero.csv": xero_csv, "users.csv": users_csv}
         if has_credits(run):
             texts |= {"quickbooks_credit_memos.csv": quickbooks_credit_memos_csv,
                       "xero_credit_notes.csv": xero_credit_notes_csv}
-        for name, make in texts.items():
-            (staging / name).write_text(make(run), encoding="utf-8-sig", newline="")
+        with ThreadPoolExecutor(max_workers=1) as pool:  # users.csv is Arrow work, done beside the rest
+            users = pool.submit(users_csv, run) if "users.csv" in texts else None
+            invoices_xlsx(run, staging / "invoices.xlsx", progress, logo)
+            for name, make in texts.items():
+                text = users.result() if name == "users.csv" and users is not None else make(run)
+                (staging / name).write_text(text, encoding="utf-8-sig", newline="")
         files = ["invoices.xlsx", *texts]
         if pdf:
             files += invoice_pdfs(run, staging, logo)

@@ -92,3 +92,28 @@ def test_files_of_a_run_killed_after_recording_are_moved_in_by_the_next_run(wb: 
     clear_stale_staging(out)
     assert sorted(p.name for p in out.iterdir()) == ["xero.csv"]
     assert (out / "xero.csv").read_text(encoding="utf-8") == "recorded month's file"
+
+
+def test_a_failure_while_users_csv_is_written_beside_the_rest_records_and_writes_nothing(
+        wb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """users.csv is made on a worker thread while the other files are written: its failure still stops the
+    run before anything is recorded, and the files written so far are removed."""
+    from perseat_addin.outputs import publish
+
+    def broken(run: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "users_csv", broken)
+    out = tmp_path / "out"
+    before = wb.read_bytes()
+    with pytest.raises(OSError, match="No space left"):
+        _finalize(wb, out)
+    assert wb.read_bytes() == before
+    assert not out.exists()
+
+
+def test_the_files_are_listed_in_the_same_order_whatever_thread_made_them(wb: Path, tmp_path: Path) -> None:
+    written = _finalize(wb, tmp_path / "out")
+    assert list(written)[:4] == ["invoices.xlsx", "quickbooks.csv", "xero.csv", "users.csv"]
+    users = (tmp_path / "out" / "users.csv").read_text(encoding="utf-8-sig")
+    assert users.startswith("RosterRow,Client,") and users.count("\n") > 10
