@@ -27,11 +27,12 @@ TEMPLATE = ROOT / "workbook_template.xlsm"
 CELL_BY_CELL = 10**9
 
 
-def outcome(path: Path, columnar_rows: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Every schema table of ``path`` as read (rows, errors, where) and converted (frame, problems)."""
+def outcome(path: Path, columnar_rows: int, monkeypatch: pytest.MonkeyPatch, ahead: bool = False) -> dict[str, Any]:
+    """Every schema table of ``path`` as read (rows, errors, where) and converted (frame, problems); with
+    ``ahead`` the large tables are read on another thread while the workbook opens (as the commands do)."""
     monkeypatch.setattr(reader, "COLUMNAR_ROWS", columnar_rows)
     try:
-        wb = WorkbookFile(path)
+        wb = WorkbookFile(path, list(SCHEMA) if ahead else ())
     except WorkbookError as exc:
         return {"refused": str(exc)}
     out: dict[str, Any] = {}
@@ -70,6 +71,7 @@ def both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     cells = outcome(path, CELL_BY_CELL, monkeypatch)
     columns = outcome(path, 0, monkeypatch)
     assert_same(cells, columns)
+    assert_same(cells, outcome(path, 0, monkeypatch, ahead=True))
     return columns
 
 
@@ -170,3 +172,22 @@ def test_the_white_space_list_is_pythons() -> None:
     """The blanks the whole-column conversion strips are exactly those ``str.strip`` strips."""
     from perseat_addin.workbook import schema
     assert "".join(chr(i) for i in range(0x110000) if chr(i).isspace()) == schema._SPACE
+
+
+def test_large_tables_read_ahead_are_the_tables_read_in_turn(tmp_path: Path) -> None:
+    """A table read ahead (on another thread, while calamine opens the workbook) is the one read in turn,
+    error cells and row numbers included; ``release`` forgets both."""
+    rows = [user(i) for i in range(reader.COLUMNAR_ROWS + 5)]
+    path = roster_book(tmp_path, rows)
+    put_error(path, "Roster", 40, "Plan", "#DIV/0!")
+    ahead = WorkbookFile(path, ["Settings", "Roster"])
+    assert ahead.is_large("Roster") and not ahead.is_large("Settings")
+    plain = WorkbookFile(path)
+    a, b = ahead.table("Roster"), plain.table("Roster")
+    assert a is not None and b is not None and isinstance(a.rows, ColumnRows)
+    assert [list(r) for r in a.rows] == [list(r) for r in b.rows]
+    assert a.errors == b.errors == {(38, 5): ExcelError("#DIV/0!")}
+    assert (a.first_row, a.first_col) == (b.first_row, b.first_col)
+    ahead.release()
+    again = ahead.table("Roster")
+    assert again is not None and [list(r) for r in again.rows] == [list(r) for r in b.rows]

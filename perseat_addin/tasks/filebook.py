@@ -26,7 +26,7 @@ class FileBook:
     for this one and then reads what it wrote (use it as a context manager to let go of the lock); a plain
     ``FileBook(path)`` reads without the lock and takes it only to write, refusing if the file changed since."""
 
-    def __init__(self, path: str | Path, writing: str | None = None):
+    def __init__(self, path: str | Path, writing: str | None = None, ahead: Iterable[str] = ()):
         self.path = Path(path)
         _regular_file(self.path)  # a folder, device or pipe is never read (nor hashed)
         self._guard: WorkbookGuard | None = None
@@ -38,7 +38,7 @@ class FileBook:
         else:
             self._stamp = stamp_of(self.path)  # before reading: a change after this point stops the write
         try:
-            self.reader = WorkbookFile(self.path)  # a missing, damaged or hostile file says so here
+            self.reader = WorkbookFile(self.path, ahead)  # a missing, damaged or hostile file says so here
         except BaseException:
             self.close()
             raise
@@ -136,15 +136,17 @@ def open_ahead(path: str | Path, writing: str | None = None, tables: Iterable[st
     done: list[FileBook] = []
     failed: list[BaseException] = []
 
+    names = list(tables)
+
     def work() -> None:
         try:
-            book = FileBook(path, writing)
+            book = FileBook(path, writing, ahead=names)
         except BaseException as exc:  # handed to the caller, which raises it
             failed.append(exc)
             return
         done.append(book)
-        try:
-            for name in tables:
+        try:  # the small tables while the large ones are read ahead, then those
+            for name in sorted(names, key=book.reader.is_large):
                 book.reader.table(name)
         except BaseException:  # read again by the caller, which then says what is wrong
             return

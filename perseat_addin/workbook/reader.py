@@ -38,7 +38,7 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -1000,9 +1000,16 @@ def check_package(path: str | Path, data: bytes | None = None) -> _Package:
 class WorkbookFile:
     """Read-only view of a workbook's tables, by name."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, ahead: Iterable[str] = ()):
+        """``ahead``: names of tables about to be read; the large ones among them are read by fastexcel on
+        another thread (without the GIL) while calamine opens the workbook here."""
         self.path = Path(path)
         self._pkg = check_package(self.path)
+        self._fast_reader: Any = False  # not opened yet
+        self._batches: dict[str, Any] = {}  # large tables read ahead (None: read them cell by cell)
+        self._ahead: threading.Thread | None = None
+        self._ahead_failed: list[BaseException] = []
+        self._read_ahead([n for n in ahead if self.is_large(n)])
         try:
             self._wb = _calamine(lambda: CalamineWorkbook.from_filelike(io.BytesIO(self._pkg.data),
                                                                          load_tables=True))
@@ -1016,7 +1023,40 @@ class WorkbookFile:
         self.sheet_names: list[str] = list(self._wb.sheet_names)
         self._sheets = {s.name: s for s in self._pkg.sheets}
         self._read: dict[str, RawTable | None] = {}
-        self._fast_reader: Any = False  # not opened yet
+
+    def is_large(self, name: str) -> bool:
+        """Whether table ``name`` is read column by column (see :data:`COLUMNAR_ROWS`)."""
+        info = self._pkg.tables.get(name.lower())
+        return info is not None and info.data_rows >= COLUMNAR_ROWS and info.header_rows == 1
+
+    def _read_ahead(self, names: list[str]) -> None:
+        """Start reading the large tables ``names`` into Arrow batches on another thread."""
+        infos = [self._pkg.tables[n.lower()] for n in names]
+        infos = [i for i in infos if not self._sheets_problem(i.sheet)]
+        if not infos:
+            return
+
+        def work() -> None:
+            try:
+                for info in infos:
+                    self._batches[info.name.lower()] = self._batch(info.name, info)
+            except BaseException as exc:  # KeyboardInterrupt, MemoryError: raised where the table is read
+                self._ahead_failed.append(exc)
+
+        self._ahead = threading.Thread(target=work, name="perseat-read-ahead", daemon=True)
+        self._ahead.start()
+
+    def _sheets_problem(self, sheet: str) -> bool:
+        info = next((s for s in self._pkg.sheets if s.name == sheet), None)
+        return info is None or bool(info.problem)
+
+    def _join_ahead(self) -> None:
+        """Wait for the tables read ahead (fastexcel's reader is used by one thread at a time)."""
+        if self._ahead is not None:
+            self._ahead.join()
+            self._ahead = None
+            if self._ahead_failed:
+                raise self._ahead_failed[0]
 
     def has_sheet(self, name: str) -> str | None:
         """The sheet's real name if a sheet of that name (any case) exists."""
@@ -1034,6 +1074,8 @@ class WorkbookFile:
 
     def release(self) -> None:
         """Forget the tables read so far (each is read again on demand)."""
+        self._join_ahead()
+        self._batches.clear()
         self._read.clear()
 
     def _sheet(self, sheet: str) -> _SheetInfo:
@@ -1096,16 +1138,10 @@ class WorkbookFile:
         kinds of values, holds a time of day or a date before March 1900, or fastexcel cannot read it."""
         if info.header_rows != 1:
             return None
-        reader = self._fast()
-        if reader is None:
-            return None
-        batch = self._as_sheet(reader, info) if info.area[:2] == (0, 0) else None
-        try:
-            if batch is None:
-                batch = reader.load_table(real, schema_sample_rows=None, dtype_coercion="strict", eager=True)
-        except BaseException as exc:  # a mixed column, or anything fastexcel (or a panic in it) refuses
-            if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
-                raise
+        self._join_ahead()
+        key = info.name.lower()
+        batch = self._batches.pop(key) if key in self._batches else self._batch(real, info)
+        if batch is None:
             return None
         r0, c0 = info.area[0] + 1, info.area[1]
         if batch.num_rows != info.data_rows or batch.num_columns != len(info.columns):
@@ -1127,6 +1163,21 @@ class WorkbookFile:
             if r0 <= er <= r1 and c0 <= ec <= c1:
                 raw.errors[(er - r0, ec - c0)] = val
         return raw
+
+    def _batch(self, real: str, info: _TableInfo) -> Any:
+        """Table ``real`` as fastexcel's Arrow batch, or None when fastexcel cannot read it so."""
+        reader = self._fast()
+        if reader is None:
+            return None
+        batch = self._as_sheet(reader, info) if info.area[:2] == (0, 0) else None
+        try:
+            if batch is None:
+                batch = reader.load_table(real, schema_sample_rows=None, dtype_coercion="strict", eager=True)
+        except BaseException as exc:  # a mixed column, or anything fastexcel (or a panic in it) refuses
+            if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                raise
+            return None
+        return batch
 
     @staticmethod
     def _as_sheet(reader: Any, info: _TableInfo) -> Any:
