@@ -231,8 +231,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from perseat_addin.cells import parse_date_text
-    from perseat_addin.imports.roster import read_export
-    from perseat_addin.tasks import import_roster
+    from perseat_addin.tables import BOOK_TABLES
+    from perseat_addin.tasks.filebook import open_ahead
 
     try:
         effective = parse_date_text(args.effective) if args.effective else dt.date.today()
@@ -240,10 +240,18 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _usage_error(f"--effective: {exc}")
     if not dt.date(1900, 1, 1) <= effective <= dt.date(9998, 12, 31):
         return _usage_error(f"--effective: {effective} is outside the years 1900–9998 a billing workbook can hold")
-    wb = _open(args, "import --apply" if args.apply else None)
+    # the workbook is checked and read on another thread while the importers are imported here
+    opening = open_ahead(args.workbook, "import --apply" if args.apply else None, BOOK_TABLES)
+    from perseat_addin.imports.roster import read_export
+    from perseat_addin.tasks import import_roster
+
+    wb = opening()
+    args.opened.append(wb)
     source = import_roster.source_of(wb, args.source, Path(args.file))
     if import_roster.is_usage(source):
         return _import_usage(args, wb, source)
+    if args.apply:
+        wb.prepare(["Roster", "ChangeLog"])  # parsed on another thread while the export is read and planned
     imported = read_export(Path(args.file), source)
     client, why = import_roster.find_client(wb, imported, args.client)
     if client is None:

@@ -31,6 +31,7 @@ class FileBook:
         _regular_file(self.path)  # a folder, device or pipe is never read (nor hashed)
         self._guard: WorkbookGuard | None = None
         self._before: bytes | None = None  # the bytes this book replaced, for rollback()
+        self._prepared: tuple[bytes, threading.Thread, list[Package]] | None = None
         if writing is not None:
             self._guard = WorkbookGuard(self.path, writing)
             self._guard.acquire()
@@ -50,7 +51,10 @@ class FileBook:
         self.close()
 
     def close(self) -> None:
-        """Let go of the workbook's lock (if this book holds it)."""
+        """Let go of the workbook's lock (if this book holds it), after any parsing started ahead."""
+        if self._prepared is not None:
+            self._prepared[1].join()
+            self._prepared = None
         if self._guard is not None:
             self._guard.release()
             self._guard = None
@@ -83,7 +87,7 @@ class FileBook:
                 raise PerseatError(f"{self.path} changed on disk since perseat read it (saved in Excel, synced, or "
                                    "changed by another run); nothing was written — run the command again")
         try:
-            pkg = Package(guard.data, self.path)
+            pkg = self._package(guard.data)
             for edit in todo:
                 t = self.rows(edit.table)
                 if t is None and edit.create:
@@ -102,6 +106,22 @@ class FileBook:
         finally:
             if not held:
                 guard.release()  # a book read without the lock holds it only while it writes
+
+    def prepare(self, tables: Iterable[str]) -> None:
+        """Start parsing, on another thread, the sheets of the ``tables`` this book is about to write (a book
+        that holds the workbook's lock: its bytes cannot change before the write); otherwise nothing."""
+        if self._guard is not None and self._prepared is None:
+            self._prepared = _prepare(self._guard.data, self.path, list(tables))
+
+    def _package(self, data: bytes) -> Package:
+        """The package of ``data`` to edit: the one prepared ahead when it was made from these very bytes."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            source, thread, made = prepared
+            thread.join()
+            if made and source is data:
+                return made[0]
+        return Package(data, self.path)
 
     def rollback(self) -> None:
         """Put back the workbook as it was before this book's writes (a later step failed), if it is still
@@ -161,6 +181,25 @@ def open_ahead(path: str | Path, writing: str | None = None, tables: Iterable[st
         return done[0]
 
     return book
+
+
+def _prepare(data: bytes, path: Path, tables: list[str]) -> tuple[bytes, threading.Thread, list[Package]]:
+    """Start parsing the package of ``data`` and the sheets of ``tables`` on another thread (a command that
+    holds the workbook's lock and will write those tables). A package that fails to parse is simply not
+    prepared: the write makes it again and says what is wrong."""
+    made: list[Package] = []
+
+    def work() -> None:
+        try:
+            pkg = Package(data, path)
+            pkg.prepare(tables)
+        except Exception:  # said again, in order, by the write that makes the package itself
+            return
+        made.append(pkg)
+
+    thread = threading.Thread(target=work, name="perseat-prepare", daemon=True)
+    thread.start()
+    return data, thread, made
 
 
 def _regular_file(path: Path) -> None:

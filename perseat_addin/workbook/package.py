@@ -22,6 +22,7 @@ import os
 import posixpath
 import re
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,8 +49,7 @@ _SHEET_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationship
 _WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 _TABLE_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.table+xml"
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                          remove_blank_text=False)
+_PARSERS = threading.local()  # an lxml parser serves one thread at a time: each thread makes its own
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 EXCEL_ROWS = 1_048_576
 """Excel's last row."""
@@ -63,9 +63,19 @@ DATE_FORMAT = "yyyy-mm-dd"
 _BUILTIN_DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, 45, 46, 47})
 
 
+def _parser() -> etree.XMLParser:
+    """This thread's parser: no entities, no network, no DTD (a package is prepared on another thread)."""
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
+                                 remove_blank_text=False)
+        _PARSERS.parser = parser
+    return parser
+
+
 def _parse(data: bytes, part: str) -> etree._Element:
     try:
-        root = etree.fromstring(data, _PARSER)
+        root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise PerseatError(f"the workbook part {part} is damaged ({exc}); nothing was written") from None
     if root.getroottree().docinfo.doctype:
@@ -125,6 +135,7 @@ class Package:
         self._edited: dict[str, etree._Element] = {}
         self._sheets: dict[str, _Sheet] = {}
         self._styles: _Styles | None = None
+        self._ready: dict[str, _Sheet | etree._Element] = {}  # parsed ahead (prepare), not yet edited
         self._tables = self._find_tables()
 
     # -- reading the package ------------------------------------------------
@@ -178,13 +189,37 @@ class Package:
 
     def _sheet(self, part: str) -> _Sheet:
         if part not in self._sheets:
-            self._sheets[part] = _Sheet(self._xml(part), part)
-            self._sheets[part].title = self._part_title(part)
-            self._sheets[part].unshare()
+            ready = self._ready.pop(part, None)
+            if isinstance(ready, _Sheet):
+                self._edited[part] = ready.root
+                self._sheets[part] = ready
+            else:
+                self._sheets[part] = self._make_sheet(part, self._xml(part))
         return self._sheets[part]
+
+    def _make_sheet(self, part: str, root: etree._Element) -> _Sheet:
+        sheet = _Sheet(root, part)
+        sheet.title = self._part_title(part)
+        sheet.unshare()
+        return sheet
+
+    def prepare(self, tables: Iterable[str]) -> None:
+        """Parse ahead the sheets of ``tables`` (those the package has) and the styles, so a later
+        :meth:`write_rows` edits at once (lxml parses without the GIL: this runs on another thread while the
+        command reads its input)."""
+        for name in tables:
+            t = self._tables.get(name.lower())
+            if t is not None and t.sheet_part not in self._ready:
+                self._ready[t.sheet_part] = self._make_sheet(t.sheet_part, _parse(self._zip.read(t.sheet_part),
+                                                                                  t.sheet_part))
+        if "xl/styles.xml" in self._names:
+            self._ready["xl/styles.xml"] = _parse(self._zip.read("xl/styles.xml"), "xl/styles.xml")
 
     def styles(self) -> _Styles:
         if self._styles is None:
+            ready = self._ready.pop("xl/styles.xml", None)
+            if isinstance(ready, etree._Element) and "xl/styles.xml" not in self._edited:
+                self._edited["xl/styles.xml"] = ready
             self._styles = _Styles(self._xml("xl/styles.xml"))
         return self._styles
 
@@ -221,16 +256,17 @@ class Package:
         styles = sheet.column_styles(c0, c1, first, r1)
         positions = range(n_new) if changed is None else \
             sorted({i for i in changed if i < n_new} | set(range(min(len(old), n_old), n_new)))
+        kinds = [formulas.get(j) for j in range(width)]
+        appended: list[tuple[int, list[Any]]] = []  # rows below every row of the sheet, made in one go
         for i in positions:
             row = tuple(new[i]) if i < len(new) else (None,) * width
             before = tuple(old[i]) if i < len(old) and i < n_old else None
             if before is not None and _same(before, row):
                 continue
             r = first + i
-            if before is None and r > sheet.last_row:
-                sheet.append_row(r, c0, [formulas.get(j) for j in range(width)],
-                                 [None if j in formulas else row[j] if j < len(row) else None for j in range(width)],
-                                 styles, self.styles)
+            if before is None and (appended or r > sheet.last_row):
+                appended.append((r, [None if j in formulas else row[j] if j < len(row) else None
+                                     for j in range(width)]))
                 continue
             for j in range(width):
                 if j in formulas:  # a calculated column: every data cell holds its formula, never a value
@@ -240,6 +276,7 @@ class Package:
                 if before is not None and j < len(before) and _same_value(before[j], v):
                     continue
                 sheet.set(c0 + j, r, v, styles[j], self.styles)
+        sheet.append_rows(c0, kinds, appended, styles, self.styles)
         for r in range(last_new + 1, r1 + 1):
             for j in range(width):
                 sheet.clear(c0 + j, r)
@@ -514,6 +551,37 @@ class _Styles:
         return self._date_xf[s]
 
 
+def _number_text(v: int | float | Decimal) -> str:
+    """A number as a cell's ``<v>`` holds it."""
+    return format(v, "f") if isinstance(v, Decimal) else repr(int(v) if isinstance(v, int) else float(v))
+
+
+def _date_text(v: dt.date) -> str:
+    """A date (or date and time) as its Excel serial number."""
+    stamp = v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time())
+    serial = (stamp.replace(tzinfo=None) - dt.datetime.combine(EXCEL_EPOCH, dt.time())) / dt.timedelta(days=1)
+    return repr(int(serial) if serial.is_integer() else serial)
+
+
+def _checked_text(value: str, where: str) -> str:
+    """Text for a cell (:func:`xml_text`), refused when longer than an Excel cell holds."""
+    text = xml_text(value)
+    if len(text) > EXCEL_CELL_CHARS:
+        raise PerseatError(f"{where} would hold {len(text):,} characters; an Excel cell holds at most "
+                           f"{EXCEL_CELL_CHARS:,}. Shorten the value ({text[:40]!r}…) where it comes from; nothing "
+                           "was written")
+    return text
+
+
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+
+
+def _escape(text: str) -> str:
+    """Text as XML character data (a carriage return kept as one: a parser would read a bare one as a line
+    feed)."""
+    return text.translate(_ESCAPES)
+
+
 class _Sheet:
     """A worksheet's cells, edited in place."""
 
@@ -587,17 +655,58 @@ class _Sheet:
     def last_row(self) -> int:
         return self._last
 
-    def append_row(self, r: int, c0: int, formulas: Sequence[str | None], values: Sequence[Any],
-                   styles: Sequence[int], style_sheet: Any) -> None:
-        """A new row below every existing one, its cells built in one go."""
-        row = self._row(r)
-        cells = self._cell_maps[r]
-        for j, (v, f) in enumerate(zip(values, formulas, strict=True)):
-            if v is None and f is None and not styles[j]:
-                continue
-            cell = etree.SubElement(row, f"{_M}c", r=f"{col_letter(c0 + j)}{r}")
-            cells[c0 + j] = cell
-            self._fill(cell, v, styles[j], style_sheet, f)
+    def append_rows(self, c0: int, formulas: Sequence[str | None], rows: Sequence[tuple[int, Sequence[Any]]],
+                    styles: Sequence[int], style_sheet: Any) -> None:
+        """New rows (ascending row numbers) below every existing one: their XML is written as text and
+        parsed once, cell for cell what :meth:`set` would make (a cell with no value, formula or style is
+        left out)."""
+        if not rows:
+            return
+        if rows[0][0] <= self._last:
+            raise PerseatError(f"row {rows[0][0]} of {self.title} is not below the sheet's rows; nothing was written")
+        letters = [col_letter(c0 + j) for j in range(len(formulas))]
+        date_styles: dict[int, int] = {}
+        parts: list[str] = []
+        for r, values in rows:
+            parts.append(f'<row r="{r}">')
+            for j, f in enumerate(formulas):
+                v = values[j]
+                s = styles[j]
+                if f is not None:
+                    body, kind = f"<f>{_escape(f)}</f>", ""
+                elif v is None or (isinstance(v, str) and v == ""):
+                    if not s:
+                        continue
+                    body, kind = "", ""
+                else:
+                    body, kind = self._value_xml(v, f"{letters[j]}{r}")
+                    if isinstance(v, dt.date):
+                        if s not in date_styles:
+                            date_styles[s] = style_sheet().date_style(s) if style_sheet is not None else s
+                        s = date_styles[s]
+                style = f' s="{s}"' if s else ""
+                parts.append(f'<c r="{letters[j]}{r}"{kind}{style}>{body}</c>' if body else
+                             f'<c r="{letters[j]}{r}"{kind}{style}/>')
+            parts.append("</row>")
+        made = _parse(f'<sheetData xmlns="{MAIN}">{"".join(parts)}</sheetData>'.encode(), self.part)
+        for (r, _), row in zip(rows, list(made), strict=True):
+            self.data.append(row)
+            self.rows[r] = row
+        self._last = rows[-1][0]
+
+    def _value_xml(self, v: Any, ref: str) -> tuple[str, str]:
+        """The body and type attribute of a cell holding ``v`` (not blank, not a formula)."""
+        if isinstance(v, bool):
+            return f"<v>{int(v)}</v>", ' t="b"'
+        if isinstance(v, int | float | Decimal):
+            if not math.isfinite(v):
+                raise PerseatError(f"cannot write {v} into {self.title}!{ref}; nothing was written")
+            return f"<v>{_number_text(v)}</v>", ""
+        if isinstance(v, dt.date):
+            return f"<v>{_date_text(v)}</v>", ""
+        text = _checked_text(str(v), f"{self.title}!{ref}")
+        space = ' xml:space="preserve"' if text != text.strip() else ""
+        return f"<is><t{space}>{_escape(text)}</t></is>", ' t="inlineStr"'
 
     def occupied(self, c0: int, c1: int, r0: int, r1: int) -> str | None:
         """The first cell holding a value or formula in the block, if any."""
@@ -654,20 +763,13 @@ class _Sheet:
         elif isinstance(v, int | float | Decimal):
             if not math.isfinite(v):
                 raise PerseatError(f"cannot write {v} into {self.title}!{cell.get('r')}; nothing was written")
-            text = format(v, "f") if isinstance(v, Decimal) else repr(int(v) if isinstance(v, int) else float(v))
-            etree.SubElement(cell, f"{_M}v").text = text
+            etree.SubElement(cell, f"{_M}v").text = _number_text(v)
         elif isinstance(v, dt.date):
-            stamp = v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time())
-            serial = (stamp.replace(tzinfo=None) - dt.datetime.combine(EXCEL_EPOCH, dt.time())) / dt.timedelta(days=1)
-            etree.SubElement(cell, f"{_M}v").text = repr(int(serial) if serial.is_integer() else serial)
+            etree.SubElement(cell, f"{_M}v").text = _date_text(v)
             if styles is not None:
                 s = styles().date_style(s)
         else:
-            text = xml_text(str(v))
-            if len(text) > EXCEL_CELL_CHARS:
-                raise PerseatError(f"{self.title}!{cell.get('r')} would hold {len(text):,} characters; an Excel cell "
-                                   f"holds at most {EXCEL_CELL_CHARS:,}. Shorten the value ({text[:40]!r}…) where it "
-                                   "comes from; nothing was written")
+            text = _checked_text(str(v), f"{self.title}!{cell.get('r')}")
             cell.set("t", "inlineStr")
             t = etree.SubElement(etree.SubElement(cell, f"{_M}is"), f"{_M}t")
             t.text = text

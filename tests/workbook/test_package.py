@@ -354,3 +354,61 @@ def package_by_zipfile(pkg: Package) -> bytes:
         return pkg.data()
     finally:
         module._repack = keep
+
+
+def test_rows_appended_in_one_go_are_the_cells_set_one_by_one(wb: Path) -> None:
+    """Appended rows are written as text and parsed once; every kind of value comes out exactly as setting
+    its cell would make it (escapes, a kept carriage return, spaces, dates given a date style)."""
+    before = rows_of(wb, "Roster")
+    odd = ["A & B <c>", "line\r\nbreak", "  spaced ", "_x0041_ literal", "tab\there\x02", True, Decimal("12.50"),
+           2.5, dt.date(2026, 12, 15), dt.datetime(2026, 12, 1, 9, 30)]
+    extra = [[v, f"{i}@acme.example", *odd[i:], *odd[:i]][:11] for i, v in enumerate(["Acme Dental Group"] * 10)]
+    batch = Package(wb.read_bytes(), wb)
+    batch.write_rows("Roster", before, [*before, *extra])
+    one_by_one = Package(wb.read_bytes(), wb)
+    table = one_by_one._table("Roster")
+    sheet = one_by_one._sheet(table.sheet_part)
+    first = sheet.last_row + 1
+    styles = sheet.column_styles(0, 10, 2, sheet.last_row)
+    for k, row in enumerate(extra):
+        for j, v in enumerate(row):
+            if (v is not None and v != "") or styles[j]:
+                sheet.set(j, first + k, v, styles[j], one_by_one.styles)
+    got, want = (etree.tostring(p._sheet(table.sheet_part).data) for p in (batch, one_by_one))
+    assert got == want
+    assert etree.tostring(batch.styles().root) == etree.tostring(one_by_one.styles().root)
+    wb.write_bytes(batch.data())
+    back = rows_of(wb, "Roster")[len(before):]
+    assert back[1][1:6] == ["1@acme.example", "line\r\nbreak", "  spaced ", "_x0041_ literal", "tab\there\x02"]
+    assert back[0][1] == "0@acme.example" and back[0][2] == "A & B <c>"
+
+
+def test_a_book_holding_the_lock_writes_from_the_sheets_it_parsed_ahead(wb: Path, tmp_path: Path) -> None:
+    """``FileBook.prepare`` parses on another thread what the write then edits: the same bytes as without it."""
+    from perseat_addin.tables import TableEdit
+    from perseat_addin.tasks.filebook import FileBook
+
+    other = Path(shutil.copyfile(wb, tmp_path / "other.xlsm"))
+    late = ("Acme Dental Group", "late@acme.example", "Late Joiner", "late@acme.example", "Employee", "",
+            dt.date(2026, 12, 2), None, "Active", "", "")
+    edit = TableEdit("Roster", ((0, 2, "Renamed"),), (), (late,))
+    results = []
+    for path, ahead in ((wb, True), (other, False)):
+        with FileBook(path, "test") as book:
+            if ahead:
+                book.prepare(["Roster", "ChangeLog", "NoSuchTable"])
+                assert book._prepared is not None
+            book.write([edit])
+            assert book._prepared is None
+        results.append(parts(path.read_bytes()))
+    assert results[0] == results[1]
+    assert rows_of(wb, "Roster")[0][2] == "Renamed"
+    assert rows_of(wb, "Roster")[-1][1] == "late@acme.example"
+
+
+def test_a_book_without_the_lock_prepares_nothing(wb: Path) -> None:
+    from perseat_addin.tasks.filebook import FileBook
+
+    book = FileBook(wb)
+    book.prepare(["Roster"])
+    assert book._prepared is None
