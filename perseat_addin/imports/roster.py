@@ -316,6 +316,7 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
     ragged: list[int] = []
     companies: dict[str, int] = {}
     row = row_reader(index)
+    m365_memo: dict[tuple[str, ...], _Known] = {}
     for line, cells in records:
         if len(cells) > width and any(cell_text(c) for c in cells[width:]):
             ragged.append(line)
@@ -343,7 +344,7 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
             else:
                 created = got
         if is_m365:
-            user = _m365_user(r, uid, line, created, label, names, shown, problems)
+            user = _m365_user(r, uid, line, created, label, names, shown, problems, m365_memo)
         elif mapped:
             user = _mapped_user(r, uid, line, created, label, names, shown, problems)
         else:
@@ -378,25 +379,47 @@ def _convert(records: Iterator[tuple[int, list[Any]]], key: str | Mapping, index
     return out
 
 
+_Known = tuple[tuple[bool, bool, tuple[str, ...]], tuple[str, str, bool, str] | None]
+"""What one licence/state combination of Microsoft 365 accounts gives: (a bad Block credential value, blocked,
+the licences), and the classification when it does not depend on the account's name."""
+
+
 def _m365_user(r: Row, upn: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
-               shown: str, problems: list[Problem]) -> ImportedUser:
+               shown: str, problems: list[Problem],
+               memo: dict[tuple[str, ...], _Known]) -> ImportedUser:
     name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
     email = m365_email(upn, r.get("email"), r.get("user_type"), r.get("proxy"))
-    lic_text = r.get("licenses")
-    lic_flag = yes_no(lic_text) if names.get("licenses", "").replace(" ", "").lower() in ("islicensed",) else None
-    if lic_flag is not None:
-        licences: list[str] = ["licensed"] if lic_flag else []
-    else:
-        licences = [x.strip() for x in _LICENCE_SEP.split(lic_text) if x.strip() and x.strip().lower() != "unlicensed"]
-    blocked = yes_no(r.get("blocked")) if "blocked" in names else None
-    if "blocked" in names and blocked is None:
+    guest = "#ext#" in upn.lower()
+    key = (r.get("licenses"), r.get("blocked"), r.get("enabled"), r.get("user_type"), r.get("mailbox"),
+           "guest" if guest else "")
+    known = memo.get(key)  # most accounts share a few licence/state combinations: each is worked out once
+    if known is None:
+        lic_text, blocked_text, enabled_text, user_type, mailbox = key[:5]
+        lic_flag = (yes_no(lic_text) if names.get("licenses", "").replace(" ", "").lower() in ("islicensed",)
+                    else None)
+        if lic_flag is not None:
+            licences: list[str] = ["licensed"] if lic_flag else []
+        else:
+            licences = [x.strip() for x in _LICENCE_SEP.split(lic_text)
+                        if x.strip() and x.strip().lower() != "unlicensed"]
+        blocked = yes_no(blocked_text) if "blocked" in names else None
+        bad_blocked = "blocked" in names and blocked is None
+        if blocked is None and "enabled" in names:
+            enabled = yes_no(enabled_text)
+            blocked = None if enabled is None else not enabled
+        # the name and UPN matter only to an unlicensed member account with no known mailbox type
+        alike = guest or user_type.strip().lower() == "guest" or bool(_MAILBOX_TYPES.get(norm(mailbox))) or \
+            bool(licences)
+        known = (bad_blocked, bool(blocked), tuple(licences)), \
+            (classify_m365(upn, name, licences, bool(blocked), user_type, mailbox) if alike else None)
+        memo[key] = known
+    (bad_blocked, is_blocked, lic), verdict = known
+    if bad_blocked:
         problems.append(Problem(shown, line, names["blocked"], f"{r.get('blocked')!r} is not True or False",
                                 "expected True or False; read as not blocked", "warning"))
-    if blocked is None and "enabled" in names:
-        enabled = yes_no(r.get("enabled"))
-        blocked = None if enabled is None else not enabled
-    typ, status, billable, reason = classify_m365(upn, name, licences, bool(blocked), r.get("user_type"),
-                                                  r.get("mailbox"))
+    if verdict is None:
+        verdict = classify_m365(upn, name, list(lic), is_blocked, key[3], key[4])
+    typ, status, billable, reason = verdict
     return ImportedUser(upn, name, email, typ, status, billable, reason, label, line, created)
 
 

@@ -404,3 +404,27 @@ def test_a_saved_mapping_wins_and_unknown_files_are_explained() -> None:
         detect_source("Employee,Full name\nx,y\n", [HR], name="odd.csv")
     [p] = exc.value.problems
     assert p.sheet == "odd.csv" and '"Employee", "Full name"' in p.message and "Mappings table" in p.fix
+
+
+def test_accounts_sharing_licences_and_state_are_still_told_apart_by_name_and_line() -> None:
+    """Accounts with the same licence and state columns are classified once, but an unlicensed account's
+    address still decides its type, a guest stays a guest, and a bad Block credential warns on each line."""
+    text = "\n".join([
+        M365_HEADER,
+        m365_line("amy@acme.com", "Amy Fox", licenses="Unlicensed"),
+        m365_line("reception@acme.com", "Reception", licenses="Unlicensed"),
+        m365_line("svc-scan@acme.com", "Scanner", licenses="Unlicensed"),
+        m365_line("partner_x.com#EXT#@acme.onmicrosoft.com", "Pat", licenses="Microsoft 365 Business Premium"),
+        m365_line("ben@acme.com", "Ben Ode", licenses="Microsoft 365 Business Premium"),
+        m365_line("cy@acme.com", "Cy Ode", blocked="maybe"),
+        m365_line("di@acme.com", "Di Ode", blocked="maybe"),
+    ]) + "\n"
+    res = read_export(text, "m365", name="users.csv")
+    u = by_id(res)
+    assert [u[k].type for k in ("amy@acme.com", "reception@acme.com", "svc-scan@acme.com")] == \
+        ["Employee", "Shared", "Service"]
+    assert "guessed from 'reception@acme.com'" in u["reception@acme.com"].reason
+    assert u["partner_x.com#EXT#@acme.onmicrosoft.com"].type == "Guest"
+    assert (u["ben@acme.com"].type, u["ben@acme.com"].billable_hint) == ("Employee", True)
+    assert [(p.row, p.column) for p in res.problems if "not True or False" in p.message] == \
+        [(7, "Block credential"), (8, "Block credential")]
