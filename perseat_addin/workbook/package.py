@@ -26,6 +26,7 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -256,6 +257,7 @@ class Package:
         styles = sheet.column_styles(c0, c1, first, r1)
         positions = range(n_new) if changed is None else \
             sorted({i for i in changed if i < n_new} | set(range(min(len(old), n_old), n_new)))
+        sheet.hold(first + i for i in positions if i < n_old)
         kinds = [formulas.get(j) for j in range(width)]
         appended: list[tuple[int, list[Any]]] = []  # rows below every row of the sheet, made in one go
         for i in positions:
@@ -592,13 +594,20 @@ class _Sheet:
         if data is None:
             raise PerseatError(f"the worksheet {part} has no cell data; nothing was written")
         self.data = data
-        self.rows: dict[int, etree._Element] = {}
+        # row number → position among the sheet data's children; an element is taken (and held) only for the
+        # rows an edit touches: a Python handle on each of a large sheet's rows costs more than the edit
+        self._at: dict[int, int] = {}
+        self._held: dict[int, etree._Element] = {}
         r = 0
-        for row in data:
-            r = int(row.get("r") or r + 1)
-            row.set("r", str(r))
-            self.rows[r] = row
-        self._last = max(self.rows, default=0)
+        count = 0
+        for count, row in enumerate(data, start=1):
+            got = row.get("r")
+            r = int(got or r + 1)
+            if got != str(r):
+                row.set("r", str(r))
+            self._at[r] = count - 1
+        self._children = count
+        self._last = max(self._at, default=0)
         self._cell_maps: dict[int, dict[int, etree._Element]] = {}
         self._touched: set[int] = set()
         self._col_style: dict[int, int] | None = None
@@ -608,7 +617,8 @@ class _Sheet:
         """Column → cell element of row ``r`` (kept up to date as cells are added)."""
         cells = self._cell_maps.get(r)
         if cells is None:
-            row = self.rows[r]
+            row = self._element(r)
+            assert row is not None
             cells = {}
             c = -1
             for cell in row:
@@ -620,16 +630,50 @@ class _Sheet:
             self._cell_maps[r] = cells
         return cells
 
+    def _element(self, r: int) -> etree._Element | None:
+        """Row ``r``'s element (None: the sheet has no such row)."""
+        row = self._held.get(r)
+        if row is None:
+            i = self._at.get(r)
+            if i is None:
+                return None
+            # lxml finds a child by walking from the nearer end
+            row = self.data[i] if 2 * i < self._children else self.data[i - self._children]
+            self._held[r] = row
+        return row
+
+    def hold(self, numbers: Iterable[int]) -> None:
+        """Take the elements of rows ``numbers`` in one walk over the sheet (an edit of many rows), rather than
+        one walk each."""
+        wanted = {self._at[r]: r for r in numbers if r in self._at and r not in self._held}
+        if len(wanted) < 16:
+            return
+        last = max(wanted)
+        for i, row in enumerate(self.data):
+            if i in wanted:
+                self._held[wanted[i]] = row
+            if i >= last:
+                break
+
     def _row(self, r: int) -> etree._Element:
-        row = self.rows.get(r)
+        row = self._element(r)
         if row is None:
             row = etree.Element(f"{_M}row", r=str(r))
             if r > self._last:
                 self.data.append(row)
+                self._at[r] = self._children
                 self._last = r
             else:
-                self.rows[min(k for k in self.rows if k > r)].addprevious(row)
-            self.rows[r] = row
+                after = self._element(min(k for k in self._at if k > r))
+                assert after is not None
+                place = self._at[min(k for k in self._at if k > r)]
+                after.addprevious(row)
+                for k, i in self._at.items():
+                    if i >= place:
+                        self._at[k] = i + 1
+                self._at[r] = place
+            self._children += 1
+            self._held[r] = row
             self._cell_maps[r] = {}
         elif r not in self._touched:
             row.attrib.pop("spans", None)
@@ -637,9 +681,10 @@ class _Sheet:
         return row
 
     def cell(self, c: int, r: int, *, create: bool) -> etree._Element | None:
-        if not create and r not in self.rows:
+        if not create and r not in self._at:
             return None
-        row = self._row(r) if create else self.rows[r]
+        row = self._row(r) if create else self._element(r)
+        assert row is not None
         cells = self._cells(r)
         if c in cells or not create:
             return cells.get(c)
@@ -691,7 +736,8 @@ class _Sheet:
         made = _parse(f'<sheetData xmlns="{MAIN}">{"".join(parts)}</sheetData>'.encode(), self.part)
         for (r, _), row in zip(rows, list(made), strict=True):
             self.data.append(row)
-            self.rows[r] = row
+            self._at[r] = self._children
+            self._children += 1
         self._last = rows[-1][0]
 
     def _value_xml(self, v: Any, ref: str) -> tuple[str, str]:
@@ -710,7 +756,7 @@ class _Sheet:
 
     def occupied(self, c0: int, c1: int, r0: int, r1: int) -> str | None:
         """The first cell holding a value or formula in the block, if any."""
-        for r in sorted(k for k in self.rows if r0 <= k <= r1):
+        for r in sorted(k for k in self._at if r0 <= k <= r1):
             for c, cell in self._cells(r).items():
                 if c0 <= c <= c1 and len(cell):
                     return f"{col_letter(c)}{r}"
@@ -830,6 +876,31 @@ _END = struct.Struct("<4s4H2LH")
 _SMALL = 0xFFFF_FFFF
 
 
+_SPLIT = 4 << 20
+"""A part at least this large is deflated in two halves side by side."""
+
+
+def _deflate(body: bytes) -> bytes:
+    """``body`` as a raw deflate stream. A large part is deflated in two halves at once (zlib works without the
+    GIL): the first half ends on a sync flush (a byte-aligned, non-final block), so the two streams joined are
+    one valid stream; the second half only loses back-references into the first."""
+    if len(body) < _SPLIT:
+        packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        return packer.compress(body) + packer.flush()
+    view = memoryview(body)
+    half = len(body) // 2
+
+    def head() -> bytes:
+        packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        return packer.compress(view[:half]) + packer.flush(zlib.Z_SYNC_FLUSH)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="perseat-deflate") as pool:
+        first = pool.submit(head)
+        packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        rest = packer.compress(view[half:]) + packer.flush()
+        return first.result() + rest
+
+
 def _repack(original: bytes, kept: Sequence[zipfile.ZipInfo], added: Sequence[zipfile.ZipInfo],
             bodies: Mapping[str, bytes]) -> bytes | None:
     """The package with ``bodies`` (edited and ``added`` parts) deflated and every other kept part copied as
@@ -842,8 +913,7 @@ def _repack(original: bytes, kept: Sequence[zipfile.ZipInfo], added: Sequence[zi
         flags = (info.flag_bits & 0x0800) | (0x0800 if not name.isascii() else 0)
         if info.filename in bodies:
             body = bodies[info.filename]
-            packer = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-            raw = packer.compress(body) + packer.flush()
+            raw = _deflate(body)
             method, crc, size = zipfile.ZIP_DEFLATED, zlib.crc32(body), len(body)
         else:
             start = info.header_offset

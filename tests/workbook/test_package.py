@@ -412,3 +412,22 @@ def test_a_book_without_the_lock_prepares_nothing(wb: Path) -> None:
     book = FileBook(wb)
     book.prepare(["Roster"])
     assert book._prepared is None
+
+
+def test_a_large_part_deflated_in_two_halves_is_one_valid_stream(wb: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts past the split size are deflated in two halves side by side; zip readers see one whole part."""
+    from perseat_addin.workbook import package
+
+    monkeypatch.setattr(package, "_SPLIT", 2_000)
+    before = rows_of(wb, "Roster")
+    pkg = Package(wb.read_bytes(), wb)
+    pkg.write_rows("Roster", before, [*before, ["Acme Dental Group", "half@acme.example", "Half Way", "", "Employee",
+                                                "", dt.date(2026, 12, 1), None, "Active", "", ""]])
+    data = pkg.data()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.testzip() is None
+        sheet = next(n for n, b in ((n, z.read(n)) for n in z.namelist()) if b"half@acme.example" in b)
+        assert z.getinfo(sheet).file_size > 2 * package._SPLIT
+    wb.write_bytes(data)
+    assert rows_of(wb, "Roster")[-1][1] == "half@acme.example"
+    assert openpyxl.load_workbook(wb)["Roster"].max_row == len(before) + 2
