@@ -303,6 +303,11 @@ def _lock(lock_path: Path, wait: float, shown: Path) -> int:
             os.close(fd)
             continue
         holder = _read_holder(fd)
+        for _ in range(0 if holder or sys.platform == "win32" else 25):
+            time.sleep(0.01)  # the holder has just locked and is writing who it is: give it a moment to say
+            holder = _read_holder(fd)
+            if holder:
+                break
         os.close(fd)
         if time.monotonic() >= deadline:
             raise WriteRefused(f"{shown} is being changed by another run ({holder or 'perseat'}); nothing was "
