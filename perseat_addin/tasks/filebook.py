@@ -99,7 +99,11 @@ class FileBook:
                 wide = t.with_columns(edit.add_columns)
                 pkg.write_rows(t.name, wide.rows, apply_edit(t, edit).rows, edited_rows(wide, edit))
             before = guard.data
-            guard.replace(pkg.data())
+            try:
+                data = pkg.data()
+            finally:
+                pkg.close()
+            guard.replace(data)
             self._stamp = guard.stamp
             if self._before is None:
                 self._before = before
