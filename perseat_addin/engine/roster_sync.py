@@ -94,13 +94,16 @@ def plan_sync(roster: RawTable, client: str, imported: ImportResult,
     # compares with (in use on the day or starting later: the latest Start, then the last row)
     rows_by_user: dict[str, list[tuple[int, dt.date | None, dt.date | None, bool]]] = {}
     current: dict[str, tuple[dt.date, int]] = {}
+    days: dict[Any, dt.date | None] = {}  # a roster repeats a few Start and End values many times
     for i, row in enumerate(rows):
         c = row[ci]
         if not isinstance(c, str) or c.strip().lower() != key:
             continue
         u = row[ui]
         k = ("" if u is None else str(u).strip()).lower()
-        s, e = to_date(row[si]), to_date(row[ei])
+        sv, ev = row[si], row[ei]
+        s = days[sv] if sv in days else days.setdefault(sv, to_date(sv))
+        e = days[ev] if ev in days else days.setdefault(ev, to_date(ev))
         in_use = ((s is None or s <= effective) and (e is None or e >= effective)) or (s is not None and s > effective)
         mine = rows_by_user.get(k)
         if mine is None:
