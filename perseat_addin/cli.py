@@ -231,6 +231,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from perseat_addin.cells import parse_date_text
+    from perseat_addin.imports.names import SOURCES, USAGE_SOURCES
     from perseat_addin.tables import BOOK_TABLES
     from perseat_addin.tasks.filebook import open_ahead
 
@@ -240,19 +241,34 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _usage_error(f"--effective: {exc}")
     if not dt.date(1900, 1, 1) <= effective <= dt.date(9998, 12, 31):
         return _usage_error(f"--effective: {effective} is outside the years 1900–9998 a billing workbook can hold")
-    # the workbook is checked and read on another thread while the importers are imported here
-    opening = open_ahead(args.workbook, "import --apply" if args.apply else None, BOOK_TABLES)
-    from perseat_addin.imports.roster import read_export
+    key = args.source.strip().lower()
+    built_in = key in SOURCES  # a built-in roster importer: the export can be read before the workbook is open
+    writes = ["Roster", "ChangeLog"] if built_in else ["Usage"] if key in USAGE_SOURCES else []
+    # the workbook is checked and read, and the sheets the import writes parsed, on other threads while the
+    # importers are imported and the export read here
+    opening = open_ahead(args.workbook, "import --apply" if args.apply else None, BOOK_TABLES,
+                         writes if args.apply else ())
+    from perseat_addin.imports.roster import ImportResult, read_export
     from perseat_addin.tasks import import_roster
 
+    imported: ImportResult | None = None
+    early: Exception | None = None  # said after any problem with the workbook, as when read in turn
+    if built_in:
+        try:
+            imported = read_export(Path(args.file), key)
+        except Exception as exc:
+            early = exc
     wb = opening()
     args.opened.append(wb)
+    if early is not None:
+        raise early
     source = import_roster.source_of(wb, args.source, Path(args.file))
     if import_roster.is_usage(source):
         return _import_usage(args, wb, source)
     if args.apply:
-        wb.prepare(["Roster", "ChangeLog"])  # parsed on another thread while the export is read and planned
-    imported = read_export(Path(args.file), source)
+        wb.prepare(["Roster", "ChangeLog"])  # (a saved mapping or a recognised export: not started yet)
+    if imported is None:
+        imported = read_export(Path(args.file), source)
     client, why = import_roster.find_client(wb, imported, args.client)
     if client is None:
         raise InputProblems([Problem(imported.file or "import", None, None,

@@ -10,16 +10,9 @@ from typing import Any
 from perseat_addin.cells import cell_text
 from perseat_addin.errors import Problem
 from perseat_addin.imports.exportfile import norm
+from perseat_addin.imports.names import SOURCES
 from perseat_addin.model import ImportKind
 from perseat_addin.tables import RawTable
-
-SOURCES: dict[str, str] = {
-    "m365": "Microsoft 365",
-    "connectwise": "ConnectWise PSA",
-    "autotask": "Autotask",
-    "halopsa": "HaloPSA",
-}
-
 
 MAPPED_FIELDS: dict[str, str] = {
     "UserID": "user_id", "Name": "name", "FirstName": "first", "LastName": "last", "Email": "email",

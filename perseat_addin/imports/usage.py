@@ -51,16 +51,9 @@ from perseat_addin.cells import cell_text
 from perseat_addin.errors import InputProblems, Problem
 from perseat_addin.imports.exportfile import Dates, Row, export_records, load_export, match_headers, norm, yes_no
 from perseat_addin.imports.mappings import Mapping
+from perseat_addin.imports.names import USAGE_SOURCES as USAGE_SOURCES
 from perseat_addin.model import ImportKind
 from perseat_addin.money import to_decimal
-
-USAGE_SOURCES: dict[str, str] = {
-    "connectwise-time": "ConnectWise PSA time entries",
-    "autotask-time": "Autotask time entries",
-    "autotask-tickets": "Autotask tickets",
-    "halopsa-tickets": "HaloPSA tickets",
-    "halopsa-time": "HaloPSA time entries",
-}
 
 _COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "connectwise-time": {

@@ -26,7 +26,8 @@ class FileBook:
     for this one and then reads what it wrote (use it as a context manager to let go of the lock); a plain
     ``FileBook(path)`` reads without the lock and takes it only to write, refusing if the file changed since."""
 
-    def __init__(self, path: str | Path, writing: str | None = None, ahead: Iterable[str] = ()):
+    def __init__(self, path: str | Path, writing: str | None = None, ahead: Iterable[str] = (),
+                 prepare: Iterable[str] = ()):
         self.path = Path(path)
         _regular_file(self.path)  # a folder, device or pipe is never read (nor hashed)
         self._guard: WorkbookGuard | None = None
@@ -43,6 +44,9 @@ class FileBook:
         except BaseException:
             self.close()
             raise
+        names = list(prepare)
+        if names:  # only once the package passed its checks
+            self.prepare(names)
 
     def __enter__(self) -> FileBook:
         return self
@@ -152,8 +156,9 @@ class FileBook:
         return _silent
 
 
-def open_ahead(path: str | Path, writing: str | None = None, tables: Iterable[str] = ()) -> Callable[[], FileBook]:
-    """Open ``FileBook(path, writing)`` on another thread, then read the ``tables``, while the
+def open_ahead(path: str | Path, writing: str | None = None, tables: Iterable[str] = (),
+               prepare: Iterable[str] = ()) -> Callable[[], FileBook]:
+    """Open ``FileBook(path, writing, prepare=prepare)`` on another thread, then read the ``tables``, while the
     caller goes on (importing the engine): the package checks, zlib and the cell readers mostly run without
     the GIL. The function returned waits and gives the book, or raises what opening raised. A table that
     fails to read is left for the caller to read again (the same message, in the same order)."""
@@ -161,10 +166,11 @@ def open_ahead(path: str | Path, writing: str | None = None, tables: Iterable[st
     failed: list[BaseException] = []
 
     names = list(tables)
+    writes = list(prepare)
 
     def work() -> None:
         try:
-            book = FileBook(path, writing, ahead=names)
+            book = FileBook(path, writing, ahead=names, prepare=writes)
         except BaseException as exc:  # handed to the caller, which raises it
             failed.append(exc)
             return
