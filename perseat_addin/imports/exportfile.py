@@ -479,11 +479,17 @@ class Row:
                                          f"holds at most {MAX_CELL:,}", "shorten it")])
         return v
 
-    def get(self, f: str) -> str:
+    def get(self, f: str, default: str = "") -> str:
+        """Field ``f`` as stripped text ('' when blank or absent; ``default`` only for the same signature as
+        :meth:`fields`' ``get``)."""
         v = self.raw(f)
         if v is None:
             return ""
         return v.strip() if isinstance(v, str) else cell_text(v)
+
+    def fields(self) -> Callable[[str, str], str]:
+        """A ``get(field, "")`` for this row (a text row answers from its dictionary, without a call of ours)."""
+        return self.get
 
 
 class _TextRow(Row):
@@ -496,8 +502,11 @@ class _TextRow(Row):
         super().__init__(index, cells)
         self.values = values
 
-    def get(self, f: str) -> str:
+    def get(self, f: str, default: str = "") -> str:
         return self.values.get(f, "")
+
+    def fields(self) -> Callable[[str, str], str]:
+        return self.values.get
 
 
 def row_reader(index: dict[str, int]) -> Callable[[Sequence[Any]], Row]:

@@ -387,10 +387,11 @@ the licences), and the classification when it does not depend on the account's n
 def _m365_user(r: Row, upn: str, line: int, created: dt.date | None, label: str, names: dict[str, str],
                shown: str, problems: list[Problem],
                memo: dict[tuple[str, ...], _Known]) -> ImportedUser:
-    name = r.get("name") or " ".join(p for p in (r.get("first"), r.get("last")) if p)
-    email = m365_email(upn, r.get("email"), r.get("user_type"), r.get("proxy"))
+    get = r.fields()
+    name = get("name", "") or " ".join(p for p in (get("first", ""), get("last", "")) if p)
+    email = m365_email(upn, get("email", ""), get("user_type", ""), get("proxy", ""))
     guest = "#ext#" in upn.lower()
-    key = (r.get("licenses"), r.get("blocked"), r.get("enabled"), r.get("user_type"), r.get("mailbox"),
+    key = (get("licenses", ""), get("blocked", ""), get("enabled", ""), get("user_type", ""), get("mailbox", ""),
            "guest" if guest else "")
     known = memo.get(key)  # most accounts share a few licence/state combinations: each is worked out once
     if known is None:
