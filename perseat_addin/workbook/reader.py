@@ -446,6 +446,8 @@ class _Package:
         self.shared_part = "xl/sharedStrings.xml"
         self.split_tags: set[str] = set()  # parts with a tag longer than a chunk (cut inside it)
         self.inflated: set[str] = set()
+        self.styles_part: str | None = None
+        self.date1904 = False
 
     # -- reading parts
 
@@ -509,6 +511,10 @@ class _Package:
         for kind, part in targets.values():
             if kind.endswith("/sharedStrings"):
                 self.shared_part = part
+            elif kind.endswith("/styles"):
+                self.styles_part = part
+        pr = wb.find(f"{_NS_MAIN}workbookPr")
+        self.date1904 = pr is not None and pr.get("date1904", "").strip().lower() in ("1", "true")
         seen: dict[str, str] = {}
         for sh in wb.iter(f"{_NS_MAIN}sheet"):
             name = sh.get("name", "")
@@ -977,6 +983,167 @@ def _resolve(base: str, target: str) -> str:
     return "/".join(parts)
 
 
+BLOCK_BYTES = 8 << 20
+"""A large table's sheet is read by fastexcel this much of its XML (whole rows) at a time: the cell grid of a
+million-row sheet would take half a gigabyte at once."""
+
+BLOCK_MIN = 8 << 20
+"""Sheets with less XML than this are read whole."""
+
+_BLOCK_MARK = "perseat-block"
+_MARK = "\ue000".encode()
+"""What a shared-string cell's number starts with in a block (a private-use character no block holds)."""
+_MARKED = re.compile(rb"&#(?:[xX]0*[eE]000|0*57344);")
+
+
+def _marked(xml: bytes) -> bool:
+    """Whether XML holds the mark itself (raw, or as a character reference)."""
+    return _MARK in xml or (b"&#" in xml and _MARKED.search(xml) is not None)
+
+
+def _trim() -> None:
+    """Give the memory a block's cells took back to the system (glibc keeps it otherwise)."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim(0)
+        except (OSError, AttributeError):
+            _LIBC = False
+            return
+    elif _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None
+
+
+def _with_texts(column: pa.Array, texts: pa.Array) -> pa.Array | None:
+    """A text column read in blocks with each marked shared-string number replaced by its text; None when a
+    number is not one of the shared strings."""
+    marked = pc.starts_with(column, _MARK.decode()).fill_null(False)
+    if not pc.any(marked).as_py():
+        return column
+    try:
+        numbers = pc.cast(pc.utf8_slice_codeunits(column.filter(marked), 1), pa.int64())
+        found = texts.take(numbers).cast(column.type)
+    except (pa.ArrowInvalid, IndexError, ValueError):
+        return None
+    return pc.replace_with_mask(column, marked, found)
+_ROW_START = re.compile(rb'\s*<row r="([0-9]{1,7})"')
+_ROW_LAST = re.compile(rb'<row r="([0-9]{1,7})"')
+
+
+def _row_blocks(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """A sheet's ``<sheetData>`` as pieces of about ``size`` bytes, each a run of whole ``<row>`` elements
+    (XML text never holds a bare ``<``, so ``<row `` starts a row); nothing when it has no plain ``<sheetData>``."""
+    pending: list[bytes] = []
+    held = 0
+    buf = b""
+    started = False
+    chunks = iter(chunks)
+    done = False
+    while not done:
+        chunk = next(chunks, None)
+        if chunk is not None:
+            pending.append(chunk)
+            held += len(chunk)
+            if held < size:
+                continue
+        else:
+            done = True
+        buf = buf + b"".join(pending)
+        pending, held = [], 0
+        if not started:
+            at = buf.find(b"<sheetData>")
+            if at < 0:
+                if done or len(buf) > size:
+                    return
+                continue
+            buf = buf[at + len(b"<sheetData>"):]
+            started = True
+        if done:
+            end = buf.find(b"</sheetData>")
+            if end < 0:
+                return
+            buf = buf[:end]
+        pos = 0
+        while len(buf) - pos > size:
+            cut = buf.find(b"<row ", pos + size)
+            if cut < 0:
+                break
+            yield buf[pos:cut]
+            pos = cut
+        if done:
+            if pos < len(buf) and buf[pos:].strip():
+                yield buf[pos:]
+            return
+        buf = buf[pos:]
+
+
+_BLOCK_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>'),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="xl/workbook.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/>'
+        '</Relationships>'),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="worksheets/sheet1.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"/>'
+        '<Relationship Id="rId2" Target="sharedStrings.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/>'
+        '<Relationship Id="rId3" Target="styles.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles"/></Relationships>'),
+}
+
+
+def _block_book(rows: bytes, start: int, shared: bytes | None, styles: bytes | None, date1904: bool) -> bytes:
+    """A workbook of one sheet: a heading cell (A, row ``start`` - 1, so the grid starts there) and ``rows``,
+    with the workbook's shared strings, styles (which number formats are dates) and date system."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name, text in _BLOCK_PARTS.items():
+            z.writestr(name, text)
+        z.writestr("xl/workbook.xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            + ('<workbookPr date1904="1"/>' if date1904 else "")
+            + '<sheets><sheet name="Block" sheetId="1" r:id="rId1"/></sheets></workbook>'))
+        z.writestr("xl/sharedStrings.xml", shared if shared is not None else (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="0" uniqueCount="0"/>'))
+        z.writestr("xl/styles.xml", styles if styles is not None else (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>'))
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as f:
+            f.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+            f.write(b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>%s</t></is></c></row>'
+                    % (start - 1, start - 1, _BLOCK_MARK.encode()))
+            f.write(rows)
+            f.write(b"</sheetData></worksheet>")
+    return out.getvalue()
+
+
 def _too_big(path: Path, sheet: str, what: str, cells: int, corner: str) -> str:
     return (f"{path}: sheet {sheet} {what}: a grid of {cells:,} cells, more than the {MAX_CELLS:,} perseat reads "
             f"(Excel's {EXCEL_ROWS:,} rows × 32 columns); delete what is at {corner} and the empty rows and columns "
@@ -1006,6 +1173,7 @@ class WorkbookFile:
         self.path = Path(path)
         self._pkg = check_package(self.path)
         self._fast_reader: Any = False  # not opened yet
+        self._texts: pa.Array | bool | None = False  # the shared strings for block reads (False: not read yet)
         self._batches: dict[str, Any] = {}  # large tables read ahead (None: read them cell by cell)
         self._ahead: threading.Thread | None = None
         self._ahead_failed: list[BaseException] = []
@@ -1166,6 +1334,9 @@ class WorkbookFile:
 
     def _batch(self, real: str, info: _TableInfo) -> Any:
         """Table ``real`` as fastexcel's Arrow batch, or None when fastexcel cannot read it so."""
+        batch = self._in_blocks(info) if info.area[:2] == (0, 0) else None
+        if batch is not None:
+            return batch
         reader = self._fast()
         if reader is None:
             return None
@@ -1178,6 +1349,143 @@ class WorkbookFile:
                 raise
             return None
         return batch
+
+    def _in_blocks(self, info: _TableInfo) -> Any:
+        """A table at A1 on a large sheet written the way Excel writes it, read by fastexcel a block of rows
+        at a time (:data:`BLOCK_BYTES` of the sheet's XML, each as a workbook of its own): fastexcel builds
+        the grid of one block's cells, not of the whole sheet's. A shared-string cell is read as its number
+        (marked), then given its text from the workbook's shared strings, read once. One Arrow batch of the
+        table's rows (blank rows as nulls, as the whole read gives them); None when it cannot be read so
+        (then it is read whole)."""
+        sheet = next((s for s in self._pkg.sheets if s.name == info.sheet), None)  # (read ahead: before _sheets)
+        member = self._pkg.members.get(sheet.part) if sheet is not None else None
+        if sheet is None or member is None or sheet.walk or sheet.part in self._pkg.split_tags \
+                or member.size < BLOCK_MIN or info.header_rows != 1:
+            return None
+        texts = self._shared_texts()
+        if texts is None:
+            return None
+        width = len(info.columns)
+        parts: list[list[pa.Array]] = [[] for _ in range(width)]
+        kinds: list[pa.DataType | None] = [None] * width
+        start, last = info.area[0] + 2, info.area[2] + 1  # the next data row, the last one (1-based)
+        for got in self._open_blocks(sheet.part, info.area[0] + 1):
+            if got is None:
+                return None
+            reader, begin, end = got
+            try:
+                batch = reader.load_sheet(0, header_row=0, use_columns=lambda c: c.index < width,
+                                          schema_sample_rows=None, dtype_coercion="strict", eager=True)
+            except BaseException as exc:  # a mixed column, or anything fastexcel (or a panic in it) refuses
+                if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                    raise
+                return None
+            del reader
+            # the grid starts at the block's heading and ends at its last row: a row out of order is not there
+            if begin != start or not batch.num_columns or batch.schema.names[0] != _BLOCK_MARK \
+                    or batch.num_rows > end - begin:
+                return None
+            stop = min(end, last + 1)
+            rows = min(batch.num_rows, stop - start)
+            gap = stop - start - rows  # blank rows at the block's end are not among its cells
+            for j in range(width):
+                arr = batch.column(j).slice(0, rows) if j < batch.num_columns else pa.nulls(rows)
+                if not pa.types.is_null(arr.type):
+                    if kinds[j] is None:
+                        kinds[j] = arr.type
+                    elif kinds[j] != arr.type:
+                        return None  # a column mixing kinds of values: read cell by cell
+                parts[j].append(arr)
+                if gap:
+                    parts[j].append(pa.nulls(gap))
+            start = stop
+            del batch
+            _trim()
+            if start > last:
+                break
+        if start <= last:  # blank rows at the table's end
+            for j in range(width):
+                parts[j].append(pa.nulls(last + 1 - start))
+        columns = []
+        for j in range(width):
+            typ = kinds[j]
+            pieces = [a if typ is None or not pa.types.is_null(a.type) else pa.nulls(len(a), typ) for a in parts[j]]
+            parts[j] = []
+            column = pa.concat_arrays(pieces) if pieces else pa.nulls(0)
+            del pieces
+            if typ is not None and pa.types.is_string(typ):
+                column = _with_texts(column, texts)
+                if column is None:
+                    return None
+            columns.append(column)
+        return pa.RecordBatch.from_arrays(columns, names=[f"c{j}" for j in range(width)])
+
+    def _open_blocks(self, part: str, heading: int) -> Iterator[tuple[Any, int, int] | None]:
+        """fastexcel readers of the blocks of a sheet's rows below row ``heading`` (1-based), each with the
+        first row it reads and the row after its last; None (and no more) when a block cannot be read so."""
+        import fastexcel
+
+        pkg = self._pkg
+        styles = pkg.read(pkg.styles_part) if pkg.styles_part in pkg.members else None
+        start = heading + 1
+        for n, xml in enumerate(_row_blocks(pkg.chunks(part), BLOCK_BYTES)):
+            if n == 0:  # the heading row comes first: the block's own heading stands for it
+                m = _ROW_START.match(xml)
+                if m is None or int(m.group(1)) != heading:
+                    yield None
+                    return
+                cut = xml.find(b"<row ", m.end())
+                if cut < 0:
+                    continue
+                xml = xml[cut:]
+            first = _ROW_START.match(xml)
+            at = xml.rfind(b"<row ")
+            final = _ROW_LAST.match(xml, at) if at >= 0 else None
+            if first is None or final is None or int(first.group(1)) < start \
+                    or int(final.group(1)) < int(first.group(1)) or _marked(xml):
+                yield None
+                return
+            end = int(final.group(1)) + 1
+            xml = xml.replace(b' t="s"><v>', b' t="str"><v>' + _MARK)  # the rest find no shared strings: refused
+            book = _block_book(xml, start, None, styles, pkg.date1904)
+            del xml
+            try:
+                reader = fastexcel.read_excel(book)
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                    raise
+                yield None
+                return
+            del book
+            yield reader, start, end
+            start = end
+
+    def _shared_texts(self) -> pa.Array | None:
+        """The workbook's shared strings, in order, as fastexcel reads them in cells (read once); None when
+        they cannot be read so."""
+        if self._texts is False:
+            self._texts = None
+            pkg = self._pkg
+            try:
+                import fastexcel
+
+                count = pkg.shared_total() if pkg.shared_part in pkg.members else 0
+                rows = b"".join(b'<row r="%d"><c r="A%d" t="s"><v>%d</v></c></row>' % (i + 2, i + 2, i)
+                                for i in range(count))
+                shared = pkg.read(pkg.shared_part) if count else None
+                book = _block_book(rows, 2, shared, None, False)
+                del rows, shared
+                batch = fastexcel.read_excel(book).load_sheet(0, header_row=0, schema_sample_rows=None,
+                                                              dtype_coercion="strict", eager=True)
+                col = batch.column(0) if batch.num_columns and batch.num_rows <= count else None
+                if col is not None and (pa.types.is_string(col.type) or pa.types.is_null(col.type)):
+                    col = col.cast(pa.string())
+                    self._texts = pa.concat_arrays([col, pa.nulls(count - len(col), pa.string())])
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                    raise
+                self._texts = None
+        return self._texts
 
     @staticmethod
     def _as_sheet(reader: Any, info: _TableInfo) -> Any:
