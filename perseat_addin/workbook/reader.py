@@ -1418,6 +1418,7 @@ class WorkbookFile:
                 if column is None:
                     return None
             columns.append(column)
+        _trim()
         return pa.RecordBatch.from_arrays(columns, names=[f"c{j}" for j in range(width)])
 
     def _open_blocks(self, part: str, heading: int) -> Iterator[tuple[Any, int, int] | None]:
