@@ -393,8 +393,10 @@ _ODD_POS = r"\sr(?:\s*=\s*'|\s+=|=\s|=\"\s)"
 _UNUSUAL = "|".join((r"<!", r"\st\s*=\s*'e'", r"\st\s+=|\st=\s", _CELL_POS, _NO_POS, _ODD_POS))
 """What sends a sheet to the element-by-element walk."""
 _ERROR = r"\st=\"e\""
-_SUSPECT = f"{_UNUSUAL}|{_ERROR}"
-"""What one RE2 pass over a sheet's XML looks for: anything unusual, or an error cell."""
+_MARKS = r"\xee\x80\x80|&#(?:[xX]0*[eE]000|0*57344);"
+"""U+E000 (raw, or as a character reference): what marks shared strings when a sheet is read in blocks."""
+_SUSPECT = f"{_UNUSUAL}|{_ERROR}|{_MARKS}"
+"""What one RE2 pass over a sheet's XML looks for: anything unusual, an error cell, or the block mark."""
 _ERROR_CELL = re.compile(rb"<(?:[\w.-]+:)?c\s([^>]*)>(.*?)</(?:[\w.-]+:)?c\s*>", re.S)
 _R_ATTR = re.compile(rb"\sr=\"([A-Za-z]{1,3}[0-9]{1,7})\"")
 
@@ -426,6 +428,7 @@ class _SheetInfo:
     tables: list[_TableInfo] = field(default_factory=list)
     walk: bool = False  # needs the element-by-element walk
     walked: bool = False
+    marked: bool = False  # holds U+E000 (then never read in blocks)
     errors: dict[tuple[int, int], ExcelError] = field(default_factory=dict)  # zero-based sheet positions
     problem: str | None = None  # why this sheet cannot be read (found by the walk)
     headers: dict[int, dict[int, tuple[str, str]]] = field(default_factory=dict)  # row → col → (type, raw)
@@ -620,6 +623,8 @@ class _Package:
             if not sheet.walk and _suspect(chunk):
                 if _DTD.search(chunk):
                     self.refuse_dtd(sheet.part, chunk)
+                if not sheet.marked and _count(_MARKS, chunk):
+                    sheet.marked = True
                 if _count(_UNUSUAL, chunk) or not self._error_cells(sheet, chunk):
                     sheet.walk = True
             self._capture_headers(sheet, chunk)
@@ -993,14 +998,6 @@ BLOCK_MIN = 8 << 20
 _BLOCK_MARK = "perseat-block"
 _MARK = "\ue000".encode()
 """What a shared-string cell's number starts with in a block (a private-use character no block holds)."""
-_MARKED = re.compile(rb"&#(?:[xX]0*[eE]000|0*57344);")
-
-
-def _marked(xml: bytes) -> bool:
-    """Whether XML holds the mark itself (raw, or as a character reference)."""
-    return _MARK in xml or (b"&#" in xml and _MARKED.search(xml) is not None)
-
-
 def _trim() -> None:
     """Give the memory a block's cells took back to the system (glibc keeps it otherwise)."""
     global _LIBC
@@ -1024,14 +1021,16 @@ def _with_texts(column: pa.Array, texts: pa.Array) -> pa.Array | None:
     """A text column read in blocks with each marked shared-string number replaced by its text; None when a
     number is not one of the shared strings."""
     marked = pc.starts_with(column, _MARK.decode()).fill_null(False)
-    if not pc.any(marked).as_py():
+    count = pc.sum(marked).as_py() or 0
+    if not count:
         return column
+    every = count == len(column)
     try:
-        numbers = pc.cast(pc.utf8_slice_codeunits(column.filter(marked), 1), pa.int64())
+        numbers = pc.cast(pc.utf8_slice_codeunits(column if every else column.filter(marked), 1), pa.int64())
         found = texts.take(numbers).cast(column.type)
     except (pa.ArrowInvalid, IndexError, ValueError):
         return None
-    return pc.replace_with_mask(column, marked, found)
+    return found if every else pc.replace_with_mask(column, marked, found)
 _ROW_START = re.compile(rb'\s*<row r="([0-9]{1,7})"')
 _ROW_LAST = re.compile(rb'<row r="([0-9]{1,7})"')
 
@@ -1359,7 +1358,7 @@ class WorkbookFile:
         (then it is read whole)."""
         sheet = next((s for s in self._pkg.sheets if s.name == info.sheet), None)  # (read ahead: before _sheets)
         member = self._pkg.members.get(sheet.part) if sheet is not None else None
-        if sheet is None or member is None or sheet.walk or sheet.part in self._pkg.split_tags \
+        if sheet is None or member is None or sheet.walk or sheet.marked or sheet.part in self._pkg.split_tags \
                 or member.size < BLOCK_MIN or info.header_rows != 1:
             return None
         texts = self._shared_texts()
@@ -1443,7 +1442,7 @@ class WorkbookFile:
             at = xml.rfind(b"<row ")
             final = _ROW_LAST.match(xml, at) if at >= 0 else None
             if first is None or final is None or int(first.group(1)) < start \
-                    or int(final.group(1)) < int(first.group(1)) or _marked(xml):
+                    or int(final.group(1)) < int(first.group(1)):
                 yield None
                 return
             end = int(final.group(1)) + 1
