@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
-from test_bad_input import CASES, Case, put_error
+from test_bad_input import CASES, Case, put_error, sheet_xml
 
 from perseat_addin.cells import ExcelError
 from perseat_addin.errors import WorkbookError
@@ -302,3 +302,27 @@ def test_a_cell_holding_the_block_mark_is_read_whole(tmp_path: Path, monkeypatch
     frame = got["Roster"][1]
     assert frame.loc[frame["_row"] == 32, "Notes"].item() == "\ue0007"  # not shared string 7
     assert frame.loc[frame["_row"] == 14, "Notes"].item() == "\ue000 3"
+
+
+def prefix_sheet(path: Path, sheet: str) -> None:
+    """Write ``sheet``'s XML with a namespace prefix on every element (``<x:row>``), as some exporters do."""
+    part = f"xl/worksheets/sheet{[s.name for s in template_sheets()].index(sheet) + 1}.xml"
+    with zipfile.ZipFile(path) as z:
+        items = [(i, z.read(i.filename)) for i in z.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in items:
+            if info.filename == part:
+                data = re.sub(rb"<(/?)([A-Za-z]\w*)([\s/>])", rb"<\1x:\2\3", data)
+                data = data.replace(b'xmlns="', b'xmlns:x="', 1)
+            z.writestr(info, data)
+
+
+def test_a_sheet_written_with_prefixes_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sheet whose rows are <x:row> has no <row> to cut at: it is read whole, never as blank rows."""
+    path = roster_book(tmp_path, [user(i) for i in range(40)])
+    prefix_sheet(path, "Roster")
+    assert "<x:row " in sheet_xml(path, "Roster")
+    spy = BlockSpy(monkeypatch)
+    got = both_ways(path, monkeypatch)
+    assert "Roster" not in spy.tables
+    assert len(got["Roster"][1]) == 40 and got["Roster"][1]["UserID"].iloc[39] == "u39@acme.example"

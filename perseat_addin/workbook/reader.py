@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import html
 import io
+import itertools
 import logging
 import os
 import queue
@@ -1035,51 +1036,60 @@ _ROW_START = re.compile(rb'\s*<row r="([0-9]{1,7})"')
 _ROW_LAST = re.compile(rb'<row r="([0-9]{1,7})"')
 
 
-def _row_blocks(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """A sheet's ``<sheetData>`` as pieces of about ``size`` bytes, each a run of whole ``<row>`` elements
-    (XML text never holds a bare ``<``, so ``<row `` starts a row); nothing when it has no plain ``<sheetData>``."""
-    pending: list[bytes] = []
+_Span = tuple[bytes, int, int]
+"""Part of a buffer: the buffer, where the part starts and where it ends."""
+
+_MARKED_CELL = b' t="str"><v>' + _MARK
+
+
+def _row_blocks(pieces: Iterable[bytes], size: int) -> Iterator[list[_Span] | None]:
+    """A sheet's ``<sheetData>`` as blocks of about ``size`` bytes, each a list of spans that together hold
+    whole ``<row>`` elements (XML text never holds a bare ``<``, so ``<row `` starts a row), every shared-string
+    cell written as Excel writes it read as its marked number (``t="str"``); None (and no more) when the sheet
+    has no plain ``<sheetData>``."""
+    block: list[_Span] = []
     held = 0
-    buf = b""
+    carry = b""
     started = False
-    chunks = iter(chunks)
-    done = False
-    while not done:
-        chunk = next(chunks, None)
-        if chunk is not None:
-            pending.append(chunk)
-            held += len(chunk)
-            if held < size:
-                continue
-        else:
-            done = True
-        buf = buf + b"".join(pending)
-        pending, held = [], 0
+    for piece in itertools.chain(pieces, (None,)):
+        buf = carry if piece is None else carry + piece
         if not started:
             at = buf.find(b"<sheetData>")
             if at < 0:
-                if done or len(buf) > size:
+                if piece is None or b"sheetData" in buf or len(buf) > 1 << 26:
+                    yield None  # <x:sheetData>, <sheetData/>, or none at all
                     return
+                carry = buf
                 continue
             buf = buf[at + len(b"<sheetData>"):]
             started = True
-        if done:
-            end = buf.find(b"</sheetData>")
-            if end < 0:
-                return
-            buf = buf[:end]
-        pos = 0
-        while len(buf) - pos > size:
-            cut = buf.find(b"<row ", pos + size)
+        buf = buf.replace(b' t="s"><v>', _MARKED_CELL)  # (the carry holds none: done already)
+        if piece is None:
+            cut = buf.find(b"</sheetData>")
             if cut < 0:
+                yield None
+                return
+        else:
+            cut = buf.rfind(b"<row ")  # the last row may go on in the next piece
+            if cut <= 0:
+                carry = buf
+                continue
+        carry = buf[cut:]
+        pos = 0
+        while True:
+            need = size - held
+            at = buf.find(b"<row ", pos + need, cut) if need > 0 else pos
+            if at < 0:
                 break
-            yield buf[pos:cut]
-            pos = cut
-        if done:
-            if pos < len(buf) and buf[pos:].strip():
-                yield buf[pos:]
-            return
-        buf = buf[pos:]
+            if at > pos:
+                block.append((buf, pos, at))
+            yield block
+            block, held, pos = [], 0, at
+        if cut > pos:
+            block.append((buf, pos, cut))
+            held += cut - pos
+    if block:
+        yield block
 
 
 _BLOCK_PARTS = {
@@ -1114,7 +1124,7 @@ _BLOCK_PARTS = {
 }
 
 
-def _block_book(rows: bytes, start: int, shared: bytes | None, styles: bytes | None, date1904: bool) -> bytes:
+def _block_book(rows: list[_Span], start: int, shared: bytes | None, styles: bytes | None, date1904: bool) -> bytes:
     """A workbook of one sheet: a heading cell (A, row ``start`` - 1, so the grid starts there) and ``rows``,
     with the workbook's shared strings, styles (which number formats are dates) and date system."""
     out = io.BytesIO()
@@ -1138,7 +1148,8 @@ def _block_book(rows: bytes, start: int, shared: bytes | None, styles: bytes | N
                     b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
             f.write(b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>%s</t></is></c></row>'
                     % (start - 1, start - 1, _BLOCK_MARK.encode()))
-            f.write(rows)
+            for buf, at, end in rows:
+                f.write(memoryview(buf)[at:end])
             f.write(b"</sheetData></worksheet>")
     return out.getvalue()
 
@@ -1428,27 +1439,34 @@ class WorkbookFile:
         pkg = self._pkg
         styles = pkg.read(pkg.styles_part) if pkg.styles_part in pkg.members else None
         start = heading + 1
-        for n, xml in enumerate(_row_blocks(pkg.chunks(part), BLOCK_BYTES)):
+        pieces = _ahead(_inflate(pkg.path, pkg.data, pkg.members[part], None))
+        for n, spans in enumerate(_row_blocks(pieces, BLOCK_BYTES)):
+            if spans is None:
+                yield None
+                return
             if n == 0:  # the heading row comes first: the block's own heading stands for it
-                m = _ROW_START.match(xml)
+                buf, at, end = spans[0]
+                m = _ROW_START.match(buf, at, end)
                 if m is None or int(m.group(1)) != heading:
                     yield None
                     return
-                cut = xml.find(b"<row ", m.end())
-                if cut < 0:
+                at = buf.find(b"<row ", m.end(), end)
+                spans = spans[1:] if at < 0 else [(buf, at, end), *spans[1:]]
+                if not spans:
                     continue
-                xml = xml[cut:]
-            first = _ROW_START.match(xml)
-            at = xml.rfind(b"<row ")
-            final = _ROW_LAST.match(xml, at) if at >= 0 else None
+            first = _ROW_START.match(*spans[0])
+            final = None
+            for buf, at, end in reversed(spans):
+                at = buf.rfind(b"<row ", at, end)
+                if at >= 0:
+                    final = _ROW_LAST.match(buf, at, end)
+                    break
             if first is None or final is None or int(first.group(1)) < start \
                     or int(final.group(1)) < int(first.group(1)):
                 yield None
                 return
-            end = int(final.group(1)) + 1
-            xml = xml.replace(b' t="s"><v>', b' t="str"><v>' + _MARK)  # the rest find no shared strings: refused
-            book = _block_book(xml, start, None, styles, pkg.date1904)
-            del xml
+            book = _block_book(spans, start, None, styles, pkg.date1904)
+            del spans
             try:
                 reader = fastexcel.read_excel(book)
             except BaseException as exc:
@@ -1457,8 +1475,8 @@ class WorkbookFile:
                 yield None
                 return
             del book
-            yield reader, start, end
-            start = end
+            yield reader, start, int(final.group(1)) + 1
+            start = int(final.group(1)) + 1
 
     def _shared_texts(self) -> pa.Array | None:
         """The workbook's shared strings, in order, as fastexcel reads them in cells (read once); None when
@@ -1473,7 +1491,7 @@ class WorkbookFile:
                 rows = b"".join(b'<row r="%d"><c r="A%d" t="s"><v>%d</v></c></row>' % (i + 2, i + 2, i)
                                 for i in range(count))
                 shared = pkg.read(pkg.shared_part) if count else None
-                book = _block_book(rows, 2, shared, None, False)
+                book = _block_book([(rows, 0, len(rows))], 2, shared, None, False)
                 del rows, shared
                 batch = fastexcel.read_excel(book).load_sheet(0, header_row=0, schema_sample_rows=None,
                                                               dtype_coercion="strict", eager=True)
