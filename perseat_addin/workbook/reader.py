@@ -1251,10 +1251,11 @@ class WorkbookFile:
         return self._read[key]
 
     def release(self) -> None:
-        """Forget the tables read so far (each is read again on demand)."""
+        """Forget the tables read so far (each is read again on demand), and hand the memory they took back."""
         self._join_ahead()
         self._batches.clear()
         self._read.clear()
+        _trim()
 
     def _sheet(self, sheet: str) -> _SheetInfo:
         """What the checks found about a sheet; a sheet that cannot be read says why."""
