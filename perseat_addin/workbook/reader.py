@@ -16,12 +16,13 @@ A workbook is an untrusted file. Before a cell is read, :func:`check_package` re
 
 Cell values then come from python-calamine, which reads tables by name. A large table (at least
 :data:`COLUMNAR_ROWS` rows) is read column by column into Arrow arrays by fastexcel (calamine too, without
-a Python object per cell); when a column mixes kinds of values (numbers and text, say), holds times of
-day or dates before March 1900, or fastexcel fails, that table is read by python-calamine instead, so
-both ways give the same values. Calamine shows Excel error cells (#N/A, #REF!, ...) as blanks; the walk
-above puts the errors back: a billing run must never mistake ``#N/A`` for an empty cell. Whatever still
-goes wrong inside calamine ends as one message naming the file, the sheet and (when it can be found) the
-row and column, never a traceback.
+a Python object per cell); on a large sheet, a block of rows at a time (:data:`BLOCK_BYTES` of its XML), so
+the grid of a million rows' cells is never held at once. When a column mixes kinds of values (numbers and
+text, say), holds times of day or dates before March 1900, or fastexcel fails, that table is read by
+python-calamine instead, so both ways give the same values. Calamine shows Excel error cells (#N/A, #REF!,
+...) as blanks; the walk above puts the errors back: a billing run must never mistake ``#N/A`` for an empty
+cell. Whatever still goes wrong inside calamine ends as one message naming the file, the sheet and (when it
+can be found) the row and column, never a traceback.
 """
 
 from __future__ import annotations
