@@ -1412,7 +1412,6 @@ class WorkbookFile:
                     parts[j].append(pa.nulls(gap))
             start = stop
             del batch
-            _trim()
             if start > last:
                 break
         if start <= last:  # blank rows at the table's end
