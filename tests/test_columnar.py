@@ -326,3 +326,25 @@ def test_a_sheet_written_with_prefixes_is_read_whole(tmp_path: Path, monkeypatch
     got = both_ways(path, monkeypatch)
     assert "Roster" not in spy.tables
     assert len(got["Roster"][1]) == 40 and got["Roster"][1]["UserID"].iloc[39] == "u39@acme.example"
+
+
+def test_pandas_strips_the_white_space_python_strips() -> None:
+    """Text read column by column is stripped by pandas only when a cell starts or ends with one of
+    ``_SPACE``: that is right only if pandas strips exactly those characters."""
+    from perseat_addin.workbook import schema
+    chars = [chr(i) for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF]
+    stripped = pd.Series([f"a{c}" for c in chars], dtype="str").str.strip()
+    assert "".join(c for c, s in zip(chars, stripped, strict=True) if s == "a") == schema._SPACE
+
+
+def test_text_read_column_by_column_is_stripped_as_cell_by_cell(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [user(i) for i in range(30)]
+    rows[4] = user(4, Name="\u3000Ann\t", Notes=" x ")
+    rows[5] = user(5, Name="\xa0Bob")
+    got = both_ways(roster_book(tmp_path, rows), monkeypatch)
+    frame = got["Roster"][1]
+    assert frame.loc[frame["_row"] == 6, "Name"].item() == "Ann"
+    assert frame.loc[frame["_row"] == 6, "Notes"].item() == "x"
+    assert frame.loc[frame["_row"] == 7, "Name"].item() == "Bob"
+    assert frame.loc[frame["_row"] == 8, "Name"].item() == "User 6"
