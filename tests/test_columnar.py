@@ -29,7 +29,7 @@ TEMPLATE = ROOT / "workbook_template.xlsm"
 CELL_BY_CELL = 10**9
 
 
-BLOCK_MIN, BLOCK_BYTES = reader.BLOCK_MIN, reader.BLOCK_BYTES
+BLOCK_MIN, BLOCK_BYTES, BLOCK_SHARED_RATIO = reader.BLOCK_MIN, reader.BLOCK_BYTES, reader.BLOCK_SHARED_RATIO
 
 
 def outcome(path: Path, columnar_rows: int, monkeypatch: pytest.MonkeyPatch, ahead: bool = False,
@@ -40,6 +40,7 @@ def outcome(path: Path, columnar_rows: int, monkeypatch: pytest.MonkeyPatch, ahe
     monkeypatch.setattr(reader, "COLUMNAR_ROWS", columnar_rows)
     monkeypatch.setattr(reader, "BLOCK_MIN", BLOCK_MIN if blocks is None else 0)
     monkeypatch.setattr(reader, "BLOCK_BYTES", BLOCK_BYTES if blocks is None else blocks)
+    monkeypatch.setattr(reader, "BLOCK_SHARED_RATIO", BLOCK_SHARED_RATIO if blocks is None else 0)
     try:
         wb = WorkbookFile(path, list(SCHEMA) if ahead else ())
     except WorkbookError as exc:
@@ -259,6 +260,7 @@ def test_blocks_give_the_whole_reads_columns(tmp_path: Path, monkeypatch: pytest
     path = roster_book(tmp_path, rows)
     monkeypatch.setattr(reader, "BLOCK_MIN", 0)
     monkeypatch.setattr(reader, "BLOCK_BYTES", 500)
+    monkeypatch.setattr(reader, "BLOCK_SHARED_RATIO", 0)
     wb = WorkbookFile(path)
     info = wb._pkg.tables["roster"]
     blocks = wb._in_blocks(info)
@@ -348,3 +350,18 @@ def test_text_read_column_by_column_is_stripped_as_cell_by_cell(tmp_path: Path,
     assert frame.loc[frame["_row"] == 6, "Notes"].item() == "x"
     assert frame.loc[frame["_row"] == 7, "Name"].item() == "Bob"
     assert frame.loc[frame["_row"] == 8, "Name"].item() == "User 6"
+
+
+def test_a_sheet_with_many_shared_strings_of_its_own_is_read_whole(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks read every shared string once: a sheet whose XML is not many times the shared strings' is
+    read whole (a Roster at the row limit holds a million names of its own)."""
+    path = roster_book(tmp_path, [user(i) for i in range(60)])
+    monkeypatch.setattr(reader, "COLUMNAR_ROWS", 0)
+    monkeypatch.setattr(reader, "BLOCK_MIN", 0)
+    spy = BlockSpy(monkeypatch)
+    WorkbookFile(path).table("Roster")
+    assert spy.tables == []
+    monkeypatch.setattr(reader, "BLOCK_SHARED_RATIO", 0)
+    WorkbookFile(path).table("Roster")
+    assert spy.tables == ["Roster"]

@@ -994,6 +994,10 @@ BLOCK_BYTES = 8 << 20
 """A large table's sheet is read by fastexcel this much of its XML (whole rows) at a time: the cell grid of a
 million-row sheet would take half a gigabyte at once."""
 
+BLOCK_SHARED_RATIO = 8
+"""A sheet is read in blocks only when its XML is at least this many times the shared strings' (a Usage
+sheet's names repeat; a Roster at Excel's row limit holds millions of its own, and is quicker read whole)."""
+
 BLOCK_MIN = 64 << 20
 """Sheets with less XML than this (a Roster of 200,000 users) are read whole: their grid is small enough, and
 the whole read is quicker."""
@@ -1375,6 +1379,9 @@ class WorkbookFile:
         if sheet is None or member is None or sheet.walk or sheet.marked or sheet.part in self._pkg.split_tags \
                 or member.size < BLOCK_MIN or info.header_rows != 1:
             return None
+        shared = self._pkg.members.get(self._pkg.shared_part)
+        if shared is not None and shared.size * BLOCK_SHARED_RATIO > member.size:
+            return None  # every shared string is read once for the blocks: worth it only when they are few
         texts = self._shared_texts()
         if texts is None:
             return None
