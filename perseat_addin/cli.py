@@ -586,6 +586,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     wb = _open(args)
     book, period = validated(wb, args.period)
+    wb.release()  # the validated book is all the report needs: the raw cells go
     big = len(book.roster) + len(book.usage) >= 20_000
     with _progress(TREND_MONTHS, "Reporting", not args.json and big, unit="month", min_total=1) as tick:
         rep = build_report(book, period, progress=tick)

@@ -260,36 +260,54 @@ def _usage_by_client(book: Book, months: Sequence[Period]) -> dict[str, dict[str
     if u.empty or not months:
         return {}
     bounds = np.array([day_number(p.first) for p in months] + [day_number(months[-1].next().first)])
-    dates = u["date"].to_numpy(dtype=np.int64)
-    idx = np.searchsorted(bounds, dates, side="right") - 1
+    # (a million rows: each array is made once and let go of as soon as it has served)
+    idx = np.searchsorted(bounds, u["date"].to_numpy(dtype=np.int64), side="right")
+    idx -= 1
     inside = np.flatnonzero((idx >= 0) & (idx < len(months)))
     if not len(inside):
         return {}
+    every = len(inside) == len(idx)
+    if not every:
+        idx = idx[inside]
     keys = [str(p) for p in months]
-    hours = u["hours_centi"].to_numpy(dtype=np.int64)[inside]
-    billable = u["billable"].to_numpy(dtype=bool)[inside] if "billable" in u else np.ones(len(hours), bool)
-    tickets = u["tickets"].to_numpy(dtype=np.float64)[inside]
     # each distinct cell text trimmed and lower-cased once (a million rows hold a thousand names)
     codes, names = pd.factorize(u["client"], use_na_sentinel=False)
     low, client = np.unique(pd.Series(names, dtype="str").str.strip().str.lower().to_numpy(dtype=object),
                             return_inverse=True)
-    row_client = client[codes[inside]]
-    key = row_client * len(months) + idx[inside]
+    row_client = client[codes if every else codes[inside]]
+    del codes
+    key = row_client * len(months)
+    key += idx
     order = np.argsort(key, kind="stable")  # each group's rows in the table's order
-    t = tickets[order]
     key = key[order]
     starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-    h_sum = np.add.reduceat(hours[order], starts)
-    a_sum = np.add.reduceat(np.where(billable, 0, hours)[order], starts)
+    group_keys = key[starts].tolist()
+    del key
+
+    def column(name: str, dtype: type) -> np.ndarray:
+        """The rows inside the months, in group order."""
+        values = u[name].to_numpy(dtype=dtype)
+        return values[order] if every else values[inside][order]
+
+    hours = column("hours_centi", np.int64)
+    h_sum = np.add.reduceat(hours, starts)
+    if "billable" in u:
+        hours[column("billable", bool)] = 0
+        a_sum = np.add.reduceat(hours, starts)
+    else:
+        a_sum = np.zeros(len(starts), np.int64)
+    del hours
+    t = column("tickets", np.float64)
     if (t == np.floor(t)).all() and np.abs(t).sum() < 2**52:
         t_sum = np.add.reduceat(t, starts)  # whole numbers: exact in any order
     else:  # fractions of a ticket: pandas' compensated sums, as they always were
-        frame = pd.DataFrame({"client": row_client, "month": idx[inside], "tickets": tickets})
+        tickets = u["tickets"].to_numpy(dtype=np.float64)
+        frame = pd.DataFrame({"client": row_client, "month": idx, "tickets": tickets if every else tickets[inside]})
         sums = frame.groupby(["client", "month"], sort=False).agg(tickets=("tickets", "sum"))
         by_key = {c * len(months) + m: v for (c, m), v in zip(sums.index, sums["tickets"], strict=True)}
-        t_sum = np.array([by_key[k] for k in key[starts].tolist()], dtype=np.float64)
+        t_sum = np.array([by_key[k] for k in group_keys], dtype=np.float64)
     out: dict[str, dict[str, MonthUsage]] = {}
-    for k, h, a, tk in zip(key[starts].tolist(), h_sum.tolist(), a_sum.tolist(), t_sum.tolist(), strict=True):
+    for k, h, a, tk in zip(group_keys, h_sum.tolist(), a_sum.tolist(), t_sum.tolist(), strict=True):
         c, m = divmod(k, len(months))
         out.setdefault(str(low[c]), {})[keys[m]] = (int(h), Fraction(Decimal(repr(float(tk)))), int(a))
     return out

@@ -16,12 +16,13 @@ A workbook is an untrusted file. Before a cell is read, :func:`check_package` re
 
 Cell values then come from python-calamine, which reads tables by name. A large table (at least
 :data:`COLUMNAR_ROWS` rows) is read column by column into Arrow arrays by fastexcel (calamine too, without
-a Python object per cell); when a column mixes kinds of values (numbers and text, say), holds times of
-day or dates before March 1900, or fastexcel fails, that table is read by python-calamine instead, so
-both ways give the same values. Calamine shows Excel error cells (#N/A, #REF!, ...) as blanks; the walk
-above puts the errors back: a billing run must never mistake ``#N/A`` for an empty cell. Whatever still
-goes wrong inside calamine ends as one message naming the file, the sheet and (when it can be found) the
-row and column, never a traceback.
+a Python object per cell); on a large sheet, a block of rows at a time (:data:`BLOCK_BYTES` of its XML), so
+the grid of a million rows' cells is never held at once. When a column mixes kinds of values (numbers and
+text, say), holds times of day or dates before March 1900, or fastexcel fails, that table is read by
+python-calamine instead, so both ways give the same values. Calamine shows Excel error cells (#N/A, #REF!,
+...) as blanks; the walk above puts the errors back: a billing run must never mistake ``#N/A`` for an empty
+cell. Whatever still goes wrong inside calamine ends as one message naming the file, the sheet and (when it
+can be found) the row and column, never a traceback.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import errno
 import html
 import io
+import itertools
 import logging
 import os
 import queue
@@ -393,8 +395,10 @@ _ODD_POS = r"\sr(?:\s*=\s*'|\s+=|=\s|=\"\s)"
 _UNUSUAL = "|".join((r"<!", r"\st\s*=\s*'e'", r"\st\s+=|\st=\s", _CELL_POS, _NO_POS, _ODD_POS))
 """What sends a sheet to the element-by-element walk."""
 _ERROR = r"\st=\"e\""
-_SUSPECT = f"{_UNUSUAL}|{_ERROR}"
-"""What one RE2 pass over a sheet's XML looks for: anything unusual, or an error cell."""
+_MARKS = r"\xee\x80\x80|&#(?:[xX]0*[eE]000|0*57344);"
+"""U+E000 (raw, or as a character reference): what marks shared strings when a sheet is read in blocks."""
+_SUSPECT = f"{_UNUSUAL}|{_ERROR}|{_MARKS}"
+"""What one RE2 pass over a sheet's XML looks for: anything unusual, an error cell, or the block mark."""
 _ERROR_CELL = re.compile(rb"<(?:[\w.-]+:)?c\s([^>]*)>(.*?)</(?:[\w.-]+:)?c\s*>", re.S)
 _R_ATTR = re.compile(rb"\sr=\"([A-Za-z]{1,3}[0-9]{1,7})\"")
 
@@ -426,6 +430,7 @@ class _SheetInfo:
     tables: list[_TableInfo] = field(default_factory=list)
     walk: bool = False  # needs the element-by-element walk
     walked: bool = False
+    marked: bool = False  # holds U+E000 (then never read in blocks)
     errors: dict[tuple[int, int], ExcelError] = field(default_factory=dict)  # zero-based sheet positions
     problem: str | None = None  # why this sheet cannot be read (found by the walk)
     headers: dict[int, dict[int, tuple[str, str]]] = field(default_factory=dict)  # row → col → (type, raw)
@@ -446,6 +451,8 @@ class _Package:
         self.shared_part = "xl/sharedStrings.xml"
         self.split_tags: set[str] = set()  # parts with a tag longer than a chunk (cut inside it)
         self.inflated: set[str] = set()
+        self.styles_part: str | None = None
+        self.date1904 = False
 
     # -- reading parts
 
@@ -509,6 +516,10 @@ class _Package:
         for kind, part in targets.values():
             if kind.endswith("/sharedStrings"):
                 self.shared_part = part
+            elif kind.endswith("/styles"):
+                self.styles_part = part
+        pr = wb.find(f"{_NS_MAIN}workbookPr")
+        self.date1904 = pr is not None and pr.get("date1904", "").strip().lower() in ("1", "true")
         seen: dict[str, str] = {}
         for sh in wb.iter(f"{_NS_MAIN}sheet"):
             name = sh.get("name", "")
@@ -614,6 +625,8 @@ class _Package:
             if not sheet.walk and _suspect(chunk):
                 if _DTD.search(chunk):
                     self.refuse_dtd(sheet.part, chunk)
+                if not sheet.marked and _count(_MARKS, chunk):
+                    sheet.marked = True
                 if _count(_UNUSUAL, chunk) or not self._error_cells(sheet, chunk):
                     sheet.walk = True
             self._capture_headers(sheet, chunk)
@@ -977,6 +990,176 @@ def _resolve(base: str, target: str) -> str:
     return "/".join(parts)
 
 
+BLOCK_BYTES = 8 << 20
+"""A large table's sheet is read by fastexcel this much of its XML (whole rows) at a time: the cell grid of a
+million-row sheet would take half a gigabyte at once."""
+
+BLOCK_SHARED_RATIO = 8
+"""A sheet is read in blocks only when its XML is at least this many times the shared strings' (a Usage
+sheet's names repeat; a Roster at Excel's row limit holds millions of its own, and is quicker read whole)."""
+
+BLOCK_MIN = 64 << 20
+"""Sheets with less XML than this (a Roster of 200,000 users) are read whole: their grid is small enough, and
+the whole read is quicker."""
+
+_BLOCK_MARK = "perseat-block"
+_MARK = "\ue000".encode()
+"""What a shared-string cell's number starts with in a block (a private-use character no block holds)."""
+def _trim() -> None:
+    """Give the memory a block's cells took back to the system (glibc keeps it otherwise)."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim(0)
+        except (OSError, AttributeError):
+            _LIBC = False
+            return
+    elif _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None
+
+
+def _with_texts(column: pa.Array, texts: pa.Array) -> pa.Array | None:
+    """A text column read in blocks with each marked shared-string number replaced by its text; None when a
+    number is not one of the shared strings."""
+    marked = pc.starts_with(column, _MARK.decode()).fill_null(False)
+    count = pc.sum(marked).as_py() or 0
+    if not count:
+        return column
+    every = count == len(column)
+    try:
+        numbers = pc.cast(pc.utf8_slice_codeunits(column if every else column.filter(marked), 1), pa.int64())
+        found = texts.take(numbers).cast(column.type)
+    except (pa.ArrowInvalid, IndexError, ValueError):
+        return None
+    return found if every else pc.replace_with_mask(column, marked, found)
+_ROW_START = re.compile(rb'\s*<row r="([0-9]{1,7})"')
+_ROW_LAST = re.compile(rb'<row r="([0-9]{1,7})"')
+
+
+_Span = tuple[bytes, int, int]
+"""Part of a buffer: the buffer, where the part starts and where it ends."""
+
+_MARKED_CELL = b' t="str"><v>' + _MARK
+
+
+def _row_blocks(pieces: Iterable[bytes], size: int) -> Iterator[list[_Span] | None]:
+    """A sheet's ``<sheetData>`` as blocks of about ``size`` bytes, each a list of spans that together hold
+    whole ``<row>`` elements (XML text never holds a bare ``<``, so ``<row `` starts a row), every shared-string
+    cell written as Excel writes it read as its marked number (``t="str"``); None (and no more) when the sheet
+    has no plain ``<sheetData>``."""
+    block: list[_Span] = []
+    held = 0
+    carry = b""
+    started = False
+    for piece in itertools.chain(pieces, (None,)):
+        buf = carry if piece is None else carry + piece
+        if not started:
+            at = buf.find(b"<sheetData>")
+            if at < 0:
+                if piece is None or b"sheetData" in buf or len(buf) > 1 << 26:
+                    yield None  # <x:sheetData>, <sheetData/>, or none at all
+                    return
+                carry = buf
+                continue
+            buf = buf[at + len(b"<sheetData>"):]
+            started = True
+        buf = buf.replace(b' t="s"><v>', _MARKED_CELL)  # (the carry holds none: done already)
+        if piece is None:
+            cut = buf.find(b"</sheetData>")
+            if cut < 0:
+                yield None
+                return
+        else:
+            cut = buf.rfind(b"<row ")  # the last row may go on in the next piece
+            if cut <= 0:
+                carry = buf
+                continue
+        carry = buf[cut:]
+        pos = 0
+        while True:
+            need = size - held
+            at = buf.find(b"<row ", pos + need, cut) if need > 0 else pos
+            if at < 0:
+                break
+            if at > pos:
+                block.append((buf, pos, at))
+            yield block
+            block, held, pos = [], 0, at
+        if cut > pos:
+            block.append((buf, pos, cut))
+            held += cut - pos
+    if block:
+        yield block
+
+
+_BLOCK_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>'),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="xl/workbook.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/>'
+        '</Relationships>'),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="worksheets/sheet1.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"/>'
+        '<Relationship Id="rId2" Target="sharedStrings.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/>'
+        '<Relationship Id="rId3" Target="styles.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles"/></Relationships>'),
+}
+
+
+def _block_book(rows: list[_Span], start: int, shared: bytes | None, styles: bytes | None, date1904: bool) -> bytes:
+    """A workbook of one sheet: a heading cell (A, row ``start`` - 1, so the grid starts there) and ``rows``,
+    with the workbook's shared strings, styles (which number formats are dates) and date system."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name, text in _BLOCK_PARTS.items():
+            z.writestr(name, text)
+        z.writestr("xl/workbook.xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            + ('<workbookPr date1904="1"/>' if date1904 else "")
+            + '<sheets><sheet name="Block" sheetId="1" r:id="rId1"/></sheets></workbook>'))
+        z.writestr("xl/sharedStrings.xml", shared if shared is not None else (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="0" uniqueCount="0"/>'))
+        z.writestr("xl/styles.xml", styles if styles is not None else (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>'))
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as f:
+            f.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+            f.write(b'<row r="%d"><c r="A%d" t="inlineStr"><is><t>%s</t></is></c></row>'
+                    % (start - 1, start - 1, _BLOCK_MARK.encode()))
+            for buf, at, end in rows:
+                f.write(memoryview(buf)[at:end])
+            f.write(b"</sheetData></worksheet>")
+    return out.getvalue()
+
+
 def _too_big(path: Path, sheet: str, what: str, cells: int, corner: str) -> str:
     return (f"{path}: sheet {sheet} {what}: a grid of {cells:,} cells, more than the {MAX_CELLS:,} perseat reads "
             f"(Excel's {EXCEL_ROWS:,} rows × 32 columns); delete what is at {corner} and the empty rows and columns "
@@ -1006,6 +1189,7 @@ class WorkbookFile:
         self.path = Path(path)
         self._pkg = check_package(self.path)
         self._fast_reader: Any = False  # not opened yet
+        self._texts: pa.Array | bool | None = False  # the shared strings for block reads (False: not read yet)
         self._batches: dict[str, Any] = {}  # large tables read ahead (None: read them cell by cell)
         self._ahead: threading.Thread | None = None
         self._ahead_failed: list[BaseException] = []
@@ -1073,10 +1257,11 @@ class WorkbookFile:
         return self._read[key]
 
     def release(self) -> None:
-        """Forget the tables read so far (each is read again on demand)."""
+        """Forget the tables read so far (each is read again on demand), and hand the memory they took back."""
         self._join_ahead()
         self._batches.clear()
         self._read.clear()
+        _trim()
 
     def _sheet(self, sheet: str) -> _SheetInfo:
         """What the checks found about a sheet; a sheet that cannot be read says why."""
@@ -1166,6 +1351,9 @@ class WorkbookFile:
 
     def _batch(self, real: str, info: _TableInfo) -> Any:
         """Table ``real`` as fastexcel's Arrow batch, or None when fastexcel cannot read it so."""
+        batch = self._in_blocks(info) if info.area[:2] == (0, 0) else None
+        if batch is not None:
+            return batch
         reader = self._fast()
         if reader is None:
             return None
@@ -1178,6 +1366,154 @@ class WorkbookFile:
                 raise
             return None
         return batch
+
+    def _in_blocks(self, info: _TableInfo) -> Any:
+        """A table at A1 on a large sheet written the way Excel writes it, read by fastexcel a block of rows
+        at a time (:data:`BLOCK_BYTES` of the sheet's XML, each as a workbook of its own): fastexcel builds
+        the grid of one block's cells, not of the whole sheet's. A shared-string cell is read as its number
+        (marked), then given its text from the workbook's shared strings, read once. One Arrow batch of the
+        table's rows (blank rows as nulls, as the whole read gives them); None when it cannot be read so
+        (then it is read whole)."""
+        sheet = next((s for s in self._pkg.sheets if s.name == info.sheet), None)  # (read ahead: before _sheets)
+        member = self._pkg.members.get(sheet.part) if sheet is not None else None
+        if sheet is None or member is None or sheet.walk or sheet.marked or sheet.part in self._pkg.split_tags \
+                or member.size < BLOCK_MIN or info.header_rows != 1:
+            return None
+        shared = self._pkg.members.get(self._pkg.shared_part)
+        if shared is not None and shared.size * BLOCK_SHARED_RATIO > member.size:
+            return None  # every shared string is read once for the blocks: worth it only when they are few
+        texts = self._shared_texts()
+        if texts is None:
+            return None
+        self._fast_reader = False  # its copy of the workbook goes while the blocks are read (opened again if need be)
+        width = len(info.columns)
+        parts: list[list[pa.Array]] = [[] for _ in range(width)]
+        kinds: list[pa.DataType | None] = [None] * width
+        start, last = info.area[0] + 2, info.area[2] + 1  # the next data row, the last one (1-based)
+        for got in self._open_blocks(sheet.part, info.area[0] + 1):
+            if got is None:
+                return None
+            reader, begin, end = got
+            try:
+                batch = reader.load_sheet(0, header_row=0, use_columns=lambda c: c.index < width,
+                                          schema_sample_rows=None, dtype_coercion="strict", eager=True)
+            except BaseException as exc:  # a mixed column, or anything fastexcel (or a panic in it) refuses
+                if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                    raise
+                return None
+            del reader
+            # the grid starts at the block's heading and ends at its last row: a row out of order is not there
+            if begin != start or not batch.num_columns or batch.schema.names[0] != _BLOCK_MARK \
+                    or batch.num_rows > end - begin:
+                return None
+            stop = min(end, last + 1)
+            rows = min(batch.num_rows, stop - start)
+            gap = stop - start - rows  # blank rows at the block's end are not among its cells
+            for j in range(width):
+                arr = batch.column(j).slice(0, rows) if j < batch.num_columns else pa.nulls(rows)
+                if not pa.types.is_null(arr.type):
+                    if kinds[j] is None:
+                        kinds[j] = arr.type
+                    elif kinds[j] != arr.type:
+                        return None  # a column mixing kinds of values: read cell by cell
+                parts[j].append(arr)
+                if gap:
+                    parts[j].append(pa.nulls(gap))
+            start = stop
+            del batch
+            if start > last:
+                break
+        if start <= last:  # blank rows at the table's end
+            for j in range(width):
+                parts[j].append(pa.nulls(last + 1 - start))
+        columns = []
+        for j in range(width):
+            typ = kinds[j]
+            pieces = [a if typ is None or not pa.types.is_null(a.type) else pa.nulls(len(a), typ) for a in parts[j]]
+            parts[j] = []
+            column = pa.concat_arrays(pieces) if pieces else pa.nulls(0)
+            del pieces
+            if typ is not None and pa.types.is_string(typ):
+                column = _with_texts(column, texts)
+                if column is None:
+                    return None
+            columns.append(column)
+        _trim()
+        return pa.RecordBatch.from_arrays(columns, names=[f"c{j}" for j in range(width)])
+
+    def _open_blocks(self, part: str, heading: int) -> Iterator[tuple[Any, int, int] | None]:
+        """fastexcel readers of the blocks of a sheet's rows below row ``heading`` (1-based), each with the
+        first row it reads and the row after its last; None (and no more) when a block cannot be read so."""
+        import fastexcel
+
+        pkg = self._pkg
+        styles = pkg.read(pkg.styles_part) if pkg.styles_part in pkg.members else None
+        start = heading + 1
+        pieces = _ahead(_inflate(pkg.path, pkg.data, pkg.members[part], None))
+        for n, spans in enumerate(_row_blocks(pieces, BLOCK_BYTES)):
+            if spans is None:
+                yield None
+                return
+            if n == 0:  # the heading row comes first: the block's own heading stands for it
+                buf, at, end = spans[0]
+                m = _ROW_START.match(buf, at, end)
+                if m is None or int(m.group(1)) != heading:
+                    yield None
+                    return
+                at = buf.find(b"<row ", m.end(), end)
+                spans = spans[1:] if at < 0 else [(buf, at, end), *spans[1:]]
+                if not spans:
+                    continue
+            first = _ROW_START.match(*spans[0])
+            final = None
+            for buf, at, end in reversed(spans):
+                at = buf.rfind(b"<row ", at, end)
+                if at >= 0:
+                    final = _ROW_LAST.match(buf, at, end)
+                    break
+            if first is None or final is None or int(first.group(1)) < start \
+                    or int(final.group(1)) < int(first.group(1)):
+                yield None
+                return
+            book = _block_book(spans, start, None, styles, pkg.date1904)
+            del spans
+            try:
+                reader = fastexcel.read_excel(book)
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                    raise
+                yield None
+                return
+            del book
+            yield reader, start, int(final.group(1)) + 1
+            start = int(final.group(1)) + 1
+
+    def _shared_texts(self) -> pa.Array | None:
+        """The workbook's shared strings, in order, as fastexcel reads them in cells (read once); None when
+        they cannot be read so."""
+        if self._texts is False:
+            self._texts = None
+            pkg = self._pkg
+            try:
+                import fastexcel
+
+                count = pkg.shared_total() if pkg.shared_part in pkg.members else 0
+                rows = b"".join(b'<row r="%d"><c r="A%d" t="s"><v>%d</v></c></row>' % (i + 2, i + 2, i)
+                                for i in range(count))
+                shared = pkg.read(pkg.shared_part) if count else None
+                book = _block_book([(rows, 0, len(rows))], 2, shared, None, False)
+                del rows, shared
+                batch = fastexcel.read_excel(book).load_sheet(0, header_row=0, schema_sample_rows=None,
+                                                              dtype_coercion="strict", eager=True)
+                col = batch.column(0) if batch.num_columns and batch.num_rows <= count else None
+                if col is not None and (pa.types.is_string(col.type) or pa.types.is_null(col.type)):
+                    col = col.cast(pa.string())
+                    self._texts = pa.concat_arrays([col, pa.nulls(count - len(col), pa.string())])
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+                    raise
+                self._texts = None
+        return self._texts
 
     @staticmethod
     def _as_sheet(reader: Any, info: _TableInfo) -> Any:

@@ -316,6 +316,8 @@ _SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003
 cost 0.9 s a run)."""
 _ALL_SPACE = "^[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE) + "]*$"
 """Text that Python's ``str.strip`` empties (RE2): the same blanks as the cell-by-cell way."""
+_EDGE_SPACE = "^[{0}]|[{0}]$".format("".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE))
+"""Text that ``str.strip`` (and pandas' ``str.strip``, the same characters) would change (RE2)."""
 
 
 def _blank_mask(arr: pa.Array) -> np.ndarray:
@@ -374,8 +376,15 @@ def _whole_column(c: Col, arr: pa.Array, blank: np.ndarray, rows: np.ndarray, t:
     typ = arr.type
     empty = pa.types.is_null(typ)
     text = None
+    if c.kind == "yesno" and empty:  # no column of the user's (Billable): every cell blank
+        if c.required:
+            _blank_problems(t, c, rows, np.flatnonzero(blank), problems)
+        return pd.Series(np.full(len(arr), np.nan))
     if c.kind in ("text", "choice", "yesno") and (empty or pa.types.is_string(typ) or pa.types.is_large_string(typ)):
-        text = pd.Series(arr.cast(pa.string()).fill_null("").to_pandas(), dtype="str").str.strip()
+        cells = arr.cast(pa.string()).fill_null("")
+        text = pd.Series(cells.to_pandas(), dtype="str")
+        if pc.any(pc.match_substring_regex(cells, _EDGE_SPACE)).as_py():  # (else the text is its own, not a copy)
+            text = text.str.strip()
     elif not ((c.kind == "date" and (empty or pa.types.is_timestamp(typ)))
               or (c.kind == "quantity" and (empty or pa.types.is_floating(typ)))):
         return None

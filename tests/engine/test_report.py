@@ -394,3 +394,18 @@ def test_recommend_keeps_a_prorated_month_and_never_crosses_basis() -> None:
     free = recommend(std, listed, needed_cents=60_000, today_cents=0,
                      **{**args, "discount_ppm": 1_000_000})
     assert (free.kind, free.terms) == ("none", None) and "discount is 100%" in free.reason
+
+
+def test_usage_outside_the_months_is_left_out_and_fractions_of_a_ticket_add_up(book: Callable[..., Book]) -> None:
+    extra = [{"Client": "A", "Date": "2026-11-21", "Tickets": 0.5, "Hours": 0.25},
+             {"Client": "A", "Date": "2026-11-22", "Tickets": 0.25, "Hours": 0.5, "Billable": "No"},
+             {"Client": "A", "Date": "2019-01-05", "Tickets": 7, "Hours": 9},  # years before the trend's months
+             {"Client": "B", "Date": "2027-06-01", "Tickets": 5, "Hours": 4}]  # after the period
+    base = build_report(book(**SCENARIO))
+    rep = build_report(book(**{**SCENARIO, "usage": [*SCENARIO["usage"], *extra]}))
+    a0, a = base.clients[0], rep.clients[0]
+    assert a.period.tickets == a0.period.tickets + Fraction(3, 4)
+    assert (a.period.hours, a.period.non_billable_hours) == (a0.period.hours + Fraction(3, 4), Fraction(1, 2))
+    assert [c.period for c in rep.clients[1:]] == [c.period for c in base.clients[1:]]
+    assert [t.tickets for t in rep.trend[:-1]] == [t.tickets for t in base.trend[:-1]]
+    assert rep.trend[-1].tickets == base.trend[-1].tickets + Fraction(3, 4)
