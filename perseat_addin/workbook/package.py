@@ -15,8 +15,10 @@ formulas that read an edited table show current values.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import io
+import itertools
 import math
 import os
 import posixpath
@@ -194,12 +196,28 @@ class Package:
             if isinstance(ready, _Sheet):
                 self._edited[part] = ready.root
                 self._sheets[part] = ready
+            elif part in self._edited:
+                self._sheets[part] = self._make_sheet(part, self._edited[part])
             else:
-                self._sheets[part] = self._make_sheet(part, self._xml(part))
+                self._sheets[part] = self._make_sheet(part, self._part_bytes(part))
+            self._edited[part] = self._sheets[part].root
         return self._sheets[part]
 
-    def _make_sheet(self, part: str, root: etree._Element) -> _Sheet:
-        sheet = _Sheet(root, part)
+    def _part_bytes(self, part: str) -> bytes:
+        try:
+            return self._zip.read(part)
+        except KeyError:
+            raise PerseatError(f"{self.path}: the workbook has no part {part}") from None
+
+    def _make_sheet(self, part: str, source: bytes | etree._Element) -> _Sheet:
+        """The sheet of a part (its bytes: spliced when they allow it, else parsed whole)."""
+        sheet: _Sheet | None = None
+        if isinstance(source, bytes):
+            sheet = _SplicedSheet.of(source, part) if len(source) >= _SPLICE else None
+            if sheet is None:
+                sheet = _Sheet(_parse(source, part), part)
+        else:
+            sheet = _Sheet(source, part)
         sheet.title = self._part_title(part)
         sheet.unshare()
         return sheet
@@ -211,8 +229,7 @@ class Package:
         for name in tables:
             t = self._tables.get(name.lower())
             if t is not None and t.sheet_part not in self._ready:
-                self._ready[t.sheet_part] = self._make_sheet(t.sheet_part, _parse(self._zip.read(t.sheet_part),
-                                                                                  t.sheet_part))
+                self._ready[t.sheet_part] = self._make_sheet(t.sheet_part, self._part_bytes(t.sheet_part))
         if "xl/styles.xml" in self._names:
             self._ready["xl/styles.xml"] = _parse(self._zip.read("xl/styles.xml"), "xl/styles.xml")
 
@@ -410,7 +427,7 @@ class Package:
         kept = [i for i in self._zip.infolist() if not (i.filename == _CALC_CHAIN and self._sheets)]
         added = [zipfile.ZipInfo(part, date_time=(1980, 1, 1, 0, 0, 0))
                  for part in sorted(set(self._edited) - self._names)]  # parts this edit added (a new table)
-        bodies = {part: _serialize(root) for part, root in self._edited.items()}
+        bodies = {part: self._body(part, root) for part, root in self._edited.items()}
         fast = _repack(self.original, kept, added, bodies)
         if fast is not None:
             return fast
@@ -422,6 +439,10 @@ class Package:
             for info in added:
                 dst.writestr(info, bodies[info.filename], compress_type=zipfile.ZIP_DEFLATED)
         return out.getvalue()
+
+    def _body(self, part: str, root: etree._Element) -> bytes:
+        sheet = self._sheets.get(part)
+        return sheet.serialize() if isinstance(sheet, _SplicedSheet) else _serialize(root)
 
     def close(self) -> None:
         """Let go of the parsed parts: the handles on rows and cells first, then the trees (a large tree goes
@@ -673,26 +694,31 @@ class _Sheet:
     def _row(self, r: int) -> etree._Element:
         row = self._element(r)
         if row is None:
-            row = etree.Element(f"{_M}row", r=str(r))
-            if r > self._last:
-                self.data.append(row)
-                self._at[r] = self._children
-                self._last = r
-            else:
-                after = self._element(min(k for k in self._at if k > r))
-                assert after is not None
-                place = self._at[min(k for k in self._at if k > r)]
-                after.addprevious(row)
-                for k, i in self._at.items():
-                    if i >= place:
-                        self._at[k] = i + 1
-                self._at[r] = place
-            self._children += 1
-            self._held[r] = row
-            self._cell_maps[r] = {}
+            row = self._new_row(r)
         elif r not in self._touched:
             row.attrib.pop("spans", None)
             self._touched.add(r)
+        return row
+
+    def _new_row(self, r: int) -> etree._Element:
+        """An empty row ``r`` put in its place among the sheet's rows."""
+        row = etree.Element(f"{_M}row", r=str(r))
+        if r > self._last:
+            self.data.append(row)
+            self._at[r] = self._children
+            self._last = r
+        else:
+            after = self._element(min(k for k in self._at if k > r))
+            assert after is not None
+            place = self._at[min(k for k in self._at if k > r)]
+            after.addprevious(row)
+            for k, i in self._at.items():
+                if i >= place:
+                    self._at[k] = i + 1
+            self._at[r] = place
+        self._children += 1
+        self._held[r] = row
+        self._cell_maps[r] = {}
         return row
 
     def cell(self, c: int, r: int, *, create: bool) -> etree._Element | None:
@@ -748,12 +774,16 @@ class _Sheet:
                 parts.append(f'<c r="{letters[j]}{r}"{kind}{style}>{body}</c>' if body else
                              f'<c r="{letters[j]}{r}"{kind}{style}/>')
             parts.append("</row>")
+        self._add_rows([r for r, _ in rows], parts)
+        self._last = rows[-1][0]
+
+    def _add_rows(self, numbers: list[int], parts: list[str]) -> None:
+        """Rows ``numbers``, written out as ``parts``, put below the sheet's rows."""
         made = _parse(f'<sheetData xmlns="{MAIN}">{"".join(parts)}</sheetData>'.encode(), self.part)
-        for (r, _), row in zip(rows, list(made), strict=True):
+        for r, row in zip(numbers, list(made), strict=True):
             self.data.append(row)
             self._at[r] = self._children
             self._children += 1
-        self._last = rows[-1][0]
 
     def _value_xml(self, v: Any, ref: str) -> tuple[str, str]:
         """The body and type attribute of a cell holding ``v`` (not blank, not a formula)."""
@@ -885,11 +915,142 @@ class _Sheet:
         dim.set("ref", f"{col_letter(min(c0, c))}{min(r0, r)}:{col_letter(max(c1, c))}{max(r1, r)}")
 
 
+_SHEET_DATA = re.compile(rb"<sheetData\b[^>]*>")
+_ROW_START = re.compile(rb"<row\b")
+_ROW_NUMBER = re.compile(rb'<row\b[^>]*?\sr="([0-9]+)"')
+_ROOT_TAG = re.compile(rb"<worksheet\b[^>]*>")
+_UNUSUAL = re.compile(rb"<!--|<!\[CDATA\[|<\?|<!|t=\"shared\"|<[A-Za-z_][\w.-]*:row\b")
+
+
+class _SplicedSheet(_Sheet):
+    """A large worksheet edited without parsing all of it: the rows are cut from the part's bytes, only the
+    rows an edit touches are parsed, and saving writes every other row back byte for byte. Used when the part
+    is plain UTF-8 with one unprefixed ``<sheetData>`` of ascending, numbered ``<row>`` elements and nothing
+    unusual (comments, CDATA, processing instructions, shared formulas, prefixed rows); else the whole part
+    is parsed (:class:`_Sheet`)."""
+
+    @classmethod
+    def of(cls, data: bytes, part: str) -> _SplicedSheet | None:
+        """The sheet of part bytes ``data``, or None when they are not plain enough to splice."""
+        head = data[:200].lower()
+        if data[:3] == b"\xef\xbb\xbf" or (head.startswith(b"<?xml") and b"encoding" in head.split(b"?>")[0]
+                                             and b"utf-8" not in head.split(b"?>")[0]):
+            return None
+        root_tag = _ROOT_TAG.search(data)
+        found = _SHEET_DATA.search(data)
+        if root_tag is None or found is None or found.group().endswith(b"/>") or \
+                f'xmlns="{MAIN}"'.encode() not in root_tag.group():
+            return None
+        begin = found.end()
+        end = data.find(b"</sheetData>", begin)
+        if end < 0 or _SHEET_DATA.search(data, end) is not None or _UNUSUAL.search(data, begin, end):
+            return None
+        starts = [m.start() for m in _ROW_START.finditer(data, begin, end)]
+        if not starts or data[begin:starts[0]].strip():
+            return None
+        numbers: list[int] = []
+        for at in starts:
+            m = _ROW_NUMBER.match(data, at)
+            if m is None or m.group().find(b">") >= 0:
+                return None
+            numbers.append(int(m.group(1)))
+        if any(b <= a for a, b in itertools.pairwise(numbers)) or numbers[0] < 1:
+            return None
+        skeleton = _parse(data[:begin] + data[end:], part)
+        return cls(skeleton, part, data, root_tag.group(), numbers, [*starts, end])
+
+    def __init__(self, root: etree._Element, part: str, data: bytes, root_tag: bytes, numbers: list[int],
+                 bounds: list[int]):
+        super().__init__(root, part)
+        self._bytes = data
+        self._root_tag = root_tag
+        self._span = {r: (bounds[i], bounds[i + 1]) for i, r in enumerate(numbers)}  # row → its bytes
+        self._order = numbers  # the rows in the order they are written back
+        self._at = dict.fromkeys(numbers, 0)
+        self._added: dict[int, bytes] = {}  # rows added as text, written back as they are
+        self._last = numbers[-1]
+
+    def _element(self, r: int) -> etree._Element | None:
+        row = self._held.get(r)
+        if row is None and (r in self._span or r in self._added):
+            self.hold([r], at_least=1)
+            row = self._held.get(r)
+        return row
+
+    def _text(self, r: int) -> bytes:
+        """Row ``r`` as written: cut from the part, or added as text."""
+        if r in self._added:
+            return self._added.pop(r)
+        a, b = self._span[r]
+        return self._bytes[a:b]
+
+    def hold(self, numbers: Iterable[int], at_least: int = 16) -> None:
+        """Parse rows ``numbers`` (their bytes, in one document) and keep them for editing."""
+        wanted = [r for r in numbers if (r in self._span or r in self._added) and r not in self._held]
+        if len(wanted) < at_least:
+            return
+        body = b"".join(self._text(r) for r in wanted)
+        made = _parse(self._root_tag + b"<sheetData>" + body + b"</sheetData></worksheet>", self.part)[0]
+        rows = list(made)
+        if [int(x.get("r", "0")) for x in rows] != wanted:
+            raise PerseatError(f"the worksheet {self.part} holds rows perseat cannot read apart; nothing was written")
+        for r, row in zip(wanted, rows, strict=True):
+            self.data.append(row)  # into the sheet's own tree; saving puts it back in its place
+            self._held[r] = row
+
+    def _new_row(self, r: int) -> etree._Element:
+        row = etree.SubElement(self.data, f"{_M}row", r=str(r))
+        bisect.insort(self._order, r)
+        self._at[r] = 0
+        self._last = max(self._last, r)
+        self._held[r] = row
+        self._cell_maps[r] = {}
+        return row
+
+    def _add_rows(self, numbers: list[int], parts: list[str]) -> None:
+        text = "".join(parts).encode()
+        cuts = [m.start() for m in _ROW_START.finditer(text)] + [len(text)]
+        for i, r in enumerate(numbers):
+            self._added[r] = text[cuts[i]:cuts[i + 1]]
+            self._order.append(r)
+            self._at[r] = 0
+
+    def serialize(self) -> bytes:
+        """The part: the sheet's tree around its rows, each row as it was unless an edit touched it."""
+        out = _serialize(self.root)
+        found = _SHEET_DATA.search(out)
+        assert found is not None
+        if found.group().endswith(b"/>"):
+            begin = end = found.end()
+            before, after = out[:found.start()] + found.group()[:-2] + b">", b"</sheetData>" + out[found.end():]
+        else:
+            begin, end = found.end(), out.index(b"</sheetData>", found.end())
+            before, after = out[:begin], out[end:]
+        edited = {int(m.group(1)): m.start() for m in _ROW_NUMBER.finditer(out, begin, end)}
+        starts = sorted(edited.values())
+        ends = [*starts[1:], end] if starts else []
+        mine = dict(zip(sorted(edited, key=edited.__getitem__), ends, strict=True))
+        pieces = [before]
+        for r in self._order:
+            if r in edited:
+                pieces.append(out[edited[r]:mine[r]])
+            elif r in self._added:
+                pieces.append(self._added[r])
+            else:
+                a, b = self._span[r]
+                pieces.append(self._bytes[a:b])
+        pieces.append(after)
+        return b"".join(pieces)
+
+
 _LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
 _END = struct.Struct("<4s4H2LH")
 _SMALL = 0xFFFF_FFFF
 
+
+_SPLICE = 1 << 20
+"""A worksheet part at least this large is edited by splicing its rows (:class:`_SplicedSheet`)."""
 
 _SPLIT = 4 << 20
 """A part at least this large is deflated in two halves side by side."""

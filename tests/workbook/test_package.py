@@ -35,6 +35,15 @@ def parts(data: bytes) -> dict[str, bytes]:
         return {n: z.read(n) for n in z.namelist()}
 
 
+@pytest.fixture(autouse=True, params=["spliced", "parsed"])
+def sheet_editing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs twice: sheets edited by splicing their rows (as a large sheet is), and parsed whole."""
+    from perseat_addin.workbook import package
+
+    monkeypatch.setattr(package, "_SPLICE", 0 if request.param == "spliced" else 1 << 62)
+    return str(request.param)
+
+
 @pytest.fixture
 def wb(tmp_path: Path) -> Path:
     return Path(shutil.copyfile(TEMPLATE, tmp_path / "wb.xlsm"))
@@ -374,9 +383,10 @@ def test_rows_appended_in_one_go_are_the_cells_set_one_by_one(wb: Path) -> None:
         for j, v in enumerate(row):
             if (v is not None and v != "") or styles[j]:
                 sheet.set(j, first + k, v, styles[j], one_by_one.styles)
-    got, want = (etree.tostring(p._sheet(table.sheet_part).data) for p in (batch, one_by_one))
-    assert got == want
-    assert etree.tostring(batch.styles().root) == etree.tostring(one_by_one.styles().root)
+    sheet.extend_dimension(10, first + len(extra) - 1)
+    got, want = (parts(p.data()) for p in (batch, one_by_one))
+    assert got[table.sheet_part] == want[table.sheet_part]
+    assert got["xl/styles.xml"] == want["xl/styles.xml"]
     wb.write_bytes(batch.data())
     back = rows_of(wb, "Roster")[len(before):]
     assert back[1][1:6] == ["1@acme.example", "line\r\nbreak", "  spaced ", "_x0041_ literal", "tab\there\x02"]
@@ -431,3 +441,42 @@ def test_a_large_part_deflated_in_two_halves_is_one_valid_stream(wb: Path, monke
     wb.write_bytes(data)
     assert rows_of(wb, "Roster")[-1][1] == "half@acme.example"
     assert openpyxl.load_workbook(wb)["Roster"].max_row == len(before) + 2
+
+
+def test_a_spliced_sheet_writes_back_the_rows_no_edit_touched_byte_for_byte(wb: Path, sheet_editing: str) -> None:
+    from perseat_addin.workbook import package
+
+    before = rows_of(wb, "Roster")
+    pkg = Package(wb.read_bytes(), wb)
+    part = pkg._table("Roster").sheet_part
+    original = parts(wb.read_bytes())[part]
+    changed = [list(r) for r in before]
+    changed[3][2] = "Renamed & <Co>"
+    pkg.write_rows("Roster", before, [*changed, ["Acme Dental Group", "z@acme.example", "Zed", "", "Employee", "",
+                                                 dt.date(2026, 12, 1), None, "Active", "", ""]], [3])
+    assert isinstance(pkg._sheet(part), package._SplicedSheet) == (sheet_editing == "spliced")
+    written = parts(pkg.data())[part]
+    rows = re.compile(rb"<row\b.*?</row>", re.S)
+    kept = [r for r in rows.findall(original) if b' r="5"' not in r and b' r="2"' not in r]
+    if sheet_editing == "spliced":
+        assert all(r in written for r in kept[1:-4])  # every row but the edited one and the styled last ones
+    wb.write_bytes(pkg.data())
+    after = rows_of(wb, "Roster")
+    assert after[3][2] == "Renamed & <Co>" and after[-1][1] == "z@acme.example"
+    assert [r for i, r in enumerate(after[:-1]) if i != 3] == [r for i, r in enumerate(before) if i != 3]
+
+
+@pytest.mark.parametrize("unusual", [b"<!-- a note -->", b"<?pi here?>", b'<c r="Z1"><f t="shared" si="0"/></c>'])
+def test_a_sheet_with_anything_unusual_among_its_rows_is_parsed_whole(unusual: bytes) -> None:
+    from perseat_addin.workbook.package import MAIN, _SplicedSheet
+
+    plain = (f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN}"><sheetData>'
+             '<row r="1"><c r="A1"><v>1</v></c></row><row r="2"><c r="A2"><v>2</v></c></row>'
+             "</sheetData></worksheet>").encode()
+    assert _SplicedSheet.of(plain, "sheet.xml") is not None
+    odd = plain.replace(b'<row r="2">', b'<row r="2">' + unusual)
+    assert _SplicedSheet.of(odd, "sheet.xml") is None
+    assert _SplicedSheet.of(plain.replace(b'r="2"', b'r="1"', 1).replace(b'r="1"', b'r="2"', 1), "s") is None
+    prefixed = plain.replace(b"<row", b"<x:row").replace(b"</row", b"</x:row").replace(
+        b"<worksheet ", f'<worksheet xmlns:x="{MAIN}" '.encode())
+    assert _SplicedSheet.of(prefixed, "sheet.xml") is None
