@@ -919,7 +919,8 @@ _SHEET_DATA = re.compile(rb"<sheetData\b[^>]*>")
 _ROW_START = re.compile(rb"<row\b")
 _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\sr="([0-9]+)"')
 _ROOT_TAG = re.compile(rb"<worksheet\b[^>]*>")
-_UNUSUAL = re.compile(rb"<!--|<!\[CDATA\[|<\?|<!|t=\"shared\"|<[A-Za-z_][\w.-]*:row\b")
+_UNUSUAL = (b"<!", b"<?", b't="shared"', b":row")
+"""Among a sheet's rows: comments, CDATA, declarations, processing instructions, shared formulas, prefixed rows."""
 
 
 class _SplicedSheet(_Sheet):
@@ -943,17 +944,15 @@ class _SplicedSheet(_Sheet):
             return None
         begin = found.end()
         end = data.find(b"</sheetData>", begin)
-        if end < 0 or _SHEET_DATA.search(data, end) is not None or _UNUSUAL.search(data, begin, end):
+        if end < 0 or _SHEET_DATA.search(data, end) is not None or any(data.find(u, begin, end) >= 0
+                                                                         for u in _UNUSUAL):
             return None
-        starts = [m.start() for m in _ROW_START.finditer(data, begin, end)]
-        if not starts or data[begin:starts[0]].strip():
-            return None
-        numbers: list[int] = []
-        for at in starts:
-            m = _ROW_NUMBER.match(data, at)
-            if m is None or m.group().find(b">") >= 0:
-                return None
-            numbers.append(int(m.group(1)))
+        found_rows = [(m.start(), m.group(1)) for m in _ROW_NUMBER.finditer(data, begin, end)]
+        if not found_rows or data.count(b"<row", begin, end) != len(found_rows) or \
+                data[begin:found_rows[0][0]].strip():
+            return None  # (a row without its number)
+        starts = [at for at, _ in found_rows]
+        numbers = [int(n) for _, n in found_rows]
         if any(b <= a for a, b in itertools.pairwise(numbers)) or numbers[0] < 1:
             return None
         skeleton = _parse(data[:begin] + data[end:], part)

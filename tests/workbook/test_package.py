@@ -477,6 +477,7 @@ def test_a_sheet_with_anything_unusual_among_its_rows_is_parsed_whole(unusual: b
     odd = plain.replace(b'<row r="2">', b'<row r="2">' + unusual)
     assert _SplicedSheet.of(odd, "sheet.xml") is None
     assert _SplicedSheet.of(plain.replace(b'r="2"', b'r="1"', 1).replace(b'r="1"', b'r="2"', 1), "s") is None
+    assert _SplicedSheet.of(plain.replace(b'<row r="2">', b"<row>"), "sheet.xml") is None  # a row without its number
     prefixed = plain.replace(b"<row", b"<x:row").replace(b"</row", b"</x:row").replace(
         b"<worksheet ", f'<worksheet xmlns:x="{MAIN}" '.encode())
     assert _SplicedSheet.of(prefixed, "sheet.xml") is None
