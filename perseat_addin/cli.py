@@ -579,12 +579,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Usage and pricing report: report.xlsx (with charts) and a summary, or --json."""
     import shutil
 
+    from perseat_addin.tasks.filebook import open_ahead
+
+    # the workbook is checked on another thread while the engine is imported here
+    opening = open_ahead(args.workbook)
     from perseat_addin.engine.report import TREND_MONTHS, build_report
     from perseat_addin.outputs.publish import check_destination, prepare_folder
     from perseat_addin.outputs.report_sheet import report_dict, write_report
     from perseat_addin.tasks.port import validated
 
-    wb = _open(args)
+    wb = opening()
+    args.opened.append(wb)
     book, period = validated(wb, args.period)
     wb.release()  # the validated book is all the report needs: the raw cells go
     big = len(book.roster) + len(book.usage) >= 20_000

@@ -271,6 +271,26 @@ def test_blocks_give_the_whole_reads_columns(tmp_path: Path, monkeypatch: pytest
         assert a.to_pylist() == b.to_pylist()
 
 
+def test_blocks_read_at_once_stop_at_a_late_mixed_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks are parsed two at a time: a column that changes kind in a late block still sends the table to
+    a whole read, after blocks beyond it were started, and no block's thread is left behind."""
+    import threading
+
+    rows = [user(i) for i in range(120)]
+    rows[101] = user(101, UserID=4321.0)  # a number where every block before held addresses
+    path = roster_book(tmp_path, rows)
+    monkeypatch.setattr(reader, "BLOCK_MIN", 0)
+    monkeypatch.setattr(reader, "BLOCK_BYTES", 400)
+    monkeypatch.setattr(reader, "BLOCK_SHARED_RATIO", 0)
+    spy = BlockSpy(monkeypatch)
+    wb = WorkbookFile(path)
+    assert wb._in_blocks(wb._pkg.tables["roster"]) is None
+    assert spy.blocks > 20
+    assert not [t for t in threading.enumerate() if t.name.startswith("perseat-block")]
+    got = both_ways(path, monkeypatch)
+    assert got["Roster"][1].loc[lambda f: f["_row"] == 103, "UserID"].item() == "4321"
+
+
 def inline_text(path: Path, sheet: str, ref: str, text: str) -> None:
     """Write ``text`` into cell ``ref`` as an inline string (``t="inlineStr"``, as some exporters write text)."""
     part = f"xl/worksheets/sheet{[s.name for s in template_sheets()].index(sheet) + 1}.xml"

@@ -27,6 +27,8 @@ can be found) the row and column, never a traceback.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import errno
 import html
 import io
@@ -994,6 +996,9 @@ BLOCK_BYTES = 8 << 20
 """A large table's sheet is read by fastexcel this much of its XML (whole rows) at a time: the cell grid of a
 million-row sheet would take half a gigabyte at once."""
 
+BLOCK_WORKERS = 2
+"""Blocks parsed at once (fastexcel lets go of the GIL while it parses; the cores of a billing PC)."""
+
 BLOCK_SHARED_RATIO = 8
 """A sheet is read in blocks only when its XML is at least this many times the shared strings' (a Usage
 sheet's names repeat; a Roster at Excel's row limit holds millions of its own, and is quicker read whole)."""
@@ -1382,30 +1387,28 @@ class WorkbookFile:
         shared = self._pkg.members.get(self._pkg.shared_part)
         if shared is not None and shared.size * BLOCK_SHARED_RATIO > member.size:
             return None  # every shared string is read once for the blocks: worth it only when they are few
-        texts = self._shared_texts()
-        if texts is None:
-            return None
         self._fast_reader = False  # its copy of the workbook goes while the blocks are read (opened again if need be)
         width = len(info.columns)
         parts: list[list[pa.Array]] = [[] for _ in range(width)]
         kinds: list[pa.DataType | None] = [None] * width
         start, last = info.area[0] + 2, info.area[2] + 1  # the next data row, the last one (1-based)
-        for got in self._open_blocks(sheet.part, info.area[0] + 1):
-            if got is None:
-                return None
-            reader, begin, end = got
+
+        def load(reader: Any) -> Any:
             try:
-                batch = reader.load_sheet(0, header_row=0, use_columns=lambda c: c.index < width,
-                                          schema_sample_rows=None, dtype_coercion="strict", eager=True)
+                return reader.load_sheet(0, header_row=0, use_columns=lambda c: c.index < width,
+                                         schema_sample_rows=None, dtype_coercion="strict", eager=True)
             except BaseException as exc:  # a mixed column, or anything fastexcel (or a panic in it) refuses
                 if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
                     raise
                 return None
-            del reader
+
+        def take(batch: Any, begin: int, end: int) -> bool:
+            """Add a block's rows to the columns; False when they cannot be read so."""
+            nonlocal start
             # the grid starts at the block's heading and ends at its last row: a row out of order is not there
-            if begin != start or not batch.num_columns or batch.schema.names[0] != _BLOCK_MARK \
+            if batch is None or begin != start or not batch.num_columns or batch.schema.names[0] != _BLOCK_MARK \
                     or batch.num_rows > end - begin:
-                return None
+                return False
             stop = min(end, last + 1)
             rows = min(batch.num_rows, stop - start)
             gap = stop - start - rows  # blank rows at the block's end are not among its cells
@@ -1415,14 +1418,40 @@ class WorkbookFile:
                     if kinds[j] is None:
                         kinds[j] = arr.type
                     elif kinds[j] != arr.type:
-                        return None  # a column mixing kinds of values: read cell by cell
+                        return False  # a column mixing kinds of values: read cell by cell
                 parts[j].append(arr)
                 if gap:
                     parts[j].append(pa.nulls(gap))
             start = stop
-            del batch
-            if start > last:
-                break
+            return True
+
+        # fastexcel parses without the GIL: two blocks are parsed at once while the next is cut here
+        with concurrent.futures.ThreadPoolExecutor(BLOCK_WORKERS, thread_name_prefix="perseat-block") as pool:
+            shared_texts = pool.submit(self._shared_texts)  # read once, beside the first blocks
+            pending: collections.deque[tuple[concurrent.futures.Future[Any], int, int]] = collections.deque()
+            try:
+                for got in self._open_blocks(sheet.part, info.area[0] + 1):
+                    if got is None:
+                        return None
+                    reader, begin, end = got
+                    pending.append((pool.submit(load, reader), begin, end))
+                    del reader
+                    if len(pending) >= BLOCK_WORKERS:
+                        future, begin, end = pending.popleft()
+                        if not take(future.result(), begin, end):
+                            return None
+                        if start > last:
+                            break
+                while pending and start <= last:
+                    future, begin, end = pending.popleft()
+                    if not take(future.result(), begin, end):
+                        return None
+            finally:
+                for future, _, _ in pending:
+                    future.cancel()
+            texts = shared_texts.result()
+        if texts is None:
+            return None
         if start <= last:  # blank rows at the table's end
             for j in range(width):
                 parts[j].append(pa.nulls(last + 1 - start))
