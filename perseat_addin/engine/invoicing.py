@@ -278,6 +278,8 @@ class _Pricer:
         self.ctx, self.s, self.prefix = ctx, s, prefix
         st = ctx.book.settings
         self.remaining, self.weights, self.denom = day_weights(s.period.days, st.day_count)
+        self.weight_list: list[int] = [int(w) for w in self.weights]
+        self._users_of: dict[int, list[int]] = {}
         snap = st.snapshot_day
         self.snap_idx = s.period.days - 1 if snap is None else min(snap, s.period.days) - 1
         first = s.period.first
@@ -292,6 +294,13 @@ class _Pricer:
         self.contract_lo, self.contract_hi = lo.tolist(), hi.tolist()
         self._built: dict[bool, _GroupLines] = {}
         self._moves: _Moves | None = None
+
+    def users_of(self, c: int) -> list[int]:
+        """Client ``c``'s billable users on each day of the period, as Python integers (made once)."""
+        got = self._users_of.get(c)
+        if got is None:
+            got = self._users_of[c] = self.s.client_users[c].tolist()
+        return got
 
     def contract_share(self, c: int) -> tuple[int, int]:
         """The part of the month client ``c``'s contract covers, as (r, D) with the workbook's DayCount:
@@ -618,16 +627,15 @@ class _Pricer:
         lo, hi = max(lo, self.contract_lo[c]), min(hi, self.contract_hi[c])
         if hi < lo:
             return None
-        active = np.zeros(n_days, dtype=bool)
-        active[lo:hi + 1] = True
         per_unit = a.quantity_micros * a.unit_price_micros  # micro·micro
-        users = s.client_users[c] if a.per_user else np.ones(n_days, np.int64)
-        values = [per_unit * int(u) if on else 0 for u, on in zip(users, active, strict=True)]
+        users = self.users_of(c) if a.per_user else [1] * n_days
+        # what each day of the period would bill (Python integers: exact at any size)
+        values = [0] * lo + [per_unit * u for u in users[lo:hi + 1]] + [0] * (n_days - 1 - hi)
         scale = MICRO * MICRO // 100  # micro·micro per cent
         if base_only:
             num, den, qty_users = values[0], 1, int(users[0])
         elif mode is ProrationMode.DAILY:
-            num = sum(v * int(w) for v, w in zip(values, self.weights, strict=True))
+            num = sum(v * w for v, w in zip(values, self.weight_list, strict=True))
             den, qty_users = self.denom, int(users[lo])
         elif mode is ProrationMode.SNAPSHOT:
             num, den, qty_users = values[self.snap_idx], 1, int(users[self.snap_idx])
@@ -869,10 +877,22 @@ def _hours_by_client(book: Book, ctx: Context, period: Period) -> dict[int, int]
     inside = (u["date"] >= first) & (u["date"] < first + period.days)
     if "billable" in u:
         inside &= u["billable"].astype(bool)
-    sub = u[inside]
-    ci = sub["client"].str.lower().map(ctx.client_idx).dropna().astype(np.int64)
-    sums = sub.loc[ci.index, "hours_centi"].groupby(ci.to_numpy()).sum()
-    return {int(k): int(v) for k, v in sums.items()}
+    # each distinct client text is looked up once (a month of usage holds a thousand names in 80,000 rows)
+    col = u["client"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes, names = col.cat.codes.to_numpy(), col.cat.categories
+    else:
+        codes, names = pd.factorize(col)
+    lookup = np.array([ctx.client_idx.get(n.lower(), -1) if isinstance(n, str) else -1 for n in names] + [-1],
+                      dtype=np.int64)
+    ci = lookup[codes]  # (a missing name's code is -1: the last entry)
+    keep = inside.to_numpy() & (ci >= 0)
+    who = ci[keep]
+    if not len(who):
+        return {}
+    hours = np.zeros(int(who.max()) + 1, np.int64)
+    np.add.at(hours, who, u["hours_centi"].to_numpy(dtype=np.int64)[keep])  # whole centi-hours: exact
+    return {int(k): int(hours[k]) for k in np.unique(who)}
 
 
 def _overage_line(plan: Plan, hours_centi: int, users: IntArray, period: Period,
