@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from perseat_addin.cells import col_letter
 
@@ -24,6 +23,12 @@ MONEY = "#,##0.00;[Red]-#,##0.00"
 DATE = "yyyy-mm-dd"
 _STYLE = {"": 0, "money": 1, "date": 2}
 """Cell style index of each kind of cell (the order of ``cellXfs`` in styles.xml)."""
+
+
+def _escape(text: str, quote: bool = False) -> str:
+    """Text as XML character data (``quote``: as an attribute value in double quotes)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace('"', "&quot;") if quote else text
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def _text(value: str) -> str:
         return value
     value = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), value)
     value = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", value)
-    return escape(value)
+    return _escape(value)
 
 
 class _Strings:
@@ -187,10 +192,10 @@ def _table(table: Table, index: int, rows: int) -> str:
         if c.total == "sum":
             extra = ' totalsRowFunction="sum"'
         elif c.total:
-            extra = f' totalsRowLabel="{escape(c.total, {chr(34): "&quot;"})}"'
+            extra = f' totalsRowLabel="{_escape(c.total, quote=True)}"'
         if c.total == "sum" and c.cells == "money":  # a summed money column: the table's own money format
             extra += ' dataDxfId="0"'
-        items.append(f'<tableColumn id="{k}" name="{escape(c.header, {chr(34): "&quot;"})}"{extra}/>')
+        items.append(f'<tableColumn id="{k}" name="{_escape(c.header, quote=True)}"{extra}/>')
     totals = ' totalsRowCount="1"' if table.totals else ""
     return (f'{_HEAD}<table xmlns="{_NS}" id="{index}" name="{table.name}" displayName="{table.name}" ref="{ref}"'
             f'{totals}><autoFilter ref="A1:{end}{last}"/><tableColumns count="{len(cols)}">{"".join(items)}'
@@ -242,7 +247,7 @@ def write_tables(path: Path, tables: Sequence[tuple[Table, Iterable[Sequence[Any
         '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/'
         'core-properties" Target="docProps/core.xml"/>'
         f'<Relationship Id="rId3" Type="{_REL}/extended-properties" Target="docProps/app.xml"/></Relationships>')
-    names = "".join(f'<sheet name="{escape(t.name)}" sheetId="{i}" r:id="rId{i}"/>'
+    names = "".join(f'<sheet name="{_escape(t.name)}" sheetId="{i}" r:id="rId{i}"/>'
                     for i, (t, _, _) in enumerate(sheets, start=1))
     workbook = (f'{_HEAD}<workbook xmlns="{_NS}" xmlns:r="{_R}"><bookViews><workbookView/></bookViews>'
                 f'<sheets>{names}</sheets><calcPr calcId="191029" fullCalcOnLoad="1"/></workbook>')
