@@ -134,6 +134,8 @@ def _widths(columns: tuple[tuple[str, float, str | None], ...]) -> list[float]:
 def _lines(text: str, width: float) -> int:
     """Lines ``text`` wraps to at 9 pt in a column ``width`` characters wide (LibreOffice does not fit rows)."""
     per_line = max(int((_px(width) - 6) / CHAR_PX), 8)
+    if len(text) <= per_line and "\t" not in text:  # one line (a tab may widen to eight)
+        return 1
     return max(len(textwrap.wrap(text, per_line, break_long_words=True)) or 1, 1)
 
 
