@@ -36,13 +36,17 @@ def m365_line(upn: str, name: str, licenses: str = "Microsoft 365 Business Premi
     return ",".join(f'"{c}"' if ("," in c or "\n" in c) else c for c in cells)
 
 
+def m365_export(*lines: str) -> ImportResult:
+    """An Entra ID users.csv export of ``lines`` (from :func:`m365_line`), read."""
+    return read_export("\n".join([M365_HEADER, *lines]) + "\n", "m365", name="users.csv")
+
+
 def by_id(result: ImportResult) -> dict[str, ImportedUser]:
     return {u.user_id: u for u in result.rows}
 
 
 def test_m365_classification_and_reasons() -> None:
-    text = "\n".join([
-        M365_HEADER,
+    res = m365_export(
         m365_line("ann@acme.com", "Ann Lee", proxy="SMTP:ann.lee@acme.com+smtp:ann@acme.onmicrosoft.com"),
         m365_line("bob@acme.com", "Bob Stone", blocked="True"),
         m365_line("carol@acme.com", "Carol Ng", licenses="Unlicensed"),
@@ -52,8 +56,7 @@ def test_m365_classification_and_reasons() -> None:
         m365_line("svc-backup@acme.com", "Backup Service", licenses="Unlicensed"),
         m365_line("dave@acme.com", "Dave Free", licenses="Microsoft Power Automate Free"),
         m365_line("erin@acme.com", "Erin Two", licenses="Microsoft 365 Business Basic+Microsoft Teams Exploratory"),
-    ]) + "\n"
-    res = read_export(text, "m365", name="users.csv")
+    )
     u = by_id(res)
     assert [x.source_row for x in res.rows] == list(range(2, 11))
     ann = u["ann@acme.com"]
@@ -409,8 +412,7 @@ def test_a_saved_mapping_wins_and_unknown_files_are_explained() -> None:
 def test_accounts_sharing_licences_and_state_are_still_told_apart_by_name_and_line() -> None:
     """Accounts with the same licence and state columns are classified once, but an unlicensed account's
     address still decides its type, a guest stays a guest, and a bad Block credential warns on each line."""
-    text = "\n".join([
-        M365_HEADER,
+    res = m365_export(
         m365_line("amy@acme.com", "Amy Fox", licenses="Unlicensed"),
         m365_line("reception@acme.com", "Reception", licenses="Unlicensed"),
         m365_line("svc-scan@acme.com", "Scanner", licenses="Unlicensed"),
@@ -418,8 +420,7 @@ def test_accounts_sharing_licences_and_state_are_still_told_apart_by_name_and_li
         m365_line("ben@acme.com", "Ben Ode", licenses="Microsoft 365 Business Premium"),
         m365_line("cy@acme.com", "Cy Ode", blocked="maybe"),
         m365_line("di@acme.com", "Di Ode", blocked="maybe"),
-    ]) + "\n"
-    res = read_export(text, "m365", name="users.csv")
+    )
     u = by_id(res)
     assert [u[k].type for k in ("amy@acme.com", "reception@acme.com", "svc-scan@acme.com")] == \
         ["Employee", "Shared", "Service"]
