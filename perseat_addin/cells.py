@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,3 +161,27 @@ def formula_safe(text: Any) -> str:
     can carry user text or a setting."""
     s = "" if text is None else str(text)
     return "'" + s if s.startswith(_FORMULA_START) else s
+
+
+_XML_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_XML_ATTR = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", '"': "&quot;"})
+
+
+def xml_escape(text: str, quote: bool = False) -> str:
+    """Text as XML character data (``quote``: as an attribute value in double quotes); a carriage return is
+    kept as one (a parser would read a bare one as a line feed)."""
+    return text.translate(_XML_ATTR if quote else _XML_TEXT)
+
+
+def date_reader() -> Callable[[Any], dt.date | None]:
+    """:func:`to_date` converting each distinct value once (a roster repeats a few Start and End values many
+    times)."""
+    seen: dict[Any, dt.date | None] = {}
+
+    def read(value: Any) -> dt.date | None:
+        if value in seen:
+            return seen[value]
+        got = seen[value] = to_date(value)
+        return got
+
+    return read

@@ -243,7 +243,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _usage_error(f"--effective: {effective} is outside the years 1900–9998 a billing workbook can hold")
     key = args.source.strip().lower()
     built_in = key in SOURCES  # a built-in roster importer: the export can be read before the workbook is open
-    writes = ["Roster", "ChangeLog"] if built_in else ["Usage"] if key in USAGE_SOURCES else []
+    roster_writes = ["Roster", "ChangeLog"]  # what a roster import writes (a usage import: Usage)
+    writes = roster_writes if built_in else ["Usage"] if key in USAGE_SOURCES else []
     # the workbook is checked and read, and the sheets the import writes parsed, on other threads while the
     # importers are imported and the export read here
     opening = open_ahead(args.workbook, "import --apply" if args.apply else None, BOOK_TABLES,
@@ -266,7 +267,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if import_roster.is_usage(source):
         return _import_usage(args, wb, source)
     if args.apply:
-        wb.prepare(["Roster", "ChangeLog"])  # (a saved mapping or a recognised export: not started yet)
+        wb.prepare(roster_writes)  # (a saved mapping or a recognised export: not started yet)
     if imported is None:
         imported = read_export(Path(args.file), source)
     client, why = import_roster.find_client(wb, imported, args.client)

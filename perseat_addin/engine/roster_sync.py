@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perseat_addin.cells import plain_text, to_date
+from perseat_addin.cells import date_reader, plain_text
 from perseat_addin.engine.measures import billable_users
 from perseat_addin.errors import InputProblems, PerseatError, Problem
 from perseat_addin.imports.roster import ImportedUser, ImportResult
@@ -94,16 +94,14 @@ def plan_sync(roster: RawTable, client: str, imported: ImportResult,
     # compares with (in use on the day or starting later: the latest Start, then the last row)
     rows_by_user: dict[str, list[tuple[int, dt.date | None, dt.date | None, bool]]] = {}
     current: dict[str, tuple[dt.date, int]] = {}
-    days: dict[Any, dt.date | None] = {}  # a roster repeats a few Start and End values many times
+    day_of = date_reader()
     for i, row in enumerate(rows):
         c = row[ci]
         if not isinstance(c, str) or c.strip().lower() != key:
             continue
         u = row[ui]
         k = ("" if u is None else str(u).strip()).lower()
-        sv, ev = row[si], row[ei]
-        s = days[sv] if sv in days else days.setdefault(sv, to_date(sv))
-        e = days[ev] if ev in days else days.setdefault(ev, to_date(ev))
+        s, e = day_of(row[si]), day_of(row[ei])
         in_use = ((s is None or s <= effective) and (e is None or e >= effective)) or (s is not None and s > effective)
         mine = rows_by_user.get(k)
         if mine is None:

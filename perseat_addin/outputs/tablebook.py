@@ -17,18 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perseat_addin.cells import col_letter
+from perseat_addin.cells import col_letter, xml_escape
 
 MONEY = "#,##0.00;[Red]-#,##0.00"
 DATE = "yyyy-mm-dd"
 _STYLE = {"": 0, "money": 1, "date": 2}
 """Cell style index of each kind of cell (the order of ``cellXfs`` in styles.xml)."""
-
-
-def _escape(text: str, quote: bool = False) -> str:
-    """Text as XML character data (``quote``: as an attribute value in double quotes)."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace('"', "&quot;") if quote else text
 
 
 @dataclass(frozen=True)
@@ -90,7 +84,7 @@ def _text(value: str) -> str:
         return value
     value = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), value)
     value = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", value)
-    return _escape(value)
+    return xml_escape(value)
 
 
 class _Strings:
@@ -192,10 +186,10 @@ def _table(table: Table, index: int, rows: int) -> str:
         if c.total == "sum":
             extra = ' totalsRowFunction="sum"'
         elif c.total:
-            extra = f' totalsRowLabel="{_escape(c.total, quote=True)}"'
+            extra = f' totalsRowLabel="{xml_escape(c.total, quote=True)}"'
         if c.total == "sum" and c.cells == "money":  # a summed money column: the table's own money format
             extra += ' dataDxfId="0"'
-        items.append(f'<tableColumn id="{k}" name="{_escape(c.header, quote=True)}"{extra}/>')
+        items.append(f'<tableColumn id="{k}" name="{xml_escape(c.header, quote=True)}"{extra}/>')
     totals = ' totalsRowCount="1"' if table.totals else ""
     return (f'{_HEAD}<table xmlns="{_NS}" id="{index}" name="{table.name}" displayName="{table.name}" ref="{ref}"'
             f'{totals}><autoFilter ref="A1:{end}{last}"/><tableColumns count="{len(cols)}">{"".join(items)}'
@@ -247,7 +241,7 @@ def write_tables(path: Path, tables: Sequence[tuple[Table, Iterable[Sequence[Any
         '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/'
         'core-properties" Target="docProps/core.xml"/>'
         f'<Relationship Id="rId3" Type="{_REL}/extended-properties" Target="docProps/app.xml"/></Relationships>')
-    names = "".join(f'<sheet name="{_escape(t.name)}" sheetId="{i}" r:id="rId{i}"/>'
+    names = "".join(f'<sheet name="{xml_escape(t.name)}" sheetId="{i}" r:id="rId{i}"/>'
                     for i, (t, _, _) in enumerate(sheets, start=1))
     workbook = (f'{_HEAD}<workbook xmlns="{_NS}" xmlns:r="{_R}"><bookViews><workbookView/></bookViews>'
                 f'<sheets>{names}</sheets><calcPr calcId="191029" fullCalcOnLoad="1"/></workbook>')

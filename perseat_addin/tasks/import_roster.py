@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from perseat_addin.cells import plain_text, to_date
+from perseat_addin.cells import date_reader, plain_text
 from perseat_addin.engine.roster_sync import ImportPlan, changelog_rows, guess_client, plan_import
 from perseat_addin.errors import InputProblems, PerseatError, Problem, UsageError
 from perseat_addin.imports.mappings import SOURCES, Mapping, saved_mappings
@@ -138,15 +138,9 @@ def hazards(book: BookPort, planned: ImportPlan) -> Hazards:
                      f"({', '.join(sorted(theirs)[:3])}{', …' if len(theirs) > 3 else ''}) — is this {client}'s "
                      "export? If it is, confirm with --force")
     day = planned.effective
-    dates: dict[Any, dt.date] = {}  # a roster repeats a few Start and End values many times
-
-    def on(value: Any) -> dt.date:
-        got = dates.get(value)
-        if got is None:
-            got = dates[value] = to_date(value) or day
-        return got
-
-    active = sum(1 for r in mine if (si is None or on(r[si]) <= day) and (ei is None or on(r[ei]) >= day))
+    day_of = date_reader()
+    active = sum(1 for r in mine
+                 if (si is None or (day_of(r[si]) or day) <= day) and (ei is None or (day_of(r[ei]) or day) >= day))
     ends = sum(1 for c in planned.changes if c.action == "end")
     if imported.rows and active and ends * 2 > active:
         needs.append(f"the import would end {ends} of {client}'s {active} current users (more than half) — check "

@@ -36,7 +36,7 @@ from typing import Any
 
 from lxml import etree
 
-from perseat_addin.cells import EXCEL_EPOCH, col_letter, split_ref
+from perseat_addin.cells import EXCEL_EPOCH, col_letter, split_ref, xml_escape
 from perseat_addin.errors import PerseatError
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -606,15 +606,6 @@ def _checked_text(value: str, where: str) -> str:
     return text
 
 
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-
-
-def _escape(text: str) -> str:
-    """Text as XML character data (a carriage return kept as one: a parser would read a bare one as a line
-    feed)."""
-    return text.translate(_ESCAPES)
-
-
 class _Sheet:
     """A worksheet's cells, edited in place."""
 
@@ -759,7 +750,7 @@ class _Sheet:
                 v = values[j]
                 s = styles[j]
                 if f is not None:
-                    body, kind = f"<f>{_escape(f)}</f>", ""
+                    body, kind = f"<f>{xml_escape(f)}</f>", ""
                 elif v is None or (isinstance(v, str) and v == ""):
                     if not s:
                         continue
@@ -797,7 +788,7 @@ class _Sheet:
             return f"<v>{_date_text(v)}</v>", ""
         text = _checked_text(str(v), f"{self.title}!{ref}")
         space = ' xml:space="preserve"' if text != text.strip() else ""
-        return f"<is><t{space}>{_escape(text)}</t></is>", ' t="inlineStr"'
+        return f"<is><t{space}>{xml_escape(text)}</t></is>", ' t="inlineStr"'
 
     def occupied(self, c0: int, c1: int, r0: int, r1: int) -> str | None:
         """The first cell holding a value or formula in the block, if any."""

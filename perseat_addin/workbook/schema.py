@@ -314,9 +314,11 @@ _SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003
           "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 """Every character ``str.isspace`` accepts (a test checks the list against Python's own; finding it at start-up
 cost 0.9 s a run)."""
-_ALL_SPACE = "^[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE) + "]*$"
+_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE) + "]"
+"""The characters of :data:`_SPACE` as an RE2 character class."""
+_ALL_SPACE = f"^{_SPACE_CLASS}*$"
 """Text that Python's ``str.strip`` empties (RE2): the same blanks as the cell-by-cell way."""
-_EDGE_SPACE = "^[{0}]|[{0}]$".format("".join(f"\\x{{{ord(ch):x}}}" for ch in _SPACE))
+_EDGE_SPACE = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"
 """Text that ``str.strip`` (and pandas' ``str.strip``, the same characters) would change (RE2)."""
 
 
