@@ -699,9 +699,10 @@ class _Sheet:
             self._at[r] = self._children
             self._last = r
         else:
-            after = self._element(min(k for k in self._at if k > r))
+            following = min(k for k in self._at if k > r)
+            after = self._element(following)
             assert after is not None
-            place = self._at[min(k for k in self._at if k > r)]
+            place = self._at[following]
             after.addprevious(row)
             for k, i in self._at.items():
                 if i >= place:
@@ -924,9 +925,8 @@ class _SplicedSheet(_Sheet):
     @classmethod
     def of(cls, data: bytes, part: str) -> _SplicedSheet | None:
         """The sheet of part bytes ``data``, or None when they are not plain enough to splice."""
-        head = data[:200].lower()
-        if data[:3] == b"\xef\xbb\xbf" or (head.startswith(b"<?xml") and b"encoding" in head.split(b"?>")[0]
-                                             and b"utf-8" not in head.split(b"?>")[0]):
+        declared = data[:200].lower().split(b"?>")[0] if data[:5].lower() == b"<?xml" else b""
+        if data[:3] == b"\xef\xbb\xbf" or (b"encoding" in declared and b"utf-8" not in declared):
             return None
         root_tag = _ROOT_TAG.search(data)
         found = _SHEET_DATA.search(data)
