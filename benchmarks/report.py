@@ -81,7 +81,8 @@ def main() -> None:
     outliers = sum(1 for c in doc["clients"] if c["outlier"])
     result = {"benchmark": "report", "command": "perseat report", "users": args.users, "clients": args.clients,
               "usage_rows": args.usage_rows, "outliers": outliers,
-              **figures(times, max(peaks), 5.0, 600.0, measured["floor_seconds"] if measured else None),
+              **figures(times, max(peaks), 5.0, 600.0, measured["floor_seconds"] if measured else None,
+                        process_floor_seconds=measured["process_floor_seconds"] if measured else None),
               "output_bytes": out_bytes}
     if measured:
         result["floor"] = measured
