@@ -54,9 +54,11 @@ _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _CT = "application/vnd.openxmlformats-officedocument."
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _EPOCH = dt.date(1899, 12, 30)
-_ESCAPED = re.compile(r"_x[0-9a-fA-F]{4}_")
+_ESCAPED = re.compile(r"_(?=x[0-9a-fA-F]{4}[\x00-\x08\x0b-\x1f_])")
+"""The underscore of text that would read as an escape once written: ``_xHHHH`` followed by an underscore, or
+by a control character (written as ``_xHHHH_``, whose underscore would close it)."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
-_NEEDS_WORK = re.compile(r"[\x00-\x08\x0b-\x1f&<>]|_x[0-9a-fA-F]{4}_")
+_NEEDS_WORK = re.compile(r"[\x00-\x08\x0b-\x1f&<>]|_x[0-9a-fA-F]{4}[\x00-\x08\x0b-\x1f_]")
 _EDGE_SPACE = re.compile(r"^\s|\s$")
 _MAX_TEXT = 32767
 
@@ -82,7 +84,7 @@ def _text(value: str) -> str:
         value = value.encode("utf-16-le")[:2 * _MAX_TEXT].decode("utf-16-le", errors="ignore")
     if not _NEEDS_WORK.search(value):
         return value
-    value = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), value)
+    value = _ESCAPED.sub("_x005F_", value)
     value = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", value)
     return xml_escape(value)
 

@@ -101,11 +101,13 @@ def xml_text(s: str) -> str:
     """Text made safe for a cell, as Excel stores it: a literal ``_xHHHH_`` keeps its meaning by escaping its
     underscore (``_x005F_xHHHH_``), and characters XML cannot hold become ``_x0001_``-style escapes."""
     if "_x" in s:
-        s = _LITERAL_ESCAPE.sub(r"_x005F_\1", s)
+        s = _LITERAL_ESCAPE.sub("_x005F_", s)
     return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", s)
 
 
-_LITERAL_ESCAPE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+_LITERAL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}(?:_|[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]))")
+"""The underscore of text that would read as an escape once written: ``_xHHHH`` followed by an underscore, or
+by a character that is itself written as ``_xHHHH_`` (whose underscore would close it)."""
 _A1_REF = re.compile(r"\$?[A-Za-z]{1,3}\$?[0-9]|[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}\b")
 """Anything in a formula that may be a relative A1 reference (a shared formula then needs translating)."""
 _CALC_CHAIN = "xl/calcChain.xml"

@@ -6,7 +6,9 @@ import re
 
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]")
-_LOOKS_ESCAPED = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
+_LOOKS_ESCAPED = re.compile(r"_(?=x[0-9A-Fa-f]{4}(?:_|[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]))")
+"""The underscore of text that would read as an escape once stored: ``_xHHHH`` followed by an underscore, or by
+a character stored as ``_xHHHH_`` (whose underscore would close it)."""
 
 MAX_ROW = 1_048_576
 MAX_COL = 16_384

@@ -271,6 +271,19 @@ def test_literal_escape_sequences_survive_a_round_trip(wb: Path, tmp_path: Path)
                for name, body in parts(out.read_bytes()).items() if name.startswith("xl/worksheets/"))
 
 
+@pytest.mark.parametrize("text", ["_x0041\x01", "_x0041_x0042_", "a_x00e9\x1fb_x0041_c", "__x0041_\x02_"])
+def test_text_that_would_read_as_an_escape_once_written_survives(wb: Path, tmp_path: Path, text: str) -> None:
+    # "_x0041" then a control character: the control character's own escape (_x0001_) would close it
+    before = rows_of(wb, "Roster")
+    row = list(before[0])
+    row[2] = text
+    pkg = Package(wb.read_bytes(), wb)
+    pkg.write_rows("Roster", before, [*before, row])
+    out = tmp_path / "out.xlsm"
+    out.write_bytes(pkg.data())
+    assert rows_of(out, "Roster")[-1][2] == text  # calamine decodes _xHHHH_ left to right, as Excel does
+
+
 def test_two_tables_with_one_name_are_refused(wb: Path) -> None:
     files = parts(wb.read_bytes())
     roster = next(n for n, b in files.items() if n.startswith("xl/tables/") and b'displayName="Roster"' in b)
